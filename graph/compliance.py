@@ -1,0 +1,231 @@
+"""Declared vs observed: pure evaluation of an event against the policy declaration in force."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from enum import StrEnum
+
+from graph.changes import Finding
+from schemas.events import AnyEvent, DataShared, Role
+from schemas.policy import Clause, Disclosure, Policy
+from schemas.taxonomy import covers
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compliance rule: a stable id (used in alerts and by consumers), a severity and a title."""
+
+    id: str
+    severity: Severity
+    title: str
+
+
+UNDECLARED_CATEGORY = Rule("undeclared-category", Severity.HIGH, "Data category the policy never declares collecting")
+UNDECLARED_SOURCE = Rule("undeclared-source", Severity.MEDIUM, "Data collected from a source the policy does not declare")
+UNDECLARED_PURPOSE = Rule("undeclared-purpose", Severity.HIGH, "Use for a purpose the policy does not declare")
+UNDECLARED_RECIPIENT_TYPE = Rule(
+    "undeclared-recipient-type", Severity.CRITICAL, "Disclosure to a type of recipient the policy does not declare"
+)
+UNDECLARED_DISCLOSURE_PURPOSE = Rule(
+    "undeclared-disclosure-purpose", Severity.HIGH, "Disclosure to a declared recipient type for an undeclared purpose"
+)
+PROCESSOR_BEYOND_INSTRUCTIONS = Rule(
+    "processor-beyond-instructions",
+    Severity.CRITICAL,
+    "Customer Data (SOS as processor) used or disclosed beyond the customer's instructions",
+)
+RULES: tuple[Rule, ...] = (
+    UNDECLARED_CATEGORY,
+    UNDECLARED_SOURCE,
+    UNDECLARED_PURPOSE,
+    UNDECLARED_RECIPIENT_TYPE,
+    UNDECLARED_DISCLOSURE_PURPOSE,
+    PROCESSOR_BEYOND_INSTRUCTIONS,
+)
+
+# Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.
+_SPECIAL = (
+    "user.biometric",
+    "user.health_and_medical",
+    "user.genetic",
+    "user.criminal_history",
+    "user.demographic.political_opinion",
+    "user.demographic.race_ethnicity",
+    "user.demographic.religious_belief",
+    "user.demographic.sexual_orientation",
+    "user.authorization.biometric",
+)
+
+_NO_CLAUSE = ("", "")
+
+
+def _any_covers(declared: list[str] | None, key: str) -> bool:
+    return declared is None or any(covers(d, key) for d in declared)
+
+
+class PolicyEvaluator:
+    """Evaluates events against one policy; indexes the declarations once."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.version = policy.version
+        self._declared_use_purposes: list[str] = sorted({p for u in policy.uses for p in u.purposes})
+
+    # -- declarations ---------------------------------------------------------------------------
+    def collected_categories(self, role: Role) -> list[str]:
+        return sorted({c for col in self.policy.collections if col.role is role for c in col.data_categories})
+
+    def _category_declared(self, category: str, role: Role) -> bool:
+        return any(category in col.data_categories for col in self.policy.collections if col.role is role)
+
+    def _use_clauses(self, category: str, purpose: str, role: Role) -> list[Clause]:
+        return [
+            u.clause
+            for u in self.policy.uses
+            if u.role is role and any(covers(p, purpose) for p in u.purposes) and _any_covers(u.data_categories, category)
+        ]
+
+    def _disclosure_purposes_cover(self, d: Disclosure, purpose: str) -> bool:
+        if d.purposes == "any":
+            return True
+        declared = self._declared_use_purposes if d.purposes == "any-declared-use" else d.purposes
+        return any(covers(p, purpose) for p in declared)
+
+    def _disclosures(self, recipient_type: str, role: Role) -> list[Disclosure]:
+        return [
+            d
+            for d in self.policy.disclosures
+            if recipient_type in d.recipient_types and role in d.roles and d.identifiability == "identified"
+        ]
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, event: AnyEvent, subject: str) -> tuple[Finding, ...]:
+        """Findings for one event; ``subject`` is the pseudonym to record (never the raw id)."""
+        findings: list[Finding] = []
+        role = event.role
+        recipient_id = recipient_type = ""
+        if isinstance(event, DataShared):
+            recipient_id, recipient_type = event.recipient.id, event.recipient.type.value
+        purpose = event.purpose or ""
+
+        def add(rule: Rule, category: str, reason: str, clause: tuple[str, str] = _NO_CLAUSE, *, severity: Severity | None = None) -> None:
+            findings.append(
+                Finding(
+                    rule=rule.id,
+                    severity=(severity or rule.severity).value,
+                    event_id=event.event_id,
+                    occurred_at=event.occurred_at.astimezone(UTC),
+                    subject=subject,
+                    category=category,
+                    purpose=purpose if event.kind != "collected" else "",
+                    recipient_id=recipient_id,
+                    recipient_type=recipient_type,
+                    reason=reason,
+                    clause_section=clause[0],
+                    clause_text=clause[1],
+                    policy_version=self.version,
+                )
+            )
+
+        for category in event.data_categories:
+            if not self._category_declared(category, role):
+                special = any(covers(s, category) for s in _SPECIAL)
+                add(
+                    UNDECLARED_CATEGORY,
+                    category,
+                    f"the policy never declares collecting {category!r} (as {role.value})",
+                    severity=Severity.CRITICAL if special else None,
+                )
+                continue
+            if event.kind == "collected" and event.source is not None:
+                declared_sources = [
+                    col
+                    for col in self.policy.collections
+                    if col.role is role and category in col.data_categories
+                ]
+                if not any(event.source.type in col.sources for col in declared_sources):
+                    col = declared_sources[0]
+                    add(
+                        UNDECLARED_SOURCE,
+                        category,
+                        f"{category!r} collected from a {event.source.type.value} source; the policy declares "
+                        f"it from {', '.join(sorted({s.value for c in declared_sources for s in c.sources}))}",
+                        (col.clause.section, col.clause.text),
+                    )
+            if event.purpose is None:
+                continue
+            if event.kind == "used" or (event.kind == "collected"):
+                if not self._use_clauses(category, event.purpose, role):
+                    self._purpose_finding(add, role, category, event.purpose)
+            elif isinstance(event, DataShared):
+                self._share_findings(add, role, category, event.purpose, recipient_type)
+        return tuple(findings)
+
+    def _purpose_finding(self, add: Callable[..., None], role: Role, category: str, purpose: str) -> None:
+        if role is Role.PROCESSOR:
+            proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
+            clause = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
+            add(
+                PROCESSOR_BEYOND_INSTRUCTIONS,
+                category,
+                f"Customer Data {category!r} used for {purpose!r}, which is not among the purposes the customer "
+                "instructs (SOS is only a processor of Customer Data)",
+                clause,
+            )
+        else:
+            add(UNDECLARED_PURPOSE, category, f"{category!r} used for {purpose!r}, a purpose the policy does not declare")
+
+    def _share_findings(
+        self, add: Callable[..., None], role: Role, category: str, purpose: str, recipient_type: str
+    ) -> None:
+        typed = [d for d in self.policy.disclosures if recipient_type in d.recipient_types and d.identifiability == "identified"]
+        allowed = self._disclosures(recipient_type, role)
+        if role is Role.PROCESSOR and not any(
+            self._disclosure_purposes_cover(d, purpose) and _any_covers(d.data_categories, category) for d in allowed
+        ):
+            proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
+            clause = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
+            add(
+                PROCESSOR_BEYOND_INSTRUCTIONS,
+                category,
+                f"Customer Data {category!r} disclosed to a {recipient_type} for {purpose!r}; SOS is only a processor "
+                "of Customer Data and the policy declares no such disclosure on the customer's instructions",
+                clause,
+            )
+            return
+        if not typed:
+            add(
+                UNDECLARED_RECIPIENT_TYPE,
+                category,
+                f"{category!r} disclosed to a {recipient_type}; the policy's disclosure section names no such recipient",
+            )
+            return
+        matching = [
+            d for d in allowed if self._disclosure_purposes_cover(d, purpose) and _any_covers(d.data_categories, category)
+        ]
+        if not matching:
+            clause = typed[0].clause
+            declared = sorted(
+                {
+                    p
+                    for d in typed
+                    for p in (d.purposes if isinstance(d.purposes, list) else [str(d.purposes)])
+                }
+            )
+            add(
+                UNDECLARED_DISCLOSURE_PURPOSE,
+                category,
+                f"{category!r} disclosed to a {recipient_type} for {purpose!r}; the policy declares disclosures to "
+                f"{recipient_type} only for {', '.join(declared)}"
+                + ("" if all(_any_covers(d.data_categories, category) for d in typed) else " and only of some categories"),
+                (clause.section, clause.text),
+            )

@@ -1,0 +1,51 @@
+"""Project a validated event into graph changes: pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+
+from graph.changes import ChangeSet, EdgeKey, EventRecord, Finding, RecipientNode, Rel, SourceNode, SubjectNode
+from schemas.events import AnyEvent, DataShared, Source
+
+
+def source_id(source: Source) -> str:
+    return f"{source.type.value}:{source.name or ''}"
+
+
+def project(
+    event: AnyEvent, pseudonym: Callable[[str], str], findings: tuple[Finding, ...] = ()
+) -> ChangeSet:
+    """The graph changes one event causes: its subject's categories, and their sources, purposes and recipients."""
+    subject = pseudonym(event.subject.id)
+    occurred = event.occurred_at.astimezone(UTC)
+    edges: list[EdgeKey] = []
+    source = SourceNode(source_id(event.source), event.source.type.value, event.source.name) if event.source else None
+    recipient = None
+    if isinstance(event, DataShared):
+        r = event.recipient
+        recipient = RecipientNode(r.id, r.name, r.type.value, r.country, r.contact)
+    for category in event.data_categories:
+        edges.append(EdgeKey(Rel.HOLDS, subject, category, event.role.value))
+        if source is not None:
+            edges.append(EdgeKey(Rel.COLLECTED_FROM, subject, category, source.id))
+        if event.purpose is not None:
+            edges.append(EdgeKey(Rel.USED_FOR, subject, category, event.purpose))
+        if recipient is not None and event.purpose is not None:
+            edges.append(EdgeKey(Rel.SHARED_WITH, subject, category, recipient.id, event.purpose))
+    return ChangeSet(
+        event=EventRecord(
+            event_id=event.event_id,
+            kind=event.kind,
+            occurred_at=occurred,
+            emitted_by=event.emitted_by,
+            subject=subject,
+            role=event.role.value,
+            customer=event.customer,
+        ),
+        subject=SubjectNode(subject, event.subject.type),
+        edges=tuple(edges),
+        recipient=recipient,
+        source=source,
+        findings=findings,
+    )

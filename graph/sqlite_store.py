@@ -1,0 +1,354 @@
+"""The embedded default GraphStore on SQLite (stdlib): one file, no server."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from graph.changes import ChangeSet, Rel
+from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreUnavailable, alert_id
+from schemas.answers import Alert, CategoryLineage, RecipientLineage, SourceRef, StoreStats, WhoHas
+
+SCHEMA_VERSION = "1"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, occurred_at TEXT NOT NULL, emitted_by TEXT NOT NULL,
+  subject TEXT NOT NULL, role TEXT NOT NULL, customer TEXT, applied_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
+CREATE TABLE IF NOT EXISTS subjects (key TEXT PRIMARY KEY, type TEXT NOT NULL, seen_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recipients (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, country TEXT, contact TEXT,
+  seen_at TEXT NOT NULL, seen_event TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT);
+CREATE TABLE IF NOT EXISTS edges (
+  id INTEGER PRIMARY KEY, rel TEXT NOT NULL, subject TEXT NOT NULL, category TEXT NOT NULL,
+  target TEXT NOT NULL, purpose TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+  count INTEGER NOT NULL, UNIQUE (subject, rel, category, target, purpose)
+);
+CREATE INDEX IF NOT EXISTS edges_target ON edges(rel, target);
+CREATE TABLE IF NOT EXISTS edge_events (
+  edge_id INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL,
+  PRIMARY KEY (edge_id, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+  alert_id TEXT PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL,
+  category TEXT NOT NULL, purpose TEXT NOT NULL, recipient TEXT NOT NULL, recipient_type TEXT NOT NULL,
+  count INTEGER NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, policy_version TEXT NOT NULL,
+  reason TEXT NOT NULL, clause_section TEXT NOT NULL, clause_text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_events (
+  alert_id TEXT NOT NULL, event_id TEXT NOT NULL, subject TEXT NOT NULL, occurred_at TEXT NOT NULL,
+  PRIMARY KEY (alert_id, event_id)
+) WITHOUT ROWID;
+"""
+
+
+def ts(value: datetime) -> str:
+    """UTC timestamp as fixed-width text, so text order is time order."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class SQLiteGraphStore(GraphStore):
+    """GraphStore on one SQLite file (or ``:memory:``), with WAL and one writer at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_DDL)
+            self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    # -- writes ---------------------------------------------------------------------------------
+    def bind_key(self, fingerprint: str) -> None:
+        with self._lock:
+            row = self._db.execute("SELECT v FROM meta WHERE k = 'key_fingerprint'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta(k, v) VALUES ('key_fingerprint', ?)", (fingerprint,))
+            elif row[0] != fingerprint:
+                raise StoreConfigError(
+                    f"the store {self.path!r} was written with another pseudonym key "
+                    f"(fingerprint {row[0]}, this key's is {fingerprint}); use the same LINEAGE_PSEUDONYM_KEY "
+                    "or re-key the store"
+                )
+
+    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
+        applied = duplicates = 0
+        now = ts(datetime.now(UTC))
+        with self._lock:
+            cur = self._db.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                for cs in batch:
+                    if self._apply_one(cur, cs, now):
+                        applied += 1
+                    else:
+                        duplicates += 1
+                cur.execute("COMMIT")
+            except sqlite3.Error as exc:
+                cur.execute("ROLLBACK")
+                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return ApplyResult(applied, duplicates)
+
+    def _apply_one(self, cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
+        ev = cs.event
+        at = ts(ev.occurred_at)
+        cur.execute(
+            "INSERT OR IGNORE INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ev.event_id, ev.kind, at, ev.emitted_by, ev.subject, ev.role, ev.customer, now),
+        )
+        if cur.rowcount == 0:
+            return False
+        # the latest event (by occurred_at, then id) decides node properties: order-independent
+        cur.execute(
+            "INSERT INTO subjects(key, type, seen_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+            " type = excluded.type, seen_at = excluded.seen_at WHERE excluded.seen_at > subjects.seen_at",
+            (cs.subject.key, cs.subject.type, at),
+        )
+        if cs.recipient is not None:
+            r = cs.recipient
+            cur.execute(
+                "INSERT INTO recipients(id, name, type, country, contact, seen_at, seen_event)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
+                " type = excluded.type, country = excluded.country, contact = excluded.contact,"
+                " seen_at = excluded.seen_at, seen_event = excluded.seen_event"
+                " WHERE (excluded.seen_at, excluded.seen_event) > (recipients.seen_at, recipients.seen_event)",
+                (r.id, r.name, r.type, r.country, r.contact, at, ev.event_id),
+            )
+        if cs.source is not None:
+            cur.execute(
+                "INSERT OR IGNORE INTO sources(id, type, name) VALUES (?, ?, ?)",
+                (cs.source.id, cs.source.type, cs.source.name),
+            )
+        for e in cs.edges:
+            cur.execute(
+                "INSERT INTO edges(rel, subject, category, target, purpose, first_seen, last_seen, count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT(subject, rel, category, target, purpose) DO UPDATE SET"
+                " first_seen = min(first_seen, excluded.first_seen),"
+                " last_seen = max(last_seen, excluded.last_seen), count = count + 1"
+                " RETURNING id",
+                (e.rel.value, e.subject, e.category, e.target, e.purpose, at, at),
+            )
+            (edge_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at) VALUES (?, ?, ?)",
+                (edge_id, ev.event_id, at),
+            )
+        for f in cs.findings:
+            aid = alert_id(*f.dedupe_key)
+            cur.execute(
+                "INSERT INTO alerts(alert_id, rule, severity, status, category, purpose, recipient, recipient_type,"
+                " count, first_seen, last_seen, policy_version, reason, clause_section, clause_text)"
+                " VALUES (?, ?, ?, 'open', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(alert_id) DO UPDATE SET count = count + 1,"
+                " first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),"
+                " policy_version = excluded.policy_version",
+                (
+                    aid, f.rule, f.severity, f.category, f.purpose, f.recipient_id, f.recipient_type,
+                    at, at, f.policy_version, f.reason, f.clause_section, f.clause_text,
+                ),
+            )
+            cur.execute(
+                "INSERT OR IGNORE INTO alert_events(alert_id, event_id, subject, occurred_at) VALUES (?, ?, ?, ?)",
+                (aid, f.event_id, f.subject, at),
+            )
+        return True
+
+    # -- reads ----------------------------------------------------------------------------------
+    def processed(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(event_ids)
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    r[0] for r in self._db.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
+                )
+        return found
+
+    def who_has(self, subject: str) -> WhoHas | None:
+        with self._lock:
+            row = self._db.execute("SELECT type FROM subjects WHERE key = ?", (subject,)).fetchone()
+            if row is None:
+                return None
+            edges = self._db.execute(
+                "SELECT id, rel, category, target, purpose, first_seen, last_seen FROM edges WHERE subject = ?",
+                (subject,),
+            ).fetchall()
+            sources = {
+                r[0]: SourceRef(type=r[1], name=r[2])
+                for r in self._db.execute(
+                    "SELECT s.id, s.type, s.name FROM sources s JOIN edges e ON e.target = s.id"
+                    " WHERE e.subject = ? AND e.rel = ?",
+                    (subject, Rel.COLLECTED_FROM.value),
+                )
+            }
+            share_ids = [e[0] for e in edges if e[1] == Rel.SHARED_WITH.value]
+            share_events = self._events_of(share_ids)
+            recipient_ids = sorted({e[3] for e in edges if e[1] == Rel.SHARED_WITH.value})
+            recipients = {
+                r[0]: r
+                for r in self._db.execute(
+                    f"SELECT id, name, type, country, contact FROM recipients WHERE id IN ({','.join('?' * len(recipient_ids))})",  # noqa: S608 - placeholders only
+                    recipient_ids,
+                )
+            }
+            counts = dict(
+                self._db.execute(
+                    "SELECT e.category, count(DISTINCT ee.event_id) FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
+                    " WHERE e.subject = ? AND e.rel = ? GROUP BY e.category",
+                    (subject, Rel.HOLDS.value),
+                ).fetchall()
+            )
+        return _assemble(subject, row[0], edges, sources, recipients, share_events, counts)
+
+    def _events_of(self, edge_ids: Iterable[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        ids = list(edge_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for edge_id, event_id in self._db.execute(
+                f"SELECT edge_id, event_id FROM edge_events WHERE edge_id IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
+                chunk,
+            ):
+                out.setdefault(edge_id, []).append(event_id)
+        return out
+
+    def alerts(
+        self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None
+    ) -> list[Alert]:
+        where, args = ["1 = 1"], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if rule:
+            where.append("rule = ?")
+            args.append(rule)
+        if since:
+            where.append("last_seen >= ?")
+            args.append(ts(since))
+        sql = (
+            "SELECT alert_id, rule, severity, status, category, purpose, recipient, recipient_type, count,"
+            " first_seen, last_seen, policy_version, reason, clause_section, clause_text FROM alerts"
+            f" WHERE {' AND '.join(where)} ORDER BY last_seen DESC, alert_id"  # noqa: S608 - fixed fragments only
+        )
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+            evidence: dict[str, list[tuple[str, str]]] = {}
+            for aid, event_id, subj in self._db.execute(
+                "SELECT alert_id, event_id, subject FROM alert_events ORDER BY occurred_at, event_id"
+            ):
+                evidence.setdefault(aid, []).append((event_id, subj))
+        out = []
+        for r in rows:
+            ev = evidence.get(r[0], [])
+            out.append(
+                Alert(
+                    alert_id=r[0], rule=r[1], severity=r[2], status=r[3], category=r[4], purpose=r[5],
+                    recipient=r[6], recipient_type=r[7], count=r[8], first_seen=parse_ts(r[9]),
+                    last_seen=parse_ts(r[10]), policy_version=r[11], reason=r[12], clause_section=r[13],
+                    clause_text=r[14], event_ids=[e for e, _ in ev], subjects=sorted({s for _, s in ev}),
+                )
+            )
+        return out
+
+    def acknowledge_alert(self, alert_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("UPDATE alerts SET status = 'acknowledged' WHERE alert_id = ?", (alert_id,))
+            return cur.rowcount > 0
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            count = {
+                t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
+                for t in ("events", "subjects", "recipients", "sources", "edges", "edge_events", "alerts")
+            }
+        return StoreStats(
+            events=count["events"], subjects=count["subjects"], recipients=count["recipients"],
+            sources=count["sources"], edges=count["edges"], evidence=count["edge_events"], alerts=count["alerts"],
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _assemble(
+    subject: str,
+    subject_type: str,
+    edges: list[tuple[int, str, str, str, str, str, str]],
+    sources: dict[str, SourceRef],
+    recipients: dict[str, tuple[str, str, str, str | None, str | None]],
+    share_events: dict[int, list[str]],
+    counts: dict[str, int],
+) -> WhoHas:
+    cats: dict[str, dict[str, set[str]]] = {}
+    span: dict[str, tuple[str, str]] = {}
+    recs: dict[str, dict[str, set[str]]] = {}
+    rspan: dict[str, tuple[str, str]] = {}
+    for edge_id, rel, category, target, purpose, first, last in edges:
+        c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set()})
+        if rel == Rel.HOLDS.value:
+            c["roles"].add(target)
+            span[category] = (first, last)
+        elif rel == Rel.COLLECTED_FROM.value:
+            c["sources"].add(target)
+        elif rel == Rel.USED_FOR.value:
+            c["purposes"].add(target)
+        elif rel == Rel.SHARED_WITH.value:
+            c["purposes"].add(purpose)
+            r = recs.setdefault(target, {"categories": set(), "purposes": set(), "events": set()})
+            r["categories"].add(category)
+            r["purposes"].add(purpose)
+            r["events"].update(share_events.get(edge_id, []))
+            lo, hi = rspan.get(target, (first, last))
+            rspan[target] = (min(lo, first), max(hi, last))
+    categories = [
+        CategoryLineage(
+            category=key,
+            roles=sorted(c["roles"]),
+            sources=sorted((sources[s] for s in c["sources"] if s in sources), key=lambda s: (s.type, s.name or "")),
+            purposes=sorted(c["purposes"]),
+            first_seen=parse_ts(span[key][0]),
+            last_seen=parse_ts(span[key][1]),
+            event_count=counts.get(key, 0),
+        )
+        for key, c in sorted(cats.items())
+    ]
+    out_recipients = []
+    for rid, r in sorted(recs.items()):
+        _, name, rtype, country, contact = recipients[rid]
+        out_recipients.append(
+            RecipientLineage(
+                id=rid, name=name, type=rtype, country=country, contact=contact,
+                categories=sorted(r["categories"]), purposes=sorted(r["purposes"]),
+                first_shared_at=parse_ts(rspan[rid][0]), last_shared_at=parse_ts(rspan[rid][1]),
+                event_ids=sorted(r["events"]),
+            )
+        )
+    return WhoHas(subject=subject, subject_type=subject_type, categories=categories, recipients=out_recipients)

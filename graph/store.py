@@ -1,0 +1,95 @@
+"""The GraphStore seam: apply graph changes, answer named queries. No Cypher or SQL crosses it."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+from graph.changes import ChangeSet
+from schemas.answers import Alert, StoreStats, WhoHas
+
+
+class StoreError(RuntimeError):
+    """Base class of the errors a GraphStore raises; driver errors are translated into these."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (transient: retry later)."""
+
+
+class StoreAuthError(StoreError):
+    """The database refused the credentials."""
+
+
+class StoreConfigError(StoreError):
+    """The store URL or its settings are wrong, or the store belongs to another pseudonym key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What a batch did: events newly applied, and events skipped because already processed."""
+
+    applied: int
+    duplicates: int
+
+
+def alert_id(rule: str, recipient: str, category: str, purpose: str) -> str:
+    """Stable alert id for the dedupe key, the same in every store."""
+    raw = "\x1f".join((rule, recipient, category, purpose)).encode("utf-8")
+    return "a_" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+class GraphStore(ABC):
+    """Where the lineage graph lives.
+
+    Writes arrive as :class:`ChangeSet` batches, each tagged with its event id; a store applies a batch
+    in one transaction and records the processed event ids in that same transaction, so applying the
+    same event again changes nothing. Reads are named queries returning :mod:`schemas.answers` models.
+    Subjects are addressed by pseudonym (see :mod:`graph.pseudonym`); raw ids never reach a store.
+    """
+
+    @abstractmethod
+    def bind_key(self, fingerprint: str) -> None:
+        """Remember the pseudonym key's fingerprint; raise StoreConfigError if the store has another one."""
+
+    @abstractmethod
+    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
+        """Apply the changes of a batch of events atomically, skipping events already processed."""
+
+    @abstractmethod
+    def who_has(self, subject: str) -> WhoHas | None:
+        """Everything known of one person's data (by pseudonym), or None when the person is unknown."""
+
+    @abstractmethod
+    def alerts(
+        self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None
+    ) -> list[Alert]:
+        """Deduplicated alerts, newest last_seen first, optionally filtered."""
+
+    @abstractmethod
+    def acknowledge_alert(self, alert_id: str) -> bool:
+        """Mark an alert acknowledged; False when no such alert exists."""
+
+    @abstractmethod
+    def processed(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids have already been applied."""
+
+    @abstractmethod
+    def stats(self) -> StoreStats:
+        """Counts of what the store holds."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

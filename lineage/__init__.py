@@ -1,0 +1,1 @@
+"""The shell: the `lineage` command line, settings and wiring of schemas, graph and streams."""

@@ -1,0 +1,323 @@
+"""The `lineage` command line: ingest, who-has, simulate, demo, schema, policy check, alerts, stats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from graph.store import StoreError
+from lineage import render
+from lineage.settings import Settings
+from lineage.wiring import build_handler, load_configured_policy, open_configured_store, pseudonymizer
+from policies import PolicyFileError, load_policy
+from schemas.events import json_schema
+from streams.deadletter import FileDeadLetters
+from streams.embedded import IngestReport, ingest_lines
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with how the command was called (exit status 2)."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    policy = getattr(args, "policy", None)
+    return Settings.from_env(store=getattr(args, "store", None), policy_file=Path(policy) if policy else None)
+
+
+def _iso(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal or --progress is given."""
+
+    def __init__(self, total_bytes: int | None, enabled: bool, err: TextIO) -> None:
+        self.total, self.enabled, self.err, self.done_bytes = total_bytes, enabled, err, 0
+
+    def lines(self, fh: TextIO) -> Iterator[str]:
+        for line in fh:
+            self.done_bytes += len(line.encode("utf-8", errors="replace"))
+            yield line
+
+    def __call__(self, report: IngestReport) -> None:
+        if not self.enabled:
+            return
+        if self.total:
+            frac = min(1.0, self.done_bytes / self.total)
+            bar = "#" * int(frac * 30)
+            self.err.write(f"\r[{bar:<30}] {frac:6.1%}  {report.lines} lines, {report.rejected} rejected")
+        else:
+            self.err.write(f"\r{report.lines} lines, {report.rejected} rejected")
+        self.err.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.err.write("\n")
+
+
+def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    settings = _settings(args)
+    if args.file == "-":
+        fh: TextIO = sys.stdin
+        origin, total, default_dlq = "<stdin>", None, Path("stdin.deadletter.jsonl")
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        fh = path.open(encoding="utf-8", errors="replace", newline=None)
+        origin, total, default_dlq = str(path), path.stat().st_size, path.with_name(path.name + ".deadletter.jsonl")
+    dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
+    dead = FileDeadLetters(dlq_path)
+    progress = _Progress(total, args.progress or (err.isatty() and (total or 0) > 5_000_000), err)
+    handler = build_handler(settings)
+    try:
+        report = ingest_lines(
+            progress.lines(fh), handler, dead, origin=origin, batch_size=args.batch_size, on_progress=progress
+        )
+    finally:
+        progress.finish()
+        dead.close()
+        handler.store.close()
+        if fh is not sys.stdin:
+            fh.close()
+    for letter in _read_letters(dlq_path, dead.count):
+        err.write(f"{letter['origin']}:{letter['line']}: rejected: {letter['reason']}\n")
+    err.write(
+        f"{report.applied} event(s) applied, {report.duplicates} already present, {report.rejected} line(s) rejected"
+        + (f" (see {dlq_path})" if report.rejected else "")
+        + f", {len(report.findings)} undeclared-flow finding(s)\n"
+    )
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _read_letters(path: Path, newest: int) -> list[dict[str, object]]:
+    if newest == 0 or not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()[-newest:]
+    return [json.loads(line) for line in lines[:50]]
+
+
+# -- queries --------------------------------------------------------------------------------------
+def cmd_who_has(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    settings = _settings(args)
+    key = pseudonymizer(settings)
+    with open_configured_store(settings) as store:
+        store.bind_key(key.fingerprint)
+        found = store.who_has(key(args.subject))
+    from schemas.answers import WhoHas
+
+    answer = (
+        found.model_copy(update={"subject": args.subject})
+        if found
+        else WhoHas(subject=args.subject, categories=[], recipients=[])
+    )
+    if args.format == "json":
+        out.write(answer.model_dump_json(indent=2) + "\n")
+    else:
+        out.write(render.who_has_text(answer))
+    return EXIT_OK
+
+
+def cmd_alerts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    settings = _settings(args)
+    with open_configured_store(settings) as store:
+        if args.action == "ack":
+            if not args.alert_id:
+                raise UsageError("lineage alerts ack ALERT_ID")
+            if not store.acknowledge_alert(args.alert_id):
+                err.write(f"no alert with id {args.alert_id}\n")
+                return EXIT_REJECTED
+            out.write(f"acknowledged {args.alert_id}\n")
+            return EXIT_OK
+        alerts = store.alerts(status=args.status, rule=args.rule, since=args.since)
+    if args.format == "json":
+        out.write(json.dumps([a.model_dump(mode="json") for a in alerts], indent=2) + "\n")
+    else:
+        out.write(render.alerts_text(alerts))
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with open_configured_store(_settings(args)) as store:
+        out.write(store.stats().model_dump_json(indent=2) + "\n")
+    return EXIT_OK
+
+
+# -- contract and policy --------------------------------------------------------------------------
+def cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    out.write(json.dumps(json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_policy_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        policy = load_policy(args.file)
+    except PolicyFileError as exc:
+        for problem in exc.problems:
+            err.write(f"{exc.file}: {problem}\n")
+        err.write(f"{exc.file}: {len(exc.problems)} problem(s)\n")
+        return EXIT_REJECTED
+    out.write(
+        f"{args.file}: OK — policy {policy.id} version {policy.version}: {len(policy.collections)} collection, "
+        f"{len(policy.uses)} use and {len(policy.disclosures)} disclosure declaration(s)\n"
+    )
+    return EXIT_OK
+
+
+# -- simulate and demo ----------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from lineage.simulator import simulate, write_jsonl
+
+    events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate)
+    target = out if args.output in (None, "-") else Path(args.output).open("w", encoding="utf-8")
+    truth_path = Path(args.truth) if args.truth else (Path(args.output + ".truth.jsonl") if args.output not in (None, "-") else None)
+    truth = truth_path.open("w", encoding="utf-8") if truth_path else None
+    try:
+        summary = write_jsonl(events, target, truth)
+    finally:
+        if target is not out:
+            target.close()
+        if truth:
+            truth.close()
+    err.write(f"simulated {summary}" + (f"; truth file: {truth_path}" if truth_path else "") + "\n")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from lineage.simulator import simulate, write_jsonl
+
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lineage-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    events_file, truth_file = workdir / "events.jsonl", workdir / "truth.jsonl"
+    store_url = args.store or f"sqlite:///{workdir / 'lineage.db'}"
+    policy_file = Path(args.policy) if args.policy else None
+    settings = Settings.from_env(store=store_url, policy_file=policy_file)
+    if not settings.pseudonym_key and not args.store:
+        # a fresh demo store gets its own key beside it, so the demo never touches the user's key file
+        settings = Settings.from_env(store=store_url, policy_file=policy_file, pseudonym_key_file=workdir / "pseudonym.key")
+    with events_file.open("w", encoding="utf-8") as fh, truth_file.open("w", encoding="utf-8") as th:
+        sims = list(simulate(args.people, args.days, args.seed))
+        write_jsonl(sims, fh, th)
+    out.write(f"1. Simulated S Plus Helpdesk traffic: {len(sims)} events for {args.people} people over {args.days} days -> {events_file}\n")
+    handler = build_handler(settings)
+    dead = FileDeadLetters(workdir / "events.deadletter.jsonl")
+    with events_file.open(encoding="utf-8") as fh:
+        report = ingest_lines(fh, handler, dead, origin=str(events_file))
+    dead.close()
+    out.write(f"2. Ingested into {store_url}: {report.applied} applied, {report.rejected} rejected\n\n")
+    person = sims[0].event["subject"]["id"]
+    found = handler.store.who_has(handler.pseudonym(person))
+    from schemas.answers import WhoHas
+
+    answer = found.model_copy(update={"subject": person}) if found else WhoHas(subject=person, categories=[], recipients=[])
+    out.write("3. Who has this person's data?  (lineage who-has " + person + ")\n\n")
+    out.write(render.who_has_text(answer) + "\n")
+    alerts = handler.store.alerts()
+    planted = sum(1 for s in sims if s.undeclared)
+    out.write(f"4. Undeclared flows: {len(alerts)} alert(s) from {len(report.findings)} finding(s); the simulator planted {planted} undeclared event(s) (see {truth_file})\n\n")
+    out.write(render.alerts_text(alerts[: args.show_alerts]))
+    if len(alerts) > args.show_alerts:
+        out.write(f"... and {len(alerts) - args.show_alerts} more: lineage alerts --store {store_url}\n")
+    out.write(f"\nTry: lineage who-has '{person}' --store {store_url} --format json\n")
+    handler.store.close()
+    return EXIT_OK
+
+
+# -- parser ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lineage", description="Personal-data lineage and disclosure tracker.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_store(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--store", help="store URL (default: $LINEAGE_STORE or sqlite:///lineage.db)")
+        sp.add_argument("--policy", help="policy file (default: $LINEAGE_POLICY or the bundled S Plus policy)")
+        return sp
+
+    sp = with_store(sub.add_parser("ingest", help="validate and apply JSON Lines events from FILE or - (stdin)"))
+    sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument("--dead-letters", help="where rejected lines go (default: FILE.deadletter.jsonl)")
+    sp.add_argument("--batch-size", type=int, default=1000)
+    sp.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
+    sp.set_defaults(func=cmd_ingest)
+
+    sp = with_store(sub.add_parser("who-has", help="what is known of one person's data, and who received it"))
+    sp.add_argument("subject", metavar="SUBJECT_ID")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.set_defaults(func=cmd_who_has)
+
+    sp = with_store(sub.add_parser("alerts", help="list undeclared flows found, or acknowledge one"))
+    sp.add_argument("action", nargs="?", choices=("list", "ack"), default="list")
+    sp.add_argument("alert_id", nargs="?")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--status", choices=("open", "acknowledged"))
+    sp.add_argument("--rule")
+    sp.add_argument("--since", type=_iso)
+    sp.set_defaults(func=cmd_alerts)
+
+    sp = with_store(sub.add_parser("stats", help="counts of what the store holds"))
+    sp.set_defaults(func=cmd_stats)
+
+    sp = sub.add_parser("schema", help="print the event contract as JSON Schema")
+    sp.set_defaults(func=cmd_schema)
+
+    pol = sub.add_parser("policy", help="policy files").add_subparsers(dest="policy_command", required=True)
+    sp = pol.add_parser("check", help="validate a policy file and report problems with their location")
+    sp.add_argument("file")
+    sp.set_defaults(func=cmd_policy_check)
+
+    sp = sub.add_parser("simulate", help="write simulated S Plus Helpdesk traffic as JSON Lines")
+    sp.add_argument("--people", type=int, default=100)
+    sp.add_argument("--days", type=int, default=30)
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--undeclared-rate", type=float, default=0.02)
+    sp.add_argument("--output", "-o", help="events file (default: stdout)")
+    sp.add_argument("--truth", help="truth file listing undeclared event ids (default: OUTPUT.truth.jsonl)")
+    sp.set_defaults(func=cmd_simulate)
+
+    sp = sub.add_parser("demo", help="simulate, ingest and show one person's lineage and the undeclared flows")
+    sp.add_argument("--store", help="store URL (default: a fresh SQLite file in the work folder)")
+    sp.add_argument("--policy")
+    sp.add_argument("--workdir", help="where to write the demo files (default: a new temporary folder)")
+    sp.add_argument("--people", type=int, default=50)
+    sp.add_argument("--days", type=int, default=30)
+    sp.add_argument("--seed", type=int, default=7)
+    sp.add_argument("--show-alerts", type=int, default=8)
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args, out, err))
+    except UsageError as exc:
+        err.write(f"lineage: {exc}\n")
+        return EXIT_USAGE
+    except (StoreError, PolicyFileError) as exc:
+        err.write(f"lineage: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write("lineage: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Text renderings of answers for the terminal (the JSON forms are the models' own dumps)."""
+
+from __future__ import annotations
+
+from schemas.answers import Alert, WhoHas
+
+
+def _day(value: object) -> str:
+    return str(value)[:19].replace("T", " ")
+
+
+def who_has_text(answer: WhoHas) -> str:
+    if not answer.categories:
+        return f"No data is recorded for {answer.subject}.\n"
+    out = [f"Data held about {answer.subject}" + (f" ({answer.subject_type})" if answer.subject_type else "") + ":", ""]
+    out.append(f"Categories ({len(answer.categories)}):")
+    for c in answer.categories:
+        out.append(f"  - {c.category}  [{', '.join(c.roles)}]  {c.event_count} event(s), {_day(c.first_seen)} .. {_day(c.last_seen)}")
+        if c.sources:
+            out.append("      from: " + ", ".join(f"{s.type}" + (f" ({s.name})" if s.name else "") for s in c.sources))
+        if c.purposes:
+            out.append("      for:  " + ", ".join(c.purposes))
+    out.append("")
+    if not answer.recipients:
+        out.append("Recipients: none recorded.")
+    else:
+        out.append(f"Recipients ({len(answer.recipients)}):")
+        for r in answer.recipients:
+            where = f", {r.country}" if r.country else ""
+            out.append(f"  - {r.name} ({r.type}{where}) id={r.id}")
+            out.append(f"      received: {', '.join(r.categories)}")
+            out.append(f"      for:      {', '.join(r.purposes)}")
+            out.append(
+                f"      when:     {_day(r.first_shared_at)} .. {_day(r.last_shared_at)} ({len(r.event_ids)} event(s))"
+            )
+    return "\n".join(out) + "\n"
+
+
+def alerts_text(alerts: list[Alert]) -> str:
+    if not alerts:
+        return "No alerts.\n"
+    out = []
+    for a in alerts:
+        target = f" -> {a.recipient} ({a.recipient_type})" if a.recipient else ""
+        purpose = f" for {a.purpose}" if a.purpose else ""
+        out.append(f"[{a.severity.upper()}] {a.rule}  {a.category}{purpose}{target}  x{a.count}  ({a.status}, id {a.alert_id})")
+        out.append(f"    {a.reason}")
+        if a.clause_text:
+            quote = a.clause_text if len(a.clause_text) < 200 else a.clause_text[:197] + "..."
+            out.append(f"    policy {a.policy_version}, {a.clause_section}: \u201c{quote}\u201d")
+        else:
+            out.append(f"    policy {a.policy_version}: no clause declares this")
+        shown = ", ".join(a.event_ids[:3]) + (f" (+{len(a.event_ids) - 3} more)" if len(a.event_ids) > 3 else "")
+        out.append(f"    events: {shown}")
+    return "\n".join(out) + "\n"

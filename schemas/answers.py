@@ -1,0 +1,92 @@
+"""Read models the GraphStore answers with: the stable JSON shapes of who-has and alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceRef(BaseModel):
+    """A source the data came from."""
+
+    model_config = _FROZEN
+    type: str = Field(description="data_subject, customer, third_party or automatic.")
+    name: str | None = Field(default=None, description="The source system or party, when named.")
+
+
+class CategoryLineage(BaseModel):
+    """One category of a person's data and where it came from and went."""
+
+    model_config = _FROZEN
+    category: str = Field(description="fideslang data-category key.")
+    roles: list[str] = Field(description="SOS's roles for this data (controller, processor).")
+    sources: list[SourceRef] = Field(description="Where this data came from.")
+    purposes: list[str] = Field(description="Purposes it was used or disclosed for (fideslang data-use keys).")
+    first_seen: datetime = Field(description="Earliest event about this category of this person.")
+    last_seen: datetime = Field(description="Latest event about this category of this person.")
+    event_count: int = Field(description="Number of distinct events about this category of this person.")
+
+
+class RecipientLineage(BaseModel):
+    """A third party that received some of the person's data."""
+
+    model_config = _FROZEN
+    id: str = Field(description="Recipient id.")
+    name: str = Field(description="Recipient's name (the actual identity, per CJEU C-154/21).")
+    type: str = Field(description="Recipient type.")
+    country: str | None = Field(default=None, description="Country of the recipient, if known.")
+    contact: str | None = Field(default=None, description="Contact details of the recipient, if known.")
+    categories: list[str] = Field(description="Categories of the person's data it received.")
+    purposes: list[str] = Field(description="Purposes it received them for.")
+    first_shared_at: datetime = Field(description="First disclosure to this recipient.")
+    last_shared_at: datetime = Field(description="Latest disclosure to this recipient.")
+    event_ids: list[str] = Field(description="Ids of the share events this rests on.")
+
+
+class WhoHas(BaseModel):
+    """What is known of one person's data: categories held, and who received what."""
+
+    model_config = _FROZEN
+    subject: str = Field(description="The subject id asked about.")
+    subject_type: str | None = Field(default=None, description="fideslang data-subject key, when known.")
+    categories: list[CategoryLineage] = Field(description="Categories of the person's data, sorted by key.")
+    recipients: list[RecipientLineage] = Field(description="Recipients of the person's data, sorted by id.")
+
+
+class Alert(BaseModel):
+    """One deduplicated alert: a rule broken for a (recipient, category, purpose), with all its evidence."""
+
+    model_config = _FROZEN
+    alert_id: str = Field(description="Stable id of the alert (derived from rule, recipient, category, purpose).")
+    rule: str = Field(description="Stable id of the rule broken.")
+    severity: str = Field(description="low, medium, high or critical.")
+    status: str = Field(description="open or acknowledged.")
+    category: str = Field(description="Data category concerned.")
+    purpose: str = Field(description="Purpose concerned ('' when not applicable).")
+    recipient: str = Field(description="Recipient id ('' when no disclosure is involved).")
+    recipient_type: str = Field(description="Recipient type ('' when no disclosure is involved).")
+    subjects: list[str] = Field(description="Pseudonyms of the people concerned (never raw ids).")
+    event_ids: list[str] = Field(description="Ids of every event that triggered it.")
+    count: int = Field(description="Number of triggering events.")
+    first_seen: datetime = Field(description="Earliest triggering event.")
+    last_seen: datetime = Field(description="Latest triggering event.")
+    policy_version: str = Field(description="Version of the policy the events were judged against.")
+    reason: str = Field(description="Why the flow is flagged.")
+    clause_section: str = Field(description="Section of the policy concerned ('' when the policy says nothing).")
+    clause_text: str = Field(description="The policy clause quoted that the flow lacks or breaks.")
+
+
+class StoreStats(BaseModel):
+    """Counts of what a store holds, for reconciliation and replay checks."""
+
+    model_config = _FROZEN
+    events: int = Field(description="Processed events.")
+    subjects: int = Field(description="People.")
+    recipients: int = Field(description="Recipients.")
+    sources: int = Field(description="Sources.")
+    edges: int = Field(description="Lineage edges.")
+    evidence: int = Field(description="Edge-to-event evidence links.")
+    alerts: int = Field(description="Deduplicated alerts.")
