@@ -1,0 +1,59 @@
+"""The GraphStore contract suite runs once per store implementation; each test gets a clean store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from graph.store import GraphStore
+
+StoreFactory = Callable[[], GraphStore]
+
+
+def _sqlite_memory(folder: Path) -> GraphStore:
+    from graph.sqlite_store import SQLiteGraphStore
+
+    return SQLiteGraphStore(":memory:")
+
+
+def _sqlite_file(folder: Path) -> GraphStore:
+    from graph.sqlite_store import SQLiteGraphStore
+
+    return SQLiteGraphStore(folder / "contract.db")
+
+
+STORES: dict[str, Callable[[Path], GraphStore]] = {
+    "sqlite-memory": _sqlite_memory,
+    "sqlite-file": _sqlite_file,
+}
+
+try:  # the Neo4j store registers itself when its module is present
+    from tests.contract.neo4j_backend import neo4j_store
+
+    STORES["neo4j"] = neo4j_store
+except ImportError:  # pragma: no cover - until the Neo4j store lands
+    pass
+
+
+@pytest.fixture(params=sorted(STORES))
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory of clean stores of one kind (each call a new, empty one); all are closed after the test."""
+    made: list[GraphStore] = []
+
+    def factory() -> GraphStore:
+        folder = tmp_path / f"store-{len(made)}"
+        folder.mkdir()
+        store = STORES[request.param](folder)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> GraphStore:
+    return make_store()

@@ -1,0 +1,193 @@
+"""The GraphStore contract: every store must give these answers (SQLite now, Neo4j too)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from graph.pseudonym import Pseudonymizer
+from graph.store import GraphStore, StoreConfigError
+from policies import default_policy
+from schemas.events import validate_event
+from streams.handler import Handler
+from tests.conftest import TEST_KEY
+from tests.factories import ADVERTISER, AFFILIATE, BROKER, event
+
+POLICY = default_policy()
+KEY = Pseudonymizer(TEST_KEY)
+
+
+def handler(store: GraphStore) -> Handler:
+    return Handler(store, POLICY, KEY)
+
+
+def apply(store: GraphStore, *events: dict) -> Handler:
+    h = handler(store)
+    h.handle([validate_event(e, h.taxonomy) for e in events])
+    return h
+
+
+def stream() -> list[dict]:
+    """Alice: collected, used, shared twice with the affiliate, once with a broker; Bob: one collection."""
+    return [
+        event("collected", event_id="c1", occurred_at="2026-03-01T09:00:00Z",
+              data_categories=["user.contact.email", "user.name"],
+              source={"type": "third_party", "name": "office365-sso"}),
+        event("collected", event_id="c2", occurred_at="2026-03-02T09:00:00Z",
+              data_categories=["user.device.ip_address"], source={"type": "automatic"}),
+        event("used", event_id="u1", occurred_at="2026-03-03T09:00:00Z", purpose="analytics.reporting",
+              data_categories=["user.device.ip_address"]),
+        event("shared", event_id="s1", occurred_at="2026-03-04T09:00:00Z", recipient=AFFILIATE,
+              purpose="essential.service.operations.support"),
+        event("shared", event_id="s2", occurred_at="2026-03-06T09:00:00+02:00", recipient=AFFILIATE,
+              purpose="essential.service.operations.support", data_categories=["user.contact.email", "user.name"]),
+        event("shared", event_id="s3", occurred_at="2026-03-05T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising", data_categories=["user.contact.email"]),
+        event("collected", event_id="b1", subject_id="bob@example.com", occurred_at="2026-03-01T12:00:00Z",
+              data_categories=["user.name"], source={"type": "customer", "name": "acme-hr"}),
+    ]
+
+
+def test_unknown_subject_is_none(store: GraphStore) -> None:
+    apply(store, *stream())
+    assert store.who_has(KEY("nobody@example.com")) is None
+
+
+def test_who_has_names_categories_sources_purposes_and_recipients(store: GraphStore) -> None:
+    apply(store, *stream())
+    answer = store.who_has(KEY("alice@example.com"))
+    assert answer is not None
+    assert answer.subject_type == "customer"
+    cats = {c.category: c for c in answer.categories}
+    assert sorted(cats) == ["user.contact.email", "user.device.ip_address", "user.name"]
+    email = cats["user.contact.email"]
+    assert [(s.type, s.name) for s in email.sources] == [("third_party", "office365-sso")]
+    assert email.purposes == ["essential.service.operations.support", "marketing.advertising"]
+    assert email.roles == ["controller"]
+    assert email.event_count == 4  # c1, s1, s2, s3
+    assert email.first_seen == datetime(2026, 3, 1, 9, tzinfo=UTC)
+    assert email.last_seen == datetime(2026, 3, 6, 7, tzinfo=UTC)  # 09:00+02:00
+    ip = cats["user.device.ip_address"]
+    assert [(s.type, s.name) for s in ip.sources] == [("automatic", None)]
+    assert ip.purposes == ["analytics.reporting"]
+
+    recs = {r.id: r for r in answer.recipients}
+    assert sorted(recs) == ["brokr", "hk-affiliate"]
+    hk = recs["hk-affiliate"]
+    assert (hk.name, hk.type, hk.country) == ("SOS Hong Kong Ltd", "affiliate", "HK")
+    assert hk.categories == ["user.contact.email", "user.name"]
+    assert hk.purposes == ["essential.service.operations.support"]
+    assert hk.event_ids == ["s1", "s2"]
+    assert hk.first_shared_at == datetime(2026, 3, 4, 9, tzinfo=UTC)
+    assert hk.last_shared_at == datetime(2026, 3, 6, 7, tzinfo=UTC)
+    assert recs["brokr"].event_ids == ["s3"]
+
+    bob = store.who_has(KEY("bob@example.com"))
+    assert bob is not None and [c.category for c in bob.categories] == ["user.name"] and bob.recipients == []
+
+
+def test_replaying_changes_nothing(store: GraphStore) -> None:
+    h = apply(store, *stream())
+    before = store.stats()
+    answer = store.who_has(KEY("alice@example.com"))
+    result = h.handle([validate_event(e) for e in stream()])
+    assert (result.applied, result.duplicates) == (0, len(stream()))
+    assert result.findings == ()
+    assert store.stats() == before
+    assert store.who_has(KEY("alice@example.com")) == answer
+    assert before.events == len(stream())
+
+
+def test_out_of_order_delivery_converges(make_store) -> None:  # type: ignore[no-untyped-def]
+    first = make_store()
+    apply(first, *stream())
+    expected = (first.who_has(KEY("alice@example.com")), first.stats(), first.alerts())
+    second = make_store()
+    apply(second, *reversed(stream()))
+    got = (second.who_has(KEY("alice@example.com")), second.stats(), second.alerts())
+    assert got[0] == expected[0]
+    assert got[1] == expected[1]
+    assert [a.model_dump(exclude={"status"}) for a in got[2]] == [a.model_dump(exclude={"status"}) for a in expected[2]]
+
+
+def test_recipient_properties_follow_the_latest_event_whatever_the_order(store: GraphStore) -> None:
+    renamed = dict(AFFILIATE, name="SOS Asia Pacific Ltd", contact="privacy@sos.example")
+    late = event("shared", event_id="late", occurred_at="2026-05-01T00:00:00Z", recipient=renamed)
+    early = event("shared", event_id="early", occurred_at="2026-04-01T00:00:00Z", recipient=AFFILIATE)
+    apply(store, late)
+    apply(store, early)
+    answer = store.who_has(KEY("alice@example.com"))
+    assert answer is not None
+    (hk,) = answer.recipients
+    assert (hk.name, hk.contact) == ("SOS Asia Pacific Ltd", "privacy@sos.example")
+
+
+def test_processor_and_controller_roles_are_both_kept(store: GraphStore) -> None:
+    apply(
+        store,
+        event("collected", data_categories=["user.contact.email"], role="processor", customer="acme-corp"),
+        event("collected", data_categories=["user.contact.email"]),
+    )
+    answer = store.who_has(KEY("alice@example.com"))
+    assert answer is not None and answer.categories[0].roles == ["controller", "processor"]
+
+
+def test_processed_reports_applied_event_ids(store: GraphStore) -> None:
+    apply(store, *stream())
+    assert store.processed(["c1", "s3", "never"]) == {"c1", "s3"}
+
+
+def test_alerts_are_deduplicated_with_all_evidence(store: GraphStore) -> None:
+    flood = [
+        event("shared", event_id=f"flood-{i}", subject_id=f"p{i % 3}@example.com", recipient=BROKER,
+              purpose="marketing.advertising", occurred_at=f"2026-03-{i + 1:02d}T00:00:00Z")
+        for i in range(12)
+    ]
+    apply(store, *flood)
+    apply(store, *flood)  # a replay adds no evidence
+    (alert,) = store.alerts()
+    assert alert.rule == "undeclared-recipient-type"
+    assert (alert.recipient, alert.recipient_type, alert.category, alert.purpose) == (
+        "brokr", "data_broker", "user.contact.email", "marketing.advertising")
+    assert alert.count == 12
+    assert sorted(alert.event_ids) == sorted(e["event_id"] for e in flood)
+    assert alert.subjects == sorted({KEY(f"p{i}@example.com") for i in range(3)})
+    assert not any("@" in s for s in alert.subjects)
+    assert alert.first_seen == datetime(2026, 3, 1, tzinfo=UTC)
+    assert alert.last_seen == datetime(2026, 3, 12, tzinfo=UTC)
+    assert alert.policy_version == POLICY.version
+    assert alert.status == "open"
+
+
+def test_alert_filters_and_acknowledge(store: GraphStore) -> None:
+    apply(
+        store,
+        event("shared", event_id="x1", recipient=BROKER, purpose="marketing.advertising"),
+        event("shared", event_id="x2", recipient=ADVERTISER, purpose="personalize.profiling",
+              occurred_at="2026-06-01T00:00:00Z"),
+    )
+    alerts = store.alerts()
+    assert {a.rule for a in alerts} == {"undeclared-recipient-type", "undeclared-disclosure-purpose"}
+    assert [a.event_ids for a in store.alerts(rule="undeclared-disclosure-purpose")] == [["x2"]]
+    assert [a.event_ids for a in store.alerts(since=datetime(2026, 5, 1, tzinfo=UTC))] == [["x2"]]
+    target = store.alerts(rule="undeclared-recipient-type")[0].alert_id
+    assert store.acknowledge_alert(target) is True
+    assert store.acknowledge_alert("a_missing") is False
+    assert [a.alert_id for a in store.alerts(status="acknowledged")] == [target]
+    assert [a.event_ids for a in store.alerts(status="open")] == [["x2"]]
+
+
+def test_store_refuses_a_different_pseudonym_key(store: GraphStore) -> None:
+    store.bind_key(KEY.fingerprint)
+    store.bind_key(KEY.fingerprint)  # same key: fine
+    with pytest.raises(StoreConfigError, match="another pseudonym key"):
+        store.bind_key(Pseudonymizer(b"another key of sufficient length").fingerprint)
+
+
+def test_no_raw_subject_id_is_stored(store: GraphStore) -> None:
+    apply(store, *stream())
+    answer = store.who_has(KEY("alice@example.com"))
+    assert answer is not None and answer.subject == KEY("alice@example.com")
+    for alert in store.alerts():
+        assert "alice@example.com" not in alert.model_dump_json()
