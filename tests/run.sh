@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The test command: installs the project into .venv if needed, starts the real Kafka and Neo4j
+# from docker/local/ (Maven jars cached under .cache/), runs the whole suite, stops what it started.
+# Usage: bash tests/run.sh [pytest args...]
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "tests/run.sh: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "tests/run.sh: installing privacy-lineage[dev,kafka,neo4j] into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev,kafka,neo4j]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+started=()
+cleanup() {
+  for svc in "${started[@]}"; do
+    bash "docker/local/$svc.sh" stop || echo "tests/run.sh: could not stop $svc" >&2
+  done
+}
+trap cleanup EXIT
+
+if [ "${LINEAGE_TEST_SERVICES:-yes}" != "no" ]; then
+  for svc in kafka neo4j; do
+    if [ -f "docker/local/$svc.sh" ]; then
+      if bash "docker/local/$svc.sh" status >/dev/null 2>&1; then
+        echo "tests/run.sh: $svc already running, using it" >&2
+      else
+        bash "docker/local/$svc.sh" start
+        started+=("$svc")
+      fi
+    fi
+  done
+fi
+
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+exit $rc
