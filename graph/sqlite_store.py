@@ -10,7 +10,7 @@ from pathlib import Path
 
 from graph.changes import ChangeSet, Rel
 from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreUnavailable, alert_id
-from schemas.answers import Alert, CategoryLineage, RecipientLineage, SourceRef, StoreStats, WhoHas
+from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
 SCHEMA_VERSION = "1"
 
@@ -239,6 +239,51 @@ class SQLiteGraphStore(GraphStore):
                 out.setdefault(edge_id, []).append(event_id)
         return out
 
+    def flows(
+        self, *, since: datetime | None = None, until: datetime | None = None, evidence_limit: int = 1000
+    ) -> list[Flow]:
+        sql = (
+            "SELECT e.rel, e.category, e.target, e.purpose, ev.role, s.type,"
+            " count(DISTINCT e.subject), count(DISTINCT ee.event_id), min(ee.occurred_at), max(ee.occurred_at)"
+            " FROM edge_events ee JOIN edges e ON e.id = ee.edge_id JOIN events ev ON ev.event_id = ee.event_id"
+            " JOIN subjects s ON s.key = e.subject"
+            " WHERE ee.occurred_at >= ? AND ee.occurred_at < ?"
+            " GROUP BY e.rel, e.category, e.target, e.purpose, ev.role, s.type"
+        )
+        lo = ts(since) if since else ""
+        hi = ts(until) if until else "9999"
+        with self._lock:
+            rows = self._db.execute(sql, (lo, hi)).fetchall()
+            sources = {r[0]: SourceRef(type=r[1], name=r[2]) for r in self._db.execute("SELECT id, type, name FROM sources")}
+            recipients = {
+                r[0]: RecipientRef(id=r[0], name=r[1], type=r[2], country=r[3], contact=r[4])
+                for r in self._db.execute("SELECT id, name, type, country, contact FROM recipients")
+            }
+            out = []
+            for rel, category, target, purpose, role, subject_type, subjects, events, first, last in rows:
+                ids = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT DISTINCT ee.event_id FROM edge_events ee JOIN edges e ON e.id = ee.edge_id"
+                        " JOIN events ev ON ev.event_id = ee.event_id JOIN subjects s ON s.key = e.subject"
+                        " WHERE e.rel = ? AND e.category = ? AND e.target = ? AND e.purpose = ? AND ev.role = ?"
+                        " AND s.type = ? AND ee.occurred_at >= ? AND ee.occurred_at < ? ORDER BY ee.event_id LIMIT ?",
+                        (rel, category, target, purpose, role, subject_type, lo, hi, evidence_limit),
+                    )
+                ]
+                out.append(
+                    Flow(
+                        rel=rel, category=category, role=role, subject_type=subject_type,
+                        purpose=target if rel == Rel.USED_FOR.value else purpose,
+                        source=sources.get(target) if rel == Rel.COLLECTED_FROM.value else None,
+                        recipient=recipients.get(target) if rel == Rel.SHARED_WITH.value else None,
+                        subjects=subjects, events=events, first_seen=parse_ts(first), last_seen=parse_ts(last),
+                        event_ids=ids,
+                    )
+                )
+        out.sort(key=_flow_order)
+        return out
+
     def alerts(
         self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None
     ) -> list[Alert]:
@@ -296,6 +341,11 @@ class SQLiteGraphStore(GraphStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _flow_order(f: Flow) -> tuple[str, ...]:
+    target = f.recipient.id if f.recipient else (f"{f.source.type}:{f.source.name or ''}" if f.source else "")
+    return (f.rel, f.category, f.purpose, target, f.role, f.subject_type)
 
 
 def _assemble(

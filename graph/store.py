@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 
 from graph.changes import ChangeSet
-from schemas.answers import Alert, StoreStats, WhoHas
+from schemas.answers import Alert, Flow, StoreStats, WhoHas
 
 
 class StoreError(RuntimeError):
@@ -63,6 +63,17 @@ class GraphStore(ABC):
     @abstractmethod
     def who_has(self, subject: str) -> WhoHas | None:
         """Everything known of one person's data (by pseudonym), or None when the person is unknown."""
+
+    @abstractmethod
+    def flows(
+        self, *, since: datetime | None = None, until: datetime | None = None, evidence_limit: int = 1000
+    ) -> list[Flow]:
+        """Every observed flow with evidence in [since, until), aggregated over people.
+
+        Grouped by (rel, category, target, purpose, role of the events, subject type); each flow counts the
+        distinct people and events and lists up to ``evidence_limit`` event ids. Sorted by
+        (rel, category, purpose, source/recipient id, role, subject type).
+        """
 
     @abstractmethod
     def alerts(

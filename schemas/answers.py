@@ -79,6 +79,35 @@ class Alert(BaseModel):
     clause_text: str = Field(description="The policy clause quoted that the flow lacks or breaks.")
 
 
+class Flow(BaseModel):
+    """One observed flow, aggregated over people: (relationship, category, target, purpose, role, subject type)."""
+
+    model_config = _FROZEN
+    rel: str = Field(description="HOLDS, COLLECTED_FROM, USED_FOR or SHARED_WITH.")
+    category: str = Field(description="Data category.")
+    role: str = Field(description="SOS's role in the events behind this flow (controller or processor).")
+    subject_type: str = Field(description="Data-subject type of the people concerned.")
+    purpose: str = Field(description="Purpose (USED_FOR, SHARED_WITH; '' otherwise).")
+    source: SourceRef | None = Field(default=None, description="The source (COLLECTED_FROM only).")
+    recipient: RecipientRef | None = Field(default=None, description="The recipient (SHARED_WITH only).")
+    subjects: int = Field(description="Number of distinct people.")
+    events: int = Field(description="Number of distinct events.")
+    first_seen: datetime = Field(description="Earliest event in the period.")
+    last_seen: datetime = Field(description="Latest event in the period.")
+    event_ids: list[str] = Field(description="Ids of the events this flow rests on, sorted (capped by the query's limit).")
+
+
+class RecipientRef(BaseModel):
+    """A recipient as the store knows it now."""
+
+    model_config = _FROZEN
+    id: str = Field(description="Recipient id.")
+    name: str = Field(description="Recipient name.")
+    type: str = Field(description="Recipient type.")
+    country: str | None = Field(default=None, description="Country, if known.")
+    contact: str | None = Field(default=None, description="Contact details, if known.")
+
+
 class StoreStats(BaseModel):
     """Counts of what a store holds, for reconciliation and replay checks."""
 
@@ -90,3 +119,6 @@ class StoreStats(BaseModel):
     edges: int = Field(description="Lineage edges.")
     evidence: int = Field(description="Edge-to-event evidence links.")
     alerts: int = Field(description="Deduplicated alerts.")
+
+
+Flow.model_rebuild()

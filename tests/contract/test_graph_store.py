@@ -191,3 +191,54 @@ def test_no_raw_subject_id_is_stored(store: GraphStore) -> None:
     assert answer is not None and answer.subject == KEY("alice@example.com")
     for alert in store.alerts():
         assert "alice@example.com" not in alert.model_dump_json()
+
+
+def test_flows_aggregate_over_people_with_evidence(store: GraphStore) -> None:
+    apply(
+        store,
+        *stream(),
+        event("shared", event_id="bob-s", subject_id="bob@example.com", occurred_at="2026-03-07T00:00:00Z",
+              recipient=AFFILIATE, purpose="essential.service.operations.support"),
+        event("used", event_id="proc-u", role="processor", customer="acme-corp", data_categories=["user.content"],
+              purpose="essential.service", occurred_at="2026-03-08T00:00:00Z"),
+    )
+    flows = store.flows()
+    shares = [f for f in flows if f.rel == "SHARED_WITH" and f.category == "user.contact.email"]
+    assert [(f.recipient.id if f.recipient else None, f.purpose, f.subjects, f.events, f.event_ids) for f in shares] == [
+        ("hk-affiliate", "essential.service.operations.support", 2, 3, ["bob-s", "s1", "s2"]),
+        ("brokr", "marketing.advertising", 1, 1, ["s3"]),
+    ]
+    hk = next(f for f in shares if f.recipient and f.recipient.id == "hk-affiliate")
+    assert (hk.subjects, hk.events, hk.event_ids) == (2, 3, ["bob-s", "s1", "s2"])
+    assert hk.recipient is not None and (hk.recipient.name, hk.recipient.type, hk.recipient.country) == (
+        "SOS Hong Kong Ltd", "affiliate", "HK")
+    assert hk.first_seen == datetime(2026, 3, 4, 9, tzinfo=UTC) and hk.last_seen == datetime(2026, 3, 7, tzinfo=UTC)
+    sources = [f for f in flows if f.rel == "COLLECTED_FROM"]
+    assert {(f.category, f.source.type if f.source else None, f.source.name if f.source else None) for f in sources} == {
+        ("user.contact.email", "third_party", "office365-sso"),
+        ("user.name", "third_party", "office365-sso"),
+        ("user.device.ip_address", "automatic", None),
+        ("user.name", "customer", "acme-hr"),
+    }
+    used = [f for f in flows if f.rel == "USED_FOR"]
+    assert {(f.category, f.purpose, f.role) for f in used} >= {
+        ("user.device.ip_address", "analytics.reporting", "controller"),
+        ("user.content", "essential.service", "processor"),
+    }
+    holds = {(f.category, f.role): f.subjects for f in flows if f.rel == "HOLDS"}
+    assert holds[("user.name", "controller")] == 2
+    assert holds[("user.content", "processor")] == 1
+    assert [(f.rel, f.category, f.purpose) for f in flows] == sorted((f.rel, f.category, f.purpose) for f in flows)
+
+
+def test_flows_respect_the_period(store: GraphStore) -> None:
+    apply(store, *stream())
+    march5 = datetime(2026, 3, 5, tzinfo=UTC)
+    later = store.flows(since=march5)
+    earlier = store.flows(until=march5)
+    assert {e for f in later for e in f.event_ids} == {"s2", "s3"}
+    assert {e for f in earlier for e in f.event_ids} == {"c1", "c2", "u1", "s1", "b1"}
+    assert store.flows(since=datetime(2030, 1, 1, tzinfo=UTC)) == []
+    capped = store.flows(evidence_limit=1)
+    assert all(len(f.event_ids) <= 1 for f in capped)
+    assert any(f.events > 1 for f in capped)
