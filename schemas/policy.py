@@ -108,6 +108,14 @@ class Retention(BaseModel):
     clause: Clause | None = Field(default=None, description="The policy sentence it comes from, if any.")
 
 
+class NotDeclaration(BaseModel):
+    """A sentence of the policy's collection, use or disclosure sections that declares no flow, and why."""
+
+    model_config = _FROZEN
+    clause: Clause = Field(description="The sentence quoted verbatim.")
+    why: Text = Field(description="Why it declares no collection, use or disclosure (an introduction, a definition, ...).")
+
+
 class Policy(BaseModel):
     """A published privacy policy as a machine-readable declaration."""
 
@@ -122,6 +130,11 @@ class Policy(BaseModel):
     uses: list[Use] = Field(min_length=1, description="What is declared used, for which purposes.")
     disclosures: list[Disclosure] = Field(default_factory=list, description="To whom data is declared disclosed.")
     retention: Retention = Field(description="What the policy says about retention.")
+    not_declarations: list[NotDeclaration] = Field(
+        default_factory=list,
+        description="Sentences of the collection, use and disclosure sections that declare nothing, with the reason: "
+        "together with the declarations they account for every such sentence of the published policy.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
