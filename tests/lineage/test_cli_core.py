@@ -1,0 +1,138 @@
+"""The core commands end to end on the embedded store: ingest, who-has, alerts, stats, schema, demo."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from lineage.cli import main
+from tests.factories import AFFILIATE, BROKER, event
+
+
+def run(*argv: str, stdin: str | None = None, monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    if stdin is not None and monkeypatch is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(list(argv), out, err), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    return f"sqlite:///{tmp_path / 'lineage.db'}"
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_ingest_applies_valid_lines_and_dead_letters_the_rest(tmp_path: Path, store: str) -> None:
+    lines = [
+        json.dumps(event("collected", event_id="ok-1")),
+        "{truncated",
+        json.dumps(event("shared", event_id="ok-2", recipient=AFFILIATE)),
+        "",
+        json.dumps(event("used", event_id="bad-1", purpose="not.a.purpose")),
+        json.dumps(event("used", event_id="ok-3", purpose="analytics.reporting", data_categories=["user.behavior"])),
+    ]
+    src = write_lines(tmp_path / "events.jsonl", lines)
+    code, out, err = run("ingest", str(src), "--store", store)
+    assert code == 1
+    assert f"{src}:2: rejected: not valid JSON" in err
+    assert f"{src}:5: rejected: purpose: unknown data use (purpose) 'not.a.purpose'" in err
+    assert "3 event(s) applied" in err and "2 line(s) rejected" in err
+    assert "alice@example.com" not in err  # personal identifiers never in messages
+    letters = [json.loads(x) for x in (tmp_path / "events.jsonl.deadletter.jsonl").read_text().splitlines()]
+    assert [(d["line"], d["event_id"]) for d in letters] == [(2, None), (5, "bad-1")]
+    assert letters[1]["problems"][0]["field"] == "purpose"
+    assert json.loads(letters[1]["raw"])["event_id"] == "bad-1"  # the original line is kept
+
+    code, out, _ = run("stats", "--store", store)
+    assert json.loads(out)["events"] == 3
+
+
+def test_ingest_exit_zero_when_all_valid_and_replay_is_idempotent(tmp_path: Path, store: str) -> None:
+    src = write_lines(tmp_path / "e.jsonl", [json.dumps(event("collected")), json.dumps(event("shared"))])
+    assert run("ingest", str(src), "--store", store)[0] == 0
+    first = run("stats", "--store", store)[1]
+    code, _, err = run("ingest", str(src), "--store", store)
+    assert code == 0 and "0 event(s) applied, 2 already present" in err
+    assert run("stats", "--store", store)[1] == first
+    assert not (tmp_path / "e.jsonl.deadletter.jsonl").exists()
+
+
+def test_ingest_from_stdin(store: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("ingest", "-", "--store", store, stdin=json.dumps(event()) + "\n", monkeypatch=monkeypatch)
+    assert code == 0 and "1 event(s) applied" in err
+
+
+def test_usage_errors_exit_2(tmp_path: Path, store: str) -> None:
+    assert run("ingest", str(tmp_path / "missing.jsonl"), "--store", store)[0] == 2
+    assert run("ingest")[0] == 2
+    assert run("who-has", "x", "--store", "mysql://nope")[0] == 2
+    assert run("frobnicate")[0] == 2
+
+
+def test_who_has_json(tmp_path: Path, store: str) -> None:
+    src = write_lines(
+        tmp_path / "e.jsonl",
+        [
+            json.dumps(event("collected", event_id="c1", source={"type": "customer", "name": "acme-hr"})),
+            json.dumps(event("shared", event_id="s1", recipient=AFFILIATE, occurred_at="2026-04-01T08:00:00Z")),
+            json.dumps(event("shared", event_id="s2", recipient=BROKER, purpose="marketing.advertising")),
+        ],
+    )
+    run("ingest", str(src), "--store", store)
+    code, out, _ = run("who-has", "alice@example.com", "--store", store, "--format", "json")
+    assert code == 0
+    answer = json.loads(out)
+    assert answer["subject"] == "alice@example.com"
+    (cat,) = answer["categories"]
+    assert cat["category"] == "user.contact.email"
+    assert cat["sources"] == [{"type": "customer", "name": "acme-hr"}]
+    assert cat["purposes"] == ["essential.service.operations.support", "marketing.advertising"]
+    by_id = {r["id"]: r for r in answer["recipients"]}
+    assert by_id["hk-affiliate"] | {} == {
+        "id": "hk-affiliate", "name": "SOS Hong Kong Ltd", "type": "affiliate", "country": "HK", "contact": None,
+        "categories": ["user.contact.email"], "purposes": ["essential.service.operations.support"],
+        "first_shared_at": "2026-04-01T08:00:00Z", "last_shared_at": "2026-04-01T08:00:00Z", "event_ids": ["s1"],
+    }
+    code, out, _ = run("who-has", "alice@example.com", "--store", store)
+    assert "SOS Hong Kong Ltd (affiliate, HK)" in out
+
+
+def test_unknown_subject_is_an_empty_answer(store: str) -> None:
+    code, out, _ = run("who-has", "nobody@example.com", "--store", store, "--format", "json")
+    assert code == 0
+    assert json.loads(out) == {"subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": []}
+
+
+def test_alerts_listed_and_acknowledged(tmp_path: Path, store: str) -> None:
+    src = write_lines(tmp_path / "e.jsonl", [json.dumps(event("shared", event_id="b1", recipient=BROKER))])
+    run("ingest", str(src), "--store", store)
+    code, out, _ = run("alerts", "--store", store, "--format", "json")
+    (alert,) = json.loads(out)
+    assert alert["rule"] == "undeclared-recipient-type" and alert["event_ids"] == ["b1"]
+    assert run("alerts", "ack", alert["alert_id"], "--store", store)[0] == 0
+    assert json.loads(run("alerts", "--store", store, "--format", "json", "--status", "open")[1]) == []
+    assert run("alerts", "ack", "a_nope", "--store", store)[0] == 1
+
+
+def test_schema_command_prints_json_schema() -> None:
+    code, out, _ = run("schema")
+    schema = json.loads(out)
+    assert code == 0 and schema["$schema"].endswith("2020-12/schema")
+    assert {m["$ref"].rsplit("/", 1)[-1] for m in schema["oneOf"]} >= {"DataCollected", "DataUsed", "DataShared"}
+
+
+def test_key_mismatch_is_refused(tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_lines(tmp_path / "e.jsonl", [json.dumps(event())])
+    run("ingest", str(src), "--store", store)
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "cd" * 32)
+    code, _, err = run("who-has", "alice@example.com", "--store", store)
+    assert code == 2 and "another pseudonym key" in err
