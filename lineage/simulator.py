@@ -1,0 +1,319 @@
+"""Simulated S Plus Helpdesk traffic: declared flows plus planted undeclared ones, each marked with its rules."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from lineage import traffic
+from lineage.traffic import PLANTED, Flow
+
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+"""A fixed start, so that the same arguments always give the same stream."""
+
+_DAY = 86_400
+_LAST_SECOND = _DAY - 2  # keeps events strictly before start + days, even when start is rounded up a second
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedEvent:
+    """One simulated event and the truth about it.
+
+    ``event`` is a wire-format (schema_version 1) event object. Its nested objects (subject, source, recipient)
+    are shared between events of the same person or recipient, so treat it as read-only.
+    """
+
+    event: dict[str, Any]
+    undeclared: tuple[str, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """What :func:`write_jsonl` wrote."""
+
+    events: int
+    undeclared: int
+    by_kind: Mapping[str, int]
+    by_rule: Mapping[str, int]
+    first_at: str | None
+    last_at: str | None
+
+    def __str__(self) -> str:
+        share = self.undeclared / self.events if self.events else 0.0
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.by_kind.items()))
+        span = f" from {self.first_at} to {self.last_at}" if self.first_at else ""
+        return f"{self.events} events ({kinds}; {self.undeclared} undeclared, {share:.1%}){span}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    subject: dict[str, Any]
+    customer: str
+    join_day: int
+    signup: Flow
+    billing: Flow | None  # the customer's billing contact supplies the billing details
+    marketing_opt_in: bool
+    client: str  # the app the person mostly uses
+    activity: float  # probability of being active on a working day
+
+
+# -- the generator ------------------------------------------------------------------------------------------------
+
+
+class _World:
+    """The people, the random stream and the time formatting; :meth:`day` returns one day's events in time order."""
+
+    def __init__(self, people: int, days: int, seed: int, rate: float, start: datetime) -> None:
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible test traffic, not security
+        self.rate = rate
+        self.days = days
+        start = start.astimezone(UTC)
+        if start.microsecond:
+            start = start.replace(microsecond=0) + timedelta(seconds=1)
+        self.start = start
+        self._second_of_day = start.hour * 3600 + start.minute * 60 + start.second
+        midnight = start.replace(hour=0, minute=0, second=0)
+        self._dates = [(midnight + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(days + 2)]
+        self._planted = [p for p in PLANTED for _ in range(p.weight)]
+        self.buffer: list[tuple[int, SimulatedEvent]] = []
+        self.people = self._people(people)
+
+    def _people(self, n: int) -> list[_Person]:
+        rng = self.rng
+        seen: Counter[str] = Counter()
+        with_billing: set[str] = set()
+        join_span = max(1, min(self.days, 28) // 4)  # people join during the first week or so
+        out: list[_Person] = []
+        for customer in rng.choices(traffic.CUSTOMERS, [c.weight for c in traffic.CUSTOMERS], k=n):
+            local = f"{rng.choice(traffic.FIRST_NAMES)}.{rng.choice(traffic.LAST_NAMES)}"
+            seen[customer.id + local] += 1
+            if seen[customer.id + local] > 1:
+                local += str(seen[customer.id + local])
+            billing = None
+            if customer.paid and customer.id not in with_billing:
+                with_billing.add(customer.id)
+                card = "user.financial.credit_card" if rng.random() < 0.7 else "user.financial.bank_account"
+                billing = traffic.BILLING[card]
+            if customer.sso is not None:
+                signup = traffic.SIGNUP[customer.sso]
+            else:  # no single sign-on: most are invited by their administrator, some sign up themselves
+                signup = traffic.INVITED if rng.random() < 0.6 else traffic.SIGNED_UP
+            out.append(
+                _Person(
+                    subject={"id": f"{local}@{customer.domain}", "type": "customer"},
+                    customer=customer.id,
+                    join_day=rng.randrange(join_span),
+                    signup=signup,
+                    billing=billing,
+                    marketing_opt_in=rng.random() < 0.6,
+                    client=rng.choice(traffic.CLIENTS),
+                    activity=0.55 + 0.4 * rng.random(),
+                )
+            )
+        return out
+
+    def _event_id(self) -> str:
+        x = self.rng.getrandbits(128)
+        # the bits of uuid.UUID(int=x, version=4), without the cost of building a UUID object
+        x = (x & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+        h = f"{x:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def emit(self, day: int, t: int, person: _Person, flow: Flow, by: str | None = None) -> None:
+        """Add ``flow`` at second ``t`` of ``day``, or, with probability ``rate``, a planted flow in its place."""
+        if self.rate and self.rng.random() < self.rate:
+            flow = self._planted[int(self.rng.random() * len(self._planted))]
+            by = None
+        t = min(t, _LAST_SECOND)
+        s = self._second_of_day + t
+        date = self._dates[day + s // _DAY]
+        s %= _DAY
+        event: dict[str, Any] = {
+            "schema_version": 1,
+            "event_id": self._event_id(),
+            "kind": flow.kind,
+            "occurred_at": f"{date}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z",
+            "emitted_by": by or flow.emitted_by,
+            "subject": person.subject,
+            "data_categories": list(flow.categories),
+            "role": flow.role,
+            "customer": person.customer,
+        }
+        if flow.source is not None:
+            event["source"] = flow.source
+        if flow.purpose is not None:
+            event["purpose"] = flow.purpose
+        if flow.recipient is not None:
+            event["recipient"] = flow.recipient
+        self.buffer.append((t, SimulatedEvent(event, flow.rules, flow.note)))
+
+    def _join(self, person: _Person, day: int) -> int:
+        """Account creation, profile and billing details; returns the second from which the person is active."""
+        t = 8 * 3600 + int(self.rng.random() * 4 * 3600)
+        self.emit(day, t, person, person.signup)
+        self.emit(day, t + 40, person, traffic.PROFILE_PHOTO if self.rng.random() < 0.4 else traffic.PROFILE)
+        self.emit(day, t + 45, person, traffic.WELCOME)
+        if person.billing is not None:
+            self.emit(day, t + 90, person, person.billing)
+        return t + 120
+
+    def _session(self, person: _Person, day: int, t: int) -> None:
+        rand = self.rng.random
+        emit = self.emit
+        client = person.client if rand() < 0.8 else traffic.CLIENTS[int(rand() * len(traffic.CLIENTS))]
+        if client == "web-app":
+            emit(day, t, person, traffic.WEB_LOG)
+            emit(day, t + 1, person, traffic.COOKIES)
+        else:
+            emit(day, t, person, traffic.APP_LOG, client)
+            if client != "teams-bot":
+                emit(day, t + 1, person, traffic.DEVICE, client)
+            if client == "mobile-app" and rand() < 0.2:
+                emit(day, t + 2, person, traffic.GPS)
+        for _ in range(int(rand() * 4)):
+            t += 20 + int(rand() * 300)
+            emit(day, t, person, traffic.TICKET, client)
+            emit(day, t + 3, person, traffic.ANSWER)
+        if rand() < 0.15:
+            emit(day, t + 30, person, traffic.COMMENT, client)
+        if rand() < 0.1:
+            emit(day, t + 60, person, traffic.ESCALATION)
+        emit(day, t + 90, person, traffic.SEARCHES if rand() < 0.7 else traffic.VIEWS, client)
+
+    def _nightly(self, person: _Person, day: int) -> None:
+        """Batch jobs from 20:00: analytics, marketing, billing and disclosures."""
+        rand = self.rng.random
+        emit = self.emit
+
+        def at() -> int:
+            return 20 * 3600 + int(rand() * (_LAST_SECOND - 20 * 3600))
+
+        emit(day, at(), person, traffic.ANALYTICS)
+        if rand() < 0.1:
+            emit(day, at(), person, traffic.PERSONALISE)
+        if person.marketing_opt_in and rand() < 0.08:
+            emit(day, at(), person, traffic.NEWSLETTER)
+        if person.billing is not None and (day - person.join_day) % 30 == 0:
+            t = at()
+            emit(day, t, person, traffic.INVOICE)
+            emit(day, t + 60, person, traffic.CHARGE)
+        web = person.client == "web-app"
+        for flow, chance in (
+            (traffic.TO_AFFILIATE, 0.08),
+            (traffic.TO_AFFILIATE_SG, 0.03),
+            (traffic.TO_PARTNER, 0.03),
+            (traffic.AD_COOKIE, 0.1 if web else 0.0),
+            (traffic.TRACKER_COOKIE, 0.15 if web else 0.0),
+            (traffic.TO_ADVERTISER, 0.02),
+            (traffic.TO_INVESTOR, 0.01),
+            (traffic.ENRICHMENT, 0.01),
+            (traffic.COURT_ORDER, 0.002),
+            (traffic.PRODUCTION_ORDER, 0.001),
+            (traffic.TRANSFER, 0.002),
+        ):
+            if rand() < chance:
+                emit(day, at(), person, flow)
+
+    def _person_day(self, person: _Person, day: int, weekend: bool) -> None:
+        rand = self.rng.random
+        emit = self.emit
+        lo = 7 * 3600
+        if day == person.join_day:
+            lo = self._join(person, day)
+        elif rand() > (0.15 if weekend else person.activity):
+            return
+        for _ in range(1 + (rand() < 0.5) + (rand() < 0.2)):
+            self._session(person, day, lo + int(rand() * max(60, 19 * 3600 - lo)))
+        t = lo + int(rand() * 3600)
+        emit(day, t, person, traffic.GEOIP)
+        if rand() < 0.3:
+            emit(day, t + 5, person, traffic.SIGNIN_CHECK)
+        if rand() < 0.03:
+            emit(day, t + 9, person, traffic.FRAUD_CHECK)
+        if rand() < 0.2:
+            emit(day, lo + int(rand() * 36000), person, traffic.NOTIFICATION)
+        if rand() < 0.02:
+            emit(day, lo + int(rand() * 36000), person, traffic.SUPPORT_FORM)
+        if rand() < 0.01:
+            emit(day, lo + int(rand() * 36000), person, traffic.PROFILE_UPDATE)
+        self._nightly(person, day)
+
+    def day(self, day: int) -> list[tuple[int, SimulatedEvent]]:
+        weekend = (self.start + timedelta(days=day)).weekday() >= 5
+        self.buffer = []
+        for person in self.people:
+            if day >= person.join_day:
+                self._person_day(person, day, weekend)
+        self.buffer.sort(key=_second)  # stable: ties keep their (deterministic) order of generation
+        return self.buffer
+
+
+def _second(item: tuple[int, SimulatedEvent]) -> int:
+    return item[0]
+
+
+def simulate(
+    people: int,
+    days: int,
+    seed: int,
+    *,
+    undeclared_rate: float = 0.02,
+    start: datetime | None = None,
+) -> Iterator[SimulatedEvent]:
+    """Deterministic for a given (people, days, seed, undeclared_rate, start); events in occurred_at order.
+
+    Each person works at a customer organisation, joins during the first week or so, and on active days generates
+    S Plus Helpdesk traffic: access logs, cookies and device data, Teams tickets (Customer Data), services
+    metadata, security checks, nightly analytics, marketing, billing, and disclosures to affiliates, a business
+    partner, advertisers, an investor, a payment processor, an analytics tracker and, rarely, an authority or a
+    successor. With probability ``undeclared_rate`` each event is replaced by one of the :data:`PLANTED` flows,
+    whose ``undeclared`` lists the rule ids it must trigger. Events fall in ``[start, start + days)``; ``start``
+    defaults to :data:`DEFAULT_START` and is rounded up to a whole second.
+    """
+    if people < 0 or days < 0:
+        raise ValueError("people and days must not be negative")
+    if not 0.0 <= undeclared_rate <= 1.0:
+        raise ValueError("undeclared_rate must be between 0 and 1")
+    start = DEFAULT_START if start is None else start
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be timezone-aware")
+    world = _World(people, days, seed, undeclared_rate, start)
+    for day in range(days):
+        for _, simulated in world.day(day):
+            yield simulated
+
+
+def write_jsonl(events: Iterable[SimulatedEvent], out: TextIO, truth: TextIO | None) -> SimulationSummary:
+    """Write one compact JSON event per line to ``out`` and, for each undeclared event, one line to ``truth``.
+
+    A truth line is ``{"event_id": ..., "expected_rules": [...], "note": ...}``.
+    """
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    write = out.write
+    kinds: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    count = undeclared = 0
+    first_at: str | None = None
+    last_at: str | None = None
+    for simulated in events:
+        event = simulated.event
+        write(encode(event) + "\n")
+        count += 1
+        kinds[event["kind"]] += 1
+        last_at = event["occurred_at"]
+        if first_at is None:
+            first_at = last_at
+        if simulated.undeclared:
+            undeclared += 1
+            rules.update(simulated.undeclared)
+            if truth is not None:
+                expected = list(simulated.undeclared)
+                truth.write(encode({"event_id": event["event_id"], "expected_rules": expected, "note": simulated.note}))
+                truth.write("\n")
+    return SimulationSummary(count, undeclared, dict(kinds), dict(rules), first_at, last_at)
