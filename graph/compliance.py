@@ -8,7 +8,7 @@ from datetime import UTC
 from enum import StrEnum
 
 from graph.changes import Finding
-from schemas.events import AnyEvent, DataShared, Role
+from schemas.events import AnyEvent, DataShared, Identifiability, Recipient, RecipientType, Role
 from schemas.policy import Clause, Disclosure, Policy
 from schemas.taxonomy import covers
 
@@ -30,7 +30,9 @@ class Rule:
 
 
 UNDECLARED_CATEGORY = Rule("undeclared-category", Severity.HIGH, "Data category the policy never declares collecting")
-UNDECLARED_SOURCE = Rule("undeclared-source", Severity.MEDIUM, "Data collected from a source the policy does not declare")
+UNDECLARED_SOURCE = Rule(
+    "undeclared-source", Severity.MEDIUM, "Data collected from a source the policy does not declare"
+)
 UNDECLARED_PURPOSE = Rule("undeclared-purpose", Severity.HIGH, "Use for a purpose the policy does not declare")
 UNDECLARED_RECIPIENT_TYPE = Rule(
     "undeclared-recipient-type", Severity.CRITICAL, "Disclosure to a type of recipient the policy does not declare"
@@ -43,6 +45,16 @@ PROCESSOR_BEYOND_INSTRUCTIONS = Rule(
     Severity.CRITICAL,
     "Customer Data (SOS as processor) used or disclosed beyond the customer's instructions",
 )
+IDENTIFIED_WHERE_AGGREGATED_ONLY = Rule(
+    "identified-where-aggregated-only",
+    Severity.HIGH,
+    "Identified data disclosed where the policy allows only aggregated or de-identified data",
+)
+TRANSFER_OUTSIDE_DECLARED_COUNTRIES = Rule(
+    "transfer-outside-declared-countries",
+    Severity.HIGH,
+    "Disclosure to a recipient in a country the matching policy declaration does not name",
+)
 RULES: tuple[Rule, ...] = (
     UNDECLARED_CATEGORY,
     UNDECLARED_SOURCE,
@@ -50,6 +62,8 @@ RULES: tuple[Rule, ...] = (
     UNDECLARED_RECIPIENT_TYPE,
     UNDECLARED_DISCLOSURE_PURPOSE,
     PROCESSOR_BEYOND_INSTRUCTIONS,
+    IDENTIFIED_WHERE_AGGREGATED_ONLY,
+    TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
 )
 
 # Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.
@@ -67,9 +81,22 @@ _SPECIAL = (
 
 _NO_CLAUSE = ("", "")
 
+# Pseudonymised data is still personal data (GDPR Recital 26): only these escape an aggregated-only clause's limits.
+_NOT_PERSONAL = (Identifiability.AGGREGATED, Identifiability.DEIDENTIFIED)
+
 
 def _any_covers(declared: list[str] | None, key: str) -> bool:
     return declared is None or any(covers(d, key) for d in declared)
+
+
+def _catch_all(d: Disclosure) -> bool:
+    """An aggregated-only declaration for every recipient type and any purpose ("aggregated data may go anywhere").
+
+    It holds for every flow, so it cannot tell which identified flows were meant to be aggregated: an identified
+    flow only it would cover keeps its recipient-type or purpose finding (whose reason mentions it) instead of
+    becoming ``identified-where-aggregated-only``, which is kept for declarations that single flows out.
+    """
+    return d.purposes == "any" and set(d.recipient_types) >= set(RecipientType)
 
 
 class PolicyEvaluator:
@@ -85,13 +112,15 @@ class PolicyEvaluator:
         return sorted({c for col in self.policy.collections if col.role is role for c in col.data_categories})
 
     def _category_declared(self, category: str, role: Role) -> bool:
-        return any(category in col.data_categories for col in self.policy.collections if col.role is role)
+        return any(_any_covers(col.data_categories, category) for col in self.policy.collections if col.role is role)
 
     def _use_clauses(self, category: str, purpose: str, role: Role) -> list[Clause]:
         return [
             u.clause
             for u in self.policy.uses
-            if u.role is role and any(covers(p, purpose) for p in u.purposes) and _any_covers(u.data_categories, category)
+            if u.role is role
+            and any(covers(p, purpose) for p in u.purposes)
+            and _any_covers(u.data_categories, category)
         ]
 
     def _disclosure_purposes_cover(self, d: Disclosure, purpose: str) -> bool:
@@ -99,13 +128,6 @@ class PolicyEvaluator:
             return True
         declared = self._declared_use_purposes if d.purposes == "any-declared-use" else d.purposes
         return any(covers(p, purpose) for p in declared)
-
-    def _disclosures(self, recipient_type: str, role: Role) -> list[Disclosure]:
-        return [
-            d
-            for d in self.policy.disclosures
-            if recipient_type in d.recipient_types and role in d.roles and d.identifiability == "identified"
-        ]
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, event: AnyEvent, subject: str) -> tuple[Finding, ...]:
@@ -116,8 +138,16 @@ class PolicyEvaluator:
         if isinstance(event, DataShared):
             recipient_id, recipient_type = event.recipient.id, event.recipient.type.value
         purpose = event.purpose or ""
+        aggregated = getattr(event, "identifiability", Identifiability.IDENTIFIED) in _NOT_PERSONAL
 
-        def add(rule: Rule, category: str, reason: str, clause: tuple[str, str] = _NO_CLAUSE, *, severity: Severity | None = None) -> None:
+        def add(
+            rule: Rule,
+            category: str,
+            reason: str,
+            clause: tuple[str, str] = _NO_CLAUSE,
+            *,
+            severity: Severity | None = None,
+        ) -> None:
             findings.append(
                 Finding(
                     rule=rule.id,
@@ -148,9 +178,7 @@ class PolicyEvaluator:
                 continue
             if event.kind == "collected" and event.source is not None:
                 declared_sources = [
-                    col
-                    for col in self.policy.collections
-                    if col.role is role and category in col.data_categories
+                    col for col in self.policy.collections if col.role is role and _any_covers(col.data_categories, category)
                 ]
                 if not any(event.source.type in col.sources for col in declared_sources):
                     col = declared_sources[0]
@@ -164,11 +192,23 @@ class PolicyEvaluator:
             if event.purpose is None:
                 continue
             if event.kind == "used" or (event.kind == "collected"):
-                if not self._use_clauses(category, event.purpose, role):
+                if not self._use_clauses(category, event.purpose, role) and not (
+                    aggregated and self._aggregated_use_declared(category, event.purpose, role)
+                ):
                     self._purpose_finding(add, role, category, event.purpose)
             elif isinstance(event, DataShared):
-                self._share_findings(add, role, category, event.purpose, recipient_type)
+                self._share_findings(add, role, category, event.purpose, event.recipient, aggregated)
         return tuple(findings)
+
+    def _aggregated_use_declared(self, category: str, purpose: str, role: Role) -> bool:
+        """Aggregated or de-identified data may be used as an aggregated-only declaration allows (any recipient)."""
+        return any(
+            d.identifiability == "aggregated-only"
+            and role in d.roles
+            and self._disclosure_purposes_cover(d, purpose)
+            and _any_covers(d.data_categories, category)
+            for d in self.policy.disclosures
+        )
 
     def _purpose_finding(self, add: Callable[..., None], role: Role, category: str, purpose: str) -> None:
         if role is Role.PROCESSOR:
@@ -182,50 +222,108 @@ class PolicyEvaluator:
                 clause,
             )
         else:
-            add(UNDECLARED_PURPOSE, category, f"{category!r} used for {purpose!r}, a purpose the policy does not declare")
+            add(
+                UNDECLARED_PURPOSE,
+                category,
+                f"{category!r} used for {purpose!r}, a purpose the policy does not declare",
+            )
 
     def _share_findings(
-        self, add: Callable[..., None], role: Role, category: str, purpose: str, recipient_type: str
+        self,
+        add: Callable[..., None],
+        role: Role,
+        category: str,
+        purpose: str,
+        recipient: Recipient,
+        aggregated: bool,
     ) -> None:
-        typed = [d for d in self.policy.disclosures if recipient_type in d.recipient_types and d.identifiability == "identified"]
-        allowed = self._disclosures(recipient_type, role)
-        if role is Role.PROCESSOR and not any(
-            self._disclosure_purposes_cover(d, purpose) and _any_covers(d.data_categories, category) for d in allowed
-        ):
+        recipient_type = recipient.type.value
+
+        def cover(d: Disclosure) -> bool:
+            return (
+                recipient_type in d.recipient_types
+                and role in d.roles
+                and self._disclosure_purposes_cover(d, purpose)
+                and _any_covers(d.data_categories, category)
+            )
+
+        identified = [d for d in self.policy.disclosures if d.identifiability == "identified"]
+        aggregated_only = [d for d in self.policy.disclosures if d.identifiability == "aggregated-only"]
+        # aggregated or de-identified data may go wherever identified data may, and where aggregated-only clauses allow
+        pool = identified + aggregated_only if aggregated else identified
+        matching = [d for d in pool if cover(d)]
+        if matching:
+            if not aggregated:  # not personal data once aggregated: transfer limits concern personal data
+                self._country_finding(add, category, purpose, recipient, matching)
+            return
+        if role is Role.PROCESSOR:
             proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
-            clause = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
+            quoted = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
             add(
                 PROCESSOR_BEYOND_INSTRUCTIONS,
                 category,
                 f"Customer Data {category!r} disclosed to a {recipient_type} for {purpose!r}; SOS is only a processor "
                 "of Customer Data and the policy declares no such disclosure on the customer's instructions",
-                clause,
+                quoted,
             )
             return
+        only_aggregated = [] if aggregated else [d for d in aggregated_only if cover(d)]
+        specific = [d for d in only_aggregated if not _catch_all(d)]
+        if specific:
+            clause = specific[0].clause
+            add(
+                IDENTIFIED_WHERE_AGGREGATED_ONLY,
+                category,
+                f"identified {category!r} disclosed to a {recipient_type} for {purpose!r}; the policy allows this "
+                f"disclosure only for aggregated or de-identified data (declaration {specific[0].id!r})",
+                (clause.section, clause.text),
+            )
+            return
+        note = (
+            f"; only aggregated or de-identified data may go to it (declaration {only_aggregated[0].id!r})"
+            if only_aggregated
+            else ""
+        )
+        typed = [d for d in pool if recipient_type in d.recipient_types]
         if not typed:
             add(
                 UNDECLARED_RECIPIENT_TYPE,
                 category,
-                f"{category!r} disclosed to a {recipient_type}; the policy's disclosure section names no such recipient",
+                f"{category!r} disclosed to a {recipient_type}; the policy's disclosure section names no such recipient"
+                + (" for identified data" if only_aggregated else "")
+                + note,
             )
             return
-        matching = [
-            d for d in allowed if self._disclosure_purposes_cover(d, purpose) and _any_covers(d.data_categories, category)
-        ]
-        if not matching:
-            clause = typed[0].clause
-            declared = sorted(
-                {
-                    p
-                    for d in typed
-                    for p in (d.purposes if isinstance(d.purposes, list) else [str(d.purposes)])
-                }
-            )
-            add(
-                UNDECLARED_DISCLOSURE_PURPOSE,
-                category,
-                f"{category!r} disclosed to a {recipient_type} for {purpose!r}; the policy declares disclosures to "
-                f"{recipient_type} only for {', '.join(declared)}"
-                + ("" if all(_any_covers(d.data_categories, category) for d in typed) else " and only of some categories"),
-                (clause.section, clause.text),
-            )
+        clause = typed[0].clause
+        declared = sorted(
+            {p for d in typed for p in (d.purposes if isinstance(d.purposes, list) else [str(d.purposes)])}
+        )
+        add(
+            UNDECLARED_DISCLOSURE_PURPOSE,
+            category,
+            f"{category!r} disclosed to a {recipient_type} for {purpose!r}; the policy declares disclosures to "
+            f"{recipient_type} only for {', '.join(declared)}"
+            + ("" if all(_any_covers(d.data_categories, category) for d in typed) else " and only of some categories")
+            + note,
+            (clause.section, clause.text),
+        )
+
+    def _country_finding(
+        self, add: Callable[..., None], category: str, purpose: str, recipient: Recipient, matching: list[Disclosure]
+    ) -> None:
+        """A covered disclosure still breaks the policy when every declaration covering it names countries, and
+        the recipient is in none of them (or does not say where it is)."""
+        if any(d.countries is None for d in matching):
+            return
+        allowed = sorted({c for d in matching for c in d.countries or []})
+        if recipient.country in allowed:
+            return
+        where = f"in {recipient.country}" if recipient.country else "whose country the event does not state"
+        clause = matching[0].clause
+        add(
+            TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
+            category,
+            f"{category!r} disclosed to {recipient.id!r} ({recipient.type.value}) {where} for {purpose!r}; the policy "
+            f"declares this disclosure only to {', '.join(allowed) or 'no country'} (declaration {matching[0].id!r})",
+            (clause.section, clause.text),
+        )

@@ -105,6 +105,15 @@ class RecipientType(StrEnum):
     OTHER_THIRD_PARTY = "other_third_party"
 
 
+class Identifiability(StrEnum):
+    """How identifiable the people behind the data are; aggregated or de-identified data is no longer personal data."""
+
+    IDENTIFIED = "identified"
+    PSEUDONYMISED = "pseudonymised"
+    AGGREGATED = "aggregated"
+    DEIDENTIFIED = "deidentified"
+
+
 class EventKind(StrEnum):
     COLLECTED = "collected"
     USED = "used"
@@ -182,6 +191,11 @@ class DataUsed(_EventBase):
     kind: Literal["used"] = Field(description="'used'")
     purpose: DataUseKey
     source: Source | None = Field(default=None, description="Optional provenance of the data used.")
+    identifiability: Identifiability = Field(
+        default=Identifiability.IDENTIFIED,
+        description="How identifiable the data is: 'identified' (the default when absent), 'pseudonymised' (still "
+        "personal data), or 'aggregated' / 'deidentified' (no longer reasonably associated with a person).",
+    )
 
 
 class DataShared(_EventBase):
@@ -191,6 +205,11 @@ class DataShared(_EventBase):
     purpose: DataUseKey
     recipient: Recipient = Field(description="Who received the data.")
     source: Source | None = Field(default=None, description="Optional provenance of the data shared.")
+    identifiability: Identifiability = Field(
+        default=Identifiability.IDENTIFIED,
+        description="How identifiable the data is: 'identified' (the default when absent), 'pseudonymised' (still "
+        "personal data), or 'aggregated' / 'deidentified' (no longer reasonably associated with a person).",
+    )
 
 
 Event: TypeAlias = Annotated[DataCollected | DataUsed | DataShared, Field(discriminator="kind")]
@@ -264,7 +283,7 @@ def validate_event(data: Any, taxonomy: Taxonomy | None = None) -> AnyEvent:
 
 def event_to_json(event: AnyEvent) -> str:
     """Serialise an event to its compact wire form (fields left at their default are omitted)."""
-    return event.model_dump_json(exclude_none=True)
+    return event.model_dump_json(exclude_none=True, exclude_defaults=True)
 
 
 def json_schema() -> dict[str, Any]:
