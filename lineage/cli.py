@@ -218,7 +218,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         report = ingest_lines(fh, handler, dead, origin=str(events_file))
     dead.close()
     out.write(f"2. Ingested into {store_url}: {report.applied} applied, {report.rejected} rejected\n\n")
-    person = sims[0].event["subject"]["id"]
+    person = _demo_person(sims)
     found = handler.store.who_has(handler.pseudonym(person))
     from schemas.answers import WhoHas
 
@@ -234,6 +234,15 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(f"\nTry: lineage who-has '{person}' --store {store_url} --format json\n")
     handler.store.close()
     return EXIT_OK
+
+
+def _demo_person(sims: list) -> str:  # type: ignore[type-arg]
+    """Someone whose data went to a recipient the policy does not declare, else to any recipient, else anyone."""
+    for wanted in (lambda s: s.event["kind"] == "shared" and s.undeclared, lambda s: s.event["kind"] == "shared"):
+        for sim in sims:
+            if wanted(sim):
+                return str(sim.event["subject"]["id"])
+    return str(sims[0].event["subject"]["id"])
 
 
 # -- parser ---------------------------------------------------------------------------------------
