@@ -231,7 +231,12 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(render.alerts_text(alerts[: args.show_alerts]))
     if len(alerts) > args.show_alerts:
         out.write(f"... and {len(alerts) - args.show_alerts} more: lineage alerts --store {store_url}\n")
-    out.write(f"\nTry: lineage who-has '{person}' --store {store_url} --format json\n")
+    key_env = (
+        f"LINEAGE_PSEUDONYM_KEY_FILE={settings.pseudonym_key_file} "
+        if not settings.pseudonym_key and not args.store
+        else ""
+    )
+    out.write(f"\nTry: {key_env}lineage who-has '{person}' --store {store_url} --format json\n")
     handler.store.close()
     return EXIT_OK
 

@@ -6,10 +6,14 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from lineage.cli import main
 
 
-def test_demo_simulates_ingests_and_shows_lineage_and_undeclared_flows(tmp_path: Path) -> None:
+def test_demo_simulates_ingests_and_shows_lineage_and_undeclared_flows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["demo", "--workdir", str(tmp_path), "--people", "12", "--days", "10", "--seed", "3"], out, err) == 0
     text = out.getvalue()
@@ -25,3 +29,13 @@ def test_demo_simulates_ingests_and_shows_lineage_and_undeclared_flows(tmp_path:
     alerted = {event_id for alert in json.loads(out2.getvalue()) for event_id in alert["event_ids"]}
     assert {t["event_id"] for t in truth} <= alerted
     assert f"the simulator planted {len(truth)} undeclared event(s)" in text
+    # the command the demo suggests works as printed (the demo keeps its own pseudonym key)
+    suggestion = text.rsplit("Try: ", 1)[1].strip()
+    env, _, command = suggestion.partition(" lineage ")
+    name, _, value = env.partition("=")
+    assert name == "LINEAGE_PSEUDONYM_KEY_FILE"
+    monkeypatch.setenv(name, value)
+    args = command.replace("'", "").split()
+    who = io.StringIO()
+    assert main(args, who, io.StringIO()) == 0
+    assert json.loads(who.getvalue())["recipients"]
