@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from graph.store import StoreError
 from lineage import render
@@ -19,6 +19,9 @@ from policies import PolicyFileError, load_policy
 from schemas.events import json_schema
 from streams.deadletter import FileDeadLetters
 from streams.embedded import IngestReport, ingest_lines
+
+if TYPE_CHECKING:
+    from lineage.simulator import SimulatedEvent
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -241,13 +244,11 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _demo_person(sims: list) -> str:  # type: ignore[type-arg]
+def _demo_person(sims: Sequence[SimulatedEvent]) -> str:
     """Someone whose data went to a recipient the policy does not declare, else to any recipient, else anyone."""
-    for wanted in (lambda s: s.event["kind"] == "shared" and s.undeclared, lambda s: s.event["kind"] == "shared"):
-        for sim in sims:
-            if wanted(sim):
-                return str(sim.event["subject"]["id"])
-    return str(sims[0].event["subject"]["id"])
+    shares = [s for s in sims if s.event["kind"] == "shared"]
+    chosen = next((s for s in shares if s.undeclared), shares[0] if shares else sims[0])
+    return str(chosen.event["subject"]["id"])
 
 
 # -- parser ---------------------------------------------------------------------------------------

@@ -28,9 +28,8 @@ _KEY_PATTERN = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
 
 def _taxonomy(info: ValidationInfo) -> Taxonomy:
     ctx = info.context
-    if isinstance(ctx, dict) and isinstance(ctx.get("taxonomy"), Taxonomy):
-        return ctx["taxonomy"]
-    return default_taxonomy()
+    found = ctx.get("taxonomy") if isinstance(ctx, dict) else None
+    return found if isinstance(found, Taxonomy) else default_taxonomy()
 
 
 def _key_validator(dimension: Dimension) -> AfterValidator:

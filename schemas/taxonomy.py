@@ -96,7 +96,7 @@ def covers(declared: str, observed: str) -> bool:
 @cache
 def default_taxonomy() -> Taxonomy:
     """fideslang's default taxonomy (data categories, data uses, data subjects)."""
-    from fideslang import DEFAULT_TAXONOMY
+    from fideslang.default_taxonomy import DEFAULT_TAXONOMY
 
     entries: dict[Dimension, Mapping[str, TaxonomyEntry]] = {}
     for dim in Dimension:
