@@ -1,0 +1,234 @@
+"""The words reports use: labels of keys, CCPA categories, the sold-or-shared rule, the EEA, headers and periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.events import RecipientType, SourceType
+from schemas.policy import Organisation, Policy
+from schemas.reports import ControllerDetails, DisclosureKind, Labelled, Period, ReportHeader, RetentionInfo
+from schemas.taxonomy import Dimension, Taxonomy, covers
+
+#: How many evidence ids a report asks the store for per flow; past it, lists are marked incomplete.
+EVIDENCE_LIMIT = 100_000
+
+RECIPIENT_TYPE_LABELS: dict[str, str] = {
+    RecipientType.AUTHORITY: "Government entities, courts and law enforcement",
+    RecipientType.AFFILIATE: "Affiliates (companies of the same group)",
+    RecipientType.BUSINESS_PARTNER: "Business partners",
+    RecipientType.ADVERTISER: "Advertisers and advertising networks",
+    RecipientType.INVESTOR: "Investors",
+    RecipientType.SUCCESSOR: "Successors in a merger, acquisition or bankruptcy",
+    RecipientType.SERVICE_PROVIDER: "Service providers acting on our behalf",
+    RecipientType.DATA_BROKER: "Data brokers",
+    RecipientType.OTHER_THIRD_PARTY: "Other third parties",
+}
+
+SOURCE_TYPE_LABELS: dict[str, str] = {
+    SourceType.DATA_SUBJECT: "You (provided by you)",
+    SourceType.CUSTOMER: "Your organisation (the Customer)",
+    SourceType.THIRD_PARTY: "Third parties",
+    SourceType.AUTOMATIC: "Generated automatically by the service as you used it",
+}
+
+#: EU member states plus Iceland, Liechtenstein and Norway: a GDPR "third country" is any other.
+EEA = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+})
+
+# CCPA §1798.140(v)(1) categories. Each fideslang key maps to the category of its longest matching prefix;
+# a key can fit several statutory categories, and this table names the one a reader would look for first.
+_A = "A. Identifiers"
+_B = "B. Customer records (Cal. Civ. Code §1798.80(e))"
+_C = "C. Characteristics of protected classifications"
+_D = "D. Commercial information"
+_E = "E. Biometric information"
+_F = "F. Internet or other electronic network activity"
+_G = "G. Geolocation data"
+_H = "H. Audio, electronic, visual or similar information"
+_I = "I. Professional or employment-related information"
+_K = "K. Inferences drawn to create a profile"
+_L = "L. Sensitive personal information"
+_O = "Other personal information (no enumerated category)"
+CCPA_CATEGORIES: dict[str, str] = {
+    "user": _O,
+    "system": _O,
+    "user.name": _A,
+    "user.contact": _A,
+    "user.account": _A,
+    "user.unique_id": _A,
+    "user.device.ip_address": _A,
+    "user.device.device_id": _A,
+    "user.device.cookie_id": _A,
+    "user.device": _F,
+    "user.behavior": _F,
+    "user.telemetry": _F,
+    "user.behavior.purchase_history": _D,
+    "user.financial": _B,
+    "user.payment": _B,
+    "user.demographic": _C,
+    "user.demographic.language": _O,
+    "user.demographic.profile": _K,
+    "user.biometric": _E,
+    "user.authorization.biometric": _E,
+    "user.location": _G,
+    "user.content.self_image": _H,
+    "user.sensor": _H,
+    "user.user_sensor": _H,
+    "user.job_title": _I,
+    "user.workplace": _I,
+    "user.contact.organization": _I,
+    "user.authorization": _L,
+    "user.government_id": _L,
+    "user.health_and_medical": _L,
+    "user.demographic.race_ethnicity": _L,
+    "user.demographic.religious_belief": _L,
+    "user.demographic.sexual_orientation": _L,
+}
+
+
+def ccpa_category(key: str) -> str:
+    """The CCPA category of a fideslang data-category key (longest matching prefix wins)."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        found = CCPA_CATEGORIES.get(".".join(parts[:n]))
+        if found:
+            return found
+    return _O
+
+
+# Which disclosures CCPA counts as "sold or shared" (§1798.140(ad), (ah)); every other disclosure recorded is
+# reported as "disclosed for a business purpose". A sale needs consideration, which events do not record, so
+# the rule errs towards telling the consumer: any doubt is reported as sold or shared.
+SOLD_OR_SHARED_RECIPIENT_TYPES = frozenset({RecipientType.ADVERTISER.value, RecipientType.DATA_BROKER.value})
+SHARING_PURPOSES = ("marketing.advertising",)  # cross-context behavioural advertising, with its narrower keys
+THIRD_PARTY_MARKETING_TYPES = frozenset(
+    {RecipientType.BUSINESS_PARTNER.value, RecipientType.INVESTOR.value, RecipientType.OTHER_THIRD_PARTY.value}
+)
+THIRD_PARTY_MARKETING_PURPOSES = ("marketing", "sales")
+CLASSIFICATION_RULE = (
+    "A disclosure counts as sold or shared when it goes to an advertiser or a data broker (any purpose); when its "
+    "purpose is advertising (marketing.advertising and narrower: cross-context behavioural advertising); or when it "
+    "goes to a business partner, investor or other third party for marketing or sales. Every other disclosure "
+    "(affiliates, service providers, authorities, successors, and third parties for other purposes) is reported as "
+    "disclosed for a business purpose. Events do not record whether money or other valuable consideration changed "
+    "hands, so doubtful cases are reported as sold or shared."
+)
+
+
+def disclosure_kind(recipient_type: str, purpose: str) -> DisclosureKind:
+    """Classify one disclosure for CCPA (see CLASSIFICATION_RULE)."""
+    if recipient_type in SOLD_OR_SHARED_RECIPIENT_TYPES or any(covers(p, purpose) for p in SHARING_PURPOSES):
+        return "sold_or_shared"
+    third_party = recipient_type in THIRD_PARTY_MARKETING_TYPES
+    if third_party and any(covers(p, purpose) for p in THIRD_PARTY_MARKETING_PURPOSES):
+        return "sold_or_shared"
+    return "business_purpose"
+
+
+class Vocabulary:
+    """Labels for the keys of one policy's taxonomy and for our own recipient and source types."""
+
+    def __init__(self, policy: Policy, taxonomy: Taxonomy | None = None) -> None:
+        self.taxonomy = taxonomy or policy.taxonomy()
+
+    def category(self, key: str) -> Labelled:
+        return Labelled(key=key, label=self.taxonomy.label(Dimension.DATA_CATEGORY, key))
+
+    def purpose(self, key: str) -> Labelled:
+        return Labelled(key=key, label=self.taxonomy.label(Dimension.DATA_USE, key))
+
+    def subject(self, key: str) -> Labelled:
+        return Labelled(key=key, label=self.taxonomy.label(Dimension.DATA_SUBJECT, key))
+
+    def categories(self, keys: object) -> list[Labelled]:
+        return [self.category(k) for k in sorted(set(keys))]  # type: ignore[call-overload]
+
+    def purposes(self, keys: object) -> list[Labelled]:
+        return [self.purpose(k) for k in sorted(set(keys))]  # type: ignore[call-overload]
+
+    @staticmethod
+    def recipient_type(key: str) -> Labelled:
+        return Labelled(key=key, label=RECIPIENT_TYPE_LABELS.get(key, key))
+
+    @staticmethod
+    def source_type(key: str) -> Labelled:
+        return Labelled(key=key, label=SOURCE_TYPE_LABELS.get(key, key))
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def make_period(since: datetime | None, until: datetime | None) -> Period:
+    if since is None and until is None:
+        words = "All recorded events."
+    elif since is None:
+        words = f"Recorded events before {_when(until)}."  # type: ignore[arg-type]
+    elif until is None:
+        words = f"Recorded events from {_when(since)} on."
+    else:
+        words = f"Recorded events from {_when(since)} up to (not including) {_when(until)}."
+    return Period(
+        since=since.astimezone(UTC) if since else None, until=until.astimezone(UTC) if until else None, statement=words
+    )
+
+
+def controller_details(policy: Policy, override: Organisation | None = None) -> ControllerDetails:
+    """The controller from the policy; an operator-supplied ``override`` fills what the policy leaves out."""
+    name = (override.name if override else None) or policy.controller.name
+    contact = policy.controller.contact or (override.contact if override else None)
+    dpo = policy.controller.dpo or (override.dpo if override else None)
+
+    def said(value: str | None, in_policy: str | None, what: str) -> str:
+        if value is None:
+            return f"{what} not stated in the policy."
+        return value if value == in_policy else f"{value} (supplied by the operator; not stated in the policy)"
+
+    return ControllerDetails(
+        name=name,
+        contact=contact,
+        contact_statement=said(contact, policy.controller.contact, "Contact details"),
+        dpo=dpo,
+        dpo_statement=said(dpo, policy.controller.dpo, "Data-protection officer"),
+    )
+
+
+def make_header(
+    policy: Policy,
+    title: str,
+    legal_basis: str,
+    period: Period,
+    now: datetime | None,
+    controller: Organisation | None,
+) -> ReportHeader:
+    return ReportHeader(
+        title=title,
+        legal_basis=legal_basis,
+        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_title=policy.title,
+        controller=controller_details(policy, controller),
+        period=period,
+    )
+
+
+def retention_info(policy: Policy) -> RetentionInfo:
+    clause = policy.retention.clause
+    return RetentionInfo(
+        statement=policy.retention.statement,
+        declared=clause is not None,
+        clause_section=clause.section if clause else None,
+        clause_text=clause.text if clause else None,
+    )
+
+
+def in_period(value: datetime, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or value >= since) and (until is None or value < until)
+
+
+def overlaps(first: datetime, last: datetime, since: datetime | None, until: datetime | None) -> bool:
+    """Whether the span [first, last] can hold an instant of [since, until)."""
+    return (since is None or last >= since) and (until is None or first < until)

@@ -1,0 +1,478 @@
+"""DSAR / Art. 19 / CCPA reports built from GraphStore named queries and the policy: pure, read-only, any store.
+
+The record of processing (Art. 30) and declared-vs-observed reports live in :mod:`graph.ropa` and are
+re-exported here, so ``graph.reports`` is the one place to import every report from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from graph.report_vocab import (
+    CLASSIFICATION_RULE,
+    EEA,
+    EVIDENCE_LIMIT,
+    Vocabulary,
+    ccpa_category,
+    disclosure_kind,
+    make_header,
+    make_period,
+    overlaps,
+    retention_info,
+)
+from graph.ropa import gaps_report, ropa_report
+from graph.store import GraphStore
+from schemas.answers import Flow, RecipientLineage, WhoHas
+from schemas.events import SourceType
+from schemas.policy import Organisation, Policy
+from schemas.reports import (
+    AccessReport,
+    Art19Report,
+    CcpaCollected,
+    CcpaDisclosed,
+    CcpaReport,
+    CountryRecipients,
+    HeldCategory,
+    Labelled,
+    PurposeItem,
+    RecipientDisclosure,
+    RecipientRefItem,
+    RightInfo,
+    RightToKnow,
+    SourceItem,
+    SourceOfData,
+    TransferInfo,
+)
+
+__all__ = ["access_report", "art19_report", "ccpa_report", "gaps_report", "ropa_report", "preceding_12_months"]
+
+Pseudonym = Callable[[str], str]
+
+RIGHTS: tuple[RightInfo, ...] = (
+    RightInfo(right="Rectification", provision="GDPR Art. 16; CCPA §1798.106",
+              statement="You can have inaccurate personal data about you corrected and incomplete data completed."),
+    RightInfo(right="Erasure", provision="GDPR Art. 17; CCPA §1798.105",
+              statement="You can have your personal data erased, for example when it is no longer needed for the "
+              "purposes above or when you object and there is no overriding reason to keep it."),
+    RightInfo(right="Restriction of processing", provision="GDPR Art. 18",
+              statement="You can have processing restricted while the accuracy of the data or an objection is checked, "
+              "or when you need the data kept for a legal claim."),
+    RightInfo(right="Objection", provision="GDPR Art. 21",
+              statement="You can object to processing based on legitimate interests, and at any time to processing for "
+              "direct marketing, which then stops."),
+    RightInfo(right="Opt out of sale or sharing", provision="CCPA §1798.120",
+              statement="You can tell the business not to sell or share your personal information."),
+    RightInfo(right="Notification of recipients", provision="GDPR Art. 19",
+              statement="Each recipient listed is told of any rectification, erasure or restriction, and you can ask "
+              "who they are (this report names them)."),
+    RightInfo(right="Complaint to a supervisory authority", provision="GDPR Art. 77",
+              statement="You can complain to the data-protection supervisory authority of the country where you live, "
+              "work, or where you think the infringement took place. The policy names no supervisory authority."),
+    RightInfo(right="No discrimination", provision="CCPA §1798.125",
+              statement="You will not be treated differently for using these rights."),
+)
+
+ART19_OBLIGATION = (
+    "GDPR Art. 19: the controller communicates any rectification (Art. 16), erasure (Art. 17(1)) or restriction "
+    "(Art. 18) of personal data to each recipient to whom the data have been disclosed, unless this proves "
+    "impossible or involves disproportionate effort, and tells the person about those recipients if they ask."
+)
+
+
+def preceding_12_months(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[same date one year earlier, now): the CCPA §1798.130(a)(5) look-back."""
+    end = (now or datetime.now(UTC)).astimezone(UTC)
+    try:
+        start = end.replace(year=end.year - 1)
+    except ValueError:  # 29 February
+        start = end.replace(year=end.year - 1, day=28)
+    return start, end
+
+
+def _country_flags(country: str | None, region: frozenset[str] | None) -> tuple[bool | None, bool | None]:
+    if country is None:
+        return None, None
+    return country in EEA, (country not in region) if region is not None else None
+
+
+def _contact_statement(contact: str | None) -> str:
+    return contact or "No contact details are recorded for this recipient; they must be looked up before notifying it."
+
+
+def _disclosure(
+    r: RecipientLineage, vocab: Vocabulary, event_ids: list[str], region: frozenset[str] | None
+) -> RecipientDisclosure:
+    in_eea, outside = _country_flags(r.country, region)
+    kinds = {disclosure_kind(r.type, p) for p in r.purposes}
+    return RecipientDisclosure(
+        id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
+        country=r.country, in_eea=in_eea, outside_region=outside,
+        contact=r.contact, contact_statement=_contact_statement(r.contact),
+        categories=vocab.categories(r.categories), purposes=vocab.purposes(r.purposes),
+        ccpa_disclosure="sold_or_shared" if "sold_or_shared" in kinds else "business_purpose",
+        first_shared_at=r.first_shared_at, last_shared_at=r.last_shared_at, event_ids=event_ids,
+    )
+
+
+def _share_ids_in(store: GraphStore, since: datetime | None, until: datetime | None) -> set[str] | None:
+    """Ids of share events in the period, or None when there is no period (every id counts)."""
+    if since is None and until is None:
+        return None
+    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    return {e for f in flows if f.rel == "SHARED_WITH" for e in f.event_ids}
+
+
+def _recipients(
+    found: WhoHas | None,
+    vocab: Vocabulary,
+    period_ids: set[str] | None,
+    region: frozenset[str] | None,
+) -> list[RecipientDisclosure]:
+    out = []
+    for r in found.recipients if found else []:
+        ids = sorted(r.event_ids if period_ids is None else (e for e in r.event_ids if e in period_ids))
+        if ids:
+            out.append(_disclosure(r, vocab, ids, region))
+    return out
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(items)
+
+
+def access_report(
+    store: GraphStore,
+    pseudonymizer: Pseudonym,
+    policy: Policy,
+    subject_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    region: Iterable[str] | None = None,
+    now: datetime | None = None,
+    controller: Organisation | None = None,
+) -> AccessReport:
+    """The GDPR Art. 15 answer for one person, with the CCPA §1798.110 right-to-know fields.
+
+    Without a period it covers everything recorded. With one, a category is kept when its recorded activity
+    (first to last event) overlaps the period, and a recipient when a share event falls in it (only those
+    event ids are listed). ``region`` (country codes) is the person's region when the operator knows it.
+    """
+    vocab = Vocabulary(policy)
+    area = frozenset(region) if region is not None else None
+    found = store.who_has(pseudonymizer(subject_id))
+    period = make_period(since, until)
+    header = make_header(
+        policy, "Access to your personal data", "GDPR Art. 15; CCPA §1798.110", period, now, controller
+    )
+    held = [c for c in (found.categories if found else []) if overlaps(c.first_seen, c.last_seen, since, until)]
+    recipients = _recipients(found, vocab, _share_ids_in(store, since, until), area)
+
+    categories = [
+        HeldCategory(
+            key=c.category, label=vocab.category(c.category).label, ccpa_category=ccpa_category(c.category),
+            roles=c.roles,
+            sources=[
+                SourceItem(type=s.type, type_label=vocab.source_type(s.type).label, name=s.name) for s in c.sources
+            ],
+            purposes=vocab.purposes(c.purposes), first_seen=c.first_seen, last_seen=c.last_seen,
+            event_count=c.event_count,
+        )
+        for c in held
+    ]
+    by_purpose: dict[str, set[str]] = defaultdict(set)
+    by_source: dict[tuple[str, str | None], set[str]] = defaultdict(set)
+    for c in held:
+        for p in c.purposes:
+            by_purpose[p].add(c.category)
+        for s in c.sources:
+            by_source[(s.type, s.name)].add(c.category)
+    purposes = [
+        PurposeItem(key=p, label=vocab.purpose(p).label, categories=vocab.categories(cats))
+        for p, cats in sorted(by_purpose.items())
+    ]
+    others = [
+        SourceOfData(type=t, type_label=vocab.source_type(t).label, name=n, categories=vocab.categories(cats))
+        for (t, n), cats in sorted(by_source.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+        if t in (SourceType.CUSTOMER, SourceType.THIRD_PARTY)
+    ]
+    data_found = bool(categories)
+    processor_cats = [c for c in categories if "processor" in c.roles]
+    sold = sorted(
+        {ccpa_category(k.key) for r in recipients if r.ccpa_disclosure == "sold_or_shared" for k in r.categories}
+    )
+    evidence = sorted({e for r in recipients for e in r.event_ids})
+    profiling = [p.label for p in purposes if "profil" in p.key]
+    return AccessReport(
+        header=header,
+        subject_id=subject_id,
+        subject_type=vocab.subject(found.subject_type) if found and found.subject_type else None,
+        data_found=data_found,
+        confirmation=(
+            f"Yes: personal data about you is recorded: {len(categories)} "
+            + ("category." if len(categories) == 1 else "categories.")
+            if data_found
+            else "No personal data about you is recorded" + (" in this period." if since or until else ".")
+        ),
+        categories=categories,
+        purposes=purposes,
+        recipients=recipients,
+        recipients_statement=(
+            f"Your data was disclosed to {len(recipients)} recipient(s): {_names(r.name for r in recipients)}."
+            if recipients
+            else "None: no disclosure of your data to any recipient is recorded."
+        ),
+        sources_other_than_subject=others,
+        sources_statement=(
+            f"Some of your data came from someone other than you: {_names(_source_words(s) for s in others)}."
+            if others
+            else "None: all recorded data came from you or was generated by the service as you used it."
+            if data_found
+            else "None: no data is recorded."
+        ),
+        retention=retention_info(policy),
+        transfers=_transfers(recipients, area, policy),
+        rights=list(RIGHTS),
+        automated_decisions_statement=(
+            "The lineage events do not record automated decision-making with legal or similarly significant "
+            "effects (GDPR Art. 22); this report can neither confirm nor rule it out."
+            + (f" Purposes recorded that involve profiling: {_names(profiling)}." if profiling else "")
+        ),
+        processor_statement=(
+            f"Some of this data is Customer Data ({_names(c.label for c in processor_cats)}): SOS processes it on "
+            "behalf of your organisation (the Customer), which is its controller and answers requests about it; "
+            "SOS assists the Customer (GDPR Art. 28(3)(e))."
+            if processor_cats
+            else None
+        ),
+        copy_statement=(
+            "This report lists the categories of your data, where they came from and where they went, not the data "
+            "itself. The copy of your personal data (GDPR Art. 15(3)) comes from the systems that hold it."
+        ),
+        ccpa=RightToKnow(
+            categories_collected=sorted({c.ccpa_category for c in categories}),
+            categories_of_sources=[vocab.source_type(t) for t in sorted({s.type for c in held for s in c.sources})],
+            purposes=[Labelled(key=p.key, label=p.label) for p in purposes],
+            categories_of_third_parties=[vocab.recipient_type(t) for t in sorted({r.type for r in recipients})],
+            categories_sold_or_shared=sold,
+            sold_or_shared_statement=(
+                f"Sold or shared: {_names(sold)}."
+                if sold
+                else "None: no personal information about you was sold or shared."
+            ),
+            specific_pieces_statement=(
+                "The specific pieces of personal information are provided from the systems that hold them; this "
+                "report lists their categories."
+            ),
+        ),
+        evidence_event_ids=evidence,
+        evidence_statement=(
+            "Each recipient lists the ids of the share events it rests on. For categories, the store records the "
+            "number of events and their first and last dates, not their ids."
+        ),
+    )
+
+
+def _source_words(s: SourceOfData) -> str:
+    return s.type_label + (f" ({s.name})" if s.name else "")
+
+
+def _transfers(recipients: list[RecipientDisclosure], region: frozenset[str] | None, policy: Policy) -> TransferInfo:
+    by_country: dict[str | None, list[str]] = defaultdict(list)
+    for r in recipients:
+        by_country[r.country].append(r.name)
+    countries = []
+    for code in sorted(by_country, key=lambda c: (c is None, c or "")):
+        in_eea, outside = _country_flags(code, region)
+        countries.append(
+            CountryRecipients(country=code, in_eea=in_eea, outside_region=outside, recipients=sorted(by_country[code]))
+        )
+    unknown = len(by_country.get(None, []))
+    if not recipients:
+        statement = "No disclosure of your data is recorded, so no transfer is recorded."
+    elif region is None:
+        statement = (
+            "The lineage events record no country or region for you, so whether a transfer left your region cannot "
+            "be determined here. The recipients' countries are listed; a GDPR third country is one outside the EEA."
+        )
+    else:
+        beyond = sorted(r.name for r in recipients if r.outside_region)
+        statement = (
+            f"Outside your region ({_names(sorted(region))}): {_names(beyond)}." if beyond
+            else f"No recipient with a recorded country is outside your region ({_names(sorted(region))})."
+        )
+    if unknown:
+        statement += f" {unknown} recipient(s) have no recorded country."
+    declared = sorted({c for d in policy.disclosures for c in (d.countries or [])})
+    safeguards = (
+        f"The policy names these countries for its disclosures: {_names(declared)}; it states no safeguards."
+        if declared
+        else "The policy names no countries for its disclosures and no safeguards for transfers to third countries "
+        "(GDPR Art. 15(2), 46)."
+    )
+    return TransferInfo(
+        region=sorted(region) if region is not None else None,
+        statement=statement,
+        countries=countries,
+        safeguards_statement=safeguards,
+    )
+
+
+def art19_report(
+    store: GraphStore,
+    pseudonymizer: Pseudonym,
+    subject_id: str,
+    policy: Policy | None = None,
+    *,
+    now: datetime | None = None,
+    controller: Organisation | None = None,
+) -> Art19Report:
+    """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19)."""
+    if policy is None:
+        from policies import default_policy
+
+        policy = default_policy()
+    vocab = Vocabulary(policy)
+    found = store.who_has(pseudonymizer(subject_id))
+    recipients = _recipients(found, vocab, None, None)
+    missing = [r.id for r in recipients if not r.contact]
+    statement = (
+        f"{len(recipients)} recipient(s) to notify: {_names(r.name for r in recipients)}."
+        + (f" {len(missing)} of them have no recorded contact details." if missing else "")
+        if recipients
+        else "None: no disclosure of this person's data is recorded, so there is no recipient to notify."
+    )
+    return Art19Report(
+        header=make_header(
+            policy, "Recipients to notify of a rectification, erasure or restriction", "GDPR Art. 19",
+            make_period(None, None), now, controller,
+        ),
+        subject_id=subject_id,
+        data_found=bool(found and found.categories),
+        obligation=ART19_OBLIGATION,
+        recipients=recipients,
+        recipients_statement=statement,
+        recipients_without_contact=missing,
+        evidence_event_ids=sorted({e for r in recipients for e in r.event_ids}),
+    )
+
+
+def _ref(f: Flow, vocab: Vocabulary) -> RecipientRefItem:
+    r = f.recipient
+    assert r is not None  # SHARED_WITH flows always carry their recipient
+    return RecipientRefItem(id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
+                            country=r.country)
+
+
+def ccpa_report(
+    store: GraphStore,
+    policy: Policy,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    now: datetime | None = None,
+    controller: Organisation | None = None,
+) -> CcpaReport:
+    """CCPA §1798.130(a)(5) / §1798.115 disclosures; without a period, the preceding 12 months up to ``now``.
+
+    Only data held as the business (controller) counts; Customer Data processed as a service provider is
+    summarised separately. Which disclosures are sold or shared is decided by
+    :data:`graph.report_vocab.CLASSIFICATION_RULE`.
+    """
+    default = since is None and until is None
+    if default:
+        since, until = preceding_12_months(now)
+    vocab = Vocabulary(policy)
+    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    mine = [f for f in flows if f.role == "controller"]
+    when = "in the preceding 12 months" if default else "in the period"
+
+    held: dict[str, list[Flow]] = defaultdict(list)
+    sources: dict[str, set[str]] = defaultdict(set)
+    purposes: dict[str, set[str]] = defaultdict(set)
+    shared: dict[tuple[str, str], list[Flow]] = defaultdict(list)
+    for f in mine:
+        if f.rel == "HOLDS":
+            held[f.category].append(f)
+        elif f.rel == "COLLECTED_FROM" and f.source is not None:
+            sources[f.category].add(f.source.type)
+        elif f.rel in ("USED_FOR", "SHARED_WITH"):
+            purposes[f.category].add(f.purpose)
+        if f.rel == "SHARED_WITH" and f.recipient is not None:
+            shared[(disclosure_kind(f.recipient.type, f.purpose), f.category)].append(f)
+
+    collected = [
+        CcpaCollected(
+            category=vocab.category(cat), ccpa_category=ccpa_category(cat),
+            sources=[vocab.source_type(t) for t in sorted(sources[cat])], purposes=vocab.purposes(purposes[cat]),
+            # subject types partition people and events, so the sums are distinct counts
+            people=sum(f.subjects for f in fs), events=sum(f.events for f in fs),
+            event_ids=sorted({e for f in fs for e in f.event_ids}),
+        )
+        for cat, fs in sorted(held.items())
+    ]
+
+    def disclosed(kind: str) -> list[CcpaDisclosed]:
+        out = []
+        for (k, cat), fs in sorted(shared.items()):
+            if k != kind:
+                continue
+            refs = {r.id: r for r in (_ref(f, vocab) for f in fs)}
+            ids = sorted({e for f in fs for e in f.event_ids})
+            out.append(
+                CcpaDisclosed(
+                    category=vocab.category(cat), ccpa_category=ccpa_category(cat),
+                    third_party_categories=[vocab.recipient_type(t) for t in sorted({r.type for r in refs.values()})],
+                    recipients=[refs[i] for i in sorted(refs)], purposes=vocab.purposes(f.purpose for f in fs),
+                    events=len(ids), event_ids=ids,
+                )
+            )
+        return out
+
+    sold, business = disclosed("sold_or_shared"), disclosed("business_purpose")
+
+    def summary(items: list[CcpaDisclosed], none: str, verb: str) -> str:
+        if not items:
+            return none
+        by_type: dict[str, set[str]] = defaultdict(set)
+        for d in items:
+            for t in d.third_party_categories:
+                by_type[t.label].add(d.ccpa_category)
+        return f"{verb} {when}: " + "; ".join(
+            f"{_names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items())
+        ) + "."
+
+    processor = sorted({f.category for f in flows if f.role == "processor" and f.rel == "HOLDS"})
+    processor_shares = sorted({f.recipient.name for f in flows if f.role == "processor" and f.recipient is not None})
+    return CcpaReport(
+        header=make_header(
+            policy, "CCPA disclosures: personal information collected, sold or shared, and disclosed",
+            "CCPA §1798.100, §1798.110, §1798.115, §1798.130(a)(5)", make_period(since, until), now, controller,
+        ),
+        classification_rule=CLASSIFICATION_RULE,
+        collected=collected,
+        collected_statement=(
+            f"Categories of personal information collected {when}: "
+            f"{_names(sorted({c.ccpa_category for c in collected}))}."
+            if collected
+            else f"None: no personal information was collected {when}."
+        ),
+        sold_or_shared=sold,
+        sold_or_shared_statement=summary(
+            sold, f"None: no personal information was sold or shared {when}.", "Sold or shared"
+        ),
+        business_purpose=business,
+        business_purpose_statement=summary(
+            business, f"None: no personal information was disclosed for a business purpose {when}.",
+            "Disclosed for a business purpose",
+        ),
+        service_provider_statement=(
+            "Customer Data processed as a service provider on behalf of Customers is not listed above: "
+            f"{_names(vocab.category(c).label for c in processor)}."
+            + (f" Disclosures of it were recorded to: {_names(processor_shares)}." if processor_shares else "")
+            if processor
+            else f"No Customer Data was processed as a service provider {when}."
+        ),
+    )

@@ -1,0 +1,386 @@
+"""Declared vs observed: the Art. 30 record of processing and the gaps report, from the policy and store flows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from graph.compliance import RULES
+from graph.report_vocab import (
+    EEA,
+    EVIDENCE_LIMIT,
+    Vocabulary,
+    make_header,
+    make_period,
+    retention_info,
+)
+from graph.store import GraphStore
+from schemas.answers import Alert, Flow
+from schemas.policy import Collection, Disclosure, Organisation, Policy, Use
+from schemas.reports import (
+    CountryItem,
+    DeclarationRef,
+    GapsReport,
+    ObservedActivity,
+    ProcessingActivity,
+    ProcessorRecord,
+    RecipientRefItem,
+    RopaReport,
+    UndeclaredFlow,
+    UnexercisedDeclaration,
+)
+from schemas.taxonomy import covers
+
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_RULE_TITLES = {r.id: r.title for r in RULES}
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(items)
+
+
+class _Declared:
+    """The policy's declarations indexed for matching against observed flows (mirrors graph.compliance)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.use_purposes = sorted({p for u in policy.uses for p in u.purposes})
+
+    def collected(self, roles: Iterable[str]) -> set[str]:
+        wanted = set(roles)
+        return {c for col in self.policy.collections if col.role.value in wanted for c in col.data_categories}
+
+    def use_categories(self, u: Use) -> set[str] | None:
+        return set(u.data_categories) if u.data_categories is not None else None
+
+    def disclosure_purposes(self, d: Disclosure) -> list[str] | None:
+        """Declared purpose keys; None for 'any'."""
+        if d.purposes == "any":
+            return None
+        return self.use_purposes if d.purposes == "any-declared-use" else list(d.purposes)
+
+    def category_ok(self, declared: list[str] | None, category: str, roles: Iterable[str]) -> bool:
+        if declared is None:
+            return category in self.collected(roles)
+        return any(covers(d, category) for d in declared)
+
+    def collection_matches(self, col: Collection, f: Flow) -> bool:
+        return (
+            f.rel == "COLLECTED_FROM" and f.role == col.role.value and f.category in col.data_categories
+            and f.source is not None and f.source.type in col.sources
+        )
+
+    def use_matches(self, u: Use, f: Flow) -> bool:
+        return (
+            f.rel == "USED_FOR" and f.role == u.role.value and any(covers(p, f.purpose) for p in u.purposes)
+            and self.category_ok(u.data_categories, f.category, [u.role.value])
+        )
+
+    def disclosure_matches(self, d: Disclosure, f: Flow) -> bool:
+        if f.rel != "SHARED_WITH" or f.recipient is None or d.identifiability != "identified":
+            return False
+        purposes = self.disclosure_purposes(d)
+        return (
+            f.recipient.type in d.recipient_types and f.role in {r.value for r in d.roles}
+            and (purposes is None or any(covers(p, f.purpose) for p in purposes))
+            and self.category_ok(d.data_categories, f.category, [r.value for r in d.roles])
+        )
+
+
+def _ref(decl: Collection | Use | Disclosure, kind: Literal["collection", "use", "disclosure"]) -> DeclarationRef:
+    return DeclarationRef(id=decl.id, kind=kind, clause_section=decl.clause.section, clause_text=decl.clause.text)
+
+
+def _recipient(f: Flow, vocab: Vocabulary) -> RecipientRefItem:
+    r = f.recipient
+    assert r is not None
+    return RecipientRefItem(
+        id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label, country=r.country
+    )
+
+
+# -- gaps -------------------------------------------------------------------------------------------
+def gaps_report(
+    store: GraphStore,
+    policy: Policy,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    now: datetime | None = None,
+    controller: Organisation | None = None,
+) -> GapsReport:
+    """Declarations no observed flow in the period exercises, and the undeclared flows (alerts) observed in it."""
+    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    return _gaps(store, policy, flows, since, until, now, controller)
+
+
+def _is_use(f: Flow, share_ids: set[str]) -> bool:
+    # a share also records a USED_FOR edge for its purpose; a use declaration is exercised only by real uses
+    return len(f.event_ids) < f.events or any(e not in share_ids for e in f.event_ids)
+
+
+def _gaps(
+    store: GraphStore,
+    policy: Policy,
+    flows: list[Flow],
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime | None,
+    controller: Organisation | None,
+) -> GapsReport:
+    vocab = Vocabulary(policy)
+    declared = _Declared(policy)
+    share_ids = {e for f in flows if f.rel == "SHARED_WITH" for e in f.event_ids}
+    uses = [f for f in flows if f.rel == "USED_FOR" and _is_use(f, share_ids)]
+    unexercised: list[UnexercisedDeclaration] = []
+    total = 0
+    for col in policy.collections:
+        total += 1
+        if not any(declared.collection_matches(col, f) for f in flows):
+            unexercised.append(UnexercisedDeclaration(
+                declaration=_ref(col, "collection"),
+                summary=f"Collects {_names(vocab.category(c).label for c in col.data_categories)} from "
+                f"{_names(vocab.source_type(s).label.lower() for s in col.sources)} (as {col.role.value}).",
+                status="never-exercised",
+                why="No event in the period collected any of these categories from these sources in this role.",
+            ))
+    for u in policy.uses:
+        total += 1
+        if not any(declared.use_matches(u, f) for f in uses):
+            unexercised.append(UnexercisedDeclaration(
+                declaration=_ref(u, "use"),
+                summary=f"Uses data for {_names(vocab.purpose(p).label for p in u.purposes)} (as {u.role.value}).",
+                status="never-exercised",
+                why="No event in the period used data for these purposes (or narrower ones) in this role.",
+            ))
+    for d in policy.disclosures:
+        total += 1
+        purposes = declared.disclosure_purposes(d)
+        what = (
+            "any purpose" if purposes is None
+            else "any purpose declared for use" if d.purposes == "any-declared-use"
+            else _names(vocab.purpose(p).label for p in purposes)
+        )
+        summary = f"Discloses to {_names(vocab.recipient_type(t).label.lower() for t in d.recipient_types)} for {what}."
+        if d.identifiability != "identified":
+            unexercised.append(UnexercisedDeclaration(
+                declaration=_ref(d, "disclosure"), summary=summary, status="not-observable",
+                why="The policy allows this only for aggregated or de-identified data; lineage events record "
+                "identified people, so such disclosures cannot be observed here.",
+            ))
+        elif not any(declared.disclosure_matches(d, f) for f in flows):
+            unexercised.append(UnexercisedDeclaration(
+                declaration=_ref(d, "disclosure"), summary=summary, status="never-exercised",
+                why="No event in the period disclosed data to these recipient types for these purposes.",
+            ))
+    undeclared = _undeclared(store, flows, vocab, since, until)
+    never = sum(1 for u in unexercised if u.status == "never-exercised")
+    counts: dict[str, int] = defaultdict(int)
+    for item in undeclared:
+        counts[item.severity] += 1
+    return GapsReport(
+        header=make_header(
+            policy, "Declared vs observed: gaps between the privacy policy and what the events show",
+            "GDPR Art. 5(1)(a), 13, 30; CCPA §1798.100(a)", make_period(since, until), now, controller,
+        ),
+        declarations=total,
+        exercised=total - len(unexercised),
+        unexercised=unexercised,
+        unexercised_statement=(
+            f"{never} of {total} declarations were never exercised in the period"
+            + (f", and {len(unexercised) - never} cannot be observed from events." if len(unexercised) > never else ".")
+            if unexercised
+            else f"None: every one of the {total} declarations was exercised in the period."
+        ),
+        undeclared=undeclared,
+        undeclared_statement=(
+            f"{len(undeclared)} undeclared flow(s) observed in the period: "
+            + _names(f"{counts[s]} {s}" for s in _SEVERITY_ORDER if counts[s]) + "."
+            if undeclared
+            else "None: no flow the policy does not declare was observed in the period."
+        ),
+    )
+
+
+def _undeclared(
+    store: GraphStore, flows: list[Flow], vocab: Vocabulary, since: datetime | None, until: datetime | None
+) -> list[UndeclaredFlow]:
+    bounded = since is not None or until is not None
+    in_period = {e for f in flows if f.rel == "HOLDS" for e in f.event_ids}  # every event holds its categories
+    recipients = {f.recipient.id: _recipient(f, vocab) for f in flows if f.recipient is not None}
+    out = []
+    alerts: list[Alert] = store.alerts(since=since)
+    for a in alerts:
+        ids = sorted(e for e in a.event_ids if not bounded or e in in_period)
+        if not ids:
+            continue
+        recipient = None
+        if a.recipient:
+            recipient = recipients.get(a.recipient) or RecipientRefItem(
+                id=a.recipient, name=a.recipient, type=a.recipient_type,
+                type_label=vocab.recipient_type(a.recipient_type).label, country=None,
+            )
+        out.append(UndeclaredFlow(
+            alert_id=a.alert_id, rule=a.rule, rule_title=_RULE_TITLES.get(a.rule, a.rule), severity=a.severity,
+            status=a.status,
+            category=vocab.category(a.category), purpose=vocab.purpose(a.purpose) if a.purpose else None,
+            recipient=recipient, reason=a.reason, clause_section=a.clause_section, clause_text=a.clause_text,
+            policy_version=a.policy_version, people=len(a.subjects), first_seen=a.first_seen, last_seen=a.last_seen,
+            event_ids=ids,
+        ))
+    out.sort(key=lambda u: (
+        _SEVERITY_ORDER.get(u.severity, 9), u.rule, u.category.key, u.recipient.id if u.recipient else "",
+        u.purpose.key if u.purpose else "", u.alert_id,
+    ))
+    return out
+
+
+# -- record of processing ---------------------------------------------------------------------------
+def ropa_report(
+    store: GraphStore,
+    policy: Policy,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    now: datetime | None = None,
+    controller: Organisation | None = None,
+) -> RopaReport:
+    """The GDPR Art. 30(1) record (controller) and Art. 30(2) record (processor), each purpose declared and
+    observed, with declared-vs-observed gaps for the same period."""
+    vocab = Vocabulary(policy)
+    declared = _Declared(policy)
+    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    roles: tuple[Literal["controller", "processor"], ...] = ("controller", "processor")
+    activities = {role: _activities(role, policy, declared, vocab, flows) for role in roles}
+    aggregated = [d for d in policy.disclosures if d.identifiability != "identified"]
+    retention = retention_info(policy)
+    proc_countries = sorted(
+        {c.country for a in activities["processor"] if a.observed for c in a.observed.recipient_countries}
+    )
+    return RopaReport(
+        header=make_header(
+            policy, "Record of processing activities", "GDPR Art. 30(1) and 30(2)", make_period(since, until), now,
+            controller,
+        ),
+        representative_statement="Not stated in the policy: it names no joint controller and no representative.",
+        activities=activities["controller"],
+        aggregated_statement=(
+            "The policy allows aggregated or de-identified information to be used for any business purpose and to go "
+            "to: "
+            + _names(sorted({vocab.recipient_type(t).label.lower() for d in aggregated for t in d.recipient_types}))
+            + ". Lineage events record identified people, so such use is not observed here."
+            if aggregated
+            else "The policy says nothing about aggregated or de-identified information."
+        ),
+        retention=retention,
+        security_statement="Not stated in the policy (GDPR Art. 30(1)(g), 32).",
+        processor=ProcessorRecord(
+            controllers_statement=(
+                "SOS processes Customer Data on behalf of each Customer (the organisation whose users submit it), "
+                "which is its controller. Each Customer Data event records its Customer; the customer agreements "
+                "give their names and contact details."
+            ),
+            activities=activities["processor"],
+            transfers_statement=(
+                f"Recipient countries of Customer Data observed: {_names(proc_countries)}. The policy names none."
+                if proc_countries
+                else "No recipient country of Customer Data was observed in the period; the policy names none."
+            ),
+            security_statement="Not stated in the policy (GDPR Art. 30(2)(d), 32).",
+        ),
+        gaps=_gaps(store, policy, flows, since, until, now, controller),
+    )
+
+
+def _activities(
+    role: Literal["controller", "processor"], policy: Policy, declared: _Declared, vocab: Vocabulary, flows: list[Flow]
+) -> list[ProcessingActivity]:
+    purposes: dict[str, list[Use | Disclosure]] = defaultdict(list)
+    for u in policy.uses:
+        if u.role.value == role:
+            for p in u.purposes:
+                purposes[p].append(u)
+    identified = [
+        d for d in policy.disclosures if d.identifiability == "identified" and role in {r.value for r in d.roles}
+    ]
+    for d in identified:
+        if isinstance(d.purposes, list):
+            for p in d.purposes:
+                purposes[p]  # noqa: B018 - a purpose declared only for disclosure is an activity too
+    # observed flows of this role, each assigned to the narrowest declared purpose that covers it
+    observed: dict[str, list[Flow]] = defaultdict(list)
+    for f in flows:
+        if f.role == role and f.rel in ("USED_FOR", "SHARED_WITH"):
+            cover = [p for p in purposes if covers(p, f.purpose)]
+            if cover:
+                observed[max(cover, key=len)].append(f)
+    out = []
+    for purpose in sorted(purposes):
+        uses = [u for u in purposes[purpose] if isinstance(u, Use)]
+        discs = [
+            d for d in identified
+            if (ps := declared.disclosure_purposes(d)) is None or any(covers(q, purpose) for q in ps)
+        ]
+        cats: set[str] = set()
+        for u in uses:
+            cats |= declared.use_categories(u) or declared.collected([role])
+        for d in discs:
+            if not uses:
+                cats |= set(d.data_categories) if d.data_categories is not None else declared.collected([role])
+        subjects = {
+            s for col in policy.collections if col.role.value == role
+            and any(covers(c, k) or covers(k, c) for c in col.data_categories for k in cats)
+            for s in col.data_subjects
+        }
+        countries = sorted({c for d in discs for c in (d.countries or [])})
+        declared_types = {t.value for d in discs for t in d.recipient_types}
+        obs = _observed(observed.get(purpose, []), vocab, declared_types)
+        seen = sorted({c.country for c in obs.recipient_countries} if obs else set())
+        third = (
+            "No disclosure is declared for this purpose."
+            if not discs
+            else (f"Declared countries: {_names(countries)}." if countries else "The policy names no countries.")
+        )
+        if seen:
+            third += " Observed recipient countries: " + _names(
+                f"{c} ({'EEA' if c in EEA else 'third country'})" for c in seen
+            ) + "."
+        out.append(ProcessingActivity(
+            purpose=vocab.purpose(purpose),
+            role=role,
+            declared_in=[_ref(u, "use") for u in uses] + [_ref(d, "disclosure") for d in discs],
+            data_subjects=[vocab.subject(s) for s in sorted(subjects)],
+            data_categories=vocab.categories(cats),
+            recipient_categories=[vocab.recipient_type(t) for t in sorted(declared_types)],
+            third_countries_statement=third,
+            retention=policy.retention.statement,
+            observed=obs,
+        ))
+    return out
+
+
+def _observed(flows: list[Flow], vocab: Vocabulary, declared_types: set[str]) -> ObservedActivity | None:
+    if not flows:
+        return None
+    recipients = {f.recipient.id: _recipient(f, vocab) for f in flows if f.recipient is not None}
+    ids = sorted({e for f in flows for e in f.event_ids})
+    return ObservedActivity(
+        events=len(ids),
+        categories=vocab.categories(f.category for f in flows),
+        purposes=vocab.purposes(f.purpose for f in flows),
+        recipients=[recipients[i] for i in sorted(recipients)],
+        recipient_countries=[
+            CountryItem(country=c, in_eea=c in EEA)
+            for c in sorted({r.country for r in recipients.values() if r.country})
+        ],
+        undeclared_recipient_types=[
+            vocab.recipient_type(t) for t in sorted({r.type for r in recipients.values()} - declared_types)
+        ],
+        first_seen=min(f.first_seen for f in flows),
+        last_seen=max(f.last_seen for f in flows),
+        event_ids=ids,
+        event_ids_complete=all(len(f.event_ids) == f.events for f in flows),
+    )
+

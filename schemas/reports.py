@@ -1,0 +1,431 @@
+"""Report models: the stable JSON shapes of the access, Art. 19, RoPA, CCPA and declared-vs-observed reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+DisclosureKind = Literal["sold_or_shared", "business_purpose"]
+
+
+# -- shared pieces ----------------------------------------------------------------------------------
+class Labelled(BaseModel):
+    """A key (fideslang or our own) with the human name a reader sees."""
+
+    model_config = _FROZEN
+    key: str = Field(description="The machine key, e.g. 'user.contact.email' or 'advertiser'.")
+    label: str = Field(description="Its human name, e.g. 'User Contact Email' or 'Advertisers'.")
+
+
+class Period(BaseModel):
+    """The time window of the events a report rests on: [since, until)."""
+
+    model_config = _FROZEN
+    since: datetime | None = Field(description="Start (inclusive); null means from the first recorded event.")
+    until: datetime | None = Field(description="End (exclusive); null means up to the last recorded event.")
+    statement: str = Field(description="The period in words.")
+
+
+class ControllerDetails(BaseModel):
+    """Who the controller is and how to reach it (GDPR Art. 13(1)(a), 30(1)(a))."""
+
+    model_config = _FROZEN
+    name: str = Field(description="Legal name of the controller.")
+    contact: str | None = Field(
+        description="Contact details; null when neither the policy nor the operator states them."
+    )
+    contact_statement: str = Field(description="The contact details, or a plain statement that they are not stated.")
+    dpo: str | None = Field(description="Data-protection officer's contact; null when not stated.")
+    dpo_statement: str = Field(description="The DPO's contact, or a plain statement that none is stated.")
+
+
+class ReportHeader(BaseModel):
+    """What every report starts with: what it is, when it was made, from which policy and period."""
+
+    model_config = _FROZEN
+    title: str = Field(description="Title of the report.")
+    legal_basis: str = Field(description="The provisions the report answers, e.g. 'GDPR Art. 15; CCPA §1798.110'.")
+    generated_at: datetime = Field(description="When the report was generated (UTC).")
+    policy_id: str = Field(description="Id of the policy declaration the report uses.")
+    policy_version: str = Field(description="Version of that declaration.")
+    policy_title: str = Field(description="Title of the published policy.")
+    controller: ControllerDetails = Field(
+        description="The controller named in the policy (or supplied by the operator)."
+    )
+    period: Period = Field(description="The events the observed parts rest on.")
+
+
+class RetentionInfo(BaseModel):
+    """Retention as the policy declares it (GDPR Art. 15(1)(d), 30(1)(f))."""
+
+    model_config = _FROZEN
+    statement: str = Field(description="The period or criteria, or the policy's plain statement that it gives none.")
+    declared: bool = Field(description="True when the policy quotes a retention clause; false when it gives none.")
+    clause_section: str | None = Field(description="Section of the policy the retention clause comes from, if any.")
+    clause_text: str | None = Field(description="The retention clause quoted, if any.")
+
+
+class SourceItem(BaseModel):
+    """A source data came from."""
+
+    model_config = _FROZEN
+    type: str = Field(description="data_subject, customer, third_party or automatic.")
+    type_label: str = Field(description="The source type in words.")
+    name: str | None = Field(description="The named source system or party, when the events name one.")
+
+
+class SourceOfData(BaseModel):
+    """A source and the categories of the person's data that came from it (GDPR Art. 15(1)(g))."""
+
+    model_config = _FROZEN
+    type: str = Field(description="data_subject, customer, third_party or automatic.")
+    type_label: str = Field(description="The source type in words.")
+    name: str | None = Field(description="The named source system or party, when the events name one.")
+    categories: list[Labelled] = Field(description="Categories of data that came from this source (sorted by key).")
+
+
+class RecipientRefItem(BaseModel):
+    """A recipient by actual identity (CJEU C-154/21), as the store knows it now."""
+
+    model_config = _FROZEN
+    id: str = Field(description="Recipient id.")
+    name: str = Field(description="Recipient's name.")
+    type: str = Field(description="Recipient type key.")
+    type_label: str = Field(description="Recipient type in words.")
+    country: str | None = Field(description="ISO 3166-1 alpha-2 country where it receives the data; null when unknown.")
+
+
+class RecipientDisclosure(BaseModel):
+    """One recipient of one person's data: who, where, how to reach it, what it got, why, and the evidence."""
+
+    model_config = _FROZEN
+    id: str = Field(description="Recipient id.")
+    name: str = Field(description="The recipient's actual name (CJEU C-154/21).")
+    type: str = Field(description="Recipient type key.")
+    type_label: str = Field(description="Recipient type in words.")
+    country: str | None = Field(
+        description="Country where it receives the data (ISO 3166-1 alpha-2); null when unknown."
+    )
+    in_eea: bool | None = Field(description="Whether that country is in the EEA; null when the country is unknown.")
+    outside_region: bool | None = Field(
+        description="Whether the country is outside the region given for the person; null when either is unknown."
+    )
+    contact: str | None = Field(description="Contact details of the recipient, when the events record them.")
+    contact_statement: str = Field(description="The contact details, or a plain statement that none are recorded.")
+    categories: list[Labelled] = Field(description="Categories of the person's data it received (sorted by key).")
+    purposes: list[Labelled] = Field(description="Purposes it received them for (sorted by key).")
+    ccpa_disclosure: DisclosureKind = Field(
+        description="CCPA class of these disclosures: 'sold_or_shared' or 'business_purpose' (see docs/reports.md)."
+    )
+    first_shared_at: datetime = Field(description="First recorded disclosure to this recipient.")
+    last_shared_at: datetime = Field(description="Latest recorded disclosure to this recipient.")
+    event_ids: list[str] = Field(description="Ids of the share events this rests on (sorted).")
+
+
+class RightInfo(BaseModel):
+    """A right the person has, where it comes from and how to use it."""
+
+    model_config = _FROZEN
+    right: str = Field(description="The right, e.g. 'Rectification'.")
+    provision: str = Field(description="Where it comes from, e.g. 'GDPR Art. 16'.")
+    statement: str = Field(description="What it means for this person, in words.")
+
+
+class CountryRecipients(BaseModel):
+    """The recipients in one country (or of unknown country)."""
+
+    model_config = _FROZEN
+    country: str | None = Field(description="ISO 3166-1 alpha-2 code; null for recipients whose country is unknown.")
+    in_eea: bool | None = Field(description="Whether the country is in the EEA (a GDPR 'third country' is outside it).")
+    outside_region: bool | None = Field(
+        description="Outside the person's region, when that region is given; else null."
+    )
+    recipients: list[str] = Field(description="Names of the recipients there (sorted).")
+
+
+class TransferInfo(BaseModel):
+    """Transfers of the person's data by recipient country (GDPR Art. 15(1)(c), 15(2))."""
+
+    model_config = _FROZEN
+    region: list[str] | None = Field(
+        description="Countries taken as the person's region (given by the operator); null when unknown, as the "
+        "event contract records no region for a person."
+    )
+    statement: str = Field(description="What is known about transfers outside the person's region, in words.")
+    countries: list[CountryRecipients] = Field(description="Recipients by country, sorted by code, unknown last.")
+    safeguards_statement: str = Field(description="What the policy declares about transfer countries and safeguards.")
+
+
+# -- GDPR Art. 15 / CCPA right to know -------------------------------------------------------------
+class HeldCategory(BaseModel):
+    """One category of the person's data held, with where it came from and what it was used for."""
+
+    model_config = _FROZEN
+    key: str = Field(description="fideslang data-category key.")
+    label: str = Field(description="Its human name.")
+    ccpa_category: str = Field(description="The CCPA §1798.140(v) category it falls in (see docs/reports.md).")
+    roles: list[str] = Field(description="SOS's roles for it: controller, and/or processor (Customer Data).")
+    sources: list[SourceItem] = Field(description="Where it came from.")
+    purposes: list[Labelled] = Field(description="Purposes it was used or disclosed for.")
+    first_seen: datetime = Field(description="Earliest recorded event about this category of this person.")
+    last_seen: datetime = Field(description="Latest recorded event about this category of this person.")
+    event_count: int = Field(description="Number of distinct recorded events about it.")
+
+
+class PurposeItem(BaseModel):
+    """One purpose the person's data was processed for, with the categories concerned."""
+
+    model_config = _FROZEN
+    key: str = Field(description="fideslang data-use key.")
+    label: str = Field(description="Its human name.")
+    categories: list[Labelled] = Field(description="Categories of the person's data processed for it.")
+
+
+class RightToKnow(BaseModel):
+    """The CCPA §1798.110 answer for one consumer, from the same data as the GDPR part."""
+
+    model_config = _FROZEN
+    categories_collected: list[str] = Field(description="CCPA §1798.140(v) categories collected (sorted).")
+    categories_of_sources: list[Labelled] = Field(description="Categories of sources (source types).")
+    purposes: list[Labelled] = Field(description="Business or commercial purposes for collecting, selling or sharing.")
+    categories_of_third_parties: list[Labelled] = Field(description="Categories (types) of third parties disclosed to.")
+    categories_sold_or_shared: list[str] = Field(description="CCPA categories sold or shared (sorted; empty: none).")
+    sold_or_shared_statement: str = Field(description="The categories sold or shared, or the statement that none were.")
+    specific_pieces_statement: str = Field(description="Where the specific pieces of information can be obtained.")
+
+
+class AccessReport(BaseModel):
+    """GDPR Art. 15 access report for one person, with the CCPA right-to-know fields."""
+
+    model_config = _FROZEN
+    kind: Literal["access"] = Field(default="access", description="'access'.")
+    header: ReportHeader = Field(description="What, when, which policy and period.")
+    subject_id: str = Field(description="The person's identifier as given in the request (never stored in the graph).")
+    subject_type: Labelled | None = Field(description="The person's data-subject type, when known.")
+    data_found: bool = Field(
+        description="Whether any personal data of the person is recorded (Art. 15(1) confirmation)."
+    )
+    confirmation: str = Field(description="The confirmation in words.")
+    categories: list[HeldCategory] = Field(description="Categories held (Art. 15(1)(b)), sorted by key.")
+    purposes: list[PurposeItem] = Field(description="Purposes (Art. 15(1)(a)), sorted by key.")
+    recipients: list[RecipientDisclosure] = Field(description="Recipients by name (Art. 15(1)(c)), sorted by id.")
+    recipients_statement: str = Field(description="Summary of the recipients, or the statement that there are none.")
+    sources_other_than_subject: list[SourceOfData] = Field(
+        description="Sources other than the person (Art. 15(1)(g)): the person's organisation and third parties."
+    )
+    sources_statement: str = Field(description="Summary of those sources, or the statement that there are none.")
+    retention: RetentionInfo = Field(description="Retention (Art. 15(1)(d)).")
+    transfers: TransferInfo = Field(description="Recipient countries and transfers (Art. 15(1)(c), 15(2)).")
+    rights: list[RightInfo] = Field(description="Rights (Art. 15(1)(e), (f)).")
+    automated_decisions_statement: str = Field(
+        description="What is known of automated decision-making (Art. 15(1)(h))."
+    )
+    processor_statement: str | None = Field(
+        description="When some data is Customer Data (SOS a processor): who the controller is and where to ask."
+    )
+    copy_statement: str = Field(description="Where the copy of the data itself (Art. 15(3)) comes from.")
+    ccpa: RightToKnow = Field(description="The CCPA right-to-know fields.")
+    evidence_event_ids: list[str] = Field(
+        description="Ids of the recorded disclosure events the report rests on (sorted)."
+    )
+    evidence_statement: str = Field(description="What the evidence covers and what it does not.")
+
+
+# -- GDPR Art. 19 -----------------------------------------------------------------------------------
+class Art19Report(BaseModel):
+    """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19)."""
+
+    model_config = _FROZEN
+    kind: Literal["art19"] = Field(default="art19", description="'art19'.")
+    header: ReportHeader = Field(description="What, when, which policy and period.")
+    subject_id: str = Field(description="The person's identifier as given in the request.")
+    data_found: bool = Field(description="Whether any personal data of the person is recorded.")
+    obligation: str = Field(description="What Art. 19 requires, in words.")
+    recipients: list[RecipientDisclosure] = Field(description="Recipients to notify, sorted by id.")
+    recipients_statement: str = Field(description="Summary, or the statement that there is no one to notify.")
+    recipients_without_contact: list[str] = Field(description="Ids of recipients with no recorded contact details.")
+    evidence_event_ids: list[str] = Field(description="Ids of the share events the list rests on (sorted).")
+
+
+# -- declared vs observed ---------------------------------------------------------------------------
+class DeclarationRef(BaseModel):
+    """A declaration of the policy, with the clause it quotes."""
+
+    model_config = _FROZEN
+    id: str = Field(description="Declaration id in the policy file.")
+    kind: Literal["collection", "use", "disclosure"] = Field(description="What it declares.")
+    clause_section: str = Field(description="Section of the published policy.")
+    clause_text: str = Field(description="The sentence(s) quoted.")
+
+
+class UnexercisedDeclaration(BaseModel):
+    """A declaration no observed flow in the period exercises."""
+
+    model_config = _FROZEN
+    declaration: DeclarationRef = Field(description="The declaration.")
+    summary: str = Field(description="What it declares, in words.")
+    status: Literal["never-exercised", "not-observable"] = Field(
+        description="'never-exercised': no event matches it; 'not-observable': events cannot show it (aggregated-only)."
+    )
+    why: str = Field(description="Why it is listed.")
+
+
+class UndeclaredFlow(BaseModel):
+    """An observed flow the policy does not declare (an alert), with its evidence."""
+
+    model_config = _FROZEN
+    alert_id: str = Field(description="Stable alert id.")
+    rule: str = Field(description="Stable id of the rule broken (see graph/compliance.py).")
+    rule_title: str = Field(description="The rule in words.")
+    severity: str = Field(description="low, medium, high or critical.")
+    status: str = Field(description="open or acknowledged.")
+    category: Labelled = Field(description="Data category.")
+    purpose: Labelled | None = Field(description="Purpose, when the flow has one.")
+    recipient: RecipientRefItem | None = Field(description="Recipient, for disclosures.")
+    reason: str = Field(description="Why the flow is undeclared.")
+    clause_section: str = Field(description="Section of the policy concerned ('' when the policy says nothing).")
+    clause_text: str = Field(description="The clause the flow lacks or breaks ('' when none).")
+    policy_version: str = Field(description="Policy version the events were judged against.")
+    people: int = Field(description="Number of distinct people concerned (all time).")
+    first_seen: datetime = Field(description="Earliest triggering event (all time).")
+    last_seen: datetime = Field(description="Latest triggering event (all time).")
+    event_ids: list[str] = Field(description="Ids of the triggering events in the period (sorted).")
+
+
+class GapsReport(BaseModel):
+    """Declared vs observed: declarations never exercised, and observed flows never declared."""
+
+    model_config = _FROZEN
+    kind: Literal["gaps"] = Field(default="gaps", description="'gaps'.")
+    header: ReportHeader = Field(description="What, when, which policy and period.")
+    declarations: int = Field(description="Number of collection, use and disclosure declarations in the policy.")
+    exercised: int = Field(description="How many of them some observed flow in the period exercises.")
+    unexercised: list[UnexercisedDeclaration] = Field(description="Declarations not exercised, in policy order.")
+    unexercised_statement: str = Field(description="Summary, or the statement that every declaration was exercised.")
+    undeclared: list[UndeclaredFlow] = Field(
+        description="Undeclared flows, by severity then rule, category, recipient."
+    )
+    undeclared_statement: str = Field(description="Summary, or the statement that no undeclared flow was observed.")
+
+
+# -- GDPR Art. 30 -----------------------------------------------------------------------------------
+class CountryItem(BaseModel):
+    """A recipient country."""
+
+    model_config = _FROZEN
+    country: str = Field(description="ISO 3166-1 alpha-2 code.")
+    in_eea: bool = Field(description="Whether it is in the EEA (outside it is a GDPR third country).")
+
+
+class ObservedActivity(BaseModel):
+    """What the events in the period show of one processing activity."""
+
+    model_config = _FROZEN
+    events: int = Field(description="Distinct events.")
+    categories: list[Labelled] = Field(description="Categories observed.")
+    purposes: list[Labelled] = Field(description="Observed purposes the activity covers (itself or narrower).")
+    recipients: list[RecipientRefItem] = Field(description="Recipients observed, by id.")
+    recipient_countries: list[CountryItem] = Field(description="Countries of those recipients, where known.")
+    undeclared_recipient_types: list[Labelled] = Field(
+        description="Observed recipient types the policy does not declare for this purpose (see the gaps for why)."
+    )
+    first_seen: datetime = Field(description="Earliest event.")
+    last_seen: datetime = Field(description="Latest event.")
+    event_ids: list[str] = Field(description="Ids of the events (sorted; capped, see event_ids_complete).")
+    event_ids_complete: bool = Field(description="False when the evidence list was capped by the store query's limit.")
+
+
+class ProcessingActivity(BaseModel):
+    """One purpose of processing in one role: the Art. 30(1)(b)-(f) lines for it, declared and observed."""
+
+    model_config = _FROZEN
+    purpose: Labelled = Field(description="The purpose (Art. 30(1)(b)).")
+    role: Literal["controller", "processor"] = Field(description="SOS's role for this processing.")
+    declared_in: list[DeclarationRef] = Field(description="Declarations (and clauses) this activity rests on.")
+    data_subjects: list[Labelled] = Field(description="Categories of data subjects (Art. 30(1)(c)).")
+    data_categories: list[Labelled] = Field(description="Categories of personal data (Art. 30(1)(c)).")
+    recipient_categories: list[Labelled] = Field(description="Categories of recipients declared (Art. 30(1)(d)).")
+    third_countries_statement: str = Field(
+        description="Declared and observed recipient countries (Art. 30(1)(d), (e))."
+    )
+    retention: str = Field(description="Erasure time limits (Art. 30(1)(f)).")
+    observed: ObservedActivity | None = Field(description="What the events show; null when no event in the period.")
+
+
+class ProcessorRecord(BaseModel):
+    """The Art. 30(2) record for what SOS processes as a processor (Customer Data)."""
+
+    model_config = _FROZEN
+    controllers_statement: str = Field(description="The controllers on whose behalf SOS acts (Art. 30(2)(a)).")
+    activities: list[ProcessingActivity] = Field(description="Categories of processing (Art. 30(2)(b)), by purpose.")
+    transfers_statement: str = Field(description="Transfers to third countries (Art. 30(2)(c)).")
+    security_statement: str = Field(description="Security measures (Art. 30(2)(d)).")
+
+
+class RopaReport(BaseModel):
+    """GDPR Art. 30(1) record of processing activities, with the Art. 30(2) processor record and the gaps."""
+
+    model_config = _FROZEN
+    kind: Literal["ropa"] = Field(default="ropa", description="'ropa'.")
+    header: ReportHeader = Field(description="What, when, which policy and period; the controller (Art. 30(1)(a)).")
+    representative_statement: str = Field(description="Joint controller or EU representative (Art. 30(1)(a)).")
+    activities: list[ProcessingActivity] = Field(description="Processing as controller, by purpose key.")
+    aggregated_statement: str = Field(description="What the policy allows for aggregated or de-identified data.")
+    retention: RetentionInfo = Field(description="What the policy says about retention.")
+    security_statement: str = Field(description="Security measures (Art. 30(1)(g)).")
+    processor: ProcessorRecord = Field(description="Processing of Customer Data as a processor (Art. 30(2)).")
+    gaps: GapsReport = Field(description="Declared vs observed for the same period.")
+
+
+# -- CCPA -------------------------------------------------------------------------------------------
+class CcpaCollected(BaseModel):
+    """One category of personal information collected in the period."""
+
+    model_config = _FROZEN
+    category: Labelled = Field(description="fideslang category.")
+    ccpa_category: str = Field(description="The CCPA §1798.140(v) category it falls in.")
+    sources: list[Labelled] = Field(description="Categories of sources it came from.")
+    purposes: list[Labelled] = Field(description="Business or commercial purposes it was used or disclosed for.")
+    people: int = Field(description="Distinct people it was collected about.")
+    events: int = Field(description="Distinct events.")
+    event_ids: list[str] = Field(description="Ids of the events (sorted; capped by the store query's limit).")
+
+
+class CcpaDisclosed(BaseModel):
+    """One category of personal information disclosed in the period, with whom and why."""
+
+    model_config = _FROZEN
+    category: Labelled = Field(description="fideslang category.")
+    ccpa_category: str = Field(description="The CCPA §1798.140(v) category it falls in.")
+    third_party_categories: list[Labelled] = Field(description="Categories (types) of third parties it went to.")
+    recipients: list[RecipientRefItem] = Field(description="The recipients themselves, by id.")
+    purposes: list[Labelled] = Field(description="Purposes of the disclosures.")
+    events: int = Field(description="Distinct events.")
+    event_ids: list[str] = Field(description="Ids of the events (sorted; capped by the store query's limit).")
+
+
+class CcpaReport(BaseModel):
+    """The CCPA §1798.130(a)(5) / §1798.115 disclosures for a period (default: the preceding 12 months)."""
+
+    model_config = _FROZEN
+    kind: Literal["ccpa"] = Field(default="ccpa", description="'ccpa'.")
+    header: ReportHeader = Field(description="What, when, which policy and period.")
+    classification_rule: str = Field(
+        description="Which disclosures count as sold or shared, and which as business purpose."
+    )
+    collected: list[CcpaCollected] = Field(description="Categories collected, sorted by key.")
+    collected_statement: str = Field(description="Summary, or the statement that none were collected.")
+    sold_or_shared: list[CcpaDisclosed] = Field(description="Categories sold or shared, sorted by key.")
+    sold_or_shared_statement: str = Field(description="Summary, or the statement that none were sold or shared.")
+    business_purpose: list[CcpaDisclosed] = Field(description="Categories disclosed for a business purpose, by key.")
+    business_purpose_statement: str = Field(description="Summary, or the statement that none were so disclosed.")
+    service_provider_statement: str = Field(
+        description="Customer Data processed as a service provider is not the business's own: what was left out."
+    )
+
+
+AnyReport = AccessReport | Art19Report | RopaReport | CcpaReport | GapsReport
