@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--show-alerts", type=int, default=8)
     sp.set_defaults(func=cmd_demo)
+    from lineage.cli_reports import register as register_reports; register_reports(sub, with_store)  # noqa: E702, I001
     return p
 
 
