@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -17,6 +17,7 @@ from lineage.settings import Settings
 from lineage.wiring import build_handler, load_configured_policy, open_configured_store, pseudonymizer
 from policies import PolicyFileError, load_policy
 from schemas.events import json_schema
+from streams.alerts import AlertDispatcher
 from streams.deadletter import FileDeadLetters
 from streams.embedded import IngestReport, ingest_lines
 
@@ -86,13 +87,20 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     dead = FileDeadLetters(dlq_path)
     progress = _Progress(total, args.progress or (err.isatty() and (total or 0) > 5_000_000), err)
     handler = build_handler(settings)
+    dispatcher = AlertDispatcher.from_config(handler.store, settings.alert_config())
     try:
         report = ingest_lines(
-            progress.lines(fh), handler, dead, origin=origin, batch_size=args.batch_size, on_progress=progress
+            progress.lines(fh),
+            handler,
+            dead,
+            origin=origin,
+            batch_size=args.batch_size,
+            on_progress=_alerting(dispatcher, progress),
         )
     finally:
         progress.finish()
         dead.close()
+        dispatcher.close()
         handler.store.close()
         if fh is not sys.stdin:
             fh.close()
@@ -104,6 +112,19 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         + f", {len(report.findings)} undeclared-flow finding(s)\n"
     )
     return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None]) -> Callable[[IngestReport], None]:
+    """After each batch: hand its new findings to the alert sinks, then report progress."""
+    published = 0
+
+    def on_batch(report: IngestReport) -> None:
+        nonlocal published
+        dispatcher.publish(report.findings[published:])
+        published = len(report.findings)
+        then(report)
+
+    return on_batch
 
 
 def _read_letters(path: Path, newest: int) -> list[dict[str, object]]:
@@ -217,8 +238,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(f"1. Simulated S Plus Helpdesk traffic: {len(sims)} events for {args.people} people over {args.days} days -> {events_file}\n")
     handler = build_handler(settings)
     dead = FileDeadLetters(workdir / "events.deadletter.jsonl")
+    # simulated alerts go to the configured sinks (Teams, Slack, ...) only when asked: never by surprise
+    dispatcher = AlertDispatcher.from_config(handler.store, settings.alert_config()) if args.send_alerts else None
     with events_file.open(encoding="utf-8") as fh:
-        report = ingest_lines(fh, handler, dead, origin=str(events_file))
+        on_batch = _alerting(dispatcher, lambda report: None) if dispatcher else None
+        report = ingest_lines(fh, handler, dead, origin=str(events_file), on_progress=on_batch)
+    if dispatcher is not None:
+        dispatcher.close()
     dead.close()
     out.write(f"2. Ingested into {store_url}: {report.applied} applied, {report.rejected} rejected\n\n")
     person = _demo_person(sims)
@@ -310,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=int, default=30)
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--show-alerts", type=int, default=8)
+    sp.add_argument("--send-alerts", action="store_true", help="also send its alerts to the LINEAGE_ALERT_* sinks")
     sp.set_defaults(func=cmd_demo)
     from lineage.cli_reports import register as register_reports; register_reports(sub, with_store)  # noqa: E702, I001
     return p

@@ -6,6 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.alerts import AlertConfig
 
 DEFAULT_STORE = "sqlite:///lineage.db"
 
@@ -28,6 +32,18 @@ class Settings:
     neo4j_database: str = "neo4j"
     kafka_bootstrap: str = "127.0.0.1:9092"
     log_level: str = "WARNING"
+    # alert sinks (LINEAGE_ALERT_*); webhook URLs carry their secret in the path, so they are kept out of repr
+    alert_log: bool = True
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    alert_webhook_token: str | None = field(default=None, repr=False)
+    alert_teams_url: str | None = field(default=None, repr=False)
+    alert_slack_url: str | None = field(default=None, repr=False)
+    alert_kafka: bool = False
+    alert_kafka_topic: str | None = None
+    alert_timeout: float = 5.0
+    alert_attempts: int = 5
+    alert_backoff: float = 0.5
+    alert_update_interval: float = 900.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -41,11 +57,65 @@ class Settings:
             "neo4j_database": e.get("LINEAGE_NEO4J_DATABASE") or "neo4j",
             "kafka_bootstrap": e.get("LINEAGE_KAFKA_BOOTSTRAP") or "127.0.0.1:9092",
             "log_level": (e.get("LINEAGE_LOG_LEVEL") or "WARNING").upper(),
+            "alert_log": _flag(e, "LINEAGE_ALERT_LOG", True),
+            "alert_webhook_url": e.get("LINEAGE_ALERT_WEBHOOK_URL") or None,
+            "alert_webhook_token": e.get("LINEAGE_ALERT_WEBHOOK_TOKEN") or None,
+            "alert_teams_url": e.get("LINEAGE_ALERT_TEAMS_URL") or None,
+            "alert_slack_url": e.get("LINEAGE_ALERT_SLACK_URL") or None,
+            "alert_kafka": _flag(e, "LINEAGE_ALERT_KAFKA", False),
+            "alert_kafka_topic": e.get("LINEAGE_ALERT_KAFKA_TOPIC") or None,
+            "alert_timeout": _number(e, "LINEAGE_ALERT_TIMEOUT", 5.0),
+            "alert_attempts": int(_number(e, "LINEAGE_ALERT_ATTEMPTS", 5, minimum=1)),
+            "alert_backoff": _number(e, "LINEAGE_ALERT_BACKOFF", 0.5),
+            "alert_update_interval": _number(e, "LINEAGE_ALERT_UPDATE_INTERVAL", 900.0),
         }
         if e.get("LINEAGE_PSEUDONYM_KEY_FILE"):
             values["pseudonym_key_file"] = Path(e["LINEAGE_PSEUDONYM_KEY_FILE"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
+    def alert_config(self) -> AlertConfig:
+        """The alert sinks and retry settings, for :class:`streams.alerts.AlertDispatcher`."""
+        from streams.alerts import AlertConfig, RetryPolicy
+
+        headers = {"Authorization": f"Bearer {self.alert_webhook_token}"} if self.alert_webhook_token else {}
+        return AlertConfig(
+            log=self.alert_log,
+            webhook_url=self.alert_webhook_url,
+            webhook_headers=headers,
+            teams_url=self.alert_teams_url,
+            slack_url=self.alert_slack_url,
+            kafka=self.alert_kafka,
+            kafka_bootstrap=self.kafka_bootstrap,
+            kafka_topic=self.alert_kafka_topic,
+            timeout=self.alert_timeout,
+            retry=RetryPolicy(attempts=self.alert_attempts, initial_delay=self.alert_backoff),
+            update_interval=self.alert_update_interval,
+        )
+
     def store_options(self) -> dict[str, str]:
         return {"user": self.neo4j_user, "password": self.neo4j_password, "database": self.neo4j_database}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={env[name]!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r}: must be at least {minimum:g}")
+    return value

@@ -103,7 +103,8 @@ def test_undeclared_category_and_special_categories_are_critical() -> None:
 def test_undeclared_source() -> None:
     bought = event("collected", data_categories=["user.device.device_id"], source={"type": "third_party"})
     (f,) = judge(bought)
-    assert f.rule == "undeclared-source" and f.clause_section == "Device information"
+    assert f.rule == "undeclared-source" and f.clause_section in ("Log data", "Device information")
+    assert "from automatic" in f.reason
     assert rules({**bought, "source": {"type": "automatic"}}) == []
 
 
