@@ -19,6 +19,16 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
+# Kafka and Neo4j run from Maven jars: they need Java 17+ and mvn (installed by the machine image; else from Debian)
+if [ "${LINEAGE_TEST_SERVICES:-yes}" != "no" ] && { ! command -v mvn >/dev/null || ! command -v java >/dev/null; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "tests/run.sh: installing maven and a JDK from Debian" >&2
+    apt-get update -qq && apt-get install -y -qq maven openjdk-17-jdk-headless >/dev/null
+  else
+    echo "tests/run.sh: mvn and java are needed to start Kafka and Neo4j (or set LINEAGE_TEST_SERVICES=no)" >&2
+  fi
+fi
+
 started=()
 cleanup() {
   for svc in "${started[@]}"; do
