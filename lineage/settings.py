@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streams.topics import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC
+
 if TYPE_CHECKING:
     from streams.alerts import AlertConfig
 
@@ -31,6 +33,24 @@ class Settings:
     neo4j_password: str = field(default="lineage-local", repr=False)
     neo4j_database: str = "neo4j"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Kafka streams (LINEAGE_KAFKA_*): topics, consumer group, batching; security options go to every client
+    kafka_events_topic: str = EVENTS_TOPIC
+    kafka_deadletter_topic: str = DEADLETTER_TOPIC
+    kafka_alerts_topic: str = ALERTS_TOPIC
+    kafka_group: str = "privacy-lineage"
+    kafka_client_id: str = "privacy-lineage"
+    kafka_batch_size: int = 500
+    kafka_batch_wait: float = 1.0
+    kafka_session_timeout: float = 30.0
+    kafka_key_secret: str | None = field(default=None, repr=False)
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_web_port: int | None = None
     log_level: str = "WARNING"
     # alert sinks (LINEAGE_ALERT_*); webhook URLs carry their secret in the path, so they are kept out of repr
     alert_log: bool = True
@@ -71,6 +91,7 @@ class Settings:
         }
         if e.get("LINEAGE_PSEUDONYM_KEY_FILE"):
             values["pseudonym_key_file"] = Path(e["LINEAGE_PSEUDONYM_KEY_FILE"])
+        values.update(_kafka_env(e))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -119,3 +140,43 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ValueError(f"{name}={raw!r}: must be at least {minimum:g}")
     return value
+
+
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _kafka_env(e: Mapping[str, str]) -> dict[str, object]:
+    """The LINEAGE_KAFKA_* settings present in the environment (absent ones keep their defaults)."""
+    names = {
+        "kafka_events_topic": "EVENTS_TOPIC", "kafka_deadletter_topic": "DEADLETTER_TOPIC",
+        "kafka_alerts_topic": "ALERTS_TOPIC", "kafka_group": "GROUP", "kafka_client_id": "CLIENT_ID",
+        "kafka_key_secret": "KEY_SECRET", "kafka_sasl_mechanism": "SASL_MECHANISM",
+        "kafka_sasl_username": "SASL_USERNAME", "kafka_sasl_password": "SASL_PASSWORD",
+    }
+    out: dict[str, object] = {f: e["LINEAGE_KAFKA_" + n] for f, n in names.items() if e.get("LINEAGE_KAFKA_" + n)}
+    for f in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        if e.get("LINEAGE_KAFKA_" + f.upper()):
+            out["kafka_" + f] = Path(e["LINEAGE_KAFKA_" + f.upper()])
+    if e.get("LINEAGE_KAFKA_SECURITY_PROTOCOL"):
+        protocol = e["LINEAGE_KAFKA_SECURITY_PROTOCOL"].strip().upper()
+        if protocol not in _SECURITY_PROTOCOLS:
+            expected = ", ".join(_SECURITY_PROTOCOLS)
+            raise ValueError(f"LINEAGE_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of {expected}")
+        out["kafka_security_protocol"] = protocol
+    for f, n, kind, low in (
+        ("kafka_batch_size", "BATCH_SIZE", int, 1),
+        ("kafka_batch_wait", "BATCH_WAIT", float, 0.001),
+        ("kafka_session_timeout", "SESSION_TIMEOUT", float, 1.0),
+        ("kafka_web_port", "WEB_PORT", int, 1),
+    ):
+        raw = (e.get("LINEAGE_KAFKA_" + n) or "").strip()
+        if raw:
+            try:
+                value = kind(raw)
+            except ValueError:
+                expected = "an integer" if kind is int else "a number"
+                raise ValueError(f"LINEAGE_KAFKA_{n}={raw!r}: expected {expected}") from None
+            if value < low:
+                raise ValueError(f"LINEAGE_KAFKA_{n}={raw!r}: must be at least {low:g}")
+            out[f] = value
+    return out
