@@ -1,0 +1,243 @@
+"""Thin Faust agents: decode and validate raw event messages, apply each batch through the shared handler, then ack.
+
+Delivery is at least once, and the graph makes it exactly once in effect:
+
+* A batch is acked only after :meth:`Handler.handle` returned, i.e. after the store committed it (the batch is
+  taken with ``noack_take``, which never acks by itself, and acked explicitly at the end of the loop body).
+  Faust commits the highest *contiguous* acked offset, so nothing past an unacked message is ever committed.
+* The store records processed event ids in the same transaction as the changes, so a message delivered again
+  (after a crash between the write and the offset commit, or a rebalance) is applied once.
+* :class:`~graph.store.StoreUnavailable` (transient) is retried with exponential backoff, holding the batch.
+  Any other failure propagates: the agent runs under a crashing supervisor, so the worker stops without
+  acking the batch and a restarted worker receives it again. A message the store cannot take is thus never
+  skipped silently; only messages that fail the *contract* are set aside, in the dead-letter topic.
+* Dead letters and alerts are published, and their delivery awaited, before the batch is acked. If the
+  worker dies after the write but before that, redelivery re-publishes the dead letters (duplicates are
+  possible there) but not the alerts: the handler reports findings only for events it applies for the first
+  time. The alerts themselves are in the store (``lineage alerts``); the topic is a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from graph.changes import Finding
+from graph.store import StoreUnavailable, alert_id
+from schemas.events import AnyEvent, EventError, parse_event
+from streams.deadletter import DeadLetter
+from streams.handler import Handler, HandleResult
+from streams.topics import TopicNames
+
+if TYPE_CHECKING:
+    import faust
+
+_log = logging.getLogger(__name__)
+
+AGENT_NAME = "lineage-apply-events"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message as read from the events topic: its bytes and where it was."""
+
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+
+
+class Publisher(Protocol):
+    """Produces messages to Kafka topics; ``publish`` returns once the broker has the message."""
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+
+class MemoryPublisher:
+    """Keeps published messages in a list (tests)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes | None, bytes]] = []
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.messages.append((topic, key, value))
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        """The JSON documents published to ``topic``."""
+        return [json.loads(value) for name, _, value in self.messages if name == topic]
+
+
+class FaustPublisher:
+    """Produces through the Faust app's own producer and waits for the broker's acknowledgement."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._topics: dict[str, Any] = {}
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        channel = self._topics.get(topic)
+        if channel is None:
+            channel = self._topics[topic] = self.app.topic(topic, key_serializer="raw", value_serializer="raw")
+        pending = await channel.send(key=key, value=value)
+        await pending  # delivered (acks=all), or raises
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did (the agent yields it; tests read it)."""
+
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+def dead_letter_envelope(
+    message: RawMessage, reason: str, problems: list[dict[str, str]] | None = None, event_id: str | None = None
+) -> dict[str, Any]:
+    """The dead-letter document: the file dead letter's fields, where the message was, and its original bytes.
+
+    ``raw`` holds the original value when it is UTF-8 text; otherwise ``raw_base64`` holds the bytes.
+    """
+    value = message.value or b""
+    try:
+        text, raw_b64 = value.decode("utf-8"), None
+    except UnicodeDecodeError:
+        text, raw_b64 = "", base64.b64encode(value).decode("ascii")
+    letter = DeadLetter(
+        origin=f"kafka:{message.topic}/{message.partition}@{message.offset}",
+        line=None,
+        reason=reason,
+        problems=problems or [],
+        raw=text,
+        event_id=event_id,
+    )
+    envelope = asdict(letter)
+    envelope.update(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key.decode("utf-8", errors="replace") if message.key is not None else None,
+        raw_base64=raw_b64,
+    )
+    return envelope
+
+
+def finding_document(finding: Finding) -> dict[str, Any]:
+    """One alert message: the finding, with the store's dedupe id of the alert it belongs to."""
+    doc = asdict(finding)
+    doc["occurred_at"] = finding.occurred_at.astimezone(UTC).isoformat()
+    doc["alert_id"] = alert_id(finding.rule, finding.recipient_id, finding.category, finding.purpose)
+    doc["raised_at"] = datetime.now(UTC).isoformat()
+    return doc
+
+
+class BatchProcessor:
+    """Validates a batch of raw messages, applies the valid events, publishes dead letters and alerts.
+
+    Returns only once all of that is durable; the caller acks the batch afterwards.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        publisher: Publisher,
+        topics: TopicNames,
+        *,
+        executor: Executor | None = None,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.handler = handler
+        self.publisher = publisher
+        self.topics = topics
+        self.executor = executor
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+
+    async def __call__(self, messages: Sequence[RawMessage]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        valid: list[AnyEvent] = []
+        letters: list[tuple[RawMessage, dict[str, Any]]] = []
+        for message in messages:
+            if not message.value:
+                letters.append((message, dead_letter_envelope(message, "empty message (no value)")))
+                continue
+            try:
+                valid.append(parse_event(message.value, self.handler.taxonomy))
+            except EventError as exc:
+                problems = [{"field": f, "message": m} for f, m in exc.problems]
+                letters.append((message, dead_letter_envelope(message, str(exc), problems, exc.event_id)))
+        if valid:
+            result = await self._apply(valid)
+            outcome.applied, outcome.duplicates = result.applied, result.duplicates
+            outcome.findings.extend(result.findings)
+        for message, envelope in letters:
+            await self.publisher.publish(self.topics.deadletter, message.key, _json(envelope))
+        outcome.rejected = len(letters)
+        for finding in outcome.findings:
+            document = _json(finding_document(finding))
+            await self.publisher.publish(self.topics.alerts, finding.subject.encode("ascii"), document)
+        return outcome
+
+    async def _apply(self, events: list[AnyEvent]) -> HandleResult:
+        """``handler.handle`` off the event loop (it is synchronous I/O), retrying while the store is unavailable."""
+        loop = asyncio.get_running_loop()
+        delay = self.retry_initial
+        while True:
+            try:
+                return await loop.run_in_executor(self.executor, self.handler.handle, events)
+            except StoreUnavailable as exc:
+                _log.warning("graph store unavailable (%s); retrying %d event(s) in %.1f s", exc, len(events), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+
+
+def _json(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def register_agents(
+    app: faust.App,
+    processor: BatchProcessor,
+    *,
+    batch_size: int,
+    batch_wait: float,
+) -> faust.types.AgentT[Any]:
+    """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``."""
+    from mode import CrashingSupervisor
+
+    source = app.topic(
+        processor.topics.events, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+    @app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)
+    async def apply_events(stream: faust.StreamT[Any]) -> Any:
+        # noack_take hands over the Faust events and never acks: we ack once the batch is durable
+        async for events in cast(Any, stream).noack_take(batch_size, within=batch_wait):
+            outcome = await processor([_raw(ev) for ev in events])
+            for ev in events:
+                await stream.ack(ev)
+            yield outcome
+
+    return apply_events
+
+
+def _raw(event: Any) -> RawMessage:
+    message = event.message
+    value = event.value
+    return RawMessage(
+        value=value if isinstance(value, bytes) or value is None else str(value).encode("utf-8"),
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key if isinstance(message.key, bytes) else None,
+    )

@@ -1,0 +1,134 @@
+"""The Faust app factory (no global app): broker and security from settings, the events agent, the handler."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from streams.agents import BatchProcessor, FaustPublisher, Publisher, register_agents
+from streams.handler import Handler
+from streams.topics import TopicNames
+
+if TYPE_CHECKING:
+    import faust
+
+    from lineage.settings import Settings
+
+HandlerFactory = Callable[["Settings"], Handler]
+_log = logging.getLogger(__name__)
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    """``kafka://host:port`` for each bootstrap server in settings (comma-separated)."""
+    servers = [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
+    return [s if "://" in s else f"kafka://{s}" for s in servers]
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """Faust credentials for the configured security protocol (None for PLAINTEXT)."""
+    import faust
+
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context: ssl.SSLContext | None = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(
+                str(settings.kafka_ssl_certfile),
+                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+            )
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password,
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+    )
+
+
+def create_app(
+    settings: Settings,
+    handler_factory: HandlerFactory | None = None,
+    *,
+    publisher: Publisher | None = None,
+) -> faust.App:
+    """A Faust app that applies the events topic to the graph store through the shared handler.
+
+    The handler (and with it the store connection and pseudonym key) is built now, so a bad store URL or a
+    mismatched key fails before the worker joins the consumer group. ``handler_factory`` defaults to
+    :func:`lineage.wiring.build_handler`. The consumer group is ``settings.kafka_group``; tables are in
+    memory (the agents keep no state of their own); the web server runs only when ``kafka_web_port`` is set.
+    """
+    import faust
+
+    if handler_factory is None:
+        from lineage.wiring import build_handler
+
+        handler_factory = build_handler
+    handler = handler_factory(settings)
+    web_port = settings.kafka_web_port
+    app = faust.App(
+        settings.kafka_group,
+        broker=broker_urls(settings),
+        broker_credentials=broker_credentials(settings),
+        broker_client_id=settings.kafka_client_id,
+        store="memory://",
+        autodiscover=False,
+        web_enabled=web_port is not None,
+        web_port=web_port or 6066,
+        # a new consumer group reads the topic from the start: nothing emitted before the first worker is lost
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # no leader-election topic: one fewer topic to create and to grant in a secured cluster
+        topic_disable_leader=True,
+        # On shutdown, commit what is acked and leave the rest to be redelivered (the graph is idempotent),
+        # rather than waiting for buffered batches, which could wait forever while the store is down.
+        stream_wait_empty=False,
+        # how soon a crashed worker's partitions go to another (the broker's floor is 6 s by default)
+        broker_session_timeout=settings.kafka_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout / 3),
+        # Faust would otherwise read its settings from the process environment (WEB_PORT, STORE, ...);
+        # ours come from LINEAGE_* settings only
+        env={},
+    )
+    # one writer thread: the store sees one batch at a time, and the event loop keeps heartbeating meanwhile
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-store")
+    processor = BatchProcessor(
+        handler, publisher or FaustPublisher(app), TopicNames.from_settings(settings), executor=executor
+    )
+    register_agents(app, processor, batch_size=settings.kafka_batch_size, batch_wait=settings.kafka_batch_wait)
+    app.lineage_handler = handler  # type: ignore[attr-defined]
+    app.lineage_executor = executor  # type: ignore[attr-defined]
+    return app
+
+
+def close_app(app: faust.App) -> None:
+    """Release what :func:`create_app` opened: wait for a batch still being written, then close the store."""
+    executor: ThreadPoolExecutor | None = getattr(app, "lineage_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+    handler: Handler | None = getattr(app, "lineage_handler", None)
+    if handler is not None:
+        handler.store.close()
+
+
+def run_worker(app: faust.App, *, loglevel: str = "WARNING") -> int:
+    """Run the Faust worker in this (main) thread until interrupted or crashed; return its exit status."""
+    import faust
+
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else 1
+    finally:
+        close_app(app)
+    return 0  # pragma: no cover - execute_from_commandline always raises SystemExit

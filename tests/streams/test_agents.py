@@ -1,0 +1,183 @@
+"""The Faust agent alone (agent.test_context, no broker): batches applied, poison to dead letters, ack after write."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+import pytest
+
+from graph.changes import ChangeSet
+from graph.pseudonym import Pseudonymizer
+from graph.sqlite_store import SQLiteGraphStore
+from graph.store import ApplyResult, StoreUnavailable
+from lineage.settings import Settings
+from policies import default_policy
+from streams.agents import AGENT_NAME, MemoryPublisher
+from streams.app import close_app, create_app
+from streams.handler import Handler
+from tests.conftest import TEST_KEY
+from tests.factories import BROKER, event
+
+DLQ, ALERTS = "t.deadletter", "t.alerts"
+
+
+class FlakyStore(SQLiteGraphStore):
+    """A SQLite store whose next ``failures`` writes raise ``error``."""
+
+    def __init__(self, error: Exception, failures: int) -> None:
+        super().__init__(":memory:")
+        self.error, self.failures, self.attempts = error, failures, 0
+
+    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        return super().apply(batch)
+
+
+def _settings() -> Settings:
+    return Settings(
+        kafka_events_topic="t.events",
+        kafka_deadletter_topic=DLQ,
+        kafka_alerts_topic=ALERTS,
+        kafka_batch_size=3,
+        kafka_batch_wait=0.05,
+    )
+
+
+def _run(
+    messages: Sequence[bytes | None],
+    store: SQLiteGraphStore | None = None,
+    check: Callable[[Any, list[Any], MemoryPublisher], Awaitable[None]] | None = None,
+) -> tuple[SQLiteGraphStore, MemoryPublisher, list[Any]]:
+    """Put ``messages`` through the agent in a test context; return the store, the publisher and the events."""
+    the_store = store or SQLiteGraphStore(":memory:")
+    publisher = MemoryPublisher()
+
+    def handler_factory(settings: Settings) -> Handler:
+        return Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
+
+    app = create_app(_settings(), handler_factory, publisher=publisher)
+    app.finalize()
+    agent = app.agents[AGENT_NAME]
+    events: list[Any] = []
+
+    async def go() -> None:
+        async with agent.test_context() as tested:
+            for value in messages:
+                events.append(await tested.put(value, wait=False))
+            await _until(lambda: all(e.message.acked for e in events) or tested._crash_reason is not None)
+            if check is not None:
+                await check(tested, events, publisher)
+
+    try:
+        asyncio.run(go())
+    finally:
+        app.lineage_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+    return the_store, publisher, events
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.01)
+
+
+def _json(ev: dict[str, Any]) -> bytes:
+    return json.dumps(ev).encode()
+
+
+def test_events_are_applied_in_batches_and_acked() -> None:
+    sent = [event(subject_id=f"p{i}@example.com") for i in range(7)]
+    store, publisher, events = _run([_json(e) for e in sent])
+    assert store.stats().events == 7
+    assert all(e.message.acked for e in events)
+    assert publisher.messages == []
+
+
+def test_a_replayed_event_is_applied_once() -> None:
+    one = _json(event(event_id="ev-replayed"))
+    store, _, events = _run([one, one, _json(event()), one])
+    assert store.stats().events == 2
+    assert all(e.message.acked for e in events)
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied() -> None:
+    bad_contract = event("used", purpose="not.a.purpose", event_id="ev-bad")
+    binary = b"\xff\xfe\x00garbage"
+    messages = [_json(event()), b"{not json", _json(bad_contract), binary, None, _json(event())]
+    store, publisher, events = _run(messages)
+    assert store.stats().events == 2
+    letters = publisher.on(DLQ)
+    assert [(x["offset"], x["topic"], x["partition"]) for x in letters] == [
+        (1, "t.events", 0), (2, "t.events", 0), (3, "t.events", 0), (4, "t.events", 0)
+    ]  # fmt: skip
+    assert "not valid JSON" in letters[0]["reason"] and letters[0]["raw"] == "{not json"
+    assert letters[1]["event_id"] == "ev-bad" and letters[1]["problems"][0]["field"] == "purpose"
+    assert json.loads(letters[1]["raw"]) == bad_contract
+    assert letters[2]["raw"] == "" and base64.b64decode(letters[2]["raw_base64"]) == binary
+    assert letters[3]["reason"].startswith("empty message")
+    assert all(x["origin"].startswith("kafka:t.events/0@") for x in letters)
+    assert all(e.message.acked for e in events)  # the poison is dealt with: the stream goes on
+
+
+def test_findings_are_published_to_the_alerts_topic() -> None:
+    _, publisher, _ = _run([_json(event("shared", recipient=dict(BROKER), event_id="ev-to-broker"))])
+    (alert,) = publisher.on(ALERTS)
+    assert alert["event_id"] == "ev-to-broker" and alert["recipient_id"] == "brokr"
+    assert alert["alert_id"].startswith("a_") and alert["subject"].startswith("p_")
+    (key,) = [k for topic, k, _ in publisher.messages if topic == ALERTS]
+    assert key is not None and b"example.com" not in key
+
+
+def test_an_unavailable_store_is_retried_and_the_batch_acked_only_after_the_write() -> None:
+    store = FlakyStore(StoreUnavailable("database is locked"), failures=2)
+    store_seen, _, events = _run([_json(event()), _json(event())], store=store)
+    assert store.attempts >= 3 and store_seen.stats().events == 2
+    assert all(e.message.acked for e in events)
+
+
+def test_a_failing_write_crashes_the_agent_and_acks_nothing() -> None:
+    store = FlakyStore(RuntimeError("disk full"), failures=1_000)
+
+    async def check(tested: Any, events: list[Any], publisher: MemoryPublisher) -> None:
+        assert isinstance(tested._crash_reason, RuntimeError)
+
+    _, publisher, events = _run([_json(event()), _json(event())], store=store, check=check)
+    assert store.attempts == 1
+    assert not any(e.message.acked for e in events)
+    assert store.stats().events == 0 and publisher.messages == []
+
+
+def test_app_factory_has_no_global_state_and_honours_settings() -> None:
+    def factory(settings: Settings) -> Handler:
+        return Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
+
+    a = create_app(_settings(), factory)
+    b = create_app(Settings(kafka_group="other", kafka_bootstrap="h1:9092,h2:9092"), factory)
+    assert isinstance(a, faust.App) and a is not b
+    assert a.conf.id == "privacy-lineage" and b.conf.id == "other"
+    assert [str(u) for u in b.conf.broker] == ["kafka://h1:9092", "kafka://h2:9092"]
+    assert a.conf.web_enabled is False
+    assert a.conf.consumer_auto_offset_reset == "earliest"
+    close_app(a)
+    close_app(b)
+
+
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SSL"])
+def test_security_settings_become_faust_credentials(protocol: str) -> None:
+    from streams.app import broker_credentials
+
+    settings = Settings(kafka_security_protocol=protocol, kafka_sasl_username="u", kafka_sasl_password="p")  # noqa: S106
+    credentials = broker_credentials(settings)
+    assert credentials.protocol.value == protocol
+    assert broker_credentials(Settings()) is None
