@@ -339,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--send-alerts", action="store_true", help="also send its alerts to the LINEAGE_ALERT_* sinks")
     sp.set_defaults(func=cmd_demo)
     from lineage.cli_reports import register as register_reports; register_reports(sub, with_store)  # noqa: E702, I001
+    from lineage.cli_streams import register as register_streams; register_streams(sub, with_store)  # noqa: E702, I001
     return p
 
 

@@ -1,0 +1,179 @@
+"""The Kafka subcommands of `lineage`: worker (the Faust worker), topics create, emit (JSON Lines to the topic)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from lineage.settings import Settings
+
+EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE = 0, 1, 2
+
+WithStore = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+
+
+class _Fail(Exception):
+    """Stop the command with a message on stderr and exit status 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    policy = getattr(args, "policy", None)
+    try:
+        return Settings.from_env(
+            store=getattr(args, "store", None),
+            policy_file=Path(policy) if policy else None,
+            kafka_bootstrap=getattr(args, "bootstrap", None),
+        )
+    except ValueError as exc:  # a malformed LINEAGE_* variable
+        raise _Fail(str(exc)) from None
+
+
+def _guard(command: Callable[[argparse.Namespace, TextIO, TextIO], int]) -> Callable[..., int]:
+    def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        try:
+            return command(args, out, err)
+        except _Fail as exc:
+            err.write(f"lineage {args.command}: {exc}\n")
+            return EXIT_UNAVAILABLE
+
+    return run
+
+
+# -- worker ---------------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from streams.app import create_app, run_worker
+
+    settings = _settings(args)
+    if args.batch_size or args.batch_wait:
+        from dataclasses import replace
+
+        settings = replace(
+            settings,
+            kafka_batch_size=args.batch_size or settings.kafka_batch_size,
+            kafka_batch_wait=args.batch_wait or settings.kafka_batch_wait,
+        )
+    app = create_app(settings)
+    err.write(
+        f"lineage worker: {settings.kafka_events_topic} on {settings.kafka_bootstrap} (group {settings.kafka_group}) "
+        f"-> {settings.store}; batches of {settings.kafka_batch_size} or {settings.kafka_batch_wait:g} s; "
+        f"dead letters to {settings.kafka_deadletter_topic}, alerts to {settings.kafka_alerts_topic}\n"
+    )
+    err.flush()
+    return run_worker(app, loglevel=settings.log_level)
+
+
+# -- topics ---------------------------------------------------------------------------------------
+def cmd_topics_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from streams.topics import TopicError, create_topics
+
+    settings = _settings(args)
+    try:
+        outcome = create_topics(settings, args.partitions, args.replication)
+    except TopicError as exc:
+        raise _Fail(str(exc)) from None
+    for name, state in outcome.items():
+        out.write(f"{name}: {state}\n")
+    return EXIT_OK
+
+
+# -- emit -----------------------------------------------------------------------------------------
+def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from lineage.wiring import load_configured_policy
+    from schemas.events import EventError
+    from streams.deadletter import DeadLetter, FileDeadLetters
+    from streams.embedded import MAX_LINE_BYTES
+    from streams.emitter import Emitter
+    from streams.sinks import KafkaSink, SinkError
+
+    settings = _settings(args)
+    if args.file == "-":
+        fh: TextIO = sys.stdin
+        origin, default_dlq = "<stdin>", Path("stdin.deadletter.jsonl")
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise _Fail(f"no such file: {path}")
+        fh = path.open(encoding="utf-8", errors="replace", newline=None)
+        origin, default_dlq = str(path), path.with_name(path.name + ".deadletter.jsonl")
+    dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
+    dead = FileDeadLetters(dlq_path)
+    taxonomy = load_configured_policy(settings).taxonomy()
+    sent = rejected = 0
+    try:
+        try:
+            sink = KafkaSink(settings)
+        except SinkError as exc:
+            raise _Fail(str(exc)) from None
+        with Emitter(sink, taxonomy) as emitter:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                letter: DeadLetter | None = None
+                if len(line) > MAX_LINE_BYTES:
+                    letter = DeadLetter(origin, number, f"line longer than {MAX_LINE_BYTES} bytes", raw=line[:1000])
+                else:
+                    try:
+                        emitter.emit(line)
+                        sent += 1
+                    except EventError as exc:
+                        problems = [{"field": f, "message": m} for f, m in exc.problems]
+                        letter = DeadLetter(origin, number, str(exc), problems, line.rstrip("\n"), exc.event_id)
+                if letter is not None:
+                    dead.put(letter)
+                    rejected += 1
+                    if rejected <= 50:
+                        err.write(f"{origin}:{number}: rejected: {letter.reason}\n")
+    except SinkError as exc:
+        raise _Fail(f"{exc} ({sent} event(s) were handed to the producer before the failure)") from None
+    finally:
+        dead.close()
+        if fh is not sys.stdin:
+            fh.close()
+    err.write(
+        f"{sent} event(s) published to {settings.kafka_events_topic} on {settings.kafka_bootstrap}, "
+        f"{rejected} line(s) rejected" + (f" (see {dlq_path})" if rejected else "") + "\n"
+    )
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+# -- registration ---------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_store: WithStore) -> None:
+    """Add ``worker``, ``topics create`` and ``emit`` to the `lineage` parser."""
+
+    def with_bootstrap(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument(
+            "--bootstrap", help="Kafka bootstrap servers (default: $LINEAGE_KAFKA_BOOTSTRAP or 127.0.0.1:9092)"
+        )
+        return sp
+
+    sp = with_bootstrap(
+        with_store(
+            sub.add_parser("worker", help="run the Faust worker: apply the events topic to the store until interrupted")
+        )
+    )
+    sp.add_argument("--batch-size", type=int, help="events per batch (default: $LINEAGE_KAFKA_BATCH_SIZE or 500)")
+    sp.add_argument("--batch-wait", type=float, help="seconds to wait for a full batch (default: 1)")
+    sp.set_defaults(func=_guard(cmd_worker))
+
+    topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="topics_command", required=True)
+    sp = with_bootstrap(
+        topics.add_parser(
+            "create", help="create the events, dead-letter and alerts topics (existing ones are left as they are)"
+        )
+    )
+    sp.add_argument("--partitions", type=int, default=3)
+    sp.add_argument("--replication", type=int, default=1)
+    sp.set_defaults(func=_guard(cmd_topics_create))
+
+    sp = with_bootstrap(
+        sub.add_parser(
+            "emit", help="validate JSON Lines events from FILE or - (stdin) and publish them to the events topic"
+        )
+    )
+    sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument("--policy", help="policy file whose custom taxonomy keys are accepted (default: $LINEAGE_POLICY)")
+    sp.add_argument("--dead-letters", help="where rejected lines go (default: FILE.deadletter.jsonl)")
+    sp.set_defaults(func=_guard(cmd_emit))
