@@ -61,21 +61,21 @@ class _Declared:
             return None
         return self.use_purposes if d.purposes == "any-declared-use" else list(d.purposes)
 
-    def category_ok(self, declared: list[str] | None, category: str, roles: Iterable[str]) -> bool:
-        if declared is None:
-            return category in self.collected(roles)
-        return any(covers(d, category) for d in declared)
+    def category_ok(self, declared: list[str] | None, category: str, role: str) -> bool:
+        """Whether a declaration's categories (None: every category declared collected in the role) cover one."""
+        keys = self.collected([role]) if declared is None else declared
+        return any(covers(d, category) for d in keys)
 
     def collection_matches(self, col: Collection, f: Flow) -> bool:
         return (
-            f.rel == "COLLECTED_FROM" and f.role == col.role.value and f.category in col.data_categories
-            and f.source is not None and f.source.type in col.sources
+            f.rel == "COLLECTED_FROM" and f.role == col.role.value and f.source is not None
+            and f.source.type in col.sources and any(covers(c, f.category) for c in col.data_categories)
         )
 
     def use_matches(self, u: Use, f: Flow) -> bool:
         return (
             f.rel == "USED_FOR" and f.role == u.role.value and any(covers(p, f.purpose) for p in u.purposes)
-            and self.category_ok(u.data_categories, f.category, [u.role.value])
+            and self.category_ok(u.data_categories, f.category, f.role)
         )
 
     def disclosure_matches(self, d: Disclosure, f: Flow) -> bool:
@@ -85,7 +85,7 @@ class _Declared:
         return (
             f.recipient.type in d.recipient_types and f.role in {r.value for r in d.roles}
             and (purposes is None or any(covers(p, f.purpose) for p in purposes))
-            and self.category_ok(d.data_categories, f.category, [r.value for r in d.roles])
+            and self.category_ok(d.data_categories, f.category, f.role)
         )
 
 
@@ -167,8 +167,8 @@ def _gaps(
         if d.identifiability != "identified":
             unexercised.append(UnexercisedDeclaration(
                 declaration=_ref(d, "disclosure"), summary=summary, status="not-observable",
-                why="The policy allows this only for aggregated or de-identified data; lineage events record "
-                "identified people, so such disclosures cannot be observed here.",
+                why="The policy allows this only for aggregated or de-identified data, and the lineage store does not "
+                "record whether a flow's data was aggregated, so whether it was exercised cannot be told here.",
             ))
         elif not any(declared.disclosure_matches(d, f) for f in flows):
             unexercised.append(UnexercisedDeclaration(
@@ -270,7 +270,7 @@ def ropa_report(
             "The policy allows aggregated or de-identified information to be used for any business purpose and to go "
             "to: "
             + _names(sorted({vocab.recipient_type(t).label.lower() for d in aggregated for t in d.recipient_types}))
-            + ". Lineage events record identified people, so such use is not observed here."
+            + ". The lineage store does not record whether a flow's data was aggregated, so it is not shown apart."
             if aggregated
             else "The policy says nothing about aggregated or de-identified information."
         ),

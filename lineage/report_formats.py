@@ -49,8 +49,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, Labelled):
         return value.key
     if isinstance(value, list | tuple):
-        sep = " " if value and all(isinstance(v, str) and " " not in v for v in value) else "; "
-        return sep.join(_cell(v) for v in value)
+        return "; ".join(_cell(v) for v in value)
     return str(value)
 
 
@@ -137,7 +136,7 @@ def tables(report: AnyReport) -> dict[str, Table]:
 
 
 def render_csv(report: AnyReport, table: str | None = None) -> str:
-    """One table of the report as CSV (RFC 4180, header row first); lists are joined with '; ' or spaces."""
+    """One table of the report as CSV (RFC 4180, header row first); lists in a cell are joined with '; '."""
     available = tables(report)
     name = table or next(iter(available))
     if name not in available:

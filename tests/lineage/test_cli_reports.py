@@ -1,0 +1,153 @@
+"""`lineage report ...` end to end on the embedded store: formats, files, periods, errors, and no writes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from lineage.cli import main
+from tests.graph.test_reports import ALICE, CAROL, _pdf_text, _weasyprint, golden_events, visible_text
+
+
+def run(*argv: str, out: io.StringIO | None = None) -> tuple[int, str, str]:
+    out, err = out or io.StringIO(), io.StringIO()
+    return main(list(argv), out, err), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in golden_events()), encoding="utf-8")
+    code, _, err = run("ingest", str(events), "--store", url)
+    assert code == 0, err
+    return url
+
+
+def db_state(url: str) -> str:
+    path = Path(url.removeprefix("sqlite:///"))
+    digest = hashlib.sha256()
+    for p in sorted(path.parent.glob(path.name + "*")):  # the database, its WAL and shared memory
+        if not p.name.endswith("-shm"):
+            digest.update(p.name.encode() + p.read_bytes())
+    return digest.hexdigest()
+
+
+def test_access_json(store: str) -> None:
+    code, out, err = run("report", "access", ALICE, "--store", store)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["kind"] == "access" and data["subject_id"] == ALICE
+    assert [r["name"] for r in data["recipients"]] == ["AdNet GmbH", "DataBrokr Inc", "SOS Hong Kong Ltd"]
+    assert data["evidence_event_ids"] == ["s1", "s2", "s3"]
+
+
+def test_access_with_period_and_region(store: str) -> None:
+    code, out, err = run("report", "access", ALICE, "--store", store, "--since", "2026-02-10", "--until",
+                         "2026-02-28", "--region", "EEA,ch")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [(r["id"], r["event_ids"], r["outside_region"]) for r in data["recipients"]] == [("adnet", ["s2"], False)]
+    assert "CH" in data["transfers"]["region"] and "DE" in data["transfers"]["region"]
+
+
+def test_unknown_person_and_empty_store(store: str, tmp_path: Path) -> None:
+    code, out, _ = run("report", "access", CAROL, "--store", store)
+    assert code == 0 and json.loads(out)["data_found"] is False
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    code, out, _ = run("report", "art19", ALICE, "--store", empty)
+    assert code == 0 and json.loads(out)["recipients"] == []
+
+
+def test_ccpa_csv_tables_and_period(store: str) -> None:
+    code, out, err = run("report", "ccpa", "--store", store, "--since", "2026-01-01", "--until", "2026-04-01",
+                         "--format", "csv", "--table", "sold_or_shared")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["category"], r["third_party_categories"], r["event_ids"]) for r in rows] == [
+        ("user.contact.email", "advertiser; data_broker", "s2; s3")]
+    code, out, _ = run("report", "ccpa", "--store", store, "--since", "2030-01-01", "--until", "2031-01-01")
+    none = "None: no personal information was sold or shared in the period."
+    assert json.loads(out)["sold_or_shared_statement"] == none
+
+
+def test_gaps_and_ropa(store: str) -> None:
+    code, out, _ = run("report", "gaps", "--store", store, "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["rule"], r["recipient_name"], r["event_ids"]) for r in rows] == [
+        ("undeclared-recipient-type", "DataBrokr Inc", "s3")]
+    code, out, _ = run("report", "ropa", "--store", store, "--controller-contact", "legal@sos.example")
+    data = json.loads(out)
+    assert data["header"]["controller"]["contact"] == "legal@sos.example"
+    assert data["gaps"]["undeclared"][0]["event_ids"] == ["s3"]
+
+
+def test_html_and_pdf_files(store: str, tmp_path: Path) -> None:
+    html_file = tmp_path / "art19.html"
+    code, _, err = run("report", "art19", ALICE, "--store", store, "--format", "html", "--output", str(html_file))
+    assert code == 0 and f"to {html_file}" in err
+    text = visible_text(html_file.read_text(encoding="utf-8"))
+    assert "Recipients to notify of a rectification, erasure or restriction" in text
+    assert "privacy@sos-hk.example" in text
+    _weasyprint()
+    pdf_file = tmp_path / "access.pdf"
+    code, _, err = run("report", "access", ALICE, "--store", store, "--format", "pdf", "-o", str(pdf_file))
+    assert code == 0, err
+    text = _pdf_text(pdf_file.read_bytes())
+    assert "Access to your personal data" in text and "SOS Hong Kong Ltd" in text
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class _Pipe(io.StringIO):
+    """A text stdout with a binary buffer under it, like sys.stdout redirected to a file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = io.BytesIO()
+
+
+def test_pdf_to_stdout_only_when_not_a_terminal(store: str) -> None:
+    code, out, err = run("report", "gaps", "--store", store, "--format", "pdf", out=_Tty())
+    assert code == 2 and "--output" in err and out == ""
+    code, _, err = run("report", "gaps", "--store", store, "--format", "pdf")  # text-only output
+    assert code == 2 and "--output" in err
+    _weasyprint()
+    pipe = _Pipe()
+    code, _, err = run("report", "art19", ALICE, "--store", store, "--format", "pdf", out=pipe)
+    assert code == 0, err
+    assert pipe.buffer.getvalue().startswith(b"%PDF-")
+
+
+def test_usage_errors(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run("report", "ccpa", "--store", store, "--since", "2026-03-01", "--until", "2026-02-01")
+    assert code == 2 and "--since must be before --until" in err
+    code, _, err = run("report", "gaps", "--store", store, "--format", "csv", "--table", "nope")
+    assert code == 2 and "no table 'nope'" in err
+    code, _, err = run("report", "gaps", "--store", store, "--table", "undeclared")
+    assert code == 2 and "--table is for --format csv" in err
+    code, _, _ = run("report", "access", ALICE, "--store", store, "--region", "Europe")
+    assert code == 2 and "not a country code or 'EEA': 'Europe'" in capsys.readouterr().err  # argparse's own message
+
+
+def test_reports_leave_the_store_file_untouched(store: str, tmp_path: Path) -> None:
+    before = db_state(store)
+    for argv in (["access", ALICE], ["art19", ALICE], ["ropa"], ["ccpa"], ["gaps"]):
+        assert run("report", *argv, "--store", store, "--format", "csv")[0] == 0
+    assert db_state(store) == before
+
+
+def test_wrong_key_is_refused_not_answered_with_no_data(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "cd" * 32)
+    code, out, err = run("report", "access", ALICE, "--store", store)
+    assert code == 2 and "another pseudonym key" in err and out == ""
