@@ -541,3 +541,21 @@ def test_csv_tables(store: GraphStore) -> None:
     assert set(tables(reports["ropa"])) == {"activities", "undeclared", "unexercised"}
     with pytest.raises(ReportFormatError, match="no table 'nope'"):
         render_csv(reports["gaps"], "nope")
+
+
+def test_docs_list_every_report_model_and_key() -> None:
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+    import schemas.reports as models
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    for name in dir(models):
+        cls = getattr(models, name)
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == models.__name__:
+            section = doc.split(f"### {name}\n", 1)
+            assert len(section) == 2, f"docs/reports.md has no section for {name}"
+            table = section[1].split("\n### ", 1)[0]
+            for field in cls.model_fields:
+                assert f"| `{field}` |" in table, f"docs/reports.md does not document {name}.{field}"
