@@ -449,7 +449,7 @@ EXPECTED_TEXT = {
                "User Contact Email", "Third parties (office365-sso)",
                "The policy states no retention period and no criteria for determining it.",
                "Complaint to a supervisory authority", "Contact details not stated in the policy."],
-    "art19": ["Recipients to notify", "Hong Kong", "No contact details are recorded for: adnet, brokr"],
+    "art19": ["Recipients to notify", "Hong Kong", "No contact details are recorded for: AdNet GmbH, DataBrokr Inc."],
     "ccpa": ["Personal information sold or shared", "A. Identifiers to Data brokers",
              "disclosed for a business purpose", "Hong Kong Police Force"],
     "gaps": ["Observed flows the policy does not declare", "critical", "DataBrokr Inc", "never exercised",
