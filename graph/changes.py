@@ -86,6 +86,31 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """A consent withdrawal or a marketing opt-out, as stored: whose, when, which purposes and categories it covers."""
+
+    event_id: str
+    kind: str  # "consent_withdrawn" | "opted_out"
+    subject: str  # pseudonym
+    occurred_at: datetime  # UTC
+    purposes: tuple[str, ...]  # purpose keys covered (an opt-out's scope); () = every purpose resting on consent
+    categories: tuple[str, ...] = ()  # category keys covered; () = every category
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """One person's recorded withdrawals and opt-outs, oldest first (by occurred_at, then event id)."""
+
+    subject: str  # pseudonym
+    records: tuple[ConsentRecord, ...]
+
+    def merged(self, more: tuple[ConsentRecord, ...]) -> ConsentState:
+        """This state with ``more`` records added (a record already present, by event id, is kept once)."""
+        by_id = {r.event_id: r for r in (*self.records, *more)}
+        return ConsentState(self.subject, tuple(sorted(by_id.values(), key=lambda r: (r.occurred_at, r.event_id))))
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeSet:
     """Everything one event changes in the graph; applied atomically and at most once per event id."""
 
@@ -95,3 +120,4 @@ class ChangeSet:
     recipient: RecipientNode | None = None
     source: SourceNode | None = None
     findings: tuple[Finding, ...] = ()
+    consent: ConsentRecord | None = None  # set by consent_withdrawn and opted_out events, which have no edges

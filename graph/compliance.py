@@ -7,8 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
 
-from graph.changes import Finding
-from schemas.events import AnyEvent, DataShared, Identifiability, Recipient, RecipientType, Role
+from graph.changes import ConsentRecord, ConsentState, Finding
+from schemas.events import (
+    CONSENT_EVENTS,
+    AnyEvent,
+    DataEvent,
+    DataShared,
+    Identifiability,
+    Recipient,
+    RecipientType,
+    Role,
+)
 from schemas.policy import Clause, Disclosure, Policy
 from schemas.taxonomy import covers
 
@@ -55,6 +64,16 @@ TRANSFER_OUTSIDE_DECLARED_COUNTRIES = Rule(
     Severity.HIGH,
     "Disclosure to a recipient in a country the matching policy declaration does not name",
 )
+DISCLOSURE_AFTER_WITHDRAWAL = Rule(
+    "disclosure-after-withdrawal",
+    Severity.HIGH,
+    "Use or disclosure resting on consent after the person withdrew it",
+)
+MARKETING_AFTER_OPT_OUT = Rule(
+    "marketing-after-opt-out",
+    Severity.HIGH,
+    "Use or disclosure for marketing after the person opted out of it",
+)
 RULES: tuple[Rule, ...] = (
     UNDECLARED_CATEGORY,
     UNDECLARED_SOURCE,
@@ -64,6 +83,8 @@ RULES: tuple[Rule, ...] = (
     PROCESSOR_BEYOND_INSTRUCTIONS,
     IDENTIFIED_WHERE_AGGREGATED_ONLY,
     TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
+    DISCLOSURE_AFTER_WITHDRAWAL,
+    MARKETING_AFTER_OPT_OUT,
 )
 
 # Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.
@@ -81,12 +102,26 @@ _SPECIAL = (
 
 _NO_CLAUSE = ("", "")
 
+# What a withdrawal that names no purposes does not stop: processing that rests on another legal basis than
+# consent (service delivery, security, fraud prevention, legal obligations, billing under the contract) and
+# keeping the person's privacy choice itself. A withdrawal that names purposes stops exactly those.
+NOT_CONSENT_BASED = (
+    "essential",
+    "finance",
+    "third_party_sharing.legal_obligation",
+    "functional.storage.privacy_preferences",
+)
+
 # Pseudonymised data is still personal data (GDPR Recital 26): only these escape an aggregated-only clause's limits.
 _NOT_PERSONAL = (Identifiability.AGGREGATED, Identifiability.DEIDENTIFIED)
 
 
 def _any_covers(declared: list[str] | None, key: str) -> bool:
     return declared is None or any(covers(d, key) for d in declared)
+
+
+def _exempt(purpose: str) -> bool:
+    return any(covers(k, purpose) for k in NOT_CONSENT_BASED)
 
 
 def _catch_all(d: Disclosure) -> bool:
@@ -130,8 +165,15 @@ class PolicyEvaluator:
         return any(covers(p, purpose) for p in declared)
 
     # -- evaluation -----------------------------------------------------------------------------
-    def evaluate(self, event: AnyEvent, subject: str) -> tuple[Finding, ...]:
-        """Findings for one event; ``subject`` is the pseudonym to record (never the raw id)."""
+    def evaluate(self, event: AnyEvent, subject: str, consent: ConsentState | None = None) -> tuple[Finding, ...]:
+        """Findings for one event; ``subject`` is the pseudonym to record (never the raw id).
+
+        ``consent`` is what is known of the person's withdrawals and opt-outs when the event is judged; only
+        those that occurred before the event count (see :meth:`_consent_findings`). Consent events themselves
+        raise nothing.
+        """
+        if isinstance(event, CONSENT_EVENTS):
+            return ()
         findings: list[Finding] = []
         role = event.role
         recipient_id = recipient_type = ""
@@ -178,7 +220,9 @@ class PolicyEvaluator:
                 continue
             if event.kind == "collected" and event.source is not None:
                 declared_sources = [
-                    col for col in self.policy.collections if col.role is role and _any_covers(col.data_categories, category)
+                    col
+                    for col in self.policy.collections
+                    if col.role is role and _any_covers(col.data_categories, category)
                 ]
                 if not any(event.source.type in col.sources for col in declared_sources):
                     col = declared_sources[0]
@@ -198,7 +242,69 @@ class PolicyEvaluator:
                     self._purpose_finding(add, role, category, event.purpose)
             elif isinstance(event, DataShared):
                 self._share_findings(add, role, category, event.purpose, event.recipient, aggregated)
+        if consent is not None and consent.records and event.purpose is not None and not aggregated:
+            self._consent_findings(add, event, event.purpose, consent.records)
         return tuple(findings)
+
+    def _consent_findings(
+        self, add: Callable[..., None], event: DataEvent, purpose: str, records: tuple[ConsentRecord, ...]
+    ) -> None:
+        """Processing after a withdrawal or opt-out that covers it.
+
+        Only records whose ``occurred_at`` is strictly earlier than the event's count, and only those known when
+        the event is judged (earlier batches and its own batch): a withdrawal that arrives later does not
+        retroactively flag processing judged before it arrived. Aggregated or de-identified data is exempt.
+        """
+        at = event.occurred_at.astimezone(UTC)
+        earlier = [r for r in records if r.occurred_at < at]
+        for category in event.data_categories:
+            opted = [r for r in earlier if r.kind == "opted_out" and any(covers(p, purpose) for p in r.purposes)]
+            withdrawn = [
+                r
+                for r in earlier
+                if r.kind == "consent_withdrawn"
+                and (any(covers(p, purpose) for p in r.purposes) if r.purposes else not _exempt(purpose))
+                and (not r.categories or any(covers(c, category) for c in r.categories))
+            ]
+            what = "disclosed to " + event.recipient.id if isinstance(event, DataShared) else event.kind
+            clause = self._permission_clause(event, category, purpose)
+            if opted:
+                r = opted[-1]
+                add(
+                    MARKETING_AFTER_OPT_OUT,
+                    category,
+                    f"{category!r} {what} for {purpose!r} after its subject opted out of {r.purposes[0]!r} "
+                    f"(opt-out event {r.event_id} at {r.occurred_at.isoformat()})",
+                    clause,
+                )
+            if withdrawn:
+                r = withdrawn[-1]
+                scope = ", ".join(r.purposes) if r.purposes else "every purpose resting on consent"
+                add(
+                    DISCLOSURE_AFTER_WITHDRAWAL,
+                    category,
+                    f"{category!r} {what} for {purpose!r} after its subject withdrew consent for {scope} "
+                    f"(withdrawal event {r.event_id} at {r.occurred_at.isoformat()})",
+                    clause,
+                )
+
+    def _permission_clause(self, event: DataEvent, category: str, purpose: str) -> tuple[str, str]:
+        """The clause that would otherwise allow this processing (quoted in consent findings), if any."""
+        role = event.role
+        if isinstance(event, DataShared):
+            rtype = event.recipient.type.value
+            for d in self.policy.disclosures:
+                if (
+                    rtype in d.recipient_types
+                    and role in d.roles
+                    and d.identifiability == "identified"
+                    and self._disclosure_purposes_cover(d, purpose)
+                    and _any_covers(d.data_categories, category)
+                ):
+                    return (d.clause.section, d.clause.text)
+            return _NO_CLAUSE
+        clauses = self._use_clauses(category, purpose, role)
+        return (clauses[0].section, clauses[0].text) if clauses else _NO_CLAUSE
 
     def _aggregated_use_declared(self, category: str, purpose: str, role: Role) -> bool:
         """Aggregated or de-identified data may be used as an aggregated-only declaration allows (any recipient)."""

@@ -5,20 +5,49 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC
 
-from graph.changes import ChangeSet, EdgeKey, EventRecord, Finding, RecipientNode, Rel, SourceNode, SubjectNode
-from schemas.events import AnyEvent, DataShared, Source
+from graph.changes import (
+    ChangeSet,
+    ConsentRecord,
+    EdgeKey,
+    EventRecord,
+    Finding,
+    RecipientNode,
+    Rel,
+    SourceNode,
+    SubjectNode,
+)
+from schemas.events import AnyEvent, ConsentEvent, ConsentWithdrawn, DataShared, OptedOut, Source
 
 
 def source_id(source: Source) -> str:
     return f"{source.type.value}:{source.name or ''}"
 
 
+def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
+    """What a consent withdrawal or opt-out records for ``subject`` (the pseudonym)."""
+    if isinstance(event, ConsentWithdrawn):
+        purposes, categories = tuple(event.purposes or ()), tuple(event.data_categories or ())
+    else:
+        purposes, categories = (event.scope,), ()
+    return ConsentRecord(event.event_id, event.kind, subject, event.occurred_at.astimezone(UTC), purposes, categories)
+
+
 def project(
     event: AnyEvent, pseudonym: Callable[[str], str], findings: tuple[Finding, ...] = ()
 ) -> ChangeSet:
-    """The graph changes one event causes: its subject's categories, and their sources, purposes and recipients."""
+    """The graph changes one event causes: its subject's categories, and their sources, purposes and recipients.
+
+    A consent withdrawal or opt-out changes no edge: it is recorded (``ChangeSet.consent``) for later judgement.
+    """
     subject = pseudonym(event.subject.id)
     occurred = event.occurred_at.astimezone(UTC)
+    if isinstance(event, ConsentWithdrawn | OptedOut):
+        return ChangeSet(
+            event=EventRecord(event.event_id, event.kind, occurred, event.emitted_by, subject, role="", customer=None),
+            subject=SubjectNode(subject, event.subject.type),
+            edges=(),
+            consent=consent_record(event, subject),
+        )
     edges: list[EdgeKey] = []
     source = SourceNode(source_id(event.source), event.source.type.value, event.source.name) if event.source else None
     recipient = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from schemas.events import RecipientType, SourceType
@@ -142,11 +143,11 @@ class Vocabulary:
     def subject(self, key: str) -> Labelled:
         return Labelled(key=key, label=self.taxonomy.label(Dimension.DATA_SUBJECT, key))
 
-    def categories(self, keys: object) -> list[Labelled]:
-        return [self.category(k) for k in sorted(set(keys))]  # type: ignore[call-overload]
+    def categories(self, keys: Iterable[str]) -> list[Labelled]:
+        return [self.category(k) for k in sorted(set(keys))]
 
-    def purposes(self, keys: object) -> list[Labelled]:
-        return [self.purpose(k) for k in sorted(set(keys))]  # type: ignore[call-overload]
+    def purposes(self, keys: Iterable[str]) -> list[Labelled]:
+        return [self.purpose(k) for k in sorted(set(keys))]
 
     @staticmethod
     def recipient_type(key: str) -> Labelled:
@@ -161,18 +162,25 @@ def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def utc(value: datetime | None) -> datetime | None:
+    """A period bound in UTC; a naive datetime is taken as UTC (as the CLI reads dates)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def make_period(since: datetime | None, until: datetime | None) -> Period:
+    since, until = utc(since), utc(until)
     if since is None and until is None:
         words = "All recorded events."
     elif since is None:
-        words = f"Recorded events before {_when(until)}."  # type: ignore[arg-type]
+        assert until is not None
+        words = f"Recorded events before {_when(until)}."
     elif until is None:
         words = f"Recorded events from {_when(since)} on."
     else:
         words = f"Recorded events from {_when(since)} up to (not including) {_when(until)}."
-    return Period(
-        since=since.astimezone(UTC) if since else None, until=until.astimezone(UTC) if until else None, statement=words
-    )
+    return Period(since=since, until=until, statement=words)
 
 
 def controller_details(policy: Policy, override: Organisation | None = None) -> ControllerDetails:

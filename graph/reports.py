@@ -21,6 +21,7 @@ from graph.report_vocab import (
     make_period,
     overlaps,
     retention_info,
+    utc,
 )
 from graph.ropa import gaps_report, ropa_report
 from graph.store import GraphStore
@@ -161,6 +162,7 @@ def access_report(
     event ids are listed). ``region`` (country codes) is the person's region when the operator knows it.
     """
     vocab = Vocabulary(policy)
+    since, until = utc(since), utc(until)
     area = frozenset(region) if region is not None else None
     found = store.who_has(pseudonymizer(subject_id))
     period = make_period(since, until)
@@ -381,6 +383,7 @@ def ccpa_report(
     summarised separately. Which disclosures are sold or shared is decided by
     :data:`graph.report_vocab.CLASSIFICATION_RULE`.
     """
+    since, until = utc(since), utc(until)
     default = since is None and until is None
     if default:
         since, until = preceding_12_months(now)

@@ -15,6 +15,7 @@ from graph.report_vocab import (
     make_header,
     make_period,
     retention_info,
+    utc,
 )
 from graph.store import GraphStore
 from schemas.answers import Alert, Flow
@@ -112,6 +113,7 @@ def gaps_report(
     controller: Organisation | None = None,
 ) -> GapsReport:
     """Declarations no observed flow in the period exercises, and the undeclared flows (alerts) observed in it."""
+    since, until = utc(since), utc(until)
     flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
     return _gaps(store, policy, flows, since, until, now, controller)
 
@@ -251,6 +253,7 @@ def ropa_report(
     observed, with declared-vs-observed gaps for the same period."""
     vocab = Vocabulary(policy)
     declared = _Declared(policy)
+    since, until = utc(since), utc(until)
     flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
     roles: tuple[Literal["controller", "processor"], ...] = ("controller", "processor")
     activities = {role: _activities(role, policy, declared, vocab, flows) for role in roles}

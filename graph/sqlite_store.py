@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from graph.changes import ChangeSet, Rel
+from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel
 from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreUnavailable, alert_id
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
@@ -44,6 +45,11 @@ CREATE TABLE IF NOT EXISTS alerts (
   count INTEGER NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, policy_version TEXT NOT NULL,
   reason TEXT NOT NULL, clause_section TEXT NOT NULL, clause_text TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS consents (
+  event_id TEXT PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, occurred_at TEXT NOT NULL,
+  purposes TEXT NOT NULL, categories TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consents_subject ON consents(subject, occurred_at);
 CREATE TABLE IF NOT EXISTS alert_events (
   alert_id TEXT NOT NULL, event_id TEXT NOT NULL, subject TEXT NOT NULL, occurred_at TEXT NOT NULL,
   PRIMARY KEY (alert_id, event_id)
@@ -158,6 +164,13 @@ class SQLiteGraphStore(GraphStore):
                 "INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at) VALUES (?, ?, ?)",
                 (edge_id, ev.event_id, at),
             )
+        if cs.consent is not None:
+            c = cs.consent
+            cur.execute(
+                "INSERT OR IGNORE INTO consents(event_id, subject, kind, occurred_at, purposes, categories)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories)),
+            )
         for f in cs.findings:
             aid = alert_id(*f.dedupe_key)
             cur.execute(
@@ -190,6 +203,24 @@ class SQLiteGraphStore(GraphStore):
                     r[0] for r in self._db.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
                 )
         return found
+
+    def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
+        records: dict[str, list[ConsentRecord]] = {}
+        keys = sorted(set(subjects))
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    "SELECT event_id, subject, kind, occurred_at, purposes, categories FROM consents"  # noqa: S608 - placeholders
+                    f" WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
+                )
+                for event_id, subject, kind, at, purposes, cats in self._db.execute(sql, chunk):
+                    record = ConsentRecord(
+                        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(cats))
+                    )
+                    records.setdefault(subject, []).append(record)
+        return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
 
     def who_has(self, subject: str) -> WhoHas | None:
         with self._lock:

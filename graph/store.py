@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from graph.changes import ChangeSet
+from graph.changes import ChangeSet, ConsentState
 from schemas.answers import Alert, Flow, StoreStats, WhoHas
 
 
@@ -84,6 +84,14 @@ class GraphStore(ABC):
     @abstractmethod
     def acknowledge_alert(self, alert_id: str) -> bool:
         """Mark an alert acknowledged; False when no such alert exists."""
+
+    @abstractmethod
+    def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
+        """The consent withdrawals and opt-outs recorded for these people (by pseudonym), each oldest first.
+
+        Written by :meth:`apply` from ``ChangeSet.consent``; people with none recorded are absent from the answer.
+        The handler asks once per batch, for the people in it, to judge their uses and disclosures.
+        """
 
     @abstractmethod
     def processed(self, event_ids: Sequence[str]) -> set[str]:

@@ -1,4 +1,4 @@
-"""The wire contract (version 1) of collection, use and share events: a discriminated union on ``kind``."""
+"""The wire contract (version 1) of collection, use, share and consent events: a discriminated union on ``kind``."""
 
 from __future__ import annotations
 
@@ -117,6 +117,8 @@ class EventKind(StrEnum):
     COLLECTED = "collected"
     USED = "used"
     SHARED = "shared"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    OPTED_OUT = "opted_out"
 
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
@@ -151,7 +153,9 @@ class Recipient(BaseModel):
     )
 
 
-class _EventBase(BaseModel):
+class _Envelope(BaseModel):
+    """What every event carries: version, id, time, emitter and the person concerned."""
+
     model_config = _FROZEN
 
     schema_version: Literal[1] = Field(description="Version of this wire format; always 1 for now.")
@@ -159,6 +163,9 @@ class _EventBase(BaseModel):
     occurred_at: AwareDatetime = Field(description="When it happened, ISO 8601 with a timezone offset or 'Z'.")
     emitted_by: Identifier = Field(description="The component that emitted the event, e.g. 'teams-bot', 'billing'.")
     subject: Subject = Field(description="The person the data is about.")
+
+
+class _EventBase(_Envelope):
     data_categories: list[DataCategoryKey] = Field(
         min_length=1, max_length=100, description="The categories of personal data involved (fideslang keys)."
     )
@@ -211,10 +218,65 @@ class DataShared(_EventBase):
     )
 
 
-Event: TypeAlias = Annotated[DataCollected | DataUsed | DataShared, Field(discriminator="kind")]
-EVENT_ADAPTER: TypeAdapter[DataCollected | DataUsed | DataShared] = TypeAdapter(Event)
+def _check_unique(keys: list[str] | None, what: str) -> None:
+    if keys is not None and len(set(keys)) != len(keys):
+        raise ValueError(f"{what} lists the same key twice")
 
-AnyEvent: TypeAlias = DataCollected | DataUsed | DataShared
+
+class ConsentWithdrawn(_Envelope):
+    """The person withdrew consent (GDPR Art. 7(3)): processing that rested on it must stop from then on."""
+
+    kind: Literal["consent_withdrawn"] = Field(description="'consent_withdrawn'")
+    purposes: list[DataUseKey] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The purposes the withdrawn consent covered (a key covers its descendants). Absent: every "
+        "purpose that rests on consent, i.e. all but essential.*, finance, third_party_sharing.legal_obligation and "
+        "functional.storage.privacy_preferences.",
+    )
+    data_categories: list[DataCategoryKey] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Limits the withdrawal to these categories (and their descendants); absent: every category.",
+    )
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> ConsentWithdrawn:
+        _check_unique(self.purposes, "purposes")
+        _check_unique(self.data_categories, "data_categories")
+        return self
+
+
+class OptedOut(_Envelope):
+    """The person opted out of (objected to) direct marketing (GDPR Art. 21(2)-(3)), from then on."""
+
+    kind: Literal["opted_out"] = Field(description="'opted_out'")
+    scope: DataUseKey = Field(
+        default="marketing",
+        description="What the person opted out of: 'marketing' (the default, all of it) or a narrower marketing "
+        "key, e.g. 'marketing.communications.email'.",
+    )
+
+    @model_validator(mode="after")
+    def _check_scope(self) -> OptedOut:
+        if self.scope != "marketing" and not self.scope.startswith("marketing."):
+            raise ValueError("scope must be 'marketing' or a key under it; withdraw consent for other purposes instead")
+        return self
+
+
+Event: TypeAlias = Annotated[
+    DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut, Field(discriminator="kind")
+]
+EVENT_ADAPTER: TypeAdapter[DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut] = TypeAdapter(Event)
+
+AnyEvent: TypeAlias = DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut
+DataEvent: TypeAlias = DataCollected | DataUsed | DataShared
+"""An event about personal data itself (it has categories, a role and, but for some collections, a purpose)."""
+ConsentEvent: TypeAlias = ConsentWithdrawn | OptedOut
+"""An event about the person's consent or objection: recorded, and judged against later processing."""
+CONSENT_EVENTS = (ConsentWithdrawn, OptedOut)
 
 
 class EventError(ValueError):
@@ -226,12 +288,16 @@ class EventError(ValueError):
         super().__init__("; ".join(f"{where}: {msg}" if where else msg for where, msg in problems))
 
 
+_KINDS = tuple(k.value for k in EventKind)
+_KIND_LIST = ", ".join(f"'{k}'" for k in _KINDS)
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("collected", "used", "shared") and not parts:
+        elif item in _KINDS and not parts:
             continue  # the discriminator branch is noise for the reader
         else:
             parts.append(("." if parts else "") + str(item))
@@ -247,9 +313,9 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not part of the event contract for this kind)"
         elif err["type"] == "union_tag_invalid":
-            msg = "unknown kind: expected one of 'collected', 'used', 'shared'"
+            msg = f"unknown kind: expected one of {_KIND_LIST}"
         elif err["type"] == "union_tag_not_found":
-            msg = "missing field 'kind' (one of 'collected', 'used', 'shared')"
+            msg = f"missing field 'kind' (one of {_KIND_LIST})"
         elif err["type"] == "literal_error" and err["loc"][-1:] == ("schema_version",):
             msg = f"unsupported schema_version {err.get('input')!r}: this reader understands version {SCHEMA_VERSION}"
         out.append((_loc(err["loc"]), msg))
@@ -291,8 +357,9 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "privacy-lineage event, schema_version 1"
     schema["description"] = (
-        "A collection, use or share event about one person's data. Taxonomy keys (subject.type, "
-        "data_categories, purpose) must also exist in the fideslang default taxonomy or be declared "
-        "as custom keys in the policy; that membership check is not expressible here and is done by the reader."
+        "A collection, use or share event about one person's data, or a consent withdrawal or marketing opt-out "
+        "by that person. Taxonomy keys (subject.type, data_categories, purpose, purposes, scope) must also exist in "
+        "the fideslang default taxonomy or be declared as custom keys in the policy, and an opt-out's scope must be "
+        "'marketing' or under it; those checks are not expressible here and are done by the reader."
     )
     return schema

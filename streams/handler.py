@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from graph.changes import ChangeSet, ConsentState, Finding
 from graph.compliance import PolicyEvaluator
-from graph.changes import ChangeSet, Finding
-from graph.projection import project
+from graph.projection import consent_record, project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
-from schemas.events import AnyEvent
+from schemas.events import CONSENT_EVENTS, AnyEvent
 from schemas.policy import Policy
 
 
@@ -27,6 +27,11 @@ class Handler:
     """Applies batches of validated events to a GraphStore, with policy findings, idempotently.
 
     Both the embedded runner and the Faust agents call :meth:`handle`; nothing else writes events.
+
+    Consent: a use or disclosure is judged against the person's withdrawals and opt-outs that occurred before
+    it and are known when its batch is handled: those already in the store plus those in the same batch
+    (whatever their order within it). A withdrawal delivered in a later batch than a use it predates does not
+    flag that use retroactively; the use stays recorded with its evidence, and reports can find it.
     """
 
     def __init__(self, store: GraphStore, policy: Policy, pseudonymizer: Pseudonymizer) -> None:
@@ -37,19 +42,37 @@ class Handler:
         self.pseudonym = pseudonymizer
         store.bind_key(pseudonymizer.fingerprint)
 
-    def changes(self, events: Sequence[AnyEvent]) -> list[ChangeSet]:
-        """The graph changes for a batch (pure): one ChangeSet per event, findings included."""
+    def changes(self, events: Sequence[AnyEvent], consent: Mapping[str, ConsentState] | None = None) -> list[ChangeSet]:
+        """The graph changes for a batch (pure): one ChangeSet per event, findings included.
+
+        ``consent`` maps pseudonyms to what is known of their withdrawals and opt-outs (see :meth:`consent_for`).
+        """
+        known = consent or {}
         out = []
         for event in events:
             subject = self.pseudonym(event.subject.id)
-            out.append(project(event, self.pseudonym, self.evaluator.evaluate(event, subject)))
+            out.append(project(event, self.pseudonym, self.evaluator.evaluate(event, subject, known.get(subject))))
         return out
+
+    def consent_for(self, events: Sequence[AnyEvent]) -> dict[str, ConsentState]:
+        """The consent state of the people in a batch: the store's records plus the batch's own consent events."""
+        people = {self.pseudonym(e.subject.id) for e in events if not isinstance(e, CONSENT_EVENTS)}
+        if not people:
+            return {}
+        state = self.store.consent_state(sorted(people))
+        for e in events:
+            if isinstance(e, CONSENT_EVENTS):
+                subject = self.pseudonym(e.subject.id)
+                if subject in people:
+                    base = state.get(subject) or ConsentState(subject, ())
+                    state[subject] = base.merged((consent_record(e, subject),))
+        return state
 
     def handle(self, events: Sequence[AnyEvent]) -> HandleResult:
         """Apply a batch atomically; findings of events already processed are not reported again."""
         if not events:
             return HandleResult(0, 0, ())
-        batch = self.changes(events)
+        batch = self.changes(events, self.consent_for(events))
         already = self.store.processed([cs.event.event_id for cs in batch])
         # the same event id twice within one batch is also one event
         seen: set[str] = set()

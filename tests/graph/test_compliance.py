@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from graph.changes import Finding
+from graph.changes import ConsentRecord, ConsentState, Finding
 from graph.compliance import RULES, PolicyEvaluator, Severity
 from policies import default_policy
-from schemas.events import event_to_json, validate_event
+from schemas.events import EventError, event_to_json, json_schema, validate_event
 from schemas.policy import Policy
 from tests.factories import ADVERTISER, AFFILIATE, BROKER, event
 
@@ -51,6 +53,8 @@ def test_rule_ids_are_unique_and_stable() -> None:
         "processor-beyond-instructions",
         "identified-where-aggregated-only",
         "transfer-outside-declared-countries",
+        "disclosure-after-withdrawal",
+        "marketing-after-opt-out",
     } <= set(ids)
     assert all(r.severity in Severity for r in RULES)
 
@@ -254,3 +258,162 @@ def test_a_finding_names_rule_event_subject_category_purpose_recipient_clause_an
 def test_one_finding_per_category() -> None:
     ev = event("shared", recipient=BROKER, purpose="marketing", data_categories=["user.contact.email", "user.name"])
     assert sorted(f.category for f in judge(ev)) == ["user.contact.email", "user.name"]
+
+
+# -- consent: disclosure-after-withdrawal and marketing-after-opt-out ----------------------------------------------
+
+T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def withdrawal(
+    at: datetime, *, purposes: tuple[str, ...] = (), categories: tuple[str, ...] = (), event_id: str = "w-1"
+) -> ConsentRecord:
+    return ConsentRecord(event_id, "consent_withdrawn", SUBJECT, at, purposes, categories)
+
+
+def opt_out(at: datetime, scope: str = "marketing", event_id: str = "o-1") -> ConsentRecord:
+    return ConsentRecord(event_id, "opted_out", SUBJECT, at, (scope,))
+
+
+def consent_rules(ev: dict[str, Any], *records: ConsentRecord) -> list[str]:
+    evaluator = PolicyEvaluator(POLICY)
+    parsed = validate_event(ev, POLICY.taxonomy())
+    return sorted({f.rule for f in evaluator.evaluate(parsed, SUBJECT, ConsentState(SUBJECT, records))})
+
+
+NEWSLETTER = event("used", purpose="marketing.communications.email", occurred_at="2026-03-01T10:00:00Z")
+PARTNER_PROMO = event(
+    "shared", recipient=PARTNER, purpose="marketing.communications", occurred_at="2026-03-01T10:00:00Z"
+)
+
+
+def test_marketing_after_opt_out() -> None:
+    before = T0 - timedelta(days=1)
+    assert consent_rules(NEWSLETTER, opt_out(before)) == ["marketing-after-opt-out"]
+    assert consent_rules(PARTNER_PROMO, opt_out(before)) == ["marketing-after-opt-out"]
+    # the opt-out must come first: not after, not at the same instant
+    assert consent_rules(NEWSLETTER, opt_out(T0 + timedelta(seconds=1))) == []
+    assert consent_rules(NEWSLETTER, opt_out(T0)) == []
+    # a narrower opt-out covers only its own branch
+    assert consent_rules(NEWSLETTER, opt_out(before, "marketing.communications.sms")) == []
+    assert consent_rules(NEWSLETTER, opt_out(before, "marketing.communications.email")) == ["marketing-after-opt-out"]
+    # service messages are not marketing
+    service = {**NEWSLETTER, "purpose": "essential.service.notifications.email"}
+    assert consent_rules(service, opt_out(before)) == []
+    # no consent state, no consent finding
+    assert rules(NEWSLETTER) == []
+
+
+def test_marketing_after_opt_out_names_the_opt_out_and_quotes_the_clause_it_overrides() -> None:
+    evaluator = PolicyEvaluator(POLICY)
+    parsed = validate_event({**NEWSLETTER, "event_id": "news-1"}, POLICY.taxonomy())
+    (f,) = evaluator.evaluate(parsed, SUBJECT, ConsentState(SUBJECT, (opt_out(T0 - timedelta(hours=1)),)))
+    assert (f.rule, f.event_id, f.subject, f.category, f.purpose) == (
+        "marketing-after-opt-out",
+        "news-1",
+        SUBJECT,
+        "user.contact.email",
+        "marketing.communications.email",
+    )
+    assert "o-1" in f.reason and f.clause_section == "How We Use Information" and f.clause_text
+    assert f.policy_version == POLICY.version
+
+
+def test_disclosure_after_withdrawal_of_all_consent() -> None:
+    before = T0 - timedelta(days=1)
+    analytics = event("shared", recipient=ADVERTISER, purpose="analytics.reporting", occurred_at="2026-03-01T10:00:00Z")
+    assert consent_rules(analytics, withdrawal(before)) == ["disclosure-after-withdrawal"]
+    assert consent_rules(NEWSLETTER, withdrawal(before)) == ["disclosure-after-withdrawal"]
+    # processing on another legal basis goes on: service, security, legal obligations, billing
+    for purpose in ("essential.service.operations.support", "essential.legal_obligation", "finance"):
+        assert consent_rules({**NEWSLETTER, "purpose": purpose}, withdrawal(before)) == [], purpose
+    assert consent_rules(analytics, withdrawal(T0 + timedelta(minutes=1))) == []
+
+
+def test_a_withdrawal_limited_to_purposes_or_categories_stops_only_those() -> None:
+    before = T0 - timedelta(days=1)
+    location = event(
+        "collected",
+        data_categories=["user.location.precise"],
+        source={"type": "automatic"},
+        purpose="functional.service",
+        occurred_at="2026-03-01T10:00:00Z",
+    )
+    gps_only = withdrawal(before, categories=("user.location",))
+    assert consent_rules(location, gps_only) == ["disclosure-after-withdrawal"]
+    assert consent_rules({**location, "data_categories": ["user.device.ip_address"]}, gps_only) == []
+    # naming a purpose stops it, even an otherwise exempt one
+    security = {**NEWSLETTER, "purpose": "essential.service.security"}
+    assert consent_rules(security, withdrawal(before, purposes=("essential.service.security",))) == [
+        "disclosure-after-withdrawal"
+    ]
+    assert consent_rules(NEWSLETTER, withdrawal(before, purposes=("analytics",))) == []
+
+
+def test_opt_out_and_withdrawal_together_and_aggregated_data() -> None:
+    before = T0 - timedelta(days=1)
+    both = (opt_out(before), withdrawal(before, event_id="w-2"))
+    assert consent_rules(NEWSLETTER, *both) == ["disclosure-after-withdrawal", "marketing-after-opt-out"]
+    assert consent_rules({**NEWSLETTER, "identifiability": "aggregated"}, *both) == []
+    # consent findings come on top of policy findings
+    broker = event("shared", recipient=BROKER, purpose="marketing", occurred_at="2026-03-01T10:00:00Z")
+    assert consent_rules(broker, opt_out(before)) == ["marketing-after-opt-out", "undeclared-recipient-type"]
+
+
+# -- the consent events in the contract ----------------------------------------------------------------------------
+
+
+def consent_event(kind: str, **fields: Any) -> dict[str, Any]:
+    ev = {
+        k: v
+        for k, v in event("used").items()
+        if k in ("schema_version", "event_id", "occurred_at", "emitted_by", "subject")
+    }
+    return {**ev, "kind": kind, **fields}
+
+
+def test_consent_events_are_part_of_the_v1_contract_and_its_json_schema() -> None:
+    import jsonschema
+
+    withdrawn = validate_event(consent_event("consent_withdrawn", purposes=["marketing", "analytics"]))
+    assert withdrawn.kind == "consent_withdrawn" and withdrawn.purposes == ["marketing", "analytics"]  # type: ignore[union-attr]
+    raw_opt_out = consent_event("opted_out")
+    opted = validate_event(raw_opt_out)
+    assert opted.kind == "opted_out" and opted.scope == "marketing"  # type: ignore[union-attr]
+    assert validate_event(consent_event("opted_out", scope="marketing.communications.email"))
+    for bad in (
+        consent_event("opted_out", scope="analytics"),  # not marketing: that is a consent withdrawal
+        consent_event("consent_withdrawn", purposes=[]),
+        consent_event("consent_withdrawn", purposes=["no.such.purpose"]),
+        consent_event("opted_out", data_categories=["user.name"]),  # unknown field for this kind
+        {**consent_event("consent_withdrawn"), "schema_version": 2},
+    ):
+        with pytest.raises(EventError):
+            validate_event(bad)
+
+    schema = json_schema()
+    assert set(schema["discriminator"]["mapping"]) == {"collected", "used", "shared", "consent_withdrawn", "opted_out"}
+    validator = jsonschema.Draft202012Validator(schema)
+    for good in (consent_event("consent_withdrawn"), consent_event("opted_out", scope="marketing"), event("shared")):
+        assert not list(validator.iter_errors(good)), good
+    assert list(validator.iter_errors(consent_event("consent_withdrawn", colour="blue")))
+    # the v1 round trip: what a producer sends is what is written back
+    assert json.loads(event_to_json(opted)) == raw_opt_out
+
+
+def test_lineage_schema_shows_the_consent_events() -> None:
+    import io
+
+    from lineage.cli import main
+
+    out = io.StringIO()
+    assert main(["schema"], out, io.StringIO()) == 0
+    defs = json.loads(out.getvalue())["$defs"]
+    assert {"ConsentWithdrawn", "OptedOut"} <= set(defs)
+    assert defs["OptedOut"]["properties"]["scope"]["default"] == "marketing"
+    assert "identifiability" in defs["DataShared"]["properties"]
+
+
+def test_consent_events_raise_no_finding_themselves() -> None:
+    parsed = validate_event(consent_event("consent_withdrawn"))
+    assert PolicyEvaluator(POLICY).evaluate(parsed, SUBJECT) == ()

@@ -559,3 +559,9 @@ def test_docs_list_every_report_model_and_key() -> None:
             table = section[1].split("\n### ", 1)[0]
             for field in cls.model_fields:
                 assert f"| `{field}` |" in table, f"docs/reports.md does not document {name}.{field}"
+
+
+def test_naive_period_bounds_are_utc(store: GraphStore) -> None:
+    aware = ccpa_report(store, POLICY, at("2026-01-01"), at("2026-02-15"), now=NOW)
+    naive = ccpa_report(store, POLICY, datetime(2026, 1, 1), datetime(2026, 2, 15), now=NOW)
+    assert naive == aware
