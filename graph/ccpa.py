@@ -1,0 +1,156 @@
+"""The CCPA §1798.130(a)(5) / §1798.115 disclosures report, from the store's flows and the policy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from graph.report_vocab import (
+    CLASSIFICATION_RULE,
+    EVIDENCE_LIMIT,
+    Vocabulary,
+    ccpa_category,
+    disclosure_kind,
+    make_header,
+    make_period,
+    utc,
+)
+from graph.store import GraphStore
+from schemas.answers import Flow
+from schemas.policy import Organisation, Policy
+from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport, RecipientRefItem
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(items)
+
+
+def preceding_12_months(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[same date one year earlier, now): the CCPA §1798.130(a)(5) look-back."""
+    end = (now or datetime.now(UTC)).astimezone(UTC)
+    try:
+        start = end.replace(year=end.year - 1)
+    except ValueError:  # 29 February
+        start = end.replace(year=end.year - 1, day=28)
+    return start, end
+
+
+def _ref(f: Flow, vocab: Vocabulary) -> RecipientRefItem:
+    r = f.recipient
+    assert r is not None  # SHARED_WITH flows always carry their recipient
+    return RecipientRefItem(id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
+                            country=r.country)
+
+
+def ccpa_report(
+    store: GraphStore,
+    policy: Policy,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    now: datetime | None = None,
+    controller: Organisation | None = None,
+) -> CcpaReport:
+    """CCPA §1798.130(a)(5) / §1798.115 disclosures; without a period, the preceding 12 months up to ``now``.
+
+    Only data held as the business (controller) counts; Customer Data processed as a service provider is
+    summarised separately. Which disclosures are sold or shared is decided by
+    :data:`graph.report_vocab.CLASSIFICATION_RULE`.
+    """
+    since, until = utc(since), utc(until)
+    default = since is None and until is None
+    if default:
+        since, until = preceding_12_months(now)
+    vocab = Vocabulary(policy)
+    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    mine = [f for f in flows if f.role == "controller"]
+    when = "in the preceding 12 months" if default else "in the period"
+
+    held: dict[str, list[Flow]] = defaultdict(list)
+    sources: dict[str, set[str]] = defaultdict(set)
+    purposes: dict[str, set[str]] = defaultdict(set)
+    shared: dict[tuple[str, str], list[Flow]] = defaultdict(list)
+    for f in mine:
+        if f.rel == "HOLDS":
+            held[f.category].append(f)
+        elif f.rel == "COLLECTED_FROM" and f.source is not None:
+            sources[f.category].add(f.source.type)
+        elif f.rel in ("USED_FOR", "SHARED_WITH"):
+            purposes[f.category].add(f.purpose)
+        if f.rel == "SHARED_WITH" and f.recipient is not None:
+            shared[(disclosure_kind(f.recipient.type, f.purpose), f.category)].append(f)
+
+    collected = [
+        CcpaCollected(
+            category=vocab.category(cat), ccpa_category=ccpa_category(cat),
+            sources=[vocab.source_type(t) for t in sorted(sources[cat])], purposes=vocab.purposes(purposes[cat]),
+            # subject types partition people and events, so the sums are distinct counts
+            people=sum(f.subjects for f in fs), events=sum(f.events for f in fs),
+            event_ids=sorted({e for f in fs for e in f.event_ids}),
+        )
+        for cat, fs in sorted(held.items())
+    ]
+
+    def disclosed(kind: str) -> list[CcpaDisclosed]:
+        out = []
+        for (k, cat), fs in sorted(shared.items()):
+            if k != kind:
+                continue
+            refs = {r.id: r for r in (_ref(f, vocab) for f in fs)}
+            ids = sorted({e for f in fs for e in f.event_ids})
+            out.append(
+                CcpaDisclosed(
+                    category=vocab.category(cat), ccpa_category=ccpa_category(cat),
+                    third_party_categories=[vocab.recipient_type(t) for t in sorted({r.type for r in refs.values()})],
+                    recipients=[refs[i] for i in sorted(refs)], purposes=vocab.purposes(f.purpose for f in fs),
+                    events=len(ids), event_ids=ids,
+                )
+            )
+        return out
+
+    sold, business = disclosed("sold_or_shared"), disclosed("business_purpose")
+
+    def summary(items: list[CcpaDisclosed], none: str, verb: str) -> str:
+        if not items:
+            return none
+        by_type: dict[str, set[str]] = defaultdict(set)
+        for d in items:
+            for t in d.third_party_categories:
+                by_type[t.label].add(d.ccpa_category)
+        return f"{verb} {when}: " + "; ".join(
+            f"{_names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items())
+        ) + "."
+
+    processor = sorted({f.category for f in flows if f.role == "processor" and f.rel == "HOLDS"})
+    processor_shares = sorted({f.recipient.name for f in flows if f.role == "processor" and f.recipient is not None})
+    return CcpaReport(
+        header=make_header(
+            policy, "CCPA disclosures: personal information collected, sold or shared, and disclosed",
+            "CCPA §1798.100, §1798.110, §1798.115, §1798.130(a)(5)", make_period(since, until), now, controller,
+        ),
+        classification_rule=CLASSIFICATION_RULE,
+        collected=collected,
+        collected_statement=(
+            f"Categories of personal information collected {when}: "
+            f"{_names(sorted({c.ccpa_category for c in collected}))}."
+            if collected
+            else f"None: no personal information was collected {when}."
+        ),
+        sold_or_shared=sold,
+        sold_or_shared_statement=summary(
+            sold, f"None: no personal information was sold or shared {when}.", "Sold or shared"
+        ),
+        business_purpose=business,
+        business_purpose_statement=summary(
+            business, f"None: no personal information was disclosed for a business purpose {when}.",
+            "Disclosed for a business purpose",
+        ),
+        service_provider_statement=(
+            "Customer Data processed as a service provider on behalf of Customers is not listed above: "
+            f"{_names(vocab.category(c).label for c in processor)}."
+            + (f" Disclosures of it were recorded to: {_names(processor_shares)}." if processor_shares else "")
+            if processor
+            else f"No Customer Data was processed as a service provider {when}."
+        ),
+    )
