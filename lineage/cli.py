@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_demo)
     from lineage.cli_reports import register as register_reports; register_reports(sub, with_store)  # noqa: E702, I001
     from lineage.cli_streams import register as register_streams; register_streams(sub, with_store)  # noqa: E702, I001
+    from lineage.cli_web import register as register_web; register_web(sub, with_store)  # noqa: E702, I001
     return p
 
 

@@ -1,0 +1,133 @@
+"""`lineage serve` (the web console and HTTP API) and `lineage tokens add|list|revoke` (its API tokens)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from lineage.settings import Settings
+from lineage.web.console import WebSettings
+from lineage.web.tokens import Role, TokenError, TokenFile
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    policy = getattr(args, "policy", None)
+    return Settings.from_env(store=getattr(args, "store", None), policy_file=Path(policy) if policy else None)
+
+
+def _web_settings(args: argparse.Namespace, settings: Settings) -> WebSettings:
+    return WebSettings.from_env(
+        settings,
+        tokens_file=Path(args.tokens_file) if getattr(args, "tokens_file", None) else None,
+        audit_log=Path(args.audit_log) if getattr(args, "audit_log", None) else None,
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        from lineage.web.console import open_console
+        from lineage.web.server import serve
+    except ImportError as exc:
+        err.write(f"lineage serve needs the web extra: pip install 'privacy-lineage[web]' ({exc.name} is missing)\n")
+        return EXIT_USAGE
+    settings = _settings(args)
+    web = _web_settings(args, settings)
+    console = open_console(settings, web)
+    try:
+        tokens = console.tokens.list_tokens()
+        err.write(
+            f"privacy-lineage console on http://{args.host}:{args.port}/ — store {settings.store}; "
+            f"{len(tokens)} token(s) in {web.tokens_file}; audit trail {web.audit_log}\n"
+        )
+        if not tokens:
+            err.write(
+                "no API tokens yet: every request will get 401. Make one: lineage tokens add --role dpo --name NAME\n"
+            )
+        if not _loopback(args.host):
+            err.write(
+                f"warning: listening on {args.host}, beyond this machine, over plain HTTP: put TLS in front of it\n"
+            )
+        err.flush()
+        serve(console, args.host, args.port, log_level="WARNING" if args.quiet else "INFO")
+    finally:
+        console.close()
+    return EXIT_OK
+
+
+def cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    web = _web_settings(args, Settings.from_env())
+    tokens = TokenFile(web.tokens_file)
+    try:
+        if args.tokens_command == "add":
+            secret = tokens.add(args.name, args.role)
+            out.write(secret + "\n")
+            err.write(
+                f"token {args.name!r} ({args.role}) stored hashed in {web.tokens_file}; "
+                "this is the only time it is shown\n"
+            )
+        elif args.tokens_command == "list":
+            items = tokens.list_tokens()
+            if args.format == "json":
+                out.write(
+                    json.dumps(
+                        [{"name": t.name, "role": t.role.value, "created_at": t.created_at} for t in items], indent=2
+                    )
+                    + "\n"
+                )
+            else:
+                for t in items:
+                    out.write(f"{t.name}\t{t.role.value}\t{t.created_at}\n")
+                if not items:
+                    err.write(f"no tokens in {web.tokens_file}\n")
+        else:
+            tokens.revoke(args.name)
+            out.write(f"revoked {args.name}\n")
+    except TokenError as exc:
+        err.write(f"lineage tokens: {exc}\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_store: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    """Add `serve` and `tokens` to the `lineage` command line."""
+    sp = with_store(sub.add_parser("serve", help="the web console and HTTP API (FastAPI + uvicorn)"))
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sp.add_argument("--port", type=int, default=8400)
+    sp.add_argument("--tokens-file", help="API tokens file (default: $LINEAGE_TOKENS_FILE or beside the key file)")
+    sp.add_argument("--audit-log", help="audit trail file (default: $LINEAGE_AUDIT_LOG or beside the key file)")
+    sp.add_argument("--quiet", action="store_true", help="log warnings only (no per-request lines)")
+    sp.set_defaults(func=cmd_serve)
+
+    tok = sub.add_parser("tokens", help="API tokens of the web console: add, list, revoke")
+    tsub = tok.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    sp = tsub.add_parser("add", help="make a token and print it once")
+    sp.add_argument("--role", required=True, choices=[r.value for r in Role])
+    sp.add_argument("--name", required=True, help="who or what holds it (unique)")
+    sp.add_argument("--tokens-file")
+    sp.set_defaults(func=cmd_tokens)
+    sp = tsub.add_parser("list", help="tokens by name and role (never the secrets)")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--tokens-file")
+    sp.set_defaults(func=cmd_tokens)
+    sp = tsub.add_parser("revoke", help="remove a token; a running server refuses it at once")
+    sp.add_argument("name", metavar="NAME")
+    sp.add_argument("--tokens-file")
+    sp.set_defaults(func=cmd_tokens)

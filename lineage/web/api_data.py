@@ -1,0 +1,208 @@
+"""Endpoints over aggregates: health, who am I, stats, recipients, alerts (list and acknowledge), ingest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+
+from graph.store import StoreError
+from lineage.web.auth import REFUSALS, requires
+from lineage.web.common import audited, aware
+from lineage.web.console import Console
+from lineage.web.models import (
+    Acknowledged,
+    EventProblem,
+    Health,
+    IngestResult,
+    Me,
+    Problem,
+    RecipientFlow,
+    RecipientSummary,
+    RecipientView,
+    RejectedEvent,
+)
+from lineage.web.tokens import Principal, Role
+from schemas.answers import Alert, Flow, StoreStats
+from schemas.events import AnyEvent, EventError, validate_event
+
+MAX_INGEST = 1000
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such object."}}
+
+
+Since = Annotated[datetime | None, Query(description="Only evidence at or after this time (ISO 8601; UTC if no zone).")]
+Until = Annotated[datetime | None, Query(description="Only evidence before this time (ISO 8601; UTC if no zone).")]
+Limit = Annotated[int, Query(ge=1, le=100_000, description="At most this many event ids per flow.")]
+
+
+def _version() -> str:
+    try:
+        return version("privacy-lineage")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "unknown"
+
+
+def _shares(console: Console, since: datetime | None, until: datetime | None, evidence_limit: int) -> list[Flow]:
+    return [
+        f
+        for f in console.store.flows(since=aware(since), until=aware(until), evidence_limit=evidence_limit)
+        if f.rel == "SHARED_WITH" and f.recipient is not None
+    ]
+
+
+def recipient_view(flows: list[Flow], evidence_limit: int) -> RecipientView:
+    """Fold the share flows of one recipient into what it received."""
+    assert flows and flows[0].recipient is not None  # noqa: S101 - callers pass a non-empty list of share flows
+    ids = sorted({e for f in flows for e in f.event_ids})
+    return RecipientView(
+        recipient=flows[0].recipient,
+        categories=sorted({f.category for f in flows}),
+        purposes=sorted({f.purpose for f in flows}),
+        subject_types=sorted({f.subject_type for f in flows}),
+        people=max(f.subjects for f in flows),
+        events=len(ids),
+        evidence_capped=any(f.events > evidence_limit for f in flows),
+        first_seen=min(f.first_seen for f in flows),
+        last_seen=max(f.last_seen for f in flows),
+        flows=[
+            RecipientFlow(
+                category=f.category,
+                purpose=f.purpose,
+                role=f.role,
+                subject_type=f.subject_type,
+                subjects=f.subjects,
+                events=f.events,
+                first_seen=f.first_seen,
+                last_seen=f.last_seen,
+                event_ids=f.event_ids,
+            )
+            for f in flows
+        ],
+        event_ids=ids,
+    )
+
+
+def data_router(console: Console) -> APIRouter:
+    r = APIRouter()
+    anyone = requires(console.tokens, Role.DPO, Role.AUDITOR, Role.SERVICE)
+    readers = requires(console.tokens, Role.DPO, Role.AUDITOR)
+    dpo = requires(console.tokens, Role.DPO)
+    writers = requires(console.tokens, Role.DPO, Role.SERVICE)
+
+    @r.get("/api/health", response_model=Health, responses=REFUSALS, tags=["service"])
+    def health(_: Principal = Depends(anyone)) -> Health:  # noqa: B008
+        """The server answers (any role). Carries no data."""
+        return Health(status="ok", version=_version())
+
+    @r.get("/api/me", response_model=Me, responses=REFUSALS, tags=["service"])
+    def me(who: Principal = Depends(anyone)) -> Me:  # noqa: B008
+        """The name and role of the presented token (the page uses it to show what the role may do)."""
+        return Me(name=who.name, role=who.role.value)
+
+    @r.get("/api/stats", response_model=StoreStats, responses=REFUSALS, tags=["flows"])
+    def stats(_: Principal = Depends(readers)) -> StoreStats:  # noqa: B008
+        """Counts of what the store holds."""
+        return console.store.stats()
+
+    @r.get("/api/recipients", response_model=list[RecipientSummary], responses=REFUSALS, tags=["flows"])
+    def recipients(
+        _: Principal = Depends(readers),  # noqa: B008
+        since: Since = None,
+        until: Until = None,
+    ) -> list[RecipientSummary]:
+        """Every recipient that received personal data, with what it received in total, by name."""
+        by_id: dict[str, list[Flow]] = {}
+        for f in _shares(console, since, until, 1):
+            assert f.recipient is not None  # noqa: S101 - _shares keeps only flows with a recipient
+            by_id.setdefault(f.recipient.id, []).append(f)
+        out = []
+        for flows in by_id.values():
+            ref = flows[0].recipient
+            assert ref is not None  # noqa: S101
+            out.append(
+                RecipientSummary(
+                    recipient=ref,
+                    categories=sorted({f.category for f in flows}),
+                    purposes=sorted({f.purpose for f in flows}),
+                    events=sum(f.events for f in flows),
+                    people=max(f.subjects for f in flows),
+                    first_seen=min(f.first_seen for f in flows),
+                    last_seen=max(f.last_seen for f in flows),
+                )
+            )
+        return sorted(out, key=lambda s: (s.recipient.name.lower(), s.recipient.id))
+
+    @r.get(
+        "/api/recipients/{recipient_id}",
+        response_model=RecipientView,
+        responses=REFUSALS | _NOT_FOUND,
+        tags=["flows"],
+    )
+    def recipient(
+        recipient_id: str,
+        _: Principal = Depends(readers),  # noqa: B008
+        since: Since = None,
+        until: Until = None,
+        evidence_limit: Limit = 1000,
+    ) -> RecipientView:
+        """Everything one recipient received (aggregated over people): categories, purposes, counts, event ids."""
+        flows = [
+            f for f in _shares(console, since, until, evidence_limit) if f.recipient and f.recipient.id == recipient_id
+        ]
+        if not flows:
+            raise HTTPException(404, "no disclosures to this recipient in the period")
+        return recipient_view(flows, evidence_limit)
+
+    @r.get("/api/alerts", response_model=list[Alert], responses=REFUSALS, tags=["alerts"])
+    def alerts(
+        _: Principal = Depends(readers),  # noqa: B008
+        status: Annotated[
+            str | None, Query(pattern="^(open|acknowledged)$", description="open or acknowledged")
+        ] = None,
+        rule: Annotated[str | None, Query(description="Only alerts of this rule id.")] = None,
+        since: Annotated[datetime | None, Query(description="Only alerts last seen at or after this time.")] = None,
+    ) -> list[Alert]:
+        """Deduplicated undeclared-flow alerts, newest first. People appear by pseudonym only."""
+        return console.store.alerts(status=status, rule=rule, since=aware(since))
+
+    @r.post(
+        "/api/alerts/{alert_id}/ack",
+        response_model=Acknowledged,
+        responses=REFUSALS | _NOT_FOUND,
+        tags=["alerts"],
+    )
+    def acknowledge(alert_id: str, request: Request, who: Principal = Depends(dpo)) -> Acknowledged:  # noqa: B008
+        """Acknowledge an alert (dpo). Recorded in the audit trail with the alert id."""
+        if not console.store.acknowledge_alert(alert_id):
+            raise HTTPException(404, "no such alert")
+        audited(console.audit, request, who, action="alert-ack", target=alert_id, returned={"alerts": 1})
+        return Acknowledged(alert_id=alert_id, status="acknowledged")
+
+    @r.post("/api/events", response_model=IngestResult, responses=REFUSALS, tags=["service"])
+    def ingest(
+        events: Annotated[
+            list[dict[str, Any]],
+            Body(max_length=MAX_INGEST, description="Events of the contract (see `lineage schema`), at most 1000."),
+        ],
+        _: Principal = Depends(writers),  # noqa: B008
+    ) -> IngestResult:
+        """Validate and apply events (service, dpo). Invalid events are returned with their problems, never applied."""
+        good: list[AnyEvent] = []
+        rejected: list[RejectedEvent] = []
+        for i, raw in enumerate(events):
+            try:
+                good.append(validate_event(raw, console.handler.taxonomy))
+            except EventError as exc:
+                problems = [EventProblem(field=f, message=m) for f, m in exc.problems]
+                rejected.append(RejectedEvent(index=i, event_id=exc.event_id, problems=problems))
+        try:
+            result = console.handler.handle(good)
+        except StoreError as exc:
+            raise HTTPException(503, f"the store refused the batch: {type(exc).__name__}") from None
+        return IngestResult(
+            applied=result.applied, duplicates=result.duplicates, rejected=rejected, findings=len(result.findings)
+        )
+
+    return r

@@ -1,0 +1,70 @@
+"""Per-person endpoints (dpo only, each call on the audit trail): who-has and the alerts that concern a person."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from lineage.web.auth import REFUSALS, requires
+from lineage.web.common import audited
+from lineage.web.console import Console
+from lineage.web.tokens import Principal, Role
+from schemas.answers import Alert, WhoHas
+
+
+def concerning(found: WhoHas | None, pseudonym: str, alerts: list[Alert]) -> list[Alert]:
+    """Alerts about a person: those naming their pseudonym, or resting on an event of a disclosure of their data."""
+    shared = {e for r in found.recipients for e in r.event_ids} if found else set()
+    return [a for a in alerts if pseudonym in a.subjects or not shared.isdisjoint(a.event_ids)]
+
+
+def people_router(console: Console) -> APIRouter:
+    r = APIRouter(tags=["people (dpo; audited)"])
+    dpo = requires(console.tokens, Role.DPO)
+
+    # declared before the plain who-has route, whose {subject_id:path} would also match ".../alerts"
+    @r.get(
+        "/api/subjects/{subject_id:path}/alerts",
+        response_model=list[Alert],
+        responses=REFUSALS,
+        summary="Alerts concerning one person",
+    )
+    def subject_alerts(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> list[Alert]:  # noqa: B008
+        """Alerts naming the person's pseudonym, or resting on a share event of their data. URL-encode the id."""
+        pseudonym = console.pseudonymize(subject_id)
+        found = console.store.who_has(pseudonym)
+        alerts = concerning(found, pseudonym, console.store.alerts())
+        audited(
+            console.audit, request, who, action="subject-alerts", subject=pseudonym, returned={"alerts": len(alerts)}
+        )
+        return alerts
+
+    @r.get(
+        "/api/subjects/{subject_id:path}",
+        response_model=WhoHas,
+        responses=REFUSALS,
+        summary="Who has this person's data",
+    )
+    def who_has(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> WhoHas:  # noqa: B008
+        """Categories held of the person and the recipients of their data; an unknown person is an empty answer.
+
+        URL-encode the id (``alice%40example.com``). The lookup is recorded in the audit trail by pseudonym, with
+        counts of what was returned.
+        """
+        pseudonym = console.pseudonymize(subject_id)
+        found = console.store.who_has(pseudonym)
+        answer = (
+            found.model_copy(update={"subject": subject_id})
+            if found
+            else WhoHas(subject=subject_id, categories=[], recipients=[])
+        )
+        audited(
+            console.audit,
+            request,
+            who,
+            action="who-has",
+            subject=pseudonym,
+            returned={"categories": len(answer.categories), "recipients": len(answer.recipients)},
+        )
+        return answer
+
+    return r

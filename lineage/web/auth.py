@@ -1,0 +1,46 @@
+"""Bearer-token authentication and role checks: 401 without a valid token, 403 with the wrong role, never data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lineage.web.models import Problem
+from lineage.web.tokens import Principal, Role, TokenError, TokenFile
+
+bearer = HTTPBearer(auto_error=False, description="An API token made with `lineage tokens add`.")
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No token, or a token that is not (or no longer) valid."},
+    403: {"model": Problem, "description": "The token's role may not use this endpoint."},
+    503: {"model": Problem, "description": "The store, the tokens file or the audit trail is unavailable."},
+}
+
+
+def requires(tokens: TokenFile, *roles: Role) -> Callable[..., Principal]:
+    """A FastAPI dependency: the caller's principal when its token is valid and has one of ``roles``."""
+    allowed = frozenset(roles)
+
+    def check(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:  # noqa: B008
+        if cred is None or cred.scheme.lower() != "bearer":
+            raise HTTPException(401, "missing API token (Authorization: Bearer ...)", {"WWW-Authenticate": "Bearer"})
+        try:
+            who = tokens.verify(cred.credentials)
+        except TokenError:
+            raise HTTPException(503, "the tokens file cannot be read") from None
+        if who is None:
+            raise HTTPException(401, "invalid API token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if who.role not in allowed:
+            raise HTTPException(403, f"role {who.role.value!r} may not use this endpoint")
+        request.state.principal = who
+        return who
+
+    return check
+
+
+def client_of(request: Request) -> str:
+    """'page' when the console page made the request (it says so in a header), else 'api'."""
+    return "page" if request.headers.get("x-lineage-client", "").lower() == "page" else "api"

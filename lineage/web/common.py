@@ -1,0 +1,49 @@
+"""Helpers shared by the API routers: the request's route template, aware datetimes, recording to the audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import HTTPException, Request
+
+from lineage.web.audit import AuditLog
+from lineage.web.auth import client_of
+from lineage.web.tokens import Principal
+
+
+def endpoint_of(request: Request) -> str:
+    """``METHOD /route/{template}``: names the endpoint without the identifiers in the URL."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', '?')}"
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A datetime without a timezone is taken as UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def audited(
+    audit: AuditLog,
+    request: Request,
+    who: Principal,
+    *,
+    action: str,
+    returned: dict[str, int],
+    subject: str | None = None,
+    target: str | None = None,
+) -> None:
+    """Record a lookup before answering it; when the trail cannot be written, answer 503 and nothing else."""
+    try:
+        audit.record(
+            who,
+            action=action,
+            endpoint=endpoint_of(request),
+            returned=returned,
+            subject=subject,
+            target=target,
+            client=client_of(request),
+        )
+    except OSError:
+        raise HTTPException(503, "the audit trail cannot be written, so the lookup is refused") from None

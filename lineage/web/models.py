@@ -1,0 +1,114 @@
+"""Response models of the HTTP API that are not already answers of the GraphStore (those live in schemas/)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.answers import RecipientRef
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Problem(BaseModel):
+    """An error answer: what went wrong, never data."""
+
+    model_config = _FROZEN
+    detail: str = Field(description="What went wrong.")
+
+
+class Health(BaseModel):
+    """The server is up."""
+
+    model_config = _FROZEN
+    status: str = Field(description="'ok'.")
+    version: str = Field(description="privacy-lineage version.")
+
+
+class Me(BaseModel):
+    """Who the presented token stands for."""
+
+    model_config = _FROZEN
+    name: str = Field(description="Token name.")
+    role: str = Field(description="dpo, auditor or service.")
+
+
+class RecipientFlow(BaseModel):
+    """One flow of data to a recipient, aggregated over people: a (category, purpose, role, subject type)."""
+
+    model_config = _FROZEN
+    category: str = Field(description="Data category received.")
+    purpose: str = Field(description="Purpose it was disclosed for.")
+    role: str = Field(description="SOS's role in those events (controller or processor).")
+    subject_type: str = Field(description="Whose data: the data-subject type.")
+    subjects: int = Field(description="Distinct people in this flow.")
+    events: int = Field(description="Distinct share events in this flow.")
+    first_seen: datetime = Field(description="Earliest of those events.")
+    last_seen: datetime = Field(description="Latest of those events.")
+    event_ids: list[str] = Field(description="Ids of those events (capped by the request's evidence_limit).")
+
+
+class RecipientSummary(BaseModel):
+    """A recipient and what it received in total (for the list of recipients)."""
+
+    model_config = _FROZEN
+    recipient: RecipientRef = Field(description="The recipient.")
+    categories: list[str] = Field(description="Categories it received.")
+    purposes: list[str] = Field(description="Purposes it received them for.")
+    events: int = Field(description="Share events (sum over its flows; an event with two categories counts twice).")
+    people: int = Field(description="At least this many distinct people (the largest count among its flows).")
+    first_seen: datetime = Field(description="First disclosure to it.")
+    last_seen: datetime = Field(description="Latest disclosure to it.")
+
+
+class RecipientView(BaseModel):
+    """Everything a recipient received: from whom (subject types, counts), what (categories), for what (purposes)."""
+
+    model_config = _FROZEN
+    recipient: RecipientRef = Field(description="The recipient.")
+    categories: list[str] = Field(description="Categories it received, sorted.")
+    purposes: list[str] = Field(description="Purposes it received them for, sorted.")
+    subject_types: list[str] = Field(description="Types of people whose data it received.")
+    people: int = Field(description="At least this many distinct people (the largest count among its flows).")
+    events: int = Field(description="Distinct share events (exact unless evidence_capped).")
+    evidence_capped: bool = Field(description="True when some flow had more events than evidence_limit.")
+    first_seen: datetime = Field(description="First disclosure to it.")
+    last_seen: datetime = Field(description="Latest disclosure to it.")
+    flows: list[RecipientFlow] = Field(description="Each (category, purpose, role, subject type) it received.")
+    event_ids: list[str] = Field(description="Ids of every share event to it, sorted (capped per flow).")
+
+
+class EventProblem(BaseModel):
+    """A field of a rejected event and what is wrong with it."""
+
+    model_config = _FROZEN
+    field: str = Field(description="Dotted path of the field ('' for the whole event).")
+    message: str = Field(description="What is wrong.")
+
+
+class RejectedEvent(BaseModel):
+    """An event of an ingest request that does not meet the contract (it was not applied)."""
+
+    model_config = _FROZEN
+    index: int = Field(description="Position in the request body, from 0.")
+    event_id: str | None = Field(default=None, description="Its event_id, when readable.")
+    problems: list[EventProblem] = Field(description="What is wrong with it.")
+
+
+class IngestResult(BaseModel):
+    """What an ingest request did."""
+
+    model_config = _FROZEN
+    applied: int = Field(description="Events newly applied.")
+    duplicates: int = Field(description="Events already present (a replay changes nothing).")
+    rejected: list[RejectedEvent] = Field(description="Events refused, with the reasons.")
+    findings: int = Field(description="Undeclared-flow findings among the applied events.")
+
+
+class Acknowledged(BaseModel):
+    """An alert acknowledged."""
+
+    model_config = _FROZEN
+    alert_id: str = Field(description="The alert.")
+    status: str = Field(description="'acknowledged'.")

@@ -1,0 +1,82 @@
+"""Web test fixtures: one simulated, ingested store per session; a copy, tokens and audit trail per test."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from graph.pseudonym import Pseudonymizer  # noqa: E402
+from graph.sqlite_store import SQLiteGraphStore  # noqa: E402
+from lineage.simulator import simulate  # noqa: E402
+from lineage.web.app import create_app  # noqa: E402
+from lineage.web.audit import AuditLog  # noqa: E402
+from lineage.web.console import Console  # noqa: E402
+from lineage.web.tokens import TokenFile  # noqa: E402
+from policies import default_policy  # noqa: E402
+from schemas.events import validate_event  # noqa: E402
+from streams.handler import Handler  # noqa: E402
+from tests.conftest import TEST_KEY  # noqa: E402
+
+
+@dataclass(frozen=True)
+class World:
+    """A simulated store and the people of interest in it."""
+
+    db: Path
+    person: str  # someone whose data reached a recipient the policy does not declare
+    plain_person: str  # someone with declared disclosures only
+    people: list[str]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    db = tmp_path_factory.mktemp("web") / "lineage.db"
+    sims = list(simulate(30, 14, 5, undeclared_rate=0.03))
+    store = SQLiteGraphStore(db)
+    handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
+    handler.handle([validate_event(s.event, handler.taxonomy) for s in sims])
+    store.close()
+    bad = [s for s in sims if s.event["kind"] == "shared" and s.undeclared]
+    bad_ids = {s.event["subject"]["id"] for s in sims if s.undeclared}
+    plain = [s for s in sims if s.event["kind"] == "shared" and s.event["subject"]["id"] not in bad_ids]
+    assert bad and plain, "the simulation should have both undeclared and declared disclosures"
+    people = sorted({s.event["subject"]["id"] for s in sims})
+    return World(db, str(bad[0].event["subject"]["id"]), str(plain[0].event["subject"]["id"]), people)
+
+
+@dataclass
+class Site:
+    """A console over a private copy of the world's store, with one token per role."""
+
+    console: Console
+    tokens: dict[str, str]
+    audit_path: Path
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture
+def site(world: World, tmp_path: Path) -> Iterator[Site]:
+    db = tmp_path / "lineage.db"
+    shutil.copy(world.db, db)
+    tokens = TokenFile(tmp_path / "tokens.json")
+    secrets = {role: tokens.add(f"{role}-1", role) for role in ("dpo", "auditor", "service")}
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    console = Console(SQLiteGraphStore(db), default_policy(), Pseudonymizer(TEST_KEY), tokens, audit)
+    yield Site(console, secrets, audit.path)
+    console.close()
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[TestClient]:
+    with TestClient(create_app(site.console)) as c:
+        yield c
