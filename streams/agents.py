@@ -1,20 +1,24 @@
-"""Thin Faust agents: decode and validate raw event messages, apply each batch through the shared handler, then ack.
+"""Thin Faust agents: decode and validate raw event messages, apply each batch through the shared handler, commit.
 
 Delivery is at least once, and the graph makes it exactly once in effect:
 
-* A batch is acked only after :meth:`Handler.handle` returned, i.e. after the store committed it (the batch is
-  taken with ``noack_take``, which never acks by itself, and acked explicitly at the end of the loop body).
-  Faust commits the highest *contiguous* acked offset, so nothing past an unacked message is ever committed.
+* A batch's offsets are committed only after :meth:`Handler.handle` returned, i.e. after the store committed
+  the batch, and after its dead letters and alerts were delivered. The commit is explicit (one per batch).
+  Faust's own ack bookkeeping is switched off for the events topic (``acks=False``): Faust acks messages it
+  *skips* while stopping or rebalancing, re-enables acks on the stream when a ``take`` loop exits with an
+  error, and commits an acked offset past unacked ones when the partition has no committed offset yet (or
+  when the hole is one message long). Measured here with faust-streaming 0.15.3: a worker whose store write
+  failed committed offsets past the failed batch. With ``acks=False`` Faust commits nothing for this topic.
 * The store records processed event ids in the same transaction as the changes, so a message delivered again
-  (after a crash between the write and the offset commit, or a rebalance) is applied once.
-* :class:`~graph.store.StoreUnavailable` (transient) is retried with exponential backoff, holding the batch.
-  Any other failure propagates: the agent runs under a crashing supervisor, so the worker stops without
-  acking the batch and a restarted worker receives it again. A message the store cannot take is thus never
-  skipped silently; only messages that fail the *contract* are set aside, in the dead-letter topic.
-* Dead letters and alerts are published, and their delivery awaited, before the batch is acked. If the
-  worker dies after the write but before that, redelivery re-publishes the dead letters (duplicates are
-  possible there) but not the alerts: the handler reports findings only for events it applies for the first
-  time. The alerts themselves are in the store (``lineage alerts``); the topic is a notification.
+  (after a crash between the write and the offset commit, a rebalance, or a stop) is applied once.
+* :class:`~graph.store.StoreUnavailable` (transient) is retried with exponential backoff, holding the batch
+  (and with it the partitions' progress). Any other failure propagates: the agent runs under a crashing
+  supervisor, so the worker exits (status 1) without committing the batch, and a restarted worker receives
+  it again. A message the store cannot take is never skipped silently; only messages that fail the *contract*
+  are set aside, in the dead-letter topic.
+* If the worker dies after the write but before the commit, redelivery re-publishes that batch's dead letters
+  (duplicates are possible there) but not its alerts: the handler reports findings only for events it applies
+  for the first time. The alerts themselves are in the store (``lineage alerts``); the topic is a notification.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +63,35 @@ class Publisher(Protocol):
     """Produces messages to Kafka topics; ``publish`` returns once the broker has the message."""
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+
+class OffsetCommitter(Protocol):
+    """Commits consumer offsets (the next offset to read, per topic partition) for the worker's group."""
+
+    async def commit(self, offsets: Mapping[Any, int]) -> None: ...
+
+
+class FaustCommitter:
+    """Commits through the Faust consumer (revoked partitions are left out; the producer is flushed first)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def commit(self, offsets: Mapping[Any, int]) -> None:
+        # Faust has no public "commit these offsets" call; _commit_offsets is what its own commit() ends in
+        await cast(Any, self.app.consumer)._commit_offsets(offsets)
+
+
+class MemoryCommitter:
+    """Keeps the committed offsets in a dict (tests)."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[Any, int] = {}
+        self.commits = 0
+
+    async def commit(self, offsets: Mapping[Any, int]) -> None:
+        self.offsets.update(offsets)
+        self.commits += 1
 
 
 class MemoryPublisher:
@@ -205,9 +238,19 @@ def _json(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")
 
 
+def batch_offsets(events: Sequence[Any]) -> dict[Any, int]:
+    """The offsets to commit after a batch: one past the highest offset seen, per topic partition."""
+    offsets: dict[Any, int] = {}
+    for ev in events:
+        tp, offset = ev.message.tp, ev.message.offset
+        offsets[tp] = max(offsets.get(tp, 0), offset + 1)
+    return offsets
+
+
 def register_agents(
     app: faust.App,
     processor: BatchProcessor,
+    committer: OffsetCommitter,
     *,
     batch_size: int,
     batch_wait: float,
@@ -215,17 +258,21 @@ def register_agents(
     """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``."""
     from mode import CrashingSupervisor
 
+    # acks=False: Faust must not commit this topic's offsets by itself (see the module docstring)
     source = app.topic(
-        processor.topics.events, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        processor.topics.events,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        acks=False,
     )
 
     @app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)
     async def apply_events(stream: faust.StreamT[Any]) -> Any:
-        # noack_take hands over the Faust events and never acks: we ack once the batch is durable
         async for events in cast(Any, stream).noack_take(batch_size, within=batch_wait):
             outcome = await processor([_raw(ev) for ev in events])
-            for ev in events:
-                await stream.ack(ev)
+            await committer.commit(batch_offsets(events))  # only now: the batch is in the store
             yield outcome
 
     return apply_events

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from streams.agents import BatchProcessor, FaustPublisher, Publisher, register_agents
+from streams.agents import (
+    BatchProcessor,
+    FaustCommitter,
+    FaustPublisher,
+    OffsetCommitter,
+    Publisher,
+    register_agents,
+)
 from streams.handler import Handler
 from streams.topics import TopicNames
 
@@ -59,6 +66,7 @@ def create_app(
     handler_factory: HandlerFactory | None = None,
     *,
     publisher: Publisher | None = None,
+    committer: OffsetCommitter | None = None,
 ) -> faust.App:
     """A Faust app that applies the events topic to the graph store through the shared handler.
 
@@ -89,8 +97,8 @@ def create_app(
         producer_acks=-1,
         # no leader-election topic: one fewer topic to create and to grant in a secured cluster
         topic_disable_leader=True,
-        # On shutdown, commit what is acked and leave the rest to be redelivered (the graph is idempotent),
-        # rather than waiting for buffered batches, which could wait forever while the store is down.
+        # On shutdown, do not wait for buffered batches (which could wait forever while the store is down):
+        # what was not committed is delivered again, and the graph is idempotent.
         stream_wait_empty=False,
         # how soon a crashed worker's partitions go to another (the broker's floor is 6 s by default)
         broker_session_timeout=settings.kafka_session_timeout,
@@ -104,7 +112,13 @@ def create_app(
     processor = BatchProcessor(
         handler, publisher or FaustPublisher(app), TopicNames.from_settings(settings), executor=executor
     )
-    register_agents(app, processor, batch_size=settings.kafka_batch_size, batch_wait=settings.kafka_batch_wait)
+    register_agents(
+        app,
+        processor,
+        committer or FaustCommitter(app),
+        batch_size=settings.kafka_batch_size,
+        batch_wait=settings.kafka_batch_wait,
+    )
     app.lineage_handler = handler  # type: ignore[attr-defined]
     app.lineage_executor = executor  # type: ignore[attr-defined]
     return app
@@ -125,6 +139,7 @@ def run_worker(app: faust.App, *, loglevel: str = "WARNING") -> int:
     import faust
 
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    worker.spinner = None  # a service: no terminal spinner and cursor codes in its logs
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

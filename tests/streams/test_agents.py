@@ -1,4 +1,4 @@
-"""The Faust agent alone (agent.test_context, no broker): batches applied, poison to dead letters, ack after write."""
+"""The Faust agent alone (agent.test_context, no broker): batches applied, poison dead-lettered, commit after write."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreUnavailable
 from lineage.settings import Settings
 from policies import default_policy
-from streams.agents import AGENT_NAME, MemoryPublisher
+from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
 from streams.app import close_app, create_app
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
@@ -54,33 +54,35 @@ def _settings() -> Settings:
 def _run(
     messages: Sequence[bytes | None],
     store: SQLiteGraphStore | None = None,
-    check: Callable[[Any, list[Any], MemoryPublisher], Awaitable[None]] | None = None,
-) -> tuple[SQLiteGraphStore, MemoryPublisher, list[Any]]:
-    """Put ``messages`` through the agent in a test context; return the store, the publisher and the events."""
+    check: Callable[[Any], Awaitable[None]] | None = None,
+) -> tuple[SQLiteGraphStore, MemoryPublisher, MemoryCommitter]:
+    """Put ``messages`` through the agent in a test context (one partition, offsets 0, 1, ...)."""
     the_store = store or SQLiteGraphStore(":memory:")
-    publisher = MemoryPublisher()
+    publisher, committer = MemoryPublisher(), MemoryCommitter()
 
     def handler_factory(settings: Settings) -> Handler:
         return Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
 
-    app = create_app(_settings(), handler_factory, publisher=publisher)
+    app = create_app(_settings(), handler_factory, publisher=publisher, committer=committer)
     app.finalize()
     agent = app.agents[AGENT_NAME]
-    events: list[Any] = []
+
+    def done(tested: Any) -> bool:
+        return tested._crash_reason is not None or list(committer.offsets.values()) == [len(messages)]
 
     async def go() -> None:
         async with agent.test_context() as tested:
             for value in messages:
-                events.append(await tested.put(value, wait=False))
-            await _until(lambda: all(e.message.acked for e in events) or tested._crash_reason is not None)
+                await tested.put(value, wait=False)
+            await _until(lambda: done(tested))
             if check is not None:
-                await check(tested, events, publisher)
+                await check(tested)
 
     try:
         asyncio.run(go())
     finally:
         app.lineage_executor.shutdown(wait=True)  # type: ignore[attr-defined]
-    return the_store, publisher, events
+    return the_store, publisher, committer
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -96,26 +98,26 @@ def _json(ev: dict[str, Any]) -> bytes:
     return json.dumps(ev).encode()
 
 
-def test_events_are_applied_in_batches_and_acked() -> None:
+def test_events_are_applied_in_batches_and_committed() -> None:
     sent = [event(subject_id=f"p{i}@example.com") for i in range(7)]
-    store, publisher, events = _run([_json(e) for e in sent])
+    store, publisher, committer = _run([_json(e) for e in sent])
     assert store.stats().events == 7
-    assert all(e.message.acked for e in events)
+    assert list(committer.offsets.values()) == [7] and committer.commits == 3  # batches of 3, 3, 1
     assert publisher.messages == []
 
 
 def test_a_replayed_event_is_applied_once() -> None:
     one = _json(event(event_id="ev-replayed"))
-    store, _, events = _run([one, one, _json(event()), one])
+    store, _, committer = _run([one, one, _json(event()), one])
     assert store.stats().events == 2
-    assert all(e.message.acked for e in events)
+    assert list(committer.offsets.values()) == [4]
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied() -> None:
     bad_contract = event("used", purpose="not.a.purpose", event_id="ev-bad")
     binary = b"\xff\xfe\x00garbage"
     messages = [_json(event()), b"{not json", _json(bad_contract), binary, None, _json(event())]
-    store, publisher, events = _run(messages)
+    store, publisher, committer = _run(messages)
     assert store.stats().events == 2
     letters = publisher.on(DLQ)
     assert [(x["offset"], x["topic"], x["partition"]) for x in letters] == [
@@ -127,7 +129,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied() -
     assert letters[2]["raw"] == "" and base64.b64decode(letters[2]["raw_base64"]) == binary
     assert letters[3]["reason"].startswith("empty message")
     assert all(x["origin"].startswith("kafka:t.events/0@") for x in letters)
-    assert all(e.message.acked for e in events)  # the poison is dealt with: the stream goes on
+    assert list(committer.offsets.values()) == [6]  # the poison is dealt with: the stream goes on
 
 
 def test_findings_are_published_to_the_alerts_topic() -> None:
@@ -139,22 +141,27 @@ def test_findings_are_published_to_the_alerts_topic() -> None:
     assert key is not None and b"example.com" not in key
 
 
-def test_an_unavailable_store_is_retried_and_the_batch_acked_only_after_the_write() -> None:
+def test_an_unavailable_store_is_retried_and_the_batch_committed_only_after_the_write() -> None:
     store = FlakyStore(StoreUnavailable("database is locked"), failures=2)
-    store_seen, _, events = _run([_json(event()), _json(event())], store=store)
-    assert store.attempts >= 3 and store_seen.stats().events == 2
-    assert all(e.message.acked for e in events)
+
+    async def check(tested: Any) -> None:
+        assert store.attempts == 3
+
+    _, _, committer = _run([_json(event()), _json(event())], store=store, check=check)
+    assert store.stats().events == 2
+    assert list(committer.offsets.values()) == [2] and committer.commits == 1
 
 
-def test_a_failing_write_crashes_the_agent_and_acks_nothing() -> None:
+def test_a_failing_write_crashes_the_agent_and_commits_nothing() -> None:
     store = FlakyStore(RuntimeError("disk full"), failures=1_000)
 
-    async def check(tested: Any, events: list[Any], publisher: MemoryPublisher) -> None:
+    async def check(tested: Any) -> None:
         assert isinstance(tested._crash_reason, RuntimeError)
+        await asyncio.sleep(0.2)  # time for anything that would (wrongly) go on after the crash
 
-    _, publisher, events = _run([_json(event()), _json(event())], store=store, check=check)
+    _, publisher, committer = _run([_json(event()), _json(event()), b"{bad"], store=store, check=check)
     assert store.attempts == 1
-    assert not any(e.message.acked for e in events)
+    assert committer.offsets == {} and committer.commits == 0
     assert store.stats().events == 0 and publisher.messages == []
 
 
