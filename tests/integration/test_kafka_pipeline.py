@@ -1,0 +1,264 @@
+"""Against the real broker (docker/local/kafka.sh): emitter -> topic -> `lineage worker` -> graph, topics per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graph.pseudonym import Pseudonymizer, key_from_text
+from graph.sqlite_store import SQLiteGraphStore
+from lineage.settings import Settings
+from lineage.simulator import simulate
+from policies import default_policy
+from streams.deadletter import MemoryDeadLetters
+from streams.embedded import ingest_lines
+from streams.emitter import Emitter
+from streams.handler import Handler
+from streams.sinks import KafkaSink, partition_key
+from streams.topics import TopicNames, create_topics
+from tests.factories import event
+from tests.services import require
+
+pytestmark = pytest.mark.integration
+
+BOOTSTRAP = os.environ.get("LINEAGE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+KEY = "6b" * 32
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def broker() -> str:
+    try:
+        from kafka import KafkaAdminClient  # type: ignore[import-untyped]
+    except ImportError:
+        pytest.skip("kafka-python is not installed")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=3000, bootstrap_timeout_ms=3000)
+        admin.list_topics()
+        admin.close()
+    except Exception as exc:  # kafka-python raises several kinds when nothing listens
+        require("Kafka", f"no broker answers on {BOOTSTRAP} ({type(exc).__name__}: {exc})")
+    return BOOTSTRAP
+
+
+@dataclass
+class Deployment:
+    """One test's topics, consumer group, SQLite store and the workers started on them."""
+
+    settings: Settings
+    folder: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.from_settings(self.settings)
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
+        env.update(
+            LINEAGE_STORE=s.store,
+            LINEAGE_PSEUDONYM_KEY=KEY,
+            LINEAGE_KAFKA_BOOTSTRAP=s.kafka_bootstrap,
+            LINEAGE_KAFKA_EVENTS_TOPIC=s.kafka_events_topic,
+            LINEAGE_KAFKA_DEADLETTER_TOPIC=s.kafka_deadletter_topic,
+            LINEAGE_KAFKA_ALERTS_TOPIC=s.kafka_alerts_topic,
+            LINEAGE_KAFKA_GROUP=s.kafka_group,
+            LINEAGE_KAFKA_BATCH_SIZE=str(s.kafka_batch_size),
+            LINEAGE_KAFKA_BATCH_WAIT=str(s.kafka_batch_wait),
+            LINEAGE_KAFKA_SESSION_TIMEOUT=str(s.kafka_session_timeout),
+            LINEAGE_ALERT_LOG="0",
+            LINEAGE_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(REPO),
+        )
+        return env
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = (self.folder / f"worker-{len(self.workers)}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lineage.cli", "worker"], env=self.env(), cwd=self.folder, stdout=log, stderr=log
+        )
+        self.workers.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.folder.glob("worker-*.log")))
+
+    def store(self) -> SQLiteGraphStore:
+        return SQLiteGraphStore(self.settings.store[len("sqlite:///") :])
+
+    def emitter(self) -> Emitter:
+        return Emitter(KafkaSink(self.settings), default_policy().taxonomy(), emitted_by="integration-test")
+
+    def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            for proc in self.workers:
+                if proc.poll() not in (None, 0, -signal.SIGKILL, -signal.SIGTERM):
+                    pytest.fail(f"worker exited with {proc.returncode} while waiting for {what}:\n{self.logs()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; worker logs:\n{self.logs()}")
+            time.sleep(0.1)
+
+    def read_topic(self, topic: str, expected: int, timeout: float = 15.0) -> list[Any]:
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(
+            topic, bootstrap_servers=self.settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(records) < expected and time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    records.extend(batch)
+        finally:
+            consumer.close()
+        return records
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def deployment(broker: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    unique = f"it-{request.node.name.removeprefix('test_')[:24]}-{uuid.uuid4().hex[:8]}".replace("_", "-")
+    settings = Settings(
+        store=f"sqlite:///{tmp_path / 'lineage.db'}",
+        pseudonym_key=KEY,
+        kafka_bootstrap=broker,
+        kafka_events_topic=f"{unique}.events",
+        kafka_deadletter_topic=f"{unique}.deadletter",
+        kafka_alerts_topic=f"{unique}.alerts",
+        kafka_group=unique,
+        kafka_batch_size=50,
+        kafka_batch_wait=0.1,
+        kafka_session_timeout=6.0,  # the broker's minimum: a killed worker's partitions move on quickly
+    )
+    create_topics(settings, partitions=3, replication=1)
+    dep = Deployment(settings, tmp_path)
+    yield dep
+    dep.stop_workers()
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        admin.delete_topics(list(dep.topics.all()))
+    except Exception:  # noqa: S110 - tidying up only; unique names never clash
+        pass
+    finally:
+        admin.close()
+
+
+def _embedded(events: list[dict[str, Any]]) -> tuple[SQLiteGraphStore, int]:
+    """The same events through the embedded runner: the reference answer, and its number of findings."""
+    store = SQLiteGraphStore(":memory:")
+    handler = Handler(store, default_policy(), Pseudonymizer(key_from_text(KEY)))
+    report = ingest_lines((json.dumps(e) for e in events), handler, MemoryDeadLetters())
+    assert report.rejected == 0
+    return store, len(report.findings)
+
+
+def _same_graph(store: SQLiteGraphStore, reference: SQLiteGraphStore, subjects: set[str]) -> None:
+    key = Pseudonymizer(key_from_text(KEY))
+    assert store.stats() == reference.stats()
+    for subject in sorted(subjects):
+        assert store.who_has(key(subject)) == reference.who_has(key(subject)), subject
+
+
+def test_events_emitted_through_the_sdk_end_up_in_the_graph(deployment: Deployment) -> None:
+    sims = [s.event for s in simulate(12, 3, seed=5, undeclared_rate=0.05)]
+    deployment.start_worker()
+    with deployment.emitter() as emitter:
+        for ev in sims:
+            emitter.emit(ev)
+    store = deployment.store()
+    deployment.wait_for(f"{len(sims)} events in the store", lambda: store.stats().events == len(sims))
+    reference, findings = _embedded(sims)
+    _same_graph(store, reference, {e["subject"]["id"] for e in sims})
+    alerts = deployment.read_topic(deployment.topics.alerts, findings)
+    assert findings > 0 and len(alerts) == findings
+    assert all(r.key.startswith(b"p_") and b"@" not in r.key for r in alerts)  # pseudonyms, not ids
+
+
+def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_stream_goes_on(deployment: Deployment) -> None:
+    from kafka import KafkaProducer
+
+    subject = "poison-neighbour@example.com"
+    good = [event("used", subject_id=subject, event_id=f"ev-around-{uuid.uuid4().hex[:8]}-{i}") for i in range(4)]
+    bad_contract = event("shared", subject_id=subject, recipient={"id": "x"}, event_id="ev-poison-contract")
+    key = partition_key(subject)  # all on one partition, in this order
+    producer = KafkaProducer(bootstrap_servers=deployment.settings.kafka_bootstrap)
+    for value in [good[0], b"{not json at all", good[1], bad_contract, good[2], b"\xff\xfe binary", good[3]]:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        producer.send(deployment.settings.kafka_events_topic, key=key, value=raw)
+    producer.flush()
+    producer.close()
+    deployment.start_worker()
+    store = deployment.store()
+    deployment.wait_for("the 4 good events", lambda: store.stats().events == 4)
+    letters = [json.loads(r.value) for r in deployment.read_topic(deployment.topics.deadletter, 3)]
+    assert len(letters) == 3
+    assert [x["offset"] for x in letters] == [1, 3, 5]
+    assert "not valid JSON" in letters[0]["reason"] and letters[0]["raw"] == "{not json at all"
+    assert letters[1]["event_id"] == "ev-poison-contract"
+    assert {p["field"] for p in letters[1]["problems"]} >= {"recipient.name", "recipient.type"}
+    assert json.loads(letters[1]["raw"]) == bad_contract
+    assert letters[2]["raw_base64"] and letters[2]["topic"] == deployment.settings.kafka_events_topic
+    assert store.processed([e["event_id"] for e in good]) == {e["event_id"] for e in good}
+
+
+def test_stopping_the_worker_mid_stream_neither_loses_nor_doubles(deployment: Deployment) -> None:
+    sims = [s.event for s in simulate(20, 4, seed=11)]
+    produced = threading.Event()
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with deployment.emitter() as emitter:
+                for i, ev in enumerate(sims):
+                    emitter.emit(ev)
+                    if i % 25 == 24:
+                        emitter.flush()
+                        time.sleep(0.05)  # a steady stream over a few seconds
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            failures.append(exc)
+        finally:
+            produced.set()
+
+    store = deployment.store()
+    first = deployment.start_worker()
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    deployment.wait_for("the first worker to apply some events", lambda: store.stats().events >= len(sims) // 5)
+    first.send_signal(signal.SIGKILL)  # a crash, mid-stream: no clean shutdown, no final commit
+    first.wait(timeout=10)
+    at_kill = store.stats().events
+    deployment.start_worker()
+    assert produced.wait(timeout=60) and not failures, failures
+    deployment.wait_for(f"all {len(sims)} events", lambda: store.stats().events >= len(sims), timeout=45)
+    time.sleep(0.5)  # anything doubled would show up now
+    assert 0 < at_kill < len(sims), "the worker was not stopped mid-stream"
+    assert store.stats().events == len(sims)
+    reference, _ = _embedded(sims)
+    _same_graph(store, reference, {e["subject"]["id"] for e in sims})
