@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import ssl
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.agents import (
@@ -89,6 +93,8 @@ def create_app(
         broker_credentials=broker_credentials(settings),
         broker_client_id=settings.kafka_client_id,
         store="memory://",
+        # Faust makes a data folder (empty with memory tables) in the working directory unless told otherwise
+        datadir=_datadir(settings.kafka_group),
         autodiscover=False,
         web_enabled=web_port is not None,
         web_port=web_port or 6066,
@@ -124,6 +130,12 @@ def create_app(
     return app
 
 
+def _datadir(group: str) -> Path:
+    owner = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in group)
+    return Path(tempfile.gettempdir()) / f"privacy-lineage-faust-{owner}-{safe}"
+
+
 def close_app(app: faust.App) -> None:
     """Release what :func:`create_app` opened: wait for a batch still being written, then close the store."""
     executor: ThreadPoolExecutor | None = getattr(app, "lineage_executor", None)
@@ -132,6 +144,7 @@ def close_app(app: faust.App) -> None:
     handler: Handler | None = getattr(app, "lineage_handler", None)
     if handler is not None:
         handler.store.close()
+    shutil.rmtree(app.conf.datadir, ignore_errors=True)  # nothing in it: the tables are in memory
 
 
 def run_worker(app: faust.App, *, loglevel: str = "WARNING") -> int:
