@@ -59,7 +59,7 @@ class Settings:
     alert_teams_url: str | None = field(default=None, repr=False)
     alert_slack_url: str | None = field(default=None, repr=False)
     alert_kafka: bool = False
-    alert_kafka_topic: str | None = None
+    alert_kafka_topic: str | None = None  # default: kafka_alerts_topic
     alert_timeout: float = 5.0
     alert_attempts: int = 5
     alert_backoff: float = 0.5
@@ -98,6 +98,7 @@ class Settings:
     def alert_config(self) -> AlertConfig:
         """The alert sinks and retry settings, for :class:`streams.alerts.AlertDispatcher`."""
         from streams.alerts import AlertConfig, RetryPolicy
+        from streams.sinks import kafka_client_options
 
         headers = {"Authorization": f"Bearer {self.alert_webhook_token}"} if self.alert_webhook_token else {}
         return AlertConfig(
@@ -108,7 +109,8 @@ class Settings:
             slack_url=self.alert_slack_url,
             kafka=self.alert_kafka,
             kafka_bootstrap=self.kafka_bootstrap,
-            kafka_topic=self.alert_kafka_topic,
+            kafka_topic=self.alert_kafka_topic or self.kafka_alerts_topic,
+            kafka_options=kafka_client_options(self),
             timeout=self.alert_timeout,
             retry=RetryPolicy(attempts=self.alert_attempts, initial_delay=self.alert_backoff),
             update_interval=self.alert_update_interval,

@@ -156,9 +156,12 @@ class KafkaAlertSink:
         bootstrap: str = "127.0.0.1:9092",
         timeout: float = 10.0,
         producer: Any = None,
+        client_options: Mapping[str, Any] | None = None,
         name: str = "kafka",
     ) -> None:
         self.topic, self.bootstrap, self.timeout, self.name = topic, bootstrap, timeout, name
+        # security and client options (SASL, TLS, client id), as streams.sinks.kafka_client_options gives them
+        self.client_options = {"bootstrap_servers": bootstrap, **(client_options or {})}
         self._producer = producer
 
     def _get_producer(self) -> Any:
@@ -170,7 +173,7 @@ class KafkaAlertSink:
                     "the Kafka alert sink needs kafka-python: pip install 'privacy-lineage[kafka]'", retryable=False
                 ) from exc
             try:
-                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+                self._producer = KafkaProducer(**self.client_options, acks="all", linger_ms=5)
             except Exception as exc:  # kafka-python raises NoBrokersAvailable and others
                 raise AlertDeliveryError(f"cannot connect to Kafka at {self.bootstrap}: {exc}") from None
         return self._producer

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from graph.changes import Finding
 from graph.store import GraphStore, alert_id
@@ -97,6 +97,7 @@ class AlertConfig:
     kafka: bool = False
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str | None = None
+    kafka_options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # kafka-python client options
     timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     update_interval: float = 900.0
@@ -123,7 +124,13 @@ def build_sinks(config: AlertConfig) -> list[AlertSink]:
     if config.slack_url:
         sinks.append(SlackAlertSink(config.slack_url, timeout=config.timeout))
     if config.kafka:
-        sinks.append(KafkaAlertSink(config.kafka_topic or default_alerts_topic(), bootstrap=config.kafka_bootstrap))
+        sinks.append(
+            KafkaAlertSink(
+                config.kafka_topic or default_alerts_topic(),
+                bootstrap=config.kafka_bootstrap,
+                client_options=config.kafka_options,
+            )
+        )
     return sinks
 
 

@@ -453,6 +453,15 @@ def test_sinks_come_from_lineage_alert_settings() -> None:
     assert [s.name for s in sinks] == ["log", "webhook", "teams", "slack", "kafka"]
     assert sinks[1].headers == {"Authorization": "Bearer s3cret"}  # type: ignore[attr-defined]
     assert sinks[4].topic == "privacy.alerts"  # type: ignore[attr-defined]
+    # without its own topic the sink uses the deployment's alerts topic and Kafka security settings
+    kafka_env = {
+        "LINEAGE_ALERT_KAFKA": "1",
+        "LINEAGE_KAFKA_ALERTS_TOPIC": "t.alerts",
+        "LINEAGE_KAFKA_SASL_USERNAME": "u",
+    }
+    (_, kafka) = build_sinks(Settings.from_env(kafka_env).alert_config())
+    assert kafka.topic == "t.alerts"  # type: ignore[attr-defined]
+    assert kafka.client_options["sasl_plain_username"] == "u"  # type: ignore[attr-defined]
     assert [s.name for s in build_sinks(Settings.from_env({"LINEAGE_ALERT_LOG": "0"}).alert_config())] == []
     with pytest.raises(ValueError, match="LINEAGE_ALERT_ATTEMPTS"):
         Settings.from_env({"LINEAGE_ALERT_ATTEMPTS": "many"})
