@@ -61,10 +61,11 @@ def test_serve_answers_and_never_logs_a_subject_id(world: World, tmp_path: Path)
     env = dict(os.environ, LINEAGE_PSEUDONYM_KEY="5f" * 32, LINEAGE_TOKENS_FILE=str(tmp_path / "t.json"))
     env["LINEAGE_AUDIT_LOG"] = str(tmp_path / "audit.jsonl")
     lineage = [sys.executable, "-c", "import sys; from lineage.cli import main; sys.exit(main())"]
-    made = subprocess.run([*lineage, "tokens", "add", "--role", "dpo", "--name", "dpo"], env=env, capture_output=True, text=True)
+    add = [*lineage, "tokens", "add", "--role", "dpo", "--name", "dpo"]
+    made = subprocess.run(add, env=env, capture_output=True, text=True, check=True)  # noqa: S603 - our own command
     token = made.stdout.strip()
     port = _free_port()
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: S603 - our own command
         [*lineage, "serve", "--port", str(port), "--store", f"sqlite:///{db}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -7,7 +7,7 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const TOKEN_KEY = "lineage.token";
 const RECIPIENT_TYPES = ["authority", "affiliate", "business_partner", "advertiser", "investor", "successor",
   "service_provider", "data_broker", "other_third_party"];
-const state = { me: null, alertTimer: null, person: null };
+const state = { me: null, alertTimer: null, person: null, turn: 0 };
 
 // -- small helpers --------------------------------------------------------------------------------
 const $ = (id) => document.getElementById(id);
@@ -21,7 +21,7 @@ function el(tag, attrs, ...children) {
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -36,7 +36,7 @@ function svg(tag, attrs, ...children) {
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, String(v));
   }
-  for (const c of children.flat()) if (c) node.append(c);
+  for (const c of children.flat(Infinity)) if (c) node.append(c);
   return node;
 }
 
@@ -46,6 +46,12 @@ function when(iso) {
 }
 function day(iso) { return iso ? iso.slice(0, 10) : ""; }
 function short(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
+// A dotted key (user.contact.email) that may wrap after its dots, never inside a word.
+function dotted(text, cls) {
+  const span = el("span", { class: cls || "mono" });
+  (text || "").split(".").forEach((part, i) => { if (i) span.append(".", el("wbr")); span.append(part); });
+  return span;
+}
 function rtClass(type) { return RECIPIENT_TYPES.includes(type) ? "rt-" + type : "rt-other_third_party"; }
 function swatch(type) { return el("span", { class: "swatch " + rtClass(type), title: type }); }
 function chips(items) { return el("div", { class: "chips" }, items.map((x) => el("span", { text: x }))); }
@@ -104,6 +110,8 @@ function failed(where, err) {
 function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.me = null;
+  state.person = null;
+  for (const id of ["person-result", "recipients-result", "alerts-result", "reports-result", "audit-result"]) $(id).replaceChildren();
   showMessage(reason || "", "info");
   route();
 }
@@ -112,6 +120,8 @@ async function signIn(event) {
   event.preventDefault();
   sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
   $("token").value = "";
+  state.me = null;
+  state.person = null;
   showMessage("");
   await route();
 }
@@ -125,13 +135,17 @@ function showOnly(id) {
 
 async function route() {
   clearInterval(state.alertTimer);
+  const turn = ++state.turn; // a later navigation wins over an earlier one still waiting for the server
   if (!token()) {
     $("nav").hidden = true; $("signout").hidden = true; $("whoami").textContent = "";
     showOnly("view-login");
     return;
   }
   if (!state.me) {
-    try { state.me = await getJson("/api/me"); } catch (e) { if (!(e instanceof ApiError && e.status === 401)) showMessage(String(e.message || e)); return; }
+    let me;
+    try { me = await getJson("/api/me"); } catch (e) { if (!(e instanceof ApiError && e.status === 401)) showMessage(String(e.message || e)); return; }
+    if (turn !== state.turn) return;
+    state.me = me;
     $("whoami").textContent = `${state.me.name} (${state.me.role})`;
     $("signout").hidden = false;
     for (const a of $("nav").querySelectorAll("a")) a.hidden = !a.dataset.roles.split(" ").includes(state.me.role);
@@ -221,7 +235,9 @@ function renderPerson(who, alerts) {
       el("button", { class: "secondary small", type: "button", onclick: () => reportFile("access", "json", who.subject) }, "Access report (JSON)"),
       el("button", { class: "secondary small", type: "button", onclick: () => reportFile("art19", "csv", who.subject) }, "Art. 19 recipients (CSV)")));
   const graphPanel = el("div", { class: "panel", id: "graph" }, el("h3", { text: "Where their data went" }), drawGraph(who, purposes, marks), legend(who));
-  const timeline = el("div", { class: "panel", id: "timeline" }, el("h3", { text: "Timeline" }), drawTimeline(who, alerts));
+  const timeline = el("div", { class: "panel", id: "timeline" }, el("h3", { text: "Timeline" }),
+    el("p", { class: "hint", text: "From the first to the latest event of each category held and each recipient; red: a flow an alert marks as undeclared." }),
+    drawTimeline(who, marks));
   const rtable = el("table", { id: "person-recipients" }, th("", "Recipient", "Type", "Country", "Categories", "Purposes", "First shared", "Last shared", "Events"),
     who.recipients.map((r) => el("tr", { class: flagged.has("r:" + r.id) ? "undeclared" : "" },
       el("td", {}, swatch(r.type)),
@@ -235,7 +251,9 @@ function renderPerson(who, alerts) {
       el("td", { text: when(c.first_seen) }), el("td", { text: when(c.last_seen) }), el("td", { class: "num", text: c.event_count }))));
   out.replaceChildren(summary, graphPanel, timeline,
     el("h3", { text: "Recipients" }), rtable,
-    alerts.length ? el("h3", { text: "Alerts concerning this person" }) : null, alerts.length ? alertTable(alerts, false) : null,
+    alerts.length ? el("h3", { text: "Alerts concerning this person" }) : null,
+    alerts.length ? el("p", { class: "hint", text: "An alert groups every event of one undeclared flow: its counts and dates are over everyone it concerns." }) : null,
+    alerts.length ? alertTable(alerts, false) : null,
     el("h3", { text: "Categories" }), ctable);
 }
 
@@ -277,7 +295,7 @@ function drawGraph(who, purposes, marks) {
     g.append(svg("rect", { width: w, height: NODE_H, rx: 5 }));
     let tx = 8;
     if (kind === "recipient") { g.append(svg("circle", { class: "dot", cx: 12, cy: NODE_H / 2, r: 5 })); tx = 22; }
-    g.append(svg("text", { x: tx, y: NODE_H / 2 + 4, text: short(label, Math.floor((w - tx - (flagged ? 22 : 6)) / 6.6)) }));
+    g.append(svg("text", { x: tx, y: NODE_H / 2 + 4, text: short(label, Math.floor((w - tx - (flagged ? 22 : 6)) / (kind === "person" ? 7.6 : 6.9))) }));
     if (flagged) g.append(svg("text", { class: "flag", x: w - 16, y: NODE_H / 2 + 5, text: "⚠" }));
     if (onclick) { g.addEventListener("click", onclick); g.setAttribute("tabindex", "0"); g.addEventListener("keydown", (e) => { if (e.key === "Enter") onclick(); }); }
     nodes.append(g);
@@ -320,12 +338,17 @@ function drawGraph(who, purposes, marks) {
   return root;
 }
 
-// One row per category and per recipient: a bar from first to last event; alerts as red marks.
-function drawTimeline(who, alerts) {
+// One row per category and per recipient of the person: a bar from the first to the latest event. Rows an alert
+// marks are red. (Alerts themselves span everyone they concern, so their own dates would mislead here.)
+function drawTimeline(who, marks) {
+  const flaggedCats = new Set([...marks.edges.keys()].map((k) => k.split("|")[0]));
+  for (const k of marks.nodes.keys()) if (k.startsWith("c:")) flaggedCats.add(k.slice(2));
+  const why = (key) => (marks.nodes.get(key) || []).map((a) => "\n⚠ " + a.reason).join("");
   const rows = [
-    ...who.categories.map((c) => ({ label: c.category, from: c.first_seen, to: c.last_seen, cls: "bar bar-category", title: `${c.category}: ${c.event_count} event(s)` })),
-    ...who.recipients.map((r) => ({ label: "→ " + r.name, from: r.first_shared_at, to: r.last_shared_at, cls: "bar " + rtClass(r.type), title: `${r.name}: ${r.event_ids.length} disclosure(s)` })),
-    ...alerts.map((a) => ({ label: "⚠ " + a.rule, from: a.first_seen, to: a.last_seen, cls: "alert-mark", title: a.reason })),
+    ...who.categories.map((c) => ({ label: (flaggedCats.has(c.category) ? "⚠ " : "") + c.category, from: c.first_seen, to: c.last_seen,
+      cls: flaggedCats.has(c.category) ? "bar flagged-bar" : "bar bar-category", title: `${c.category}: ${c.event_count} event(s)` + why("c:" + c.category) })),
+    ...who.recipients.map((r) => ({ label: (marks.nodes.has("r:" + r.id) ? "⚠ → " : "→ ") + r.name, from: r.first_shared_at, to: r.last_shared_at,
+      cls: marks.nodes.has("r:" + r.id) ? "bar flagged-bar" : "bar " + rtClass(r.type), title: `${r.name}: ${r.event_ids.length} disclosure(s)` + why("r:" + r.id) })),
   ];
   const times = rows.flatMap((r) => [Date.parse(r.from), Date.parse(r.to)]);
   let t0 = Math.min(...times), t1 = Math.max(...times);
@@ -393,7 +416,7 @@ async function renderRecipient(out, id) {
       view.flows.map((f) => {
         const bad = mine.some((a) => a.category === f.category && (!a.purpose || a.purpose === f.purpose));
         return el("tr", { class: bad ? "undeclared" : "" },
-          el("td", { class: "mono", text: f.category }), el("td", {}, f.purpose, bad ? el("span", { class: "warn", text: " ⚠" }) : null),
+          el("td", {}, dotted(f.category)), el("td", {}, dotted(f.purpose, ""), bad ? el("span", { class: "warn", text: " ⚠" }) : null),
           el("td", { text: f.role }), el("td", { text: f.subject_type }),
           el("td", { class: "num", text: f.subjects }), el("td", { class: "num", text: f.events }),
           el("td", { text: when(f.first_seen) }), el("td", { text: when(f.last_seen) }));
@@ -422,20 +445,23 @@ async function loadAlerts(event) {
   } catch (e) { failed(out, e); }
 }
 
+// Two rows per alert: what (rule, category, purpose, recipient, counts, status) and why (the reason, the clause).
 function alertTable(alerts, canAck) {
-  return el("table", { class: "alerts" }, th("Severity", "Rule", "Category", "Purpose", "Recipient", "Events", "People", "Last seen", "Status", "Why", ""),
-    alerts.map((a) => el("tr", { "data-alert": a.alert_id },
-      el("td", { class: "sev-" + a.severity, text: a.severity }),
-      el("td", { class: "mono", text: a.rule }),
-      el("td", { class: "mono", text: a.category }),
-      el("td", { text: a.purpose }),
-      el("td", {}, a.recipient ? el("a", { href: "#/recipients/" + encodeURIComponent(a.recipient), text: a.recipient }) : "", a.recipient_type ? el("div", { class: "hint", text: a.recipient_type }) : null),
-      el("td", { class: "num", text: a.count }),
-      el("td", { class: "num", text: a.subjects.length }),
-      el("td", { text: when(a.last_seen) }),
-      el("td", { class: "status-" + a.status, text: a.status }),
-      el("td", {}, a.reason, a.clause_section ? el("div", { class: "hint", text: "§ " + a.clause_section }) : null),
-      el("td", {}, canAck && a.status === "open" ? el("button", { class: "small ack", type: "button", onclick: (e) => acknowledge(a.alert_id, e.target) }, "Acknowledge") : null))));
+  return el("table", { class: "alerts" }, th("Severity", "Rule", "Category", "Purpose", "Recipient", "Events", "People", "Last seen", "Status", ""),
+    alerts.map((a) => [
+      el("tr", { "data-alert": a.alert_id, class: "what" },
+        el("td", { class: "sev-" + a.severity, text: a.severity }),
+        el("td", { class: "mono", text: a.rule }),
+        el("td", {}, dotted(a.category)),
+        el("td", {}, dotted(a.purpose)),
+        el("td", {}, a.recipient ? el("a", { href: "#/recipients/" + encodeURIComponent(a.recipient), text: a.recipient }) : "", a.recipient_type ? el("div", { class: "hint", text: a.recipient_type }) : null),
+        el("td", { class: "num", text: a.count }),
+        el("td", { class: "num", text: a.subjects.length }),
+        el("td", { class: "nowrap", text: when(a.last_seen) }),
+        el("td", { class: "status-" + a.status, text: a.status }),
+        el("td", {}, canAck && a.status === "open" ? el("button", { class: "small ack", type: "button", onclick: (e) => acknowledge(a.alert_id, e.target) }, "Acknowledge") : null)),
+      el("tr", { class: "why" }, el("td", {}), el("td", { colspan: 9 }, a.reason, a.clause_section ? el("span", { class: "hint", text: "  · policy section: " + a.clause_section }) : null)),
+    ]));
 }
 
 async function acknowledge(id, button) {
