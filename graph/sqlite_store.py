@@ -336,10 +336,15 @@ class SQLiteGraphStore(GraphStore):
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
             evidence: dict[str, list[tuple[str, str]]] = {}
-            for aid, event_id, subj in self._db.execute(
-                "SELECT alert_id, event_id, subject FROM alert_events ORDER BY occurred_at, event_id"
-            ):
-                evidence.setdefault(aid, []).append((event_id, subj))
+            ids = [r[0] for r in rows]  # only the evidence of the alerts asked for (the dispatcher asks often)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                for aid, event_id, subj in self._db.execute(
+                    "SELECT alert_id, event_id, subject FROM alert_events"  # noqa: S608 - placeholders only
+                    f" WHERE alert_id IN ({','.join('?' * len(chunk))}) ORDER BY occurred_at, event_id",
+                    chunk,
+                ):
+                    evidence.setdefault(aid, []).append((event_id, subj))
         out = []
         for r in rows:
             ev = evidence.get(r[0], [])
