@@ -162,12 +162,12 @@ def deployment(broker: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=broker)
-    try:
-        admin.delete_topics(list(dep.topics.all()))
-    except Exception:  # noqa: S110 - tidying up only; unique names never clash
-        pass
-    finally:
-        admin.close()
+    for tidy in (lambda: admin.delete_topics(list(dep.topics.all())), lambda: admin.delete_groups([unique])):
+        try:
+            tidy()
+        except Exception:  # noqa: S112 - tidying up only; unique names never clash
+            continue
+    admin.close()
 
 
 def _embedded(events: list[dict[str, Any]]) -> tuple[SQLiteGraphStore, int]:
