@@ -43,6 +43,8 @@ from streams.topics import TopicNames
 if TYPE_CHECKING:
     import faust
 
+    from streams.alerts import AlertDispatcher
+
 _log = logging.getLogger(__name__)
 
 AGENT_NAME = "lineage-apply-events"
@@ -188,8 +190,11 @@ class BatchProcessor:
         executor: Executor | None = None,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
+        dispatcher: AlertDispatcher | None = None,
     ) -> None:
         self.handler = handler
+        #: the alert sinks (webhook, Teams, Slack, log), fed exactly as `lineage ingest` feeds them
+        self.dispatcher = dispatcher
         self.publisher = publisher
         self.topics = topics
         self.executor = executor
@@ -219,6 +224,10 @@ class BatchProcessor:
         for finding in outcome.findings:
             document = _json(finding_document(finding))
             await self.publisher.publish(self.topics.alerts, finding.subject.encode("ascii"), document)
+        if self.dispatcher is not None and outcome.findings:
+            # same thread as the store writes: the dispatcher reads the stored alerts it notifies about
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self.dispatcher.publish, list(outcome.findings))
         return outcome
 
     async def _apply(self, events: list[AnyEvent]) -> HandleResult:

@@ -9,6 +9,7 @@ import ssl
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from streams.agents import (
     Publisher,
     register_agents,
 )
+from streams.alerts import AlertDispatcher
 from streams.handler import Handler
 from streams.topics import TopicNames
 
@@ -115,8 +117,15 @@ def create_app(
     )
     # one writer thread: the store sees one batch at a time, and the event loop keeps heartbeating meanwhile
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-store")
+    # The worker publishes every finding to the alerts topic itself, durably, before it commits a batch; the
+    # dispatcher adds the other sinks (webhook, Teams, Slack, log) through the same code path as `lineage ingest`.
+    dispatcher = AlertDispatcher.from_config(handler.store, replace(settings.alert_config(), kafka=False))
     processor = BatchProcessor(
-        handler, publisher or FaustPublisher(app), TopicNames.from_settings(settings), executor=executor
+        handler,
+        publisher or FaustPublisher(app),
+        TopicNames.from_settings(settings),
+        executor=executor,
+        dispatcher=dispatcher,
     )
     register_agents(
         app,
@@ -127,6 +136,7 @@ def create_app(
     )
     app.lineage_handler = handler  # type: ignore[attr-defined]
     app.lineage_executor = executor  # type: ignore[attr-defined]
+    app.lineage_dispatcher = dispatcher  # type: ignore[attr-defined]
     return app
 
 
@@ -141,6 +151,9 @@ def close_app(app: faust.App) -> None:
     executor: ThreadPoolExecutor | None = getattr(app, "lineage_executor", None)
     if executor is not None:
         executor.shutdown(wait=True)
+    dispatcher: AlertDispatcher | None = getattr(app, "lineage_dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.close()
     handler: Handler | None = getattr(app, "lineage_handler", None)
     if handler is not None:
         handler.store.close()

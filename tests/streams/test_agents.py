@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import faust
@@ -55,6 +59,7 @@ def _run(
     messages: Sequence[bytes | None],
     store: SQLiteGraphStore | None = None,
     check: Callable[[Any], Awaitable[None]] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[SQLiteGraphStore, MemoryPublisher, MemoryCommitter]:
     """Put ``messages`` through the agent in a test context (one partition, offsets 0, 1, ...)."""
     the_store = store or SQLiteGraphStore(":memory:")
@@ -63,7 +68,7 @@ def _run(
     def handler_factory(settings: Settings) -> Handler:
         return Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
 
-    app = create_app(_settings(), handler_factory, publisher=publisher, committer=committer)
+    app = create_app(settings or _settings(), handler_factory, publisher=publisher, committer=committer)
     app.finalize()
     agent = app.agents[AGENT_NAME]
 
@@ -139,6 +144,34 @@ def test_findings_are_published_to_the_alerts_topic() -> None:
     assert alert["alert_id"].startswith("a_") and alert["subject"].startswith("p_")
     (key,) = [k for topic, k, _ in publisher.messages if topic == ALERTS]
     assert key is not None and b"example.com" not in key
+
+
+def test_the_worker_feeds_the_same_alert_sinks_as_ingest() -> None:
+    """One code path for alerts: the worker hands its findings to the AlertDispatcher (here a real webhook)."""
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = replace(_settings(), alert_webhook_url=f"http://127.0.0.1:{server.server_port}/hook", alert_log=False)
+        _run([_json(event("shared", recipient=dict(BROKER), event_id="hooked"))], settings=settings)
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.shutdown()
+    (body,) = received
+    assert "hooked" in json.dumps(body)
+    assert "alice@example.com" not in json.dumps(body)
 
 
 def test_an_unavailable_store_is_retried_and_the_batch_committed_only_after_the_write() -> None:
