@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,6 +70,12 @@ class Alert(BaseModel):
     recipient_type: str = Field(description="Recipient type ('' when no disclosure is involved).")
     subjects: list[str] = Field(description="Pseudonyms of the people concerned (never raw ids).")
     event_ids: list[str] = Field(description="Ids of every event that triggered it.")
+
+    @computed_field(description="The person concerned (pseudonym) when the alert concerns exactly one; "
+                    "null when it concerns several, all listed in `subjects`.")  # type: ignore[prop-decorator]
+    @property
+    def subject(self) -> str | None:
+        return self.subjects[0] if len(self.subjects) == 1 else None
     count: int = Field(description="Number of triggering events.")
     first_seen: datetime = Field(description="Earliest triggering event.")
     last_seen: datetime = Field(description="Latest triggering event.")

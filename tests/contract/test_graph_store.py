@@ -154,6 +154,7 @@ def test_alerts_are_deduplicated_with_all_evidence(store: GraphStore) -> None:
     assert sorted(alert.event_ids) == sorted(e["event_id"] for e in flood)
     assert alert.subjects == sorted({KEY(f"p{i}@example.com") for i in range(3)})
     assert not any("@" in s for s in alert.subjects)
+    assert alert.subject is None  # several people: all in `subjects`
     assert alert.first_seen == datetime(2026, 3, 1, tzinfo=UTC)
     assert alert.last_seen == datetime(2026, 3, 12, tzinfo=UTC)
     assert alert.policy_version == POLICY.version

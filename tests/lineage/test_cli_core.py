@@ -118,6 +118,7 @@ def test_alerts_listed_and_acknowledged(tmp_path: Path, store: str) -> None:
     code, out, _ = run("alerts", "--store", store, "--format", "json")
     (alert,) = json.loads(out)
     assert alert["rule"] == "undeclared-recipient-type" and alert["event_ids"] == ["b1"]
+    assert alert["subject"].startswith("p_") and alert["subjects"] == [alert["subject"]]
     assert run("alerts", "ack", alert["alert_id"], "--store", store)[0] == 0
     assert json.loads(run("alerts", "--store", store, "--format", "json", "--status", "open")[1]) == []
     assert run("alerts", "ack", "a_nope", "--store", store)[0] == 1
