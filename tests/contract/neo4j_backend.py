@@ -52,9 +52,14 @@ def delete_namespace(namespace: str) -> None:
     s = server_settings()
     with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
         for label in LABELS:
-            driver.execute_query(
-                f"MATCH (n:{label} {{ns: $ns}}) DETACH DELETE n", {"ns": namespace}, database_=s["database"]
-            )
+            deleted = 1
+            while deleted:  # in chunks, so a big namespace fits the server's transaction memory
+                records, _, _ = driver.execute_query(
+                    f"MATCH (n:{label} {{ns: $ns}}) WITH n LIMIT 2000 DETACH DELETE n RETURN count(*) AS n",
+                    {"ns": namespace},
+                    database_=s["database"],
+                )
+                deleted = records[0]["n"]
 
 
 def neo4j_store(folder: Path) -> GraphStore:
