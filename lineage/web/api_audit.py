@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from lineage.web.audit import AuditEntry, AuditVerification, to_csv, to_jsonl
 from lineage.web.auth import REFUSALS, requires
-from lineage.web.common import audited, aware
+from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
 
@@ -26,8 +26,8 @@ Subject = Annotated[str | None, Query(description="A subject id: hashed here, ma
 Pseudonym = Annotated[str | None, Query(description="A pseudonym as stored (p_...).")]
 Actor = Annotated[str | None, Query(description="Token name.")]
 Action = Annotated[str | None, Query(description="who-has, subject-alerts, report:access, report:art19, ...")]
-Since = Annotated[datetime | None, Query(description="Entries at or after this time (UTC if no zone).")]
-Until = Annotated[datetime | None, Query(description="Entries before this time (UTC if no zone).")]
+Since = Annotated[Instant | None, Query(description="Entries at or after this time (UTC if no zone).")]
+Until = Annotated[Instant | None, Query(description="Entries before this time (UTC if no zone).")]
 
 
 def audit_router(console: Console) -> APIRouter:

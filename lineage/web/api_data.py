@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 
 from graph.store import StoreError
 from lineage.web.auth import REFUSALS, requires
-from lineage.web.common import audited, aware
+from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.models import (
     Acknowledged,
@@ -32,8 +32,8 @@ MAX_INGEST = 1000
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such object."}}
 
 
-Since = Annotated[datetime | None, Query(description="Only evidence at or after this time (ISO 8601; UTC if no zone).")]
-Until = Annotated[datetime | None, Query(description="Only evidence before this time (ISO 8601; UTC if no zone).")]
+Since = Annotated[Instant | None, Query(description="Only evidence at or after this time (ISO 8601; UTC if no zone).")]
+Until = Annotated[Instant | None, Query(description="Only evidence before this time (ISO 8601; UTC if no zone).")]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="At most this many event ids per flow.")]
 
 
@@ -162,7 +162,7 @@ def data_router(console: Console) -> APIRouter:
             str | None, Query(pattern="^(open|acknowledged)$", description="open or acknowledged")
         ] = None,
         rule: Annotated[str | None, Query(description="Only alerts of this rule id.")] = None,
-        since: Annotated[datetime | None, Query(description="Only alerts last seen at or after this time.")] = None,
+        since: Annotated[Instant | None, Query(description="Only alerts last seen at or after this time.")] = None,
     ) -> list[Alert]:
         """Deduplicated undeclared-flow alerts, newest first. People appear by pseudonym only."""
         return console.store.alerts(status=status, rule=rule, since=aware(since))
@@ -180,7 +180,12 @@ def data_router(console: Console) -> APIRouter:
         audited(console.audit, request, who, action="alert-ack", target=alert_id, returned={"alerts": 1})
         return Acknowledged(alert_id=alert_id, status="acknowledged")
 
-    @r.post("/api/events", response_model=IngestResult, responses=REFUSALS, tags=["service"])
+    @r.post(
+        "/api/events",
+        response_model=IngestResult,
+        responses=REFUSALS | {400: {"model": Problem, "description": "The body is not JSON."}},
+        tags=["service"],
+    )
     def ingest(
         events: Annotated[
             list[dict[str, Any]],

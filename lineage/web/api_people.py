@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import audited
 from lineage.web.console import Console
+from lineage.web.models import Problem
 from lineage.web.tokens import Principal, Role
 from schemas.answers import Alert, WhoHas
+
+_NO_ROUTE: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such route (an id with a line break cannot be routed)."}
+}
 
 
 def concerning(found: WhoHas | None, pseudonym: str, alerts: list[Alert]) -> list[Alert]:
@@ -25,7 +32,7 @@ def people_router(console: Console) -> APIRouter:
     @r.get(
         "/api/subjects/{subject_id:path}/alerts",
         response_model=list[Alert],
-        responses=REFUSALS,
+        responses=REFUSALS | _NO_ROUTE,
         summary="Alerts concerning one person",
     )
     def subject_alerts(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> list[Alert]:  # noqa: B008
@@ -41,7 +48,7 @@ def people_router(console: Console) -> APIRouter:
     @r.get(
         "/api/subjects/{subject_id:path}",
         response_model=WhoHas,
-        responses=REFUSALS,
+        responses=REFUSALS | _NO_ROUTE,
         summary="Who has this person's data",
     )
     def who_has(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> WhoHas:  # noqa: B008

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from graph import reports
 from lineage.report_formats import ReportFormatError, render
 from lineage.web.auth import REFUSALS, requires
-from lineage.web.common import audited, aware
+from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
 from schemas.reports import AccessReport, AnyReport, Art19Report, CcpaReport, GapsReport, RopaReport
@@ -24,19 +24,20 @@ _BAD: dict[int | str, dict[str, Any]] = {
     400: {"description": "A bad period, table or missing subject."},
     501: {"description": "This format cannot be produced on this server (e.g. PDF without WeasyPrint)."},
 }
+_FILE_SCHEMAS: dict[str, dict[str, Any]] = {"json": {"type": "object"}, "pdf": {"type": "string", "format": "binary"}}
 _FILE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report as a file.",
         "content": {
-            m: {"schema": {"type": "string", "format": "binary"} if k == "pdf" else {"type": "string"}}
+            m: {"schema": _FILE_SCHEMAS.get(k, {"type": "string"})}
             for k, m in _MEDIA.items()
         },
     }
 }
 
 
-Since = Annotated[datetime | None, Query(description="Start of the period (inclusive; UTC if no zone).")]
-Until = Annotated[datetime | None, Query(description="End of the period (exclusive; UTC if no zone).")]
+Since = Annotated[Instant | None, Query(description="Start of the period (inclusive; UTC if no zone).")]
+Until = Annotated[Instant | None, Query(description="End of the period (exclusive; UTC if no zone).")]
 SubjectQ = Annotated[str, Query(min_length=1, description="The person's id (hashed here; never stored).")]
 Region = Annotated[str | None, Query(description="The person's region: country codes and/or EEA, e.g. 'EEA,CH'.")]
 

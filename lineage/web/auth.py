@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from lineage.web.models import Problem
+from lineage.web.models import Problem, ValidationProblem
 from lineage.web.tokens import Principal, Role, TokenError, TokenFile
 
 bearer = HTTPBearer(auto_error=False, description="An API token made with `lineage tokens add`.")
@@ -16,6 +17,7 @@ bearer = HTTPBearer(auto_error=False, description="An API token made with `linea
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No token, or a token that is not (or no longer) valid."},
     403: {"model": Problem, "description": "The token's role may not use this endpoint."},
+    422: {"model": ValidationProblem, "description": "A parameter or the body is invalid, or a parameter is unknown."},
     503: {"model": Problem, "description": "The store, the tokens file or the audit trail is unavailable."},
 }
 
@@ -35,10 +37,44 @@ def requires(tokens: TokenFile, *roles: Role) -> Callable[..., Principal]:
             raise HTTPException(401, "invalid API token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         if who.role not in allowed:
             raise HTTPException(403, f"role {who.role.value!r} may not use this endpoint")
+        _check_query(request)
         request.state.principal = who
         return who
 
     return check
+
+
+def _check_query(request: Request) -> None:
+    """Refuse unknown and repeated query parameters: a misspelt filter (?subjet=...) must not widen an answer."""
+    names = [k for k, _ in request.query_params.multi_items()]
+    known = _query_names(request.scope.get("route"))
+    problems = [
+        {"type": "extra_forbidden", "loc": ("query", n), "msg": "unknown query parameter"}
+        for n in sorted(set(names) - known)
+    ] + [
+        {"type": "repeated", "loc": ("query", n), "msg": "query parameter given more than once"}
+        for n in sorted({n for n in names if names.count(n) > 1} & known)
+    ]
+    if problems:
+        raise RequestValidationError(problems)
+
+
+_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: Any) -> frozenset[str]:
+    """The query parameters a route declares (its own and its dependencies')."""
+    key = id(route)
+    if key not in _NAMES:
+        names: set[str] = set()
+        todo = [getattr(route, "dependant", None)]
+        while todo:
+            dep = todo.pop()
+            if dep is not None:
+                names.update(f.alias for f in dep.query_params)
+                todo.extend(dep.dependencies)
+        _NAMES[key] = frozenset(names)
+    return _NAMES[key]
 
 
 def client_of(request: Request) -> str:

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import HTTPException, Request
+from pydantic import BeforeValidator
 
 from lineage.web.audit import AuditLog
 from lineage.web.auth import client_of
 from lineage.web.tokens import Principal
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic reads "604" as a Unix timestamp; the API documents ISO 8601 date-times, so a bare number is refused
+    if isinstance(value, str) and _is_number(value):
+        raise ValueError("expected an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T08:00:00Z")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A date-time parameter: ISO 8601 only (UTC when it has no zone, see :func:`aware`)."""
 
 
 def endpoint_of(request: Request) -> str:

@@ -18,6 +18,22 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong.")
 
 
+class ValidationItem(BaseModel):
+    """One invalid or unknown parameter."""
+
+    model_config = ConfigDict(frozen=True)  # FastAPI's validation errors may carry more keys (input, ctx, url)
+    loc: list[str | int] = Field(description="Where: ('query', name), ('path', name), ('body', ...).")
+    msg: str = Field(description="What is wrong.")
+    type: str = Field(description="Kind of error.")
+
+
+class ValidationProblem(BaseModel):
+    """A request refused because a parameter or the body is invalid (422)."""
+
+    model_config = _FROZEN
+    detail: list[ValidationItem] = Field(description="Each problem.")
+
+
 class Health(BaseModel):
     """The server is up."""
 

@@ -39,7 +39,7 @@ class World:
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     db = tmp_path_factory.mktemp("web") / "lineage.db"
-    sims = list(simulate(30, 14, 5, undeclared_rate=0.03))
+    sims = list(simulate(20, 10, 3, undeclared_rate=0.04))
     store = SQLiteGraphStore(db)
     handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
     handler.handle([validate_event(s.event, handler.taxonomy) for s in sims])
