@@ -29,6 +29,11 @@ if [ "${LINEAGE_TEST_SERVICES:-yes}" != "no" ] && { ! command -v mvn >/dev/null 
   fi
 fi
 
+# The web console's browser tests drive Debian's Chromium (installed once; a no-op when present)
+if [ "${LINEAGE_TEST_BROWSER:-yes}" != "no" ]; then
+  bash tests/web/install-browser.sh || echo "tests/run.sh: could not install Chromium; browser tests will not run" >&2
+fi
+
 started=()
 cleanup() {
   for svc in "${started[@]}"; do
