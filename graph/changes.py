@@ -111,6 +111,32 @@ class ConsentState:
 
 
 @dataclass(frozen=True, slots=True)
+class ErasureRecord:
+    """An erasure to apply: forget everything about ``subject`` that occurred at or before ``occurred_at``."""
+
+    event_id: str
+    subject: str  # pseudonym
+    occurred_at: datetime  # UTC
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What a store keeps of an erasure: whose (pseudonym), when, by which event, and whom to tell (Art. 19).
+
+    ``recipients`` are the ids of the recipients the erased data had been disclosed to, computed by the store
+    before it deleted the evidence; ``applied_at`` is when the store applied the erasure.
+    """
+
+    event_id: str
+    subject: str  # pseudonym
+    erased_at: datetime  # UTC: the erasure event's occurred_at
+    applied_at: datetime  # UTC
+    reason: str | None
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeSet:
     """Everything one event changes in the graph; applied atomically and at most once per event id."""
 
@@ -121,3 +147,4 @@ class ChangeSet:
     source: SourceNode | None = None
     findings: tuple[Finding, ...] = ()
     consent: ConsentRecord | None = None  # set by consent_withdrawn and opted_out events, which have no edges
+    erasure: ErasureRecord | None = None  # set by erased events, which have no edges and add no subject

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from graph.changes import ConsentRecord, ConsentState, Finding
 from schemas.events import (
-    CONSENT_EVENTS,
+    DATA_EVENTS,
     AnyEvent,
     DataEvent,
     DataShared,
@@ -172,7 +172,7 @@ class PolicyEvaluator:
         those that occurred before the event count (see :meth:`_consent_findings`). Consent events themselves
         raise nothing.
         """
-        if isinstance(event, CONSENT_EVENTS):
+        if not isinstance(event, DATA_EVENTS):  # consent and erasure events raise nothing
             return ()
         findings: list[Finding] = []
         role = event.role

@@ -8,6 +8,7 @@ The graph model is documented in docs/graph-model.md. In short (every node also 
     (:Event {event_id})-[:EVIDENCE {rel, target, purpose}]->(:Data)     one per lineage edge an event supports
     (:Event)-[:TRIGGERED {subject}]->(:Alert {alert_id})                alert evidence
     (:Subject)-[:RECORDED]->(:Consent {event_id})                       consent withdrawals and opt-outs
+    (:Tombstone {event_id, subject, erased_at, recipients})             an erasure (no relationships)
     (:Meta {name: 'lineage'})                                           schema version, pseudonym-key fingerprint
 
 Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (distinct events).
@@ -25,7 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import neo4j
 from neo4j import exceptions as neo4j_errors
 
-from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel
+from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
 from graph.store import (
     ApplyResult,
     GraphStore,
@@ -61,10 +62,13 @@ CONSTRAINTS = (
     ("lineage_alert", "Alert", "alert_id"),
     ("lineage_consent", "Consent", "event_id"),
     ("lineage_meta", "Meta", "name"),
+    ("lineage_tombstone", "Tombstone", "event_id"),
 )
 INDEXES = (
     ("lineage_data_subject", "Data", "subject"),  # who_has: all data of one person
     ("lineage_event_time", "Event", "occurred_at"),  # flows by period
+    ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
+    ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
 )
 
 # -- writes: each statement takes $rows, pre-aggregated per key in Python ------------------------------
@@ -130,6 +134,68 @@ UNWIND $rows AS r
 MERGE (s:Subject {ns: $ns, key: r.subject})
 MERGE (c:Consent {ns: $ns, event_id: r.event_id}) ON CREATE SET c += r.props
 MERGE (s)-[:RECORDED]->(c)
+"""
+
+# -- erasure: one person, everything that occurred at or before $at (see GraphStore) ---------------------
+_CUTOFFS = """
+UNWIND $keys AS key
+MATCH (t:Tombstone {ns: $ns, subject: key})
+RETURN key, t.erased_at AS at, t.event_id AS event_id
+"""
+# a share an erasure covers, delivered after it: its recipient must be told too (Art. 19)
+_LATE_RECIPIENTS = """
+UNWIND $rows AS r
+MATCH (t:Tombstone {ns: $ns, event_id: r.tombstone}) WHERE NOT r.recipient IN t.recipients
+SET t.recipients = t.recipients + r.recipient
+"""
+_ERASE_TOMBSTONE = """
+OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})-[x:EVIDENCE]->(:Data)
+WHERE x.rel = 'SHARED_WITH' AND ev.occurred_at <= $at
+WITH collect(DISTINCT x.target) AS recipients
+CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
+                     recipients: recipients})
+SET t.reason = $reason
+"""
+_ERASE_EVENTS = """
+MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
+DETACH DELETE ev
+"""
+_ERASE_CONSENTS = """
+MATCH (:Subject {ns: $ns, key: $key})-[:RECORDED]->(c:Consent) WHERE c.occurred_at <= $at
+DETACH DELETE c
+"""
+# what is left of each edge: the evidence of events after the erasure (usually none: the edge goes)
+_ERASE_HOLDS = """
+MATCH (:Subject {ns: $ns, key: $key})-[e:HOLDS]->(d:Data)
+OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d) WHERE x.rel = 'HOLDS' AND x.target = e.role
+WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
+FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
+FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
+"""
+_ERASE_EDGES = """
+MATCH (d:Data {ns: $ns, subject: $key})-[e:COLLECTED_FROM|USED_FOR|SHARED_WITH]->(t)
+WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target, coalesce(e.purpose, '') AS purpose
+OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d) WHERE x.rel = rel AND x.target = target AND x.purpose = purpose
+WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
+FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
+FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
+"""
+_ERASE_DATA = """
+MATCH (d:Data {ns: $ns, subject: $key}) WHERE NOT EXISTS { (:Event)-[:EVIDENCE]->(d) }
+DETACH DELETE d
+"""
+_ERASE_SUBJECT = """
+MATCH (s:Subject {ns: $ns, key: $key})
+WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.kind <> 'erased' }
+DETACH DELETE s
+"""
+_ERASURE_STATEMENTS = (
+    _ERASE_TOMBSTONE, _ERASE_EVENTS, _ERASE_CONSENTS, _ERASE_HOLDS, _ERASE_EDGES, _ERASE_DATA, _ERASE_SUBJECT
+)
+_TOMBSTONES = """
+UNWIND $keys AS key
+MATCH (t:Tombstone {ns: $ns, subject: key})
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
 """
 
 # -- reads -----------------------------------------------------------------------------------------
@@ -357,21 +423,76 @@ class Neo4jGraphStore(GraphStore):
             unique.setdefault(cs.event.event_id, cs)
         if not unique:
             return ApplyResult(0, len(batch))
-        rows = [_event_row(cs, datetime.now(UTC)) for cs in unique.values()]
+        now = datetime.now(UTC)
+        # erasures first (oldest first), so that the batch's later events about the person survive them
+        erasures = sorted(
+            (cs for cs in unique.values() if cs.erasure), key=lambda c: (c.event.occurred_at, c.event.event_id)
+        )
+        others = [cs for cs in unique.values() if cs.erasure is None]
+        keys = sorted({cs.event.subject for cs in others})
 
-        def work(tx: neo4j.ManagedTransaction) -> int:
+        def work(tx: neo4j.ManagedTransaction) -> tuple[int, list[str]]:
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
+            # read inside the write transaction (read-committed): see docs/privacy.md for the one narrow race
+            tombstones: dict[str, list[tuple[datetime, str]]] = {}
+            for r in tx.run(_CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
+                tombstones.setdefault(r["key"], []).append((_utc(r["at"]), r["event_id"]))
+            applied = 0
+            for cs in erasures:
+                assert cs.erasure is not None
+                if self._erase(tx, cs, token, now):
+                    applied += 1
+                    er = cs.erasure
+                    tombstones.setdefault(er.subject, []).append((er.occurred_at.astimezone(UTC), er.event_id))
+            kept, covered = [], []
+            for cs in others:
+                at = cs.event.occurred_at.astimezone(UTC)
+                covering = min((t for t in tombstones.get(cs.event.subject, ()) if t[0] >= at), default=None)
+                if covering is None:
+                    kept.append(cs)
+                else:
+                    covered.append((cs, covering[1]))
+            if covered:  # the catalogue as in-order delivery leaves it; late disclosures added to Art. 19 lists
+                for query, statement_rows in _plan([cs for cs, _ in covered]):
+                    if statement_rows and query in (_RECIPIENTS, _SOURCES):
+                        tx.run(query, rows=statement_rows, ns=self.namespace).consume()
+                late = {(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None}
+                rows = [{"tombstone": t, "recipient": r} for t, r in sorted(late)]
+                tx.run(_LATE_RECIPIENTS, rows=rows, ns=self.namespace).consume()
+            suppressed = [cs.event.event_id for cs, _ in covered]
+            if not kept:
+                return applied, suppressed
+            rows = [_event_row(cs, now) for cs in kept]
             created = {
                 r["event_id"] for r in tx.run(_EVENTS, rows=rows, batch=token, ns=self.namespace) if r["created"]
             }
-            fresh = [cs for cs in unique.values() if cs.event.event_id in created]
+            fresh = [cs for cs in kept if cs.event.event_id in created]
             for query, statement_rows in _plan(fresh):
                 if statement_rows:
                     tx.run(query, rows=statement_rows, ns=self.namespace).consume()
-            return len(fresh)
+            return applied + len(fresh), suppressed
 
-        applied = self._run("write to", work, write=True)
-        return ApplyResult(applied, len(batch) - applied)
+        applied, suppressed = self._run("write to", work, write=True)
+        return ApplyResult(applied, len(batch) - applied - len(suppressed), tuple(suppressed))
+
+    def _erase(self, tx: neo4j.ManagedTransaction, cs: ChangeSet, token: str, now: datetime) -> bool:
+        """Apply one erasure in ``tx``; False when its event was already processed."""
+        er = cs.erasure
+        assert er is not None
+        created = tx.run(_EVENTS, rows=[_event_row(cs, now)], batch=token, ns=self.namespace).single(strict=True)
+        if not created["created"]:
+            return False
+        params = {
+            "ns": self.namespace,
+            "key": er.subject,
+            "at": er.occurred_at.astimezone(UTC),
+            "event_id": er.event_id,
+            "now": now,
+            "reason": er.reason,
+        }
+        for statement in _ERASURE_STATEMENTS:
+            tx.run(statement, params).consume()
+        return True
 
     def acknowledge_alert(self, alert_id: str) -> bool:
         def work(tx: neo4j.ManagedTransaction) -> int:
@@ -416,6 +537,29 @@ class Neo4jGraphStore(GraphStore):
         for record in sorted(self._run("read consent records from", work), key=lambda c: (c.occurred_at, c.event_id)):
             records.setdefault(record.subject, []).append(record)
         return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
+
+    def erasures(self, subjects: Sequence[str]) -> dict[str, list[Tombstone]]:
+        keys = sorted(set(subjects))
+        if not keys:
+            return {}
+
+        def work(tx: neo4j.ManagedTransaction) -> list[Tombstone]:
+            return [
+                Tombstone(
+                    t["event_id"],
+                    t["subject"],
+                    _utc(t["erased_at"]),
+                    _utc(t["applied_at"]),
+                    t["reason"],
+                    tuple(sorted(t["recipients"] or ())),
+                )
+                for t in (r["t"] for r in tx.run(_TOMBSTONES, keys=keys, ns=self.namespace))
+            ]
+
+        out: dict[str, list[Tombstone]] = {}
+        for t in sorted(self._run("read tombstones from", work), key=lambda t: (t.erased_at, t.event_id)):
+            out.setdefault(t.subject, []).append(t)
+        return out
 
     def who_has(self, subject: str) -> WhoHas | None:
         def work(tx: neo4j.ManagedTransaction) -> WhoHas | None:

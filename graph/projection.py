@@ -9,6 +9,7 @@ from graph.changes import (
     ChangeSet,
     ConsentRecord,
     EdgeKey,
+    ErasureRecord,
     EventRecord,
     Finding,
     RecipientNode,
@@ -16,7 +17,7 @@ from graph.changes import (
     SourceNode,
     SubjectNode,
 )
-from schemas.events import AnyEvent, ConsentEvent, ConsentWithdrawn, DataShared, OptedOut, Source
+from schemas.events import AnyEvent, ConsentEvent, ConsentWithdrawn, DataErased, DataShared, OptedOut, Source
 
 
 def source_id(source: Source) -> str:
@@ -38,9 +39,17 @@ def project(
     """The graph changes one event causes: its subject's categories, and their sources, purposes and recipients.
 
     A consent withdrawal or opt-out changes no edge: it is recorded (``ChangeSet.consent``) for later judgement.
+    An erasure (``ChangeSet.erasure``) adds nothing but its tombstone: the store deletes what it covers.
     """
     subject = pseudonym(event.subject.id)
     occurred = event.occurred_at.astimezone(UTC)
+    if isinstance(event, DataErased):
+        return ChangeSet(
+            event=EventRecord(event.event_id, event.kind, occurred, event.emitted_by, subject, role="", customer=None),
+            subject=SubjectNode(subject, event.subject.type),
+            edges=(),
+            erasure=ErasureRecord(event.event_id, subject, occurred, event.reason),
+        )
     if isinstance(event, ConsentWithdrawn | OptedOut):
         return ChangeSet(
             event=EventRecord(event.event_id, event.kind, occurred, event.emitted_by, subject, role="", customer=None),

@@ -6,10 +6,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel
+from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
 from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreUnavailable, alert_id
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
@@ -54,6 +55,12 @@ CREATE TABLE IF NOT EXISTS alert_events (
   alert_id TEXT NOT NULL, event_id TEXT NOT NULL, subject TEXT NOT NULL, occurred_at TEXT NOT NULL,
   PRIMARY KEY (alert_id, event_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alert_events_subject ON alert_events(subject);
+CREATE TABLE IF NOT EXISTS tombstones (
+  event_id TEXT PRIMARY KEY, subject TEXT NOT NULL, erased_at TEXT NOT NULL, applied_at TEXT NOT NULL,
+  reason TEXT, recipients TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tombstones_subject ON tombstones(subject, erased_at);
 """
 
 
@@ -99,13 +106,29 @@ class SQLiteGraphStore(GraphStore):
 
     def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
         applied = duplicates = 0
+        suppressed: list[str] = []
         now = ts(datetime.now(UTC))
+        # erasures first (oldest first), so that the batch's later events about the person survive them
+        erasures = sorted((cs for cs in batch if cs.erasure), key=lambda cs: (cs.event.occurred_at, cs.event.event_id))
+        others = [cs for cs in batch if cs.erasure is None]
         with self._lock:
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                for cs in batch:
-                    if self._apply_one(cur, cs, now):
+                for cs in erasures:
+                    if self._erase(cur, cs, now):
+                        applied += 1
+                    else:
+                        duplicates += 1
+                # read inside the write transaction: an erasure committed by another writer cannot slip between
+                cutoffs = self._cutoffs(cur, {cs.event.subject for cs in others})
+                for cs in others:
+                    at = ts(cs.event.occurred_at)
+                    covering = next((e for t, e in cutoffs.get(cs.event.subject, ()) if t >= at), None)
+                    if covering is not None:
+                        suppressed.append(cs.event.event_id)
+                        self._suppress(cur, cs, covering)
+                    elif self._apply_one(cur, cs, now):
                         applied += 1
                     else:
                         duplicates += 1
@@ -116,7 +139,102 @@ class SQLiteGraphStore(GraphStore):
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return ApplyResult(applied, duplicates)
+        return ApplyResult(applied, duplicates, tuple(suppressed))
+
+    @staticmethod
+    def _cutoffs(cur: sqlite3.Cursor, subjects: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """The (erased_at, event_id) of the tombstones of these people, oldest first."""
+        keys, out = sorted(subjects), dict[str, list[tuple[str, str]]]()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            sql = (
+                "SELECT subject, erased_at, event_id FROM tombstones"  # noqa: S608 - placeholders only
+                f" WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY erased_at, event_id"
+            )
+            for subject, at, event_id in cur.execute(sql, chunk):
+                out.setdefault(subject, []).append((at, event_id))
+        return out
+
+    def _suppress(self, cur: sqlite3.Cursor, cs: ChangeSet, tombstone: str) -> None:
+        """An event an erasure covers: nothing about the person is kept, but the recipient it names is added to
+        the erasure's Art. 19 list (a disclosure learnt of late must be notified too), and the recipient and
+        source catalogue (no personal data) is kept as in-order delivery would have left it."""
+        self._upsert_catalogue(cur, cs, ts(cs.event.occurred_at))
+        if cs.recipient is None:
+            return
+        (current,) = cur.execute("SELECT recipients FROM tombstones WHERE event_id = ?", (tombstone,)).fetchone()
+        recipients = set(json.loads(current))
+        if cs.recipient.id not in recipients:
+            updated = json.dumps(sorted(recipients | {cs.recipient.id}))
+            cur.execute("UPDATE tombstones SET recipients = ? WHERE event_id = ?", (updated, tombstone))
+
+    def _erase(self, cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
+        """Apply one erasure (see GraphStore): the tombstone with its Art. 19 recipients, then the deletions."""
+        ev, er = cs.event, cs.erasure
+        assert er is not None
+        subject, at = er.subject, ts(er.occurred_at)
+        cur.execute(
+            "INSERT OR IGNORE INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ev.event_id, ev.kind, at, ev.emitted_by, subject, ev.role, ev.customer, now),
+        )
+        if cur.rowcount == 0:
+            return False
+        recipients = [
+            r[0]
+            for r in cur.execute(
+                "SELECT DISTINCT e.target FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
+                " WHERE e.subject = ? AND e.rel = ? AND ee.occurred_at <= ? ORDER BY e.target",
+                (subject, Rel.SHARED_WITH.value, at),
+            )
+        ]
+        cur.execute(
+            "INSERT INTO tombstones(event_id, subject, erased_at, applied_at, reason, recipients)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (ev.event_id, subject, at, now, er.reason, json.dumps(recipients)),
+        )
+        mine = "SELECT id FROM edges WHERE subject = ?"
+        cur.execute(f"DELETE FROM edge_events WHERE occurred_at <= ? AND edge_id IN ({mine})", (at, subject))  # noqa: S608 - fixed fragment
+        cur.execute(
+            "DELETE FROM edges WHERE subject = ?"
+            " AND NOT EXISTS (SELECT 1 FROM edge_events ee WHERE ee.edge_id = edges.id)",
+            (subject,),
+        )
+        # edges that keep evidence from after the erasure: their span and count from what is left
+        cur.execute(
+            "UPDATE edges SET first_seen = (SELECT min(occurred_at) FROM edge_events ee WHERE ee.edge_id = edges.id),"
+            " last_seen = (SELECT max(occurred_at) FROM edge_events ee WHERE ee.edge_id = edges.id),"
+            " count = (SELECT count(*) FROM edge_events ee WHERE ee.edge_id = edges.id) WHERE subject = ?",
+            (subject,),
+        )
+        cur.execute("DELETE FROM alert_events WHERE subject = ? AND occurred_at <= ?", (subject, at))
+        cur.execute("DELETE FROM consents WHERE subject = ? AND occurred_at <= ?", (subject, at))
+        cur.execute("DELETE FROM events WHERE subject = ? AND occurred_at <= ? AND kind != 'erased'", (subject, at))
+        cur.execute(
+            "DELETE FROM subjects WHERE key = ? AND NOT EXISTS"
+            " (SELECT 1 FROM events WHERE subject = ? AND kind != 'erased')",
+            (subject, subject),
+        )
+        return True
+
+    @staticmethod
+    def _upsert_catalogue(cur: sqlite3.Cursor, cs: ChangeSet, at: str) -> None:
+        """The recipient and source an event names (shared nodes, no personal data)."""
+        if cs.recipient is not None:
+            r = cs.recipient
+            cur.execute(
+                "INSERT INTO recipients(id, name, type, country, contact, seen_at, seen_event)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
+                " type = excluded.type, country = excluded.country, contact = excluded.contact,"
+                " seen_at = excluded.seen_at, seen_event = excluded.seen_event"
+                " WHERE (excluded.seen_at, excluded.seen_event) > (recipients.seen_at, recipients.seen_event)",
+                (r.id, r.name, r.type, r.country, r.contact, at, cs.event.event_id),
+            )
+        if cs.source is not None:
+            cur.execute(
+                "INSERT OR IGNORE INTO sources(id, type, name) VALUES (?, ?, ?)",
+                (cs.source.id, cs.source.type, cs.source.name),
+            )
 
     def _apply_one(self, cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
         ev = cs.event
@@ -134,21 +252,7 @@ class SQLiteGraphStore(GraphStore):
             " type = excluded.type, seen_at = excluded.seen_at WHERE excluded.seen_at > subjects.seen_at",
             (cs.subject.key, cs.subject.type, at),
         )
-        if cs.recipient is not None:
-            r = cs.recipient
-            cur.execute(
-                "INSERT INTO recipients(id, name, type, country, contact, seen_at, seen_event)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
-                " type = excluded.type, country = excluded.country, contact = excluded.contact,"
-                " seen_at = excluded.seen_at, seen_event = excluded.seen_event"
-                " WHERE (excluded.seen_at, excluded.seen_event) > (recipients.seen_at, recipients.seen_event)",
-                (r.id, r.name, r.type, r.country, r.contact, at, ev.event_id),
-            )
-        if cs.source is not None:
-            cur.execute(
-                "INSERT OR IGNORE INTO sources(id, type, name) VALUES (?, ?, ?)",
-                (cs.source.id, cs.source.type, cs.source.name),
-            )
+        self._upsert_catalogue(cur, cs, at)
         for e in cs.edges:
             cur.execute(
                 "INSERT INTO edges(rel, subject, category, target, purpose, first_seen, last_seen, count)"
@@ -221,6 +325,21 @@ class SQLiteGraphStore(GraphStore):
                     )
                     records.setdefault(subject, []).append(record)
         return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
+
+    def erasures(self, subjects: Sequence[str]) -> dict[str, list[Tombstone]]:
+        out: dict[str, list[Tombstone]] = {}
+        keys = sorted(set(subjects))
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                sql = (
+                    "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"  # noqa: S608
+                    f" WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY erased_at, event_id"
+                )
+                for event_id, subject, erased, applied, reason, recipients in self._db.execute(sql, chunk):
+                    tomb = Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, ())
+                    out.setdefault(subject, []).append(replace(tomb, recipients=tuple(json.loads(recipients))))
+        return out
 
     def who_has(self, subject: str) -> WhoHas | None:
         with self._lock:

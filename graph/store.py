@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from graph.changes import ChangeSet, ConsentState
+from graph.changes import ChangeSet, ConsentState, Tombstone
 from schemas.answers import Alert, Flow, StoreStats, WhoHas
 
 
@@ -31,10 +31,12 @@ class StoreConfigError(StoreError):
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """What a batch did: events newly applied, and events skipped because already processed."""
+    """What a batch did: events newly applied, events skipped because already processed, and the ids of events
+    dropped because their person was erased after they occurred (see :meth:`GraphStore.apply`)."""
 
     applied: int
     duplicates: int
+    suppressed: tuple[str, ...] = ()
 
 
 def alert_id(rule: str, recipient: str, category: str, purpose: str) -> str:
@@ -50,6 +52,16 @@ class GraphStore(ABC):
     in one transaction and records the processed event ids in that same transaction, so applying the
     same event again changes nothing. Reads are named queries returning :mod:`schemas.answers` models.
     Subjects are addressed by pseudonym (see :mod:`graph.pseudonym`); raw ids never reach a store.
+
+    Erasure (``ChangeSet.erasure``, GDPR Art. 17): applying it at time T for a person deletes everything
+    recorded about them that occurred at or before T (events, lineage evidence, edges left without evidence,
+    consent records, their pseudonym in alert evidence, and the subject itself when nothing after T remains),
+    after noting in a :class:`Tombstone` the recipients that evidence names (Art. 19). Shared nodes (sources,
+    purposes, recipients) and alert aggregates stay. Within a batch, erasures are applied before other changes,
+    and an event about a person whose latest tombstone is at or after the event's ``occurred_at`` is not
+    applied nor recorded (``ApplyResult.suppressed``): a replay of old events does not bring the person back,
+    while data that occurred after the erasure is new data and is applied. The outcome does not depend on the
+    order in which erasures and events are delivered.
     """
 
     @abstractmethod
@@ -92,6 +104,10 @@ class GraphStore(ABC):
         Written by :meth:`apply` from ``ChangeSet.consent``; people with none recorded are absent from the answer.
         The handler asks once per batch, for the people in it, to judge their uses and disclosures.
         """
+
+    @abstractmethod
+    def erasures(self, subjects: Sequence[str]) -> dict[str, list[Tombstone]]:
+        """The tombstones of these people (by pseudonym), each person's oldest first; people never erased are absent."""
 
     @abstractmethod
     def processed(self, event_ids: Sequence[str]) -> set[str]:

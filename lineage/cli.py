@@ -109,6 +109,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     err.write(
         f"{report.applied} event(s) applied, {report.duplicates} already present, {report.rejected} line(s) rejected"
         + (f" (see {dlq_path})" if report.rejected else "")
+        + (f", {report.suppressed} about erased people dropped" if report.suppressed else "")
         + f", {len(report.findings)} undeclared-flow finding(s)\n"
     )
     return EXIT_REJECTED if report.rejected else EXIT_OK
@@ -341,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lineage.cli_reports import register as register_reports; register_reports(sub, with_store)  # noqa: E702, I001
     from lineage.cli_streams import register as register_streams; register_streams(sub, with_store)  # noqa: E702, I001
     from lineage.cli_web import register as register_web; register_web(sub, with_store)  # noqa: E702, I001
+    from lineage.cli_privacy import register as register_privacy; register_privacy(sub, with_store)  # noqa: E702, I001
     return p
 
 

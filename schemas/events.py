@@ -1,4 +1,4 @@
-"""The wire contract (version 1) of collection, use, share and consent events: a discriminated union on ``kind``."""
+"""The wire contract (version 1) of collection, use, share, consent and erasure events, discriminated on ``kind``."""
 
 from __future__ import annotations
 
@@ -119,6 +119,7 @@ class EventKind(StrEnum):
     SHARED = "shared"
     CONSENT_WITHDRAWN = "consent_withdrawn"
     OPTED_OUT = "opted_out"
+    ERASED = "erased"
 
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
@@ -266,17 +267,36 @@ class OptedOut(_Envelope):
         return self
 
 
-Event: TypeAlias = Annotated[
-    DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut, Field(discriminator="kind")
-]
-EVENT_ADAPTER: TypeAdapter[DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut] = TypeAdapter(Event)
+class DataErased(_Envelope):
+    """The person's personal data was erased (GDPR Art. 17, CCPA §1798.105): the tracker forgets them up to then.
 
-AnyEvent: TypeAlias = DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut
+    Applying it removes everything recorded about the person that occurred at or before ``occurred_at`` and keeps
+    a tombstone (pseudonym, time, event id, recipients to notify under Art. 19); events about the person that
+    occurred at or before it are dropped when (re)delivered later, so a replay does not bring the person back.
+    """
+
+    kind: Literal["erased"] = Field(description="'erased'")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="Why the data was erased, e.g. 'Art. 17(1)(a) request'. Kept in the tombstone: must not "
+        "contain personal data.",
+    )
+
+
+Event: TypeAlias = Annotated[
+    DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut | DataErased, Field(discriminator="kind")
+]
+EVENT_ADAPTER: TypeAdapter[DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut | DataErased] = (
+    TypeAdapter(Event)
+)
+
+AnyEvent: TypeAlias = DataCollected | DataUsed | DataShared | ConsentWithdrawn | OptedOut | DataErased
 DataEvent: TypeAlias = DataCollected | DataUsed | DataShared
 """An event about personal data itself (it has categories, a role and, but for some collections, a purpose)."""
 ConsentEvent: TypeAlias = ConsentWithdrawn | OptedOut
 """An event about the person's consent or objection: recorded, and judged against later processing."""
 CONSENT_EVENTS = (ConsentWithdrawn, OptedOut)
+DATA_EVENTS = (DataCollected, DataUsed, DataShared)
 
 
 class EventError(ValueError):
@@ -357,8 +377,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "privacy-lineage event, schema_version 1"
     schema["description"] = (
-        "A collection, use or share event about one person's data, or a consent withdrawal or marketing opt-out "
-        "by that person. Taxonomy keys (subject.type, data_categories, purpose, purposes, scope) must also exist in "
+        "A collection, use or share event about one person's data, a consent withdrawal or marketing opt-out "
+        "by that person, or the erasure of their data. Taxonomy keys (subject.type, data_categories, purpose, purposes, scope) must also exist in "
         "the fideslang default taxonomy or be declared as custom keys in the policy, and an opt-out's scope must be "
         "'marketing' or under it; those checks are not expressible here and are done by the reader."
     )

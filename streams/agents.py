@@ -133,6 +133,7 @@ class BatchOutcome:
     duplicates: int = 0
     rejected: int = 0
     findings: list[Finding] = field(default_factory=list)
+    suppressed: int = 0  # about a person erased after they occurred: dropped
 
 
 def dead_letter_envelope(
@@ -217,6 +218,7 @@ class BatchProcessor:
         if valid:
             result = await self._apply(valid)
             outcome.applied, outcome.duplicates = result.applied, result.duplicates
+            outcome.suppressed = result.suppressed
             outcome.findings.extend(result.findings)
         for message, envelope in letters:
             await self.publisher.publish(self.topics.deadletter, message.key, _json(envelope))

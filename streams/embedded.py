@@ -15,7 +15,8 @@ MAX_LINE_BYTES = 1_000_000
 
 @dataclass
 class IngestReport:
-    """Counts of one ingest run; ``rejected`` lines went to the dead letters."""
+    """Counts of one ingest run; ``rejected`` lines went to the dead letters; ``suppressed`` events were about a
+    person erased after they occurred, and were dropped."""
 
     lines: int = 0
     blank: int = 0
@@ -23,6 +24,7 @@ class IngestReport:
     duplicates: int = 0
     rejected: int = 0
     findings: list[Finding] = field(default_factory=list)
+    suppressed: int = 0
 
 
 def ingest_lines(
@@ -44,6 +46,7 @@ def ingest_lines(
         result = handler.handle(batch)
         report.applied += result.applied
         report.duplicates += result.duplicates
+        report.suppressed += result.suppressed
         report.findings.extend(result.findings)
         batch.clear()
         if on_progress is not None:

@@ -10,17 +10,18 @@ from graph.compliance import PolicyEvaluator
 from graph.projection import consent_record, project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
-from schemas.events import CONSENT_EVENTS, AnyEvent
+from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent
 from schemas.policy import Policy
 
 
 @dataclass(frozen=True)
 class HandleResult:
-    """What one batch did."""
+    """What one batch did; ``suppressed`` events were about a person erased after they occurred (not applied)."""
 
     applied: int
     duplicates: int
     findings: tuple[Finding, ...]
+    suppressed: int = 0
 
 
 class Handler:
@@ -32,6 +33,10 @@ class Handler:
     it and are known when its batch is handled: those already in the store plus those in the same batch
     (whatever their order within it). A withdrawal delivered in a later batch than a use it predates does not
     flag that use retroactively; the use stays recorded with its evidence, and reports can find it.
+
+    Erasure: an ``erased`` event makes the store forget the person up to its time and keep a tombstone; the
+    store then drops (``suppressed``) events about the person that occurred at or before it, whenever they
+    arrive, and no finding is reported for them. Events that occurred after it are new data and are applied.
     """
 
     def __init__(self, store: GraphStore, policy: Policy, pseudonymizer: Pseudonymizer) -> None:
@@ -56,7 +61,7 @@ class Handler:
 
     def consent_for(self, events: Sequence[AnyEvent]) -> dict[str, ConsentState]:
         """The consent state of the people in a batch: the store's records plus the batch's own consent events."""
-        people = {self.pseudonym(e.subject.id) for e in events if not isinstance(e, CONSENT_EVENTS)}
+        people = {self.pseudonym(e.subject.id) for e in events if isinstance(e, DATA_EVENTS)}
         if not people:
             return {}
         state = self.store.consent_state(sorted(people))
@@ -82,5 +87,6 @@ class Handler:
                 seen.add(cs.event.event_id)
                 fresh.append(cs)
         result = self.store.apply(fresh)
-        findings = tuple(f for cs in fresh for f in cs.findings)
-        return HandleResult(result.applied, len(batch) - result.applied, findings)
+        dropped = set(result.suppressed)
+        findings = tuple(f for cs in fresh if cs.event.event_id not in dropped for f in cs.findings)
+        return HandleResult(result.applied, len(batch) - result.applied - len(dropped), findings, len(dropped))

@@ -16,7 +16,7 @@ from typing import Any
 from graph.store import GraphStore, StoreUnavailable
 
 DEFAULT_URI = "bolt://127.0.0.1:7687"
-LABELS = ("Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Meta")
+LABELS = ("Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Tombstone", "Meta")
 
 
 def server_settings() -> dict[str, str]:

@@ -392,7 +392,9 @@ def test_consent_events_are_part_of_the_v1_contract_and_its_json_schema() -> Non
             validate_event(bad)
 
     schema = json_schema()
-    assert set(schema["discriminator"]["mapping"]) == {"collected", "used", "shared", "consent_withdrawn", "opted_out"}
+    assert set(schema["discriminator"]["mapping"]) == {
+        "collected", "used", "shared", "consent_withdrawn", "opted_out", "erased"
+    }
     validator = jsonschema.Draft202012Validator(schema)
     for good in (consent_event("consent_withdrawn"), consent_event("opted_out", scope="marketing"), event("shared")):
         assert not list(validator.iter_errors(good)), good

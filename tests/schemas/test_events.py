@@ -91,7 +91,7 @@ def test_bad_recipient_type_and_country() -> None:
 
 def test_unsupported_schema_version_and_kind() -> None:
     assert "unsupported schema_version 2" in problems(event(schema_version=2))["schema_version"]
-    assert "unknown kind" in problems(event(kind="erased"))[""]
+    assert "unknown kind" in problems(event(kind="deleted"))[""]
 
 
 def test_not_json_and_not_an_object() -> None:

@@ -1,0 +1,91 @@
+"""`lineage erase` and `lineage erasures` end to end on the embedded store."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from lineage.cli import main
+from tests.factories import AFFILIATE, BROKER, event
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(argv), out, err), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    return f"sqlite:///{tmp_path / 'lineage.db'}"
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    lines = [
+        event("collected", event_id="c1", occurred_at="2026-03-01T09:00:00Z"),
+        event("shared", event_id="s1", occurred_at="2026-03-02T09:00:00Z",
+              recipient=AFFILIATE | {"contact": "privacy@sos-hk.example"}),
+        event("shared", event_id="s2", occurred_at="2026-03-03T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising"),
+        event("collected", event_id="b1", subject_id="bob@example.com", occurred_at="2026-03-01T09:00:00Z"),
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    return path
+
+
+def test_erase_lists_the_recipients_then_forgets_the_person(store: str, events: Path) -> None:
+    assert run("ingest", str(events), "--store", store)[0] == 0
+    code, out, err = run("erase", "alice@example.com", "--store", store, "--reason", "Art. 17(1)(a) request",
+                         "--at", "2026-03-10T00:00:00Z", "--event-id", "erase-alice")
+    assert (code, err) == (0, "")
+    assert "Erased alice@example.com as of 2026-03-10T00:00:00+00:00 (event erase-alice)" in out
+    assert "2 recipient(s) to notify" in out
+    assert "SOS Hong Kong Ltd (hk-affiliate, " in out and "privacy@sos-hk.example" in out
+    assert "DataBrokr Inc (brokr, " in out and "no contact details are recorded" in out.lower()
+
+    code, out, _ = run("who-has", "alice@example.com", "--store", store, "--format", "json")
+    answer = json.loads(out)
+    assert (answer["categories"], answer["recipients"]) == ([], [])
+    assert json.loads(run("who-has", "bob@example.com", "--store", store, "--format", "json")[1])["categories"]
+
+    code, out, err = run("ingest", str(events), "--store", store)  # the old events again
+    assert code == 0 and "3 about erased people dropped" in err and "1 already present" in err
+    assert json.loads(run("who-has", "alice@example.com", "--store", store, "--format", "json")[1])["categories"] == []
+
+    code, out, _ = run("erasures", "alice@example.com", "--store", store, "--format", "json")
+    (tomb,) = json.loads(out)
+    assert tomb["event_id"] == "erase-alice" and tomb["recipients"] == ["brokr", "hk-affiliate"]
+    assert tomb["reason"] == "Art. 17(1)(a) request" and tomb["erased_at"].startswith("2026-03-10T00:00:00")
+    assert tomb["pseudonym"].startswith("p_")
+    code, out, _ = run("erasures", "alice@example.com", "--store", store)
+    assert "recipients to notify (Art. 19): brokr, hk-affiliate" in out
+    assert "No erasure is recorded" in run("erasures", "bob@example.com", "--store", store)[1]
+
+
+def test_erase_json_carries_the_art19_report_and_is_idempotent_by_event_id(store: str, events: Path) -> None:
+    run("ingest", str(events), "--store", store)
+    code, out, _ = run("erase", "alice@example.com", "--store", store, "--format", "json", "--event-id", "e-1")
+    doc = json.loads(out)
+    assert code == 0 and doc["applied"] is True and doc["event_id"] == "e-1"
+    assert doc["art19"]["kind"] == "art19" and doc["art19"]["data_found"] is True
+    assert [r["id"] for r in doc["art19"]["recipients"]] == ["brokr", "hk-affiliate"]
+    assert doc["tombstone"]["recipients"] == ["brokr", "hk-affiliate"]
+    again = json.loads(run("erase", "alice@example.com", "--store", store, "--format", "json", "--event-id", "e-1")[1])
+    assert again["applied"] is False
+    code, out, _ = run("erase", "alice@example.com", "--store", store, "--event-id", "e-1")
+    assert "already applied" in out
+
+
+def test_erasing_an_unknown_person_says_so(store: str) -> None:
+    code, out, _ = run("erase", "nobody@example.com", "--store", store)
+    assert code == 0 and "No personal data of this person was recorded" in out and "None: no disclosure" in out
+
+
+def test_erase_rejects_a_bad_reason(store: str) -> None:
+    code, _, err = run("erase", "alice@example.com", "--store", store, "--reason", "x" * 201)
+    assert code == 2 and "reason" in err
