@@ -95,8 +95,13 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    downloads = tmp_path_factory.mktemp("downloads")
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(20)
+    driver.downloads = downloads  # type: ignore[attr-defined]
     try:
         yield driver
     finally:
@@ -196,6 +201,7 @@ def test_dpo_looks_up_a_person_follows_a_recipient_and_acknowledges_an_alert(
     text = _css(d, "#audit-table")[0].text
     assert "who-has" in text and "alert-ack" in text and "page" in text
     assert world.person not in text
+    _shot(d, "web-audit.png")
     entries = live.console.audit.entries(subject=live.console.pseudonymize(world.person))
     assert {e.action for e in entries} >= {"who-has", "subject-alerts"} and {e.client for e in entries} == {"page"}
 
@@ -203,6 +209,11 @@ def test_dpo_looks_up_a_person_follows_a_recipient_and_acknowledges_an_alert(
     _css(d, 'nav a[data-view="reports"]')[0].click()
     _wait(d, lambda d: _css(d, 'button[data-report="ropa"][data-format="pdf"]'))
     assert _css(d, 'button[data-report="access"]')  # per-person reports for a DPO
+    _shot(d, "web-reports.png")
+    _css(d, 'button[data-report="gaps"][data-format="csv"]')[0].click()
+    _wait(d, lambda d: list(d.downloads.glob("lineage-gaps-*.csv")))
+    (saved,) = d.downloads.glob("lineage-gaps-*.csv")
+    assert saved.read_text().startswith("alert_id,rule,")  # the gaps report's first table: undeclared flows
     _no_page_errors(d)
 
 
@@ -213,6 +224,7 @@ def test_auditor_sees_no_person_lookup(browser: Any, live: Live) -> None:
     assert visible == {"recipients", "alerts", "reports"}
     d.get(live.base + "/#/person")
     _wait(d, lambda d: _css(d, "#recipient-list"))  # sent to a view the role may use
+    _shot(d, "web-recipients-auditor.png")
     assert not _css(d, "#alerts-result button.ack")
     _css(d, 'nav a[data-view="reports"]')[0].click()
     _wait(d, lambda d: _css(d, 'button[data-report="gaps"]'))

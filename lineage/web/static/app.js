@@ -479,7 +479,9 @@ function reportFile(kind, format, subject, since, until) {
   if (subject) q.set("subject", subject);
   if (since) q.set("since", since + "T00:00:00Z");
   if (until) q.set("until", until + "T00:00:00Z");
+  showMessage(`Preparing the ${kind} report (${format.toUpperCase()})…` + (format === "pdf" ? " A PDF can take some seconds." : ""), "info");
   return download(`/api/reports/${kind}/download?${q}`, `lineage-${kind}.${format}`)
+    .then(() => showMessage(`The ${kind} report (${format.toUpperCase()}) is downloaded.`, "info"))
     .catch((e) => { if (!(e instanceof ApiError && e.status === 401)) showMessage(`Could not make the ${kind} report: ${e.message}`); });
 }
 
@@ -542,8 +544,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("alerts-form").addEventListener("submit", loadAlerts);
   $("alert-auto").addEventListener("change", () => { clearInterval(state.alertTimer); if ($("alert-auto").checked) state.alertTimer = setInterval(loadAlerts, 30000); });
   $("audit-form").addEventListener("submit", showAudit);
-  $("audit-csv").addEventListener("click", () => download("/api/audit/export?format=csv&" + auditQuery(), "lineage-audit.csv"));
-  $("audit-jsonl").addEventListener("click", () => download("/api/audit/export?format=jsonl&" + auditQuery(), "lineage-audit.jsonl"));
+  const exportAudit = (format) => download(`/api/audit/export?format=${format}&` + auditQuery(), "lineage-audit." + format)
+    .catch((e) => { if (!(e instanceof ApiError && e.status === 401)) showMessage("Could not export: " + e.message); });
+  $("audit-csv").addEventListener("click", () => exportAudit("csv"));
+  $("audit-jsonl").addEventListener("click", () => exportAudit("jsonl"));
   window.addEventListener("hashchange", () => { showMessage(""); route(); });
   route();
 });
