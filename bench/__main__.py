@@ -1,0 +1,141 @@
+"""`python -m bench MEASUREMENT [--quick]`: run the benchmarks, print a table, append it to bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import RESULTS, Report, command_line, dataset
+from bench.services import Services
+
+SERVER_MEASUREMENTS = {"ingest", "alerts"}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "measurement",
+        choices=["all", "ingest", "embedded", "who-has", "reports", "alerts"],
+        help="ingest: Kafka -> worker -> Neo4j vs naive and ceiling; embedded: ingest_lines on SQLite vs parsing; "
+        "who-has / reports: latency and report time as the graph grows (both stores); alerts: alert latency under load",
+    )
+    p.add_argument("--quick", action="store_true", help="a small smoke run (seconds, not minutes)")
+    p.add_argument(
+        "--services",
+        choices=["own", "shared"],
+        default="own",
+        help="own: start Kafka and Neo4j of the bench's own (other ports, temp state, deleted afterwards; default); "
+        "shared: the default local servers (started only if not running, and then stopped)",
+    )
+    p.add_argument("--stores", default="sqlite,neo4j", help="stores for who-has and reports (default: both)")
+    p.add_argument("--no-record", action="store_true", help=f"do not append to {RESULTS.name}")
+    p.add_argument("--results", type=Path, default=RESULTS, help="where to append the results")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--people", type=int, help="simulated people for ingest/embedded (default 1,500; quick 30)")
+    p.add_argument("--days", type=int, help="simulated days (default 14; quick 3)")
+    p.add_argument("--workers", type=int, default=2, help="`lineage worker` processes (default 2)")
+    p.add_argument("--partitions", type=int, default=4, help="partitions of the events topic (default 4)")
+    p.add_argument("--batch-size", type=int, default=1000, help="worker batch size (default 1000)")
+    p.add_argument("--naive-seconds", type=float, help="time cap of the naive consumer (default 90; quick 5)")
+    p.add_argument("--max-people", type=int, help="largest graph for who-has/reports (default 1,000,000)")
+    p.add_argument("--build-budget", type=float, default=1500.0, help="seconds one graph-growing step may take")
+    p.add_argument("--report-budget", type=float, default=300.0, help="seconds the reports may take at one size")
+    p.add_argument("--alert-rate", type=float, default=5000.0, help="offered events/s for alert latency")
+    p.add_argument("--alert-seconds", type=float, help="seconds of load per alert run (default 20; quick 3)")
+    p.add_argument("--profile", action="store_true", help="profile (pyinstrument in-process, py-spy on a worker)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    quick = args.quick
+    which = {"all": ["embedded", "ingest", "alerts", "who-has"]}.get(args.measurement, [args.measurement])
+    report = Report(command_line())
+    services = Services(mode=args.services)
+    people = args.people or (30 if quick else 1500)
+    days = args.days or (3 if quick else 14)
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    needs_servers = bool(SERVER_MEASUREMENTS & set(which)) or (
+        "neo4j" in stores and {"who-has", "reports"} & set(which)
+    )
+    begun = time.perf_counter()
+    pipeline_rate: float | None = None
+    try:
+        if needs_servers:
+            from bench.infra import kafka_version, neo4j_version
+
+            services.ensure("kafka")
+            services.ensure("neo4j")
+            report.servers = {"Kafka": kafka_version(), "Neo4j": neo4j_version(services)}
+            report.note("Servers: " + services.describe() + "; " + "; ".join(services.log) + ".")
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            folder = Path(tmp)
+            data = dataset(people, days, args.seed) if {"embedded", "ingest"} & set(which) else None
+            if "embedded" in which and data is not None:
+                from bench import embedded
+
+                embedded.run(data, report, repeats=1 if quick else 3, profile=args.profile)
+            if "ingest" in which and data is not None:
+                from bench import ingest
+
+                pipeline_rate = ingest.run(
+                    data,
+                    services,
+                    report,
+                    folder,
+                    workers=1 if quick else args.workers,
+                    partitions=args.partitions,
+                    batch_size=args.batch_size,
+                    naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
+                    profile_dir=folder if args.profile else None,
+                )
+            if "alerts" in which:
+                from bench import alerts
+
+                seconds = args.alert_seconds or (3.0 if quick else 20.0)
+                rates = [500.0] if quick else [args.alert_rate, alerts.sustainable(pipeline_rate)]
+                load = dataset(max(50, int(sum(rates) * seconds / 40)), 6, args.seed + 1)
+                alerts.run(
+                    load,
+                    services,
+                    report,
+                    folder,
+                    rates=rates,
+                    seconds=seconds,
+                    workers=1 if quick else args.workers,
+                    partitions=args.partitions,
+                    batch_size=args.batch_size,
+                )
+            if {"who-has", "reports"} & set(which):
+                from bench import latency
+
+                top = args.max_people or (3_000 if quick else 1_000_000)
+                sizes = [1_000, 3_000] if quick else [n for n in (10_000, 100_000, 1_000_000) if n <= top]
+                kw = {
+                    "samples": 20 if quick else 200,
+                    "build_budget": args.build_budget,
+                    "report_budget": args.report_budget,
+                    "who_has": "who-has" in which or args.measurement == "all",
+                    "reports": "reports" in which or args.measurement == "all",
+                }
+                if "sqlite" in stores:
+                    latency.run_sqlite(report, sizes, **kw)
+                if "neo4j" in stores:
+                    latency.run_neo4j(services, report, sizes, **kw)
+    finally:
+        services.stop_started()
+    report.note(f"Whole run: {time.perf_counter() - begun:,.0f} s.")
+    print(report.table())
+    for n in report.notes:
+        print("- " + n)
+    if not args.no_record:
+        report.append_to(args.results)
+        print(f"appended to {args.results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Measurement 1: Kafka -> `lineage worker` -> Neo4j against a naive hand-written consumer and Neo4j's write ceiling.
+
+All three take the same simulated events and write to the same Neo4j server, each into a namespace of its own:
+
+* *pipeline*: the events are put on a topic first (untimed); then ``workers`` `lineage worker` processes consume
+  it (parse and validate, policy, pseudonyms, batched write, offset commit after the write). Progress is the
+  consumer group's committed offsets, which the worker commits only once a batch is in the store.
+* *naive*: :mod:`bench.naive`, one write transaction per event, from the same topic.
+* *ceiling*: the graph changes and their statement rows built in memory first (untimed, with the store's own
+  planning), then written with the store's own statements in batches of ``ceiling_batch`` events, one write
+  transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part.
+
+Each figure is the sustained rate between 10 % and 90 % of the events done (see :func:`bench.common.sustained_rate`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import naive
+from bench.common import KEY, Dataset, Report, Row, sustained_rate
+from bench.infra import (
+    Deployment,
+    create_bench_topics,
+    delete_namespace,
+    neo4j_driver,
+    open_neo4j_store,
+    preload,
+    run_id,
+)
+from bench.profiling import cpu_seconds, spy_shares
+from bench.services import Services
+from graph.pseudonym import Pseudonymizer, key_from_text
+from policies import default_policy
+from schemas.events import parse_event
+from streams.handler import Handler
+
+NAIVE_TARGET, CEILING_TARGET = 10.0, 0.5
+WORKER_MARKERS = (
+    "parse_event",
+    "consent_for",
+    "evaluate (graph/compliance.py",
+    "project (graph/projection.py",
+    "_plan (graph/neo4j_store.py",
+    "apply (graph/neo4j_store.py",
+    "aiokafka",
+    "publish (streams/agents.py",
+)
+
+
+def _planned(data: Dataset, services: Services, namespace: str, batch: int) -> list[tuple[list[Any], list[Any]]]:
+    """The store's own statement rows for every batch of the data set, built in memory."""
+    from graph import neo4j_store
+
+    policy = default_policy()
+    taxonomy = policy.taxonomy()
+    events = [parse_event(line, taxonomy) for line in data.lines]
+    store = open_neo4j_store(services, namespace)  # creates the constraints, binds the key as a real store would
+    try:
+        changes = Handler(store, policy, Pseudonymizer(key_from_text(KEY))).changes(events)
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    out = []
+    for i in range(0, len(changes), batch):
+        chunk = changes[i : i + batch]
+        out.append(([neo4j_store._event_row(cs, now) for cs in chunk], neo4j_store._plan(chunk)))
+    return out
+
+
+def ceiling(services: Services, namespace: str, planned: list[tuple[list[Any], list[Any]]]) -> list[tuple[float, int]]:
+    """Write pre-planned batches with the store's statements, one write transaction per batch; (time, done) marks."""
+    from graph import neo4j_store
+
+    marks = [(time.perf_counter(), 0)]
+    done = 0
+    with neo4j_driver(services) as driver, driver.session(database="neo4j") as session:
+        for event_rows, statements in planned:
+
+            def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
+                tx.run(neo4j_store._EVENTS, rows=event_rows, batch=uuid.uuid4().hex, ns=namespace).consume()
+                for query, rows in statements:
+                    if rows:
+                        tx.run(query, rows=rows, ns=namespace).consume()
+
+            session.execute_write(work)
+            done += len(event_rows)
+            marks.append((time.perf_counter(), done))
+    return marks
+
+
+def pipeline(
+    data: Dataset,
+    services: Services,
+    folder: Path,
+    *,
+    workers: int,
+    partitions: int,
+    batch_size: int,
+    timeout: float,
+    profile: Path | None = None,
+) -> tuple[list[tuple[float, int]], Deployment, float]:
+    """Preload a topic, run the workers until every event is committed; return marks, the deployment, preload s."""
+    dep = Deployment.new(services, "ingest", folder, batch_size=batch_size, batch_wait=0.5)
+    create_bench_topics(services, dep.names, partitions)
+    loaded = preload(services, dep.names.events, data.lines, data.subjects)
+    dep.start_workers(workers, profile=profile)
+    try:
+        marks = dep.wait_committed(len(data.lines), timeout)
+    finally:
+        dep.stop_workers()
+    return marks, dep, loaded
+
+
+def run(
+    data: Dataset,
+    services: Services,
+    report: Report,
+    folder: Path,
+    *,
+    workers: int = 2,
+    partitions: int = 4,
+    batch_size: int = 1000,
+    ceiling_batch: int = 5000,
+    naive_seconds: float = 60.0,
+    timeout: float = 1800.0,
+    profile_dir: Path | None = None,
+) -> float:
+    """Run the three on ``data``; add rows and notes to ``report``; return the pipeline's sustained events/s."""
+    total = len(data.lines)
+    rid = run_id()
+    ns_ceiling, ns_warm, ns_naive = f"bench-ceiling-{rid}", f"bench-warm-{rid}", f"bench-naive-{rid}"
+    report.load("ingest: start")
+
+    # warm-up: the server's JIT and query caches, on the first events, in a namespace thrown away
+    warm = Dataset(data.lines[: min(total, 5000)], [], [], [], data.people, data.days, data.seed)
+    ceiling(services, ns_warm, _planned(warm, services, ns_warm, ceiling_batch))
+    delete_namespace(services, ns_warm)
+
+    planned = _planned(data, services, ns_ceiling, ceiling_batch)
+    report.load("ingest: ceiling")
+    ceil_marks = ceiling(services, ns_ceiling, planned)
+    ceil_rate = sustained_rate(ceil_marks, total)
+    del planned
+
+    report.load("ingest: pipeline")
+    server_pids = services.server_pids()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in server_pids.items()}
+    pipe_marks, dep, preload_s = pipeline(
+        data,
+        services,
+        folder,
+        workers=workers,
+        partitions=partitions,
+        batch_size=batch_size,
+        timeout=timeout,
+        profile=profile_dir / "worker.spy" if profile_dir else None,
+    )
+    pipe_rate = sustained_rate(pipe_marks, total)
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in server_pids.items()}
+    cpu["workers"] = dep.worker_cpu
+    from bench.infra import count_events
+
+    stored = count_events(services, dep.namespace)
+    if stored != total:
+        raise RuntimeError(f"the pipeline stored {stored} of {total} events")
+
+    report.load("ingest: naive")
+    naive_marks = naive.consume(services, dep.names.events, ns_naive, total, naive_seconds)
+    naive_done = naive_marks[-1][1]
+    naive_rate = sustained_rate(naive_marks, naive_done)
+    report.load("ingest: end")
+
+    dep.cleanup()
+    delete_namespace(services, ns_ceiling)
+    naive.drop(services, ns_naive)
+
+    report.rows.append(
+        Row(
+            "1. ingest Kafka -> worker -> Neo4j vs naive",
+            f"{pipe_rate:,.0f} events/s",
+            f"naive consumer {naive_rate:,.0f} events/s",
+            f"{pipe_rate / naive_rate:.1f}x",
+            f">= {NAIVE_TARGET:g}x",
+            pipe_rate / naive_rate >= NAIVE_TARGET,
+        )
+    )
+    report.rows.append(
+        Row(
+            "1. ingest Kafka -> worker -> Neo4j vs ceiling",
+            f"{pipe_rate:,.0f} events/s",
+            f"pre-built UNWIND batches {ceil_rate:,.0f} events/s",
+            f"{pipe_rate / ceil_rate:.2f}x",
+            f">= {CEILING_TARGET:g}x",
+            pipe_rate / ceil_rate >= CEILING_TARGET,
+        )
+    )
+    pipe_span = pipe_marks[-1][0] - pipe_marks[0][0]
+    report.note(
+        f"Ingest: {data.describe()} on a topic of {partitions} partitions (preloaded in {preload_s:.1f} s, untimed); "
+        f"{workers} `lineage worker` process(es), batches of up to {batch_size} (0.5 s wait), policy evaluation on; "
+        f"all {total:,} events in Neo4j after {pipe_span:.1f} s from the workers' start (group join included). "
+        f"Ceiling: batches of {ceiling_batch} events, {ceil_marks[-1][0] - ceil_marks[0][0]:.1f} s for all. "
+        f"Naive: {naive_done:,} events in {naive_marks[-1][0] - naive_marks[0][0]:.1f} s (capped at "
+        f"{naive_seconds:g} s), one write transaction per event. Rates are sustained rates between 10% and 90% of "
+        "the events each one processed; a warm-up of 5,000 events through the ceiling path ran first."
+    )
+    report.note(
+        f"Ingest pipeline CPU over its {pipe_span:.1f} s (2 cores = {2 * pipe_span:.0f} CPU-s available, shared with "
+        "whatever else runs): " + ", ".join(f"{k} {v:.1f} CPU-s" for k, v in cpu.items()) + "."
+    )
+    if profile_dir is not None:
+        samples, spy = spy_shares(profile_dir / "worker.spy", WORKER_MARKERS)
+        report.note(
+            f"Worker profile (py-spy, first worker, {samples} on-CPU samples): "
+            + ", ".join(f"{m} {100 * v:.0f}%" for m, v in spy.items())
+            + " of its CPU samples."
+        )
+    return pipe_rate

@@ -1,0 +1,49 @@
+"""The benchmark entry point still runs: `python -m bench ... --quick` on the embedded store, and on the servers if up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.services import require
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str, results: Path, timeout: float = 120) -> str:
+    done = subprocess.run(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "bench", *args, "--quick", "--results", str(results)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_embedded_measurements_run_and_are_recorded(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    out = bench("embedded", results=results)
+    out += bench("who-has", "--stores", "sqlite", results=results)
+    assert "2. embedded ingest" in out
+    assert "3. who-has, SQLite, 3,000 people" in out
+    recorded = results.read_text()
+    assert recorded.count("`python -m bench ") == 2
+    assert "CPUs" in recorded and "Load average" in recorded and "parse+validate only" in recorded
+
+
+@pytest.mark.integration
+def test_server_measurements_run(tmp_path: Path) -> None:
+    from bench.services import Services
+
+    services = Services(mode="shared")
+    for name in ("kafka", "neo4j"):
+        if not services.up(name):
+            require(name.capitalize() if name == "kafka" else "Neo4j", f"no {name} answers on the default port")
+    out = bench("ingest", "--services", "shared", "--no-record", results=tmp_path / "RESULTS.md", timeout=180)
+    assert "1. ingest Kafka -> worker -> Neo4j vs naive" in out
+    assert "kafka: already running (shared mode), left running" in out
