@@ -118,6 +118,7 @@ class ErasureRecord:
     subject: str  # pseudonym
     occurred_at: datetime  # UTC
     reason: str | None = None
+    recipients: tuple[str, ...] = ()  # known to have to be told besides what the evidence shows (re-keying)
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,9 +151,9 @@ SET t.recipients = t.recipients + r.recipient
 _ERASE_TOMBSTONE = """
 OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})-[x:EVIDENCE]->(:Data)
 WHERE x.rel = 'SHARED_WITH' AND ev.occurred_at <= $at
-WITH collect(DISTINCT x.target) AS recipients
+WITH collect(DISTINCT x.target) AS found
 CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
-                     recipients: recipients})
+                     recipients: found + [r IN $known WHERE NOT r IN found]})
 SET t.reason = $reason
 """
 _ERASE_EVENTS = """
@@ -195,6 +195,10 @@ _ERASURE_STATEMENTS = (
 _TOMBSTONES = """
 UNWIND $keys AS key
 MATCH (t:Tombstone {ns: $ns, subject: key})
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+"""
+_ALL_TOMBSTONES = """
+MATCH (t:Tombstone {ns: $ns})
 RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
 """
 
@@ -489,6 +493,7 @@ class Neo4jGraphStore(GraphStore):
             "event_id": er.event_id,
             "now": now,
             "reason": er.reason,
+            "known": list(er.recipients),
         }
         for statement in _ERASURE_STATEMENTS:
             tx.run(statement, params).consume()
@@ -538,9 +543,9 @@ class Neo4jGraphStore(GraphStore):
             records.setdefault(record.subject, []).append(record)
         return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
 
-    def erasures(self, subjects: Sequence[str]) -> dict[str, list[Tombstone]]:
-        keys = sorted(set(subjects))
-        if not keys:
+    def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
+        keys = sorted(set(subjects)) if subjects is not None else None
+        if keys == []:
             return {}
 
         def work(tx: neo4j.ManagedTransaction) -> list[Tombstone]:
@@ -553,7 +558,10 @@ class Neo4jGraphStore(GraphStore):
                     t["reason"],
                     tuple(sorted(t["recipients"] or ())),
                 )
-                for t in (r["t"] for r in tx.run(_TOMBSTONES, keys=keys, ns=self.namespace))
+                for t in (
+                    r["t"]
+                    for r in tx.run(_TOMBSTONES if keys is not None else _ALL_TOMBSTONES, keys=keys, ns=self.namespace)
+                )
             ]
 
         out: dict[str, list[Tombstone]] = {}

@@ -180,14 +180,17 @@ class SQLiteGraphStore(GraphStore):
         )
         if cur.rowcount == 0:
             return False
-        recipients = [
-            r[0]
-            for r in cur.execute(
-                "SELECT DISTINCT e.target FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
-                " WHERE e.subject = ? AND e.rel = ? AND ee.occurred_at <= ? ORDER BY e.target",
-                (subject, Rel.SHARED_WITH.value, at),
-            )
-        ]
+        recipients = sorted(
+            set(er.recipients)
+            | {
+                r[0]
+                for r in cur.execute(
+                    "SELECT DISTINCT e.target FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
+                    " WHERE e.subject = ? AND e.rel = ? AND ee.occurred_at <= ?",
+                    (subject, Rel.SHARED_WITH.value, at),
+                )
+            }
+        )
         cur.execute(
             "INSERT INTO tombstones(event_id, subject, erased_at, applied_at, reason, recipients)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -326,16 +329,22 @@ class SQLiteGraphStore(GraphStore):
                     records.setdefault(subject, []).append(record)
         return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
 
-    def erasures(self, subjects: Sequence[str]) -> dict[str, list[Tombstone]]:
+    def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
         out: dict[str, list[Tombstone]] = {}
-        keys = sorted(set(subjects))
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                sql = (
-                    "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"  # noqa: S608
-                    f" WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY erased_at, event_id"
+        columns = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
+        queries: list[tuple[str, list[str]]] = [(f"{columns} ORDER BY erased_at, event_id", [])]  # noqa: S608
+        if subjects is not None:
+            keys = sorted(set(subjects))
+            queries = [
+                (
+                    f"{columns} WHERE subject IN ({','.join('?' * len(keys[i : i + 500]))})"  # noqa: S608
+                    " ORDER BY erased_at, event_id",
+                    keys[i : i + 500],
                 )
+                for i in range(0, len(keys), 500)
+            ]
+        with self._lock:
+            for sql, chunk in queries:
                 for event_id, subject, erased, applied, reason, recipients in self._db.execute(sql, chunk):
                     tomb = Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, ())
                     out.setdefault(subject, []).append(replace(tomb, recipients=tuple(json.loads(recipients))))

@@ -106,8 +106,11 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
-    def erasures(self, subjects: Sequence[str]) -> dict[str, list[Tombstone]]:
-        """The tombstones of these people (by pseudonym), each person's oldest first; people never erased are absent."""
+    def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
+        """The tombstones of these people (by pseudonym; None: of everyone), each person's oldest first.
+
+        People never erased are absent from the answer.
+        """
 
     @abstractmethod
     def processed(self, event_ids: Sequence[str]) -> set[str]:

@@ -1,4 +1,4 @@
-"""`lineage erase` (GDPR Art. 17, with the Art. 19 recipients to notify) and `lineage erasures` (the tombstones)."""
+"""`lineage erase` (GDPR Art. 17, with the Art. 19 recipients to notify), `erasures` (tombstones), `rekey`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from graph.changes import Tombstone
 from lineage.settings import Settings
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 
 WithStore = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
@@ -147,9 +147,90 @@ def cmd_erasures(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# -- rekey ----------------------------------------------------------------------------------------
+def cmd_rekey(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from graph.pseudonym import Pseudonymizer, load_or_create_key_file
+    from graph.registry import open_store
+    from lineage.rekey import read_subject_list, rekey
+    from lineage.wiring import load_configured_policy, pseudonymizer
+    from streams.deadletter import FileDeadLetters
+
+    settings = Settings.from_env(store=args.source, policy_file=Path(args.policy) if args.policy else None)
+    if args.source == args.target:
+        err.write("lineage rekey: --from and --to must be different stores (rotation rebuilds into a new one)\n")
+        return EXIT_USAGE
+    files = [Path(f) for f in args.events]
+    for path in files:
+        if not path.is_file():
+            err.write(f"lineage rekey: no such file: {path}\n")
+            return EXIT_USAGE
+    subjects = list(read_subject_list(Path(args.subjects))) if args.subjects else []
+    new_key = Pseudonymizer(load_or_create_key_file(Path(args.new_key_file)))
+    dlq = Path(args.dead_letters) if args.dead_letters else Path(args.new_key_file).with_name("rekey.deadletter.jsonl")
+    dead = FileDeadLetters(dlq)
+    old = open_store(args.source, settings.store_options())
+    try:
+        new = open_store(args.target, settings.store_options())
+        try:
+            report = rekey(
+                old, pseudonymizer(settings), new, new_key, load_configured_policy(settings), files, dead,
+                subjects=subjects,
+            )
+        finally:
+            new.close()
+    finally:
+        old.close()
+        dead.close()
+    if args.format == "json":
+        doc = {
+            "complete": report.complete,
+            "old": report.old.model_dump(),
+            "new": report.new.model_dump(),
+            "applied": report.ingest.applied,
+            "duplicates": report.ingest.duplicates,
+            "rejected": report.ingest.rejected,
+            "suppressed": report.ingest.suppressed,
+            "tombstones_carried": report.tombstones_carried,
+            "tombstones_lost": report.tombstones_lost,
+            "acknowledgements_carried": report.acknowledgements_carried,
+            "acknowledgements_pending": report.acknowledgements_pending,
+            "new_key_fingerprint": new_key.fingerprint,
+        }
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        i = report.ingest
+        out.write(
+            f"Rebuilt {args.target} under key {new_key.fingerprint} from {len(files)} file(s): {i.applied} event(s) "
+            f"applied, {i.duplicates} already present, {i.suppressed} about erased people dropped, {i.rejected} "
+            f"line(s) rejected" + (f" (see {dlq})" if i.rejected else "") + ".\n"
+            f"Tombstones carried: {report.tombstones_carried}; acknowledged alerts carried: "
+            f"{report.acknowledgements_carried}.\n"
+            f"Old store: {report.old.events} events, {report.old.subjects} people; "
+            f"new store: {report.new.events} events, {report.new.subjects} people.\n"
+        )
+        if report.tombstones_lost:
+            out.write(
+                f"WARNING: {report.tombstones_lost} tombstone(s) could not be carried: the subject ids behind them are "
+                "in neither the events nor --subjects. Add them to a --subjects file and run again.\n"
+            )
+        if report.acknowledgements_pending:
+            out.write(
+                f"WARNING: {report.acknowledgements_pending} acknowledged alert(s) are not in the new store (yet); "
+                "run again once it holds the events that raise them.\n"
+            )
+        if report.new.events < report.old.events or report.new.subjects < report.old.subjects:
+            out.write("WARNING: the new store holds less than the old one: the source events are incomplete.\n")
+        if report.complete:
+            out.write(
+                f"Complete. Switch LINEAGE_STORE to {args.target} and LINEAGE_PSEUDONYM_KEY_FILE to "
+                f"{args.new_key_file}, then destroy the old store and key (see docs/privacy.md).\n"
+            )
+    return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
 # -- registration ---------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_store: WithStore) -> None:
-    """Add ``erase`` and ``erasures`` to the `lineage` parser."""
+    """Add ``erase``, ``erasures`` and ``rekey`` to the `lineage` parser."""
     sp = with_store(
         sub.add_parser(
             "erase",
@@ -169,3 +250,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
     sp.add_argument("subject", metavar="SUBJECT_ID")
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.set_defaults(func=cmd_erasures)
+
+    sp = sub.add_parser(
+        "rekey",
+        help="rotate the pseudonym key: rebuild a new store under a new key from the source events",
+        description="Pseudonyms cannot be recomputed without the subject ids, so rotation rebuilds a new store from "
+        "the source events (files, or a dump of the events topic) under the new key, carrying tombstones and "
+        "acknowledged alerts across. The old key comes from LINEAGE_PSEUDONYM_KEY / LINEAGE_PSEUDONYM_KEY_FILE.",
+    )
+    sp.add_argument("--from", dest="source", required=True, metavar="URL", help="the store to rotate (old key)")
+    sp.add_argument("--to", dest="target", required=True, metavar="URL", help="a new, empty store (new key)")
+    sp.add_argument("--new-key-file", required=True, help="the new key (created, mode 0600, when it does not exist)")
+    sp.add_argument("--events", nargs="*", default=[], metavar="FILE",
+                    help="JSON Lines event files (none: carry tombstones and acknowledgements only, e.g. when a "
+                    "worker with a new consumer group rebuilds the new store from the events topic)")
+    sp.add_argument("--subjects", metavar="FILE", help="extra subject ids, one a line, to carry tombstones of people "
+                    "whose events are no longer in the source")
+    sp.add_argument("--dead-letters", help="where rejected lines go (default: rekey.deadletter.jsonl beside the key)")
+    sp.add_argument("--policy", help="policy file (default: $LINEAGE_POLICY or the bundled S Plus policy)")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.set_defaults(func=cmd_rekey)
