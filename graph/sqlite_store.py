@@ -529,7 +529,8 @@ def _assemble(
         c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set()})
         if rel == Rel.HOLDS.value:
             c["roles"].add(target)
-            span[category] = (first, last)
+            lo, hi = span.get(category, (first, last))
+            span[category] = (min(lo, first), max(hi, last))
         elif rel == Rel.COLLECTED_FROM.value:
             c["sources"].add(target)
         elif rel == Rel.USED_FOR.value:

@@ -126,11 +126,16 @@ def test_recipient_properties_follow_the_latest_event_whatever_the_order(store: 
 def test_processor_and_controller_roles_are_both_kept(store: GraphStore) -> None:
     apply(
         store,
-        event("collected", data_categories=["user.contact.email"], role="processor", customer="acme-corp"),
-        event("collected", data_categories=["user.contact.email"]),
+        event("collected", data_categories=["user.contact.email"], role="processor", customer="acme-corp",
+              occurred_at="2026-03-01T00:00:00Z"),
+        event("collected", data_categories=["user.contact.email"], occurred_at="2026-03-09T00:00:00Z"),
     )
     answer = store.who_has(KEY("alice@example.com"))
     assert answer is not None and answer.categories[0].roles == ["controller", "processor"]
+    # the category's span covers both roles' events
+    assert answer.categories[0].first_seen == datetime(2026, 3, 1, tzinfo=UTC)
+    assert answer.categories[0].last_seen == datetime(2026, 3, 9, tzinfo=UTC)
+    assert answer.categories[0].event_count == 2
 
 
 def test_processed_reports_applied_event_ids(store: GraphStore) -> None:

@@ -279,11 +279,6 @@ def test_cli_stats_alerts_flows_and_consent_equal_sqlites(ingested: Ingested, mo
         assert ingested.store.consent_state(keys) == lite.consent_state(keys)
 
 
-@pytest.mark.xfail(
-    reason="SQLiteGraphStore.who_has takes a category's first_seen/last_seen from one HOLDS edge only, so a"
-    " category held both as controller and as processor gets one role's span; Neo4j spans all (graph/sqlite_store.py)",
-    strict=False,
-)
 def test_cli_who_has_equals_sqlites_for_every_person(ingested: Ingested, monkeypatch: pytest.MonkeyPatch) -> None:
     _cli_env(monkeypatch)
     assert ingested.people
