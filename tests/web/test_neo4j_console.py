@@ -76,12 +76,6 @@ def test_the_console_answers_the_same_on_neo4j_and_sqlite(both: Any) -> None:
     assert alert not in {a["alert_id"] for a in client.get("/api/alerts?status=open", headers=auth).json()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLiteGraphStore.who_has takes a category's first_seen/last_seen from its last HOLDS edge, not the"
-    " min/max over its HOLDS edges (one per role), so a category held as controller and processor gets a"
-    " narrower span than on Neo4j (graph/sqlite_store.py _assemble: span[category] = (first, last))",
-)
 def test_who_has_is_the_same_on_neo4j_and_sqlite(both: Any) -> None:
     neo, lite, events = both
     people = sorted({e["subject"]["id"] for e in events})
