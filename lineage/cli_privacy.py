@@ -109,7 +109,8 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     when = event.occurred_at.astimezone(UTC).isoformat()
     if result.applied:
-        out.write(f"Erased {args.subject} as of {when} (event {event.event_id}); a tombstone records it.\n")
+        # the id is not repeated: output is often kept in logs (the JSON form is the report for the requester)
+        out.write(f"Erased the person as of {when} (event {event.event_id}); a tombstone records it.\n")
     else:
         out.write(f"Erasure event {event.event_id} was already applied; nothing changed.\n")
     if not report.data_found:

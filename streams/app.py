@@ -83,6 +83,9 @@ def create_app(
     """
     import faust
 
+    from streams.client_logs import quiet_kafka_client_logs
+
+    quiet_kafka_client_logs()  # aiokafka logs every message it sends (dead letters hold raw events) at DEBUG
     if handler_factory is None:
         from lineage.wiring import build_handler
 

@@ -138,6 +138,9 @@ class KafkaSink:
             from kafka.errors import KafkaError  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise SinkError("the Kafka sink needs kafka-python: pip install 'privacy-lineage[kafka]'") from exc
+        from streams.client_logs import quiet_kafka_client_logs
+
+        quiet_kafka_client_logs()  # kafka-python logs every message it sends at DEBUG, raw subject ids included
         self._kafka_error: type[Exception] = KafkaError
         self.topic = topic or settings.kafka_events_topic
         self._secret = settings.kafka_key_secret.encode("utf-8") if settings.kafka_key_secret else None

@@ -43,7 +43,8 @@ def test_erase_lists_the_recipients_then_forgets_the_person(store: str, events: 
     code, out, err = run("erase", "alice@example.com", "--store", store, "--reason", "Art. 17(1)(a) request",
                          "--at", "2026-03-10T00:00:00Z", "--event-id", "erase-alice")
     assert (code, err) == (0, "")
-    assert "Erased alice@example.com as of 2026-03-10T00:00:00+00:00 (event erase-alice)" in out
+    assert "Erased the person as of 2026-03-10T00:00:00+00:00 (event erase-alice)" in out
+    assert "alice@example.com" not in out
     assert "2 recipient(s) to notify" in out
     assert "SOS Hong Kong Ltd (hk-affiliate, " in out and "privacy@sos-hk.example" in out
     assert "DataBrokr Inc (brokr, " in out and "no contact details are recorded" in out.lower()
