@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
+from typing import Any
 
 from graph.changes import ConsentRecord, ConsentState, Finding
 from schemas.events import (
@@ -18,7 +19,7 @@ from schemas.events import (
     RecipientType,
     Role,
 )
-from schemas.policy import Clause, Disclosure, Policy
+from schemas.policy import Clause, Collection, Disclosure, Policy
 from schemas.taxonomy import covers
 
 
@@ -141,28 +142,52 @@ class PolicyEvaluator:
         self.policy = policy
         self.version = policy.version
         self._declared_use_purposes: list[str] = sorted({p for u in policy.uses for p in u.purposes})
+        # What the (immutable) declarations say about a (category, purpose, role) is worked out once: the same few
+        # combinations recur in every batch, and scanning the declarations for each event cost more than parsing it.
+        # Bounded by the taxonomy: keys are taxonomy keys, roles and recipient types.
+        self._memo: dict[tuple[Any, ...], Any] = {}
 
     # -- declarations ---------------------------------------------------------------------------
     def collected_categories(self, role: Role) -> list[str]:
         return sorted({c for col in self.policy.collections if col.role is role for c in col.data_categories})
 
     def _category_declared(self, category: str, role: Role) -> bool:
-        return any(_any_covers(col.data_categories, category) for col in self.policy.collections if col.role is role)
+        return bool(self._declared_collections(category, role))
+
+    def _declared_collections(self, category: str, role: Role) -> list[Collection]:
+        """The collection declarations of ``role`` covering ``category`` (shared: do not modify)."""
+        key = ("collections", category, role)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = [
+                col
+                for col in self.policy.collections
+                if col.role is role and _any_covers(col.data_categories, category)
+            ]
+        return found
 
     def _use_clauses(self, category: str, purpose: str, role: Role) -> list[Clause]:
-        return [
-            u.clause
-            for u in self.policy.uses
-            if u.role is role
-            and any(covers(p, purpose) for p in u.purposes)
-            and _any_covers(u.data_categories, category)
-        ]
+        key = ("uses", category, purpose, role)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = [
+                u.clause
+                for u in self.policy.uses
+                if u.role is role
+                and any(covers(p, purpose) for p in u.purposes)
+                and _any_covers(u.data_categories, category)
+            ]
+        return list(found)
 
     def _disclosure_purposes_cover(self, d: Disclosure, purpose: str) -> bool:
         if d.purposes == "any":
             return True
-        declared = self._declared_use_purposes if d.purposes == "any-declared-use" else d.purposes
-        return any(covers(p, purpose) for p in declared)
+        key = ("disclosure-purposes", id(d), purpose)  # d is one of self.policy's declarations, alive as long as it
+        found = self._memo.get(key)
+        if found is None:
+            declared = self._declared_use_purposes if d.purposes == "any-declared-use" else d.purposes
+            found = self._memo[key] = any(covers(p, purpose) for p in declared)
+        return found
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, event: AnyEvent, subject: str, consent: ConsentState | None = None) -> tuple[Finding, ...]:
@@ -219,11 +244,7 @@ class PolicyEvaluator:
                 )
                 continue
             if event.kind == "collected" and event.source is not None:
-                declared_sources = [
-                    col
-                    for col in self.policy.collections
-                    if col.role is role and _any_covers(col.data_categories, category)
-                ]
+                declared_sources = self._declared_collections(category, role)
                 if not any(event.source.type in col.sources for col in declared_sources):
                     col = declared_sources[0]
                     add(
@@ -308,13 +329,17 @@ class PolicyEvaluator:
 
     def _aggregated_use_declared(self, category: str, purpose: str, role: Role) -> bool:
         """Aggregated or de-identified data may be used as an aggregated-only declaration allows (any recipient)."""
-        return any(
-            d.identifiability == "aggregated-only"
-            and role in d.roles
-            and self._disclosure_purposes_cover(d, purpose)
-            and _any_covers(d.data_categories, category)
-            for d in self.policy.disclosures
-        )
+        key = ("aggregated-use", category, purpose, role)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = any(
+                d.identifiability == "aggregated-only"
+                and role in d.roles
+                and self._disclosure_purposes_cover(d, purpose)
+                and _any_covers(d.data_categories, category)
+                for d in self.policy.disclosures
+            )
+        return found
 
     def _purpose_finding(self, add: Callable[..., None], role: Role, category: str, purpose: str) -> None:
         if role is Role.PROCESSOR:
@@ -344,14 +369,18 @@ class PolicyEvaluator:
         aggregated: bool,
     ) -> None:
         recipient_type = recipient.type.value
+        covered: dict[int, bool] = self._memo.setdefault(("cover", recipient_type, role, purpose, category), {})
 
         def cover(d: Disclosure) -> bool:
-            return (
-                recipient_type in d.recipient_types
-                and role in d.roles
-                and self._disclosure_purposes_cover(d, purpose)
-                and _any_covers(d.data_categories, category)
-            )
+            found = covered.get(id(d))
+            if found is None:
+                found = covered[id(d)] = (
+                    recipient_type in d.recipient_types
+                    and role in d.roles
+                    and self._disclosure_purposes_cover(d, purpose)
+                    and _any_covers(d.data_categories, category)
+                )
+            return found
 
         identified = [d for d in self.policy.disclosures if d.identifiability == "identified"]
         aggregated_only = [d for d in self.policy.disclosures if d.identifiability == "aggregated-only"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 _FINGERPRINT_LABEL = b"privacy-lineage/pseudonym-key-fingerprint/v1"
 MIN_KEY_BYTES = 16
+_CACHE_SIZE = 65_536
 
 
 class PseudonymKeyError(ValueError):
@@ -19,7 +20,7 @@ class PseudonymKeyError(ValueError):
 class Pseudonymizer:
     """Turns a subject id into a stable pseudonym with a secret key (GDPR Art. 4(5) pseudonymisation)."""
 
-    __slots__ = ("_key", "fingerprint")
+    __slots__ = ("_cache", "_key", "fingerprint")
 
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_KEY_BYTES:
@@ -27,10 +28,19 @@ class Pseudonymizer:
         self._key = key
         #: Identifies the key without revealing it; stores remember it to refuse a mismatched key.
         self.fingerprint = hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
+        # The handler asks for the same person's pseudonym several times per event (consent, policy, projection)
+        # and the same people recur from batch to batch; an HMAC costs more than a dict lookup. Bounded (cleared
+        # when full); the raw ids it keeps stay in this process's memory, which receives them in the events anyway.
+        self._cache: dict[str, str] = {}
 
     def __call__(self, subject_id: str) -> str:
-        digest = hmac.new(self._key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
-        return "p_" + digest[:40]
+        found = self._cache.get(subject_id)
+        if found is None:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            digest = hmac.new(self._key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
+            found = self._cache[subject_id] = "p_" + digest[:40]
+        return found
 
     def __repr__(self) -> str:  # never show the key
         return f"Pseudonymizer(fingerprint={self.fingerprint!r})"
