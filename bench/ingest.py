@@ -78,11 +78,12 @@ def ceiling(services: Services, namespace: str, planned: list[tuple[list[Any], l
 
     marks = [(time.perf_counter(), 0)]
     done = 0
+    now = datetime.now(UTC)
     with neo4j_driver(services) as driver, driver.session(database="neo4j") as session:
         for event_rows, statements in planned:
 
             def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
-                tx.run(neo4j_store._EVENTS, rows=event_rows, batch=uuid.uuid4().hex, ns=namespace).consume()
+                tx.run(neo4j_store._EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace).consume()
                 for query, rows in statements:
                     if rows:
                         tx.run(query, rows=rows, ns=namespace).consume()

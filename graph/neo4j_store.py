@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -71,27 +71,44 @@ INDEXES = (
     ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
 )
 
+
 # -- writes: each statement takes $rows, pre-aggregated per key in Python ------------------------------
-_EVENTS = """
+# Timestamps travel as [epoch seconds, nanoseconds] and become DateTimes on the server (the same UTC values the
+# driver would send): the driver's conversion of Python datetimes cost more than all the rest of a batch's
+# planning (bench/RESULTS.md); the batch's applied_at travels once, as $now.
+def _dt(expr: str) -> str:
+    return f"datetime({{epochSeconds: {expr}[0], nanosecond: {expr}[1]}})"
+
+
+def _rows_with(*fields: str) -> str:
+    """``UNWIND $rows`` as ``r``, with the timestamp ``fields`` turned into DateTimes."""
+    return "UNWIND $rows AS raw WITH raw {.*, " + ", ".join(f"{f}: {_dt('raw.' + f)}" for f in fields) + "} AS r\n"
+
+
+_EVENTS = f"""
 UNWIND $rows AS r
-MERGE (e:Event {ns: $ns, event_id: r.event_id})
-ON CREATE SET e += r.props, e.batch = $batch
+MERGE (e:Event {{ns: $ns, event_id: r.event_id}})
+ON CREATE SET e += r.props, e.occurred_at = {_dt("r.at")}, e.applied_at = $now, e.batch = $batch
 RETURN r.event_id AS event_id, e.batch = $batch AS created
 """
 # node properties follow the latest event: subjects by occurred_at, recipients by (occurred_at, event_id)
-_SUBJECTS = """
-UNWIND $rows AS r
+_SUBJECTS = (
+    _rows_with("at")
+    + """
 MERGE (s:Subject {ns: $ns, key: r.key}) ON CREATE SET s.type = r.type, s.seen_at = r.at
 WITH s, r WHERE s.seen_at IS NULL OR r.at > s.seen_at
 SET s.type = r.type, s.seen_at = r.at
 """
-_RECIPIENTS = """
-UNWIND $rows AS r
+)
+_RECIPIENTS = (
+    _rows_with("at")
+    + """
 MERGE (x:Recipient {ns: $ns, id: r.id}) ON CREATE SET x += r.props, x.seen_at = r.at, x.seen_event = r.event
 WITH x, r WHERE x.seen_at IS NULL OR r.at > x.seen_at OR (r.at = x.seen_at AND r.event > x.seen_event)
 SET x.name = r.props.name, x.type = r.props.type, x.country = r.props.country, x.contact = r.props.contact,
     x.seen_at = r.at, x.seen_event = r.event
 """
+)
 _SOURCES = "UNWIND $rows AS r MERGE (x:Source {ns: $ns, id: r.id}) ON CREATE SET x.type = r.type, x.name = r.name"
 _DATA = (
     "UNWIND $rows AS r MERGE (d:Data {ns: $ns, id: r.id}) ON CREATE SET d.subject = r.subject, d.category = r.category"
@@ -102,7 +119,7 @@ ON MATCH SET e.first_seen = CASE WHEN r.first < e.first_seen THEN r.first ELSE e
              e.last_seen = CASE WHEN r.last > e.last_seen THEN r.last ELSE e.last_seen END,
              e.count = e.count + r.count
 """
-_EDGE_FROM = "UNWIND $rows AS r MATCH (d:Data {ns: $ns, id: r.data}) "
+_EDGE_FROM = _rows_with("first", "last") + "MATCH (d:Data {ns: $ns, id: r.data}) "
 _EDGES = {
     Rel.HOLDS: _EDGE_FROM + "MERGE (s:Subject {ns: $ns, key: r.subject}) MERGE (s)-[e:HOLDS {role: r.target}]->(d)",
     Rel.COLLECTED_FROM: _EDGE_FROM + "MERGE (t:Source {ns: $ns, id: r.target}) MERGE (d)-[e:COLLECTED_FROM]->(t)",
@@ -115,8 +132,9 @@ UNWIND $rows AS r
 MATCH (e:Event {ns: $ns, event_id: r.event}) MATCH (d:Data {ns: $ns, id: r.data})
 CREATE (e)-[:EVIDENCE {rel: r.rel, target: r.target, purpose: r.purpose}]->(d)
 """
-_ALERTS = """
-UNWIND $rows AS r
+_ALERTS = (
+    _rows_with("first", "last")
+    + """
 MERGE (a:Alert {ns: $ns, alert_id: r.alert_id})
 ON CREATE SET a += r.props, a.status = 'open', a.count = r.count, a.first_seen = r.first, a.last_seen = r.last,
               a.policy_version = r.policy_version
@@ -124,15 +142,16 @@ ON MATCH SET a.count = a.count + r.count, a.policy_version = r.policy_version,
              a.first_seen = CASE WHEN r.first < a.first_seen THEN r.first ELSE a.first_seen END,
              a.last_seen = CASE WHEN r.last > a.last_seen THEN r.last ELSE a.last_seen END
 """
+)
 _TRIGGERS = """
 UNWIND $rows AS r
 MATCH (e:Event {ns: $ns, event_id: r.event}) MATCH (a:Alert {ns: $ns, alert_id: r.alert})
 MERGE (e)-[t:TRIGGERED]->(a) ON CREATE SET t.subject = r.subject
 """
-_CONSENTS = """
+_CONSENTS = f"""
 UNWIND $rows AS r
-MERGE (s:Subject {ns: $ns, key: r.subject})
-MERGE (c:Consent {ns: $ns, event_id: r.event_id}) ON CREATE SET c += r.props
+MERGE (s:Subject {{ns: $ns, key: r.subject}})
+MERGE (c:Consent {{ns: $ns, event_id: r.event_id}}) ON CREATE SET c += r.props, c.occurred_at = {_dt("r.at")}
 MERGE (s)-[:RECORDED]->(c)
 """
 
@@ -468,7 +487,9 @@ class Neo4jGraphStore(GraphStore):
                 return applied, suppressed
             rows = [_event_row(cs, now) for cs in kept]
             created = {
-                r["event_id"] for r in tx.run(_EVENTS, rows=rows, batch=token, ns=self.namespace) if r["created"]
+                r["event_id"]
+                for r in tx.run(_EVENTS, rows=rows, batch=token, now=now, ns=self.namespace)
+                if r["created"]
             }
             fresh = [cs for cs in kept if cs.event.event_id in created]
             for query, statement_rows in _plan(fresh):
@@ -483,7 +504,9 @@ class Neo4jGraphStore(GraphStore):
         """Apply one erasure in ``tx``; False when its event was already processed."""
         er = cs.erasure
         assert er is not None
-        created = tx.run(_EVENTS, rows=[_event_row(cs, now)], batch=token, ns=self.namespace).single(strict=True)
+        created = tx.run(_EVENTS, rows=[_event_row(cs, now)], batch=token, now=now, ns=self.namespace).single(
+            strict=True
+        )
         if not created["created"]:
             return False
         params = {
@@ -658,18 +681,31 @@ def _param_ts(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _epoch(value: datetime) -> list[int]:
+    """An aware datetime as [epoch seconds, nanoseconds], for :func:`_dt` on the server."""
+    seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
+    return [seconds, micros * 1000]
+
+
 def _event_row(cs: ChangeSet, now: datetime) -> dict[str, Any]:
+    """The _EVENTS row of an event; its applied_at is the statement's $now (``now``, the same for the batch)."""
     ev = cs.event
     props = {
         "kind": ev.kind,
-        "occurred_at": ev.occurred_at.astimezone(UTC),
         "emitted_by": ev.emitted_by,
         "subject": ev.subject,
         "role": ev.role,
         "customer": ev.customer,
-        "applied_at": now,
     }
-    return {"event_id": ev.event_id, "props": {k: v for k, v in props.items() if v is not None}}
+    return {
+        "event_id": ev.event_id,
+        "at": _epoch(ev.occurred_at),
+        "props": {k: v for k, v in props.items() if v is not None},
+    }
 
 
 def _plan(batch: Sequence[ChangeSet]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -747,17 +783,22 @@ def _plan(batch: Sequence[ChangeSet]) -> list[tuple[str, list[dict[str, Any]]]]:
             consents[c.event_id] = {
                 "event_id": c.event_id,
                 "subject": c.subject,
+                "at": c.occurred_at,
                 "props": {
                     "kind": c.kind,
                     "subject": c.subject,
-                    "occurred_at": c.occurred_at.astimezone(UTC),
                     "purposes": list(c.purposes),
                     "categories": list(c.categories),
                 },
             }
 
     def by_key(rows: Mapping[Any, dict[str, Any]]) -> list[dict[str, Any]]:
-        return [rows[k] for k in sorted(rows)]  # one lock order for every writer makes deadlocks rarer
+        out = [rows[k] for k in sorted(rows)]  # one lock order for every writer makes deadlocks rarer
+        for row in out:  # timestamps compared above as datetimes, sent as epoch pairs
+            for field in ("at", "first", "last"):
+                if field in row:
+                    row[field] = _epoch(row[field])
+        return out
 
     return [
         (_SUBJECTS, by_key(subjects)),
