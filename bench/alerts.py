@@ -9,7 +9,9 @@ must raise at least one alert, and its latency is append time minus send time (s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +63,12 @@ def _alert_times(services: Services, topic: str, wanted: set[str], timeout: floa
     return seen
 
 
+def _watch(dep: Deployment, total: int, timeout: float, marks: list[tuple[float, int]]) -> None:
+    """Poll the group's committed offsets (into ``marks``) until ``total`` or ``timeout``."""
+    with contextlib.suppress(TimeoutError):
+        dep.wait_committed(total, timeout=timeout, on_mark=lambda t, n: marks.append((t, n)), poll=0.1)
+
+
 def run(
     data: Dataset,
     services: Services,
@@ -91,15 +99,14 @@ def run(
                 continue
             report.load(f"alerts at {rate:,.0f}/s")
             marks: list[tuple[float, int]] = []
+            watcher = threading.Thread(target=_watch, args=(dep, done + count, drain_timeout, marks), daemon=True)
+            watcher.start()
             t0 = time.perf_counter()
             sent, achieved = _emit(emitter, data, done, done + count, rate)
             send_s = time.perf_counter() - t0
-            try:
-                marks = dep.wait_committed(done + count, timeout=drain_timeout)
-                drained = True
-            except TimeoutError:
-                drained = False
-            processed = sustained_rate([(t, n - done) for t, n in marks if n >= done] or [(0.0, 0)], count)
+            watcher.join()
+            drained = bool(marks) and marks[-1][1] >= done + count
+            processed = sustained_rate([(t, max(n - done, 0)) for t, n in marks], count)
             arrived = _alert_times(services, dep.names.alerts, set(sent), timeout=60 if drained else 5)
             latencies = [arrived[e] - sent[e] for e in sent if e in arrived]
             missing = len(sent) - len(latencies)
@@ -131,5 +138,5 @@ def run(
 
 
 def sustainable(measured: float | None, default: float = 500.0) -> float:
-    """A rate the pipeline keeps up with: 70 % of its measured sustained ingest rate (or ``default``)."""
-    return round(0.7 * measured, -1) if measured else default
+    """A rate the pipeline keeps up with while the emitter shares the CPUs: half its measured ingest rate."""
+    return round(0.5 * measured, -1) if measured else default

@@ -52,8 +52,14 @@ WORKER_MARKERS = (
 )
 
 
-def _planned(data: Dataset, services: Services, namespace: str, batch: int) -> list[tuple[list[Any], list[Any]]]:
-    """The store's own statement rows for every batch of the data set, built in memory."""
+Planned = list[list[tuple[list[Any], list[Any]]]]  # per writer: its batches of (event rows, statements)
+
+
+def _planned(data: Dataset, services: Services, namespace: str, batch: int, writers: int = 1) -> Planned:
+    """The store's own statement rows for every batch of the data set, built in memory.
+
+    With several writers, people are split between them as Kafka partitions split them between workers.
+    """
     from graph import neo4j_store
 
     policy = default_policy()
@@ -65,32 +71,57 @@ def _planned(data: Dataset, services: Services, namespace: str, batch: int) -> l
     finally:
         store.close()
     now = datetime.now(UTC)
-    out = []
-    for i in range(0, len(changes), batch):
-        chunk = changes[i : i + batch]
-        out.append(([neo4j_store._event_row(cs, now) for cs in chunk], neo4j_store._plan(chunk)))
+    shares: list[list[Any]] = [[] for _ in range(writers)]
+    for cs in changes:
+        shares[int(cs.subject.key[2:10], 16) % writers].append(cs)
+    out: Planned = []
+    for share in shares:
+        batches = [share[i : i + batch] for i in range(0, len(share), batch)]
+        out.append([([neo4j_store._event_row(cs, now) for cs in c], neo4j_store._plan(c)) for c in batches])
     return out
 
 
-def ceiling(services: Services, namespace: str, planned: list[tuple[list[Any], list[Any]]]) -> list[tuple[float, int]]:
-    """Write pre-planned batches with the store's statements, one write transaction per batch; (time, done) marks."""
+def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[float, int]]:
+    """Write pre-planned batches with the store's statements, one write transaction per batch, one thread per
+    writer; (time, done so far) marks."""
+    import threading
+
     from graph import neo4j_store
 
     marks = [(time.perf_counter(), 0)]
-    done = 0
+    done = [0]
+    lock = threading.Lock()
     now = datetime.now(UTC)
-    with neo4j_driver(services) as driver, driver.session(database="neo4j") as session:
-        for event_rows, statements in planned:
+    failures: list[BaseException] = []
 
-            def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
-                tx.run(neo4j_store._EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace).consume()
-                for query, rows in statements:
-                    if rows:
-                        tx.run(query, rows=rows, ns=namespace).consume()
+    def write(batches: list[tuple[list[Any], list[Any]]], driver: Any) -> None:
+        try:
+            with driver.session(database="neo4j") as session:
+                for event_rows, statements in batches:
 
-            session.execute_write(work)
-            done += len(event_rows)
-            marks.append((time.perf_counter(), done))
+                    def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
+                        tx.run(
+                            neo4j_store._EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace
+                        ).consume()
+                        for query, rows in statements:
+                            if rows:
+                                tx.run(query, rows=rows, ns=namespace).consume()
+
+                    session.execute_write(work)
+                    with lock:
+                        done[0] += len(event_rows)
+                        marks.append((time.perf_counter(), done[0]))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            failures.append(exc)
+
+    with neo4j_driver(services) as driver:
+        threads = [threading.Thread(target=write, args=(batches, driver)) for batches in planned]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if failures:
+        raise failures[0]
     return marks
 
 
@@ -139,10 +170,10 @@ def run(
 
     # warm-up: the server's JIT and query caches, on the first events, in a namespace thrown away
     warm = Dataset(data.lines[: min(total, 5000)], [], [], [], data.people, data.days, data.seed)
-    ceiling(services, ns_warm, _planned(warm, services, ns_warm, ceiling_batch))
+    ceiling(services, ns_warm, _planned(warm, services, ns_warm, ceiling_batch, workers))
     delete_namespace(services, ns_warm)
 
-    planned = _planned(data, services, ns_ceiling, ceiling_batch)
+    planned = _planned(data, services, ns_ceiling, ceiling_batch, workers)
     report.load("ingest: ceiling")
     ceil_marks = ceiling(services, ns_ceiling, planned)
     ceil_rate = sustained_rate(ceil_marks, total)
@@ -205,7 +236,8 @@ def run(
         f"Ingest: {data.describe()} on a topic of {partitions} partitions (preloaded in {preload_s:.1f} s, untimed); "
         f"{workers} `lineage worker` process(es), batches of up to {batch_size} (0.5 s wait), policy evaluation on; "
         f"all {total:,} events in Neo4j after {pipe_span:.1f} s from the workers' start (group join included). "
-        f"Ceiling: batches of {ceiling_batch} events, {ceil_marks[-1][0] - ceil_marks[0][0]:.1f} s for all. "
+        f"Ceiling: {workers} writer thread(s) (people split between them as partitions split them between "
+        f"workers), batches of {ceiling_batch} events, {ceil_marks[-1][0] - ceil_marks[0][0]:.1f} s for all. "
         f"Naive: {naive_done:,} events in {naive_marks[-1][0] - naive_marks[0][0]:.1f} s (capped at "
         f"{naive_seconds:g} s), one write transaction per event. Rates are sustained rates between 10% and 90% of "
         "the events each one processed; a warm-up of 5,000 events through the ceiling path ran first."
