@@ -47,6 +47,10 @@ def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from streams.app import create_app, run_worker
 
     settings = _settings(args)
+    if args.health_file:
+        from dataclasses import replace
+
+        settings = replace(settings, worker_health_file=Path(args.health_file))
     if args.batch_size or args.batch_wait:
         from dataclasses import replace
 
@@ -156,6 +160,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
     )
     sp.add_argument("--batch-size", type=int, help="events per batch (default: $LINEAGE_KAFKA_BATCH_SIZE or 500)")
     sp.add_argument("--batch-wait", type=float, help="seconds to wait for a full batch (default: 1)")
+    sp.add_argument(
+        "--health-file",
+        help="keep the worker's health (ok, store_unavailable, ...) in this JSON file (default: "
+        "$LINEAGE_WORKER_HEALTH_FILE, else none); see docs/reliability.md",
+    )
     sp.set_defaults(func=_guard(cmd_worker))
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="topics_command", required=True)

@@ -32,6 +32,9 @@ class Settings:
     neo4j_user: str = "neo4j"
     neo4j_password: str = field(default="lineage-local", repr=False)
     neo4j_database: str = "neo4j"
+    # how long the Neo4j driver retries a transaction before the store reports StoreUnavailable (None: 30 s, and
+    # 5 s in the worker, whose own backoff then takes over and whose health file reports the outage)
+    neo4j_max_retry_time: float | None = None
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Kafka streams (LINEAGE_KAFKA_*): topics, consumer group, batching; security options go to every client
     kafka_events_topic: str = EVENTS_TOPIC
@@ -51,6 +54,8 @@ class Settings:
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
     kafka_web_port: int | None = None
+    worker_health_file: Path | None = None  # LINEAGE_WORKER_HEALTH_FILE: see streams/health.py
+    worker_retry_max: float = 10.0  # LINEAGE_WORKER_RETRY_MAX: longest wait between retries of an unavailable store
     log_level: str = "WARNING"
     # alert sinks (LINEAGE_ALERT_*); webhook URLs carry their secret in the path, so they are kept out of repr
     alert_log: bool = True
@@ -89,6 +94,12 @@ class Settings:
             "alert_backoff": _number(e, "LINEAGE_ALERT_BACKOFF", 0.5),
             "alert_update_interval": _number(e, "LINEAGE_ALERT_UPDATE_INTERVAL", 900.0),
         }
+        if e.get("LINEAGE_NEO4J_MAX_RETRY_TIME"):
+            values["neo4j_max_retry_time"] = _number(e, "LINEAGE_NEO4J_MAX_RETRY_TIME", 30.0)
+        if e.get("LINEAGE_WORKER_HEALTH_FILE"):
+            values["worker_health_file"] = Path(e["LINEAGE_WORKER_HEALTH_FILE"])
+        if e.get("LINEAGE_WORKER_RETRY_MAX"):
+            values["worker_retry_max"] = _number(e, "LINEAGE_WORKER_RETRY_MAX", 10.0, minimum=0.1)
         if e.get("LINEAGE_PSEUDONYM_KEY_FILE"):
             values["pseudonym_key_file"] = Path(e["LINEAGE_PSEUDONYM_KEY_FILE"])
         values.update(_kafka_env(e))
@@ -117,7 +128,10 @@ class Settings:
         )
 
     def store_options(self) -> dict[str, str]:
-        return {"user": self.neo4j_user, "password": self.neo4j_password, "database": self.neo4j_database}
+        options = {"user": self.neo4j_user, "password": self.neo4j_password, "database": self.neo4j_database}
+        if self.neo4j_max_retry_time is not None:
+            options["max_retry_time"] = str(self.neo4j_max_retry_time)
+        return options
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -27,11 +27,11 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from graph.changes import Finding
 from graph.store import StoreUnavailable, alert_id
@@ -44,10 +44,14 @@ if TYPE_CHECKING:
     import faust
 
     from streams.alerts import AlertDispatcher
+    from streams.health import HealthFile
 
 _log = logging.getLogger(__name__)
 
 AGENT_NAME = "lineage-apply-events"
+MAX_DEAD_LETTER_RAW = 200_000
+"""Bytes of an oversized message kept in its dead letter (escaped, it must still fit in one Kafka message)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,21 @@ def dead_letter_envelope(
 ) -> dict[str, Any]:
     """The dead-letter document: the file dead letter's fields, where the message was, and its original bytes.
 
-    ``raw`` holds the original value when it is UTF-8 text; otherwise ``raw_base64`` holds the bytes.
+    ``raw`` holds the original value when it is UTF-8 text; otherwise ``raw_base64`` holds the bytes. A value
+    longer than :data:`MAX_DEAD_LETTER_RAW` bytes is cut to that length, and the reason says so; a long or cut
+    value, or text that JSON escaping would blow up (control characters take 6 bytes each), goes to
+    ``raw_base64``, so that the dead letter always fits in one Kafka message.
     """
     value = message.value or b""
+    head = value[:MAX_DEAD_LETTER_RAW]
     try:
-        text, raw_b64 = value.decode("utf-8"), None
+        text, raw_b64 = head.decode("utf-8"), None
+        if len(head) < len(value) or len(json.dumps(text, ensure_ascii=False)) > 2 * MAX_DEAD_LETTER_RAW:
+            raise UnicodeDecodeError("utf-8", head, 0, 0, "too long to keep as text")
     except UnicodeDecodeError:
-        text, raw_b64 = "", base64.b64encode(value).decode("ascii")
+        text, raw_b64 = "", base64.b64encode(head).decode("ascii")
+    if len(head) < len(value):
+        reason = f"{reason} (message of {len(value)} bytes: only its first {MAX_DEAD_LETTER_RAW} kept)"
     letter = DeadLetter(
         origin=f"kafka:{message.topic}/{message.partition}@{message.offset}",
         line=None,
@@ -192,8 +204,11 @@ class BatchProcessor:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         dispatcher: AlertDispatcher | None = None,
+        health: HealthFile | None = None,
     ) -> None:
         self.handler = handler
+        #: where the worker reports its health (``lineage worker --health-file``), if anywhere
+        self.health = health
         #: the alert sinks (webhook, Teams, Slack, log), fed exactly as `lineage ingest` feeds them
         self.dispatcher = dispatcher
         self.publisher = publisher
@@ -227,20 +242,31 @@ class BatchProcessor:
             document = _json(finding_document(finding))
             await self.publisher.publish(self.topics.alerts, finding.subject.encode("ascii"), document)
         if self.dispatcher is not None and outcome.findings:
-            # same thread as the store writes: the dispatcher reads the stored alerts it notifies about
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self.executor, self.dispatcher.publish, list(outcome.findings))
+            # same thread as the store writes: the dispatcher reads the stored alerts it notifies about (and the
+            # store can become unavailable between the write and this read: retried like the write)
+            await self._retrying(self.dispatcher.publish, list(outcome.findings), len(outcome.findings))
+        if self.health is not None:
+            self.health.batch_done(outcome.applied, outcome.duplicates, outcome.rejected, outcome.suppressed)
         return outcome
 
     async def _apply(self, events: list[AnyEvent]) -> HandleResult:
         """``handler.handle`` off the event loop (it is synchronous I/O), retrying while the store is unavailable."""
+        return await self._retrying(self.handler.handle, events, len(events))
+
+    async def _retrying(self, work: Callable[[Any], T], arg: Any, events: int) -> T:
+        """``work(arg)`` in the executor, retried with exponential backoff (capped) while the store is unavailable.
+
+        The batch is held meanwhile, so nothing is committed and the partitions keep their position.
+        """
         loop = asyncio.get_running_loop()
         delay = self.retry_initial
         while True:
             try:
-                return await loop.run_in_executor(self.executor, self.handler.handle, events)
+                return await loop.run_in_executor(self.executor, work, arg)
             except StoreUnavailable as exc:
-                _log.warning("graph store unavailable (%s); retrying %d event(s) in %.1f s", exc, len(events), delay)
+                _log.warning("graph store unavailable (%s); retrying %d event(s) in %.1f s", exc, events, delay)
+                if self.health is not None:
+                    self.health.store_unavailable(str(exc), events, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
 

@@ -23,6 +23,7 @@ from streams.agents import (
 )
 from streams.alerts import AlertDispatcher
 from streams.handler import Handler
+from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
@@ -90,6 +91,9 @@ def create_app(
         from lineage.wiring import build_handler
 
         handler_factory = build_handler
+    if settings.neo4j_max_retry_time is None:
+        # the driver's own retries would hide an outage for 30 s; the batch processor's backoff takes over sooner
+        settings = replace(settings, neo4j_max_retry_time=5.0)
     handler = handler_factory(settings)
     web_port = settings.kafka_web_port
     app = faust.App(
@@ -123,13 +127,18 @@ def create_app(
     # The worker publishes every finding to the alerts topic itself, durably, before it commits a batch; the
     # dispatcher adds the other sinks (webhook, Teams, Slack, log) through the same code path as `lineage ingest`.
     dispatcher = AlertDispatcher.from_config(handler.store, replace(settings.alert_config(), kafka=False))
+    health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
     processor = BatchProcessor(
         handler,
         publisher or FaustPublisher(app),
         TopicNames.from_settings(settings),
         executor=executor,
+        retry_max=settings.worker_retry_max,
         dispatcher=dispatcher,
+        health=health,
     )
+    if health is not None:
+        _report_health(app, health)
     register_agents(
         app,
         processor,
@@ -140,7 +149,20 @@ def create_app(
     app.lineage_handler = handler  # type: ignore[attr-defined]
     app.lineage_executor = executor  # type: ignore[attr-defined]
     app.lineage_dispatcher = dispatcher  # type: ignore[attr-defined]
+    app.lineage_health = health  # type: ignore[attr-defined]
     return app
+
+
+def _report_health(app: faust.App, health: HealthFile) -> None:
+    """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py)."""
+
+    @app.task  # type: ignore[untyped-decorator, unused-ignore]
+    async def started() -> None:
+        health.running()
+
+    @app.timer(interval=HEARTBEAT_SECONDS)  # type: ignore[untyped-decorator, unused-ignore]
+    async def heartbeat() -> None:
+        health.heartbeat()
 
 
 def _datadir(group: str) -> Path:
@@ -154,6 +176,9 @@ def close_app(app: faust.App) -> None:
     executor: ThreadPoolExecutor | None = getattr(app, "lineage_executor", None)
     if executor is not None:
         executor.shutdown(wait=True)
+    health: HealthFile | None = getattr(app, "lineage_health", None)
+    if health is not None:
+        health.stopped()
     dispatcher: AlertDispatcher | None = getattr(app, "lineage_dispatcher", None)
     if dispatcher is not None:
         dispatcher.close()
