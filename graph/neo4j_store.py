@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -274,6 +275,28 @@ def _utc(value: Any) -> datetime:
     return native.astimezone(UTC)  # type: ignore[no-any-return]
 
 
+def _tls_config(uri: str, trusted_ca: str | None, client_cert: str | None, client_key: str | None) -> dict[str, Any]:
+    """Driver settings for a private CA and a client certificate (the ``+s``/``+ssc`` schemes need neither)."""
+    config: dict[str, Any] = {}
+    scheme = uri.split("://", 1)[0].lower()
+    if trusted_ca:
+        if "+" in scheme:
+            raise StoreConfigError(
+                f"a trusted CA file (LINEAGE_NEO4J_TRUSTED_CA) goes with a plain bolt:// or neo4j:// URL, not "
+                f"{scheme}:// (+s trusts the system's CAs, +ssc any certificate)"
+            )
+        if not Path(trusted_ca).is_file():
+            raise StoreConfigError(f"the Neo4j trusted CA file {trusted_ca!r} does not exist")
+        config.update(encrypted=True, trusted_certificates=neo4j.TrustCustomCAs(trusted_ca))
+    if client_cert:
+        from neo4j.auth_management import ClientCertificate
+
+        if "+" not in scheme and not trusted_ca:
+            raise StoreConfigError("a client certificate needs TLS: use bolt+s:// or neo4j+s://, or a trusted CA file")
+        config["client_certificate"] = ClientCertificate(client_cert, client_key)
+    return config
+
+
 def _is_auth_error(exc: neo4j_errors.Neo4jError) -> bool:
     return isinstance(exc, neo4j_errors.AuthError | neo4j_errors.Forbidden) or (exc.code or "").startswith(
         "Neo.ClientError.Security."
@@ -300,6 +323,9 @@ class Neo4jGraphStore(GraphStore):
         namespace: str = DEFAULT_NAMESPACE,
         connection_timeout: float = 10.0,
         max_retry_time: float = 30.0,
+        trusted_ca: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
         if not namespace:
             raise StoreConfigError("the Neo4j namespace must not be empty")
@@ -311,6 +337,7 @@ class Neo4jGraphStore(GraphStore):
                 connection_timeout=connection_timeout,
                 max_transaction_retry_time=max_retry_time,
                 user_agent="privacy-lineage",
+                **_tls_config(uri, trusted_ca, client_cert, client_key),
             )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreConfigError(f"bad Neo4j store URL {uri!r}: {exc}") from exc
@@ -328,8 +355,10 @@ class Neo4jGraphStore(GraphStore):
         """Open ``neo4j[+s|+ssc]://`` or ``bolt[+s|+ssc]://[user:password@]host[:port][/database][?namespace=ns]``.
 
         ``options``: user, password, database, namespace (what the URL gives wins), and connection_timeout and
-        max_retry_time in seconds. TLS comes with the scheme (``+s`` verified certificate,
-        ``+ssc`` self-signed).
+        max_retry_time in seconds. TLS comes with the scheme (``+s``: the certificate is verified against the
+        system's CAs; ``+ssc``: any certificate, encryption without authentication of the server), or, with a
+        plain ``bolt://`` or ``neo4j://`` URL, from ``trusted_ca`` (a PEM file of the CA(s) to trust, e.g. a
+        private CA). ``client_cert`` and ``client_key`` (PEM files) present a client certificate (mutual TLS).
         """
         opts = dict(options or {})
         parts = urlsplit(url)
@@ -359,6 +388,9 @@ class Neo4jGraphStore(GraphStore):
             namespace=namespace or DEFAULT_NAMESPACE,
             connection_timeout=timeout,
             max_retry_time=retry,
+            trusted_ca=opts.get("trusted_ca") or None,
+            client_cert=opts.get("client_cert") or None,
+            client_key=opts.get("client_key") or None,
         )
 
     # -- plumbing ---------------------------------------------------------------------------------

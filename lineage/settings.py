@@ -35,6 +35,10 @@ class Settings:
     # how long the Neo4j driver retries a transaction before the store reports StoreUnavailable (None: 30 s, and
     # 5 s in the worker, whose own backoff then takes over and whose health file reports the outage)
     neo4j_max_retry_time: float | None = None
+    # TLS to Neo4j beyond the URL's +s/+ssc scheme: a private CA (with bolt:// or neo4j://), a client certificate
+    neo4j_trusted_ca: Path | None = None
+    neo4j_client_cert: Path | None = None
+    neo4j_client_key: Path | None = None
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Kafka streams (LINEAGE_KAFKA_*): topics, consumer group, batching; security options go to every client
     kafka_events_topic: str = EVENTS_TOPIC
@@ -53,6 +57,7 @@ class Settings:
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: str | None = field(default=None, repr=False)
     kafka_web_port: int | None = None
     worker_health_file: Path | None = None  # LINEAGE_WORKER_HEALTH_FILE: see streams/health.py
     worker_retry_max: float = 10.0  # LINEAGE_WORKER_RETRY_MAX: longest wait between retries of an unavailable store
@@ -96,6 +101,9 @@ class Settings:
         }
         if e.get("LINEAGE_NEO4J_MAX_RETRY_TIME"):
             values["neo4j_max_retry_time"] = _number(e, "LINEAGE_NEO4J_MAX_RETRY_TIME", 30.0)
+        for name in ("trusted_ca", "client_cert", "client_key"):
+            if e.get(f"LINEAGE_NEO4J_{name.upper()}"):
+                values[f"neo4j_{name}"] = Path(e[f"LINEAGE_NEO4J_{name.upper()}"])
         if e.get("LINEAGE_WORKER_HEALTH_FILE"):
             values["worker_health_file"] = Path(e["LINEAGE_WORKER_HEALTH_FILE"])
         if e.get("LINEAGE_WORKER_RETRY_MAX"):
@@ -131,6 +139,10 @@ class Settings:
         options = {"user": self.neo4j_user, "password": self.neo4j_password, "database": self.neo4j_database}
         if self.neo4j_max_retry_time is not None:
             options["max_retry_time"] = str(self.neo4j_max_retry_time)
+        for name in ("trusted_ca", "client_cert", "client_key"):
+            value = getattr(self, f"neo4j_{name}")
+            if value is not None:
+                options[name] = str(value)
         return options
 
 
@@ -168,6 +180,7 @@ def _kafka_env(e: Mapping[str, str]) -> dict[str, object]:
         "kafka_alerts_topic": "ALERTS_TOPIC", "kafka_group": "GROUP", "kafka_client_id": "CLIENT_ID",
         "kafka_key_secret": "KEY_SECRET", "kafka_sasl_mechanism": "SASL_MECHANISM",
         "kafka_sasl_username": "SASL_USERNAME", "kafka_sasl_password": "SASL_PASSWORD",
+        "kafka_ssl_key_password": "SSL_KEY_PASSWORD",
     }
     out: dict[str, object] = {f: e["LINEAGE_KAFKA_" + n] for f, n in names.items() if e.get("LINEAGE_KAFKA_" + n)}
     for f in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):

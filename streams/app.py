@@ -57,6 +57,7 @@ def broker_credentials(settings: Settings) -> Any:
             context.load_cert_chain(
                 str(settings.kafka_ssl_certfile),
                 str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+                settings.kafka_ssl_key_password,
             )
     if protocol == "SSL":
         return faust.SSLCredentials(context)

@@ -115,6 +115,8 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
         value = getattr(settings, "kafka_" + name)
         if value:
             options[name] = str(value)
+    if settings.kafka_ssl_key_password:
+        options["ssl_password"] = settings.kafka_ssl_key_password  # the client key's passphrase
     return options
 
 
