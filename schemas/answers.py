@@ -70,12 +70,6 @@ class Alert(BaseModel):
     recipient_type: str = Field(description="Recipient type ('' when no disclosure is involved).")
     subjects: list[str] = Field(description="Pseudonyms of the people concerned (never raw ids).")
     event_ids: list[str] = Field(description="Ids of every event that triggered it.")
-
-    @computed_field(description="The person concerned (pseudonym) when the alert concerns exactly one; "
-                    "null when it concerns several, all listed in `subjects`.")  # type: ignore[prop-decorator]
-    @property
-    def subject(self) -> str | None:
-        return self.subjects[0] if len(self.subjects) == 1 else None
     count: int = Field(description="Number of triggering events.")
     first_seen: datetime = Field(description="Earliest triggering event.")
     last_seen: datetime = Field(description="Latest triggering event.")
@@ -83,6 +77,14 @@ class Alert(BaseModel):
     reason: str = Field(description="Why the flow is flagged.")
     clause_section: str = Field(description="Section of the policy concerned ('' when the policy says nothing).")
     clause_text: str = Field(description="The policy clause quoted that the flow lacks or breaks.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The person concerned (pseudonym) when the alert concerns exactly one; "
+        "null when it concerns several, all listed in `subjects`."
+    )
+    @property
+    def subject(self) -> str | None:
+        return self.subjects[0] if len(self.subjects) == 1 else None
 
 
 class Flow(BaseModel):
