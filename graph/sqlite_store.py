@@ -457,9 +457,9 @@ class SQLiteGraphStore(GraphStore):
             where.append("last_seen >= ?")
             args.append(ts(since))
         sql = (
-            "SELECT alert_id, rule, severity, status, category, purpose, recipient, recipient_type, count,"
+            "SELECT alert_id, rule, severity, status, category, purpose, recipient, recipient_type, count,"  # noqa: S608
             " first_seen, last_seen, policy_version, reason, clause_section, clause_text FROM alerts"
-            f" WHERE {' AND '.join(where)} ORDER BY last_seen DESC, alert_id"  # noqa: S608 - fixed fragments only
+            f" WHERE {' AND '.join(where)} ORDER BY last_seen DESC, alert_id"
         )
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from graph.store import StoreError
 from lineage import render
 from lineage.settings import Settings
-from lineage.wiring import build_handler, load_configured_policy, open_configured_store, pseudonymizer
+from lineage.wiring import build_handler, open_configured_store, pseudonymizer
 from policies import PolicyFileError, load_policy
 from schemas.events import json_schema
 from streams.alerts import AlertDispatcher
@@ -207,7 +207,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from lineage.simulator import simulate, write_jsonl
 
     events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate)
-    target = out if args.output in (None, "-") else Path(args.output).open("w", encoding="utf-8")
+    target = out if args.output in (None, "-") else Path(args.output).open("w", encoding="utf-8")  # noqa: SIM115
     truth_path = Path(args.truth) if args.truth else (Path(args.output + ".truth.jsonl") if args.output not in (None, "-") else None)
     truth = truth_path.open("w", encoding="utf-8") if truth_path else None
     try:
