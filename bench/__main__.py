@@ -6,9 +6,11 @@ import argparse
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import RESULTS, Report, command_line, dataset
+from bench.common import RESULTS, Report, Row, command_line, dataset
 from bench.services import Services
 
 SERVER_MEASUREMENTS = {"ingest", "alerts"}
@@ -63,6 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     begun = time.perf_counter()
     pipeline_rate: float | None = None
+
+    def guarded(name: str, measure: Callable[[], object]) -> object:
+        """Run one measurement; a failure is recorded as a row and a note, and the others still run."""
+        try:
+            return measure()
+        except Exception as exc:  # noqa: BLE001 - reported in the table, and the exit status
+            report.rows.append(Row(name, f"FAILED: {type(exc).__name__}"))
+            report.note(f"{name} failed: {type(exc).__name__}: {str(exc)[:1500]}")
+            traceback.print_exc()
+            failures.append(name)
+            return None
+
+    failures: list[str] = []
     try:
         if needs_servers:
             from bench.infra import kafka_version, neo4j_version
@@ -77,37 +92,47 @@ def main(argv: list[str] | None = None) -> int:
             if "embedded" in which and data is not None:
                 from bench import embedded
 
-                embedded.run(data, report, repeats=1 if quick else 3, profile=args.profile)
+                guarded(
+                    "2. embedded ingest",
+                    lambda: embedded.run(data, report, repeats=1 if quick else 3, profile=args.profile),
+                )
             if "ingest" in which and data is not None:
                 from bench import ingest
 
-                pipeline_rate = ingest.run(
-                    data,
-                    services,
-                    report,
-                    folder,
-                    workers=1 if quick else args.workers,
-                    partitions=args.partitions,
-                    batch_size=args.batch_size,
-                    naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
-                    profile_dir=folder if args.profile else None,
+                measured = guarded(
+                    "1. ingest",
+                    lambda: ingest.run(
+                        data,
+                        services,
+                        report,
+                        folder,
+                        workers=1 if quick else args.workers,
+                        partitions=args.partitions,
+                        batch_size=args.batch_size,
+                        naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
+                        profile_dir=folder if args.profile else None,
+                    ),
                 )
+                pipeline_rate = measured if isinstance(measured, float) else None
             if "alerts" in which:
                 from bench import alerts
 
                 seconds = args.alert_seconds or (3.0 if quick else 20.0)
                 rates = [500.0] if quick else [args.alert_rate, alerts.sustainable(pipeline_rate)]
                 load = dataset(max(50, int(sum(rates) * seconds / 40)), 6, args.seed + 1)
-                alerts.run(
-                    load,
-                    services,
-                    report,
-                    folder,
-                    rates=rates,
-                    seconds=seconds,
-                    workers=1 if quick else args.workers,
-                    partitions=args.partitions,
-                    batch_size=args.batch_size,
+                guarded(
+                    "4. alert latency",
+                    lambda: alerts.run(
+                        load,
+                        services,
+                        report,
+                        folder,
+                        rates=rates,
+                        seconds=seconds,
+                        workers=1 if quick else args.workers,
+                        partitions=args.partitions,
+                        batch_size=args.batch_size,
+                    ),
                 )
             if {"who-has", "reports"} & set(which):
                 from bench import latency
@@ -122,19 +147,19 @@ def main(argv: list[str] | None = None) -> int:
                     "reports": "reports" in which or args.measurement == "all",
                 }
                 if "sqlite" in stores:
-                    latency.run_sqlite(report, sizes, **kw)
+                    guarded("3./5. SQLite graphs", lambda: latency.run_sqlite(report, sizes, **kw))
                 if "neo4j" in stores:
-                    latency.run_neo4j(services, report, sizes, **kw)
+                    guarded("3./5. Neo4j graphs", lambda: latency.run_neo4j(services, report, sizes, **kw))
     finally:
         services.stop_started()
-    report.note(f"Whole run: {time.perf_counter() - begun:,.0f} s.")
-    print(report.table())
-    for n in report.notes:
-        print("- " + n)
-    if not args.no_record:
-        report.append_to(args.results)
-        print(f"appended to {args.results}", file=sys.stderr)
-    return 0
+        report.note(f"Whole run: {time.perf_counter() - begun:,.0f} s.")
+        print(report.table())
+        for n in report.notes:
+            print("- " + n)
+        if not args.no_record:
+            report.append_to(args.results)
+            print(f"appended to {args.results}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

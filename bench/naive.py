@@ -104,6 +104,11 @@ def consume(services: Services, topic: str, namespace: str, total: int, seconds:
 
 def drop(services: Services, namespace: str) -> None:
     """Delete the naive consumer's nodes and constraints."""
+    import neo4j
+
     from bench.infra import delete_namespace
 
     delete_namespace(services, namespace, [label for label, _ in LABELS])
+    with neo4j.GraphDatabase.driver(services.neo4j_uri, auth=("neo4j", PASSWORD)) as driver:
+        for label, _ in LABELS:
+            driver.execute_query(f"DROP CONSTRAINT bench_{label.lower()} IF EXISTS", database_="neo4j")
