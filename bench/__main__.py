@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 seconds = args.alert_seconds or (3.0 if quick else 20.0)
                 rates = [500.0] if quick else [args.alert_rate, alerts.sustainable(pipeline_rate)]
-                load = dataset(max(50, int(sum(rates) * seconds / 40)), 6, args.seed + 1)
+                # about 7 events per person-day: enough for the runs and the warm-up (15 s at the lowest rate)
+                load = dataset(max(50, int((sum(rates) * seconds + min(rates) * 15) / 35)), 6, args.seed + 1)
                 guarded(
                     "4. alert latency",
                     lambda: alerts.run(
