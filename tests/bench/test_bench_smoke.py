@@ -1,4 +1,4 @@
-"""The benchmark entry point still runs: `python -m bench ... --quick` on the embedded store, and on the servers if up."""
+"""The benchmark entry point still runs: `python -m bench ... --quick` on SQLite, and on the servers when up."""
 
 from __future__ import annotations
 
