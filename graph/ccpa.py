@@ -19,7 +19,7 @@ from graph.report_vocab import (
 from graph.store import GraphStore
 from schemas.answers import Flow
 from schemas.policy import Organisation, Policy
-from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport, RecipientRefItem
+from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport
 
 
 def _names(items: Iterable[str]) -> str:
@@ -34,13 +34,6 @@ def preceding_12_months(now: datetime | None = None) -> tuple[datetime, datetime
     except ValueError:  # 29 February
         start = end.replace(year=end.year - 1, day=28)
     return start, end
-
-
-def _ref(f: Flow, vocab: Vocabulary) -> RecipientRefItem:
-    r = f.recipient
-    assert r is not None  # SHARED_WITH flows always carry their recipient
-    return RecipientRefItem(id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
-                            country=r.country)
 
 
 def ccpa_report(
@@ -97,7 +90,7 @@ def ccpa_report(
         for (k, cat), fs in sorted(shared.items()):
             if k != kind:
                 continue
-            refs = {r.id: r for r in (_ref(f, vocab) for f in fs)}
+            refs = {r.id: r for r in (vocab.recipient(f) for f in fs)}
             ids = sorted({e for f in fs for e in f.event_ids})
             out.append(
                 CcpaDisclosed(

@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from schemas.answers import Flow
 from schemas.events import RecipientType, SourceType
 from schemas.policy import Organisation, Policy
-from schemas.reports import ControllerDetails, DisclosureKind, Labelled, Period, ReportHeader, RetentionInfo
+from schemas.reports import (
+    ControllerDetails,
+    DisclosureKind,
+    Labelled,
+    Period,
+    RecipientRefItem,
+    ReportHeader,
+    RetentionInfo,
+)
 from schemas.taxonomy import Dimension, Taxonomy, covers
 
 #: How many evidence ids a report asks the store for per flow; past it, lists are marked incomplete.
@@ -152,6 +161,15 @@ class Vocabulary:
     @staticmethod
     def recipient_type(key: str) -> Labelled:
         return Labelled(key=key, label=RECIPIENT_TYPE_LABELS.get(key, key))
+
+    @classmethod
+    def recipient(cls, flow: Flow) -> RecipientRefItem:
+        """The recipient of a SHARED_WITH flow, labelled for a report."""
+        r = flow.recipient
+        assert r is not None  # SHARED_WITH flows always carry their recipient
+        return RecipientRefItem(
+            id=r.id, name=r.name, type=r.type, type_label=cls.recipient_type(r.type).label, country=r.country
+        )
 
     @staticmethod
     def source_type(key: str) -> Labelled:

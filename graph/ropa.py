@@ -94,14 +94,6 @@ def _ref(decl: Collection | Use | Disclosure, kind: Literal["collection", "use",
     return DeclarationRef(id=decl.id, kind=kind, clause_section=decl.clause.section, clause_text=decl.clause.text)
 
 
-def _recipient(f: Flow, vocab: Vocabulary) -> RecipientRefItem:
-    r = f.recipient
-    assert r is not None
-    return RecipientRefItem(
-        id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label, country=r.country
-    )
-
-
 # -- gaps -------------------------------------------------------------------------------------------
 def gaps_report(
     store: GraphStore,
@@ -211,7 +203,7 @@ def _undeclared(
 ) -> list[UndeclaredFlow]:
     bounded = since is not None or until is not None
     in_period = {e for f in flows if f.rel == "HOLDS" for e in f.event_ids}  # every event holds its categories
-    recipients = {f.recipient.id: _recipient(f, vocab) for f in flows if f.recipient is not None}
+    recipients = {f.recipient.id: vocab.recipient(f) for f in flows if f.recipient is not None}
     out = []
     alerts: list[Alert] = store.alerts(since=since)
     for a in alerts:
@@ -367,7 +359,7 @@ def _activities(
 def _observed(flows: list[Flow], vocab: Vocabulary, declared_types: set[str]) -> ObservedActivity | None:
     if not flows:
         return None
-    recipients = {f.recipient.id: _recipient(f, vocab) for f in flows if f.recipient is not None}
+    recipients = {f.recipient.id: vocab.recipient(f) for f in flows if f.recipient is not None}
     ids = sorted({e for f in flows for e in f.event_ids})
     return ObservedActivity(
         events=len(ids),
