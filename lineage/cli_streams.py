@@ -59,11 +59,41 @@ def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             kafka_batch_size=args.batch_size or settings.kafka_batch_size,
             kafka_batch_wait=args.batch_wait or settings.kafka_batch_wait,
         )
+    if args.no_alerts_topic:
+        from dataclasses import replace
+
+        settings = replace(settings, worker_alerts=False)
     app = create_app(settings)
+    alerts = "alerts left to `lineage alerter`"
+    if settings.worker_alerts:
+        alerts = f"alerts to {settings.kafka_alerts_topic}"
     err.write(
         f"lineage worker: {settings.kafka_events_topic} on {settings.kafka_bootstrap} (group {settings.kafka_group}) "
         f"-> {settings.store}; batches of {settings.kafka_batch_size} or {settings.kafka_batch_wait:g} s; "
-        f"dead letters to {settings.kafka_deadletter_topic}, alerts to {settings.kafka_alerts_topic}\n"
+        f"dead letters to {settings.kafka_deadletter_topic}, {alerts}\n"
+    )
+    err.flush()
+    return run_worker(app, loglevel=settings.log_level)
+
+
+def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from dataclasses import replace
+
+    from streams.app import create_alerter_app, run_worker
+
+    settings = _settings(args)
+    if args.health_file:
+        settings = replace(settings, worker_health_file=Path(args.health_file))
+    settings = replace(
+        settings,
+        alerter_batch_size=args.batch_size or settings.alerter_batch_size,
+        alerter_batch_wait=args.batch_wait or settings.alerter_batch_wait,
+    )
+    app = create_alerter_app(settings)
+    err.write(
+        f"lineage alerter: {settings.kafka_events_topic} on {settings.kafka_bootstrap} "
+        f"(group {settings.alerter_group_id}) -> {settings.kafka_alerts_topic}; consent and erasures read from "
+        f"{settings.store}; batches of {settings.alerter_batch_size} or {settings.alerter_batch_wait:g} s\n"
     )
     err.flush()
     return run_worker(app, loglevel=settings.log_level)
@@ -145,7 +175,7 @@ def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # -- registration ---------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_store: WithStore) -> None:
-    """Add ``worker``, ``topics create`` and ``emit`` to the `lineage` parser."""
+    """Add ``worker``, ``alerter``, ``topics create`` and ``emit`` to the `lineage` parser."""
 
     def with_bootstrap(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument(
@@ -165,7 +195,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
         help="keep the worker's health (ok, store_unavailable, ...) in this JSON file (default: "
         "$LINEAGE_WORKER_HEALTH_FILE, else none); see docs/reliability.md",
     )
+    sp.add_argument(
+        "--no-alerts-topic",
+        action="store_true",
+        help="do not publish findings to the alerts topic: `lineage alerter` does (same as LINEAGE_WORKER_ALERTS=0)",
+    )
     sp.set_defaults(func=_guard(cmd_worker))
+
+    sp = with_bootstrap(
+        with_store(
+            sub.add_parser(
+                "alerter",
+                help="run the alert fast path: judge the events topic against the policy and publish findings to the "
+                "alerts topic without waiting for the graph (run workers with --no-alerts-topic); see docs/alerts.md",
+            )
+        )
+    )
+    sp.add_argument("--batch-size", type=int, help="events per batch (default: $LINEAGE_ALERTER_BATCH_SIZE or 500)")
+    sp.add_argument(
+        "--batch-wait",
+        type=float,
+        help="seconds to wait for a full batch (default: $LINEAGE_ALERTER_BATCH_WAIT or 0.05)",
+    )
+    sp.add_argument("--health-file", help="keep the alerter's health in this JSON file (see docs/reliability.md)")
+    sp.set_defaults(func=_guard(cmd_alerter))
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="topics_command", required=True)
     sp = with_bootstrap(

@@ -61,6 +61,11 @@ class Settings:
     kafka_web_port: int | None = None
     worker_health_file: Path | None = None  # LINEAGE_WORKER_HEALTH_FILE: see streams/health.py
     worker_retry_max: float = 10.0  # LINEAGE_WORKER_RETRY_MAX: longest wait between retries of an unavailable store
+    # LINEAGE_WORKER_ALERTS: workers publish their findings to the alerts topic; turn off when `lineage alerter` runs
+    worker_alerts: bool = True
+    alerter_group: str | None = None  # LINEAGE_ALERTER_GROUP: the alerter's consumer group (default: <group>-alerter)
+    alerter_batch_size: int = 500  # LINEAGE_ALERTER_BATCH_SIZE
+    alerter_batch_wait: float = 0.05  # LINEAGE_ALERTER_BATCH_WAIT: seconds; the alerts' latency floor
     log_level: str = "WARNING"
     # alert sinks (LINEAGE_ALERT_*); webhook URLs carry their secret in the path, so they are kept out of repr
     alert_log: bool = True
@@ -108,11 +113,23 @@ class Settings:
             values["worker_health_file"] = Path(e["LINEAGE_WORKER_HEALTH_FILE"])
         if e.get("LINEAGE_WORKER_RETRY_MAX"):
             values["worker_retry_max"] = _number(e, "LINEAGE_WORKER_RETRY_MAX", 10.0, minimum=0.1)
+        values["worker_alerts"] = _flag(e, "LINEAGE_WORKER_ALERTS", True)
+        if e.get("LINEAGE_ALERTER_GROUP"):
+            values["alerter_group"] = e["LINEAGE_ALERTER_GROUP"]
+        if e.get("LINEAGE_ALERTER_BATCH_SIZE"):
+            values["alerter_batch_size"] = int(_number(e, "LINEAGE_ALERTER_BATCH_SIZE", 500, minimum=1))
+        if e.get("LINEAGE_ALERTER_BATCH_WAIT"):
+            values["alerter_batch_wait"] = _number(e, "LINEAGE_ALERTER_BATCH_WAIT", 0.05, minimum=0.001)
         if e.get("LINEAGE_PSEUDONYM_KEY_FILE"):
             values["pseudonym_key_file"] = Path(e["LINEAGE_PSEUDONYM_KEY_FILE"])
         values.update(_kafka_env(e))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def alerter_group_id(self) -> str:
+        """The consumer group of `lineage alerter`: its own, so it reads the events topic at its own pace."""
+        return self.alerter_group or f"{self.kafka_group}-alerter"
 
     def alert_config(self) -> AlertConfig:
         """The alert sinks and retry settings, for :class:`streams.alerts.AlertDispatcher`."""

@@ -71,6 +71,14 @@ class Publisher(Protocol):
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None: ...
 
 
+class RawBatchProcessor(Protocol):
+    """What an agent calls per batch of raw messages (:class:`BatchProcessor`, the alerter's processor)."""
+
+    topics: TopicNames
+
+    async def __call__(self, messages: Sequence[RawMessage]) -> Any: ...
+
+
 class OffsetCommitter(Protocol):
     """Commits consumer offsets (the next offset to read, per topic partition) for the worker's group."""
 
@@ -205,8 +213,11 @@ class BatchProcessor:
         retry_max: float = 30.0,
         dispatcher: AlertDispatcher | None = None,
         health: HealthFile | None = None,
+        publish_findings: bool = True,
     ) -> None:
         self.handler = handler
+        #: False when `lineage alerter` publishes the findings to the alerts topic (see streams/alerter.py)
+        self.publish_findings = publish_findings
         #: where the worker reports its health (``lineage worker --health-file``), if anywhere
         self.health = health
         #: the alert sinks (webhook, Teams, Slack, log), fed exactly as `lineage ingest` feeds them
@@ -238,9 +249,8 @@ class BatchProcessor:
         for message, envelope in letters:
             await self.publisher.publish(self.topics.deadletter, message.key, _json(envelope))
         outcome.rejected = len(letters)
-        for finding in outcome.findings:
-            document = _json(finding_document(finding))
-            await self.publisher.publish(self.topics.alerts, finding.subject.encode("ascii"), document)
+        if self.publish_findings:
+            await publish_findings(self.publisher, self.topics.alerts, outcome.findings)
         if self.dispatcher is not None and outcome.findings:
             # same thread as the store writes: the dispatcher reads the stored alerts it notifies about (and the
             # store can become unavailable between the write and this read: retried like the write)
@@ -254,21 +264,43 @@ class BatchProcessor:
         return await self._retrying(self.handler.handle, events, len(events))
 
     async def _retrying(self, work: Callable[[Any], T], arg: Any, events: int) -> T:
-        """``work(arg)`` in the executor, retried with exponential backoff (capped) while the store is unavailable.
+        return await retrying(
+            work, arg, events, executor=self.executor, initial=self.retry_initial, maximum=self.retry_max,
+            health=self.health,
+        )
 
-        The batch is held meanwhile, so nothing is committed and the partitions keep their position.
-        """
-        loop = asyncio.get_running_loop()
-        delay = self.retry_initial
-        while True:
-            try:
-                return await loop.run_in_executor(self.executor, work, arg)
-            except StoreUnavailable as exc:
-                _log.warning("graph store unavailable (%s); retrying %d event(s) in %.1f s", exc, events, delay)
-                if self.health is not None:
-                    self.health.store_unavailable(str(exc), events, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max)
+
+async def retrying(
+    work: Callable[[Any], T],
+    arg: Any,
+    events: int,
+    *,
+    executor: Executor | None,
+    initial: float,
+    maximum: float,
+    health: HealthFile | None = None,
+) -> T:
+    """``work(arg)`` in the executor, retried with exponential backoff (capped) while the store is unavailable.
+
+    The batch is held meanwhile, so nothing is committed and the partitions keep their position.
+    """
+    loop = asyncio.get_running_loop()
+    delay = initial
+    while True:
+        try:
+            return await loop.run_in_executor(executor, work, arg)
+        except StoreUnavailable as exc:
+            _log.warning("graph store unavailable (%s); retrying %d event(s) in %.1f s", exc, events, delay)
+            if health is not None:
+                health.store_unavailable(str(exc), events, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, maximum)
+
+
+async def publish_findings(publisher: Publisher, topic: str, findings: Sequence[Finding]) -> None:
+    """Each finding to the alerts topic, keyed by the person's pseudonym; returns once the broker has them all."""
+    sends = [publisher.publish(topic, f.subject.encode("ascii"), _json(finding_document(f))) for f in findings]
+    await asyncio.gather(*sends)
 
 
 def _json(doc: dict[str, Any]) -> bytes:
@@ -286,13 +318,17 @@ def batch_offsets(events: Sequence[Any]) -> dict[Any, int]:
 
 def register_agents(
     app: faust.App,
-    processor: BatchProcessor,
+    processor: RawBatchProcessor,
     committer: OffsetCommitter,
     *,
     batch_size: int,
     batch_wait: float,
+    name: str = AGENT_NAME,
 ) -> faust.types.AgentT[Any]:
-    """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``."""
+    """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``.
+
+    ``processor`` is the batch processor (a :class:`BatchProcessor`, or the alerter's), called per batch.
+    """
     from mode import CrashingSupervisor
 
     # acks=False: Faust must not commit this topic's offsets by itself (see the module docstring)
@@ -305,7 +341,7 @@ def register_agents(
         acks=False,
     )
 
-    @app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)
+    @app.agent(source, name=name, supervisor_strategy=CrashingSupervisor)
     async def apply_events(stream: faust.StreamT[Any]) -> Any:
         async for events in cast(Any, stream).noack_take(batch_size, within=batch_wait):
             outcome = await processor([_raw(ev) for ev in events])

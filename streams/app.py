@@ -83,8 +83,6 @@ def create_app(
     :func:`lineage.wiring.build_handler`. The consumer group is ``settings.kafka_group``; tables are in
     memory (the agents keep no state of their own); the web server runs only when ``kafka_web_port`` is set.
     """
-    import faust
-
     from streams.client_logs import quiet_kafka_client_logs
 
     quiet_kafka_client_logs()  # aiokafka logs every message it sends (dead letters hold raw events) at DEBUG
@@ -96,15 +94,103 @@ def create_app(
         # the driver's own retries would hide an outage for 30 s; the batch processor's backoff takes over sooner
         settings = replace(settings, neo4j_max_retry_time=5.0)
     handler = handler_factory(settings)
+    app = _faust_app(settings, settings.kafka_group)
+    # one writer thread: the store sees one batch at a time, and the event loop keeps heartbeating meanwhile
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-store")
+    # The worker publishes every finding to the alerts topic itself, durably, before it commits a batch (unless
+    # `lineage alerter` does: settings.worker_alerts); the dispatcher adds the other sinks (webhook, Teams, Slack,
+    # log) through the same code path as `lineage ingest`.
+    dispatcher = AlertDispatcher.from_config(handler.store, replace(settings.alert_config(), kafka=False))
+    health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
+    processor = BatchProcessor(
+        handler,
+        publisher or FaustPublisher(app),
+        TopicNames.from_settings(settings),
+        executor=executor,
+        retry_max=settings.worker_retry_max,
+        dispatcher=dispatcher,
+        health=health,
+        publish_findings=settings.worker_alerts,
+    )
+    if health is not None:
+        _report_health(app, health)
+    register_agents(
+        app,
+        processor,
+        committer or FaustCommitter(app),
+        batch_size=settings.kafka_batch_size,
+        batch_wait=settings.kafka_batch_wait,
+    )
+    app.lineage_handler = handler  # type: ignore[attr-defined]
+    app.lineage_executor = executor  # type: ignore[attr-defined]
+    app.lineage_dispatcher = dispatcher  # type: ignore[attr-defined]
+    app.lineage_health = health  # type: ignore[attr-defined]
+    return app
+
+
+def create_alerter_app(
+    settings: Settings,
+    handler_factory: HandlerFactory | None = None,
+    *,
+    publisher: Publisher | None = None,
+    committer: OffsetCommitter | None = None,
+) -> faust.App:
+    """A Faust app that judges the events topic and publishes findings to the alerts topic (streams/alerter.py).
+
+    Its consumer group is ``settings.alerter_group_id``, apart from the workers'; it reads the store (consent
+    records, tombstones) but writes nothing to it.
+    """
+    from streams.alerter import ALERTER_AGENT_NAME, AlertJudge, AlertProcessor
+    from streams.client_logs import quiet_kafka_client_logs
+
+    quiet_kafka_client_logs()
+    if handler_factory is None:
+        from lineage.wiring import build_handler
+
+        handler_factory = build_handler
+    if settings.neo4j_max_retry_time is None:
+        settings = replace(settings, neo4j_max_retry_time=5.0)
+    handler = handler_factory(settings)
+    app = _faust_app(settings, settings.alerter_group_id)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-judge")
+    health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
+    processor = AlertProcessor(
+        AlertJudge(handler),
+        publisher or FaustPublisher(app),
+        TopicNames.from_settings(settings),
+        executor=executor,
+        retry_max=settings.worker_retry_max,
+        health=health,
+    )
+    if health is not None:
+        _report_health(app, health)
+    register_agents(
+        app,
+        processor,
+        committer or FaustCommitter(app),
+        batch_size=settings.alerter_batch_size,
+        batch_wait=settings.alerter_batch_wait,
+        name=ALERTER_AGENT_NAME,
+    )
+    app.lineage_handler = handler  # type: ignore[attr-defined]
+    app.lineage_executor = executor  # type: ignore[attr-defined]
+    app.lineage_health = health  # type: ignore[attr-defined]
+    return app
+
+
+def _faust_app(settings: Settings, group: str) -> faust.App:
+    """The Faust app of a worker or an alerter: consumer group ``group``, broker and security from settings."""
+    import faust
+
     web_port = settings.kafka_web_port
-    app = faust.App(
-        settings.kafka_group,
+    return faust.App(
+        group,
         broker=broker_urls(settings),
         broker_credentials=broker_credentials(settings),
         broker_client_id=settings.kafka_client_id,
         store="memory://",
         # Faust makes a data folder (empty with memory tables) in the working directory unless told otherwise
-        datadir=_datadir(settings.kafka_group),
+        datadir=_datadir(group),
         autodiscover=False,
         web_enabled=web_port is not None,
         web_port=web_port or 6066,
@@ -123,36 +209,6 @@ def create_app(
         # ours come from LINEAGE_* settings only
         env={},
     )
-    # one writer thread: the store sees one batch at a time, and the event loop keeps heartbeating meanwhile
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-store")
-    # The worker publishes every finding to the alerts topic itself, durably, before it commits a batch; the
-    # dispatcher adds the other sinks (webhook, Teams, Slack, log) through the same code path as `lineage ingest`.
-    dispatcher = AlertDispatcher.from_config(handler.store, replace(settings.alert_config(), kafka=False))
-    health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
-    processor = BatchProcessor(
-        handler,
-        publisher or FaustPublisher(app),
-        TopicNames.from_settings(settings),
-        executor=executor,
-        retry_max=settings.worker_retry_max,
-        dispatcher=dispatcher,
-        health=health,
-    )
-    if health is not None:
-        _report_health(app, health)
-    register_agents(
-        app,
-        processor,
-        committer or FaustCommitter(app),
-        batch_size=settings.kafka_batch_size,
-        batch_wait=settings.kafka_batch_wait,
-    )
-    app.lineage_handler = handler  # type: ignore[attr-defined]
-    app.lineage_executor = executor  # type: ignore[attr-defined]
-    app.lineage_dispatcher = dispatcher  # type: ignore[attr-defined]
-    app.lineage_health = health  # type: ignore[attr-defined]
-    return app
-
 
 def _report_health(app: faust.App, health: HealthFile) -> None:
     """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py)."""

@@ -146,6 +146,13 @@ def test_findings_are_published_to_the_alerts_topic() -> None:
     assert key is not None and b"example.com" not in key
 
 
+def test_with_an_alerter_deployed_the_worker_stores_findings_but_leaves_the_topic_to_it() -> None:
+    shared = _json(event("shared", recipient=dict(BROKER), event_id="ev-to-broker"))
+    store, publisher, _ = _run([shared], settings=replace(_settings(), worker_alerts=False))
+    assert publisher.on(ALERTS) == []
+    assert [a.recipient for a in store.alerts()] == ["brokr"]
+
+
 def test_the_worker_feeds_the_same_alert_sinks_as_ingest() -> None:
     """One code path for alerts: the worker hands its findings to the AlertDispatcher (here a real webhook)."""
     received: list[dict[str, Any]] = []

@@ -1,0 +1,174 @@
+"""The alert fast path (streams/alerter.py): the workers' findings, judged off the stream without writing the graph."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from graph.pseudonym import Pseudonymizer
+from graph.sqlite_store import SQLiteGraphStore
+from lineage.settings import Settings
+from lineage.simulator import simulate
+from policies import default_policy
+from schemas.events import validate_event
+from streams.agents import MemoryCommitter, MemoryPublisher, RawMessage
+from streams.alerter import ALERTER_AGENT_NAME, AlertJudge, AlertProcessor
+from streams.app import create_alerter_app
+from streams.handler import Handler
+from streams.topics import TopicNames
+from tests.conftest import TEST_KEY
+from tests.factories import ADVERTISER, BROKER, event
+
+ALERTS = "t.alerts"
+TOPICS = TopicNames("t.events", "t.deadletter", ALERTS)
+ANALYTICS_SHARE = {"recipient": ADVERTISER, "purpose": "analytics.reporting"}  # declared, unless consent is gone
+BROKER_SHARE = {"recipient": BROKER, "purpose": "analytics.reporting"}  # undeclared: always a finding
+
+
+def _handler(store: SQLiteGraphStore | None = None) -> Handler:
+    return Handler(store or SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
+
+
+def _messages(events: Sequence[dict[str, Any] | bytes], start: int = 0) -> list[RawMessage]:
+    return [
+        RawMessage(e if isinstance(e, bytes) else json.dumps(e).encode(), "t.events", 0, start + i)
+        for i, e in enumerate(events)
+    ]
+
+
+def _judge(processor: AlertProcessor, *batches: Sequence[dict[str, Any] | bytes]) -> list[Any]:
+    offset, outcomes = 0, []
+    for batch in batches:
+        outcomes.append(asyncio.run(processor(_messages(batch, offset))))
+        offset += len(batch)
+    return outcomes
+
+
+def _withdrawal(event_id: str, at: str, subject: str = "alice@example.com") -> dict[str, Any]:
+    used = event("used", subject_id=subject)
+    keep = ("schema_version", "emitted_by", "subject")
+    return {**{k: used[k] for k in keep}, "event_id": event_id, "occurred_at": at, "kind": "consent_withdrawn"}
+
+
+def _erasure(event_id: str, at: str, subject: str = "alice@example.com") -> dict[str, Any]:
+    return {**_withdrawal(event_id, at, subject), "kind": "erased"}
+
+
+def test_the_alerter_publishes_the_workers_findings_and_writes_nothing_to_the_graph() -> None:
+    sims = [s.event for s in simulate(25, 6, seed=3, undeclared_rate=0.05)]
+    reference = _handler()
+    expected: list[tuple[str, str]] = []
+    for i in range(0, len(sims), 40):
+        batch = [validate_event(e, reference.taxonomy) for e in sims[i : i + 40]]
+        expected += [(f.event_id, f.rule) for f in reference.handle(batch).findings]
+    store, publisher = SQLiteGraphStore(":memory:"), MemoryPublisher()
+    processor = AlertProcessor(AlertJudge(_handler(store)), publisher, TOPICS)
+    _judge(processor, *(sims[i : i + 40] for i in range(0, len(sims), 40)))
+    published = publisher.on(ALERTS)
+    assert len(expected) > 10
+    assert sorted((d["event_id"], d["rule"]) for d in published) == sorted(expected)
+    assert {d["alert_id"] for d in published} <= {a.alert_id for a in reference.store.alerts()}
+    assert all(d["subject"].startswith("p_") and "@" not in json.dumps(d) for d in published)
+    assert store.stats().events == 0  # judged, not written
+
+
+def test_a_withdrawal_read_on_the_stream_counts_before_the_graph_has_it() -> None:
+    publisher = MemoryPublisher()
+    processor = AlertProcessor(AlertJudge(_handler()), publisher, TOPICS)
+    share = event("shared", occurred_at="2026-03-02T10:00:00Z", **ANALYTICS_SHARE)
+    earlier = event("shared", occurred_at="2026-02-27T10:00:00Z", **ANALYTICS_SHARE)
+    _judge(processor, [_withdrawal("ev-w", "2026-03-01T10:00:00Z")], [share, earlier])
+    rules = {(d["event_id"], d["rule"]) for d in publisher.on(ALERTS)}
+    assert (share["event_id"], "disclosure-after-withdrawal") in rules
+    assert not any(eid == earlier["event_id"] and rule == "disclosure-after-withdrawal" for eid, rule in rules)
+
+
+def test_consent_and_erasures_the_store_already_has_count_after_a_restart() -> None:
+    store = SQLiteGraphStore(":memory:")
+    writer = _handler(store)
+    recorded = [_withdrawal("ev-w", "2026-03-01T10:00:00Z"), _erasure("ev-x", "2026-03-05T00:00:00Z", "bob@x.org")]
+    writer.handle([validate_event(e, writer.taxonomy) for e in recorded])
+    publisher = MemoryPublisher()
+    processor = AlertProcessor(AlertJudge(_handler(store)), publisher, TOPICS)  # a fresh alerter: no memory
+    alice = event("shared", occurred_at="2026-03-02T10:00:00Z", **ANALYTICS_SHARE)
+    bob_old = event("shared", subject_id="bob@x.org", occurred_at="2026-03-04T10:00:00Z", **BROKER_SHARE)
+    bob_new = event("shared", subject_id="bob@x.org", occurred_at="2026-03-06T10:00:00Z", **BROKER_SHARE)
+    _judge(processor, [alice, bob_old, bob_new])
+    by_event = {d["event_id"] for d in publisher.on(ALERTS)}
+    rules = {d["rule"] for d in publisher.on(ALERTS) if d["event_id"] == alice["event_id"]}
+    assert "disclosure-after-withdrawal" in rules
+    assert bob_old["event_id"] not in by_event  # erased afterwards: the workers drop it, no alert
+    assert bob_new["event_id"] in by_event  # after the erasure: new data, judged
+
+
+def test_an_erasure_read_on_the_stream_silences_older_events_in_the_same_batch() -> None:
+    publisher = MemoryPublisher()
+    processor = AlertProcessor(AlertJudge(_handler()), publisher, TOPICS)
+    old = event("shared", occurred_at="2026-03-04T10:00:00Z", **BROKER_SHARE)
+    new = event("shared", occurred_at="2026-03-06T10:00:00Z", **BROKER_SHARE)
+    _judge(processor, [old, _erasure("ev-x", "2026-03-05T00:00:00Z"), new])
+    assert {d["event_id"] for d in publisher.on(ALERTS)} == {new["event_id"]}
+
+
+def test_invalid_messages_are_skipped_and_their_neighbours_judged() -> None:
+    publisher = MemoryPublisher()
+    processor = AlertProcessor(AlertJudge(_handler()), publisher, TOPICS)
+    share = event("shared", **BROKER_SHARE)
+    (outcome,) = _judge(processor, [b"{not json", share, b""])
+    assert (outcome.judged, outcome.invalid) == (1, 2)
+    assert {d["event_id"] for d in publisher.on(ALERTS)} == {share["event_id"]}
+
+
+def test_the_memory_of_the_stream_is_bounded() -> None:
+    judge = AlertJudge(_handler(), memory=3)
+    for i in range(5):
+        judge.findings([validate_event(_withdrawal(f"ev-w{i}", "2026-03-01T10:00:00Z", f"p{i}@x.org"))])
+    assert len(judge._consent) == 3
+
+
+def test_the_alerter_agent_commits_after_publishing() -> None:
+    store, publisher, committer = SQLiteGraphStore(":memory:"), MemoryPublisher(), MemoryCommitter()
+    settings = Settings(
+        kafka_events_topic="t.events",
+        kafka_deadletter_topic="t.deadletter",
+        kafka_alerts_topic=ALERTS,
+        alerter_batch_size=2,
+        alerter_batch_wait=0.05,
+    )
+    app = create_alerter_app(settings, lambda s: _handler(store), publisher=publisher, committer=committer)
+    app.finalize()
+    agent = app.agents[ALERTER_AGENT_NAME]
+    sent = [json.dumps(event("shared", **BROKER_SHARE)).encode() for _ in range(3)]
+
+    async def go() -> None:
+        async with agent.test_context() as tested:
+            for value in sent:
+                await tested.put(value, wait=False)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while list(committer.offsets.values()) != [3]:
+                assert loop.time() < deadline, "timed out"
+                await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(go())
+    finally:
+        app.lineage_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+    assert len({d["event_id"] for d in publisher.on(ALERTS)}) == 3
+    assert app.conf.id == "privacy-lineage-alerter" and store.stats().events == 0
+
+
+def test_alerter_settings_from_the_environment() -> None:
+    default = Settings.from_env({"LINEAGE_KAFKA_GROUP": "g1"})
+    assert default.worker_alerts and default.alerter_group_id == "g1-alerter" and default.alerter_batch_wait == 0.05
+    env = {"LINEAGE_WORKER_ALERTS": "0", "LINEAGE_ALERTER_GROUP": "judges", "LINEAGE_ALERTER_BATCH_WAIT": "0.02"}
+    settings = Settings.from_env(env)
+    assert (settings.worker_alerts, settings.alerter_group_id, settings.alerter_batch_wait) == (False, "judges", 0.02)
+    with pytest.raises(ValueError, match="LINEAGE_ALERTER_BATCH_WAIT"):
+        Settings.from_env({"LINEAGE_ALERTER_BATCH_WAIT": "soon"})
+    with pytest.raises(ValueError, match="LINEAGE_WORKER_ALERTS"):
+        Settings.from_env({"LINEAGE_WORKER_ALERTS": "maybe"})
