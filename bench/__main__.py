@@ -46,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--build-budget", type=float, default=1500.0, help="seconds one graph-growing step may take")
     p.add_argument("--report-budget", type=float, default=300.0, help="seconds the reports may take at one size")
     p.add_argument("--alert-rate", type=float, default=5000.0, help="offered events/s for alert latency")
+    p.add_argument(
+        "--no-alerter",
+        action="store_true",
+        help="alerts: measure the workers' own alerts (published after each write) instead of `lineage alerter`",
+    )
     p.add_argument("--alert-seconds", type=float, help="seconds of load per alert run (default 20; quick 3)")
     p.add_argument("--profile", action="store_true", help="profile (pyinstrument in-process, py-spy on a worker)")
     return p
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                         workers=1 if quick else args.workers,
                         partitions=args.partitions,
                         batch_size=args.batch_size,
+                        alerter=not args.no_alerter,
                     ),
                 )
             if {"who-has", "reports"} & set(which):

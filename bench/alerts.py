@@ -83,8 +83,9 @@ def run(
     batch_wait: float = 0.2,
     drain_timeout: float = 600.0,
     warmup_seconds: float = 15.0,
+    alerter: bool = True,
 ) -> None:
-    dep = Deployment.new(services, "alerts", folder, batch_size=batch_size, batch_wait=batch_wait)
+    dep = Deployment.new(services, "alerts", folder, batch_size=batch_size, batch_wait=batch_wait, alerter=alerter)
     create_bench_topics(services, dep.names, partitions)
     emitter = Emitter(KafkaSink(dep.settings()), default_policy().taxonomy(), emitted_by="bench")
     # warm-up, not measured: the workers join and the server's JIT sees the statements (a fresh server is slow)
@@ -92,6 +93,8 @@ def run(
     warm = min(int(warm_rate * warmup_seconds), len(data.lines) // 4)
     try:
         dep.start_workers(workers)
+        if alerter:
+            dep.start_alerter()
         _emit(emitter, data, 0, warm, warm_rate)
         dep.wait_committed(warm, timeout=300)
         done = warm
@@ -129,7 +132,14 @@ def run(
             report.note(
                 f"alerts at {rate:,.0f} events/s offered: {count:,} simulated events emitted in {send_s:.1f} s "
                 f"through Emitter + KafkaSink (achieved {achieved:,.0f}/s), {workers} worker(s) on {partitions} "
-                f"partitions, batches of up to {batch_size} or {batch_wait:g} s; {len(sent):,} planted undeclared "
+                f"partitions, batches of up to {batch_size} or {batch_wait:g} s; "
+                + (
+                    f"alerts from one `lineage alerter` (own consumer group, batches of up to 500 or "
+                    f"{dep.alerter_batch_wait:g} s; workers with LINEAGE_WORKER_ALERTS=0); "
+                    if alerter
+                    else "alerts published by the workers after each batch's write; "
+                )
+                + f"{len(sent):,} planted undeclared "
                 f"events, {len(sent) - missing:,} of them alerted; after a warm-up of {warm:,} events at "
                 f"{warm_rate:,.0f}/s"
                 + ("" if drained else f"; the workers had not caught up after {drain_timeout:g} s")

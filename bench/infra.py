@@ -169,6 +169,8 @@ class Deployment:
     batch_wait: float = 1.0
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_cpu: float = 0.0  # CPU seconds the stopped workers had used
+    alerter: bool = False  # a `lineage alerter` publishes the findings; the workers run with LINEAGE_WORKER_ALERTS=0
+    alerter_batch_wait: float = 0.05
 
     @classmethod
     def new(cls, services: Services, label: str, folder: Path, **kw: Any) -> Deployment:
@@ -205,9 +207,21 @@ class Deployment:
             LINEAGE_KAFKA_BATCH_SIZE=str(self.batch_size),
             LINEAGE_KAFKA_BATCH_WAIT=str(self.batch_wait),
             LINEAGE_LOG_LEVEL="WARNING",
+            LINEAGE_WORKER_ALERTS="0" if self.alerter else "1",
+            LINEAGE_ALERTER_BATCH_WAIT=str(self.alerter_batch_wait),
             PYTHONPATH=str(REPO),
         )
         return env
+
+    @property
+    def groups(self) -> list[str]:
+        return [self.group, f"{self.group}-alerter"] if self.alerter else [self.group]
+
+    def start_alerter(self) -> None:
+        """One `lineage alerter` (the alert fast path, consumer group ``<group>-alerter``)."""
+        log = (self.folder / f"{self.group}-alerter.log").open("wb")
+        cmd = [sys.executable, "-m", "lineage.cli", "alerter"]
+        self.workers.append(subprocess.Popen(cmd, env=self.env(), cwd=self.folder, stdout=log, stderr=log))  # noqa: S603
 
     def start_workers(self, count: int, *, profile: Path | None = None) -> None:
         """``count`` `lineage worker` processes (the product's own entry point); the first one under py-spy if asked."""
@@ -269,5 +283,5 @@ class Deployment:
 
     def cleanup(self) -> None:
         self.stop_workers()
-        delete_bench_topics(self.services, self.names, [self.group])
+        delete_bench_topics(self.services, self.names, self.groups)
         delete_namespace(self.services, self.namespace)
