@@ -85,10 +85,14 @@ class Deployment:
         )
         return env
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, command: str = "worker", *extra: str) -> subprocess.Popen[bytes]:
         log = (self.folder / f"worker-{len(self.workers)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lineage.cli", "worker"], env=self.env(), cwd=self.folder, stdout=log, stderr=log
+        proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            [sys.executable, "-m", "lineage.cli", command, *extra],
+            env=self.env(),
+            cwd=self.folder,
+            stdout=log,
+            stderr=log,
         )
         self.workers.append(proc)
         return proc
@@ -199,6 +203,25 @@ def test_events_emitted_through_the_sdk_end_up_in_the_graph(deployment: Deployme
     alerts = deployment.read_topic(deployment.topics.alerts, findings)
     assert findings > 0 and len(alerts) == findings
     assert all(r.key.startswith(b"p_") and b"@" not in r.key for r in alerts)  # pseudonyms, not ids
+
+
+def test_the_alerter_alerts_before_the_graph_has_the_events_and_the_worker_does_not_repeat_them(
+    deployment: Deployment,
+) -> None:
+    sims = [s.event for s in simulate(12, 3, seed=5, undeclared_rate=0.05)]
+    _, findings = _embedded(sims)
+    deployment.start_worker("alerter")  # no worker yet: nothing reaches the graph
+    with deployment.emitter() as emitter:
+        for ev in sims:
+            emitter.emit(ev)
+    alerts = deployment.read_topic(deployment.topics.alerts, findings, timeout=60)
+    assert findings > 0 and len(alerts) == findings
+    store = deployment.store()
+    assert store.stats().events == 0
+    deployment.start_worker("worker", "--no-alerts-topic")
+    deployment.wait_for(f"{len(sims)} events in the store", lambda: store.stats().events == len(sims))
+    assert len(store.alerts()) > 0
+    assert len(deployment.read_topic(deployment.topics.alerts, findings + 1, timeout=3)) == findings
 
 
 def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_stream_goes_on(deployment: Deployment) -> None:
