@@ -17,10 +17,14 @@ What the alerter knows when it judges an event:
   workers, a withdrawal counts for the batch's uses whatever their order.
 * **Erasure.** An event at or before one of the person's erasures (the store's tombstones, or an ``erased`` event
   read on the stream) raises nothing, as the workers would drop it.
+* The store is read once per person and then every ``refresh`` seconds (default 300), not per batch: after the
+  first read, what changes a person's consent or erasures arrives on their partition, so under load the alerter
+  does not queue behind the graph writes on the database.
 * What it read on the stream is kept for the most recent ``memory`` people (default 100,000); older entries are
   forgotten once the store has long had them. A restarted alerter resumes from its committed offsets and knows the
   rest from the store: a withdrawal the workers have not written yet and the alerter read before its restart is
-  missed until the workers catch up.
+  missed until the workers catch up. Several alerters share the partitions; when one moves, the new owner has
+  what the previous one read on it from the store once the workers have written it, and within ``refresh``.
 
 Delivery is at least once: offsets are committed after the batch's findings are on the alerts topic, so a crash
 can publish a finding twice (same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers
@@ -30,6 +34,7 @@ put them in the dead-letter topic.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -59,11 +64,14 @@ class AlertJudge:
     Synchronous (it reads the store); :class:`AlertProcessor` runs it off the event loop.
     """
 
-    def __init__(self, handler: Handler, *, memory: int = 100_000) -> None:
+    def __init__(self, handler: Handler, *, memory: int = 100_000, refresh: float = 300.0) -> None:
         self.handler = handler
         self.memory = memory
+        self.refresh = refresh
+        self.store_reads = 0  # people looked up in the store (tests and the bench read it)
         self._consent: OrderedDict[str, ConsentState] = OrderedDict()
         self._erased: OrderedDict[str, tuple[datetime, ...]] = OrderedDict()
+        self._stored: OrderedDict[str, _StoreView] = OrderedDict()
 
     def findings(self, events: Sequence[AnyEvent]) -> list[Finding]:
         pseudonym = self.handler.pseudonym
@@ -78,27 +86,53 @@ class AlertJudge:
         judged = [(event, pseudonym(event.subject.id)) for event in events if isinstance(event, DATA_EVENTS)]
         if not judged:
             return []
-        people = sorted({subject for _, subject in judged})
-        store = self.handler.store
-        consent = store.consent_state(people)
-        erasures = {s: tuple(t.erased_at for t in ts) for s, ts in store.erasures(people).items()}
+        stored = self._store_view({subject for _, subject in judged})
         out: list[Finding] = []
         for event, subject in judged:
-            cutoffs = (*erasures.get(subject, ()), *self._erased.get(subject, ()))
+            view = stored[subject]
+            cutoffs = (*view.erased, *self._erased.get(subject, ()))
             if any(at >= event.occurred_at for at in cutoffs):
                 continue
-            state = consent.get(subject)
+            state = view.consent
             seen = self._consent.get(subject)
             if seen is not None:
                 state = seen if state is None else state.merged(seen.records)
             out.extend(self.handler.evaluator.evaluate(event, subject, state))
         return out
 
+    def _store_view(self, people: set[str]) -> dict[str, _StoreView]:
+        """What the store records of these people's consent and erasures, read at most every ``refresh`` seconds.
+
+        Between reads, what changes it are consent and erasure events, which reach the alerter on the person's
+        partition too (kept in ``_consent`` and ``_erased``); the refresh covers what another alerter read while it
+        held the partition, and records written by other means (re-keying).
+        """
+        now = time.monotonic()
+        views = {p: v for p in people if (v := self._stored.get(p)) is not None and now - v.read_at < self.refresh}
+        missing = sorted(people - views.keys())
+        if missing:
+            store = self.handler.store
+            consent = store.consent_state(missing)
+            erasures = store.erasures(missing)
+            self.store_reads += len(missing)
+            for subject in missing:
+                erased = tuple(t.erased_at for t in erasures.get(subject, ()))
+                views[subject] = _StoreView(consent.get(subject), erased, now)
+                self._remember(self._stored, subject, views[subject])
+        return views
+
     def _remember(self, table: OrderedDict[str, V], subject: str, value: V) -> None:
         table[subject] = value
         table.move_to_end(subject)
         while len(table) > self.memory:
             table.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreView:
+    consent: ConsentState | None
+    erased: tuple[datetime, ...]
+    read_at: float  # time.monotonic()
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,18 @@ def test_alerter_settings_from_the_environment() -> None:
         Settings.from_env({"LINEAGE_ALERTER_BATCH_WAIT": "soon"})
     with pytest.raises(ValueError, match="LINEAGE_WORKER_ALERTS"):
         Settings.from_env({"LINEAGE_WORKER_ALERTS": "maybe"})
+
+
+def test_the_store_is_read_once_per_person_until_the_refresh() -> None:
+    store = SQLiteGraphStore(":memory:")
+    judge = AlertJudge(_handler(store))
+    shares = [event("shared", occurred_at="2026-03-02T10:00:00Z", **ANALYTICS_SHARE) for _ in range(3)]
+    for share in shares:
+        assert judge.findings([validate_event(share)]) == []
+    assert judge.store_reads == 1
+    # a withdrawal written to the store by other means (not read on this alerter's stream) counts after a refresh
+    _handler(store).handle([validate_event(_withdrawal("ev-w", "2026-03-01T10:00:00Z"))])
+    assert judge.findings([validate_event(shares[0])]) == []
+    judge.refresh = 0.0
+    assert [f.rule for f in judge.findings([validate_event(shares[0])])] == ["disclosure-after-withdrawal"]
+    assert judge.store_reads == 2
