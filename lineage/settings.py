@@ -32,6 +32,8 @@ class Settings:
     neo4j_user: str = "neo4j"
     neo4j_password: str = field(default="lineage-local", repr=False)
     neo4j_database: str = "neo4j"
+    # LINEAGE_NEO4J_NAMESPACE: the lineage graph's namespace within the database (a `?namespace=` in the URL wins)
+    neo4j_namespace: str | None = None
     # how long the Neo4j driver retries a transaction before the store reports StoreUnavailable (None: 30 s, and
     # 5 s in the worker, whose own backoff then takes over and whose health file reports the outage)
     neo4j_max_retry_time: float | None = None
@@ -104,6 +106,8 @@ class Settings:
             "alert_backoff": _number(e, "LINEAGE_ALERT_BACKOFF", 0.5),
             "alert_update_interval": _number(e, "LINEAGE_ALERT_UPDATE_INTERVAL", 900.0),
         }
+        if e.get("LINEAGE_NEO4J_NAMESPACE"):
+            values["neo4j_namespace"] = e["LINEAGE_NEO4J_NAMESPACE"].strip()
         if e.get("LINEAGE_NEO4J_MAX_RETRY_TIME"):
             values["neo4j_max_retry_time"] = _number(e, "LINEAGE_NEO4J_MAX_RETRY_TIME", 30.0)
         for name in ("trusted_ca", "client_cert", "client_key"):
@@ -156,6 +160,8 @@ class Settings:
         options = {"user": self.neo4j_user, "password": self.neo4j_password, "database": self.neo4j_database}
         if self.neo4j_max_retry_time is not None:
             options["max_retry_time"] = str(self.neo4j_max_retry_time)
+        if self.neo4j_namespace:
+            options["namespace"] = self.neo4j_namespace
         for name in ("trusted_ca", "client_cert", "client_key"):
             value = getattr(self, f"neo4j_{name}")
             if value is not None:
