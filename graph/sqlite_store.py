@@ -9,8 +9,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
+from graph.changes import (
+    ChangeSet,
+    ConsentRecord,
+    ConsentState,
+    EdgeKey,
+    RecipientNode,
+    Rel,
+    SourceNode,
+    Tombstone,
+)
 from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreUnavailable, alert_id
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
@@ -122,16 +132,27 @@ class SQLiteGraphStore(GraphStore):
                         duplicates += 1
                 # read inside the write transaction: an erasure committed by another writer cannot slip between
                 cutoffs = self._cutoffs(cur, {cs.event.subject for cs in others})
+                candidates: list[tuple[ChangeSet, str]] = []
                 for cs in others:
                     at = ts(cs.event.occurred_at)
-                    covering = next((e for t, e in cutoffs.get(cs.event.subject, ()) if t >= at), None)
+                    cuts = cutoffs.get(cs.event.subject)
+                    covering = next((e for t, e in cuts if t >= at), None) if cuts else None
                     if covering is not None:
                         suppressed.append(cs.event.event_id)
                         self._suppress(cur, cs, covering)
-                    elif self._apply_one(cur, cs, now):
-                        applied += 1
                     else:
+                        candidates.append((cs, at))
+                # the same event id already stored, or twice in the batch, is one event: the first one counts
+                seen = self._known(cur, [cs.event.event_id for cs, _ in candidates])
+                fresh: list[tuple[ChangeSet, str]] = []
+                for cs, at in candidates:
+                    if cs.event.event_id in seen:
                         duplicates += 1
+                    else:
+                        seen.add(cs.event.event_id)
+                        fresh.append((cs, at))
+                self._write(cur, fresh, now)
+                applied += len(fresh)
                 cur.execute("COMMIT")
             except sqlite3.Error as exc:
                 cur.execute("ROLLBACK")
@@ -159,7 +180,7 @@ class SQLiteGraphStore(GraphStore):
         """An event an erasure covers: nothing about the person is kept, but the recipient it names is added to
         the erasure's Art. 19 list (a disclosure learnt of late must be notified too), and the recipient and
         source catalogue (no personal data) is kept as in-order delivery would have left it."""
-        self._upsert_catalogue(cur, cs, ts(cs.event.occurred_at))
+        self._upsert_catalogue(cur, [(cs, ts(cs.event.occurred_at))])
         if cs.recipient is None:
             return
         (current,) = cur.execute("SELECT recipients FROM tombstones WHERE event_id = ?", (tombstone,)).fetchone()
@@ -221,82 +242,141 @@ class SQLiteGraphStore(GraphStore):
         return True
 
     @staticmethod
-    def _upsert_catalogue(cur: sqlite3.Cursor, cs: ChangeSet, at: str) -> None:
-        """The recipient and source an event names (shared nodes, no personal data)."""
-        if cs.recipient is not None:
+    def _upsert_catalogue(cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]]) -> None:
+        """The recipients and sources these events (with their timestamps) name: shared nodes, no personal data.
+
+        A recipient's properties come from the latest event naming it (by occurred_at, then event id), whatever
+        the order of delivery; a source's id determines its properties.
+        """
+        recipients: dict[str, tuple[str, str, RecipientNode]] = {}
+        sources: dict[str, SourceNode] = {}
+        for cs, at in named:
             r = cs.recipient
-            cur.execute(
+            if r is not None:
+                known = recipients.get(r.id)
+                if known is None or (at, cs.event.event_id) > known[:2]:
+                    recipients[r.id] = (at, cs.event.event_id, r)
+            if cs.source is not None:
+                sources.setdefault(cs.source.id, cs.source)
+        if recipients:
+            cur.executemany(
                 "INSERT INTO recipients(id, name, type, country, contact, seen_at, seen_event)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
                 " type = excluded.type, country = excluded.country, contact = excluded.contact,"
                 " seen_at = excluded.seen_at, seen_event = excluded.seen_event"
                 " WHERE (excluded.seen_at, excluded.seen_event) > (recipients.seen_at, recipients.seen_event)",
-                (r.id, r.name, r.type, r.country, r.contact, at, cs.event.event_id),
+                [(r.id, r.name, r.type, r.country, r.contact, at, event_id) for at, event_id, r in recipients.values()],
             )
-        if cs.source is not None:
-            cur.execute(
+        if sources:
+            cur.executemany(
                 "INSERT OR IGNORE INTO sources(id, type, name) VALUES (?, ?, ?)",
-                (cs.source.id, cs.source.type, cs.source.name),
+                [(s.id, s.type, s.name) for s in sources.values()],
             )
 
-    def _apply_one(self, cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
-        ev = cs.event
-        at = ts(ev.occurred_at)
-        cur.execute(
-            "INSERT OR IGNORE INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at)"
+    @staticmethod
+    def _known(cur: sqlite3.Cursor, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids are recorded (with ``cur``, so inside the caller's transaction)."""
+        found: set[str] = set()
+        for i in range(0, len(event_ids), 500):
+            chunk = event_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0] for r in cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
+            )
+        return found
+
+    def _write(self, cur: sqlite3.Cursor, fresh: Sequence[tuple[ChangeSet, str]], now: str) -> None:
+        """Record new events (distinct ids, none stored yet, none erased) and their changes, set-wise.
+
+        The batch is aggregated first, one row per node, edge and alert, so each table takes one ``executemany``:
+        the same outcome as applying the events one by one, in any order. Edges and alerts merge their span
+        (min first_seen, max last_seen) and add one to their count per event (per finding) that names them; a
+        subject's type comes from its latest event (the first of equally late ones); evidence rows find their
+        edge through its key (no id comes back to Python).
+        """
+        if not fresh:
+            return
+        events: list[tuple[str, str, str, str, str, str, str | None, str]] = []
+        subjects: dict[str, tuple[str, str]] = {}
+        edges: dict[EdgeKey, list[Any]] = {}
+        evidence: list[tuple[str, str, str, str, str, str, str]] = []
+        consents: list[tuple[str, str, str, str, str, str]] = []
+        alerts: dict[str, list[Any]] = {}
+        alert_evidence: list[tuple[str, str, str, str]] = []
+        for cs, at in fresh:
+            ev = cs.event
+            events.append((ev.event_id, ev.kind, at, ev.emitted_by, ev.subject, ev.role, ev.customer, now))
+            # the latest event (by occurred_at) decides a subject's type: order-independent
+            known = subjects.get(cs.subject.key)
+            if known is None or at > known[1]:
+                subjects[cs.subject.key] = (cs.subject.type, at)
+            for e in cs.edges:
+                span = edges.get(e)
+                if span is None:
+                    edges[e] = [at, at, 1]
+                else:
+                    span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
+                evidence.append((ev.event_id, at, e.subject, e.rel.value, e.category, e.target, e.purpose))
+            if cs.consent is not None:
+                c = cs.consent
+                consents.append(
+                    (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories))
+                )
+            for f in cs.findings:
+                aid = alert_id(*f.dedupe_key)
+                row = alerts.get(aid)
+                if row is None:
+                    alerts[aid] = [
+                        aid, f.rule, f.severity, f.category, f.purpose, f.recipient_id, f.recipient_type,
+                        1, at, at, f.policy_version, f.reason, f.clause_section, f.clause_text,
+                    ]
+                else:  # as one by one: the first finding's text stays, the last one's policy version is kept
+                    row[7], row[8], row[9], row[10] = row[7] + 1, min(row[8], at), max(row[9], at), f.policy_version
+                alert_evidence.append((aid, f.event_id, f.subject, at))
+        cur.executemany(
+            "INSERT INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (ev.event_id, ev.kind, at, ev.emitted_by, ev.subject, ev.role, ev.customer, now),
+            events,
         )
-        if cur.rowcount == 0:
-            return False
-        # the latest event (by occurred_at, then id) decides node properties: order-independent
-        cur.execute(
+        cur.executemany(
             "INSERT INTO subjects(key, type, seen_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
             " type = excluded.type, seen_at = excluded.seen_at WHERE excluded.seen_at > subjects.seen_at",
-            (cs.subject.key, cs.subject.type, at),
+            [(key, stype, at) for key, (stype, at) in subjects.items()],
         )
-        self._upsert_catalogue(cur, cs, at)
-        for e in cs.edges:
-            cur.execute(
-                "INSERT INTO edges(rel, subject, category, target, purpose, first_seen, last_seen, count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
-                " ON CONFLICT(subject, rel, category, target, purpose) DO UPDATE SET"
-                " first_seen = min(first_seen, excluded.first_seen),"
-                " last_seen = max(last_seen, excluded.last_seen), count = count + 1"
-                " RETURNING id",
-                (e.rel.value, e.subject, e.category, e.target, e.purpose, at, at),
-            )
-            (edge_id,) = cur.fetchone()
-            cur.execute(
-                "INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at) VALUES (?, ?, ?)",
-                (edge_id, ev.event_id, at),
-            )
-        if cs.consent is not None:
-            c = cs.consent
-            cur.execute(
+        self._upsert_catalogue(cur, fresh)
+        cur.executemany(
+            "INSERT INTO edges(rel, subject, category, target, purpose, first_seen, last_seen, count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(subject, rel, category, target, purpose) DO UPDATE SET"
+            " first_seen = min(first_seen, excluded.first_seen),"
+            " last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count",
+            [(e.rel.value, e.subject, e.category, e.target, e.purpose, *span) for e, span in edges.items()],
+        )
+        cur.executemany(
+            "INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at)"
+            " SELECT id, ?, ? FROM edges WHERE subject = ? AND rel = ? AND category = ? AND target = ? AND purpose = ?",
+            evidence,
+        )
+        if consents:
+            cur.executemany(
                 "INSERT OR IGNORE INTO consents(event_id, subject, kind, occurred_at, purposes, categories)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories)),
+                consents,
             )
-        for f in cs.findings:
-            aid = alert_id(*f.dedupe_key)
-            cur.execute(
+        if alerts:
+            cur.executemany(
                 "INSERT INTO alerts(alert_id, rule, severity, status, category, purpose, recipient, recipient_type,"
                 " count, first_seen, last_seen, policy_version, reason, clause_section, clause_text)"
-                " VALUES (?, ?, ?, 'open', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(alert_id) DO UPDATE SET count = count + 1,"
+                " VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(alert_id) DO UPDATE SET count = count + excluded.count,"
                 " first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),"
                 " policy_version = excluded.policy_version",
-                (
-                    aid, f.rule, f.severity, f.category, f.purpose, f.recipient_id, f.recipient_type,
-                    at, at, f.policy_version, f.reason, f.clause_section, f.clause_text,
-                ),
+                alerts.values(),
             )
-            cur.execute(
+            cur.executemany(
                 "INSERT OR IGNORE INTO alert_events(alert_id, event_id, subject, occurred_at) VALUES (?, ?, ?, ?)",
-                (aid, f.event_id, f.subject, at),
+                alert_evidence,
             )
-        return True
 
     # -- reads ----------------------------------------------------------------------------------
     def processed(self, event_ids: Sequence[str]) -> set[str]:
