@@ -21,7 +21,7 @@ from graph.changes import (
     SourceNode,
     Tombstone,
 )
-from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreUnavailable, alert_id
+from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreError, StoreUnavailable, alert_id
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
 SCHEMA_VERSION = "1"
@@ -83,31 +83,50 @@ def parse_ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+# SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock for longer than the busy timeout. Everything else
+# (disk full, read-only file, I/O error, corruption, a constraint) will fail again, so retrying would spin forever.
+_TRANSIENT = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def store_error(exc: sqlite3.Error, doing: str) -> StoreError:
+    """The project's error for a sqlite3 one: StoreUnavailable (retry later) only when the database is busy."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _TRANSIENT:  # extended codes keep the primary code in the low byte
+        return StoreUnavailable(f"{doing}: the database is busy ({exc}); retry later")
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    return StoreError(f"{doing}: {exc} ({name}; not transient, retrying will not help)")
+
+
 class SQLiteGraphStore(GraphStore):
     """GraphStore on one SQLite file (or ``:memory:``), with WAL and one writer at a time."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        """Open (creating if needed) the store at ``path``; a write waits up to ``busy_timeout`` seconds for
+        another connection's lock before raising StoreUnavailable."""
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_DDL)
             self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+            raise store_error(exc, f"cannot open SQLite store {self.path!r}") from exc
         self._lock = threading.Lock()
 
     # -- writes ---------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
         with self._lock:
-            row = self._db.execute("SELECT v FROM meta WHERE k = 'key_fingerprint'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta(k, v) VALUES ('key_fingerprint', ?)", (fingerprint,))
-            elif row[0] != fingerprint:
+            try:
+                row = self._db.execute("SELECT v FROM meta WHERE k = 'key_fingerprint'").fetchone()
+                if row is None:
+                    self._db.execute("INSERT INTO meta(k, v) VALUES ('key_fingerprint', ?)", (fingerprint,))
+            except sqlite3.Error as exc:
+                raise store_error(exc, f"cannot record the pseudonym key in {self.path!r}") from exc
+            if row is not None and row[0] != fingerprint:
                 raise StoreConfigError(
                     f"the store {self.path!r} was written with another pseudonym key "
                     f"(fingerprint {row[0]}, this key's is {fingerprint}); use the same LINEAGE_PSEUDONYM_KEY "
@@ -155,12 +174,17 @@ class SQLiteGraphStore(GraphStore):
                 applied += len(fresh)
                 cur.execute("COMMIT")
             except sqlite3.Error as exc:
-                cur.execute("ROLLBACK")
-                raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+                self._rollback()
+                raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
             except BaseException:
-                cur.execute("ROLLBACK")
+                self._rollback()
                 raise
         return ApplyResult(applied, duplicates, tuple(suppressed))
+
+    def _rollback(self) -> None:
+        # BEGIN itself may have failed (busy), and SQLite rolls back by itself after some errors (disk full)
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     @staticmethod
     def _cutoffs(cur: sqlite3.Cursor, subjects: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
@@ -568,7 +592,10 @@ class SQLiteGraphStore(GraphStore):
 
     def acknowledge_alert(self, alert_id: str) -> bool:
         with self._lock:
-            cur = self._db.execute("UPDATE alerts SET status = 'acknowledged' WHERE alert_id = ?", (alert_id,))
+            try:
+                cur = self._db.execute("UPDATE alerts SET status = 'acknowledged' WHERE alert_id = ?", (alert_id,))
+            except sqlite3.Error as exc:
+                raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
             return cur.rowcount > 0
 
     def stats(self) -> StoreStats:
