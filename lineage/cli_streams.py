@@ -77,9 +77,12 @@ def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import asyncio
+    import signal
     from dataclasses import replace
 
-    from streams.app import create_alerter_app, run_worker
+    from lineage.wiring import build_handler
+    from streams.alerter import run_alerter
 
     settings = _settings(args)
     if args.health_file:
@@ -88,15 +91,29 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         settings,
         alerter_batch_size=args.batch_size or settings.alerter_batch_size,
         alerter_batch_wait=args.batch_wait or settings.alerter_batch_wait,
+        # the driver's own retries would hide an outage for 30 s; the alerter's backoff takes over sooner
+        neo4j_max_retry_time=settings.neo4j_max_retry_time or 5.0,
     )
-    app = create_alerter_app(settings)
+    handler = build_handler(settings)  # a bad store URL or another pseudonym key fails here, before joining
     err.write(
         f"lineage alerter: {settings.kafka_events_topic} on {settings.kafka_bootstrap} "
         f"(group {settings.alerter_group_id}) -> {settings.kafka_alerts_topic}; consent and erasures read from "
         f"{settings.store}; batches of {settings.alerter_batch_size} or {settings.alerter_batch_wait:g} s\n"
     )
     err.flush()
-    return run_worker(app, loglevel=settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_alerter(settings, handler, stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        handler.store.close()
+    return 0
 
 
 # -- topics ---------------------------------------------------------------------------------------

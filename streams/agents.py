@@ -72,7 +72,7 @@ class Publisher(Protocol):
 
 
 class RawBatchProcessor(Protocol):
-    """What an agent calls per batch of raw messages (:class:`BatchProcessor`, the alerter's processor)."""
+    """What an agent calls per batch of raw messages (:class:`BatchProcessor`, or a test's)."""
 
     topics: TopicNames
 
@@ -323,11 +323,10 @@ def register_agents(
     *,
     batch_size: int,
     batch_wait: float,
-    name: str = AGENT_NAME,
 ) -> faust.types.AgentT[Any]:
     """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``.
 
-    ``processor`` is the batch processor (a :class:`BatchProcessor`, or the alerter's), called per batch.
+    ``processor`` is called once per batch.
     """
     from mode import CrashingSupervisor
 
@@ -341,7 +340,7 @@ def register_agents(
         acks=False,
     )
 
-    @app.agent(source, name=name, supervisor_strategy=CrashingSupervisor)
+    @app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)
     async def apply_events(stream: faust.StreamT[Any]) -> Any:
         async for events in cast(Any, stream).noack_take(batch_size, within=batch_wait):
             outcome = await processor([_raw(ev) for ev in events])

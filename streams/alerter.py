@@ -29,18 +29,24 @@ What the alerter knows when it judges an event:
 Delivery is at least once: offsets are committed after the batch's findings are on the alerts topic, so a crash
 can publish a finding twice (same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers
 put them in the dead-letter topic.
+
+The alerter consumes with aiokafka (the client under Faust) directly, not through a Faust agent: it keeps no
+tables and needs none of Faust's stream machinery, which cost about 150 us of CPU per event here (py-spy: Faust's
+consumer thread, per-event stream iteration, sensors), four times the judging itself. An alerter that must keep up
+with the whole events topic on a few cores cannot spend that; see bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from graph.changes import ConsentState, Finding
 from graph.projection import consent_record
@@ -50,11 +56,11 @@ from streams.handler import Handler
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
+    from lineage.settings import Settings
     from streams.health import HealthFile
 
 _log = logging.getLogger(__name__)
 
-ALERTER_AGENT_NAME = "lineage-judge-events"
 V = TypeVar("V")
 
 
@@ -189,3 +195,99 @@ class AlertProcessor:
             )
             await publish_findings(self.publisher, self.topics.alerts, findings)
         return AlertOutcome(len(valid), len(messages) - len(valid), tuple(findings))
+
+
+class AIOKafkaPublisher:
+    """Produces with an aiokafka producer and waits for the broker's acknowledgement (acks=all)."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        await self.producer.send_and_wait(topic, value=value, key=key)
+
+
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """Connection and security options for aiokafka clients, from the same settings as the other clients."""
+    from streams.app import ssl_context
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()],
+        "client_id": settings.kafka_client_id,
+        "security_protocol": settings.kafka_security_protocol.upper(),
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if options["security_protocol"].startswith("SASL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password
+    return options
+
+
+async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event) -> None:
+    """Judge the events topic until ``stop`` is set: fetch a batch, publish its findings, commit its offsets.
+
+    Raises what the store raises other than :class:`~graph.store.StoreUnavailable` (retried), so that a supervisor
+    restarts the alerter from its last commit.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
+    from aiokafka.errors import CommitFailedError  # type: ignore[import-untyped]
+
+    from streams.client_logs import quiet_kafka_client_logs
+    from streams.health import HEARTBEAT_SECONDS, HealthFile
+
+    quiet_kafka_client_logs()
+    options = aiokafka_options(settings)
+    consumer = AIOKafkaConsumer(
+        settings.kafka_events_topic,
+        group_id=settings.alerter_group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # a new alerter judges what is on the topic: nothing emitted before it is lost
+        session_timeout_ms=int(settings.kafka_session_timeout * 1000),
+        heartbeat_interval_ms=int(min(3.0, settings.kafka_session_timeout / 3) * 1000),
+        **options,
+    )
+    producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **options)
+    health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-judge")
+    processor = AlertProcessor(
+        AlertJudge(handler),
+        AIOKafkaPublisher(producer),
+        TopicNames.from_settings(settings),
+        executor=executor,
+        retry_max=settings.worker_retry_max,
+        health=health,
+    )
+    wait_ms = max(1, int(settings.alerter_batch_wait * 1000))
+    await producer.start()
+    try:
+        await consumer.start()
+        if health is not None:
+            health.running()
+        beat = time.monotonic()
+        while not stop.is_set():
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.alerter_batch_size)
+            if health is not None and time.monotonic() - beat > HEARTBEAT_SECONDS:
+                health.heartbeat()
+                beat = time.monotonic()
+            if not fetched:
+                continue
+            messages = [
+                RawMessage(r.value, r.topic, r.partition, r.offset, r.key)
+                for records in fetched.values()
+                for r in records
+            ]
+            await processor(messages)
+            try:
+                await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+            except CommitFailedError:
+                # the group rebalanced meanwhile: the partitions' new owner judges the batch again (at least once)
+                _log.warning("alerter: offsets not committed (the group rebalanced); the batch will be judged again")
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        executor.shutdown(wait=True)
+        if health is not None:
+            health.stopped()

@@ -48,17 +48,7 @@ def broker_credentials(settings: Settings) -> Any:
     protocol = settings.kafka_security_protocol.upper()
     if protocol == "PLAINTEXT":
         return None
-    context: ssl.SSLContext | None = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        )
-        if settings.kafka_ssl_certfile:
-            context.load_cert_chain(
-                str(settings.kafka_ssl_certfile),
-                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
-                settings.kafka_ssl_key_password,
-            )
+    context = ssl_context(settings)
     if protocol == "SSL":
         return faust.SSLCredentials(context)
     return faust.SASLCredentials(
@@ -67,6 +57,20 @@ def broker_credentials(settings: Settings) -> Any:
         ssl_context=context,
         mechanism=settings.kafka_sasl_mechanism or "PLAIN",
     )
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for SSL and SASL_SSL (CA, client certificate), None for the plaintext protocols."""
+    if settings.kafka_security_protocol.upper() not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(
+            str(settings.kafka_ssl_certfile),
+            str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+            settings.kafka_ssl_key_password,
+        )
+    return context
 
 
 def create_app(
@@ -128,56 +132,6 @@ def create_app(
     return app
 
 
-def create_alerter_app(
-    settings: Settings,
-    handler_factory: HandlerFactory | None = None,
-    *,
-    publisher: Publisher | None = None,
-    committer: OffsetCommitter | None = None,
-) -> faust.App:
-    """A Faust app that judges the events topic and publishes findings to the alerts topic (streams/alerter.py).
-
-    Its consumer group is ``settings.alerter_group_id``, apart from the workers'; it reads the store (consent
-    records, tombstones) but writes nothing to it.
-    """
-    from streams.alerter import ALERTER_AGENT_NAME, AlertJudge, AlertProcessor
-    from streams.client_logs import quiet_kafka_client_logs
-
-    quiet_kafka_client_logs()
-    if handler_factory is None:
-        from lineage.wiring import build_handler
-
-        handler_factory = build_handler
-    if settings.neo4j_max_retry_time is None:
-        settings = replace(settings, neo4j_max_retry_time=5.0)
-    handler = handler_factory(settings)
-    app = _faust_app(settings, settings.alerter_group_id)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-judge")
-    health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
-    processor = AlertProcessor(
-        AlertJudge(handler),
-        publisher or FaustPublisher(app),
-        TopicNames.from_settings(settings),
-        executor=executor,
-        retry_max=settings.worker_retry_max,
-        health=health,
-    )
-    if health is not None:
-        _report_health(app, health)
-    register_agents(
-        app,
-        processor,
-        committer or FaustCommitter(app),
-        batch_size=settings.alerter_batch_size,
-        batch_wait=settings.alerter_batch_wait,
-        name=ALERTER_AGENT_NAME,
-    )
-    app.lineage_handler = handler  # type: ignore[attr-defined]
-    app.lineage_executor = executor  # type: ignore[attr-defined]
-    app.lineage_health = health  # type: ignore[attr-defined]
-    return app
-
-
 def _faust_app(settings: Settings, group: str) -> faust.App:
     """The Faust app of a worker or an alerter: consumer group ``group``, broker and security from settings."""
     import faust
@@ -209,6 +163,7 @@ def _faust_app(settings: Settings, group: str) -> faust.App:
         # ours come from LINEAGE_* settings only
         env={},
     )
+
 
 def _report_health(app: faust.App, health: HealthFile) -> None:
     """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py)."""

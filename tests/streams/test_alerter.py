@@ -15,9 +15,8 @@ from lineage.settings import Settings
 from lineage.simulator import simulate
 from policies import default_policy
 from schemas.events import validate_event
-from streams.agents import MemoryCommitter, MemoryPublisher, RawMessage
-from streams.alerter import ALERTER_AGENT_NAME, AlertJudge, AlertProcessor
-from streams.app import create_alerter_app
+from streams.agents import MemoryPublisher, RawMessage
+from streams.alerter import AlertJudge, AlertProcessor, aiokafka_options
 from streams.handler import Handler
 from streams.topics import TopicNames
 from tests.conftest import TEST_KEY
@@ -130,36 +129,22 @@ def test_the_memory_of_the_stream_is_bounded() -> None:
     assert len(judge._consent) == 3
 
 
-def test_the_alerter_agent_commits_after_publishing() -> None:
-    store, publisher, committer = SQLiteGraphStore(":memory:"), MemoryPublisher(), MemoryCommitter()
-    settings = Settings(
-        kafka_events_topic="t.events",
-        kafka_deadletter_topic="t.deadletter",
-        kafka_alerts_topic=ALERTS,
-        alerter_batch_size=2,
-        alerter_batch_wait=0.05,
+def test_the_alerter_connects_with_the_workers_security_settings() -> None:
+    assert aiokafka_options(Settings())["security_protocol"] == "PLAINTEXT"
+    assert "ssl_context" not in aiokafka_options(Settings())
+    settings = Settings.from_env(
+        {
+            "LINEAGE_KAFKA_BOOTSTRAP": "k1:9093, k2:9093",
+            "LINEAGE_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "LINEAGE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "LINEAGE_KAFKA_SASL_USERNAME": "lineage",
+            "LINEAGE_KAFKA_SASL_PASSWORD": "s3cret",
+        }
     )
-    app = create_alerter_app(settings, lambda s: _handler(store), publisher=publisher, committer=committer)
-    app.finalize()
-    agent = app.agents[ALERTER_AGENT_NAME]
-    sent = [json.dumps(event("shared", **BROKER_SHARE)).encode() for _ in range(3)]
-
-    async def go() -> None:
-        async with agent.test_context() as tested:
-            for value in sent:
-                await tested.put(value, wait=False)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 5
-            while list(committer.offsets.values()) != [3]:
-                assert loop.time() < deadline, "timed out"
-                await asyncio.sleep(0.01)
-
-    try:
-        asyncio.run(go())
-    finally:
-        app.lineage_executor.shutdown(wait=True)  # type: ignore[attr-defined]
-    assert len({d["event_id"] for d in publisher.on(ALERTS)}) == 3
-    assert app.conf.id == "privacy-lineage-alerter" and store.stats().events == 0
+    options = aiokafka_options(settings)
+    assert options["bootstrap_servers"] == ["k1:9093", "k2:9093"] and options["security_protocol"] == "SASL_SSL"
+    assert (options["sasl_mechanism"], options["sasl_plain_username"]) == ("SCRAM-SHA-512", "lineage")
+    assert options["sasl_plain_password"] == "s3cret" and options["ssl_context"] is not None  # noqa: S105 - a test value
 
 
 def test_alerter_settings_from_the_environment() -> None:
