@@ -118,13 +118,10 @@ CREATE (e1:Event {ns: $ns, event_id: key + '-c', kind: 'collected', occurred_at:
                   subject: key, role: 'controller', customer: 'acme-corp', applied_at: $now, batch: 'bench'})
 CREATE (e2:Event {ns: $ns, event_id: key + '-s', kind: 'shared', occurred_at: t2, emitted_by: 'bench',
                   subject: key, role: 'controller', customer: 'acme-corp', applied_at: $now, batch: 'bench'})
-CREATE (e1)-[:EVIDENCE {rel: 'HOLDS', target: 'controller', purpose: ''}]->(de)
-CREATE (e1)-[:EVIDENCE {rel: 'COLLECTED_FROM', target: $source, purpose: ''}]->(de)
-CREATE (e1)-[:EVIDENCE {rel: 'HOLDS', target: 'controller', purpose: ''}]->(dn)
-CREATE (e1)-[:EVIDENCE {rel: 'COLLECTED_FROM', target: $source, purpose: ''}]->(dn)
-CREATE (e2)-[:EVIDENCE {rel: 'HOLDS', target: 'controller', purpose: ''}]->(de)
-CREATE (e2)-[:EVIDENCE {rel: 'USED_FOR', target: purpose, purpose: ''}]->(de)
-CREATE (e2)-[:EVIDENCE {rel: 'SHARED_WITH', target: rid, purpose: purpose}]->(de)
+CREATE (e1)-[:EVIDENCE {rels: ['HOLDS', 'COLLECTED_FROM'], targets: ['controller', $source], purposes: ['', '']}]->(de)
+CREATE (e1)-[:EVIDENCE {rels: ['HOLDS', 'COLLECTED_FROM'], targets: ['controller', $source], purposes: ['', '']}]->(dn)
+CREATE (e2)-[:EVIDENCE {rels: ['HOLDS', 'USED_FOR', 'SHARED_WITH'], targets: ['controller', purpose, rid],
+                        purposes: ['', '', purpose]}]->(de)
 """
 
 

@@ -45,7 +45,8 @@ WORKER_MARKERS = (
     "consent_for",
     "evaluate (graph/compliance.py",
     "project (graph/projection.py",
-    "_plan (graph/neo4j_store.py",
+    "event_rows (graph/neo4j_plan.py",
+    "plan (graph/neo4j_plan.py",
     "apply (graph/neo4j_store.py",
     "aiokafka",
     "publish (streams/agents.py",
@@ -60,7 +61,7 @@ def _planned(data: Dataset, services: Services, namespace: str, batch: int, writ
 
     With several writers, people are split between them as Kafka partitions split them between workers.
     """
-    from graph import neo4j_store
+    from graph import neo4j_plan
 
     policy = default_policy()
     taxonomy = policy.taxonomy()
@@ -70,14 +71,13 @@ def _planned(data: Dataset, services: Services, namespace: str, batch: int, writ
         changes = Handler(store, policy, Pseudonymizer(key_from_text(KEY))).changes(events)
     finally:
         store.close()
-    now = datetime.now(UTC)
     shares: list[list[Any]] = [[] for _ in range(writers)]
     for cs in changes:
         shares[int(cs.subject.key[2:10], 16) % writers].append(cs)
     out: Planned = []
     for share in shares:
         batches = [share[i : i + batch] for i in range(0, len(share), batch)]
-        out.append([([neo4j_store._event_row(cs, now) for cs in c], neo4j_store._plan(c)) for c in batches])
+        out.append([(neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches])
     return out
 
 
@@ -86,7 +86,7 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     writer; (time, done so far) marks."""
     import threading
 
-    from graph import neo4j_store
+    from graph import neo4j_plan
 
     marks = [(time.perf_counter(), 0)]
     done = [0]
@@ -101,7 +101,7 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
 
                     def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
                         tx.run(
-                            neo4j_store._EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace
+                            neo4j_plan.EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace
                         ).consume()
                         for query, rows in statements:
                             if rows:

@@ -5,7 +5,8 @@ The graph model is documented in docs/graph-model.md. In short (every node also 
     (:Subject {key})-[:HOLDS {role}]->(:Data {id, subject, category})
     (:Data)-[:COLLECTED_FROM]->(:Source {id})   (:Data)-[:USED_FOR]->(:Purpose {key})
     (:Data)-[:SHARED_WITH {purpose}]->(:Recipient {id})
-    (:Event {event_id})-[:EVIDENCE {rel, target, purpose}]->(:Data)     one per lineage edge an event supports
+    (:Event {event_id})-[:EVIDENCE {rels, targets, purposes}]->(:Data)  one per (event, Data): the lineage
+                                                                         edges (rels[i], targets[i], purposes[i])
     (:Event)-[:TRIGGERED {subject}]->(:Alert {alert_id})                alert evidence
     (:Subject)-[:RECORDED]->(:Consent {event_id})                       consent withdrawals and opt-outs
     (:Tombstone {event_id, subject, erased_at, recipients})             an erasure (no relationships)
@@ -19,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import neo4j
 from neo4j import exceptions as neo4j_errors
 
+from graph import neo4j_plan as plan
 from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
 from graph.store import (
     ApplyResult,
@@ -35,7 +37,6 @@ from graph.store import (
     StoreConfigError,
     StoreError,
     StoreUnavailable,
-    alert_id,
 )
 from schemas.answers import (
     Alert,
@@ -73,145 +74,7 @@ INDEXES = (
 )
 
 
-# -- writes: each statement takes $rows, pre-aggregated per key in Python ------------------------------
-# Timestamps travel as [epoch seconds, nanoseconds] and become DateTimes on the server (the same UTC values the
-# driver would send): the driver's conversion of Python datetimes cost more than all the rest of a batch's
-# planning (bench/RESULTS.md); the batch's applied_at travels once, as $now.
-def _dt(expr: str) -> str:
-    return f"datetime({{epochSeconds: {expr}[0], nanosecond: {expr}[1]}})"
-
-
-def _rows_with(*fields: str) -> str:
-    """``UNWIND $rows`` as ``r``, with the timestamp ``fields`` turned into DateTimes."""
-    return "UNWIND $rows AS raw WITH raw {.*, " + ", ".join(f"{f}: {_dt('raw.' + f)}" for f in fields) + "} AS r\n"
-
-
-_EVENTS = f"""
-UNWIND $rows AS r
-MERGE (e:Event {{ns: $ns, event_id: r.event_id}})
-ON CREATE SET e += r.props, e.occurred_at = {_dt("r.at")}, e.applied_at = $now, e.batch = $batch
-RETURN r.event_id AS event_id, e.batch = $batch AS created
-"""
-# node properties follow the latest event: subjects by occurred_at, recipients by (occurred_at, event_id)
-_SUBJECTS = (
-    _rows_with("at")
-    + """
-MERGE (s:Subject {ns: $ns, key: r.key}) ON CREATE SET s.type = r.type, s.seen_at = r.at
-WITH s, r WHERE s.seen_at IS NULL OR r.at > s.seen_at
-SET s.type = r.type, s.seen_at = r.at
-"""
-)
-_RECIPIENTS = (
-    _rows_with("at")
-    + """
-MERGE (x:Recipient {ns: $ns, id: r.id}) ON CREATE SET x += r.props, x.seen_at = r.at, x.seen_event = r.event
-WITH x, r WHERE x.seen_at IS NULL OR r.at > x.seen_at OR (r.at = x.seen_at AND r.event > x.seen_event)
-SET x.name = r.props.name, x.type = r.props.type, x.country = r.props.country, x.contact = r.props.contact,
-    x.seen_at = r.at, x.seen_event = r.event
-"""
-)
-_SOURCES = "UNWIND $rows AS r MERGE (x:Source {ns: $ns, id: r.id}) ON CREATE SET x.type = r.type, x.name = r.name"
-_DATA = (
-    "UNWIND $rows AS r MERGE (d:Data {ns: $ns, id: r.id}) ON CREATE SET d.subject = r.subject, d.category = r.category"
-)
-_EDGE_SPAN = """
-ON CREATE SET e.first_seen = r.first, e.last_seen = r.last, e.count = r.count
-ON MATCH SET e.first_seen = CASE WHEN r.first < e.first_seen THEN r.first ELSE e.first_seen END,
-             e.last_seen = CASE WHEN r.last > e.last_seen THEN r.last ELSE e.last_seen END,
-             e.count = e.count + r.count
-"""
-_EDGE_FROM = _rows_with("first", "last") + "MATCH (d:Data {ns: $ns, id: r.data}) "
-_EDGES = {
-    Rel.HOLDS: _EDGE_FROM + "MERGE (s:Subject {ns: $ns, key: r.subject}) MERGE (s)-[e:HOLDS {role: r.target}]->(d)",
-    Rel.COLLECTED_FROM: _EDGE_FROM + "MERGE (t:Source {ns: $ns, id: r.target}) MERGE (d)-[e:COLLECTED_FROM]->(t)",
-    Rel.USED_FOR: _EDGE_FROM + "MERGE (t:Purpose {ns: $ns, key: r.target}) MERGE (d)-[e:USED_FOR]->(t)",
-    Rel.SHARED_WITH: _EDGE_FROM
-    + "MERGE (t:Recipient {ns: $ns, id: r.target}) MERGE (d)-[e:SHARED_WITH {purpose: r.purpose}]->(t)",
-}
-_EVIDENCE = """
-UNWIND $rows AS r
-MATCH (e:Event {ns: $ns, event_id: r.event}) MATCH (d:Data {ns: $ns, id: r.data})
-CREATE (e)-[:EVIDENCE {rel: r.rel, target: r.target, purpose: r.purpose}]->(d)
-"""
-_ALERTS = (
-    _rows_with("first", "last")
-    + """
-MERGE (a:Alert {ns: $ns, alert_id: r.alert_id})
-ON CREATE SET a += r.props, a.status = 'open', a.count = r.count, a.first_seen = r.first, a.last_seen = r.last,
-              a.policy_version = r.policy_version
-ON MATCH SET a.count = a.count + r.count, a.policy_version = r.policy_version,
-             a.first_seen = CASE WHEN r.first < a.first_seen THEN r.first ELSE a.first_seen END,
-             a.last_seen = CASE WHEN r.last > a.last_seen THEN r.last ELSE a.last_seen END
-"""
-)
-_TRIGGERS = """
-UNWIND $rows AS r
-MATCH (e:Event {ns: $ns, event_id: r.event}) MATCH (a:Alert {ns: $ns, alert_id: r.alert})
-MERGE (e)-[t:TRIGGERED]->(a) ON CREATE SET t.subject = r.subject
-"""
-_CONSENTS = f"""
-UNWIND $rows AS r
-MERGE (s:Subject {{ns: $ns, key: r.subject}})
-MERGE (c:Consent {{ns: $ns, event_id: r.event_id}}) ON CREATE SET c += r.props, c.occurred_at = {_dt("r.at")}
-MERGE (s)-[:RECORDED]->(c)
-"""
-
-# -- erasure: one person, everything that occurred at or before $at (see GraphStore) ---------------------
-_CUTOFFS = """
-UNWIND $keys AS key
-MATCH (t:Tombstone {ns: $ns, subject: key})
-RETURN key, t.erased_at AS at, t.event_id AS event_id
-"""
-# a share an erasure covers, delivered after it: its recipient must be told too (Art. 19)
-_LATE_RECIPIENTS = """
-UNWIND $rows AS r
-MATCH (t:Tombstone {ns: $ns, event_id: r.tombstone}) WHERE NOT r.recipient IN t.recipients
-SET t.recipients = t.recipients + r.recipient
-"""
-_ERASE_TOMBSTONE = """
-OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})-[x:EVIDENCE]->(:Data)
-WHERE x.rel = 'SHARED_WITH' AND ev.occurred_at <= $at
-WITH collect(DISTINCT x.target) AS found
-CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
-                     recipients: found + [r IN $known WHERE NOT r IN found]})
-SET t.reason = $reason
-"""
-_ERASE_EVENTS = """
-MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
-DETACH DELETE ev
-"""
-_ERASE_CONSENTS = """
-MATCH (:Subject {ns: $ns, key: $key})-[:RECORDED]->(c:Consent) WHERE c.occurred_at <= $at
-DETACH DELETE c
-"""
-# what is left of each edge: the evidence of events after the erasure (usually none: the edge goes)
-_ERASE_HOLDS = """
-MATCH (:Subject {ns: $ns, key: $key})-[e:HOLDS]->(d:Data)
-OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d) WHERE x.rel = 'HOLDS' AND x.target = e.role
-WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
-FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
-FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
-"""
-_ERASE_EDGES = """
-MATCH (d:Data {ns: $ns, subject: $key})-[e:COLLECTED_FROM|USED_FOR|SHARED_WITH]->(t)
-WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target, coalesce(e.purpose, '') AS purpose
-OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d) WHERE x.rel = rel AND x.target = target AND x.purpose = purpose
-WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
-FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
-FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
-"""
-_ERASE_DATA = """
-MATCH (d:Data {ns: $ns, subject: $key}) WHERE NOT EXISTS { (:Event)-[:EVIDENCE]->(d) }
-DETACH DELETE d
-"""
-_ERASE_SUBJECT = """
-MATCH (s:Subject {ns: $ns, key: $key})
-WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.kind <> 'erased' }
-DETACH DELETE s
-"""
-_ERASURE_STATEMENTS = (
-    _ERASE_TOMBSTONE, _ERASE_EVENTS, _ERASE_CONSENTS, _ERASE_HOLDS, _ERASE_EDGES, _ERASE_DATA, _ERASE_SUBJECT
-)
+# -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
 _TOMBSTONES = """
 UNWIND $keys AS key
 MATCH (t:Tombstone {ns: $ns, subject: key})
@@ -231,23 +94,38 @@ RETURN d.category AS category,
   [(d)-[:USED_FOR]->(t:Purpose) | t.key] AS uses,
   [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, first: e.first_seen, last: e.last_seen,
      recipient: t {.id, .name, .type, .country, .contact},
-     events: [(ev:Event)-[x:EVIDENCE]->(d) WHERE x.rel = 'SHARED_WITH' AND x.target = t.id
-              AND x.purpose = e.purpose | ev.event_id]}] AS shares
+     events: [(ev:Event)-[x:EVIDENCE]->(d) WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'SHARED_WITH'
+              AND x.targets[i] = t.id AND x.purposes[i] = e.purpose) | ev.event_id]}] AS shares
 """
 _EVENT_COUNTS = """
-MATCH (d:Data {ns: $ns, subject: $key})<-[x:EVIDENCE]-(ev:Event) WHERE x.rel = 'HOLDS'
+MATCH (d:Data {ns: $ns, subject: $key})<-[x:EVIDENCE]-(ev:Event) WHERE 'HOLDS' IN x.rels
 RETURN d.category AS category, count(DISTINCT ev) AS n
 """
-_FLOWS = """
-MATCH (e:Event)-[x:EVIDENCE]->(d:Data)
-WHERE e.ns = $ns {period}
-MATCH (s:Subject {{ns: $ns, key: d.subject}})
-WITH x, d, e, s ORDER BY e.event_id
-WITH x.rel AS rel, d.category AS category, x.target AS target, x.purpose AS purpose, e.role AS role,
-     s.type AS subject_type, count(DISTINCT d.subject) AS subjects, count(DISTINCT e) AS events,
-     min(e.occurred_at) AS first, max(e.occurred_at) AS last, collect(DISTINCT e.event_id) AS ids
-RETURN rel, category, target, purpose, role, subject_type, subjects, events, first, last, ids[..$limit] AS ids
+# flows: a page of people at a time, in the order of the Subject key index, so that the server aggregates one page's
+# evidence and memory grows with the page, not with the graph; the pages' groups are merged in Python (a person's
+# events and Data nodes are in one page). $cut holds, per flow group already holding the evidence limit of ids,
+# the largest of them: smaller ids only are sent. Evidence written before one EVIDENCE per (event, Data) carries
+# a single rel/target/purpose instead of the lists.
+_FLOW_PAGE_END = """
+MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo
+RETURN s.key AS key ORDER BY s.ns, s.key SKIP $size LIMIT 1
 """
+_FLOW_PAGE = """
+MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo {before}
+MATCH (d:Data {{ns: $ns, subject: s.key}})
+MATCH (e:Event)-[x:EVIDENCE]->(d) {period}
+UNWIND CASE WHEN x.rels IS NULL THEN [[x.rel, x.target, x.purpose]]
+  ELSE [i IN range(0, size(x.rels) - 1) | [x.rels[i], x.targets[i], x.purposes[i]]] END AS edge
+WITH edge[0] AS rel, d.category AS category, edge[1] AS target, edge[2] AS purpose, e.role AS role,
+     s.type AS subject_type, count(DISTINCT d) AS subjects, count(DISTINCT e) AS events,
+     min(e.occurred_at) AS first, max(e.occurred_at) AS last, collect(e.event_id) AS ids
+WITH *, $cut[rel + '\\u001f' + category + '\\u001f' + target + '\\u001f' + purpose + '\\u001f' + role + '\\u001f'
+             + subject_type] AS cut
+RETURN rel, category, target, purpose, role, subject_type, subjects, events, first, last,
+       CASE WHEN cut IS NULL THEN ids ELSE [i IN ids WHERE i < cut] END AS ids
+"""
+_FLOW_PAGE_PEOPLE = 10_000  # the first page; later ones are sized to hold about _FLOW_PAGE_ROWS evidence rows
+_FLOW_PAGE_ROWS = 100_000
 _ALERT_LIST = """
 MATCH (a:Alert {ns: $ns})
 WHERE ($status IS NULL OR a.status = $status) AND ($rule IS NULL OR a.rule = $rule)
@@ -265,7 +143,8 @@ RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS
   COUNT { (:Recipient {ns: $ns}) } AS recipients, COUNT { (:Source {ns: $ns}) } AS sources,
   COUNT { (:Subject {ns: $ns})-[:HOLDS]->() } + COUNT { (:Data {ns: $ns})-[:COLLECTED_FROM|USED_FOR|SHARED_WITH]->() }
     AS edges,
-  COUNT { (:Event {ns: $ns})-[:EVIDENCE]->() } AS evidence, COUNT { (:Alert {ns: $ns}) } AS alerts
+  COLLECT { MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) }[0] AS evidence,
+  COUNT { (:Alert {ns: $ns}) } AS alerts
 """
 
 
@@ -490,7 +369,7 @@ class Neo4jGraphStore(GraphStore):
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
             # read inside the write transaction (read-committed): see docs/privacy.md for the one narrow race
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
-            for r in tx.run(_CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
+            for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((_utc(r["at"]), r["event_id"]))
             applied = 0
             for cs in erasures:
@@ -508,23 +387,19 @@ class Neo4jGraphStore(GraphStore):
                 else:
                     covered.append((cs, covering[1]))
             if covered:  # the catalogue as in-order delivery leaves it; late disclosures added to Art. 19 lists
-                for query, statement_rows in _plan([cs for cs, _ in covered]):
-                    if statement_rows and query in (_RECIPIENTS, _SOURCES):
+                for query, statement_rows in plan.catalogue([cs for cs, _ in covered]):
+                    if statement_rows:
                         tx.run(query, rows=statement_rows, ns=self.namespace).consume()
-                late = {(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None}
-                rows = [{"tombstone": t, "recipient": r} for t, r in sorted(late)]
-                tx.run(_LATE_RECIPIENTS, rows=rows, ns=self.namespace).consume()
+                late = sorted({(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None})
+                tx.run(plan.LATE_RECIPIENTS, rows=[list(x) for x in late], ns=self.namespace).consume()
             suppressed = [cs.event.event_id for cs, _ in covered]
             if not kept:
                 return applied, suppressed
-            rows = [_event_row(cs, now) for cs in kept]
-            created = {
-                r["event_id"]
-                for r in tx.run(_EVENTS, rows=rows, batch=token, now=now, ns=self.namespace)
-                if r["created"]
-            }
+            # the events with their Data nodes and evidence; only those this attempt created are new
+            rows = plan.event_rows(kept)
+            created = {r["event_id"] for r in tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=self.namespace)}
             fresh = [cs for cs in kept if cs.event.event_id in created]
-            for query, statement_rows in _plan(fresh):
+            for query, statement_rows in plan.plan(fresh):
                 if statement_rows:
                     tx.run(query, rows=statement_rows, ns=self.namespace).consume()
             return applied + len(fresh), suppressed
@@ -536,10 +411,8 @@ class Neo4jGraphStore(GraphStore):
         """Apply one erasure in ``tx``; False when its event was already processed."""
         er = cs.erasure
         assert er is not None
-        created = tx.run(_EVENTS, rows=[_event_row(cs, now)], batch=token, now=now, ns=self.namespace).single(
-            strict=True
-        )
-        if not created["created"]:
+        rows = plan.event_rows([cs])
+        if tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=self.namespace).single() is None:
             return False
         params = {
             "ns": self.namespace,
@@ -550,7 +423,7 @@ class Neo4jGraphStore(GraphStore):
             "reason": er.reason,
             "known": list(er.recipients),
         }
-        for statement in _ERASURE_STATEMENTS:
+        for statement in plan.ERASURE_STATEMENTS:
             tx.run(statement, params).consume()
         return True
 
@@ -640,13 +513,10 @@ class Neo4jGraphStore(GraphStore):
     def flows(
         self, *, since: datetime | None = None, until: datetime | None = None, evidence_limit: int = 1000
     ) -> list[Flow]:
-        period = ("AND e.occurred_at >= $since " if since else "") + ("AND e.occurred_at < $until" if until else "")
-        params = {
-            "ns": self.namespace,
-            "since": _param_ts(since),
-            "until": _param_ts(until),
-            "limit": max(evidence_limit, 0),
-        }
+        conditions = (["e.occurred_at >= $since"] if since else []) + (["e.occurred_at < $until"] if until else [])
+        period = "WHERE " + " AND ".join(conditions) if conditions else ""
+        limit = max(evidence_limit, 0)
+        params = {"ns": self.namespace, "since": _param_ts(since), "until": _param_ts(until)}
 
         def work(tx: neo4j.ManagedTransaction) -> list[Flow]:
             sources = {
@@ -660,23 +530,37 @@ class Neo4jGraphStore(GraphStore):
                     ns=self.namespace,
                 )
             }
+            groups: dict[tuple[str, ...], _FlowGroup] = {}
+            lo, size = "", _FLOW_PAGE_PEOPLE
+            while True:
+                end = tx.run(_FLOW_PAGE_END, ns=self.namespace, lo=lo, size=size).single()
+                hi = None if end is None else end["key"]
+                query = _FLOW_PAGE.format(before="" if hi is None else "AND s.key < $hi", period=period)
+                cut = {"\x1f".join(k): g.cut for k, g in groups.items() if g.cut is not None}
+                rows = 0
+                for r in tx.run(query, params, lo=lo, hi=hi, cut=cut):
+                    key = (r["rel"], r["category"], r["target"], r["purpose"], r["role"], r["subject_type"])
+                    groups.setdefault(key, _FlowGroup()).add(r, limit)
+                    rows += r["events"]
+                if hi is None:
+                    break
+                lo, size = hi, max(1, min(4 * size, size * _FLOW_PAGE_ROWS // max(rows, 1)))
             out = []
-            for r in tx.run(_FLOWS.format(period=period), params):
-                rel, target = r["rel"], r["target"]
+            for (rel, category, target, purpose, role, subject_type), g in groups.items():
                 out.append(
                     Flow(
                         rel=rel,
-                        category=r["category"],
-                        role=r["role"],
-                        subject_type=r["subject_type"],
-                        purpose=target if rel == Rel.USED_FOR.value else r["purpose"],
+                        category=category,
+                        role=role,
+                        subject_type=subject_type,
+                        purpose=target if rel == Rel.USED_FOR.value else purpose,
                         source=sources.get(target) if rel == Rel.COLLECTED_FROM.value else None,
                         recipient=recipients.get(target) if rel == Rel.SHARED_WITH.value else None,
-                        subjects=r["subjects"],
-                        events=r["events"],
-                        first_seen=_utc(r["first"]),
-                        last_seen=_utc(r["last"]),
-                        event_ids=sorted(r["ids"]),
+                        subjects=g.subjects,
+                        events=g.events,
+                        first_seen=g.first,
+                        last_seen=g.last,
+                        event_ids=sorted(set(g.ids))[:limit],
                     )
                 )
             return out
@@ -708,141 +592,33 @@ class Neo4jGraphStore(GraphStore):
         self._driver.close()
 
 
-# -- batch planning: pure functions from ChangeSets to statement rows --------------------------------
 def _param_ts(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+class _FlowGroup:
+    """One flow group summed over the pages of people seen so far (see _FLOW_PAGE)."""
 
+    __slots__ = ("cut", "events", "first", "ids", "last", "subjects")
 
-def _epoch(value: datetime) -> list[int]:
-    """An aware datetime as [epoch seconds, nanoseconds], for :func:`_dt` on the server."""
-    seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
-    return [seconds, micros * 1000]
+    def __init__(self) -> None:
+        self.subjects, self.events = 0, 0
+        self.first, self.last = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
+        self.ids: list[str] = []
+        self.cut: str | None = None  # the largest of the ``limit`` smallest ids: the server sends only smaller ones
 
-
-def _event_row(cs: ChangeSet, now: datetime) -> dict[str, Any]:
-    """The _EVENTS row of an event; its applied_at is the statement's $now (``now``, the same for the batch)."""
-    ev = cs.event
-    props = {
-        "kind": ev.kind,
-        "emitted_by": ev.emitted_by,
-        "subject": ev.subject,
-        "role": ev.role,
-        "customer": ev.customer,
-    }
-    return {
-        "event_id": ev.event_id,
-        "at": _epoch(ev.occurred_at),
-        "props": {k: v for k, v in props.items() if v is not None},
-    }
-
-
-def _plan(batch: Sequence[ChangeSet]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The statements (in order) and their rows for new events, aggregated per key as SQLite would apply them."""
-    subjects: dict[str, dict[str, Any]] = {}
-    recipients: dict[str, dict[str, Any]] = {}
-    sources: dict[str, dict[str, Any]] = {}
-    data: dict[str, dict[str, Any]] = {}
-    edges: dict[Rel, dict[tuple[str, ...], dict[str, Any]]] = {rel: {} for rel in Rel}
-    evidence: list[dict[str, Any]] = []
-    alerts: dict[str, dict[str, Any]] = {}
-    triggers: dict[tuple[str, str], dict[str, Any]] = {}
-    consents: dict[str, dict[str, Any]] = {}
-    for cs in batch:
-        at, eid = cs.event.occurred_at.astimezone(UTC), cs.event.event_id
-        s = subjects.get(cs.subject.key)
-        if s is None or at > s["at"]:
-            subjects[cs.subject.key] = {"key": cs.subject.key, "type": cs.subject.type, "at": at}
-        if (rc := cs.recipient) is not None:
-            r = recipients.get(rc.id)
-            if r is None or (at, eid) > (r["at"], r["event"]):
-                props = {"name": rc.name, "type": rc.type, "country": rc.country, "contact": rc.contact}
-                recipients[rc.id] = {"id": rc.id, "props": props, "at": at, "event": eid}
-        if cs.source is not None and cs.source.id not in sources:
-            sources[cs.source.id] = {"id": cs.source.id, "type": cs.source.type, "name": cs.source.name}
-        for e in dict.fromkeys(cs.edges):
-            data_id = f"{e.subject}|{e.category}"
-            data.setdefault(data_id, {"id": data_id, "subject": e.subject, "category": e.category})
-            key = (e.subject, e.category, e.target, e.purpose)
-            row = edges[e.rel].get(key)
-            if row is None:
-                edges[e.rel][key] = {
-                    "subject": e.subject,
-                    "data": data_id,
-                    "target": e.target,
-                    "purpose": e.purpose,
-                    "first": at,
-                    "last": at,
-                    "count": 1,
-                }
-            else:
-                row["first"], row["last"], row["count"] = min(row["first"], at), max(row["last"], at), row["count"] + 1
-            evidence.append(
-                {"event": eid, "data": data_id, "rel": e.rel.value, "target": e.target, "purpose": e.purpose}
-            )
-        for f in cs.findings:
-            aid = alert_id(*f.dedupe_key)
-            a = alerts.get(aid)
-            if a is None:
-                props = {
-                    "rule": f.rule,
-                    "severity": f.severity,
-                    "category": f.category,
-                    "purpose": f.purpose,
-                    "recipient": f.recipient_id,
-                    "recipient_type": f.recipient_type,
-                    "reason": f.reason,
-                    "clause_section": f.clause_section,
-                    "clause_text": f.clause_text,
-                }
-                alerts[aid] = {
-                    "alert_id": aid,
-                    "props": props,
-                    "count": 1,
-                    "first": at,
-                    "last": at,
-                    "policy_version": f.policy_version,
-                }
-            else:
-                a["count"] += 1
-                a["first"], a["last"] = min(a["first"], at), max(a["last"], at)
-                a["policy_version"] = f.policy_version
-            triggers.setdefault((aid, f.event_id), {"alert": aid, "event": f.event_id, "subject": f.subject})
-        if (c := cs.consent) is not None and c.event_id not in consents:
-            consents[c.event_id] = {
-                "event_id": c.event_id,
-                "subject": c.subject,
-                "at": c.occurred_at,
-                "props": {
-                    "kind": c.kind,
-                    "subject": c.subject,
-                    "purposes": list(c.purposes),
-                    "categories": list(c.categories),
-                },
-            }
-
-    def by_key(rows: Mapping[Any, dict[str, Any]]) -> list[dict[str, Any]]:
-        out = [rows[k] for k in sorted(rows)]  # one lock order for every writer makes deadlocks rarer
-        for row in out:  # timestamps compared above as datetimes, sent as epoch pairs
-            for field in ("at", "first", "last"):
-                if field in row:
-                    row[field] = _epoch(row[field])
-        return out
-
-    return [
-        (_SUBJECTS, by_key(subjects)),
-        (_RECIPIENTS, by_key(recipients)),
-        (_SOURCES, by_key(sources)),
-        (_DATA, by_key(data)),
-        *((_EDGES[rel] + _EDGE_SPAN, by_key(edges[rel])) for rel in Rel),
-        (_EVIDENCE, sorted(evidence, key=lambda r: (r["data"], r["event"]))),
-        (_ALERTS, by_key(alerts)),
-        (_TRIGGERS, by_key(triggers)),
-        (_CONSENTS, by_key(consents)),
-    ]
+    def add(self, page: Any, limit: int) -> None:
+        self.subjects += page["subjects"]
+        self.events += page["events"]
+        self.first, self.last = min(self.first, _utc(page["first"])), max(self.last, _utc(page["last"]))
+        if not limit:
+            return
+        self.ids.extend(page["ids"])
+        if len(self.ids) > limit and (self.cut is None or len(self.ids) >= 2 * limit):  # amortised trimming
+            self.ids = sorted(set(self.ids))[:limit]
+            # the server compares in UTF-16 order, which agrees with Python's when the cut is ASCII
+            if len(self.ids) == limit and self.ids[-1].isascii():
+                self.cut = self.ids[-1]
 
 
 # -- answers ---------------------------------------------------------------------------------------

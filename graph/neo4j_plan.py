@@ -1,0 +1,290 @@
+"""Neo4j write path, pure: the write Cypher and the planning of a batch of ChangeSets into its statements' rows.
+
+No driver here: :mod:`graph.neo4j_store` runs these statements in one write transaction per batch (see
+docs/graph-model.md, "How a batch is written"). Every statement takes ``$ns`` and ``$rows``; rows are lists,
+not maps, because packing the same map keys over and over was most of the driver's work on the worker.
+
+Timestamps travel as epoch seconds and nanoseconds and become DateTimes on the server (the same UTC values the
+driver would send): the driver's conversion of Python datetimes cost more than all the rest of a batch's
+planning (bench/RESULTS.md); the batch's applied_at travels once, as ``$now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from graph.changes import ChangeSet, Rel
+from graph.store import alert_id
+
+Statement = tuple[str, list[Any]]
+
+
+def _dt(seconds: str, nanos: str) -> str:
+    return f"datetime({{epochSeconds: {seconds}, nanosecond: {nanos}}})"
+
+
+# -- events, with their Data nodes and evidence -----------------------------------------------------------
+# One row per event: [event_id, seconds, nanoseconds, props, evidence], evidence one entry per Data node the event
+# is about: [data id, subject, category, rels, targets, purposes] (parallel lists: the event is evidence for the
+# lineage relationship rels[i] of the Data node to targets[i], with purposes[i] for SHARED_WITH, '' otherwise).
+# Only events created by this attempt ($batch) get their evidence; the statement returns their ids.
+EVENTS = f"""
+UNWIND $rows AS r
+MERGE (e:Event {{ns: $ns, event_id: r[0]}})
+ON CREATE SET e += r[3], e.occurred_at = {_dt("r[1]", "r[2]")}, e.applied_at = $now, e.batch = $batch
+WITH e, r WHERE e.batch = $batch
+FOREACH (x IN r[4] |
+  MERGE (d:Data {{ns: $ns, id: x[0]}}) ON CREATE SET d.subject = x[1], d.category = x[2]
+  CREATE (e)-[:EVIDENCE {{rels: x[3], targets: x[4], purposes: x[5]}}]->(d))
+RETURN e.event_id AS event_id
+"""
+
+# -- aggregates of the new events, one row per key ---------------------------------------------------------------
+# node properties follow the latest event: subjects by occurred_at, recipients by (occurred_at, event_id)
+SUBJECTS = f"""
+UNWIND $rows AS r WITH r, {_dt("r[2]", "r[3]")} AS at
+MERGE (s:Subject {{ns: $ns, key: r[0]}}) ON CREATE SET s.type = r[1], s.seen_at = at
+WITH s, r, at WHERE s.seen_at IS NULL OR at > s.seen_at
+SET s.type = r[1], s.seen_at = at
+"""
+RECIPIENTS = f"""
+UNWIND $rows AS r WITH r, {_dt("r[2]", "r[3]")} AS at
+MERGE (x:Recipient {{ns: $ns, id: r[0]}}) ON CREATE SET x += r[1], x.seen_at = at, x.seen_event = r[4]
+WITH x, r, at WHERE x.seen_at IS NULL OR at > x.seen_at OR (at = x.seen_at AND r[4] > x.seen_event)
+SET x.name = r[1].name, x.type = r[1].type, x.country = r[1].country, x.contact = r[1].contact,
+    x.seen_at = at, x.seen_event = r[4]
+"""
+SOURCES = "UNWIND $rows AS r MERGE (x:Source {ns: $ns, id: r[0]}) ON CREATE SET x.type = r[1], x.name = r[2]"
+# edge rows: [data id, subject, target, purpose, first s, first ns, last s, last ns, count]
+_EDGE_FROM = f"""
+UNWIND $rows AS r WITH r, {_dt("r[4]", "r[5]")} AS first, {_dt("r[6]", "r[7]")} AS last
+MATCH (d:Data {{ns: $ns, id: r[0]}})
+"""
+_EDGE_SPAN = """
+ON CREATE SET e.first_seen = first, e.last_seen = last, e.count = r[8]
+ON MATCH SET e.first_seen = CASE WHEN first < e.first_seen THEN first ELSE e.first_seen END,
+             e.last_seen = CASE WHEN last > e.last_seen THEN last ELSE e.last_seen END,
+             e.count = e.count + r[8]
+"""
+EDGES = {
+    Rel.HOLDS: _EDGE_FROM + "MERGE (s:Subject {ns: $ns, key: r[1]}) MERGE (s)-[e:HOLDS {role: r[2]}]->(d)" + _EDGE_SPAN,
+    Rel.COLLECTED_FROM: _EDGE_FROM
+    + "MERGE (t:Source {ns: $ns, id: r[2]}) MERGE (d)-[e:COLLECTED_FROM]->(t)"
+    + _EDGE_SPAN,
+    Rel.USED_FOR: _EDGE_FROM + "MERGE (t:Purpose {ns: $ns, key: r[2]}) MERGE (d)-[e:USED_FOR]->(t)" + _EDGE_SPAN,
+    Rel.SHARED_WITH: _EDGE_FROM
+    + "MERGE (t:Recipient {ns: $ns, id: r[2]}) MERGE (d)-[e:SHARED_WITH {purpose: r[3]}]->(t)"
+    + _EDGE_SPAN,
+}
+ALERTS = f"""
+UNWIND $rows AS r WITH r, {_dt("r[3]", "r[4]")} AS first, {_dt("r[5]", "r[6]")} AS last
+MERGE (a:Alert {{ns: $ns, alert_id: r[0]}})
+ON CREATE SET a += r[1], a.status = 'open', a.count = r[2], a.first_seen = first, a.last_seen = last,
+              a.policy_version = r[7]
+ON MATCH SET a.count = a.count + r[2], a.policy_version = r[7],
+             a.first_seen = CASE WHEN first < a.first_seen THEN first ELSE a.first_seen END,
+             a.last_seen = CASE WHEN last > a.last_seen THEN last ELSE a.last_seen END
+"""
+TRIGGERS = """
+UNWIND $rows AS r
+MATCH (e:Event {ns: $ns, event_id: r[1]}) MATCH (a:Alert {ns: $ns, alert_id: r[0]})
+MERGE (e)-[t:TRIGGERED]->(a) ON CREATE SET t.subject = r[2]
+"""
+CONSENTS = f"""
+UNWIND $rows AS r
+MERGE (s:Subject {{ns: $ns, key: r[1]}})
+MERGE (c:Consent {{ns: $ns, event_id: r[0]}}) ON CREATE SET c += r[4], c.occurred_at = {_dt("r[2]", "r[3]")}
+MERGE (s)-[:RECORDED]->(c)
+"""
+
+# -- erasure: one person, everything that occurred at or before $at (see GraphStore) ---------------------
+CUTOFFS = """
+UNWIND $keys AS key
+MATCH (t:Tombstone {ns: $ns, subject: key})
+RETURN key, t.erased_at AS at, t.event_id AS event_id
+"""
+# a share an erasure covers, delivered after it: its recipient must be told too (Art. 19); rows: [tombstone, id]
+LATE_RECIPIENTS = """
+UNWIND $rows AS r
+MATCH (t:Tombstone {ns: $ns, event_id: r[0]}) WHERE NOT r[1] IN t.recipients
+SET t.recipients = t.recipients + r[1]
+"""
+_ERASE_TOMBSTONE = """
+OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})-[x:EVIDENCE]->(:Data)
+WHERE ev.occurred_at <= $at AND 'SHARED_WITH' IN x.rels
+UNWIND [i IN range(0, size(coalesce(x.rels, [])) - 1) WHERE x.rels[i] = 'SHARED_WITH' | x.targets[i]] AS target
+WITH collect(DISTINCT target) AS found
+CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
+                     recipients: found + [r IN $known WHERE NOT r IN found]})
+SET t.reason = $reason
+"""
+_ERASE_EVENTS = """
+MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
+DETACH DELETE ev
+"""
+_ERASE_CONSENTS = """
+MATCH (:Subject {ns: $ns, key: $key})-[:RECORDED]->(c:Consent) WHERE c.occurred_at <= $at
+DETACH DELETE c
+"""
+# what is left of each edge: the evidence of events after the erasure (usually none: the edge goes)
+_ERASE_HOLDS = """
+MATCH (:Subject {ns: $ns, key: $key})-[e:HOLDS]->(d:Data)
+OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d)
+WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'HOLDS' AND x.targets[i] = e.role)
+WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
+FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
+FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
+"""
+_ERASE_EDGES = """
+MATCH (d:Data {ns: $ns, subject: $key})-[e:COLLECTED_FROM|USED_FOR|SHARED_WITH]->(t)
+WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target, coalesce(e.purpose, '') AS purpose
+OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d)
+WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = rel AND x.targets[i] = target AND x.purposes[i] = purpose)
+WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
+FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
+FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
+"""
+_ERASE_DATA = """
+MATCH (d:Data {ns: $ns, subject: $key}) WHERE NOT EXISTS { (:Event)-[:EVIDENCE]->(d) }
+DETACH DELETE d
+"""
+_ERASE_SUBJECT = """
+MATCH (s:Subject {ns: $ns, key: $key})
+WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.kind <> 'erased' }
+DETACH DELETE s
+"""
+ERASURE_STATEMENTS = (
+    _ERASE_TOMBSTONE,
+    _ERASE_EVENTS,
+    _ERASE_CONSENTS,
+    _ERASE_HOLDS,
+    _ERASE_EDGES,
+    _ERASE_DATA,
+    _ERASE_SUBJECT,
+)
+
+
+# -- planning ----------------------------------------------------------------------------------------------------
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch(value: datetime) -> tuple[int, int]:
+    """An aware datetime as (epoch seconds, nanoseconds), for :func:`_dt` on the server."""
+    seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
+    return seconds, micros * 1000
+
+
+def event_rows(batch: Iterable[ChangeSet]) -> list[list[Any]]:
+    """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch)."""
+    out = []
+    for cs in batch:
+        ev = cs.event
+        props = {"kind": ev.kind, "emitted_by": ev.emitted_by, "subject": ev.subject, "role": ev.role}
+        if ev.customer is not None:
+            props["customer"] = ev.customer
+        evidence: dict[str, list[Any]] = {}
+        for e in dict.fromkeys(cs.edges):
+            data_id = f"{e.subject}|{e.category}"
+            x = evidence.get(data_id)
+            if x is None:
+                x = evidence[data_id] = [data_id, e.subject, e.category, [], [], []]
+            x[3].append(e.rel.value)
+            x[4].append(e.target)
+            x[5].append(e.purpose)
+        out.append([ev.event_id, *epoch(ev.occurred_at), props, [evidence[k] for k in sorted(evidence)]])
+    return out
+
+
+def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
+    """The statements (in order) and their rows for the events :data:`EVENTS` created, aggregated per key as SQLite
+    would apply them: one MERGE per distinct node or lineage edge of the batch, counts added up.
+
+    Statements that lock shared nodes (sources, purposes, recipients, alerts) come last, each sorted by the node's
+    key, so that concurrent writers take those locks in one order and hold them for the shortest time.
+    """
+    subjects: dict[str, list[Any]] = {}
+    recipients: dict[str, list[Any]] = {}
+    sources: dict[str, list[Any]] = {}
+    edges: dict[Rel, dict[tuple[str, ...], list[Any]]] = {rel: {} for rel in Rel}
+    alerts: dict[str, list[Any]] = {}
+    triggers: dict[tuple[str, str], list[Any]] = {}
+    consents: dict[str, list[Any]] = {}
+    for cs in batch:
+        at, eid = cs.event.occurred_at.astimezone(UTC), cs.event.event_id
+        s = subjects.get(cs.subject.key)
+        if s is None or at > s[2]:
+            subjects[cs.subject.key] = [cs.subject.key, cs.subject.type, at]
+        if (rc := cs.recipient) is not None:
+            r = recipients.get(rc.id)
+            if r is None or (at, eid) > (r[2], r[3]):
+                props = {"name": rc.name, "type": rc.type, "country": rc.country, "contact": rc.contact}
+                recipients[rc.id] = [rc.id, props, at, eid]
+        if cs.source is not None and cs.source.id not in sources:
+            sources[cs.source.id] = [cs.source.id, cs.source.type, cs.source.name]
+        for e in dict.fromkeys(cs.edges):
+            # shared targets first in the key: the order in which writers lock them
+            key = (e.target, e.purpose, e.subject, e.category)
+            row = edges[e.rel].get(key)
+            if row is None:
+                edges[e.rel][key] = [f"{e.subject}|{e.category}", e.subject, e.target, e.purpose, at, at, 1]
+            else:
+                row[4], row[5], row[6] = min(row[4], at), max(row[5], at), row[6] + 1
+        for f in cs.findings:
+            aid = alert_id(*f.dedupe_key)
+            a = alerts.get(aid)
+            if a is None:
+                props = {
+                    "rule": f.rule,
+                    "severity": f.severity,
+                    "category": f.category,
+                    "purpose": f.purpose,
+                    "recipient": f.recipient_id,
+                    "recipient_type": f.recipient_type,
+                    "reason": f.reason,
+                    "clause_section": f.clause_section,
+                    "clause_text": f.clause_text,
+                }
+                alerts[aid] = [aid, props, 1, at, at, f.policy_version]
+            else:
+                a[2] += 1
+                a[3], a[4], a[5] = min(a[3], at), max(a[4], at), f.policy_version
+            triggers.setdefault((aid, f.event_id), [aid, f.event_id, f.subject])
+        if (c := cs.consent) is not None and c.event_id not in consents:
+            record = {
+                "kind": c.kind,
+                "subject": c.subject,
+                "purposes": list(c.purposes),
+                "categories": list(c.categories),
+            }
+            consents[c.event_id] = [c.event_id, c.subject, c.occurred_at, record]
+
+    def by_key(rows: Mapping[Any, list[Any]]) -> list[list[Any]]:
+        return [rows[k] for k in sorted(rows)]
+
+    def timed(rows: list[list[Any]], at: int) -> list[list[Any]]:
+        """The datetime at index ``at`` replaced by its seconds and nanoseconds (compared above as datetimes)."""
+        return [[*r[:at], *epoch(r[at]), *r[at + 1 :]] for r in rows]
+
+    def spans(rows: list[list[Any]], at: int) -> list[list[Any]]:
+        return [[*r[:at], *epoch(r[at]), *epoch(r[at + 1]), *r[at + 2 :]] for r in rows]
+
+    return [
+        (SUBJECTS, timed(by_key(subjects), 2)),
+        (EDGES[Rel.HOLDS], spans(by_key(edges[Rel.HOLDS]), 4)),
+        (CONSENTS, timed(by_key(consents), 2)),
+        (SOURCES, by_key(sources)),
+        (EDGES[Rel.COLLECTED_FROM], spans(by_key(edges[Rel.COLLECTED_FROM]), 4)),
+        (EDGES[Rel.USED_FOR], spans(by_key(edges[Rel.USED_FOR]), 4)),
+        (EDGES[Rel.SHARED_WITH], spans(by_key(edges[Rel.SHARED_WITH]), 4)),
+        (RECIPIENTS, timed(by_key(recipients), 2)),
+        (ALERTS, spans(by_key(alerts), 3)),
+        (TRIGGERS, by_key(triggers)),
+    ]
+
+
+def catalogue(batch: Sequence[ChangeSet]) -> list[Statement]:
+    """Only the source and recipient statements of :func:`plan`: what events an erasure covers still leave behind."""
+    return [(q, rows) for q, rows in plan(batch) if q in (SOURCES, RECIPIENTS)]

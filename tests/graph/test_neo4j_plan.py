@@ -1,0 +1,71 @@
+"""The Neo4j write planning (pure): evidence per (event, Data node), aggregates per key, lock order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from graph import neo4j_plan as plan
+from graph.changes import ChangeSet, EdgeKey, EventRecord, RecipientNode, Rel, SubjectNode
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+AFFILIATE = RecipientNode("hk-affiliate", "SOS Asia", "affiliate", "HK", None)
+
+
+def shared(event_id: str, subject: str, at: datetime, purpose: str = "marketing.advertising") -> ChangeSet:
+    edges = []
+    for category in ("user.contact.email", "user.name"):
+        edges += [
+            EdgeKey(Rel.HOLDS, subject, category, "controller"),
+            EdgeKey(Rel.USED_FOR, subject, category, purpose),
+            EdgeKey(Rel.SHARED_WITH, subject, category, AFFILIATE.id, purpose),
+        ]
+    return ChangeSet(
+        event=EventRecord(event_id, "shared", at, "crm", subject, "controller", None),
+        subject=SubjectNode(subject, "customer"),
+        edges=tuple(edges),
+        recipient=AFFILIATE,
+    )
+
+
+def test_one_evidence_entry_per_event_and_data_node_lists_the_edges_it_supports() -> None:
+    [row] = plan.event_rows([shared("e1", "p_a", T0)])
+    event_id, seconds, nanos, props, evidence = row
+    assert (event_id, seconds, nanos) == ("e1", int(T0.timestamp()), 0)
+    assert props == {"kind": "shared", "emitted_by": "crm", "subject": "p_a", "role": "controller"}  # no None
+    assert evidence == [
+        [
+            f"p_a|{category}",
+            "p_a",
+            category,
+            ["HOLDS", "USED_FOR", "SHARED_WITH"],
+            ["controller", "marketing.advertising", "hk-affiliate"],
+            ["", "", "marketing.advertising"],
+        ]
+        for category in ("user.contact.email", "user.name")
+    ]
+
+
+def test_edges_are_aggregated_per_key_with_count_and_span() -> None:
+    batch = [shared(f"e{i}", "p_a", T0 + timedelta(hours=i)) for i in (2, 0, 1)]
+    statements = dict(plan.plan(batch))
+    holds = statements[plan.EDGES[Rel.HOLDS]]
+    assert len(holds) == 2  # one per Data node, for three events
+    first, last = plan.epoch(T0), plan.epoch(T0 + timedelta(hours=2))
+    assert holds[0] == ["p_a|user.contact.email", "p_a", "controller", "", *first, *last, 3]
+    [recipient] = statements[plan.RECIPIENTS]
+    assert recipient[0] == "hk-affiliate" and recipient[4] == "e2"  # the latest event's properties
+
+
+def test_rows_on_shared_nodes_are_ordered_by_the_shared_node_then_the_person() -> None:
+    batch = [shared("e1", "p_b", T0, "marketing.advertising"), shared("e2", "p_a", T0, "analytics.reporting")]
+    uses = dict(plan.plan(batch))[plan.EDGES[Rel.USED_FOR]]
+    assert [(r[2], r[1]) for r in uses] == [
+        ("analytics.reporting", "p_a"),
+        ("analytics.reporting", "p_a"),
+        ("marketing.advertising", "p_b"),
+        ("marketing.advertising", "p_b"),
+    ]
+    order = [q for q, _ in plan.plan(batch)]
+    shared_from = order.index(plan.SOURCES)
+    assert order.index(plan.EDGES[Rel.HOLDS]) < shared_from < order.index(plan.EDGES[Rel.USED_FOR])
+    assert order.index(plan.RECIPIENTS) > order.index(plan.EDGES[Rel.SHARED_WITH])
