@@ -179,3 +179,35 @@ def test_kafka_settings_from_the_environment() -> None:
         Settings.from_env({"LINEAGE_KAFKA_BATCH_SIZE": "many"})
     with pytest.raises(ValueError, match="LINEAGE_KAFKA_SECURITY_PROTOCOL"):
         Settings.from_env({"LINEAGE_KAFKA_SECURITY_PROTOCOL": "TLS"})
+
+
+def test_the_cached_key_partitioner_places_every_key_where_kafkas_default_does() -> None:
+    from kafka.partitioner.default import DefaultPartitioner  # type: ignore[import-untyped]
+
+    from streams.sinks import key_partitioner
+
+    class Cluster:  # the two questions a partitioner asks of kafka-python's cluster metadata
+        def __init__(self, partitions: int) -> None:
+            self.partitions = set(range(partitions))
+
+        def topics(self) -> set[str]:
+            return {"t"}
+
+        def partitions_for_topic(self, topic: str) -> set[int] | None:
+            return self.partitions if topic == "t" else None
+
+        def available_partitions_for_topic(self, topic: str) -> set[int]:
+            return self.partitions
+
+    cached, default = key_partitioner(cache_size=100), DefaultPartitioner()
+    for n in (1, 3, 4, 7, 12):
+        cluster = Cluster(n)
+        for i in range(500):
+            key = partition_key(f"person-{i}@example.com")
+            for _ in range(2):  # the second time from the cache
+                assert cached.partition("t", None, key, None, b"v", cluster) == default.partition(
+                    "t", None, key, None, b"v", cluster
+                )
+    assert cached.partition("t", None, None, None, b"v", Cluster(4)) in range(4)  # keyless: the default's choice
+    with pytest.raises(ValueError, match="not found"):
+        cached.partition("other", None, b"k", None, b"v", Cluster(4))
