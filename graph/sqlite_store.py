@@ -15,7 +15,6 @@ from graph.changes import (
     ChangeSet,
     ConsentRecord,
     ConsentState,
-    EdgeKey,
     RecipientNode,
     Rel,
     SourceNode,
@@ -322,7 +321,7 @@ class SQLiteGraphStore(GraphStore):
             return
         events: list[tuple[str, str, str, str, str, str, str | None, str]] = []
         subjects: dict[str, tuple[str, str]] = {}
-        edges: dict[EdgeKey, list[Any]] = {}
+        edges: dict[tuple[str, str, str, str, str], list[Any]] = {}
         evidence: list[tuple[str, str, str, str, str, str, str]] = []
         consents: list[tuple[str, str, str, str, str, str]] = []
         alerts: dict[str, list[Any]] = {}
@@ -335,12 +334,13 @@ class SQLiteGraphStore(GraphStore):
             if known is None or at > known[1]:
                 subjects[cs.subject.key] = (cs.subject.type, at)
             for e in cs.edges:
-                span = edges.get(e)
+                key = (str(e.rel), e.subject, e.category, e.target, e.purpose)  # str(): a StrEnum's value, cheaply
+                span = edges.get(key)
                 if span is None:
-                    edges[e] = [at, at, 1]
+                    edges[key] = [at, at, 1]
                 else:
                     span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
-                evidence.append((ev.event_id, at, e.subject, e.rel.value, e.category, e.target, e.purpose))
+                evidence.append((ev.event_id, at, *key))
             if cs.consent is not None:
                 c = cs.consent
                 consents.append(
@@ -374,11 +374,11 @@ class SQLiteGraphStore(GraphStore):
             " ON CONFLICT(subject, rel, category, target, purpose) DO UPDATE SET"
             " first_seen = min(first_seen, excluded.first_seen),"
             " last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count",
-            [(e.rel.value, e.subject, e.category, e.target, e.purpose, *span) for e, span in edges.items()],
+            [(*key, *span) for key, span in edges.items()],
         )
         cur.executemany(
             "INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at)"
-            " SELECT id, ?, ? FROM edges WHERE subject = ? AND rel = ? AND category = ? AND target = ? AND purpose = ?",
+            " SELECT id, ?, ? FROM edges WHERE rel = ? AND subject = ? AND category = ? AND target = ? AND purpose = ?",
             evidence,
         )
         if consents:
