@@ -19,7 +19,7 @@ from policies import PolicyFileError, load_policy
 from schemas.events import json_schema
 from streams.alerts import AlertDispatcher
 from streams.deadletter import FileDeadLetters
-from streams.embedded import IngestReport, ingest_lines
+from streams.embedded import BATCH_SIZE, IngestReport, ingest_lines
 
 if TYPE_CHECKING:
     from lineage.simulator import SimulatedEvent
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_store(sub.add_parser("ingest", help="validate and apply JSON Lines events from FILE or - (stdin)"))
     sp.add_argument("file", metavar="FILE|-")
     sp.add_argument("--dead-letters", help="where rejected lines go (default: FILE.deadletter.jsonl)")
-    sp.add_argument("--batch-size", type=int, default=1000)
+    sp.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"events per transaction (default {BATCH_SIZE})")
     sp.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     sp.set_defaults(func=cmd_ingest)
 

@@ -11,6 +11,10 @@ from streams.deadletter import DeadLetter, DeadLetterSink
 from streams.handler import Handler
 
 MAX_LINE_BYTES = 1_000_000
+# Events per store transaction: a commit writes every page the batch dirtied, and evidence for many people touches
+# pages all over the B-trees, so larger batches write fewer pages per event (on the bench's SQLite file, commit CPU
+# per event fell by a third to a half from 1,000 to 5,000). Findings reach ``on_progress`` once per batch.
+BATCH_SIZE = 5000
 
 
 @dataclass
@@ -33,7 +37,7 @@ def ingest_lines(
     dead_letters: DeadLetterSink,
     *,
     origin: str = "-",
-    batch_size: int = 1000,
+    batch_size: int = BATCH_SIZE,
     on_progress: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Validate each line, apply the valid ones in batches, send each bad one to the dead letters with its line number."""
