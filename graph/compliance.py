@@ -12,6 +12,7 @@ from graph.changes import ConsentRecord, ConsentState, Finding
 from schemas.events import (
     DATA_EVENTS,
     AnyEvent,
+    DataCollected,
     DataEvent,
     DataShared,
     Identifiability,
@@ -116,6 +117,10 @@ NOT_CONSENT_BASED = (
 # Pseudonymised data is still personal data (GDPR Recital 26): only these escape an aggregated-only clause's limits.
 _NOT_PERSONAL = (Identifiability.AGGREGATED, Identifiability.DEIDENTIFIED)
 
+# Compliant event shapes remembered at most (then forgotten all at once): shapes are combinations of taxonomy keys,
+# roles and recipient types, few in practice, but the lists of categories could combine without end.
+_SHAPES = 65_536
+
 
 def _any_covers(declared: list[str] | None, key: str) -> bool:
     return declared is None or any(covers(d, key) for d in declared)
@@ -146,6 +151,7 @@ class PolicyEvaluator:
         # combinations recur in every batch, and scanning the declarations for each event cost more than parsing it.
         # Bounded by the taxonomy: keys are taxonomy keys, roles and recipient types.
         self._memo: dict[tuple[Any, ...], Any] = {}
+        self._compliant: set[tuple[Any, ...]] = set()  # shapes of events that raise no finding (see evaluate)
 
     # -- declarations ---------------------------------------------------------------------------
     def collected_categories(self, role: Role) -> list[str]:
@@ -199,13 +205,37 @@ class PolicyEvaluator:
         """
         if not isinstance(event, DATA_EVENTS):  # consent and erasure events raise nothing
             return ()
+        aggregated = not isinstance(event, DataCollected) and event.identifiability in _NOT_PERSONAL
+        consent_matters = consent is not None and bool(consent.records) and event.purpose is not None and not aggregated
+        # What the declarations say about an event depends only on its shape (below), never on who or when, and
+        # nearly every event keeps to the policy: an event of a shape known to raise nothing is not looked at again.
+        shape = (
+            event.kind,
+            event.role,
+            event.purpose,
+            tuple(event.data_categories),
+            event.source.type if isinstance(event, DataCollected) and event.source is not None else None,
+            (event.recipient.type, event.recipient.country) if isinstance(event, DataShared) else None,
+            aggregated,
+        )
+        if shape in self._compliant and not consent_matters:
+            return ()
+        findings = self._evaluate(event, subject, consent if consent_matters else None, aggregated)
+        if not consent_matters and not findings:
+            if len(self._compliant) >= _SHAPES:
+                self._compliant.clear()
+            self._compliant.add(shape)
+        return findings
+
+    def _evaluate(
+        self, event: DataEvent, subject: str, consent: ConsentState | None, aggregated: bool
+    ) -> tuple[Finding, ...]:
         findings: list[Finding] = []
         role = event.role
         recipient_id = recipient_type = ""
         if isinstance(event, DataShared):
             recipient_id, recipient_type = event.recipient.id, event.recipient.type.value
         purpose = event.purpose or ""
-        aggregated = getattr(event, "identifiability", Identifiability.IDENTIFIED) in _NOT_PERSONAL
 
         def add(
             rule: Rule,
@@ -263,7 +293,7 @@ class PolicyEvaluator:
                     self._purpose_finding(add, role, category, event.purpose)
             elif isinstance(event, DataShared):
                 self._share_findings(add, role, category, event.purpose, event.recipient, aggregated)
-        if consent is not None and consent.records and event.purpose is not None and not aggregated:
+        if consent is not None and event.purpose is not None:
             self._consent_findings(add, event, event.purpose, consent.records)
         return tuple(findings)
 

@@ -63,14 +63,15 @@ def project(
     if isinstance(event, DataShared):
         r = event.recipient
         recipient = RecipientNode(r.id, r.name, r.type.value, r.country, r.contact)
+    role, purpose = str(event.role), event.purpose  # str(): a StrEnum's value (cheaper than .value, per edge)
     for category in event.data_categories:
-        edges.append(EdgeKey(Rel.HOLDS, subject, category, event.role.value))
+        edges.append(EdgeKey(Rel.HOLDS, subject, category, role))
         if source is not None:
             edges.append(EdgeKey(Rel.COLLECTED_FROM, subject, category, source.id))
-        if event.purpose is not None:
-            edges.append(EdgeKey(Rel.USED_FOR, subject, category, event.purpose))
-        if recipient is not None and event.purpose is not None:
-            edges.append(EdgeKey(Rel.SHARED_WITH, subject, category, recipient.id, event.purpose))
+        if purpose is not None:
+            edges.append(EdgeKey(Rel.USED_FOR, subject, category, purpose))
+            if recipient is not None:
+                edges.append(EdgeKey(Rel.SHARED_WITH, subject, category, recipient.id, purpose))
     return ChangeSet(
         event=EventRecord(
             event_id=event.event_id,
@@ -78,7 +79,7 @@ def project(
             occurred_at=occurred,
             emitted_by=event.emitted_by,
             subject=subject,
-            role=event.role.value,
+            role=role,
             customer=event.customer,
         ),
         subject=SubjectNode(subject, event.subject.type),

@@ -419,3 +419,38 @@ def test_lineage_schema_shows_the_consent_events() -> None:
 def test_consent_events_raise_no_finding_themselves() -> None:
     parsed = validate_event(consent_event("consent_withdrawn"))
     assert PolicyEvaluator(POLICY).evaluate(parsed, SUBJECT) == ()
+
+
+# -- one evaluator for a whole stream --------------------------------------------------------------------------------
+
+
+def test_an_evaluator_judges_each_event_as_a_fresh_one_would_whatever_it_judged_before() -> None:
+    """The evaluator remembers which event shapes keep to the policy; events differing from a remembered one in any
+    judged field (source, recipient type or country, identifiability, purpose, categories, role, consent) must
+    still get their own findings, with their own ids."""
+    share = event("shared", recipient=AFFILIATE, purpose="essential.service.operations.support")
+    stream = [
+        event("collected", event_id="c-ok"),
+        event("collected", event_id="c-src", source={"type": "automatic"}),
+        event("collected", event_id="c-cat", data_categories=["user.contact.email", "user.health_and_medical"]),
+        {**share, "event_id": "s-ok"},
+        {**share, "event_id": "s-us", "recipient": {**AFFILIATE, "country": "US"}},
+        {**share, "event_id": "s-type", "recipient": BROKER},
+        {**share, "event_id": "s-agg", "recipient": BROKER, "identifiability": "aggregated"},
+        {**share, "event_id": "s-purpose", "purpose": "train_ai_system"},
+        {**NEWSLETTER, "event_id": "n-ok"},
+        {**NEWSLETTER, "event_id": "n-proc", "role": "processor", "customer": "acme"},
+    ]
+    opted = ConsentState(SUBJECT, (opt_out(T0 - timedelta(days=1)),))
+    shared = PolicyEvaluator(ASIA_POLICY)
+    for _ in range(2):
+        for ev in stream:
+            for consent in (None, opted):
+                parsed = validate_event(ev, POLICY.taxonomy())
+                got = shared.evaluate(parsed, SUBJECT, consent)
+                assert got == PolicyEvaluator(ASIA_POLICY).evaluate(parsed, SUBJECT, consent), ev["event_id"]
+                assert all(f.event_id == ev["event_id"] for f in got)
+    judged = {ev["event_id"]: {f.rule for f in shared.evaluate(validate_event(ev), SUBJECT, opted)} for ev in stream}
+    assert judged["c-ok"] == judged["s-ok"] == judged["s-agg"] == set()
+    assert judged["c-src"] == {"undeclared-source"} and judged["s-us"] == {"transfer-outside-declared-countries"}
+    assert judged["n-ok"] == {"marketing-after-opt-out"}
