@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from graph.changes import Finding
@@ -31,6 +33,27 @@ class IngestReport:
     suppressed: int = 0
 
 
+@contextmanager
+def collector_between_batches() -> Iterator[Callable[[], object]]:
+    """Pause automatic cyclic garbage collection; yield what to call between batches to collect then instead.
+
+    A batch keeps thousands of parsed events and their graph changes alive until it is applied, and the collector,
+    triggered by allocations, traverses them again and again while the batch is built: about a fifth of the CPU of
+    an ingest on the bench. Collecting the young generations once per batch's worth of lines still reclaims garbage
+    in cycles (a rejected line leaves one) as it comes. Trade-off: the pause is process-wide, so other threads of the
+    process (there are none in ``lineage ingest``) see no automatic collection while an ingest runs. When the caller
+    had already disabled the collector, it stays disabled and nothing is collected.
+    """
+    if not gc.isenabled():
+        yield lambda: None
+        return
+    gc.disable()
+    try:
+        yield lambda: gc.collect(1)
+    finally:
+        gc.enable()
+
+
 def ingest_lines(
     lines: Iterable[str | bytes],
     handler: Handler,
@@ -40,50 +63,58 @@ def ingest_lines(
     batch_size: int = BATCH_SIZE,
     on_progress: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
-    """Validate each line, apply the valid ones in batches, send each bad one to the dead letters with its line number."""
+    """Validate each line, apply the valid ones in batches, send each bad one to the dead letters with its line number.
+
+    The garbage collector runs once per batch's worth of lines rather than all along
+    (see :func:`collector_between_batches`).
+    """
     report = IngestReport()
     batch: list[AnyEvent] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        result = handler.handle(batch)
-        report.applied += result.applied
-        report.duplicates += result.duplicates
-        report.suppressed += result.suppressed
-        report.findings.extend(result.findings)
-        batch.clear()
-        if on_progress is not None:
-            on_progress(report)
+    with collector_between_batches() as collect:
 
-    for number, raw in enumerate(lines, start=1):
-        report.lines += 1
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            report.blank += 1
-            continue
-        if len(text) > MAX_LINE_BYTES:
-            dead_letters.put(
-                DeadLetter(origin, number, f"line longer than {MAX_LINE_BYTES} bytes", raw=text[:1000])
-            )
-            report.rejected += 1
-            continue
-        try:
-            batch.append(parse_event(text, handler.taxonomy))
-        except EventError as exc:
-            dead_letters.put(
-                DeadLetter(
-                    origin,
-                    number,
-                    str(exc),
-                    problems=[{"field": f, "message": m} for f, m in exc.problems],
-                    raw=text.rstrip("\n"),
-                    event_id=exc.event_id,
+        def flush() -> None:
+            if not batch:
+                return
+            result = handler.handle(batch)
+            report.applied += result.applied
+            report.duplicates += result.duplicates
+            report.suppressed += result.suppressed
+            report.findings.extend(result.findings)
+            batch.clear()
+            if on_progress is not None:
+                on_progress(report)
+
+        for number, raw in enumerate(lines, start=1):
+            report.lines += 1
+            if number % batch_size == 0:  # also when every line is rejected (each rejection leaves a cycle)
+                collect()
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            if not text.strip():
+                report.blank += 1
+                continue
+            if len(text) > MAX_LINE_BYTES:
+                dead_letters.put(
+                    DeadLetter(origin, number, f"line longer than {MAX_LINE_BYTES} bytes", raw=text[:1000])
                 )
-            )
-            report.rejected += 1
-            continue
-        if len(batch) >= batch_size:
-            flush()
-    flush()
+                report.rejected += 1
+                continue
+            try:
+                batch.append(parse_event(text, handler.taxonomy))
+            except EventError as exc:
+                dead_letters.put(
+                    DeadLetter(
+                        origin,
+                        number,
+                        str(exc),
+                        problems=[{"field": f, "message": m} for f, m in exc.problems],
+                        raw=text.rstrip("\n"),
+                        event_id=exc.event_id,
+                    )
+                )
+                report.rejected += 1
+                continue
+            if len(batch) >= batch_size:
+                flush()
+        flush()
     return report
