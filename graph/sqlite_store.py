@@ -477,13 +477,15 @@ class SQLiteGraphStore(GraphStore):
             recipients = {
                 r[0]: r
                 for r in self._db.execute(
-                    f"SELECT id, name, type, country, contact FROM recipients WHERE id IN ({','.join('?' * len(recipient_ids))})",  # noqa: S608 - placeholders only
+                    "SELECT id, name, type, country, contact FROM recipients"  # noqa: S608 - placeholders only
+                    f" WHERE id IN ({','.join('?' * len(recipient_ids))})",
                     recipient_ids,
                 )
             }
             counts = dict(
                 self._db.execute(
-                    "SELECT e.category, count(DISTINCT ee.event_id) FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
+                    "SELECT e.category, count(DISTINCT ee.event_id)"
+                    " FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
                     " WHERE e.subject = ? AND e.rel = ? GROUP BY e.category",
                     (subject, Rel.HOLDS.value),
                 ).fetchall()
@@ -517,7 +519,9 @@ class SQLiteGraphStore(GraphStore):
         hi = ts(until) if until else "9999"
         with self._lock:
             rows = self._db.execute(sql, (lo, hi)).fetchall()
-            sources = {r[0]: SourceRef(type=r[1], name=r[2]) for r in self._db.execute("SELECT id, type, name FROM sources")}
+            sources = {
+                r[0]: SourceRef(type=r[1], name=r[2]) for r in self._db.execute("SELECT id, type, name FROM sources")
+            }
             recipients = {
                 r[0]: RecipientRef(id=r[0], name=r[1], type=r[2], country=r[3], contact=r[4])
                 for r in self._db.execute("SELECT id, name, type, country, contact FROM recipients")
