@@ -104,8 +104,7 @@ RETURN d.category AS category, count(DISTINCT ev) AS n
 # flows: a page of people at a time, in the order of the Subject key index, so that the server aggregates one page's
 # evidence and memory grows with the page, not with the graph; the pages' groups are merged in Python (a person's
 # events and Data nodes are in one page). $cut holds, per flow group already holding the evidence limit of ids,
-# the largest of them: smaller ids only are sent. Evidence written before one EVIDENCE per (event, Data) carries
-# a single rel/target/purpose instead of the lists.
+# the largest of them: smaller ids only are sent.
 _FLOW_PAGE_END = """
 MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo
 RETURN s.key AS key ORDER BY s.ns, s.key SKIP $size LIMIT 1
@@ -114,15 +113,14 @@ _FLOW_PAGE = """
 MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo {before}
 MATCH (d:Data {{ns: $ns, subject: s.key}})
 MATCH (e:Event)-[x:EVIDENCE]->(d) {period}
-UNWIND CASE WHEN x.rels IS NULL THEN [[x.rel, x.target, x.purpose]]
-  ELSE [i IN range(0, size(x.rels) - 1) | [x.rels[i], x.targets[i], x.purposes[i]]] END AS edge
-WITH edge[0] AS rel, d.category AS category, edge[1] AS target, edge[2] AS purpose, e.role AS role,
+UNWIND range(0, size(x.rels) - 1) AS i
+WITH x.rels[i] AS rel, d.category AS category, x.targets[i] AS target, x.purposes[i] AS purpose, e.role AS role,
      s.type AS subject_type, count(DISTINCT d) AS subjects, count(DISTINCT e) AS events,
      min(e.occurred_at) AS first, max(e.occurred_at) AS last, collect(e.event_id) AS ids
 WITH *, $cut[rel + '\\u001f' + category + '\\u001f' + target + '\\u001f' + purpose + '\\u001f' + role + '\\u001f'
              + subject_type] AS cut
 RETURN rel, category, target, purpose, role, subject_type, subjects, events, first, last,
-       CASE WHEN cut IS NULL THEN ids ELSE [i IN ids WHERE i < cut] END AS ids
+       CASE WHEN cut IS NULL THEN ids ELSE [v IN ids WHERE v < cut] END AS ids
 """
 _FLOW_PAGE_PEOPLE = 10_000  # the first page; later ones are sized to hold about _FLOW_PAGE_ROWS evidence rows
 _FLOW_PAGE_ROWS = 100_000
