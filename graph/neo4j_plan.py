@@ -165,6 +165,19 @@ ERASURE_STATEMENTS = (
     _ERASE_SUBJECT,
 )
 
+# -- schema version 1 -> 2: evidence written one relationship per lineage edge ({rel, target, purpose}) becomes one
+# per (event, Data node) with the lists; an auto-commit query (its own transactions), run once when a store opens
+MIGRATE_EVIDENCE = """
+MATCH (e:Event) WHERE e.ns = $ns
+CALL {
+  WITH e
+  MATCH (e)-[x:EVIDENCE]->(d) WHERE x.rels IS NULL
+  WITH e, d, collect(x) AS xs
+  CREATE (e)-[:EVIDENCE {rels: [x IN xs | x.rel], targets: [x IN xs | x.target], purposes: [x IN xs | x.purpose]}]->(d)
+  FOREACH (x IN xs | DELETE x)
+} IN TRANSACTIONS OF 5000 ROWS
+"""
+
 
 # -- planning ----------------------------------------------------------------------------------------------------
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

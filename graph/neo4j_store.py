@@ -49,7 +49,7 @@ from schemas.answers import (
     WhoHas,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: one EVIDENCE per (event, Data node); stores of version 1 are migrated when opened
 DEFAULT_NAMESPACE = "default"
 T = TypeVar("T")
 
@@ -321,13 +321,27 @@ class Neo4jGraphStore(GraphStore):
             for name, statement in wanted:
                 if name not in present:
                     self._driver.execute_query(statement, database_=self.database, bookmark_manager_=self._bookmarks)
-        self._run("initialise", self._init_meta, write=True)
+        if self._run("initialise", self._init_meta, write=True) == "1":
+            with (
+                self._translated("migrate the evidence of"),
+                self._driver.session(database=self.database, bookmark_manager=self._bookmarks) as session,
+            ):
+                session.run(plan.MIGRATE_EVIDENCE, ns=self.namespace).consume()  # auto-commit, in batches
+            self._run("record the schema version in", self._set_version, write=True)
 
-    def _init_meta(self, tx: neo4j.ManagedTransaction) -> None:
-        tx.run(
-            "MERGE (m:Meta {ns: $ns, name: 'lineage'}) ON CREATE SET m.schema_version = $v",
+    def _init_meta(self, tx: neo4j.ManagedTransaction) -> str:
+        """The store's schema version (a new store gets this module's)."""
+        record = tx.run(
+            "MERGE (m:Meta {ns: $ns, name: 'lineage'}) ON CREATE SET m.schema_version = $v"
+            " RETURN m.schema_version AS v",
             ns=self.namespace,
             v=SCHEMA_VERSION,
+        ).single(strict=True)
+        return str(record["v"])
+
+    def _set_version(self, tx: neo4j.ManagedTransaction) -> None:
+        tx.run(
+            "MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = $v", ns=self.namespace, v=SCHEMA_VERSION
         ).consume()
 
     # -- writes -----------------------------------------------------------------------------------
