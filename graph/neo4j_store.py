@@ -131,6 +131,12 @@ WHERE ($status IS NULL OR a.status = $status) AND ($rule IS NULL OR a.rule = $ru
 RETURN a {.*} AS alert, [(e:Event)-[t:TRIGGERED]->(a) | [e.occurred_at, e.event_id, t.subject]] AS evidence
 ORDER BY a.last_seen DESC, a.alert_id
 """
+_ALERT_EVENTS = """
+MATCH (e:Event {ns: $ns})-[t:TRIGGERED]->(a:Alert)
+WHERE ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
+RETURN a.alert_id AS alert_id, e.event_id AS event_id, t.subject AS subject
+ORDER BY e.occurred_at, e.event_id
+"""
 _CONSENT_STATE = """
 UNWIND $keys AS key
 MATCH (:Subject {ns: $ns, key: key})-[:RECORDED]->(c:Consent)
@@ -592,6 +598,19 @@ class Neo4jGraphStore(GraphStore):
                 a["first_seen"], a["last_seen"] = _utc(a["first_seen"]), _utc(a["last_seen"])
                 a["event_ids"], a["subjects"] = [e for _, e, _ in evidence], sorted({s for *_, s in evidence})
                 out.append(Alert(**a))
+            return out
+
+        return self._run("query", work)
+
+    def alert_events(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, list[tuple[str, str]]]:
+        params = {"ns": self.namespace, "since": _param_ts(since), "until": _param_ts(until)}
+
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, list[tuple[str, str]]]:
+            out: dict[str, list[tuple[str, str]]] = {}
+            for r in tx.run(_ALERT_EVENTS, params):
+                out.setdefault(r["alert_id"], []).append((r["event_id"], r["subject"]))
             return out
 
         return self._run("query", work)

@@ -202,12 +202,18 @@ def _undeclared(
     store: GraphStore, flows: list[Flow], vocab: Vocabulary, since: datetime | None, until: datetime | None
 ) -> list[UndeclaredFlow]:
     bounded = since is not None or until is not None
-    in_period = {e for f in flows if f.rel == "HOLDS" for e in f.event_ids}  # every event holds its categories
+    # the store's own period filter: flows cap their event ids (EVIDENCE_LIMIT), so they cannot tell which of a
+    # large alert's events fall in the period
+    in_period = store.alert_events(since=since, until=until) if bounded else {}
     recipients = {f.recipient.id: vocab.recipient(f) for f in flows if f.recipient is not None}
     out = []
     alerts: list[Alert] = store.alerts(since=since)
     for a in alerts:
-        ids = sorted(e for e in a.event_ids if not bounded or e in in_period)
+        if bounded:
+            evidence = in_period.get(a.alert_id, [])
+            ids, people = sorted(e for e, _ in evidence), len({s for _, s in evidence})
+        else:
+            ids, people = sorted(a.event_ids), len(a.subjects)
         if not ids:
             continue
         recipient = None
@@ -221,7 +227,7 @@ def _undeclared(
             status=a.status,
             category=vocab.category(a.category), purpose=vocab.purpose(a.purpose) if a.purpose else None,
             recipient=recipient, reason=a.reason, clause_section=a.clause_section, clause_text=a.clause_text,
-            policy_version=a.policy_version, people=len(a.subjects), first_seen=a.first_seen, last_seen=a.last_seen,
+            policy_version=a.policy_version, people=people, first_seen=a.first_seen, last_seen=a.last_seen,
             event_ids=ids,
         ))
     out.sort(key=lambda u: (

@@ -594,6 +594,20 @@ class SQLiteGraphStore(GraphStore):
             )
         return out
 
+    def alert_events(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, list[tuple[str, str]]]:
+        sql = (
+            "SELECT alert_id, event_id, subject FROM alert_events WHERE (? IS NULL OR occurred_at >= ?)"
+            " AND (? IS NULL OR occurred_at < ?) ORDER BY occurred_at, event_id"
+        )
+        low, high = ts(since) if since else None, ts(until) if until else None
+        out: dict[str, list[tuple[str, str]]] = {}
+        with self._lock:
+            for aid, event_id, subject in self._db.execute(sql, (low, low, high, high)):
+                out.setdefault(aid, []).append((event_id, subject))
+        return out
+
     def acknowledge_alert(self, alert_id: str) -> bool:
         with self._lock:
             try:

@@ -94,6 +94,17 @@ class GraphStore(ABC):
         """Deduplicated alerts, newest last_seen first, optionally filtered."""
 
     @abstractmethod
+    def alert_events(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, list[tuple[str, str]]]:
+        """(event id, subject pseudonym) of the events behind each alert that occurred in [since, until), oldest
+        first (then by id).
+
+        Alerts without such an event are absent. Reports use it to keep to a period whatever the size of the
+        alert's evidence (``alerts()`` gives every event of an alert, and flows cap theirs).
+        """
+
+    @abstractmethod
     def acknowledge_alert(self, alert_id: str) -> bool:
         """Mark an alert acknowledged; False when no such alert exists."""
 

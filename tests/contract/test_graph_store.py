@@ -248,3 +248,31 @@ def test_flows_respect_the_period(store: GraphStore) -> None:
     capped = store.flows(evidence_limit=1)
     assert all(len(f.event_ids) <= 1 for f in capped)
     assert any(f.events > 1 for f in capped)
+
+
+def test_alert_events_keep_to_a_period(store: GraphStore) -> None:
+    apply(
+        store,
+        *[
+            event("shared", event_id=f"b{i}", subject_id=f"p{i}@example.com", recipient=BROKER,
+                  purpose="marketing.advertising", occurred_at=f"2026-03-{i + 1:02d}T00:00:00Z")
+            for i in range(6)
+        ],
+        event("shared", event_id="ad", recipient=ADVERTISER, purpose="personalize.profiling",
+              occurred_at="2026-03-02T12:00:00Z"),
+    )  # fmt: skip
+    broker = store.alerts(rule="undeclared-recipient-type")[0].alert_id
+    profiling = store.alerts(rule="undeclared-disclosure-purpose")[0].alert_id
+
+    def ids(answer: dict[str, list[tuple[str, str]]]) -> dict[str, list[str]]:
+        return {a: [e for e, _ in evidence] for a, evidence in answer.items()}
+
+    everything = store.alert_events()
+    assert ids(everything) == {broker: [f"b{i}" for i in range(6)], profiling: ["ad"]}
+    assert [s for _, s in everything[broker]] == [KEY(f"p{i}@example.com") for i in range(6)]
+    march = {"since": datetime(2026, 3, 3, tzinfo=UTC), "until": datetime(2026, 3, 5, tzinfo=UTC)}
+    assert ids(store.alert_events(**march)) == {broker: ["b2", "b3"]}  # [since, until): the 5th is out
+    assert ids(store.alert_events(until=datetime(2026, 3, 2, 12, tzinfo=UTC))) == {broker: ["b0", "b1"]}
+    assert ids(store.alert_events(since=datetime(2026, 3, 2, 12, tzinfo=UTC))) == {
+        profiling: ["ad"], broker: ["b2", "b3", "b4", "b5"]}  # fmt: skip
+    assert store.alert_events(since=datetime(2027, 1, 1, tzinfo=UTC)) == {}

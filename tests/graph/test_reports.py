@@ -351,6 +351,23 @@ def test_gaps_for_a_period_with_no_events(store: GraphStore) -> None:
     assert before.undeclared == []
 
 
+def test_an_undeclared_flow_in_the_period_is_reported_whatever_the_evidence_cap(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flows list at most EVIDENCE_LIMIT event ids; the undeclared flows of a period must not depend on them."""
+    monkeypatch.setattr("graph.ropa.EVIDENCE_LIMIT", 1)
+    h = Handler(store, POLICY, Pseudonymizer(TEST_KEY))
+    later = [
+        event("shared", event_id=f"late-{i}", subject_id=f"p{i}@example.com", recipient=BROKER,
+              purpose="marketing.advertising", occurred_at=f"2026-05-0{i + 1}T00:00:00Z")
+        for i in range(3)
+    ]  # fmt: skip
+    h.handle([validate_event(e, h.taxonomy) for e in later])
+    r = gaps_report(store, POLICY, at("2026-05-02"), at("2026-06-01"), now=NOW)
+    (flow,) = r.undeclared
+    assert (flow.event_ids, flow.people) == (["late-1", "late-2"], 2)
+
+
 # -- Art. 30 ----------------------------------------------------------------------------------------
 def test_ropa_report(store: GraphStore) -> None:
     r = ropa_report(store, POLICY, now=NOW)
