@@ -224,7 +224,7 @@ def test_kafka_broker_restarted_under_load(deployment: Deployment, restore_serve
                             raise RuntimeError("the producer could not deliver for 120 s") from exc
                         resent += 1
                         time.sleep(1)
-                time.sleep(0.1)  # a steady load over the restart
+                time.sleep(0.3)  # a steady load over the restart (stopping the broker takes ~3 s)
             emitter.close()
             raw.close()
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
