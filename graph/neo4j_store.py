@@ -326,7 +326,14 @@ class Neo4jGraphStore(GraphStore):
                 present = set()
             for name, statement in wanted:
                 if name not in present:
-                    self._driver.execute_query(statement, database_=self.database, bookmark_manager_=self._bookmarks)
+                    try:
+                        self._driver.execute_query(
+                            statement, database_=self.database, bookmark_manager_=self._bookmarks
+                        )
+                    except neo4j_errors.ClientError as exc:
+                        # several workers starting together on a new database: another one created it meanwhile
+                        if exc.code not in _SCHEMA_ALREADY_THERE:
+                            raise
         if self._run("initialise", self._init_meta, write=True) == "1":
             with (
                 self._translated("migrate the evidence of"),
@@ -621,6 +628,13 @@ class Neo4jGraphStore(GraphStore):
 
     def close(self) -> None:
         self._driver.close()
+
+
+_SCHEMA_ALREADY_THERE = (
+    "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+    "Neo.ClientError.Schema.IndexAlreadyExists",
+    "Neo.ClientError.Schema.ConstraintAlreadyExists",
+)
 
 
 def _param_ts(value: datetime | None) -> datetime | None:

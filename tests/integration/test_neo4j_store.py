@@ -319,3 +319,36 @@ def test_scratch_namespaces_are_deleted_on_close(tmp_path: Path) -> None:
     scratch.close()
     assert graph_counts(scratch.namespace)["nodes"] == 0
     delete_namespace(new_namespace())  # an unknown namespace: nothing to do
+
+
+def test_workers_opening_a_new_database_together_race_for_its_indexes_and_all_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers starting together on a new database race to create the indexes; the losers get Neo4j's
+    EquivalentSchemaRuleAlreadyExists (seen when two workers and an alerter started on a fresh server). Reproduced
+    with an index no store has made yet, created by several stores opening at once."""
+    import uuid
+
+    name = f"lineage_race_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr("graph.neo4j_store.INDEXES", (*INDEXES, (name, "Data", f"race_{name[-8:]}")))
+    start, opened, failures = threading.Barrier(6), [], []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            opened.append(neo4j_store(tmp_path))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not failures, failures
+        assert len(opened) == 6
+    finally:
+        for s in opened:
+            s.close()
+        cypher(f"DROP INDEX {name} IF EXISTS")
