@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="alerts: measure the workers' own alerts (published after each write) instead of `lineage alerter`",
     )
+    p.add_argument(
+        "--nice-workers",
+        type=int,
+        default=0,
+        help="alerts: the graph workers at this nice value, so the alert path (emitter, broker, alerter) comes first",
+    )
     p.add_argument("--alert-seconds", type=float, help="seconds of load per alert run (default 20; quick 3)")
     p.add_argument("--profile", action="store_true", help="profile (pyinstrument in-process, py-spy on a worker)")
     return p
@@ -139,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                         partitions=args.partitions,
                         batch_size=args.batch_size,
                         alerter=not args.no_alerter,
+                        worker_nice=args.nice_workers,
                     ),
                 )
             if {"who-has", "reports"} & set(which):

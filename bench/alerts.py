@@ -84,8 +84,17 @@ def run(
     drain_timeout: float = 600.0,
     warmup_seconds: float = 15.0,
     alerter: bool = True,
+    worker_nice: int = 0,
 ) -> None:
-    dep = Deployment.new(services, "alerts", folder, batch_size=batch_size, batch_wait=batch_wait, alerter=alerter)
+    dep = Deployment.new(
+        services,
+        "alerts",
+        folder,
+        batch_size=batch_size,
+        batch_wait=batch_wait,
+        alerter=alerter,
+        worker_nice=worker_nice,
+    )
     create_bench_topics(services, dep.names, partitions)
     emitter = Emitter(KafkaSink(dep.settings()), default_policy().taxonomy(), emitted_by="bench")
     # warm-up, not measured: the workers join and the server's JIT sees the statements (a fresh server is slow)
@@ -121,7 +130,8 @@ def run(
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
             report.rows.append(
                 Row(
-                    f"4. alert latency, {rate:,.0f} events/s offered",
+                    f"4. alert latency, {rate:,.0f} events/s offered"
+                    + (f", workers at nice {worker_nice}" if worker_nice else ""),
                     f"p50 {p50:.2f} s, p99 {p99:.2f} s",
                     f"sent {achieved:,.0f}/s, pipeline {processed:,.0f}/s",
                     "",
@@ -139,6 +149,7 @@ def run(
                     if alerter
                     else "alerts published by the workers after each batch's write; "
                 )
+                + (f"the graph workers at nice {worker_nice} (the alert path first); " if worker_nice else "")
                 + f"{len(sent):,} planted undeclared "
                 f"events, {len(sent) - missing:,} of them alerted; after a warm-up of {warm:,} events at "
                 f"{warm_rate:,.0f}/s"

@@ -170,6 +170,7 @@ class Deployment:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_cpu: float = 0.0  # CPU seconds the stopped workers had used
     alerter: bool = False  # a `lineage alerter` publishes the findings; the workers run with LINEAGE_WORKER_ALERTS=0
+    worker_nice: int = 0  # the graph workers' CPU priority (nice value); the alerter keeps the default
     alerter_batch_wait: float = 0.05
 
     @classmethod
@@ -228,6 +229,8 @@ class Deployment:
         for i in range(count):
             log = (self.folder / f"{self.group}-worker-{i}.log").open("wb")
             cmd = [sys.executable, "-m", "lineage.cli", "worker"]
+            if self.worker_nice:
+                cmd = ["nice", "-n", str(self.worker_nice), *cmd]
             if profile is not None and i == 0:
                 spy = Path(sys.executable).with_name("py-spy")
                 cmd = [str(spy), "record", "--format", "raw", "--rate", "50", "-o", str(profile), "--", *cmd]
