@@ -78,6 +78,7 @@ def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import asyncio
+    import contextlib
     import signal
     from dataclasses import replace
 
@@ -107,7 +108,20 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_alerter(settings, handler, stop)
+        running = asyncio.create_task(run_alerter(settings, handler, stop))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            # a batch held by an unavailable store would keep it waiting: 10 s, then the batch is dropped
+            # uncommitted (judged again on the next start)
+            done, _ = await asyncio.wait({running}, timeout=10)
+            if not done:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+                return
+        stopped.cancel()
+        running.result()  # the alerter's own error, if it ended with one
 
     try:
         asyncio.run(main())
