@@ -44,24 +44,20 @@ def _guard(command: Callable[[argparse.Namespace, TextIO, TextIO], int]) -> Call
 
 # -- worker ---------------------------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from dataclasses import replace
+
     from streams.app import create_app, run_worker
 
     settings = _settings(args)
     if args.health_file:
-        from dataclasses import replace
-
         settings = replace(settings, worker_health_file=Path(args.health_file))
     if args.batch_size or args.batch_wait:
-        from dataclasses import replace
-
         settings = replace(
             settings,
             kafka_batch_size=args.batch_size or settings.kafka_batch_size,
             kafka_batch_wait=args.batch_wait or settings.kafka_batch_wait,
         )
     if args.no_alerts_topic:
-        from dataclasses import replace
-
         settings = replace(settings, worker_alerts=False)
     app = create_app(settings)
     alerts = "alerts left to `lineage alerter`"
@@ -84,6 +80,7 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from lineage.wiring import build_handler
     from streams.alerter import run_alerter
+    from streams.app import service_settings
 
     settings = _settings(args)
     if args.health_file:
@@ -92,9 +89,8 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         settings,
         alerter_batch_size=args.batch_size or settings.alerter_batch_size,
         alerter_batch_wait=args.batch_wait or settings.alerter_batch_wait,
-        # the driver's own retries would hide an outage for 30 s; the alerter's backoff takes over sooner
-        neo4j_max_retry_time=settings.neo4j_max_retry_time or 5.0,
     )
+    settings = service_settings(settings)
     handler = build_handler(settings)  # a bad store URL or another pseudonym key fails here, before joining
     err.write(
         f"lineage alerter: {settings.kafka_events_topic} on {settings.kafka_bootstrap} "

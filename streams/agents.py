@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from graph.changes import Finding
 from graph.store import StoreUnavailable, alert_id
 from schemas.events import AnyEvent, EventError, parse_event
+from schemas.taxonomy import Taxonomy
 from streams.deadletter import DeadLetter
 from streams.handler import Handler, HandleResult
 from streams.topics import TopicNames
@@ -69,14 +70,6 @@ class Publisher(Protocol):
     """Produces messages to Kafka topics; ``publish`` returns once the broker has the message."""
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None: ...
-
-
-class RawBatchProcessor(Protocol):
-    """What an agent calls per batch of raw messages (:class:`BatchProcessor`, or a test's)."""
-
-    topics: TopicNames
-
-    async def __call__(self, messages: Sequence[RawMessage]) -> Any: ...
 
 
 class OffsetCommitter(Protocol):
@@ -187,6 +180,24 @@ def dead_letter_envelope(
     return envelope
 
 
+def parse_messages(
+    messages: Sequence[RawMessage], taxonomy: Taxonomy | None
+) -> tuple[list[AnyEvent], list[tuple[RawMessage, dict[str, Any]]]]:
+    """The valid events of a batch, and each invalid message with its dead-letter envelope (why, and where)."""
+    valid: list[AnyEvent] = []
+    letters: list[tuple[RawMessage, dict[str, Any]]] = []
+    for message in messages:
+        if not message.value:
+            letters.append((message, dead_letter_envelope(message, "empty message (no value)")))
+            continue
+        try:
+            valid.append(parse_event(message.value, taxonomy))
+        except EventError as exc:
+            problems = [{"field": f, "message": m} for f, m in exc.problems]
+            letters.append((message, dead_letter_envelope(message, str(exc), problems, exc.event_id)))
+    return valid, letters
+
+
 def finding_document(finding: Finding) -> dict[str, Any]:
     """One alert message: the finding, with the store's dedupe id of the alert it belongs to."""
     doc = asdict(finding)
@@ -230,17 +241,7 @@ class BatchProcessor:
 
     async def __call__(self, messages: Sequence[RawMessage]) -> BatchOutcome:
         outcome = BatchOutcome()
-        valid: list[AnyEvent] = []
-        letters: list[tuple[RawMessage, dict[str, Any]]] = []
-        for message in messages:
-            if not message.value:
-                letters.append((message, dead_letter_envelope(message, "empty message (no value)")))
-                continue
-            try:
-                valid.append(parse_event(message.value, self.handler.taxonomy))
-            except EventError as exc:
-                problems = [{"field": f, "message": m} for f, m in exc.problems]
-                letters.append((message, dead_letter_envelope(message, str(exc), problems, exc.event_id)))
+        valid, letters = parse_messages(messages, self.handler.taxonomy)
         if valid:
             result = await self._apply(valid)
             outcome.applied, outcome.duplicates = result.applied, result.duplicates
@@ -265,7 +266,12 @@ class BatchProcessor:
 
     async def _retrying(self, work: Callable[[Any], T], arg: Any, events: int) -> T:
         return await retrying(
-            work, arg, events, executor=self.executor, initial=self.retry_initial, maximum=self.retry_max,
+            work,
+            arg,
+            events,
+            executor=self.executor,
+            initial=self.retry_initial,
+            maximum=self.retry_max,
             health=self.health,
         )
 
@@ -318,16 +324,13 @@ def batch_offsets(events: Sequence[Any]) -> dict[Any, int]:
 
 def register_agents(
     app: faust.App,
-    processor: RawBatchProcessor,
+    processor: BatchProcessor,
     committer: OffsetCommitter,
     *,
     batch_size: int,
     batch_wait: float,
 ) -> faust.types.AgentT[Any]:
-    """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``.
-
-    ``processor`` is called once per batch.
-    """
+    """Attach the events agent to ``app``: raw bytes in, batches of ``batch_size`` or what came in ``batch_wait``."""
     from mode import CrashingSupervisor
 
     # acks=False: Faust must not commit this topic's offsets by itself (see the module docstring)

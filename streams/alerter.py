@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from graph.changes import ConsentState, Finding
 from graph.projection import consent_record
-from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased, EventError, parse_event
-from streams.agents import Publisher, RawMessage, publish_findings, retrying
+from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
+from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
 from streams.handler import Handler
 from streams.topics import TopicNames
 
@@ -173,15 +173,7 @@ class AlertProcessor:
         self.health = health
 
     async def __call__(self, messages: Sequence[RawMessage]) -> AlertOutcome:
-        taxonomy = self.judge.handler.taxonomy
-        valid: list[AnyEvent] = []
-        for message in messages:
-            if not message.value:
-                continue
-            try:
-                valid.append(parse_event(message.value, taxonomy))
-            except EventError:
-                continue  # the workers dead-letter it, with the reason
+        valid, _ = parse_messages(messages, self.judge.handler.taxonomy)  # the workers dead-letter the rest
         findings: list[Finding] = []
         if valid:
             findings = await retrying(

@@ -73,6 +73,15 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+def service_settings(settings: Settings) -> Settings:
+    """Settings for a long-running consumer (worker, alerter): the Neo4j driver retries a transaction for 5 s
+    unless told otherwise, since its own retries would hide an outage for 30 s and the service's backoff and
+    health file take over sooner."""
+    if settings.neo4j_max_retry_time is None:
+        return replace(settings, neo4j_max_retry_time=5.0)
+    return settings
+
+
 def create_app(
     settings: Settings,
     handler_factory: HandlerFactory | None = None,
@@ -94,9 +103,7 @@ def create_app(
         from lineage.wiring import build_handler
 
         handler_factory = build_handler
-    if settings.neo4j_max_retry_time is None:
-        # the driver's own retries would hide an outage for 30 s; the batch processor's backoff takes over sooner
-        settings = replace(settings, neo4j_max_retry_time=5.0)
+    settings = service_settings(settings)
     handler = handler_factory(settings)
     app = _faust_app(settings, settings.kafka_group)
     # one writer thread: the store sees one batch at a time, and the event loop keeps heartbeating meanwhile
