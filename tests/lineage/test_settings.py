@@ -23,10 +23,10 @@ def test_the_namespace_setting_opens_that_namespace_and_the_url_wins() -> None:
     uri, ns, other = server_settings()["uri"], new_namespace(), new_namespace()
     env = {"LINEAGE_STORE": uri, "LINEAGE_NEO4J_NAMESPACE": ns, "LINEAGE_NEO4J_PASSWORD": server_settings()["password"]}
     try:
-        try:
-            store = open_configured_store(Settings.from_env(env))
-        except StoreUnavailable as exc:
-            require("Neo4j", str(exc))
+        store = open_configured_store(Settings.from_env(env))
+    except StoreUnavailable as exc:
+        require("Neo4j", str(exc))
+    try:
         with store:
             assert store.namespace == ns  # type: ignore[attr-defined]
         with open_configured_store(Settings.from_env({**env, "LINEAGE_STORE": f"{uri}?namespace={other}"})) as store:
