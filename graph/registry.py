@@ -1,4 +1,4 @@
-"""Open a GraphStore from a URL (sqlite:///path, sqlite:///:memory:, neo4j://..., bolt://...), drivers imported lazily."""
+"""Open a GraphStore from a URL (sqlite:///path, sqlite:///:memory:, neo4j://..., bolt://...); drivers load lazily."""
 
 from __future__ import annotations
 

@@ -208,7 +208,10 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate)
     target = out if args.output in (None, "-") else Path(args.output).open("w", encoding="utf-8")  # noqa: SIM115
-    truth_path = Path(args.truth) if args.truth else (Path(args.output + ".truth.jsonl") if args.output not in (None, "-") else None)
+    if args.truth:
+        truth_path: Path | None = Path(args.truth)
+    else:
+        truth_path = Path(args.output + ".truth.jsonl") if args.output not in (None, "-") else None
     truth = truth_path.open("w", encoding="utf-8") if truth_path else None
     try:
         summary = write_jsonl(events, target, truth)
@@ -232,11 +235,16 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = Settings.from_env(store=store_url, policy_file=policy_file)
     if not settings.pseudonym_key and not args.store:
         # a fresh demo store gets its own key beside it, so the demo never touches the user's key file
-        settings = Settings.from_env(store=store_url, policy_file=policy_file, pseudonym_key_file=workdir / "pseudonym.key")
+        settings = Settings.from_env(
+            store=store_url, policy_file=policy_file, pseudonym_key_file=workdir / "pseudonym.key"
+        )
     with events_file.open("w", encoding="utf-8") as fh, truth_file.open("w", encoding="utf-8") as th:
         sims = list(simulate(args.people, args.days, args.seed))
         write_jsonl(sims, fh, th)
-    out.write(f"1. Simulated S Plus Helpdesk traffic: {len(sims)} events for {args.people} people over {args.days} days -> {events_file}\n")
+    out.write(
+        f"1. Simulated S Plus Helpdesk traffic: {len(sims)} events for {args.people} people over {args.days} days"
+        f" -> {events_file}\n"
+    )
     handler = build_handler(settings)
     dead = FileDeadLetters(workdir / "events.deadletter.jsonl")
     # simulated alerts go to the configured sinks (Teams, Slack, ...) only when asked: never by surprise
@@ -252,12 +260,18 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     found = handler.store.who_has(handler.pseudonym(person))
     from schemas.answers import WhoHas
 
-    answer = found.model_copy(update={"subject": person}) if found else WhoHas(subject=person, categories=[], recipients=[])
+    if found:
+        answer = found.model_copy(update={"subject": person})
+    else:
+        answer = WhoHas(subject=person, categories=[], recipients=[])
     out.write("3. Who has this person's data?  (lineage who-has " + person + ")\n\n")
     out.write(render.who_has_text(answer) + "\n")
     alerts = handler.store.alerts()
     planted = sum(1 for s in sims if s.undeclared)
-    out.write(f"4. Undeclared flows: {len(alerts)} alert(s) from {len(report.findings)} finding(s); the simulator planted {planted} undeclared event(s) (see {truth_file})\n\n")
+    out.write(
+        f"4. Undeclared flows: {len(alerts)} alert(s) from {len(report.findings)} finding(s); "
+        f"the simulator planted {planted} undeclared event(s) (see {truth_file})\n\n"
+    )
     out.write(render.alerts_text(alerts[: args.show_alerts]))
     if len(alerts) > args.show_alerts:
         out.write(f"... and {len(alerts) - args.show_alerts} more: lineage alerts --store {store_url}\n")

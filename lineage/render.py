@@ -15,7 +15,10 @@ def who_has_text(answer: WhoHas) -> str:
     out = [f"Data held about {answer.subject}" + (f" ({answer.subject_type})" if answer.subject_type else "") + ":", ""]
     out.append(f"Categories ({len(answer.categories)}):")
     for c in answer.categories:
-        out.append(f"  - {c.category}  [{', '.join(c.roles)}]  {c.event_count} event(s), {_day(c.first_seen)} .. {_day(c.last_seen)}")
+        out.append(
+            f"  - {c.category}  [{', '.join(c.roles)}]  {c.event_count} event(s), "
+            f"{_day(c.first_seen)} .. {_day(c.last_seen)}"
+        )
         if c.sources:
             out.append("      from: " + ", ".join(f"{s.type}" + (f" ({s.name})" if s.name else "") for s in c.sources))
         if c.purposes:
@@ -43,7 +46,9 @@ def alerts_text(alerts: list[Alert]) -> str:
     for a in alerts:
         target = f" -> {a.recipient} ({a.recipient_type})" if a.recipient else ""
         purpose = f" for {a.purpose}" if a.purpose else ""
-        out.append(f"[{a.severity.upper()}] {a.rule}  {a.category}{purpose}{target}  x{a.count}  ({a.status}, id {a.alert_id})")
+        out.append(
+            f"[{a.severity.upper()}] {a.rule}  {a.category}{purpose}{target}  x{a.count}  ({a.status}, id {a.alert_id})"
+        )
         out.append(f"    {a.reason}")
         if a.clause_text:
             quote = a.clause_text if len(a.clause_text) < 200 else a.clause_text[:197] + "..."

@@ -102,7 +102,9 @@ class Flow(BaseModel):
     events: int = Field(description="Number of distinct events.")
     first_seen: datetime = Field(description="Earliest event in the period.")
     last_seen: datetime = Field(description="Latest event in the period.")
-    event_ids: list[str] = Field(description="Ids of the events this flow rests on, sorted (capped by the query's limit).")
+    event_ids: list[str] = Field(
+        description="Ids of the events this flow rests on, sorted (capped by the query's limit)."
+    )
 
 
 class RecipientRef(BaseModel):

@@ -47,7 +47,9 @@ class Organisation(BaseModel):
 
     model_config = _FROZEN
     name: Text = Field(description="Legal name.")
-    contact: str | None = Field(default=None, description="Contact details (address, email); not stated in the policy if null.")
+    contact: str | None = Field(
+        default=None, description="Contact details (address, email); not stated in the policy if null."
+    )
     dpo: str | None = Field(default=None, description="Data-protection officer's contact, if any.")
 
 
@@ -72,7 +74,8 @@ class Use(BaseModel):
     purposes: list[Key] = Field(min_length=1, description="Declared purposes; a key also covers its descendants.")
     role: Role = Field(description="Applies to data held in this role.")
     data_categories: list[Key] | None = Field(
-        default=None, description="Categories this use is limited to; null means every category declared collected in this role."
+        default=None,
+        description="Categories this use is limited to; null means every category declared collected in this role.",
     )
 
 
@@ -84,12 +87,16 @@ class Disclosure(BaseModel):
     clause: Clause = Field(description="The policy sentence this declaration comes from.")
     recipient_types: list[RecipientType] = Field(min_length=1, description="Recipient types declared.")
     purposes: list[Key] | Literal["any-declared-use", "any"] = Field(
-        description="Purposes declared for these recipients: a list of keys, 'any-declared-use' (any purpose the policy "
-        "declares for use) or 'any' (any purpose at all, e.g. for aggregated data)."
+        description="Purposes declared for these recipients: a list of keys, 'any-declared-use' (any purpose the "
+        "policy declares for use) or 'any' (any purpose at all, e.g. for aggregated data)."
     )
-    roles: list[Role] = Field(default=[Role.CONTROLLER], min_length=1, description="Roles of the data this disclosure may carry.")
+    roles: list[Role] = Field(
+        default=[Role.CONTROLLER], min_length=1, description="Roles of the data this disclosure may carry."
+    )
     data_categories: list[Key] | None = Field(
-        default=None, description="Categories this disclosure is limited to; null means every category declared collected in these roles."
+        default=None,
+        description="Categories this disclosure is limited to; null means every category declared collected in "
+        "these roles.",
     )
     identifiability: Literal["identified", "aggregated-only"] = Field(
         default="identified",
@@ -104,7 +111,9 @@ class Retention(BaseModel):
     """What the policy says about how long data is kept (GDPR Art. 13(2)(a), 15(1)(d), 30(1)(f))."""
 
     model_config = _FROZEN
-    statement: Text = Field(description="The retention period or its criteria, or a plain statement that the policy gives none.")
+    statement: Text = Field(
+        description="The retention period or its criteria, or a plain statement that the policy gives none."
+    )
     clause: Clause | None = Field(default=None, description="The policy sentence it comes from, if any.")
 
 
@@ -113,7 +122,9 @@ class NotDeclaration(BaseModel):
 
     model_config = _FROZEN
     clause: Clause = Field(description="The sentence quoted verbatim.")
-    why: Text = Field(description="Why it declares no collection, use or disclosure (an introduction, a definition, ...).")
+    why: Text = Field(
+        description="Why it declares no collection, use or disclosure (an introduction, a definition, ...)."
+    )
 
 
 class Policy(BaseModel):
@@ -121,7 +132,9 @@ class Policy(BaseModel):
 
     model_config = _FROZEN
     id: DeclId = Field(description="Stable id of the policy.")
-    version: Text = Field(description="Version of this declaration; alerts record the version they were judged against.")
+    version: Text = Field(
+        description="Version of this declaration; alerts record the version they were judged against."
+    )
     title: Text = Field(description="Title of the published policy.")
     source_document: Text = Field(description="File name of the published policy text the clauses quote.")
     controller: Organisation = Field(description="The controller named in the policy.")

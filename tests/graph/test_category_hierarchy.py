@@ -23,6 +23,8 @@ def test_descendants_of_declared_categories_are_declared(category: str) -> None:
     assert rules(data_categories=[category], source={"type": "customer"}) == []
 
 
-@pytest.mark.parametrize("category", ["user.health_and_medical.genetic", "user.authorization.biometric", "user.biometric"])
+@pytest.mark.parametrize(
+    "category", ["user.health_and_medical.genetic", "user.authorization.biometric", "user.biometric"]
+)
 def test_siblings_and_undeclared_branches_are_not(category: str) -> None:
     assert rules(data_categories=[category], source={"type": "customer"}) == ["undeclared-category"]

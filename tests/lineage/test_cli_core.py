@@ -109,7 +109,9 @@ def test_who_has_json(tmp_path: Path, store: str) -> None:
 def test_unknown_subject_is_an_empty_answer(store: str) -> None:
     code, out, _ = run("who-has", "nobody@example.com", "--store", store, "--format", "json")
     assert code == 0
-    assert json.loads(out) == {"subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": []}
+    assert json.loads(out) == {
+        "subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": []
+    }
 
 
 def test_alerts_listed_and_acknowledged(tmp_path: Path, store: str) -> None:

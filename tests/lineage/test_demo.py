@@ -25,7 +25,8 @@ def test_demo_simulates_ingests_and_shows_lineage_and_undeclared_flows(
     assert truth, "the simulator planted undeclared flows"
     # every planted event id is behind some alert in the store the demo built
     out2 = io.StringIO()
-    assert main(["alerts", "--store", f"sqlite:///{tmp_path / 'lineage.db'}", "--format", "json"], out2, io.StringIO()) == 0
+    store_url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    assert main(["alerts", "--store", store_url, "--format", "json"], out2, io.StringIO()) == 0
     alerted = {event_id for alert in json.loads(out2.getvalue()) for event_id in alert["event_ids"]}
     assert {t["event_id"] for t in truth} <= alerted
     assert f"the simulator planted {len(truth)} undeclared event(s)" in text

@@ -43,7 +43,9 @@ def test_unknown_taxonomy_key_is_reported_with_its_line(tmp_path: Path) -> None:
 
 
 def test_malformed_entry_and_unknown_field(tmp_path: Path) -> None:
-    path = broken(tmp_path, "    recipient_types: [affiliate]\n", "    recipient_types: [affiliates]\n    colour: blue\n")
+    path = broken(
+        tmp_path, "    recipient_types: [affiliate]\n", "    recipient_types: [affiliates]\n    colour: blue\n"
+    )
     out, err = io.StringIO(), io.StringIO()
     assert main(["policy", "check", str(path)], out, err) == 1
     report = err.getvalue()

@@ -169,7 +169,8 @@ def test_the_worker_feeds_the_same_alert_sinks_as_ingest() -> None:
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        settings = replace(_settings(), alert_webhook_url=f"http://127.0.0.1:{server.server_port}/hook", alert_log=False)
+        hook = f"http://127.0.0.1:{server.server_port}/hook"
+        settings = replace(_settings(), alert_webhook_url=hook, alert_log=False)
         _run([_json(event("shared", recipient=dict(BROKER), event_id="hooked"))], settings=settings)
         deadline = time.monotonic() + 10
         while not received and time.monotonic() < deadline:
