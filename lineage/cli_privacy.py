@@ -1,4 +1,5 @@
-"""`lineage erase` (GDPR Art. 17, with the Art. 19 recipients to notify), `erasures` (tombstones), `rekey`."""
+"""`lineage erase` (GDPR Art. 17, with the Art. 19 recipients to notify), `erasures` (tombstones), `rekey`,
+`deadletters purge` (a person's rejected input, which the graph's erasure does not reach)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from graph.changes import Tombstone
 from lineage.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.deadletter import PurgeResult
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 
@@ -70,6 +74,7 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from schemas.events import EventError, validate_event
 
     settings = _settings(args)
+    dead_letter_files = _existing_files(args.dead_letters or [], "lineage erase")
     handler = build_handler(settings)
     try:
         try:
@@ -96,6 +101,7 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     finally:
         handler.store.close()
+    purged = _purge(dead_letter_files, [args.subject])
     if args.format == "json":
         doc = {
             "subject": args.subject,
@@ -104,6 +110,7 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "applied": result.applied == 1,
             "tombstone": _tombstone_json(tombstone) if tombstone else None,
             "art19": report.model_dump(mode="json"),
+            "dead_letters": [_purge_json(p) for p in purged],
         }
         out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return EXIT_OK
@@ -122,6 +129,56 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"  - {r.name} ({r.id}, {r.type_label}{where}): {r.contact_statement}\n"
             f"    received {', '.join(c.key for c in r.categories)} for {', '.join(p.key for p in r.purposes)}\n"
         )
+    _write_purged(out, purged)
+    return EXIT_OK
+
+
+# -- dead letters ---------------------------------------------------------------------------------
+def _existing_files(paths: list[str], command: str) -> list[Path]:
+    """The dead-letter files named, checked before anything is changed (a typo must not half-run an erasure)."""
+    from lineage.cli import UsageError
+
+    files = [Path(p) for p in paths]
+    for f in files:
+        if not f.is_file():
+            raise UsageError(f"{command}: dead-letter file {f} does not exist or is not a file")
+    return files
+
+
+def _purge(files: list[Path], subject_ids: list[str]) -> list[PurgeResult]:
+    from streams.deadletter import purge_dead_letters
+
+    return [purge_dead_letters(f, subject_ids) for f in files]
+
+
+def _purge_json(result: PurgeResult) -> dict[str, Any]:
+    return {"file": str(result.path), "removed": result.removed, "kept": result.kept}
+
+
+def _write_purged(out: TextIO, purged: list[PurgeResult]) -> None:
+    for p in purged:
+        out.write(f"Dead letters in {p.path}: removed {p.removed} naming the person, kept {p.kept}.\n")
+
+
+def cmd_deadletters_purge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from lineage.cli import UsageError
+    from lineage.rekey import read_subject_list
+
+    files = _existing_files(args.files, "lineage deadletters purge")
+    subjects = list(args.subject or [])
+    if args.subjects:
+        subjects_file = Path(args.subjects)
+        if not subjects_file.is_file():
+            raise UsageError(f"lineage deadletters purge: subjects file {subjects_file} does not exist")
+        subjects += read_subject_list(subjects_file)
+    if not subjects:
+        raise UsageError("lineage deadletters purge: name the people with --subject ID or --subjects FILE")
+    purged = _purge(files, subjects)
+    if args.format == "json":
+        out.write(json.dumps([_purge_json(p) for p in purged], indent=2) + "\n")
+    else:
+        for p in purged:
+            out.write(f"{p.path}: removed {p.removed} dead letter(s), kept {p.kept}.\n")
     return EXIT_OK
 
 
@@ -244,8 +301,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
     sp.add_argument("--event-id", help="id of the erasure event (default: a new UUID); the same id is applied once")
     sp.add_argument("--emitted-by", default="lineage-cli", help="the component recorded as emitting the erasure")
     sp.add_argument("--subject-type", default="customer", help="the person's data-subject key (default: customer)")
+    sp.add_argument("--dead-letters", action="append", metavar="FILE",
+                    help="also remove the person's rejected input from this dead-letter file (repeatable)")
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.set_defaults(func=cmd_erase)
+
+    dl = sub.add_parser("deadletters", help="dead-letter files").add_subparsers(dest="deadletters_command",
+                                                                                  required=True)
+    sp = dl.add_parser(
+        "purge",
+        help="remove people's rejected input from dead-letter files (what erasing them from the graph does not reach)",
+        description="Removes every dead letter whose original input holds one of the ids as a whole JSON string; "
+        "other letters stay as they were. Prints counts, never ids. The dead-letter topic cannot be purged by "
+        "record: give it a retention that matches your policy (docs/privacy.md).",
+    )
+    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp.add_argument("--subject", action="append", metavar="ID", help="a person's subject id (repeatable)")
+    sp.add_argument("--subjects", metavar="FILE", help="subject ids, one a line (# comments and blank lines skipped)")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.set_defaults(func=cmd_deadletters_purge)
 
     sp = with_store(sub.add_parser("erasures", help="a person's recorded erasures, with their Art. 19 recipients"))
     sp.add_argument("subject", metavar="SUBJECT_ID")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,11 @@ class DeadLetterSink(Protocol):
 
 
 class FileDeadLetters:
-    """Appends dead letters as JSON Lines to a file, created on the first letter."""
+    """Appends dead letters as JSON Lines to a file, created on the first letter.
+
+    Each append holds an exclusive ``flock`` on the file, and reopens the path when :func:`purge_dead_letters`
+    replaced the file meanwhile, so a purge running beside an ingest loses none of the ingest's letters.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -42,11 +51,21 @@ class FileDeadLetters:
         self.count = 0
 
     def put(self, letter: DeadLetter) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
-        self._fh.write(letter.to_json() + "\n")
-        self._fh.flush()
+        line = letter.to_json() + "\n"
+        while True:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = self.path.open("a", encoding="utf-8")
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            try:
+                if _same_file(self._fh, self.path):
+                    self._fh.write(line)
+                    self._fh.flush()
+                    break
+            finally:
+                fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()  # a purge replaced the file: append to the new one
+            self._fh = None
         self.count += 1
 
     def close(self) -> None:
@@ -66,3 +85,91 @@ class MemoryDeadLetters:
 
     def close(self) -> None:
         pass
+
+
+def _same_file(fh: TextIO, path: Path) -> bool:
+    try:
+        return os.fstat(fh.fileno()).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What :func:`purge_dead_letters` did to one file: letters kept and removed (never which ids matched)."""
+
+    path: Path
+    kept: int
+    removed: int
+
+
+def _needles(subject_ids: Iterable[str]) -> list[str]:
+    """Each id as a whole JSON string, as it appears in an event's text (ASCII-escaped or not)."""
+    out: set[str] = set()
+    for sid in subject_ids:
+        if not sid:
+            raise ValueError("an empty subject id matches nothing; refusing to purge with it")
+        out.add(json.dumps(sid))
+        out.add(json.dumps(sid, ensure_ascii=False))
+    return sorted(out)
+
+
+def _concerns(line: str, needles: list[str]) -> bool:
+    """Whether a dead-letter line holds one of the ids as a whole JSON string in its original input."""
+    try:
+        doc: Any = json.loads(line)
+    except ValueError:
+        doc = None
+    texts = [line]
+    if isinstance(doc, dict):
+        texts = [str(doc.get("raw") or ""), json.dumps(doc.get("problems") or [], ensure_ascii=False)]
+    return any(n in t for t in texts for n in needles)
+
+
+def purge_dead_letters(path: str | Path, subject_ids: Iterable[str]) -> PurgeResult:
+    """Remove from a dead-letter file every letter whose original input names one of ``subject_ids``.
+
+    A letter matches when its ``raw`` text (or its problems) contains an id as a whole JSON string, e.g.
+    ``"alice@example.com"`` with its quotes: the way a subject id appears in an event, whether or not the rest of
+    the line was valid. Letters of other people stay, byte for byte and in order. The file is rewritten to a
+    temporary file beside it, synced, and renamed over it under an exclusive lock, so a crash leaves either the
+    old or the new file, and a :class:`FileDeadLetters` appending meanwhile moves to the new file.
+    A line cut short (``line longer than ...``) keeps only its first 1,000 characters: an id beyond them is not seen.
+    """
+    target = Path(path)
+    needles = _needles(subject_ids)
+    kept = removed = 0
+    with target.open("r+", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".purge", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for line in _lines(fh):
+                    if _concerns(line, needles):
+                        removed += 1
+                    else:
+                        out.write(line)
+                        kept += 1
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, os.stat(fh.fileno()).st_mode & 0o7777)
+            if removed:
+                os.replace(tmp, target)
+                _sync_dir(target.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return PurgeResult(target, kept, removed)
+
+
+def _lines(fh: TextIO) -> Iterator[str]:
+    for line in fh:
+        yield line if line.endswith("\n") else line + "\n"
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

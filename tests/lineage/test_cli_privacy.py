@@ -90,3 +90,52 @@ def test_erasing_an_unknown_person_says_so(store: str) -> None:
 def test_erase_rejects_a_bad_reason(store: str) -> None:
     code, _, err = run("erase", "alice@example.com", "--store", store, "--reason", "x" * 201)
     assert code == 2 and "reason" in err
+
+
+def _dead_letters(tmp_path: Path) -> Path:
+    """A dead-letter file as `lineage ingest` writes it: two of alice's rejected lines and one of bob's."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps(event("collected", event_id="x1", data_categories=["user.nonsense"])) + "\n"
+        + '{"schema_version": 1, "subject": {"id": "alice@example.com", "type": "customer"}\n'
+        + json.dumps(event("collected", subject_id="bob@example.com", data_categories=["user.nonsense"])) + "\n",
+        encoding="utf-8",
+    )
+    return bad
+
+
+def test_erase_also_purges_the_named_dead_letter_files(store: str, events: Path, tmp_path: Path) -> None:
+    bad = _dead_letters(tmp_path)
+    code, _, err = run("ingest", str(bad), "--store", store)
+    dlq = Path(str(bad) + ".deadletter.jsonl")
+    assert code == 1 and len(dlq.read_text().splitlines()) == 3, err
+    code, out, err = run("erase", "alice@example.com", "--store", store, "--dead-letters", str(dlq))
+    assert (code, err) == (0, "")
+    assert f"Dead letters in {dlq}: removed 2 naming the person, kept 1." in out
+    assert "alice@example.com" not in out and "alice@example.com" not in dlq.read_text()
+    assert "bob@example.com" in dlq.read_text()
+
+    code, out, _ = run("erase", "bob@example.com", "--store", store, "--dead-letters", str(dlq), "--format", "json")
+    assert code == 0 and json.loads(out)["dead_letters"] == [{"file": str(dlq), "removed": 1, "kept": 0}]
+
+
+def test_erase_with_a_missing_dead_letter_file_changes_nothing(store: str, events: Path, tmp_path: Path) -> None:
+    run("ingest", str(events), "--store", store)
+    code, out, err = run("erase", "alice@example.com", "--store", store, "--dead-letters", str(tmp_path / "nope"))
+    assert code == 2 and "dead-letter file" in err and "does not exist" in err and out == ""
+    assert json.loads(run("who-has", "alice@example.com", "--store", store, "--format", "json")[1])["categories"]
+
+
+def test_deadletters_purge_takes_ids_from_a_file_and_prints_no_ids(store: str, tmp_path: Path) -> None:
+    dlq = tmp_path / "bad.jsonl.deadletter.jsonl"
+    run("ingest", str(_dead_letters(tmp_path)), "--store", store)
+    ids = tmp_path / "erased.txt"
+    ids.write_text("# erased this month\nalice@example.com\n\nbob@example.com\n", encoding="utf-8")
+    code, out, err = run("deadletters", "purge", str(dlq), "--subjects", str(ids))
+    assert (code, err) == (0, "") and out == f"{dlq}: removed 3 dead letter(s), kept 0.\n"
+    assert dlq.read_text() == ""
+
+    code, _, err = run("deadletters", "purge", str(dlq))
+    assert code == 2 and "--subject ID or --subjects FILE" in err
+    code, _, err = run("deadletters", "purge", str(tmp_path / "missing.jsonl"), "--subject", "x")
+    assert code == 2 and "does not exist" in err
