@@ -27,7 +27,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +52,8 @@ _log = logging.getLogger(__name__)
 AGENT_NAME = "lineage-apply-events"
 MAX_DEAD_LETTER_RAW = 200_000
 """Bytes of an oversized message kept in its dead letter (escaped, it must still fit in one Kafka message)."""
+BATCH_POLL = 0.005
+"""Seconds between looks at the events queue while a batch fills (what a batch may close late, at most)."""
 T = TypeVar("T")
 
 
@@ -345,12 +347,39 @@ def register_agents(
 
     @app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)
     async def apply_events(stream: faust.StreamT[Any]) -> Any:
-        async for events in cast(Any, stream).noack_take(batch_size, within=batch_wait):
+        async for events in channel_batches(stream.channel, batch_size, batch_wait):
             outcome = await processor([_raw(ev) for ev in events])
             await committer.commit(batch_offsets(events))  # only now: the batch is in the store
             yield outcome
 
     return apply_events
+
+
+async def channel_batches(channel: Any, size: int, wait: float) -> AsyncGenerator[list[Any], None]:
+    """The events of ``channel`` (a Faust topic) in batches: up to ``size`` events, or what came within ``wait``
+    seconds of the batch's first event.
+
+    Reads the channel's queue directly, where Faust's conductor puts each decoded event, instead of going through a
+    :class:`faust.Stream`: the stream's per-event machinery (its processors, sensors and ack bookkeeping, and for
+    ``take`` a background drainer handing each event over) cost more CPU than the rest of the worker's Faust path
+    (see bench/RESULTS.md). Nothing here acks: offsets are committed explicitly after each batch.
+    """
+    loop = asyncio.get_running_loop()
+    queue = aiter(channel).queue  # iterating a topic subscribes the consumer to it
+    get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
+    poll = min(wait, BATCH_POLL)
+    while True:
+        batch = [await get()]
+        deadline = loop.time() + wait
+        while True:
+            while len(batch) < size and not empty():
+                batch.append(get_nowait())
+            remaining = deadline - loop.time()
+            if len(batch) >= size or remaining <= 0:
+                break
+            # the conductor hands events over one at a time: waking up for each would cost more than the batch
+            await asyncio.sleep(min(remaining, poll))
+        yield batch
 
 
 def _raw(event: Any) -> RawMessage:

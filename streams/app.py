@@ -143,8 +143,10 @@ def _faust_app(settings: Settings, group: str) -> faust.App:
     """The Faust app of a worker or an alerter: consumer group ``group``, broker and security from settings."""
     import faust
 
+    from streams.faust_consumer import use_fetch_consumer
+
     web_port = settings.kafka_web_port
-    return faust.App(
+    app = faust.App(
         group,
         broker=broker_urls(settings),
         broker_credentials=broker_credentials(settings),
@@ -170,6 +172,8 @@ def _faust_app(settings: Settings, group: str) -> faust.App:
         # ours come from LINEAGE_* settings only
         env={},
     )
+    use_fetch_consumer(app)
+    return app
 
 
 def _report_health(app: faust.App, health: HealthFile) -> None:

@@ -285,3 +285,55 @@ def test_stopping_the_worker_mid_stream_neither_loses_nor_doubles(deployment: De
     assert store.stats().events == len(sims)
     reference, _ = _embedded(sims)
     _same_graph(store, reference, {e["subject"]["id"] for e in sims})
+
+
+def test_a_worker_joining_mid_stream_takes_partitions_over_without_losing_or_doubling(deployment: Deployment) -> None:
+    """A rebalance under load: the first worker's flow is suspended mid-fetch (streams/faust_consumer.py) while a
+    second joins; every event lands once, and the group's committed offsets reach the end of every partition."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    sims = [s.event for s in simulate(40, 4, seed=13)]
+    produced = threading.Event()
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with deployment.emitter() as emitter:
+                for i, ev in enumerate(sims):
+                    emitter.emit(ev)
+                    if i % 25 == 24:
+                        emitter.flush()
+                        time.sleep(0.15)  # a steady stream for several seconds: the second worker joins during it
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            failures.append(exc)
+        finally:
+            produced.set()
+
+    store = deployment.store()
+    deployment.start_worker()
+    threading.Thread(target=produce, daemon=True).start()
+    deployment.wait_for("the first worker to apply some events", lambda: store.stats().events >= len(sims) // 5)
+    at_join = store.stats().events
+    deployment.start_worker()
+    assert produced.wait(timeout=60) and not failures, failures
+    deployment.wait_for(f"all {len(sims)} events", lambda: store.stats().events >= len(sims), timeout=60)
+    assert all(w.poll() is None for w in deployment.workers), deployment.logs()
+    assert at_join < len(sims), "the second worker joined after the stream"
+    assert store.stats().events == len(sims)
+    reference, _ = _embedded(sims)
+    _same_graph(store, reference, {e["subject"]["id"] for e in sims})
+
+    topic = deployment.settings.kafka_events_topic
+    probe = KafkaConsumer(
+        bootstrap_servers=deployment.settings.kafka_bootstrap, group_id=deployment.settings.kafka_group
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
+        ends = probe.end_offsets(partitions)
+
+        def all_committed() -> bool:
+            return all((probe.committed(tp) or 0) >= ends[tp] for tp in partitions)
+
+        deployment.wait_for("the group's offsets at the end of every partition", all_committed, timeout=15)
+    finally:
+        probe.close()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, cast
 
 import faust
 import pytest
@@ -229,3 +229,41 @@ def test_security_settings_become_faust_credentials(protocol: str) -> None:
     credentials = broker_credentials(settings)
     assert credentials.protocol.value == protocol
     assert broker_credentials(Settings()) is None
+
+
+class _QueueChannel:
+    """What channel_batches needs of a Faust topic: iterating it gives a channel with a queue."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+
+    def __aiter__(self) -> _QueueChannel:
+        return self
+
+    async def __anext__(self) -> int:
+        return await self.queue.get()
+
+
+def test_channel_batches_fill_up_to_the_size_or_close_after_the_wait() -> None:
+    from streams.agents import channel_batches
+
+    async def scenario() -> list[tuple[list[int], float]]:
+        channel = _QueueChannel()
+        for i in range(7):
+            channel.queue.put_nowait(i)
+        batches = channel_batches(channel, 3, 0.2)
+        out = []
+        for _ in range(2):
+            start = time.monotonic()
+            out.append((await anext(batches), time.monotonic() - start))
+        # a batch that does not fill waits for more, here for one that comes later
+        asyncio.get_running_loop().call_later(0.05, channel.queue.put_nowait, 7)
+        start = time.monotonic()
+        out.append((await anext(batches), time.monotonic() - start))
+        await cast(Any, batches).aclose()
+        return out
+
+    got = asyncio.run(scenario())
+    assert [batch for batch, _ in got] == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert got[0][1] < 0.1 and got[1][1] < 0.1  # full batches do not wait
+    assert 0.15 < got[2][1] < 0.5  # [6] waited for the batch's 0.2 s and took 7 on the way

@@ -1,0 +1,108 @@
+"""The Faust (aiokafka) transport of the worker, with one change: fetched messages are handed to the conductor a
+fetch at a time, not one task race per message.
+
+Faust's consumer (faust-streaming 0.15.3, ``Consumer._drain_messages``) delivers each message with
+``wait_first(callback(message), suspend_flow.wait())``: four tasks and an ``asyncio.wait`` per message, so that a
+delivery blocked on a full stream buffer gives up when a rebalance suspends the flow (or the consumer stops). That
+race cost the worker about as much CPU per event as all of its own Faust agent (py-spy, bench/RESULTS.md). Here the
+same race is run once per fetch (``getmany``): the delivery of the fetched messages gives up at the same moments,
+and the messages it had not delivered yet are not delivered, as Faust's own loop stops delivering a fetch once the
+flow is suspended. The fetch itself stays outside the race, as in Faust's loop. Offsets are unaffected: the worker
+commits explicitly after its store write (streams/agents.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+if TYPE_CHECKING:
+    import faust
+
+
+class FetchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, delivering each fetch under one wait (see the module docstring)."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs under a live worker
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        yield_every = 100
+        sleep = asyncio.sleep
+
+        async def fetched(first: Any, ait: Any) -> AsyncIterator[Any]:
+            yield first
+            async for item in ait:
+                yield item
+
+        async def deliver(items: AsyncIterator[Any]) -> None:
+            since_yield = 0
+            async for tp, message in items:
+                since_yield += 1
+                if since_yield > yield_every:
+                    await sleep(0)
+                    since_yield = 0
+                offset = message.offset
+                r_offset = get_read_offset(tp)
+                if r_offset is None or offset >= r_offset:
+                    gap = offset - (r_offset or 0)
+                    if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, r_offset + 1, offset)
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await callback(message)
+                    set_read_offset(tp, offset)
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    # the fetch itself (the first message) is awaited outside the race: a fetch cut short would
+                    # lose records the consumer thread had already taken from the broker
+                    first = await anext(ait, None)
+                    if first is not None:
+                        await self.wait_first(deliver(fetched(first, ait)), self.suspend_flow.wait())
+                unset_flag(flag_consumer_fetching)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(flag_consumer_fetching)
+
+
+class FetchTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with :class:`FetchConsumer`."""
+
+    Consumer = FetchConsumer
+
+
+def use_fetch_consumer(app: faust.App) -> None:
+    """Make ``app`` consume through :class:`FetchTransport` (before anything asks the app for its transport)."""
+    # App.transport is a cached property built by _new_transport from the broker URL's scheme (kafka://): this
+    # app's only, where registering a scheme would change every Faust app in the process
+    cast(Any, app)._new_transport = lambda: FetchTransport(app.conf.broker_consumer, app)
