@@ -9,19 +9,36 @@ same race is run once per fetch (``getmany``): the delivery of the fetched messa
 and the messages it had not delivered yet are not delivered, as Faust's own loop stops delivering a fetch once the
 flow is suspended. The fetch itself stays outside the race, as in Faust's loop. Offsets are unaffected: the worker
 commits explicitly after its store write (streams/agents.py).
+
+The loop is an adapted copy of Faust's, so it is used only while Faust's own loop is the one it was adapted from
+(same source text, :data:`ADAPTED_FROM`); any other Faust version keeps Faust's consumer, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 if TYPE_CHECKING:
     import faust
+
+_log = logging.getLogger(__name__)
+
+#: SHA-256 of the source of ``faust.transport.consumer.Consumer._drain_messages`` in faust-streaming 0.15.3
+ADAPTED_FROM = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
+
+
+def faust_loop_fingerprint() -> str:
+    """The SHA-256 of the installed Faust's ``Consumer._drain_messages`` source."""
+    return hashlib.sha256(inspect.getsource(FaustConsumer._drain_messages).encode("utf-8")).hexdigest()
 
 
 class FetchConsumer(faust_aiokafka.Consumer):
@@ -101,8 +118,20 @@ class FetchTransport(faust_aiokafka.Transport):
     Consumer = FetchConsumer
 
 
-def use_fetch_consumer(app: faust.App) -> None:
-    """Make ``app`` consume through :class:`FetchTransport` (before anything asks the app for its transport)."""
+def use_fetch_consumer(app: faust.App, *, fingerprint: str | None = None) -> bool:
+    """Make ``app`` consume through :class:`FetchTransport` (before anything asks the app for its transport).
+
+    Only when the installed Faust's delivery loop is the one :class:`FetchConsumer` was adapted from; otherwise
+    the app keeps Faust's consumer (slower per message, same behaviour) and a warning says so. Returns whether
+    the fetch consumer is installed.
+    """
+    if (fingerprint or faust_loop_fingerprint()) != ADAPTED_FROM:
+        _log.warning(
+            "this faust-streaming's consumer loop differs from the one streams/faust_consumer.py adapts; "
+            "the worker uses Faust's own consumer (correct, but more CPU per message)"
+        )
+        return False
     # App.transport is a cached property built by _new_transport from the broker URL's scheme (kafka://): this
     # app's only, where registering a scheme would change every Faust app in the process
     cast(Any, app)._new_transport = lambda: FetchTransport(app.conf.broker_consumer, app)
+    return True

@@ -267,3 +267,25 @@ def test_channel_batches_fill_up_to_the_size_or_close_after_the_wait() -> None:
     assert [batch for batch, _ in got] == [[0, 1, 2], [3, 4, 5], [6, 7]]
     assert got[0][1] < 0.1 and got[1][1] < 0.1  # full batches do not wait
     assert 0.15 < got[2][1] < 0.5  # [6] waited for the batch's 0.2 s and took 7 on the way
+
+
+def test_the_fetch_consumer_is_used_only_with_the_faust_loop_it_was_adapted_from(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from streams.faust_consumer import ADAPTED_FROM, FetchConsumer, faust_loop_fingerprint, use_fetch_consumer
+
+    # the installed Faust is the one the adaptation was made from (when this fails, re-read Faust's loop and
+    # re-adapt streams/faust_consumer.py before moving ADAPTED_FROM)
+    assert faust_loop_fingerprint() == ADAPTED_FROM
+
+    def factory(settings: Settings) -> Handler:
+        return Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
+
+    app = create_app(_settings(), factory)
+    assert app.transport.Consumer is FetchConsumer
+    close_app(app)
+
+    other = faust.App("other-faust", broker="kafka://127.0.0.1:9092", autodiscover=False, web_enabled=False)
+    assert use_fetch_consumer(other, fingerprint="0" * 64) is False
+    assert other.transport.Consumer is not FetchConsumer
+    assert "uses Faust's own consumer" in caplog.text
