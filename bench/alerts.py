@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bench.common import Dataset, Report, Row, percentile, sustained_rate
 from bench.infra import Deployment, create_bench_topics
+from bench.profiling import cpu_seconds, tree_cpu_seconds
 from bench.services import Services
 from policies import default_policy
 from streams.emitter import Emitter
@@ -61,6 +63,18 @@ def _alert_times(services: Services, topic: str, wanted: set[str], timeout: floa
     finally:
         consumer.close()
     return seen
+
+
+def _cpu(dep: Deployment, services: Services, workers: int) -> dict[str, float]:
+    """CPU seconds so far of the emitter (this process's own threads: the bench loop and kafka-python's sender),
+    the broker, Neo4j, the graph workers and the alerter."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {"emitter": usage.ru_utime + usage.ru_stime}
+    out |= {name: cpu_seconds(pid) for name, pid in services.server_pids().items()}
+    out["workers"] = sum(tree_cpu_seconds(p.pid) for p in dep.workers[:workers])
+    if len(dep.workers) > workers:
+        out["alerter"] = sum(tree_cpu_seconds(p.pid) for p in dep.workers[workers:])
+    return out
 
 
 def _watch(dep: Deployment, total: int, timeout: float, marks: list[tuple[float, int]]) -> None:
@@ -116,10 +130,16 @@ def run(
             marks: list[tuple[float, int]] = []
             watcher = threading.Thread(target=_watch, args=(dep, done + count, drain_timeout, marks), daemon=True)
             watcher.start()
+            cpu0 = _cpu(dep, services, workers)
             t0 = time.perf_counter()
             sent, achieved = _emit(emitter, data, done, done + count, rate)
             send_s = time.perf_counter() - t0
+            cpu = {k: v - cpu0.get(k, 0.0) for k, v in _cpu(dep, services, workers).items()}
             watcher.join()
+            # how far behind the graph workers were when the emitter finished, and how long they took to catch up
+            at_end = [n for t, n in marks if t <= t0 + send_s]
+            behind = done + count - (at_end[-1] if at_end else done)
+            caught_up = next((t for t, n in marks if n >= done + count), None)
             drained = bool(marks) and marks[-1][1] >= done + count
             processed = sustained_rate([(t, max(n - done, 0)) for t, n in marks], count)
             arrived = _alert_times(services, dep.names.alerts, set(sent), timeout=60 if drained else 5)
@@ -154,7 +174,14 @@ def run(
                 f"events, {len(sent) - missing:,} of them alerted; after a warm-up of {warm:,} events at "
                 f"{warm_rate:,.0f}/s"
                 + ("" if drained else f"; the workers had not caught up after {drain_timeout:g} s")
-                + f"; the pipeline's sustained rate during the run: {processed:,.0f} events/s."
+                + f"; the pipeline's sustained rate during the run: {processed:,.0f} events/s; when the emitter "
+                f"finished the graph workers were {behind:,} events behind"
+                + (f" and caught up {caught_up - t0 - send_s:.1f} s later" if caught_up is not None else "")
+                + f". CPU over the {send_s:.1f} s of emission (2 cores = {2 * send_s:.0f} CPU-s available): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+                + f" CPU-s; emitter {1e6 * cpu['emitter'] / count:.0f} us/event"
+                + (f", alerter {1e6 * cpu['alerter'] / count:.0f} us/event" if "alerter" in cpu else "")
+                + "."
             )
             done += count
     finally:
