@@ -29,8 +29,8 @@ What the alerter knows when it judges an event:
   missed until the workers catch up. Several alerters share the partitions; when one moves, the new owner has
   what the previous one read on it from the store once the workers have written it, and within ``refresh``.
 
-Delivery is at least once: offsets are committed after the batch's findings are on the alerts topic, so a crash
-can publish a finding twice (same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers
+Delivery is at least once: a batch's offsets are committed after its findings are on the alerts topic and the
+batches before it are committed (the next batches are judged meanwhile), so a crash can publish a finding twice (same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers
 put them in the dead-letter topic.
 
 The alerter consumes with aiokafka (the client under Faust) directly, not through a Faust agent: it keeps no
@@ -45,11 +45,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from graph.changes import ConsentRecord, ConsentState, Finding
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from streams.health import HealthFile
 
 _log = logging.getLogger(__name__)
+_IN_FLIGHT = 4  # batches judged and published but not yet committed, at most
 
 V = TypeVar("V")
 
@@ -222,6 +224,12 @@ class AlertProcessor:
         self.health = health
 
     async def __call__(self, messages: Sequence[RawMessage]) -> AlertOutcome:
+        outcome = await self.judged(messages)
+        await self.publish(outcome)
+        return outcome
+
+    async def judged(self, messages: Sequence[RawMessage]) -> AlertOutcome:
+        """Parse and judge a batch (the findings are not published yet)."""
         valid, _ = parse_messages(messages, self.judge.handler.taxonomy)  # the workers dead-letter the rest
         findings: list[Finding] = []
         if valid:
@@ -234,8 +242,26 @@ class AlertProcessor:
                 maximum=self.retry_max,
                 health=self.health,
             )
-            await publish_findings(self.publisher, self.topics.alerts, findings)
         return AlertOutcome(len(valid), len(messages) - len(valid), tuple(findings))
+
+    async def publish(self, outcome: AlertOutcome) -> None:
+        """The batch's findings to the alerts topic; returns once the broker has them all."""
+        if outcome.findings:
+            await publish_findings(self.publisher, self.topics.alerts, outcome.findings)
+
+
+async def deliver_in_order(
+    previous: asyncio.Future[None] | None, publishing: asyncio.Future[None], commit: Callable[[], Awaitable[None]]
+) -> None:
+    """Commit a batch's offsets once its findings are on the topic and the batches before it are committed.
+
+    The alerter judges the next batch meanwhile, so neither the broker's acknowledgement nor the commit's round trip
+    delays the next alerts; a batch whose findings or predecessor failed is not committed (at least once).
+    """
+    if previous is not None:
+        await previous
+    await publishing
+    await commit()
 
 
 class AIOKafkaPublisher:
@@ -337,12 +363,21 @@ async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event)
     consenting, erased = judge.held
     _log.info("alerter: consent records of %d people and erasures of %d people loaded", consenting, erased)
     refresher = asyncio.create_task(refresh_store_view(judge, executor, reader, stop))
+    in_flight: deque[asyncio.Future[None]] = deque()
     await producer.start()
     try:
         await consumer.start()
         if health is not None:
             health.running()
         beat = time.monotonic()
+
+        async def commit(offsets: dict[Any, int]) -> None:
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError:
+                # the group rebalanced meanwhile: the partitions' new owner judges the batch again (at least once)
+                _log.warning("alerter: offsets not committed (the group rebalanced); the batch will be judged again")
+
         while not stop.is_set():
             if refresher.done():
                 refresher.result()  # raises what stopped it (anything but an unavailable store)
@@ -357,13 +392,23 @@ async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event)
                 for records in fetched.values()
                 for r in records
             ]
-            await processor(messages)
-            try:
-                await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
-            except CommitFailedError:
-                # the group rebalanced meanwhile: the partitions' new owner judges the batch again (at least once)
-                _log.warning("alerter: offsets not committed (the group rebalanced); the batch will be judged again")
+            outcome = await processor.judged(messages)
+            # publish now (sends go out in batch order), commit once the broker has them, judge the next batch
+            # meanwhile; at most ``_IN_FLIGHT`` batches are between judging and their commit
+            publishing = asyncio.ensure_future(processor.publish(outcome))
+            offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+            in_flight.append(
+                asyncio.ensure_future(
+                    deliver_in_order(in_flight[-1] if in_flight else None, publishing, partial(commit, offsets))
+                )
+            )
+            while in_flight and (in_flight[0].done() or len(in_flight) > _IN_FLIGHT):
+                await in_flight.popleft()  # raises what failed a delivery: the alerter stops uncommitted
+        while in_flight:
+            await in_flight.popleft()
     finally:
+        for task in in_flight:
+            task.cancel()
         refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await refresher

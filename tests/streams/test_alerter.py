@@ -20,7 +20,7 @@ from lineage.simulator import simulate
 from policies import default_policy
 from schemas.events import validate_event
 from streams.agents import MemoryPublisher, RawMessage
-from streams.alerter import AlertJudge, AlertProcessor, aiokafka_options, refresh_store_view
+from streams.alerter import AlertJudge, AlertProcessor, aiokafka_options, deliver_in_order, refresh_store_view
 from streams.handler import Handler
 from streams.topics import TopicNames
 from tests.conftest import TEST_KEY
@@ -242,3 +242,34 @@ def test_the_alerter_refreshes_beside_the_batches_and_keeps_what_it_holds_while_
 
     asyncio.run(scenario())
     assert failures[0] == 2 and judge.held == (1, 0) and judge.store_loads >= 2
+
+
+def test_offsets_are_committed_in_batch_order_and_never_past_a_failed_publish() -> None:
+    async def scenario() -> tuple[list[int], BaseException | None]:
+        loop = asyncio.get_running_loop()
+        published = [loop.create_future() for _ in range(4)]
+        committed: list[int] = []
+
+        def commit(n: int) -> Any:
+            async def done() -> None:
+                committed.append(n)
+
+            return done
+
+        chain: list[asyncio.Future[None]] = []
+        for n in range(4):
+            chain.append(asyncio.ensure_future(deliver_in_order(chain[-1] if chain else None, published[n], commit(n))))
+        published[1].set_result(None)  # batch 1's findings are out first: it still waits for batch 0
+        await asyncio.sleep(0)
+        assert committed == []
+        published[0].set_result(None)
+        await asyncio.wait_for(asyncio.gather(chain[0], chain[1]), timeout=5)
+        published[3].set_result(None)
+        published[2].set_exception(ConnectionError("broker gone"))
+        results = await asyncio.gather(*chain, return_exceptions=True)
+        failure = results[3]
+        return committed, failure if isinstance(failure, BaseException) else None
+
+    committed, failure = asyncio.run(scenario())
+    assert committed == [0, 1]  # 2 failed, so neither 2 nor 3 (whose findings were out) is committed
+    assert isinstance(failure, ConnectionError)
