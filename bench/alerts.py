@@ -45,7 +45,8 @@ def _emit(emitter: Emitter, data: Dataset, lo: int, hi: int, rate: float) -> tup
 
 
 def _alert_times(services: Services, topic: str, wanted: set[str], timeout: float) -> dict[str, float]:
-    """First append time (epoch s) of an alert per wanted event id, reading the topic from its start."""
+    """First append time (epoch s) of a message per wanted event id (an alert, or the event itself on the events
+    topic), reading the topic from its start."""
     from kafka import KafkaConsumer  # type: ignore[import-untyped]
 
     consumer = KafkaConsumer(
@@ -109,7 +110,7 @@ def run(
         alerter=alerter,
         worker_nice=worker_nice,
     )
-    create_bench_topics(services, dep.names, partitions)
+    create_bench_topics(services, dep.names, partitions, events_append_time=True)
     emitter = Emitter(KafkaSink(dep.settings()), default_policy().taxonomy(), emitted_by="bench")
     # warm-up, not measured: the workers join and the server's JIT sees the statements (a fresh server is slow)
     warm_rate = min(rates)
@@ -144,6 +145,10 @@ def run(
             processed = sustained_rate([(t, max(n - done, 0)) for t, n in marks], count)
             arrived = _alert_times(services, dep.names.alerts, set(sent), timeout=60 if drained else 5)
             latencies = [arrived[e] - sent[e] for e in sent if e in arrived]
+            # where the wait is: send -> on the events topic (the producer and the broker) -> alert on the topic
+            on_topic = _alert_times(services, dep.names.events, set(arrived), timeout=30)
+            to_topic = [on_topic[e] - sent[e] for e in arrived if e in on_topic]
+            to_alert = [arrived[e] - on_topic[e] for e in arrived if e in on_topic]
             missing = len(sent) - len(latencies)
             # an alert that never came counts as the longest wait, not as no wait
             latencies += [float("inf")] * missing
@@ -174,6 +179,9 @@ def run(
                 f"events, {len(sent) - missing:,} of them alerted; after a warm-up of {warm:,} events at "
                 f"{warm_rate:,.0f}/s"
                 + ("" if drained else f"; the workers had not caught up after {drain_timeout:g} s")
+                + f"; of the latency, send -> event on the events topic (broker append time): p50 "
+                f"{percentile(to_topic, 50):.2f} s, p99 {percentile(to_topic, 99):.2f} s; event on the topic -> alert "
+                f"on the alerts topic: p50 {percentile(to_alert, 50):.2f} s, p99 {percentile(to_alert, 99):.2f} s"
                 + f"; the pipeline's sustained rate during the run: {processed:,.0f} events/s; when the emitter "
                 f"finished the graph workers were {behind:,} events behind"
                 + (f" and caught up {caught_up - t0 - send_s:.1f} s later" if caught_up is not None else "")
