@@ -30,8 +30,9 @@ What the alerter knows when it judges an event:
   what the previous one read on it from the store once the workers have written it, and within ``refresh``.
 
 Delivery is at least once: a batch's offsets are committed after its findings are on the alerts topic and the
-batches before it are committed (the next batches are judged meanwhile), so a crash can publish a finding twice (same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers
-put them in the dead-letter topic.
+batches before it are committed (the next batches are judged meanwhile), so a crash can publish a finding twice
+(same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers put them in the dead-letter
+topic.
 
 The alerter consumes with aiokafka (the client under Faust) directly, not through a Faust agent: it keeps no
 tables and needs none of Faust's stream machinery, which cost about 150 us of CPU per event here (py-spy: Faust's
