@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bench.common import Dataset, Report, Row, percentile, sustained_rate
 from bench.infra import Deployment, create_bench_topics
+from bench.profiling import cpu_seconds, tree_cpu_seconds
 from bench.services import Services
 from policies import default_policy
 from streams.emitter import Emitter
@@ -43,7 +45,8 @@ def _emit(emitter: Emitter, data: Dataset, lo: int, hi: int, rate: float) -> tup
 
 
 def _alert_times(services: Services, topic: str, wanted: set[str], timeout: float) -> dict[str, float]:
-    """First append time (epoch s) of an alert per wanted event id, reading the topic from its start."""
+    """First append time (epoch s) of a message per wanted event id (an alert, or the event itself on the events
+    topic), reading the topic from its start."""
     from kafka import KafkaConsumer  # type: ignore[import-untyped]
 
     consumer = KafkaConsumer(
@@ -61,6 +64,18 @@ def _alert_times(services: Services, topic: str, wanted: set[str], timeout: floa
     finally:
         consumer.close()
     return seen
+
+
+def _cpu(dep: Deployment, services: Services, workers: int) -> dict[str, float]:
+    """CPU seconds so far of the emitter (this process's own threads: the bench loop and kafka-python's sender),
+    the broker, Neo4j, the graph workers and the alerter."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {"emitter": usage.ru_utime + usage.ru_stime}
+    out |= {name: cpu_seconds(pid) for name, pid in services.server_pids().items()}
+    out["workers"] = sum(tree_cpu_seconds(p.pid) for p in dep.workers[:workers])
+    if len(dep.workers) > workers:
+        out["alerter"] = sum(tree_cpu_seconds(p.pid) for p in dep.workers[workers:])
+    return out
 
 
 def _watch(dep: Deployment, total: int, timeout: float, marks: list[tuple[float, int]]) -> None:
@@ -95,7 +110,7 @@ def run(
         alerter=alerter,
         worker_nice=worker_nice,
     )
-    create_bench_topics(services, dep.names, partitions)
+    create_bench_topics(services, dep.names, partitions, events_append_time=True)
     emitter = Emitter(KafkaSink(dep.settings()), default_policy().taxonomy(), emitted_by="bench")
     # warm-up, not measured: the workers join and the server's JIT sees the statements (a fresh server is slow)
     warm_rate = min(rates)
@@ -116,14 +131,24 @@ def run(
             marks: list[tuple[float, int]] = []
             watcher = threading.Thread(target=_watch, args=(dep, done + count, drain_timeout, marks), daemon=True)
             watcher.start()
+            cpu0 = _cpu(dep, services, workers)
             t0 = time.perf_counter()
             sent, achieved = _emit(emitter, data, done, done + count, rate)
             send_s = time.perf_counter() - t0
+            cpu = {k: v - cpu0.get(k, 0.0) for k, v in _cpu(dep, services, workers).items()}
             watcher.join()
+            # how far behind the graph workers were when the emitter finished, and how long they took to catch up
+            at_end = [n for t, n in marks if t <= t0 + send_s]
+            behind = done + count - (at_end[-1] if at_end else done)
+            caught_up = next((t for t, n in marks if n >= done + count), None)
             drained = bool(marks) and marks[-1][1] >= done + count
             processed = sustained_rate([(t, max(n - done, 0)) for t, n in marks], count)
             arrived = _alert_times(services, dep.names.alerts, set(sent), timeout=60 if drained else 5)
             latencies = [arrived[e] - sent[e] for e in sent if e in arrived]
+            # where the wait is: send -> on the events topic (the producer and the broker) -> alert on the topic
+            on_topic = _alert_times(services, dep.names.events, set(arrived), timeout=30)
+            to_topic = [on_topic[e] - sent[e] for e in arrived if e in on_topic]
+            to_alert = [arrived[e] - on_topic[e] for e in arrived if e in on_topic]
             missing = len(sent) - len(latencies)
             # an alert that never came counts as the longest wait, not as no wait
             latencies += [float("inf")] * missing
@@ -154,7 +179,17 @@ def run(
                 f"events, {len(sent) - missing:,} of them alerted; after a warm-up of {warm:,} events at "
                 f"{warm_rate:,.0f}/s"
                 + ("" if drained else f"; the workers had not caught up after {drain_timeout:g} s")
-                + f"; the pipeline's sustained rate during the run: {processed:,.0f} events/s."
+                + f"; of the latency, send -> event on the events topic (broker append time): p50 "
+                f"{percentile(to_topic, 50):.2f} s, p99 {percentile(to_topic, 99):.2f} s; event on the topic -> alert "
+                f"on the alerts topic: p50 {percentile(to_alert, 50):.2f} s, p99 {percentile(to_alert, 99):.2f} s"
+                + f"; the pipeline's sustained rate during the run: {processed:,.0f} events/s; when the emitter "
+                f"finished the graph workers were {behind:,} events behind"
+                + (f" and caught up {caught_up - t0 - send_s:.1f} s later" if caught_up is not None else "")
+                + f". CPU over the {send_s:.1f} s of emission (2 cores = {2 * send_s:.0f} CPU-s available): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+                + f" CPU-s; emitter {1e6 * cpu['emitter'] / count:.0f} us/event"
+                + (f", alerter {1e6 * cpu['alerter'] / count:.0f} us/event" if "alerter" in cpu else "")
+                + "."
             )
             done += count
     finally:

@@ -87,14 +87,20 @@ def admin(services: Services) -> Any:
     return KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap, request_timeout_ms=30_000)
 
 
-def create_bench_topics(services: Services, names: TopicNames, partitions: int) -> None:
-    """The events topic with ``partitions``; dead letters and alerts with the broker's append time as timestamp."""
+def create_bench_topics(
+    services: Services, names: TopicNames, partitions: int, *, events_append_time: bool = False
+) -> None:
+    """The events topic with ``partitions``; dead letters and alerts (and the events if asked) with the broker's
+    append time as timestamp."""
     client = admin(services)
     try:
         append_time = {"message.timestamp.type": "LogAppendTime"}
+        events: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
+        if events_append_time:
+            events["configs"] = append_time
         client.create_topics(
             {
-                names.events: {"num_partitions": partitions, "replication_factor": 1},
+                names.events: events,
                 names.deadletter: {"num_partitions": 1, "replication_factor": 1, "configs": append_time},
                 names.alerts: {"num_partitions": 1, "replication_factor": 1, "configs": append_time},
             },

@@ -32,6 +32,7 @@ from graph import neo4j_plan as plan
 from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
 from graph.store import (
     ApplyResult,
+    ConsentLedger,
     GraphStore,
     StoreAuthError,
     StoreConfigError,
@@ -142,6 +143,21 @@ UNWIND $keys AS key
 MATCH (:Subject {ns: $ns, key: key})-[:RECORDED]->(c:Consent)
 RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
 """
+# the alerter's bulk read (consent_and_erasures): everyone's, or what batches applied since $since wrote (a consent
+# record is written with its event, which carries the batch's applied_at)
+_ALL_CONSENT = """
+MATCH (c:Consent {ns: $ns})
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+"""
+_CONSENT_SINCE = """
+MATCH (c:Consent {ns: $ns})
+MATCH (e:Event {ns: $ns, event_id: c.event_id}) WHERE e.applied_at >= $since
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+"""
+_TOMBSTONES_SINCE = """
+MATCH (t:Tombstone {ns: $ns}) WHERE t.applied_at >= $since
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+"""
 _STATS = """
 RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS subjects,
   COUNT { (:Recipient {ns: $ns}) } AS recipients, COUNT { (:Source {ns: $ns}) } AS sources,
@@ -150,6 +166,28 @@ RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS
   COLLECT { MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) }[0] AS evidence,
   COUNT { (:Alert {ns: $ns}) } AS alerts
 """
+
+
+def _consent_record(c: dict[str, Any]) -> ConsentRecord:
+    return ConsentRecord(
+        c["event_id"],
+        c["kind"],
+        c["subject"],
+        _utc(c["occurred_at"]),
+        tuple(c["purposes"] or ()),
+        tuple(c["categories"] or ()),
+    )
+
+
+def _tombstone(t: dict[str, Any]) -> Tombstone:
+    return Tombstone(
+        t["event_id"],
+        t["subject"],
+        _utc(t["erased_at"]),
+        _utc(t["applied_at"]),
+        t["reason"],
+        tuple(sorted(t["recipients"] or ())),
+    )
 
 
 def _utc(value: Any) -> datetime:
@@ -479,17 +517,7 @@ class Neo4jGraphStore(GraphStore):
             return {}
 
         def work(tx: neo4j.ManagedTransaction) -> list[ConsentRecord]:
-            return [
-                ConsentRecord(
-                    c["event_id"],
-                    c["kind"],
-                    c["subject"],
-                    _utc(c["occurred_at"]),
-                    tuple(c["purposes"] or ()),
-                    tuple(c["categories"] or ()),
-                )
-                for c in (r["c"] for r in tx.run(_CONSENT_STATE, keys=keys, ns=self.namespace))
-            ]
+            return [_consent_record(r["c"]) for r in tx.run(_CONSENT_STATE, keys=keys, ns=self.namespace)]
 
         records: dict[str, list[ConsentRecord]] = {}
         for record in sorted(self._run("read consent records from", work), key=lambda c: (c.occurred_at, c.event_id)):
@@ -502,25 +530,32 @@ class Neo4jGraphStore(GraphStore):
             return {}
 
         def work(tx: neo4j.ManagedTransaction) -> list[Tombstone]:
-            return [
-                Tombstone(
-                    t["event_id"],
-                    t["subject"],
-                    _utc(t["erased_at"]),
-                    _utc(t["applied_at"]),
-                    t["reason"],
-                    tuple(sorted(t["recipients"] or ())),
-                )
-                for t in (
-                    r["t"]
-                    for r in tx.run(_TOMBSTONES if keys is not None else _ALL_TOMBSTONES, keys=keys, ns=self.namespace)
-                )
-            ]
+            query = _TOMBSTONES if keys is not None else _ALL_TOMBSTONES
+            return [_tombstone(r["t"]) for r in tx.run(query, keys=keys, ns=self.namespace)]
 
         out: dict[str, list[Tombstone]] = {}
         for t in sorted(self._run("read tombstones from", work), key=lambda t: (t.erased_at, t.event_id)):
             out.setdefault(t.subject, []).append(t)
         return out
+
+    def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
+        since = applied_since.astimezone(UTC) if applied_since is not None else None
+
+        def work(tx: neo4j.ManagedTransaction) -> tuple[list[ConsentRecord], list[Tombstone]]:
+            if since is None:
+                consent = tx.run(_ALL_CONSENT, ns=self.namespace)
+                consent_rows = [_consent_record(r["c"]) for r in consent]
+                tombstones = tx.run(_ALL_TOMBSTONES, ns=self.namespace)
+            else:
+                consent_rows = [_consent_record(r["c"]) for r in tx.run(_CONSENT_SINCE, since=since, ns=self.namespace)]
+                tombstones = tx.run(_TOMBSTONES_SINCE, since=since, ns=self.namespace)
+            return consent_rows, [_tombstone(r["t"]) for r in tombstones]
+
+        consent, tombstones = self._run("read consent records and tombstones from", work)
+        return ConsentLedger(
+            tuple(sorted(consent, key=lambda c: (c.occurred_at, c.event_id))),
+            tuple(sorted(tombstones, key=lambda t: (t.erased_at, t.event_id))),
+        )
 
     def who_has(self, subject: str) -> WhoHas | None:
         def work(tx: neo4j.ManagedTransaction) -> WhoHas | None:

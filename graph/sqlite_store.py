@@ -20,7 +20,7 @@ from graph.changes import (
     SourceNode,
     Tombstone,
 )
-from graph.store import ApplyResult, GraphStore, StoreConfigError, StoreError, StoreUnavailable, alert_id
+from graph.store import ApplyResult, ConsentLedger, GraphStore, StoreConfigError, StoreError, StoreUnavailable, alert_id
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
 SCHEMA_VERSION = "1"
@@ -453,6 +453,40 @@ class SQLiteGraphStore(GraphStore):
                     tomb = Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, ())
                     out.setdefault(subject, []).append(replace(tomb, recipients=tuple(json.loads(recipients))))
         return out
+
+    def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
+        consent_columns = "c.event_id, c.subject, c.kind, c.occurred_at, c.purposes, c.categories"
+        if applied_since is None:
+            consent_sql = f"SELECT {consent_columns} FROM consents c"  # noqa: S608 - fixed fragments
+            params: tuple[str, ...] = ()
+        else:  # a consent record is written with its event, which carries the batch's applied_at
+            consent_sql = (
+                f"SELECT {consent_columns} FROM consents c JOIN events e ON e.event_id = c.event_id"  # noqa: S608
+                " WHERE e.applied_at >= ?"
+            )
+            params = (ts(applied_since),)
+        tomb_sql = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
+        if applied_since is not None:
+            tomb_sql += " WHERE applied_at >= ?"
+        with self._lock:
+            try:
+                consent = tuple(
+                    ConsentRecord(
+                        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(cats))
+                    )
+                    for event_id, subject, kind, at, purposes, cats in self._db.execute(
+                        consent_sql + " ORDER BY c.occurred_at, c.event_id", params
+                    )
+                )
+                tombstones = tuple(
+                    Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, tuple(json.loads(rec)))
+                    for event_id, subject, erased, applied, reason, rec in self._db.execute(
+                        tomb_sql + " ORDER BY erased_at, event_id", params
+                    )
+                )
+            except sqlite3.Error as exc:
+                raise store_error(exc, f"cannot read consent records and tombstones from {self.path!r}") from exc
+        return ConsentLedger(consent, tombstones)
 
     def who_has(self, subject: str) -> WhoHas | None:
         with self._lock:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from graph.changes import ChangeSet, ConsentState, Tombstone
+from graph.changes import ChangeSet, ConsentRecord, ConsentState, Tombstone
 from schemas.answers import Alert, Flow, StoreStats, WhoHas
 
 
@@ -37,6 +37,14 @@ class ApplyResult:
     applied: int
     duplicates: int
     suppressed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentLedger:
+    """Everyone's consent withdrawals, opt-outs and tombstones, or those applied since a time, in one answer."""
+
+    consent: tuple[ConsentRecord, ...]  # oldest first (occurred_at, then event id)
+    tombstones: tuple[Tombstone, ...]  # oldest first (erased_at, then event id)
 
 
 def alert_id(rule: str, recipient: str, category: str, purpose: str) -> str:
@@ -121,6 +129,19 @@ class GraphStore(ABC):
         """The tombstones of these people (by pseudonym; None: of everyone), each person's oldest first.
 
         People never erased are absent from the answer.
+        """
+
+    @abstractmethod
+    def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
+        """Everyone's consent records and tombstones in one read: all of them, or those the store applied at or after
+        ``applied_since``.
+
+        For a reader that keeps a copy instead of asking per person (``lineage alerter``): it loads everything once,
+        then asks for what was applied since its previous read. ``applied_since`` is compared with the time the
+        writer applied the batch (the writer's clock, taken before its transaction commits), so such a reader asks
+        from some margin before its previous read. Deletions do not show in an incremental answer: an erasure deletes
+        the person's consent records that occurred at or before it, and a reader holding them drops them on reading
+        the tombstone.
         """
 
     @abstractmethod

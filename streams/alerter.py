@@ -17,18 +17,22 @@ What the alerter knows when it judges an event:
   workers, a withdrawal counts for the batch's uses whatever their order.
 * **Erasure.** An event at or before one of the person's erasures (the store's tombstones, or an ``erased`` event
   read on the stream) raises nothing, as the workers would drop it.
-* The store is read once per person and then every ``refresh`` seconds (default 300), not per batch: after the
-  first read, what changes a person's consent or erasures arrives on their partition, so under load the alerter
-  does not queue behind the graph writes on the database.
+* The store is never read per person or per batch: its consent records and tombstones are loaded in one read
+  before the first batch (:meth:`graph.store.GraphStore.consent_and_erasures`), and every ``refresh`` seconds
+  (default 300) a thread beside the judging reads what was applied since a little before the previous read and
+  hands it over between batches, so under load no judgement queues behind the graph writes on the database.
+  What it holds from the store grows with the people who withdrew, opted out or were erased (about 330 bytes
+  each), not with all people.
 * What it read on the stream is kept for the most recent ``memory`` people (default 100,000); older entries are
   forgotten once the store has long had them. A restarted alerter resumes from its committed offsets and knows the
   rest from the store: a withdrawal the workers have not written yet and the alerter read before its restart is
   missed until the workers catch up. Several alerters share the partitions; when one moves, the new owner has
   what the previous one read on it from the store once the workers have written it, and within ``refresh``.
 
-Delivery is at least once: offsets are committed after the batch's findings are on the alerts topic, so a crash
-can publish a finding twice (same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers
-put them in the dead-letter topic.
+Delivery is at least once: a batch's offsets are committed after its findings are on the alerts topic and the
+batches before it are committed (the next batches are judged meanwhile), so a crash can publish a finding twice
+(same ``alert_id`` and ``event_id``). Invalid messages are skipped here; the workers put them in the dead-letter
+topic.
 
 The alerter consumes with aiokafka (the client under Faust) directly, not through a Faust agent: it keeps no
 tables and needs none of Faust's stream machinery, which cost about 150 us of CPU per event here (py-spy: Faust's
@@ -39,17 +43,20 @@ with the whole events topic on a few cores cannot spend that; see bench/RESULTS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from graph.changes import ConsentState, Finding
+from graph.changes import ConsentRecord, ConsentState, Finding
 from graph.projection import consent_record
+from graph.store import ConsentLedger, StoreUnavailable
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
 from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
 from streams.handler import Handler
@@ -60,6 +67,7 @@ if TYPE_CHECKING:
     from streams.health import HealthFile
 
 _log = logging.getLogger(__name__)
+_IN_FLIGHT = 4  # batches judged and published but not yet committed, at most
 
 V = TypeVar("V")
 
@@ -67,19 +75,84 @@ V = TypeVar("V")
 class AlertJudge:
     """Findings for batches of events, from the policy and what is known of each person's consent and erasures.
 
-    Synchronous (it reads the store); :class:`AlertProcessor` runs it off the event loop.
+    What the store records of consent and erasures is held in memory, loaded in bulk (:meth:`fetch` then
+    :meth:`absorb`, or :meth:`load`): everything on the first load, then what was applied since a little before the
+    previous load (``overlap`` seconds: batches committed after the time they stamped). Judging never reads the
+    store. :meth:`findings` loads inline on its first call and, when ``inline_refresh`` is set, whenever
+    ``refresh`` seconds have passed; ``lineage alerter`` refreshes from another thread instead, so that a batch
+    never waits on the database.
     """
 
-    def __init__(self, handler: Handler, *, memory: int = 100_000, refresh: float = 300.0) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        memory: int = 100_000,
+        refresh: float = 300.0,
+        overlap: float | None = None,
+        inline_refresh: bool = True,
+    ) -> None:
         self.handler = handler
         self.memory = memory
         self.refresh = refresh
-        self.store_reads = 0  # people looked up in the store (tests and the bench read it)
-        self._consent: OrderedDict[str, ConsentState] = OrderedDict()
+        self.overlap = refresh if overlap is None else overlap
+        self.inline_refresh = inline_refresh
+        self.store_loads = 0  # bulk reads of the store (tests and the bench read it)
+        self._consent: OrderedDict[str, ConsentState] = OrderedDict()  # read on the stream, bounded by memory
         self._erased: OrderedDict[str, tuple[datetime, ...]] = OrderedDict()
-        self._stored: OrderedDict[str, _StoreView] = OrderedDict()
+        self._stored_consent: dict[str, ConsentState] = {}  # the store's, for every withdrawn or opted-out person
+        self._stored_erased: dict[str, tuple[datetime, ...]] = {}  # the store's, for every erased person
+        self._since: datetime | None = None  # ask the store for what was applied from then on (None: everything)
+        self._loaded_at: float | None = None  # time.monotonic() of the last load's start
+
+    def refresh_due(self) -> bool:
+        return self._loaded_at is None or time.monotonic() - self._loaded_at >= self.refresh
+
+    def fetch(self) -> StoreLoad:
+        """Read the store's consent records and tombstones: all of them at first, then those applied since a little
+        before the previous load. Only reads the store, so it may run on another thread than :meth:`findings`."""
+        started, started_at = datetime.now(UTC), time.monotonic()
+        return StoreLoad(self.handler.store.consent_and_erasures(self._since), started, started_at)
+
+    def absorb(self, load: StoreLoad) -> None:
+        """Merge a :meth:`fetch` into what is held; run it on the thread that calls :meth:`findings`."""
+        for t in load.ledger.tombstones:
+            times = self._stored_erased.get(t.subject, ())
+            if t.erased_at not in times:
+                self._stored_erased[t.subject] = tuple(sorted((*times, t.erased_at)))
+        by_subject: dict[str, list[ConsentRecord]] = {}
+        for record in load.ledger.consent:
+            by_subject.setdefault(record.subject, []).append(record)
+        for subject, records in by_subject.items():
+            known = self._stored_consent.get(subject)
+            self._stored_consent[subject] = (
+                ConsentState(subject, tuple(records)) if known is None else known.merged(tuple(records))
+            )
+        # an erasure deleted the person's records that occurred at or before it; an incremental read cannot say so
+        for t in load.ledger.tombstones:
+            state = self._stored_consent.get(t.subject)
+            if state is not None:
+                kept = tuple(r for r in state.records if r.occurred_at > t.erased_at)
+                if not kept:
+                    del self._stored_consent[t.subject]
+                elif len(kept) < len(state.records):
+                    self._stored_consent[t.subject] = ConsentState(t.subject, kept)
+        self._since = load.started - timedelta(seconds=self.overlap)
+        self._loaded_at = load.started_at
+        self.store_loads += 1
+
+    def load(self) -> None:
+        """:meth:`fetch` and :meth:`absorb` on this thread."""
+        self.absorb(self.fetch())
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """People whose store records are held in memory: (with consent records, with tombstones)."""
+        return len(self._stored_consent), len(self._stored_erased)
 
     def findings(self, events: Sequence[AnyEvent]) -> list[Finding]:
+        if self._loaded_at is None or (self.inline_refresh and self.refresh_due()):
+            self.load()
         pseudonym = self.handler.pseudonym
         for event in events:  # the batch's consent and erasure events count for the whole batch
             if isinstance(event, CONSENT_EVENTS):
@@ -89,43 +162,20 @@ class AlertJudge:
             elif isinstance(event, DataErased):
                 subject = pseudonym(event.subject.id)
                 self._remember(self._erased, subject, (*self._erased.get(subject, ()), event.occurred_at))
-        judged = [(event, pseudonym(event.subject.id)) for event in events if isinstance(event, DATA_EVENTS)]
-        if not judged:
-            return []
-        stored = self._store_view({subject for _, subject in judged})
         out: list[Finding] = []
-        for event, subject in judged:
-            view = stored[subject]
-            cutoffs = (*view.erased, *self._erased.get(subject, ()))
+        for event in events:
+            if not isinstance(event, DATA_EVENTS):
+                continue
+            subject = pseudonym(event.subject.id)
+            cutoffs = (*self._stored_erased.get(subject, ()), *self._erased.get(subject, ()))
             if any(at >= event.occurred_at for at in cutoffs):
                 continue
-            state = view.consent
+            state = self._stored_consent.get(subject)
             seen = self._consent.get(subject)
             if seen is not None:
                 state = seen if state is None else state.merged(seen.records)
             out.extend(self.handler.evaluator.evaluate(event, subject, state))
         return out
-
-    def _store_view(self, people: set[str]) -> dict[str, _StoreView]:
-        """What the store records of these people's consent and erasures, read at most every ``refresh`` seconds.
-
-        Between reads, what changes it are consent and erasure events, which reach the alerter on the person's
-        partition too (kept in ``_consent`` and ``_erased``); the refresh covers what another alerter read while it
-        held the partition, and records written by other means (re-keying).
-        """
-        now = time.monotonic()
-        views = {p: v for p in people if (v := self._stored.get(p)) is not None and now - v.read_at < self.refresh}
-        missing = sorted(people - views.keys())
-        if missing:
-            store = self.handler.store
-            consent = store.consent_state(missing)
-            erasures = store.erasures(missing)
-            self.store_reads += len(missing)
-            for subject in missing:
-                erased = tuple(t.erased_at for t in erasures.get(subject, ()))
-                views[subject] = _StoreView(consent.get(subject), erased, now)
-                self._remember(self._stored, subject, views[subject])
-        return views
 
     def _remember(self, table: OrderedDict[str, V], subject: str, value: V) -> None:
         table[subject] = value
@@ -135,10 +185,12 @@ class AlertJudge:
 
 
 @dataclass(frozen=True, slots=True)
-class _StoreView:
-    consent: ConsentState | None
-    erased: tuple[datetime, ...]
-    read_at: float  # time.monotonic()
+class StoreLoad:
+    """One bulk read of the store (:meth:`AlertJudge.fetch`): what it answered and when the read started."""
+
+    ledger: ConsentLedger
+    started: datetime  # wall clock (UTC), compared with the writers' applied_at
+    started_at: float  # time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -173,6 +225,12 @@ class AlertProcessor:
         self.health = health
 
     async def __call__(self, messages: Sequence[RawMessage]) -> AlertOutcome:
+        outcome = await self.judged(messages)
+        await self.publish(outcome)
+        return outcome
+
+    async def judged(self, messages: Sequence[RawMessage]) -> AlertOutcome:
+        """Parse and judge a batch (the findings are not published yet)."""
         valid, _ = parse_messages(messages, self.judge.handler.taxonomy)  # the workers dead-letter the rest
         findings: list[Finding] = []
         if valid:
@@ -185,8 +243,26 @@ class AlertProcessor:
                 maximum=self.retry_max,
                 health=self.health,
             )
-            await publish_findings(self.publisher, self.topics.alerts, findings)
         return AlertOutcome(len(valid), len(messages) - len(valid), tuple(findings))
+
+    async def publish(self, outcome: AlertOutcome) -> None:
+        """The batch's findings to the alerts topic; returns once the broker has them all."""
+        if outcome.findings:
+            await publish_findings(self.publisher, self.topics.alerts, outcome.findings)
+
+
+async def deliver_in_order(
+    previous: asyncio.Future[None] | None, publishing: asyncio.Future[None], commit: Callable[[], Awaitable[None]]
+) -> None:
+    """Commit a batch's offsets once its findings are on the topic and the batches before it are committed.
+
+    The alerter judges the next batch meanwhile, so neither the broker's acknowledgement nor the commit's round trip
+    delays the next alerts; a batch whose findings or predecessor failed is not committed (at least once).
+    """
+    if previous is not None:
+        await previous
+    await publishing
+    await commit()
 
 
 class AIOKafkaPublisher:
@@ -218,6 +294,34 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+async def refresh_store_view(
+    judge: AlertJudge, executor: Executor, reader: Executor, stop: asyncio.Event, *, retry: float = 30.0
+) -> None:
+    """Every ``judge.refresh`` seconds until ``stop``: read what the store applied since the previous read (on
+    ``reader``) and merge it into the judge (on ``executor``, the thread that judges, between batches).
+
+    A batch never waits for the read; while the store is unavailable the judge keeps what it holds and the read is
+    tried again every ``retry`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    delay = judge.refresh
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        if stop.is_set():
+            return
+        try:
+            load = await loop.run_in_executor(reader, judge.fetch)
+        except StoreUnavailable as exc:
+            delay = min(judge.refresh, retry)
+            _log.warning(
+                "alerter: graph store unavailable for the consent refresh (%s); retrying in %.0f s", exc, delay
+            )
+            continue
+        await loop.run_in_executor(executor, judge.absorb, load)
+        delay = judge.refresh
+
+
 async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event) -> None:
     """Judge the events topic until ``stop`` is set: fetch a batch, publish its findings, commit its offsets.
 
@@ -244,8 +348,10 @@ async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event)
     producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **options)
     health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-judge")
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-consent")
+    judge = AlertJudge(handler, inline_refresh=False)
     processor = AlertProcessor(
-        AlertJudge(handler),
+        judge,
         AIOKafkaPublisher(producer),
         TopicNames.from_settings(settings),
         executor=executor,
@@ -253,13 +359,29 @@ async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event)
         health=health,
     )
     wait_ms = max(1, int(settings.alerter_batch_wait * 1000))
+    # everything the store records of consent and erasures, before the first batch (then refreshed beside them)
+    await retrying(lambda _: judge.load(), None, 0, executor=executor, initial=0.5, maximum=settings.worker_retry_max)
+    consenting, erased = judge.held
+    _log.info("alerter: consent records of %d people and erasures of %d people loaded", consenting, erased)
+    refresher = asyncio.create_task(refresh_store_view(judge, executor, reader, stop))
+    in_flight: deque[asyncio.Future[None]] = deque()
     await producer.start()
     try:
         await consumer.start()
         if health is not None:
             health.running()
         beat = time.monotonic()
+
+        async def commit(offsets: dict[Any, int]) -> None:
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError:
+                # the group rebalanced meanwhile: the partitions' new owner judges the batch again (at least once)
+                _log.warning("alerter: offsets not committed (the group rebalanced); the batch will be judged again")
+
         while not stop.is_set():
+            if refresher.done():
+                refresher.result()  # raises what stopped it (anything but an unavailable store)
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.alerter_batch_size)
             if health is not None and time.monotonic() - beat > HEARTBEAT_SECONDS:
                 health.heartbeat()
@@ -271,15 +393,29 @@ async def run_alerter(settings: Settings, handler: Handler, stop: asyncio.Event)
                 for records in fetched.values()
                 for r in records
             ]
-            await processor(messages)
-            try:
-                await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
-            except CommitFailedError:
-                # the group rebalanced meanwhile: the partitions' new owner judges the batch again (at least once)
-                _log.warning("alerter: offsets not committed (the group rebalanced); the batch will be judged again")
+            outcome = await processor.judged(messages)
+            # publish now (sends go out in batch order), commit once the broker has them, judge the next batch
+            # meanwhile; at most ``_IN_FLIGHT`` batches are between judging and their commit
+            publishing = asyncio.ensure_future(processor.publish(outcome))
+            offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+            in_flight.append(
+                asyncio.ensure_future(
+                    deliver_in_order(in_flight[-1] if in_flight else None, publishing, partial(commit, offsets))
+                )
+            )
+            while in_flight and (in_flight[0].done() or len(in_flight) > _IN_FLIGHT):
+                await in_flight.popleft()  # raises what failed a delivery: the alerter stops uncommitted
+        while in_flight:
+            await in_flight.popleft()
     finally:
+        for task in in_flight:
+            task.cancel()
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
         await consumer.stop()
         await producer.stop()
         executor.shutdown(wait=True)
+        reader.shutdown(wait=True)
         if health is not None:
             health.stopped()

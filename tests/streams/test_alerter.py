@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from graph.changes import ConsentState, Tombstone
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
+from graph.store import ConsentLedger, StoreUnavailable
 from lineage.settings import Settings
 from lineage.simulator import simulate
 from policies import default_policy
 from schemas.events import validate_event
 from streams.agents import MemoryPublisher, RawMessage
-from streams.alerter import AlertJudge, AlertProcessor, aiokafka_options
+from streams.alerter import AlertJudge, AlertProcessor, aiokafka_options, deliver_in_order, refresh_store_view
 from streams.handler import Handler
 from streams.topics import TopicNames
 from tests.conftest import TEST_KEY
@@ -159,16 +163,113 @@ def test_alerter_settings_from_the_environment() -> None:
         Settings.from_env({"LINEAGE_WORKER_ALERTS": "maybe"})
 
 
-def test_the_store_is_read_once_per_person_until_the_refresh() -> None:
-    store = SQLiteGraphStore(":memory:")
+class CountingStore(SQLiteGraphStore):
+    """Counts the bulk reads; the per-person reads fail, since judging must never wait on them."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.bulk_reads: list[datetime | None] = []
+
+    def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
+        self.bulk_reads.append(applied_since)
+        return super().consent_and_erasures(applied_since)
+
+    def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
+        raise AssertionError("the alerter read one person's consent")
+
+    def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
+        raise AssertionError("the alerter read one person's erasures")
+
+
+def test_the_store_is_read_in_bulk_once_then_incrementally_at_each_refresh() -> None:
+    store = CountingStore()
+    writer = _handler(store)
     judge = AlertJudge(_handler(store))
     shares = [event("shared", occurred_at="2026-03-02T10:00:00Z", **ANALYTICS_SHARE) for _ in range(3)]
+    others = [event("shared", subject_id=f"p{i}@x.org", **ANALYTICS_SHARE) for i in range(50)]
     for share in shares:
-        assert judge.findings([validate_event(share)]) == []
-    assert judge.store_reads == 1
+        assert judge.findings([validate_event(share), *(validate_event(o) for o in others)]) == []
+    assert store.bulk_reads == [None] and judge.store_loads == 1  # one read for everyone, not one per person
     # a withdrawal written to the store by other means (not read on this alerter's stream) counts after a refresh
-    _handler(store).handle([validate_event(_withdrawal("ev-w", "2026-03-01T10:00:00Z"))])
+    writer.handle([validate_event(_withdrawal("ev-w", "2026-03-01T10:00:00Z"))])
     assert judge.findings([validate_event(shares[0])]) == []
     judge.refresh = 0.0
     assert [f.rule for f in judge.findings([validate_event(shares[0])])] == ["disclosure-after-withdrawal"]
-    assert judge.store_reads == 2
+    assert len(store.bulk_reads) == 2 and store.bulk_reads[1] is not None  # only what was applied since
+    assert judge.held == (1, 0)
+
+
+def test_an_erasure_read_at_a_refresh_drops_the_consent_records_it_deleted() -> None:
+    store = SQLiteGraphStore(":memory:")
+    writer = _handler(store)
+    writer.handle([validate_event(_withdrawal("ev-w", "2026-03-01T10:00:00Z"))])
+    judge = AlertJudge(_handler(store), refresh=0.0)
+    judge.load()
+    assert judge.held == (1, 0)
+    writer.handle([validate_event(_erasure("ev-x", "2026-03-05T00:00:00Z"))])
+    share = event("shared", occurred_at="2026-03-06T10:00:00Z", **ANALYTICS_SHARE)  # new data, after the erasure
+    assert judge.findings([validate_event(share)]) == []  # as the workers: the withdrawal went with the erasure
+    assert judge.held == (0, 1)
+    old = event("shared", occurred_at="2026-03-04T10:00:00Z", **BROKER_SHARE)
+    assert judge.findings([validate_event(old)]) == []  # erased afterwards: no alert
+
+
+def test_the_alerter_refreshes_beside_the_batches_and_keeps_what_it_holds_while_the_store_is_down() -> None:
+    store = SQLiteGraphStore(":memory:")
+    judge = AlertJudge(_handler(store), refresh=0.01, inline_refresh=False)
+    judge.load()
+    _handler(store).handle([validate_event(_withdrawal("ev-w", "2026-03-01T10:00:00Z"))])
+    fetch, failures = judge.fetch, [0]
+
+    def flaky_fetch() -> Any:
+        if failures[0] < 2:
+            failures[0] += 1
+            raise StoreUnavailable("down")
+        return fetch()
+
+    judge.fetch = flaky_fetch  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        with ThreadPoolExecutor(1) as executor, ThreadPoolExecutor(1) as reader:
+            task = asyncio.create_task(refresh_store_view(judge, executor, reader, stop, retry=0.01))
+            for _ in range(500):
+                if judge.held == (1, 0):
+                    break
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    assert failures[0] == 2 and judge.held == (1, 0) and judge.store_loads >= 2
+
+
+def test_offsets_are_committed_in_batch_order_and_never_past_a_failed_publish() -> None:
+    async def scenario() -> tuple[list[int], BaseException | None]:
+        loop = asyncio.get_running_loop()
+        published = [loop.create_future() for _ in range(4)]
+        committed: list[int] = []
+
+        def commit(n: int) -> Any:
+            async def done() -> None:
+                committed.append(n)
+
+            return done
+
+        chain: list[asyncio.Future[None]] = []
+        for n in range(4):
+            chain.append(asyncio.ensure_future(deliver_in_order(chain[-1] if chain else None, published[n], commit(n))))
+        published[1].set_result(None)  # batch 1's findings are out first: it still waits for batch 0
+        await asyncio.sleep(0)
+        assert committed == []
+        published[0].set_result(None)
+        await asyncio.wait_for(asyncio.gather(chain[0], chain[1]), timeout=5)
+        published[3].set_result(None)
+        published[2].set_exception(ConnectionError("broker gone"))
+        results = await asyncio.gather(*chain, return_exceptions=True)
+        failure = results[3]
+        return committed, failure if isinstance(failure, BaseException) else None
+
+    committed, failure = asyncio.run(scenario())
+    assert committed == [0, 1]  # 2 failed, so neither 2 nor 3 (whose findings were out) is committed
+    assert isinstance(failure, ConnectionError)
