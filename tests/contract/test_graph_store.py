@@ -210,7 +210,8 @@ def test_flows_aggregate_over_people_with_evidence(store: GraphStore) -> None:
     )
     flows = store.flows()
     shares = [f for f in flows if f.rel == "SHARED_WITH" and f.category == "user.contact.email"]
-    assert [(f.recipient.id if f.recipient else None, f.purpose, f.subjects, f.events, f.event_ids) for f in shares] == [
+    got = [(f.recipient.id if f.recipient else None, f.purpose, f.subjects, f.events, f.event_ids) for f in shares]
+    assert got == [
         ("hk-affiliate", "essential.service.operations.support", 2, 3, ["bob-s", "s1", "s2"]),
         ("brokr", "marketing.advertising", 1, 1, ["s3"]),
     ]
@@ -220,7 +221,8 @@ def test_flows_aggregate_over_people_with_evidence(store: GraphStore) -> None:
         "SOS Hong Kong Ltd", "affiliate", "HK")
     assert hk.first_seen == datetime(2026, 3, 4, 9, tzinfo=UTC) and hk.last_seen == datetime(2026, 3, 7, tzinfo=UTC)
     sources = [f for f in flows if f.rel == "COLLECTED_FROM"]
-    assert {(f.category, f.source.type if f.source else None, f.source.name if f.source else None) for f in sources} == {
+    sourced = {(f.category, f.source.type if f.source else None, f.source.name if f.source else None) for f in sources}
+    assert sourced == {
         ("user.contact.email", "third_party", "office365-sso"),
         ("user.name", "third_party", "office365-sso"),
         ("user.device.ip_address", "automatic", None),
