@@ -111,6 +111,10 @@ class SQLiteGraphStore(GraphStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # 64 MiB of page cache (the default is 2 MiB): a batch's rows go into each B-tree in key order, and
+            # with this cache the pages they walk stay in memory (on the bench's 153k events into a 146 MB file:
+            # 3x fewer page reads, a third fewer page writes, ~7% less CPU). Memory only, allocated as used.
+            self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(_DDL)
             self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.Error as exc:
