@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
   subject TEXT NOT NULL, role TEXT NOT NULL, customer TEXT, applied_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
-CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
+DROP INDEX IF EXISTS events_time;
 CREATE TABLE IF NOT EXISTS subjects (key TEXT PRIMARY KEY, type TEXT NOT NULL, seen_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS recipients (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, country TEXT, contact TEXT,
@@ -110,11 +111,16 @@ class SQLiteGraphStore(GraphStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # 64 MiB of page cache (the default is 2 MiB): a batch's rows go into each B-tree in key order, and
+            # with this cache the pages they walk stay in memory (on the bench's 153k events into a 146 MB file:
+            # 3x fewer page reads, a third fewer page writes, ~7% less CPU). Memory only, allocated as used.
+            self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(_DDL)
             self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.Error as exc:
             raise store_error(exc, f"cannot open SQLite store {self.path!r}") from exc
         self._lock = threading.Lock()
+        self._edge_ids = _EdgeIds()
 
     # -- writes ---------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
@@ -143,6 +149,7 @@ class SQLiteGraphStore(GraphStore):
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
+                self._edge_ids.check(cur)
                 for cs in erasures:
                     if self._erase(cur, cs, now):
                         applied += 1
@@ -181,6 +188,7 @@ class SQLiteGraphStore(GraphStore):
         return ApplyResult(applied, duplicates, tuple(suppressed))
 
     def _rollback(self) -> None:
+        self._edge_ids.clear()  # it may hold ids of edges the rolled-back transaction created
         # BEGIN itself may have failed (busy), and SQLite rolls back by itself after some errors (disk full)
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
@@ -224,6 +232,7 @@ class SQLiteGraphStore(GraphStore):
         )
         if cur.rowcount == 0:
             return False
+        self._edge_ids.clear()  # edges are deleted below
         recipients = sorted(
             set(er.recipients)
             | {
@@ -322,7 +331,7 @@ class SQLiteGraphStore(GraphStore):
         events: list[tuple[str, str, str, str, str, str, str | None, str]] = []
         subjects: dict[str, tuple[str, str]] = {}
         edges: dict[tuple[str, str, str, str, str], list[Any]] = {}
-        evidence: list[tuple[str, str, str, str, str, str, str]] = []
+        evidence: list[tuple[str, str, tuple[str, str, str, str, str]]] = []
         consents: list[tuple[str, str, str, str, str, str]] = []
         alerts: dict[str, list[Any]] = {}
         alert_evidence: list[tuple[str, str, str, str]] = []
@@ -340,7 +349,7 @@ class SQLiteGraphStore(GraphStore):
                     edges[key] = [at, at, 1]
                 else:
                     span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
-                evidence.append((ev.event_id, at, *key))
+                evidence.append((ev.event_id, at, key))
             if cs.consent is not None:
                 c = cs.consent
                 consents.append(
@@ -360,7 +369,7 @@ class SQLiteGraphStore(GraphStore):
         cur.executemany(
             "INSERT INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            events,
+            sorted(events),
         )
         cur.executemany(
             "INSERT INTO subjects(key, type, seen_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
@@ -368,19 +377,29 @@ class SQLiteGraphStore(GraphStore):
             [(key, stype, at) for key, (stype, at) in subjects.items()],
         )
         self._upsert_catalogue(cur, fresh)
+        ids = self._edge_ids.resolve(cur, edges)
+        new_edges, old_edges = [], []
+        for key, span in edges.items():
+            if key in ids:
+                old_edges.append((*span, ids[key]))
+            else:
+                ids[key] = self._edge_ids.allocate()
+                new_edges.append((ids[key], *key, *span))
+        # rows in key order: each B-tree is walked forwards once instead of being hit at random
         cur.executemany(
-            "INSERT INTO edges(rel, subject, category, target, purpose, first_seen, last_seen, count)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(subject, rel, category, target, purpose) DO UPDATE SET"
-            " first_seen = min(first_seen, excluded.first_seen),"
-            " last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count",
-            [(*key, *span) for key, span in edges.items()],
+            "INSERT INTO edges(id, rel, subject, category, target, purpose, first_seen, last_seen, count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            new_edges,
         )
+        old_edges.sort(key=itemgetter(3))
         cur.executemany(
-            "INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at)"
-            " SELECT id, ?, ? FROM edges WHERE rel = ? AND subject = ? AND category = ? AND target = ? AND purpose = ?",
-            evidence,
+            "UPDATE edges SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), count = count + ?"
+            " WHERE id = ?",
+            old_edges,
         )
+        rows = [(ids[key], event_id, at) for event_id, at, key in evidence]
+        rows.sort()
+        cur.executemany("INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at) VALUES (?, ?, ?)", rows)
         if consents:
             cur.executemany(
                 "INSERT OR IGNORE INTO consents(event_id, subject, kind, occurred_at, purposes, categories)"
@@ -664,6 +683,61 @@ class SQLiteGraphStore(GraphStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+EdgeKeyRow = tuple[str, str, str, str, str]  # (rel, subject, category, target, purpose)
+
+
+class _EdgeIds:
+    """The ids of edges this connection has seen, by key, so that writing evidence needs no lookup by key.
+
+    Valid only while no other connection writes: :meth:`check` (at the start of each write transaction) clears it
+    when ``PRAGMA data_version`` says another connection committed since; the store clears it on erasure and on
+    rollback. The subjects whose edges were all loaded are remembered, so a key of theirs not held here is new
+    and gets the next id (allocated under the write lock, from ``max(id)`` read in the same transaction). Bounded:
+    cleared when it holds more than ``limit`` edges; the bench's 118,827 edges took about 40 MB, so the default
+    limit is about 100 MB (ingest peaked at 280 MB there with the 64 MiB page cache, against 176 MB without both).
+    """
+
+    def __init__(self, limit: int = 300_000) -> None:
+        self.limit = limit
+        self.ids: dict[EdgeKeyRow, int] = {}
+        self.loaded: set[str] = set()
+        self.version: int | None = None
+        self.next_id = 0
+
+    def clear(self) -> None:
+        self.ids.clear()
+        self.loaded.clear()
+        self.version = None
+
+    def check(self, cur: sqlite3.Cursor) -> None:
+        """At the start of a write transaction: forget everything if another connection wrote since."""
+        (version,) = cur.execute("PRAGMA data_version").fetchone()
+        if version != self.version or len(self.ids) > self.limit:
+            self.clear()
+            self.version = version
+        (top,) = cur.execute("SELECT max(id) FROM edges").fetchone()
+        self.next_id = (top or 0) + 1
+
+    def allocate(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def resolve(self, cur: sqlite3.Cursor, keys: Iterable[EdgeKeyRow]) -> dict[EdgeKeyRow, int]:
+        """The stored ids of those of ``keys`` that are stored (keys missing from the answer are new edges)."""
+        ids, loaded = self.ids, self.loaded
+        missing = sorted({k[1] for k in keys if k[1] not in loaded})
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            sql = (
+                "SELECT rel, subject, category, target, purpose, id FROM edges"  # noqa: S608 - placeholders only
+                f" WHERE subject IN ({','.join('?' * len(chunk))})"
+            )
+            for rel, subject, category, target, purpose, edge_id in cur.execute(sql, chunk):
+                ids[(rel, subject, category, target, purpose)] = edge_id
+        loaded.update(missing)
+        return ids
 
 
 def _flow_order(f: Flow) -> tuple[str, ...]:
