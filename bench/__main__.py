@@ -57,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="alerts: the graph workers at this nice value, so the alert path (emitter, broker, alerter) comes first",
     )
+    p.add_argument(
+        "--nice-graph",
+        type=int,
+        default=0,
+        help="alerts: the graph writes (the workers and every thread of Neo4j) at this nice value during the runs, "
+        "as a deployment that gives the alert path the CPU first would",
+    )
     p.add_argument("--alert-seconds", type=float, help="seconds of load per alert run (default 20; quick 3)")
     p.add_argument("--profile", action="store_true", help="profile (pyinstrument in-process, py-spy on a worker)")
     return p
@@ -146,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                         batch_size=args.batch_size,
                         alerter=not args.no_alerter,
                         worker_nice=args.nice_workers,
+                        graph_nice=args.nice_graph,
                     ),
                 )
             if {"who-has", "reports"} & set(which):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,28 @@ def test_server_measurements_run(tmp_path: Path) -> None:
     out = bench("ingest", "--services", "shared", "--no-record", results=tmp_path / "RESULTS.md", timeout=180)
     assert "1. ingest Kafka -> worker -> Neo4j vs naive" in out
     assert "kafka: already running (shared mode), left running" in out
+
+
+def test_niced_lowers_every_thread_of_a_process_and_restores_it() -> None:
+    from bench.alerts import niced
+
+    if os.geteuid() != 0:
+        pytest.skip("restoring a lower nice value needs root (CAP_SYS_NICE)")
+    code = (
+        "import threading, time\n"
+        "for _ in range(3): threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "time.sleep(30)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])  # noqa: S603
+    try:
+        deadline = time.monotonic() + 10
+        while len(os.listdir(f"/proc/{child.pid}/task")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tids = [int(t) for t in os.listdir(f"/proc/{child.pid}/task")]
+        assert len(tids) == 4
+        with niced(child.pid, 7):
+            assert {os.getpriority(os.PRIO_PROCESS, t) for t in tids} == {7}
+        assert {os.getpriority(os.PRIO_PROCESS, t) for t in tids} == {0}
+    finally:
+        child.kill()
+        child.wait()
