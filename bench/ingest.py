@@ -53,7 +53,8 @@ WORKER_MARKERS = (
 )
 
 
-Planned = list[list[tuple[list[Any], list[Any]]]]  # per writer: its batches of (event rows, statements)
+# per writer: its batches of (event rows, Data rows, statements)
+Planned = list[list[tuple[list[Any], list[Any], list[Any]]]]
 
 
 def _planned(data: Dataset, services: Services, namespace: str, batch: int, writers: int = 1) -> Planned:
@@ -77,7 +78,7 @@ def _planned(data: Dataset, services: Services, namespace: str, batch: int, writ
     out: Planned = []
     for share in shares:
         batches = [share[i : i + batch] for i in range(0, len(share), batch)]
-        out.append([(neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches])
+        out.append([(*neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches])
     return out
 
 
@@ -86,7 +87,7 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     writer; (time, done so far) marks."""
     import threading
 
-    from graph import neo4j_plan
+    from graph import neo4j_store
 
     marks = [(time.perf_counter(), 0)]
     done = [0]
@@ -94,18 +95,19 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     now = datetime.now(UTC)
     failures: list[BaseException] = []
 
-    def write(batches: list[tuple[list[Any], list[Any]]], driver: Any) -> None:
+    def write(batches: list[tuple[list[Any], list[Any], list[Any]]], driver: Any) -> None:
         try:
             with driver.session(database="neo4j") as session:
-                for event_rows, statements in batches:
+                for event_rows, data_rows, statements in batches:
 
-                    def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
-                        tx.run(
-                            neo4j_plan.EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace
-                        ).consume()
-                        for query, rows in statements:
-                            if rows:
-                                tx.run(query, rows=rows, ns=namespace).consume()
+                    def work(
+                        tx: Any,
+                        event_rows: list[Any] = event_rows,
+                        data_rows: list[Any] = data_rows,
+                        statements: list[Any] = statements,
+                    ) -> None:
+                        _, data = neo4j_store.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
+                        neo4j_store.write(tx, namespace, statements, data)
 
                     session.execute_write(work)
                     with lock:
