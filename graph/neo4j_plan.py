@@ -27,17 +27,18 @@ def _dt(seconds: str, nanos: str) -> str:
 
 # -- Data nodes, events and evidence -----------------------------------------------------------------------
 # The batch's Data nodes first, once each (rows [data id, subject, category], sorted by id), returning their element
-# ids: the evidence and the lineage edges then reach them directly instead of by an index seek each.
+# ids (one record of [id, element id] pairs: a record per row costs the driver more than the rest): the evidence and
+# the lineage edges then reach them directly instead of by an index seek each.
 DATA = """
 UNWIND $rows AS r
 MERGE (d:Data {ns: $ns, id: r[0]}) ON CREATE SET d.subject = r[1], d.category = r[2]
-RETURN r[0] AS id, elementId(d) AS node
+RETURN collect([r[0], elementId(d)]) AS nodes
 """
 # One row per event: [event_id, seconds, nanoseconds, props, evidence], evidence one entry per Data node the event
 # is about: [data node's element id, rels, targets, purposes] (parallel lists: the event is evidence for the
 # lineage relationship rels[i] of the Data node to targets[i], with purposes[i] for SHARED_WITH, '' otherwise).
 # Only events created by this attempt ($batch, a mark removed again in the same statement, so never stored) get
-# their evidence; the statement returns their ids.
+# their evidence; the statement returns their ids (one record).
 EVENTS = f"""
 UNWIND $rows AS r
 MERGE (e:Event {{ns: $ns, event_id: r[0]}})
@@ -50,7 +51,7 @@ CALL (e, r) {{
   MATCH (d:Data) WHERE elementId(d) = x[0]
   CREATE (e)-[:EVIDENCE {{rels: x[1], targets: x[2], purposes: x[3]}}]->(d)
 }}
-RETURN e.event_id AS event_id
+RETURN collect(e.event_id) AS created
 """
 
 # -- aggregates of the new events, one row per key ---------------------------------------------------------------
@@ -60,7 +61,7 @@ UNWIND $rows AS r WITH r, {_dt("r[2]", "r[3]")} AS at
 MERGE (s:Subject {{ns: $ns, key: r[0]}}) ON CREATE SET s.type = r[1], s.seen_at = at
 WITH s, r, at, s.seen_at IS NULL OR at > s.seen_at AS later
 FOREACH (_ IN CASE WHEN later THEN [1] ELSE [] END | SET s.type = r[1], s.seen_at = at)
-RETURN r[0] AS key, elementId(s) AS node
+RETURN collect([r[0], elementId(s)]) AS nodes
 """
 RECIPIENTS = f"""
 UNWIND $rows AS r WITH r, {_dt("r[2]", "r[3]")} AS at

@@ -649,9 +649,9 @@ def events(
 ) -> tuple[set[str], dict[str, str]]:
     """Run :data:`plan.DATA` and :data:`plan.EVENTS` on rows of :func:`plan.event_rows`: the ids of the events this
     attempt (``token``) created, and the Data nodes' element ids by Data id."""
-    nodes = {r["id"]: r["node"] for r in tx.run(plan.DATA, rows=data_rows, ns=namespace)} if data_rows else {}
+    nodes = dict(tx.run(plan.DATA, rows=data_rows, ns=namespace).single(strict=True)[0]) if data_rows else {}
     rows = plan.resolve_evidence(rows, nodes)
-    created = {r["event_id"] for r in tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace)}
+    created = set(tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace).single(strict=True)[0])
     return created, nodes
 
 
@@ -661,7 +661,7 @@ def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.St
     assert subjects_query == plan.SUBJECTS
     if not subject_rows:  # no new event (each has its subject's row)
         return
-    subjects = {r["key"]: r["node"] for r in tx.run(plan.SUBJECTS, rows=subject_rows, ns=namespace)}
+    subjects = dict(tx.run(plan.SUBJECTS, rows=subject_rows, ns=namespace).single(strict=True)[0])
     for query, rows in plan.resolve(rest, data, subjects):
         if rows:
             tx.run(query, rows=rows, ns=namespace).consume()
