@@ -8,7 +8,9 @@ All three take the same simulated events and write to the same Neo4j server, eac
 * *naive*: :mod:`bench.naive`, one write transaction per event, from the same topic.
 * *ceiling*: the graph changes and their statement rows built in memory first (untimed, with the store's own
   planning), then written with the store's own statements in batches of ``ceiling_batch`` events, one write
-  transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part.
+  transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part except what the
+  store's statements need at write time (the Data and Subject element ids their first statements return, put into
+  the later statements' rows, as the store does: :func:`graph.neo4j_store.events` and :func:`~graph.neo4j_store.write`).
 
 Each figure is the sustained rate between 10 % and 90 % of the events done (see :func:`bench.common.sustained_rate`).
 """
