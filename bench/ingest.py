@@ -8,7 +8,9 @@ All three take the same simulated events and write to the same Neo4j server, eac
 * *naive*: :mod:`bench.naive`, one write transaction per event, from the same topic.
 * *ceiling*: the graph changes and their statement rows built in memory first (untimed, with the store's own
   planning), then written with the store's own statements in batches of ``ceiling_batch`` events, one write
-  transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part.
+  transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part except what the
+  store's statements need at write time (the Data and Subject element ids their first statements return, put into
+  the later statements' rows, as the store does: :func:`graph.neo4j_store.events` and :func:`~graph.neo4j_store.write`).
 
 Each figure is the sustained rate between 10 % and 90 % of the events done (see :func:`bench.common.sustained_rate`).
 """
@@ -53,7 +55,8 @@ WORKER_MARKERS = (
 )
 
 
-Planned = list[list[tuple[list[Any], list[Any]]]]  # per writer: its batches of (event rows, statements)
+# per writer: its batches of (event rows, Data rows, statements)
+Planned = list[list[tuple[list[Any], list[Any], list[Any]]]]
 
 
 def _planned(data: Dataset, services: Services, namespace: str, batch: int, writers: int = 1) -> Planned:
@@ -77,7 +80,7 @@ def _planned(data: Dataset, services: Services, namespace: str, batch: int, writ
     out: Planned = []
     for share in shares:
         batches = [share[i : i + batch] for i in range(0, len(share), batch)]
-        out.append([(neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches])
+        out.append([(*neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches])
     return out
 
 
@@ -86,7 +89,7 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     writer; (time, done so far) marks."""
     import threading
 
-    from graph import neo4j_plan
+    from graph import neo4j_store
 
     marks = [(time.perf_counter(), 0)]
     done = [0]
@@ -94,18 +97,19 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     now = datetime.now(UTC)
     failures: list[BaseException] = []
 
-    def write(batches: list[tuple[list[Any], list[Any]]], driver: Any) -> None:
+    def write(batches: list[tuple[list[Any], list[Any], list[Any]]], driver: Any) -> None:
         try:
             with driver.session(database="neo4j") as session:
-                for event_rows, statements in batches:
+                for event_rows, data_rows, statements in batches:
 
-                    def work(tx: Any, event_rows: list[Any] = event_rows, statements: list[Any] = statements) -> None:
-                        tx.run(
-                            neo4j_plan.EVENTS, rows=event_rows, batch=uuid.uuid4().hex, now=now, ns=namespace
-                        ).consume()
-                        for query, rows in statements:
-                            if rows:
-                                tx.run(query, rows=rows, ns=namespace).consume()
+                    def work(
+                        tx: Any,
+                        event_rows: list[Any] = event_rows,
+                        data_rows: list[Any] = data_rows,
+                        statements: list[Any] = statements,
+                    ) -> None:
+                        _, data = neo4j_store.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
+                        neo4j_store.write(tx, namespace, statements, data)
 
                     session.execute_write(work)
                     with lock:

@@ -25,20 +25,33 @@ def _dt(seconds: str, nanos: str) -> str:
     return f"datetime({{epochSeconds: {seconds}, nanosecond: {nanos}}})"
 
 
-# -- events, with their Data nodes and evidence -----------------------------------------------------------
+# -- Data nodes, events and evidence -----------------------------------------------------------------------
+# The batch's Data nodes first, once each (rows [data id, subject, category], sorted by id), returning their element
+# ids (one record of [id, element id] pairs: a record per row costs the driver more than the rest): the evidence and
+# the lineage edges then reach them directly instead of by an index seek each.
+DATA = """
+UNWIND $rows AS r
+MERGE (d:Data {ns: $ns, id: r[0]}) ON CREATE SET d.subject = r[1], d.category = r[2]
+RETURN collect([r[0], elementId(d)]) AS nodes
+"""
 # One row per event: [event_id, seconds, nanoseconds, props, evidence], evidence one entry per Data node the event
-# is about: [data id, subject, category, rels, targets, purposes] (parallel lists: the event is evidence for the
+# is about: [data node's element id, rels, targets, purposes] (parallel lists: the event is evidence for the
 # lineage relationship rels[i] of the Data node to targets[i], with purposes[i] for SHARED_WITH, '' otherwise).
-# Only events created by this attempt ($batch) get their evidence; the statement returns their ids.
+# Only events created by this attempt ($batch, a mark removed again in the same statement, so never stored) get
+# their evidence; the statement returns their ids (one record).
 EVENTS = f"""
 UNWIND $rows AS r
 MERGE (e:Event {{ns: $ns, event_id: r[0]}})
 ON CREATE SET e += r[3], e.occurred_at = {_dt("r[1]", "r[2]")}, e.applied_at = $now, e.batch = $batch
 WITH e, r WHERE e.batch = $batch
-FOREACH (x IN r[4] |
-  MERGE (d:Data {{ns: $ns, id: x[0]}}) ON CREATE SET d.subject = x[1], d.category = x[2]
-  CREATE (e)-[:EVIDENCE {{rels: x[3], targets: x[4], purposes: x[5]}}]->(d))
-RETURN e.event_id AS event_id
+REMOVE e.batch
+WITH e, r
+CALL (e, r) {{
+  UNWIND r[4] AS x
+  MATCH (d:Data) WHERE elementId(d) = x[0]
+  CREATE (e)-[:EVIDENCE {{rels: x[1], targets: x[2], purposes: x[3]}}]->(d)
+}}
+RETURN collect(e.event_id) AS created
 """
 
 # -- aggregates of the new events, one row per key ---------------------------------------------------------------
@@ -46,8 +59,9 @@ RETURN e.event_id AS event_id
 SUBJECTS = f"""
 UNWIND $rows AS r WITH r, {_dt("r[2]", "r[3]")} AS at
 MERGE (s:Subject {{ns: $ns, key: r[0]}}) ON CREATE SET s.type = r[1], s.seen_at = at
-WITH s, r, at WHERE s.seen_at IS NULL OR at > s.seen_at
-SET s.type = r[1], s.seen_at = at
+WITH s, r, at, s.seen_at IS NULL OR at > s.seen_at AS later
+FOREACH (_ IN CASE WHEN later THEN [1] ELSE [] END | SET s.type = r[1], s.seen_at = at)
+RETURN collect([r[0], elementId(s)]) AS nodes
 """
 RECIPIENTS = f"""
 UNWIND $rows AS r WITH r, {_dt("r[2]", "r[3]")} AS at
@@ -57,27 +71,42 @@ SET x.name = r[1].name, x.type = r[1].type, x.country = r[1].country, x.contact 
     x.seen_at = at, x.seen_event = r[4]
 """
 SOURCES = "UNWIND $rows AS r MERGE (x:Source {ns: $ns, id: r[0]}) ON CREATE SET x.type = r[1], x.name = r[2]"
-# edge rows: [data id, subject, target, purpose, first s, first ns, last s, last ns, count]
-_EDGE_FROM = f"""
-UNWIND $rows AS r WITH r, {_dt("r[4]", "r[5]")} AS first, {_dt("r[6]", "r[7]")} AS last
-MATCH (d:Data {{ns: $ns, id: r[0]}})
+# HOLDS rows: [Data element id, Subject element id, role, first s, first ns, last s, last ns, count]; the other
+# edges' rows, one per target: [target key, [[Data element id, purpose, first s, first ns, last s, last ns, count]]]
+
+
+def _span(at: int) -> str:
+    """first and last, from the row's r[at] to r[at + 3] (seconds and nanoseconds each)."""
+    return f"{_dt(f'r[{at}]', f'r[{at + 1}]')} AS first, {_dt(f'r[{at + 2}]', f'r[{at + 3}]')} AS last"
+
+
+def _edge_span(count: int) -> str:
+    """first_seen = min, last_seen = max (written only when they move), count += the row's r[count]."""
+    return f"""
+ON CREATE SET e.first_seen = first, e.last_seen = last, e.count = r[{count}]
+ON MATCH SET e.count = e.count + r[{count}]
+FOREACH (_ IN CASE WHEN first < e.first_seen THEN [1] ELSE [] END | SET e.first_seen = first)
+FOREACH (_ IN CASE WHEN last > e.last_seen THEN [1] ELSE [] END | SET e.last_seen = last)
 """
-_EDGE_SPAN = """
-ON CREATE SET e.first_seen = first, e.last_seen = last, e.count = r[8]
-ON MATCH SET e.first_seen = CASE WHEN first < e.first_seen THEN first ELSE e.first_seen END,
-             e.last_seen = CASE WHEN last > e.last_seen THEN last ELSE e.last_seen END,
-             e.count = e.count + r[8]
-"""
+
+
+def _to_target(label: str, key: str, rel: str) -> str:
+    return (
+        f"UNWIND $rows AS g MERGE (t:{label} {{ns: $ns, {key}: g[0]}}) WITH t, g UNWIND g[1] AS r\n"
+        f"WITH t, r, {_span(2)}\n"
+        f"MATCH (d:Data) WHERE elementId(d) = r[0] MERGE (d)-[e:{rel}]->(t)" + _edge_span(6)
+    )
+
+
 EDGES = {
-    Rel.HOLDS: _EDGE_FROM + "MERGE (s:Subject {ns: $ns, key: r[1]}) MERGE (s)-[e:HOLDS {role: r[2]}]->(d)" + _EDGE_SPAN,
-    Rel.COLLECTED_FROM: _EDGE_FROM
-    + "MERGE (t:Source {ns: $ns, id: r[2]}) MERGE (d)-[e:COLLECTED_FROM]->(t)"
-    + _EDGE_SPAN,
-    Rel.USED_FOR: _EDGE_FROM + "MERGE (t:Purpose {ns: $ns, key: r[2]}) MERGE (d)-[e:USED_FOR]->(t)" + _EDGE_SPAN,
-    Rel.SHARED_WITH: _EDGE_FROM
-    + "MERGE (t:Recipient {ns: $ns, id: r[2]}) MERGE (d)-[e:SHARED_WITH {purpose: r[3]}]->(t)"
-    + _EDGE_SPAN,
+    Rel.HOLDS: f"UNWIND $rows AS r WITH r, {_span(3)}\n"
+    "MATCH (d:Data) WHERE elementId(d) = r[0] MATCH (s:Subject) WHERE elementId(s) = r[1]\n"
+    "MERGE (s)-[e:HOLDS {role: r[2]}]->(d)" + _edge_span(7),
+    Rel.COLLECTED_FROM: _to_target("Source", "id", "COLLECTED_FROM"),
+    Rel.USED_FOR: _to_target("Purpose", "key", "USED_FOR"),
+    Rel.SHARED_WITH: _to_target("Recipient", "id", "SHARED_WITH {purpose: r[1]}"),
 }
+_TARGETED = frozenset(EDGES[rel] for rel in (Rel.COLLECTED_FROM, Rel.USED_FOR, Rel.SHARED_WITH))
 ALERTS = f"""
 UNWIND $rows AS r WITH r, {_dt("r[3]", "r[4]")} AS first, {_dt("r[5]", "r[6]")} AS last
 MERGE (a:Alert {{ns: $ns, alert_id: r[0]}})
@@ -178,6 +207,12 @@ CALL {
 } IN TRANSACTIONS OF 5000 ROWS
 """
 
+# -- schema version 2 -> 3: events no longer keep the `batch` mark of the attempt that created them
+MIGRATE_BATCH_MARK = """
+MATCH (e:Event) WHERE e.ns = $ns AND e.batch IS NOT NULL
+CALL (e) { REMOVE e.batch } IN TRANSACTIONS OF 10000 ROWS
+"""
+
 
 # -- planning ----------------------------------------------------------------------------------------------------
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -190,9 +225,14 @@ def epoch(value: datetime) -> tuple[int, int]:
     return seconds, micros * 1000
 
 
-def event_rows(batch: Iterable[ChangeSet]) -> list[list[Any]]:
-    """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch)."""
+def event_rows(batch: Iterable[ChangeSet]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch) and
+    the :data:`DATA` rows of their Data nodes.
+
+    The evidence entries name their Data node by its id; :func:`resolve_evidence` puts its element id there.
+    """
     out = []
+    data: dict[str, list[Any]] = {}
     for cs in batch:
         ev = cs.event
         props = {"kind": ev.kind, "emitted_by": ev.emitted_by, "subject": ev.subject, "role": ev.role}
@@ -203,11 +243,32 @@ def event_rows(batch: Iterable[ChangeSet]) -> list[list[Any]]:
             data_id = f"{e.subject}|{e.category}"
             x = evidence.get(data_id)
             if x is None:
-                x = evidence[data_id] = [data_id, e.subject, e.category, [], [], []]
-            x[3].append(e.rel.value)
-            x[4].append(e.target)
-            x[5].append(e.purpose)
+                x = evidence[data_id] = [data_id, [], [], []]
+                if data_id not in data:
+                    data[data_id] = [data_id, e.subject, e.category]
+            x[1].append(e.rel.value)
+            x[2].append(e.target)
+            x[3].append(e.purpose)
         out.append([ev.event_id, *epoch(ev.occurred_at), props, [evidence[k] for k in sorted(evidence)]])
+    return out, [data[k] for k in sorted(data)]
+
+
+def resolve_evidence(rows: list[list[Any]], nodes: Mapping[str, str]) -> list[list[Any]]:
+    """``rows`` (from :func:`event_rows`) with each evidence entry's Data id replaced by the element id :data:`DATA`
+    returned for it (``nodes``)."""
+    return [[r[0], r[1], r[2], r[3], [[nodes[x[0]], x[1], x[2], x[3]] for x in r[4]]] for r in rows]
+
+
+def resolve(statements: Sequence[Statement], data: Mapping[str, str], subjects: Mapping[str, str]) -> list[Statement]:
+    """The lineage-edge statements of :func:`plan` with Data ids and subject keys replaced by the element ids that
+    :data:`DATA` (``data``) and :data:`SUBJECTS` (``subjects``) returned; other statements as they are."""
+    out: list[Statement] = []
+    for query, rows in statements:
+        if query == EDGES[Rel.HOLDS]:
+            rows = [[data[r[0]], subjects[r[1]], *r[2:]] for r in rows]
+        elif query in _TARGETED:
+            rows = [[g[0], [[data[x[0]], *x[1:]] for x in g[1]]] for g in rows]
+        out.append((query, rows))
     return out
 
 
@@ -217,6 +278,7 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
 
     Statements that lock shared nodes (sources, purposes, recipients, alerts) come last, each sorted by the node's
     key, so that concurrent writers take those locks in one order and hold them for the shortest time.
+    :data:`SUBJECTS` comes first: the element ids it returns go into the lineage-edge rows (see :func:`resolve`).
     """
     subjects: dict[str, list[Any]] = {}
     recipients: dict[str, list[Any]] = {}
@@ -284,14 +346,27 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
     def spans(rows: list[list[Any]], at: int) -> list[list[Any]]:
         return [[*r[:at], *epoch(r[at]), *epoch(r[at + 1]), *r[at + 2 :]] for r in rows]
 
+    def holds() -> list[list[Any]]:
+        rows = edges[Rel.HOLDS]
+        return [[d, who, role, *epoch(first), *epoch(last), n] for d, who, role, _, first, last, n in by_key(rows)]
+
+    def by_target(rel: Rel) -> list[list[Any]]:
+        """One row per target (in key order): [target, [[data id, purpose, first, last, count], ...]]."""
+        out: list[list[Any]] = []
+        for d, _, target, purpose, first, last, n in by_key(edges[rel]):
+            if not out or out[-1][0] != target:
+                out.append([target, []])
+            out[-1][1].append([d, purpose, *epoch(first), *epoch(last), n])
+        return out
+
     return [
         (SUBJECTS, timed(by_key(subjects), 2)),
-        (EDGES[Rel.HOLDS], spans(by_key(edges[Rel.HOLDS]), 4)),
+        (EDGES[Rel.HOLDS], holds()),
         (CONSENTS, timed(by_key(consents), 2)),
         (SOURCES, by_key(sources)),
-        (EDGES[Rel.COLLECTED_FROM], spans(by_key(edges[Rel.COLLECTED_FROM]), 4)),
-        (EDGES[Rel.USED_FOR], spans(by_key(edges[Rel.USED_FOR]), 4)),
-        (EDGES[Rel.SHARED_WITH], spans(by_key(edges[Rel.SHARED_WITH]), 4)),
+        (EDGES[Rel.COLLECTED_FROM], by_target(Rel.COLLECTED_FROM)),
+        (EDGES[Rel.USED_FOR], by_target(Rel.USED_FOR)),
+        (EDGES[Rel.SHARED_WITH], by_target(Rel.SHARED_WITH)),
         (RECIPIENTS, timed(by_key(recipients), 2)),
         (ALERTS, spans(by_key(alerts), 3)),
         (TRIGGERS, by_key(triggers)),

@@ -50,7 +50,8 @@ from schemas.answers import (
     WhoHas,
 )
 
-SCHEMA_VERSION = "2"  # 2: one EVIDENCE per (event, Data node); stores of version 1 are migrated when opened
+# 2: one EVIDENCE per (event, Data node); 3: no `batch` on events; older stores are migrated when opened
+SCHEMA_VERSION = "3"
 DEFAULT_NAMESPACE = "default"
 T = TypeVar("T")
 
@@ -372,12 +373,16 @@ class Neo4jGraphStore(GraphStore):
                         # several workers starting together on a new database: another one created it meanwhile
                         if exc.code not in _SCHEMA_ALREADY_THERE:
                             raise
-        if self._run("initialise", self._init_meta, write=True) == "1":
+        version = self._run("initialise", self._init_meta, write=True)
+        if version in ("1", "2"):
+            # auto-commit queries, in batches of their own
+            migrations = ([plan.MIGRATE_EVIDENCE] if version == "1" else []) + [plan.MIGRATE_BATCH_MARK]
             with (
-                self._translated("migrate the evidence of"),
+                self._translated("migrate"),
                 self._driver.session(database=self.database, bookmark_manager=self._bookmarks) as session,
             ):
-                session.run(plan.MIGRATE_EVIDENCE, ns=self.namespace).consume()  # auto-commit, in batches
+                for migration in migrations:
+                    session.run(migration, ns=self.namespace).consume()
             self._run("record the schema version in", self._set_version, write=True)
 
     def _init_meta(self, tx: neo4j.ManagedTransaction) -> str:
@@ -459,23 +464,27 @@ class Neo4jGraphStore(GraphStore):
             if not kept:
                 return applied, suppressed
             # the events with their Data nodes and evidence; only those this attempt created are new
-            rows = plan.event_rows(kept)
-            created = {r["event_id"] for r in tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=self.namespace)}
+            created, data = self._events(tx, kept, token, now)
             fresh = [cs for cs in kept if cs.event.event_id in created]
-            for query, statement_rows in plan.plan(fresh):
-                if statement_rows:
-                    tx.run(query, rows=statement_rows, ns=self.namespace).consume()
+            write(tx, self.namespace, plan.plan(fresh), data)
             return applied + len(fresh), suppressed
 
         applied, suppressed = self._run("write to", work, write=True)
         return ApplyResult(applied, len(batch) - applied - len(suppressed), tuple(suppressed))
 
+    def _events(
+        self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime
+    ) -> tuple[set[str], dict[str, str]]:
+        """MERGE the events, their Data nodes and evidence: the ids of the events this attempt created, and the
+        element ids of the Data nodes (by Data id)."""
+        rows, data_rows = plan.event_rows(batch)
+        return events(tx, self.namespace, rows, data_rows, token, now)
+
     def _erase(self, tx: neo4j.ManagedTransaction, cs: ChangeSet, token: str, now: datetime) -> bool:
         """Apply one erasure in ``tx``; False when its event was already processed."""
         er = cs.erasure
         assert er is not None
-        rows = plan.event_rows([cs])
-        if tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=self.namespace).single() is None:
+        if not self._events(tx, [cs], token, now)[0]:
             return False
         params = {
             "ns": self.namespace,
@@ -663,6 +672,34 @@ class Neo4jGraphStore(GraphStore):
 
     def close(self) -> None:
         self._driver.close()
+
+
+def events(
+    tx: neo4j.ManagedTransaction,
+    namespace: str,
+    rows: list[list[Any]],
+    data_rows: list[list[Any]],
+    token: str,
+    now: datetime,
+) -> tuple[set[str], dict[str, str]]:
+    """Run :data:`plan.DATA` and :data:`plan.EVENTS` on rows of :func:`plan.event_rows`: the ids of the events this
+    attempt (``token``) created, and the Data nodes' element ids by Data id."""
+    nodes = dict(tx.run(plan.DATA, rows=data_rows, ns=namespace).single(strict=True)[0]) if data_rows else {}
+    rows = plan.resolve_evidence(rows, nodes)
+    created = set(tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace).single(strict=True)[0])
+    return created, nodes
+
+
+def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.Statement], data: dict[str, str]) -> None:
+    """Run the statements of :func:`plan.plan` for the events just created, ``data`` the Data nodes' element ids."""
+    (subjects_query, subject_rows), rest = statements[0], statements[1:]
+    assert subjects_query == plan.SUBJECTS
+    if not subject_rows:  # no new event (each has its subject's row)
+        return
+    subjects = dict(tx.run(plan.SUBJECTS, rows=subject_rows, ns=namespace).single(strict=True)[0])
+    for query, rows in plan.resolve(rest, data, subjects):
+        if rows:
+            tx.run(query, rows=rows, ns=namespace).consume()
 
 
 _SCHEMA_ALREADY_THERE = (

@@ -28,21 +28,24 @@ def shared(event_id: str, subject: str, at: datetime, purpose: str = "marketing.
 
 
 def test_one_evidence_entry_per_event_and_data_node_lists_the_edges_it_supports() -> None:
-    [row] = plan.event_rows([shared("e1", "p_a", T0)])
+    [row], data = plan.event_rows([shared("e1", "p_a", T0)])
     event_id, seconds, nanos, props, evidence = row
     assert (event_id, seconds, nanos) == ("e1", int(T0.timestamp()), 0)
     assert props == {"kind": "shared", "emitted_by": "crm", "subject": "p_a", "role": "controller"}  # no None
     assert evidence == [
         [
             f"p_a|{category}",
-            "p_a",
-            category,
             ["HOLDS", "USED_FOR", "SHARED_WITH"],
             ["controller", "marketing.advertising", "hk-affiliate"],
             ["", "", "marketing.advertising"],
         ]
         for category in ("user.contact.email", "user.name")
     ]
+    # each Data node once, looked up once per batch; the evidence then names it by the element id found
+    assert data == [[f"p_a|{c}", "p_a", c] for c in ("user.contact.email", "user.name")]
+    nodes = {"p_a|user.contact.email": "4:x:1", "p_a|user.name": "4:x:2"}
+    assert [x[0] for x in plan.resolve_evidence([row], nodes)[0][4]] == ["4:x:1", "4:x:2"]
+    assert evidence[0][0] == "p_a|user.contact.email"  # the planned rows stay as they were (a retry resolves again)
 
 
 def test_edges_are_aggregated_per_key_with_count_and_span() -> None:
@@ -51,7 +54,13 @@ def test_edges_are_aggregated_per_key_with_count_and_span() -> None:
     holds = statements[plan.EDGES[Rel.HOLDS]]
     assert len(holds) == 2  # one per Data node, for three events
     first, last = plan.epoch(T0), plan.epoch(T0 + timedelta(hours=2))
-    assert holds[0] == ["p_a|user.contact.email", "p_a", "controller", "", *first, *last, 3]
+    assert holds[0] == ["p_a|user.contact.email", "p_a", "controller", *first, *last, 3]
+    nodes = {"p_a|user.contact.email": "4:x:1", "p_a|user.name": "4:x:2"}
+    resolved = dict(plan.resolve(list(statements.items()), nodes, {"p_a": "4:x:9"}))
+    assert resolved[plan.EDGES[Rel.HOLDS]][0] == ["4:x:1", "4:x:9", "controller", *first, *last, 3]
+    [(target, shares)] = resolved[plan.EDGES[Rel.SHARED_WITH]]  # one row per target, its edges inside
+    assert target == "hk-affiliate"
+    assert shares == [[node, "marketing.advertising", *first, *last, 3] for node in ("4:x:1", "4:x:2")]
     [recipient] = statements[plan.RECIPIENTS]
     assert recipient[0] == "hk-affiliate" and recipient[4] == "e2"  # the latest event's properties
 
@@ -59,13 +68,12 @@ def test_edges_are_aggregated_per_key_with_count_and_span() -> None:
 def test_rows_on_shared_nodes_are_ordered_by_the_shared_node_then_the_person() -> None:
     batch = [shared("e1", "p_b", T0, "marketing.advertising"), shared("e2", "p_a", T0, "analytics.reporting")]
     uses = dict(plan.plan(batch))[plan.EDGES[Rel.USED_FOR]]
-    assert [(r[2], r[1]) for r in uses] == [
-        ("analytics.reporting", "p_a"),
-        ("analytics.reporting", "p_a"),
-        ("marketing.advertising", "p_b"),
-        ("marketing.advertising", "p_b"),
+    assert [(target, [x[0] for x in edges]) for target, edges in uses] == [
+        ("analytics.reporting", ["p_a|user.contact.email", "p_a|user.name"]),
+        ("marketing.advertising", ["p_b|user.contact.email", "p_b|user.name"]),
     ]
     order = [q for q, _ in plan.plan(batch)]
+    assert order[0] == plan.SUBJECTS  # first: its element ids go into the HOLDS rows
     shared_from = order.index(plan.SOURCES)
     assert order.index(plan.EDGES[Rel.HOLDS]) < shared_from < order.index(plan.EDGES[Rel.USED_FOR])
     assert order.index(plan.RECIPIENTS) > order.index(plan.EDGES[Rel.SHARED_WITH])

@@ -1,4 +1,4 @@
-"""A Neo4j store written with schema version 1 (one EVIDENCE per lineage edge) is migrated when opened."""
+"""Neo4j stores written with older schema versions are migrated when opened."""
 
 from __future__ import annotations
 
@@ -45,5 +45,36 @@ def test_version_1_evidence_becomes_one_relationship_per_event_and_data_node(tmp
         with open_store(s["uri"], options(store.namespace)) as reopened:
             assert ([reopened.who_has(p) for p in people], reopened.flows(), reopened.stats()) == before
         assert run(EVIDENCE) == new_format
+        assert run("MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v") == {"v": SCHEMA_VERSION}
+    store.close()
+
+
+def test_version_2_events_lose_their_batch_mark_and_a_replay_still_changes_nothing(tmp_path: Path) -> None:
+    store = neo4j_store(tmp_path)
+    assert isinstance(store, Neo4jGraphStore)
+    batch = list(changesets(0, 6))
+    store.apply(batch)
+    people = [subject_key(i) for i in range(6)]
+    before = ([store.who_has(p) for p in people], store.flows(), store.stats())
+    s = server_settings()
+    marks = "MATCH (e:Event {ns: $ns}) RETURN count(e) AS events, count(e.batch) AS marked"
+    with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+
+        def run(query: str) -> dict[str, Any]:
+            records, _, _ = driver.execute_query(query, ns=store.namespace, database_=s["database"])
+            return records[0].data() if records else {}
+
+        events = run(marks)["events"]
+        assert events > 0 and run(marks)["marked"] == 0  # this version never stores the mark
+        # what version 2 left: every event marked with the id of the attempt that created it
+        run(
+            "MATCH (e:Event {ns: $ns}) SET e.batch = 'f00d'"
+            " WITH count(*) AS _ MATCH (m:Meta {ns: $ns}) SET m.schema_version = '2'"
+        )
+        assert run(marks) == {"events": events, "marked": events}
+        with open_store(s["uri"], options(store.namespace)) as reopened:
+            assert run(marks) == {"events": events, "marked": 0}
+            assert reopened.apply(batch).applied == 0
+            assert ([reopened.who_has(p) for p in people], reopened.flows(), reopened.stats()) == before
         assert run("MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v") == {"v": SCHEMA_VERSION}
     store.close()
