@@ -251,28 +251,35 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_stream_goes_on(d
     assert store.processed([e["event_id"] for e in good]) == {e["event_id"] for e in good}
 
 
-def test_stopping_the_worker_mid_stream_neither_loses_nor_doubles(deployment: Deployment) -> None:
-    sims = [s.event for s in simulate(20, 4, seed=11)]
+def _produce_steadily(
+    deployment: Deployment, events: list[dict[str, Any]], *, pause: float
+) -> tuple[threading.Event, list[BaseException]]:
+    """Emit ``events`` from a thread, 25 at a time with ``pause`` seconds between; set the event when done."""
     produced = threading.Event()
     failures: list[BaseException] = []
 
     def produce() -> None:
         try:
             with deployment.emitter() as emitter:
-                for i, ev in enumerate(sims):
+                for i, ev in enumerate(events):
                     emitter.emit(ev)
                     if i % 25 == 24:
                         emitter.flush()
-                        time.sleep(0.05)  # a steady stream over a few seconds
+                        time.sleep(pause)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             failures.append(exc)
         finally:
             produced.set()
 
+    threading.Thread(target=produce, daemon=True).start()
+    return produced, failures
+
+
+def test_stopping_the_worker_mid_stream_neither_loses_nor_doubles(deployment: Deployment) -> None:
+    sims = [s.event for s in simulate(20, 4, seed=11)]
     store = deployment.store()
     first = deployment.start_worker()
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
+    produced, failures = _produce_steadily(deployment, sims, pause=0.05)  # a steady stream over a few seconds
     deployment.wait_for("the first worker to apply some events", lambda: store.stats().events >= len(sims) // 5)
     first.send_signal(signal.SIGKILL)  # a crash, mid-stream: no clean shutdown, no final commit
     first.wait(timeout=10)
@@ -293,25 +300,10 @@ def test_a_worker_joining_mid_stream_takes_partitions_over_without_losing_or_dou
     from kafka import KafkaConsumer, TopicPartition
 
     sims = [s.event for s in simulate(40, 4, seed=13)]
-    produced = threading.Event()
-    failures: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            with deployment.emitter() as emitter:
-                for i, ev in enumerate(sims):
-                    emitter.emit(ev)
-                    if i % 25 == 24:
-                        emitter.flush()
-                        time.sleep(0.15)  # a steady stream for several seconds: the second worker joins during it
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            failures.append(exc)
-        finally:
-            produced.set()
-
     store = deployment.store()
     deployment.start_worker()
-    threading.Thread(target=produce, daemon=True).start()
+    # a steady stream for several seconds: the second worker joins during it
+    produced, failures = _produce_steadily(deployment, sims, pause=0.15)
     deployment.wait_for("the first worker to apply some events", lambda: store.stats().events >= len(sims) // 5)
     at_join = store.stats().events
     deployment.start_worker()
