@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -139,37 +140,31 @@ def main(argv: list[str] | None = None) -> int:
                 rates = [500.0] if quick else [args.alert_rate, alerts.sustainable(pipeline_rate)]
                 # about 7 events per person-day: enough for the runs and the warm-up (15 s at the lowest rate)
                 load = dataset(max(50, int((sum(rates) * seconds + min(rates) * 15) / 35)), 6, args.seed + 1)
-                guarded(
-                    "4. alert latency",
-                    lambda: alerts.run(
-                        load,
-                        services,
-                        report,
-                        folder,
-                        rates=rates,
-                        seconds=seconds,
-                        workers=1 if quick else args.workers,
-                        partitions=args.partitions,
-                        batch_size=args.batch_size,
-                        alerter=not args.no_alerter,
-                        worker_nice=args.nice_workers,
-                    ),
-                )
-                if args.nice_graph and not quick:  # the same offered rate, the alert path first
+                # (name, offered rates, nice values): at equal priority, then the same offered rate with the graph
+                # writes niced so that the alert path comes first
+                alert_runs: list[tuple[str, list[float], dict[str, int]]] = [
+                    ("4. alert latency", rates, {"worker_nice": args.nice_workers})
+                ]
+                if args.nice_graph and not quick:
+                    alert_runs.append(
+                        ("4. alert latency, graph writes niced", [args.alert_rate], {"graph_nice": args.nice_graph})
+                    )
+                for name, run_rates, nice in alert_runs:
                     guarded(
-                        "4. alert latency, graph writes niced",
-                        lambda: alerts.run(
+                        name,
+                        functools.partial(
+                            alerts.run,
                             load,
                             services,
                             report,
                             folder,
-                            rates=[args.alert_rate],
+                            rates=run_rates,
                             seconds=seconds,
-                            workers=args.workers,
+                            workers=1 if quick else args.workers,
                             partitions=args.partitions,
                             batch_size=args.batch_size,
                             alerter=not args.no_alerter,
-                            graph_nice=args.nice_graph,
+                            **nice,
                         ),
                     )
             if {"who-has", "reports"} & set(which):

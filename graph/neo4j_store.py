@@ -550,15 +550,13 @@ class Neo4jGraphStore(GraphStore):
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
         since = applied_since.astimezone(UTC) if applied_since is not None else None
 
+        consent_query, tombstone_query = (
+            (_ALL_CONSENT, _ALL_TOMBSTONES) if since is None else (_CONSENT_SINCE, _TOMBSTONES_SINCE)
+        )
+
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[ConsentRecord], list[Tombstone]]:
-            if since is None:
-                consent = tx.run(_ALL_CONSENT, ns=self.namespace)
-                consent_rows = [_consent_record(r["c"]) for r in consent]
-                tombstones = tx.run(_ALL_TOMBSTONES, ns=self.namespace)
-            else:
-                consent_rows = [_consent_record(r["c"]) for r in tx.run(_CONSENT_SINCE, since=since, ns=self.namespace)]
-                tombstones = tx.run(_TOMBSTONES_SINCE, since=since, ns=self.namespace)
-            return consent_rows, [_tombstone(r["t"]) for r in tombstones]
+            consent = [_consent_record(r["c"]) for r in tx.run(consent_query, since=since, ns=self.namespace)]
+            return consent, [_tombstone(r["t"]) for r in tx.run(tombstone_query, since=since, ns=self.namespace)]
 
         consent, tombstones = self._run("read consent records and tombstones from", work)
         return ConsentLedger(

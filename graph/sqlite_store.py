@@ -6,7 +6,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -77,6 +76,20 @@ CREATE INDEX IF NOT EXISTS tombstones_subject ON tombstones(subject, erased_at);
 def ts(value: datetime) -> str:
     """UTC timestamp as fixed-width text, so text order is time order."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _consent_record(row: Sequence[Any]) -> ConsentRecord:
+    """A ConsentRecord from a row of (event_id, subject, kind, occurred_at, purposes, categories)."""
+    event_id, subject, kind, at, purposes, categories = row
+    return ConsentRecord(
+        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(categories))
+    )
+
+
+def _tombstone(row: Sequence[Any]) -> Tombstone:
+    """A Tombstone from a row of (event_id, subject, erased_at, applied_at, reason, recipients)."""
+    event_id, subject, erased, applied, reason, recipients = row
+    return Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, tuple(json.loads(recipients)))
 
 
 def parse_ts(text: str) -> datetime:
@@ -445,11 +458,9 @@ class SQLiteGraphStore(GraphStore):
                     "SELECT event_id, subject, kind, occurred_at, purposes, categories FROM consents"  # noqa: S608 - placeholders
                     f" WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
                 )
-                for event_id, subject, kind, at, purposes, cats in self._db.execute(sql, chunk):
-                    record = ConsentRecord(
-                        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(cats))
-                    )
-                    records.setdefault(subject, []).append(record)
+                for row in self._db.execute(sql, chunk):
+                    record = _consent_record(row)
+                    records.setdefault(record.subject, []).append(record)
         return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
 
     def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
@@ -468,9 +479,9 @@ class SQLiteGraphStore(GraphStore):
             ]
         with self._lock:
             for sql, chunk in queries:
-                for event_id, subject, erased, applied, reason, recipients in self._db.execute(sql, chunk):
-                    tomb = Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, ())
-                    out.setdefault(subject, []).append(replace(tomb, recipients=tuple(json.loads(recipients))))
+                for row in self._db.execute(sql, chunk):
+                    tomb = _tombstone(row)
+                    out.setdefault(tomb.subject, []).append(tomb)
         return out
 
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
@@ -490,18 +501,10 @@ class SQLiteGraphStore(GraphStore):
         with self._lock:
             try:
                 consent = tuple(
-                    ConsentRecord(
-                        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(cats))
-                    )
-                    for event_id, subject, kind, at, purposes, cats in self._db.execute(
-                        consent_sql + " ORDER BY c.occurred_at, c.event_id", params
-                    )
+                    map(_consent_record, self._db.execute(consent_sql + " ORDER BY c.occurred_at, c.event_id", params))
                 )
                 tombstones = tuple(
-                    Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, tuple(json.loads(rec)))
-                    for event_id, subject, erased, applied, reason, rec in self._db.execute(
-                        tomb_sql + " ORDER BY erased_at, event_id", params
-                    )
+                    map(_tombstone, self._db.execute(tomb_sql + " ORDER BY erased_at, event_id", params))
                 )
             except sqlite3.Error as exc:
                 raise store_error(exc, f"cannot read consent records and tombstones from {self.path!r}") from exc

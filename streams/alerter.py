@@ -97,7 +97,7 @@ class AlertJudge:
         self.refresh = refresh
         self.overlap = refresh if overlap is None else overlap
         self.inline_refresh = inline_refresh
-        self.store_loads = 0  # bulk reads of the store (tests and the bench read it)
+        self.store_loads = 0  # bulk reads of the store (the tests read it)
         self._consent: OrderedDict[str, ConsentState] = OrderedDict()  # read on the stream, bounded by memory
         self._erased: OrderedDict[str, tuple[datetime, ...]] = OrderedDict()
         self._stored_consent: dict[str, ConsentState] = {}  # the store's, for every withdrawn or opted-out person
