@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.changes import ChangeSet, EdgeKey, EventRecord, RecipientNode, Rel, SourceNode, SubjectNode
+from graph.changes import ChangeSet, EventRecord, RecipientNode, SourceNode, SubjectNode
 from graph.store import GraphStore
 
 BASE = datetime(2025, 6, 1, tzinfo=UTC)
@@ -58,22 +58,14 @@ def changesets(lo: int, hi: int) -> Iterator[ChangeSet]:
         yield ChangeSet(
             event=EventRecord(f"{key}-c", "collected", t1, "bench", key, ctrl, "acme-corp"),
             subject=subject,
-            edges=(
-                EdgeKey(Rel.HOLDS, key, EMAIL, ctrl),
-                EdgeKey(Rel.COLLECTED_FROM, key, EMAIL, SOURCE.id),
-                EdgeKey(Rel.HOLDS, key, NAME, ctrl),
-                EdgeKey(Rel.COLLECTED_FROM, key, NAME, SOURCE.id),
-            ),
+            categories=(EMAIL, NAME),
             source=SOURCE,
         )
         yield ChangeSet(
             event=EventRecord(f"{key}-s", "shared", t2, "bench", key, ctrl, "acme-corp"),
             subject=subject,
-            edges=(
-                EdgeKey(Rel.HOLDS, key, EMAIL, ctrl),
-                EdgeKey(Rel.USED_FOR, key, EMAIL, purpose),
-                EdgeKey(Rel.SHARED_WITH, key, EMAIL, rec.id, purpose),
-            ),
+            categories=(EMAIL,),
+            purpose=purpose,
             recipient=rec,
         )
 

@@ -143,13 +143,62 @@ class Tombstone:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSet:
-    """Everything one event changes in the graph; applied atomically and at most once per event id."""
+    """Everything one event changes in the graph; applied atomically and at most once per event id.
+
+    A data event's edges follow from its categories, role, source, purpose and recipient (:func:`edge_keys`), so
+    those are what it carries; :attr:`edges` derives them. Consent and erasure events carry no categories.
+    """
 
     event: EventRecord
     subject: SubjectNode
-    edges: tuple[EdgeKey, ...]
+    categories: tuple[str, ...] = ()
+    purpose: str | None = None
     recipient: RecipientNode | None = None
     source: SourceNode | None = None
     findings: tuple[Finding, ...] = ()
     consent: ConsentRecord | None = None  # set by consent_withdrawn and opted_out events, which have no edges
     erasure: ErasureRecord | None = None  # set by erased events, which have no edges and add no subject
+
+    @property
+    def edges(self) -> tuple[EdgeKey, ...]:
+        """The lineage edges this event is evidence for (computed on each access)."""
+        return edge_keys(
+            self.event.subject,
+            self.categories,
+            self.event.role,
+            self.source.id if self.source is not None else None,
+            self.purpose,
+            self.recipient.id if self.recipient is not None else None,
+        )
+
+
+# Looking up an enum member costs a descriptor call on Python 3.11; these run several times per event.
+_HOLDS, _COLLECTED_FROM, _USED_FOR, _SHARED_WITH = Rel.HOLDS, Rel.COLLECTED_FROM, Rel.USED_FOR, Rel.SHARED_WITH
+
+
+def edge_keys(
+    subject: str,
+    categories: tuple[str, ...],
+    role: str,
+    source: str | None,
+    purpose: str | None,
+    recipient: str | None,
+) -> tuple[EdgeKey, ...]:
+    """The edges a data event is evidence for, per category: the role holding it (HOLDS), where it came from
+    (COLLECTED_FROM, with a source), what it served (USED_FOR, with a purpose) and who received it for that
+    purpose (SHARED_WITH, with a recipient and a purpose).
+
+    The one definition of the graph's shape from an event's fields. The SQLite store keeps those fields per event
+    and expands them the same way in SQL (``graph/sqlite_store.py``, ``_EDGES``); the contract suite holds the two
+    to the same answers.
+    """
+    edges: list[EdgeKey] = []
+    for category in categories:
+        edges.append(EdgeKey(_HOLDS, subject, category, role))
+        if source is not None:
+            edges.append(EdgeKey(_COLLECTED_FROM, subject, category, source))
+        if purpose is not None:
+            edges.append(EdgeKey(_USED_FOR, subject, category, purpose))
+            if recipient is not None:
+                edges.append(EdgeKey(_SHARED_WITH, subject, category, recipient, purpose))
+    return tuple(edges)

@@ -8,19 +8,14 @@ from datetime import UTC
 from graph.changes import (
     ChangeSet,
     ConsentRecord,
-    EdgeKey,
     ErasureRecord,
     EventRecord,
     Finding,
     RecipientNode,
-    Rel,
     SourceNode,
     SubjectNode,
 )
 from schemas.events import AnyEvent, ConsentEvent, ConsentWithdrawn, DataErased, DataShared, OptedOut, Source
-
-# Looking up an enum member costs a descriptor call on Python 3.11; these run several times per event.
-_HOLDS, _COLLECTED_FROM, _USED_FOR, _SHARED_WITH = Rel.HOLDS, Rel.COLLECTED_FROM, Rel.USED_FOR, Rel.SHARED_WITH
 
 
 def source_id(source: Source) -> str:
@@ -39,7 +34,8 @@ def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
 def project(
     event: AnyEvent, pseudonym: Callable[[str], str], findings: tuple[Finding, ...] = ()
 ) -> ChangeSet:
-    """The graph changes one event causes: its subject's categories, and their sources, purposes and recipients.
+    """The graph changes one event causes: its subject's categories, and their source, purpose and recipient
+    (the edges follow from them: :func:`graph.changes.edge_keys`).
 
     A consent withdrawal or opt-out changes no edge: it is recorded (``ChangeSet.consent``) for later judgement.
     An erasure (``ChangeSet.erasure``) adds nothing but its tombstone: the store deletes what it covers.
@@ -50,31 +46,20 @@ def project(
         return ChangeSet(
             event=EventRecord(event.event_id, event.kind, occurred, event.emitted_by, subject, role="", customer=None),
             subject=SubjectNode(subject, event.subject.type),
-            edges=(),
             erasure=ErasureRecord(event.event_id, subject, occurred, event.reason),
         )
     if isinstance(event, ConsentWithdrawn | OptedOut):
         return ChangeSet(
             event=EventRecord(event.event_id, event.kind, occurred, event.emitted_by, subject, role="", customer=None),
             subject=SubjectNode(subject, event.subject.type),
-            edges=(),
             consent=consent_record(event, subject),
         )
-    edges: list[EdgeKey] = []
     source = SourceNode(source_id(event.source), event.source.type.value, event.source.name) if event.source else None
     recipient = None
     if isinstance(event, DataShared):
         r = event.recipient
         recipient = RecipientNode(r.id, r.name, r.type.value, r.country, r.contact)
-    role, purpose = str(event.role), event.purpose  # str(): a StrEnum's value (cheaper than .value, per edge)
-    for category in event.data_categories:
-        edges.append(EdgeKey(_HOLDS, subject, category, role))
-        if source is not None:
-            edges.append(EdgeKey(_COLLECTED_FROM, subject, category, source.id))
-        if purpose is not None:
-            edges.append(EdgeKey(_USED_FOR, subject, category, purpose))
-            if recipient is not None:
-                edges.append(EdgeKey(_SHARED_WITH, subject, category, recipient.id, purpose))
+    role = str(event.role)  # str(): a StrEnum's value (cheaper than .value)
     return ChangeSet(
         event=EventRecord(
             event_id=event.event_id,
@@ -86,7 +71,8 @@ def project(
             customer=event.customer,
         ),
         subject=SubjectNode(subject, event.subject.type),
-        edges=tuple(edges),
+        categories=tuple(event.data_categories),
+        purpose=event.purpose,
         recipient=recipient,
         source=source,
         findings=findings,

@@ -7,7 +7,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,14 @@ from graph.changes import (
 from graph.store import ApplyResult, ConsentLedger, GraphStore, StoreConfigError, StoreError, StoreUnavailable, alert_id
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, occurred_at TEXT NOT NULL, emitted_by TEXT NOT NULL,
-  subject TEXT NOT NULL, role TEXT NOT NULL, customer TEXT, applied_at TEXT NOT NULL
+  subject TEXT NOT NULL, role TEXT NOT NULL, customer TEXT, applied_at TEXT NOT NULL,
+  categories TEXT, source TEXT, purpose TEXT, recipient TEXT
 );
 CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
 DROP INDEX IF EXISTS events_time;
@@ -39,16 +39,6 @@ CREATE TABLE IF NOT EXISTS recipients (
   seen_at TEXT NOT NULL, seen_event TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sources (id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT);
-CREATE TABLE IF NOT EXISTS edges (
-  id INTEGER PRIMARY KEY, rel TEXT NOT NULL, subject TEXT NOT NULL, category TEXT NOT NULL,
-  target TEXT NOT NULL, purpose TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
-  count INTEGER NOT NULL, UNIQUE (subject, rel, category, target, purpose)
-);
-CREATE INDEX IF NOT EXISTS edges_target ON edges(rel, target);
-CREATE TABLE IF NOT EXISTS edge_events (
-  edge_id INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL,
-  PRIMARY KEY (edge_id, event_id)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts (
   alert_id TEXT PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL,
   category TEXT NOT NULL, purpose TEXT NOT NULL, recipient TEXT NOT NULL, recipient_type TEXT NOT NULL,
@@ -70,6 +60,26 @@ CREATE TABLE IF NOT EXISTS tombstones (
   reason TEXT, recipients TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tombstones_subject ON tombstones(subject, erased_at);
+"""
+
+
+# The lineage edges are not stored. A data event's row keeps what its edges follow from (its categories as a JSON
+# array, role, source, purpose and recipient) and reads expand them here, exactly as graph.changes.edge_keys does
+# for the other stores: one HOLDS per category, plus COLLECTED_FROM with a source, USED_FOR with a purpose, and
+# SHARED_WITH with a recipient and a purpose. Writing an event is then one row, appended, instead of an upsert per
+# edge and a row per (edge, event) in B-trees keyed by random values; spans and counts are computed when read.
+# ``{where}`` is a fixed condition on ``e`` (placeholders only).
+_EDGES = """
+SELECT rel, subject, category, target, purpose, role, event_id, occurred_at FROM (
+  SELECT r.rel, e.subject, c.value AS category,
+    CASE r.rel WHEN 'HOLDS' THEN e.role WHEN 'COLLECTED_FROM' THEN e.source WHEN 'USED_FOR' THEN e.purpose
+      ELSE iif(e.purpose IS NULL, NULL, e.recipient) END AS target,
+    iif(r.rel = 'SHARED_WITH', e.purpose, '') AS purpose, e.role, e.event_id, e.occurred_at
+  FROM events e CROSS JOIN json_each(e.categories) c
+    CROSS JOIN (SELECT 'HOLDS' AS rel UNION ALL SELECT 'COLLECTED_FROM' UNION ALL SELECT 'USED_FOR'
+                UNION ALL SELECT 'SHARED_WITH') r
+  WHERE e.categories IS NOT NULL AND ({where})
+) WHERE target IS NOT NULL
 """
 
 
@@ -110,6 +120,53 @@ def store_error(exc: sqlite3.Error, doing: str) -> StoreError:
     return StoreError(f"{doing}: {exc} ({name}; not transient, retrying will not help)")
 
 
+# Version 1 stored each lineage edge with its span and count, and a row per (edge, event); version 2 keeps the
+# fields of each event that its edges follow from (see _EDGES). Each v1 data event's fields are read back from the
+# edges it was evidence for, which are exactly the edges those fields make.
+_V1_TO_V2 = (
+    "ALTER TABLE events ADD COLUMN categories TEXT",
+    "ALTER TABLE events ADD COLUMN source TEXT",
+    "ALTER TABLE events ADD COLUMN purpose TEXT",
+    "ALTER TABLE events ADD COLUMN recipient TEXT",
+    "CREATE INDEX v1_edge_events_event ON edge_events(event_id)",
+    """UPDATE events SET
+      categories = (SELECT json_group_array(category) FROM (SELECT DISTINCT e.category FROM edge_events ee
+        JOIN edges e ON e.id = ee.edge_id WHERE ee.event_id = events.event_id AND e.rel = 'HOLDS'
+        ORDER BY e.category)),
+      source = (SELECT e.target FROM edge_events ee JOIN edges e ON e.id = ee.edge_id
+        WHERE ee.event_id = events.event_id AND e.rel = 'COLLECTED_FROM' LIMIT 1),
+      purpose = (SELECT e.target FROM edge_events ee JOIN edges e ON e.id = ee.edge_id
+        WHERE ee.event_id = events.event_id AND e.rel = 'USED_FOR' LIMIT 1),
+      recipient = (SELECT e.target FROM edge_events ee JOIN edges e ON e.id = ee.edge_id
+        WHERE ee.event_id = events.event_id AND e.rel = 'SHARED_WITH' LIMIT 1)
+    WHERE kind IN ('collected', 'used', 'shared')""",
+    "DROP TABLE edge_events",
+    "DROP TABLE edges",
+    "UPDATE meta SET v = '2' WHERE k = 'schema_version'",
+)
+
+
+def _migrate(db: sqlite3.Connection, path: str) -> None:
+    """Bring an existing store to SCHEMA_VERSION, in one transaction (another process opening the same file at
+    the same time waits for it, then finds the work done); refuse a store written by a newer version."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
+        if row is not None and row[0] == "1":
+            for statement in _V1_TO_V2:
+                db.execute(statement)
+        elif row is not None and row[0] != SCHEMA_VERSION:
+            raise StoreConfigError(
+                f"the store {path!r} has schema version {row[0]}, which this version of privacy-lineage cannot"
+                f" read (it reads versions 1 and {SCHEMA_VERSION}); upgrade privacy-lineage"
+            )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class SQLiteGraphStore(GraphStore):
     """GraphStore on one SQLite file (or ``:memory:``), with WAL and one writer at a time."""
 
@@ -128,12 +185,16 @@ class SQLiteGraphStore(GraphStore):
             # with this cache the pages they walk stay in memory (on the bench's 153k events into a 146 MB file:
             # 3x fewer page reads, a third fewer page writes, ~7% less CPU). Memory only, allocated as used.
             self._db.execute("PRAGMA cache_size=-65536")
+            _migrate(self._db, self.path)
             self._db.executescript(_DDL)
             self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.Error as exc:
             raise store_error(exc, f"cannot open SQLite store {self.path!r}") from exc
+        except StoreConfigError:
+            self._db.close()
+            raise
         self._lock = threading.Lock()
-        self._edge_ids = _EdgeIds()
+        self._categories: dict[tuple[str, ...], str] = {}  # categories -> their JSON text (few distinct tuples)
 
     # -- writes ---------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
@@ -162,7 +223,6 @@ class SQLiteGraphStore(GraphStore):
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                self._edge_ids.check(cur)
                 for cs in erasures:
                     if self._erase(cur, cs, now):
                         applied += 1
@@ -201,7 +261,6 @@ class SQLiteGraphStore(GraphStore):
         return ApplyResult(applied, duplicates, tuple(suppressed))
 
     def _rollback(self) -> None:
-        self._edge_ids.clear()  # it may hold ids of edges the rolled-back transaction created
         # BEGIN itself may have failed (busy), and SQLite rolls back by itself after some errors (disk full)
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
@@ -245,36 +304,16 @@ class SQLiteGraphStore(GraphStore):
         )
         if cur.rowcount == 0:
             return False
-        self._edge_ids.clear()  # edges are deleted below
-        recipients = sorted(
-            set(er.recipients)
-            | {
-                r[0]
-                for r in cur.execute(
-                    "SELECT DISTINCT e.target FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
-                    " WHERE e.subject = ? AND e.rel = ? AND ee.occurred_at <= ?",
-                    (subject, Rel.SHARED_WITH.value, at),
-                )
-            }
+        covered = _EDGES.format(where="e.subject = ? AND e.occurred_at <= ?")
+        shared = cur.execute(
+            f"SELECT DISTINCT target FROM ({covered}) WHERE rel = ?",  # noqa: S608 - fixed fragments
+            (subject, at, Rel.SHARED_WITH.value),
         )
+        recipients = sorted(set(er.recipients) | {r[0] for r in shared})
         cur.execute(
             "INSERT INTO tombstones(event_id, subject, erased_at, applied_at, reason, recipients)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (ev.event_id, subject, at, now, er.reason, json.dumps(recipients)),
-        )
-        mine = "SELECT id FROM edges WHERE subject = ?"
-        cur.execute(f"DELETE FROM edge_events WHERE occurred_at <= ? AND edge_id IN ({mine})", (at, subject))  # noqa: S608 - fixed fragment
-        cur.execute(
-            "DELETE FROM edges WHERE subject = ?"
-            " AND NOT EXISTS (SELECT 1 FROM edge_events ee WHERE ee.edge_id = edges.id)",
-            (subject,),
-        )
-        # edges that keep evidence from after the erasure: their span and count from what is left
-        cur.execute(
-            "UPDATE edges SET first_seen = (SELECT min(occurred_at) FROM edge_events ee WHERE ee.edge_id = edges.id),"
-            " last_seen = (SELECT max(occurred_at) FROM edge_events ee WHERE ee.edge_id = edges.id),"
-            " count = (SELECT count(*) FROM edge_events ee WHERE ee.edge_id = edges.id) WHERE subject = ?",
-            (subject,),
         )
         cur.execute("DELETE FROM alert_events WHERE subject = ? AND occurred_at <= ?", (subject, at))
         cur.execute("DELETE FROM consents WHERE subject = ? AND occurred_at <= ?", (subject, at))
@@ -326,63 +365,110 @@ class SQLiteGraphStore(GraphStore):
             chunk = event_ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             found.update(
-                r[0] for r in cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
+                r[0]
+                for r in cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
             )
+        return found
+
+    def _categories_json(self, categories: tuple[str, ...]) -> str:
+        """An event's categories as stored: a JSON array, each once, sorted (few distinct tuples: remembered)."""
+        found = self._categories.get(categories)
+        if found is None:
+            if len(self._categories) >= 4096:
+                self._categories.clear()
+            found = self._categories[categories] = json.dumps(sorted(set(categories)))
         return found
 
     def _write(self, cur: sqlite3.Cursor, fresh: Sequence[tuple[ChangeSet, str]], now: str) -> None:
         """Record new events (distinct ids, none stored yet, none erased) and their changes, set-wise.
 
-        The batch is aggregated first, one row per node, edge and alert, so each table takes one ``executemany``:
-        the same outcome as applying the events one by one, in any order. Edges and alerts merge their span
-        (min first_seen, max last_seen) and add one to their count per event (per finding) that names them; a
-        subject's type comes from its latest event (the first of equally late ones); evidence rows find their
-        edge through its key (no id comes back to Python).
+        Each event is one row holding what its edges follow from (see ``_EDGES``); the people, recipients,
+        sources and alerts of the batch are aggregated first, one row each, so each table takes one
+        ``executemany``: the same outcome as applying the events one by one, in any order. Alerts merge their span
+        (min first_seen, max last_seen) and add one to their count per finding; a subject's type comes from its
+        latest event (the first of equally late ones).
         """
         if not fresh:
             return
-        events: list[tuple[str, str, str, str, str, str, str | None, str]] = []
+        events: list[tuple[Any, ...]] = []
         subjects: dict[str, tuple[str, str]] = {}
-        edges: dict[tuple[str, str, str, str, str], list[Any]] = {}
-        evidence: list[tuple[str, str, tuple[str, str, str, str, str]]] = []
         consents: list[tuple[str, str, str, str, str, str]] = []
         alerts: dict[str, list[Any]] = {}
         alert_evidence: list[tuple[str, str, str, str]] = []
+        categories_json = self._categories_json
         for cs, at in fresh:
             ev = cs.event
-            events.append((ev.event_id, ev.kind, at, ev.emitted_by, ev.subject, ev.role, ev.customer, now))
+            if cs.consent is None:
+                source, recipient = cs.source, cs.recipient
+                events.append(
+                    (
+                        ev.event_id,
+                        ev.kind,
+                        at,
+                        ev.emitted_by,
+                        ev.subject,
+                        ev.role,
+                        ev.customer,
+                        now,
+                        categories_json(cs.categories),
+                        source.id if source is not None else None,
+                        cs.purpose,
+                        recipient.id if recipient is not None else None,
+                    )
+                )
+            else:
+                c = cs.consent
+                events.append(
+                    (
+                        ev.event_id,
+                        ev.kind,
+                        at,
+                        ev.emitted_by,
+                        ev.subject,
+                        ev.role,
+                        ev.customer,
+                        now,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )
+                )
+                consents.append(
+                    (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories))
+                )
             # the latest event (by occurred_at) decides a subject's type: order-independent
             known = subjects.get(cs.subject.key)
             if known is None or at > known[1]:
                 subjects[cs.subject.key] = (cs.subject.type, at)
-            for e in cs.edges:
-                key = (str(e.rel), e.subject, e.category, e.target, e.purpose)  # str(): a StrEnum's value, cheaply
-                span = edges.get(key)
-                if span is None:
-                    edges[key] = [at, at, 1]
-                else:
-                    span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
-                evidence.append((ev.event_id, at, key))
-            if cs.consent is not None:
-                c = cs.consent
-                consents.append(
-                    (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories))
-                )
             for f in cs.findings:
                 aid = alert_id(*f.dedupe_key)
                 row = alerts.get(aid)
                 if row is None:
                     alerts[aid] = [
-                        aid, f.rule, f.severity, f.category, f.purpose, f.recipient_id, f.recipient_type,
-                        1, at, at, f.policy_version, f.reason, f.clause_section, f.clause_text,
+                        aid,
+                        f.rule,
+                        f.severity,
+                        f.category,
+                        f.purpose,
+                        f.recipient_id,
+                        f.recipient_type,
+                        1,
+                        at,
+                        at,
+                        f.policy_version,
+                        f.reason,
+                        f.clause_section,
+                        f.clause_text,
                     ]
                 else:  # as one by one: the first finding's text stays, the last one's policy version is kept
                     row[7], row[8], row[9], row[10] = row[7] + 1, min(row[8], at), max(row[9], at), f.policy_version
                 alert_evidence.append((aid, f.event_id, f.subject, at))
+        events.sort()  # in key order: the event-id B-tree is walked forwards once instead of being hit at random
         cur.executemany(
-            "INSERT INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            sorted(events),
+            "INSERT INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at,"
+            " categories, source, purpose, recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            events,
         )
         cur.executemany(
             "INSERT INTO subjects(key, type, seen_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
@@ -390,29 +476,6 @@ class SQLiteGraphStore(GraphStore):
             [(key, stype, at) for key, (stype, at) in subjects.items()],
         )
         self._upsert_catalogue(cur, fresh)
-        ids = self._edge_ids.resolve(cur, edges)
-        new_edges, old_edges = [], []
-        for key, span in edges.items():
-            if key in ids:
-                old_edges.append((*span, ids[key]))
-            else:
-                ids[key] = self._edge_ids.allocate()
-                new_edges.append((ids[key], *key, *span))
-        # rows in key order: each B-tree is walked forwards once instead of being hit at random
-        cur.executemany(
-            "INSERT INTO edges(id, rel, subject, category, target, purpose, first_seen, last_seen, count)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            new_edges,
-        )
-        old_edges.sort(key=itemgetter(3))
-        cur.executemany(
-            "UPDATE edges SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), count = count + ?"
-            " WHERE id = ?",
-            old_edges,
-        )
-        rows = [(ids[key], event_id, at) for event_id, at, key in evidence]
-        rows.sort()
-        cur.executemany("INSERT OR IGNORE INTO edge_events(edge_id, event_id, occurred_at) VALUES (?, ?, ?)", rows)
         if consents:
             cur.executemany(
                 "INSERT OR IGNORE INTO consents(event_id, subject, kind, occurred_at, purposes, categories)"
@@ -443,7 +506,8 @@ class SQLiteGraphStore(GraphStore):
                 chunk = ids[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 found.update(
-                    r[0] for r in self._db.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
+                    r[0]
+                    for r in self._db.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
                 )
         return found
 
@@ -515,21 +579,20 @@ class SQLiteGraphStore(GraphStore):
             row = self._db.execute("SELECT type FROM subjects WHERE key = ?", (subject,)).fetchone()
             if row is None:
                 return None
-            edges = self._db.execute(
-                "SELECT id, rel, category, target, purpose, first_seen, last_seen FROM edges WHERE subject = ?",
+            mine = _EDGES.format(where="e.subject = ?")
+            evidence = self._db.execute(
+                f"SELECT rel, category, target, purpose, event_id, occurred_at FROM ({mine})",  # noqa: S608 - fixed
                 (subject,),
             ).fetchall()
+            source_ids = sorted({r[2] for r in evidence if r[0] == Rel.COLLECTED_FROM.value})
+            recipient_ids = sorted({r[2] for r in evidence if r[0] == Rel.SHARED_WITH.value})
             sources = {
                 r[0]: SourceRef(type=r[1], name=r[2])
                 for r in self._db.execute(
-                    "SELECT s.id, s.type, s.name FROM sources s JOIN edges e ON e.target = s.id"
-                    " WHERE e.subject = ? AND e.rel = ?",
-                    (subject, Rel.COLLECTED_FROM.value),
+                    f"SELECT id, type, name FROM sources WHERE id IN ({','.join('?' * len(source_ids))})",  # noqa: S608 - placeholders only
+                    source_ids,
                 )
             }
-            share_ids = [e[0] for e in edges if e[1] == Rel.SHARED_WITH.value]
-            share_events = self._events_of(share_ids)
-            recipient_ids = sorted({e[3] for e in edges if e[1] == Rel.SHARED_WITH.value})
             recipients = {
                 r[0]: r
                 for r in self._db.execute(
@@ -538,43 +601,22 @@ class SQLiteGraphStore(GraphStore):
                     recipient_ids,
                 )
             }
-            counts = dict(
-                self._db.execute(
-                    "SELECT e.category, count(DISTINCT ee.event_id)"
-                    " FROM edges e JOIN edge_events ee ON ee.edge_id = e.id"
-                    " WHERE e.subject = ? AND e.rel = ? GROUP BY e.category",
-                    (subject, Rel.HOLDS.value),
-                ).fetchall()
-            )
-        return _assemble(subject, row[0], edges, sources, recipients, share_events, counts)
-
-    def _events_of(self, edge_ids: Iterable[int]) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        ids = list(edge_ids)
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            for edge_id, event_id in self._db.execute(
-                f"SELECT edge_id, event_id FROM edge_events WHERE edge_id IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
-                chunk,
-            ):
-                out.setdefault(edge_id, []).append(event_id)
-        return out
+        return _assemble(subject, row[0], evidence, sources, recipients)
 
     def flows(
         self, *, since: datetime | None = None, until: datetime | None = None, evidence_limit: int = 1000
     ) -> list[Flow]:
+        # One pass over the evidence of the period, sorted by flow then event id: each flow's counts, span and
+        # first event ids are taken as its rows go by, and only one flow's people are held at a time.
         sql = (
-            "SELECT e.rel, e.category, e.target, e.purpose, ev.role, s.type,"
-            " count(DISTINCT e.subject), count(DISTINCT ee.event_id), min(ee.occurred_at), max(ee.occurred_at)"
-            " FROM edge_events ee JOIN edges e ON e.id = ee.edge_id JOIN events ev ON ev.event_id = ee.event_id"
-            " JOIN subjects s ON s.key = e.subject"
-            " WHERE ee.occurred_at >= ? AND ee.occurred_at < ?"
-            " GROUP BY e.rel, e.category, e.target, e.purpose, ev.role, s.type"
+            "SELECT x.rel, x.category, x.target, x.purpose, x.role, s.type, x.subject, x.event_id, x.occurred_at"  # noqa: S608 - fixed fragments
+            f" FROM ({_EDGES.format(where='e.occurred_at >= ? AND e.occurred_at < ?')}) x"
+            " JOIN subjects s ON s.key = x.subject ORDER BY 1, 2, 3, 4, 5, 6, x.event_id"
         )
         lo = ts(since) if since else ""
         hi = ts(until) if until else "9999"
+        out = []
         with self._lock:
-            rows = self._db.execute(sql, (lo, hi)).fetchall()
             sources = {
                 r[0]: SourceRef(type=r[1], name=r[2]) for r in self._db.execute("SELECT id, type, name FROM sources")
             }
@@ -582,28 +624,46 @@ class SQLiteGraphStore(GraphStore):
                 r[0]: RecipientRef(id=r[0], name=r[1], type=r[2], country=r[3], contact=r[4])
                 for r in self._db.execute("SELECT id, name, type, country, contact FROM recipients")
             }
-            out = []
-            for rel, category, target, purpose, role, subject_type, subjects, events, first, last in rows:
-                ids = [
-                    r[0]
-                    for r in self._db.execute(
-                        "SELECT DISTINCT ee.event_id FROM edge_events ee JOIN edges e ON e.id = ee.edge_id"
-                        " JOIN events ev ON ev.event_id = ee.event_id JOIN subjects s ON s.key = e.subject"
-                        " WHERE e.rel = ? AND e.category = ? AND e.target = ? AND e.purpose = ? AND ev.role = ?"
-                        " AND s.type = ? AND ee.occurred_at >= ? AND ee.occurred_at < ? ORDER BY ee.event_id LIMIT ?",
-                        (rel, category, target, purpose, role, subject_type, lo, hi, evidence_limit),
-                    )
-                ]
+            group: tuple[str, ...] | None = None
+            people: set[str] = set()
+            ids: list[str] = []
+            events, first, last, last_id = 0, "", "", None
+
+            def close() -> None:
+                assert group is not None
+                rel, category, target, purpose, role, subject_type = group
                 out.append(
                     Flow(
-                        rel=rel, category=category, role=role, subject_type=subject_type,
+                        rel=rel,
+                        category=category,
+                        role=role,
+                        subject_type=subject_type,
                         purpose=target if rel == Rel.USED_FOR.value else purpose,
                         source=sources.get(target) if rel == Rel.COLLECTED_FROM.value else None,
                         recipient=recipients.get(target) if rel == Rel.SHARED_WITH.value else None,
-                        subjects=subjects, events=events, first_seen=parse_ts(first), last_seen=parse_ts(last),
+                        subjects=len(people),
+                        events=events,
+                        first_seen=parse_ts(first),
+                        last_seen=parse_ts(last),
                         event_ids=ids,
                     )
                 )
+
+            for row in self._db.execute(sql, (lo, hi)):
+                key, subject, event_id, at = row[:6], row[6], row[7], row[8]
+                if key != group:
+                    if group is not None:
+                        close()
+                    group, people, ids, events, first, last, last_id = key, set(), [], 0, at, at, None
+                people.add(subject)
+                if event_id != last_id:  # rows come in event-id order within a flow
+                    events += 1
+                    last_id = event_id
+                    if len(ids) < evidence_limit:
+                        ids.append(event_id)
+                first, last = min(first, at), max(last, at)
+            if group is not None:
+                close()
         out.sort(key=_flow_order)
         return out
 
@@ -642,10 +702,23 @@ class SQLiteGraphStore(GraphStore):
             ev = evidence.get(r[0], [])
             out.append(
                 Alert(
-                    alert_id=r[0], rule=r[1], severity=r[2], status=r[3], category=r[4], purpose=r[5],
-                    recipient=r[6], recipient_type=r[7], count=r[8], first_seen=parse_ts(r[9]),
-                    last_seen=parse_ts(r[10]), policy_version=r[11], reason=r[12], clause_section=r[13],
-                    clause_text=r[14], event_ids=[e for e, _ in ev], subjects=sorted({s for _, s in ev}),
+                    alert_id=r[0],
+                    rule=r[1],
+                    severity=r[2],
+                    status=r[3],
+                    category=r[4],
+                    purpose=r[5],
+                    recipient=r[6],
+                    recipient_type=r[7],
+                    count=r[8],
+                    first_seen=parse_ts(r[9]),
+                    last_seen=parse_ts(r[10]),
+                    policy_version=r[11],
+                    reason=r[12],
+                    clause_section=r[13],
+                    clause_text=r[14],
+                    event_ids=[e for e, _ in ev],
+                    subjects=sorted({s for _, s in ev}),
                 )
             )
         return out
@@ -676,71 +749,25 @@ class SQLiteGraphStore(GraphStore):
         with self._lock:
             count = {
                 t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
-                for t in ("events", "subjects", "recipients", "sources", "edges", "edge_events", "alerts")
+                for t in ("events", "subjects", "recipients", "sources", "alerts")
             }
+            edges, evidence = self._db.execute(
+                "SELECT count(DISTINCT rel || char(31) || subject || char(31) || category || char(31) || target"  # noqa: S608 - fixed fragments
+                f" || char(31) || purpose), count(*) FROM ({_EDGES.format(where='1 = 1')})"
+            ).fetchone()
         return StoreStats(
-            events=count["events"], subjects=count["subjects"], recipients=count["recipients"],
-            sources=count["sources"], edges=count["edges"], evidence=count["edge_events"], alerts=count["alerts"],
+            events=count["events"],
+            subjects=count["subjects"],
+            recipients=count["recipients"],
+            sources=count["sources"],
+            edges=edges,
+            evidence=evidence,
+            alerts=count["alerts"],
         )
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-EdgeKeyRow = tuple[str, str, str, str, str]  # (rel, subject, category, target, purpose)
-
-
-class _EdgeIds:
-    """The ids of edges this connection has seen, by key, so that writing evidence needs no lookup by key.
-
-    Valid only while no other connection writes: :meth:`check` (at the start of each write transaction) clears it
-    when ``PRAGMA data_version`` says another connection committed since; the store clears it on erasure and on
-    rollback. The subjects whose edges were all loaded are remembered, so a key of theirs not held here is new
-    and gets the next id (allocated under the write lock, from ``max(id)`` read in the same transaction). Bounded:
-    cleared when it holds more than ``limit`` edges; the bench's 118,827 edges took about 40 MB, so the default
-    limit is about 100 MB (ingest peaked at 280 MB there with the 64 MiB page cache, against 176 MB without both).
-    """
-
-    def __init__(self, limit: int = 300_000) -> None:
-        self.limit = limit
-        self.ids: dict[EdgeKeyRow, int] = {}
-        self.loaded: set[str] = set()
-        self.version: int | None = None
-        self.next_id = 0
-
-    def clear(self) -> None:
-        self.ids.clear()
-        self.loaded.clear()
-        self.version = None
-
-    def check(self, cur: sqlite3.Cursor) -> None:
-        """At the start of a write transaction: forget everything if another connection wrote since."""
-        (version,) = cur.execute("PRAGMA data_version").fetchone()
-        if version != self.version or len(self.ids) > self.limit:
-            self.clear()
-            self.version = version
-        (top,) = cur.execute("SELECT max(id) FROM edges").fetchone()
-        self.next_id = (top or 0) + 1
-
-    def allocate(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-    def resolve(self, cur: sqlite3.Cursor, keys: Iterable[EdgeKeyRow]) -> dict[EdgeKeyRow, int]:
-        """The stored ids of those of ``keys`` that are stored (keys missing from the answer are new edges)."""
-        ids, loaded = self.ids, self.loaded
-        missing = sorted({k[1] for k in keys if k[1] not in loaded})
-        for i in range(0, len(missing), 500):
-            chunk = missing[i : i + 500]
-            sql = (
-                "SELECT rel, subject, category, target, purpose, id FROM edges"  # noqa: S608 - placeholders only
-                f" WHERE subject IN ({','.join('?' * len(chunk))})"
-            )
-            for rel, subject, category, target, purpose, edge_id in cur.execute(sql, chunk):
-                ids[(rel, subject, category, target, purpose)] = edge_id
-        loaded.update(missing)
-        return ids
 
 
 def _flow_order(f: Flow) -> tuple[str, ...]:
@@ -751,22 +778,22 @@ def _flow_order(f: Flow) -> tuple[str, ...]:
 def _assemble(
     subject: str,
     subject_type: str,
-    edges: list[tuple[int, str, str, str, str, str, str]],
+    evidence: list[tuple[str, str, str, str, str, str]],
     sources: dict[str, SourceRef],
     recipients: dict[str, tuple[str, str, str, str | None, str | None]],
-    share_events: dict[int, list[str]],
-    counts: dict[str, int],
 ) -> WhoHas:
+    """The answer from one person's evidence rows (rel, category, target, purpose, event id, occurred_at)."""
     cats: dict[str, dict[str, set[str]]] = {}
     span: dict[str, tuple[str, str]] = {}
     recs: dict[str, dict[str, set[str]]] = {}
     rspan: dict[str, tuple[str, str]] = {}
-    for edge_id, rel, category, target, purpose, first, last in edges:
-        c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set()})
+    for rel, category, target, purpose, event_id, at in evidence:
+        c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set(), "events": set()})
         if rel == Rel.HOLDS.value:
             c["roles"].add(target)
-            lo, hi = span.get(category, (first, last))
-            span[category] = (min(lo, first), max(hi, last))
+            c["events"].add(event_id)
+            lo, hi = span.get(category, (at, at))
+            span[category] = (min(lo, at), max(hi, at))
         elif rel == Rel.COLLECTED_FROM.value:
             c["sources"].add(target)
         elif rel == Rel.USED_FOR.value:
@@ -776,9 +803,9 @@ def _assemble(
             r = recs.setdefault(target, {"categories": set(), "purposes": set(), "events": set()})
             r["categories"].add(category)
             r["purposes"].add(purpose)
-            r["events"].update(share_events.get(edge_id, []))
-            lo, hi = rspan.get(target, (first, last))
-            rspan[target] = (min(lo, first), max(hi, last))
+            r["events"].add(event_id)
+            lo, hi = rspan.get(target, (at, at))
+            rspan[target] = (min(lo, at), max(hi, at))
     categories = [
         CategoryLineage(
             category=key,
@@ -787,7 +814,7 @@ def _assemble(
             purposes=sorted(c["purposes"]),
             first_seen=parse_ts(span[key][0]),
             last_seen=parse_ts(span[key][1]),
-            event_count=counts.get(key, 0),
+            event_count=len(c["events"]),
         )
         for key, c in sorted(cats.items())
     ]
@@ -796,9 +823,15 @@ def _assemble(
         _, name, rtype, country, contact = recipients[rid]
         out_recipients.append(
             RecipientLineage(
-                id=rid, name=name, type=rtype, country=country, contact=contact,
-                categories=sorted(r["categories"]), purposes=sorted(r["purposes"]),
-                first_shared_at=parse_ts(rspan[rid][0]), last_shared_at=parse_ts(rspan[rid][1]),
+                id=rid,
+                name=name,
+                type=rtype,
+                country=country,
+                contact=contact,
+                categories=sorted(r["categories"]),
+                purposes=sorted(r["purposes"]),
+                first_shared_at=parse_ts(rspan[rid][0]),
+                last_shared_at=parse_ts(rspan[rid][1]),
                 event_ids=sorted(r["events"]),
             )
         )

@@ -5,24 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from graph import neo4j_plan as plan
-from graph.changes import ChangeSet, EdgeKey, EventRecord, RecipientNode, Rel, SubjectNode
+from graph.changes import ChangeSet, EventRecord, RecipientNode, Rel, SubjectNode
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 AFFILIATE = RecipientNode("hk-affiliate", "SOS Asia", "affiliate", "HK", None)
 
 
 def shared(event_id: str, subject: str, at: datetime, purpose: str = "marketing.advertising") -> ChangeSet:
-    edges = []
-    for category in ("user.contact.email", "user.name"):
-        edges += [
-            EdgeKey(Rel.HOLDS, subject, category, "controller"),
-            EdgeKey(Rel.USED_FOR, subject, category, purpose),
-            EdgeKey(Rel.SHARED_WITH, subject, category, AFFILIATE.id, purpose),
-        ]
     return ChangeSet(
         event=EventRecord(event_id, "shared", at, "crm", subject, "controller", None),
         subject=SubjectNode(subject, "customer"),
-        edges=tuple(edges),
+        categories=("user.contact.email", "user.name"),
+        purpose=purpose,
         recipient=AFFILIATE,
     )
 

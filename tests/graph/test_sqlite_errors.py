@@ -43,7 +43,7 @@ def test_a_broken_store_file_is_an_error_not_unavailable(tmp_path: Path) -> None
     store = SQLiteGraphStore(tmp_path / "lineage.db")
     handle(store, event(event_id="first"))
     other = sqlite3.connect(tmp_path / "lineage.db", isolation_level=None)
-    other.execute("DROP TABLE edge_events")  # changed by another program
+    other.execute("DROP TABLE subjects")  # changed by another program
     other.close()
     with pytest.raises(StoreError, match="not transient") as caught:
         handle(store, event(event_id="second"))

@@ -1,0 +1,213 @@
+"""The SQLite store's layout: each event is one row, and the edges are expanded from those rows when read. Each edge
+comes out once with all its evidence whoever wrote it (two connections), after an erasure, after a rollback; a store
+of the first layout (edges and evidence stored) is converted on open and answers as before."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from graph.pseudonym import Pseudonymizer
+from graph.sqlite_store import _EDGES, SCHEMA_VERSION, SQLiteGraphStore
+from graph.store import StoreConfigError, StoreError
+from policies import default_policy
+from schemas.events import validate_event
+from streams.handler import Handler
+from tests.conftest import TEST_KEY
+from tests.factories import event
+
+POLICY = default_policy()
+KEY = Pseudonymizer(TEST_KEY)
+
+
+def handle(store: SQLiteGraphStore, *events: dict[str, object]) -> int:
+    return Handler(store, POLICY, KEY).handle([validate_event(e) for e in events]).applied
+
+
+def evidence(store: SQLiteGraphStore) -> list[tuple[str, str, str, int, str]]:
+    """(rel, category, target, count, event ids) of every edge, as the store expands them from the file."""
+    rows = store._db.execute(
+        "SELECT rel, category, target, count(DISTINCT event_id), group_concat(event_id, ',')"  # noqa: S608 - fixed
+        f" FROM ({_EDGES.format(where='1 = 1')}) GROUP BY rel, subject, category, target, purpose ORDER BY 1, 2"
+    )
+    return [(r[0], r[1], r[2], r[3], ",".join(sorted((r[4] or "").split(",")))) for r in rows]
+
+
+def test_edges_written_by_two_connections_are_one_edge_each(tmp_path: Path) -> None:
+    a, b = SQLiteGraphStore(tmp_path / "l.db"), SQLiteGraphStore(tmp_path / "l.db")
+    handle(a, event(event_id="e1"))
+    handle(b, event(event_id="e2"), event("used", event_id="e3"))  # a new USED_FOR edge that ``a`` has not seen
+    handle(a, event("used", event_id="e4"), event(event_id="e5"))
+    assert evidence(a) == [
+        ("COLLECTED_FROM", "user.contact.email", "data_subject:signup-form", 3, "e1,e2,e5"),
+        ("HOLDS", "user.contact.email", "controller", 5, "e1,e2,e3,e4,e5"),
+        ("USED_FOR", "user.contact.email", "essential.service.operations.support", 2, "e3,e4"),
+    ]
+    a.close()
+    b.close()
+
+
+def test_an_edge_deleted_by_an_erasure_is_created_again_by_a_later_event(tmp_path: Path) -> None:
+    store = SQLiteGraphStore(tmp_path / "l.db")
+    handle(store, event(event_id="e1", occurred_at="2026-03-01T10:00:00Z"))
+    handle(
+        store,
+        event(
+            "erased",
+            event_id="gone",
+            occurred_at="2026-03-02T10:00:00Z",
+            data_categories=None,
+            role=None,
+            reason="request",
+        ),
+    )
+    assert evidence(store) == []
+    handle(store, event(event_id="e2", occurred_at="2026-03-03T10:00:00Z"))
+    assert evidence(store) == [
+        ("COLLECTED_FROM", "user.contact.email", "data_subject:signup-form", 1, "e2"),
+        ("HOLDS", "user.contact.email", "controller", 1, "e2"),
+    ]
+    store.close()
+
+
+def test_a_rolled_back_batch_leaves_no_evidence(tmp_path: Path) -> None:
+    store = SQLiteGraphStore(tmp_path / "l.db")
+    handle(store, event(event_id="e1"))
+    store._db.execute("CREATE TEMP TRIGGER boom BEFORE INSERT ON consents BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    with pytest.raises(StoreError, match="boom"):  # the new USED_FOR edge is written, then the batch fails
+        handle(
+            store,
+            event("used", event_id="e2"),
+            event(
+                "consent_withdrawn", event_id="e3", data_categories=None, role=None, purposes=["marketing.advertising"]
+            ),
+        )
+    store._db.execute("DROP TRIGGER boom")
+    handle(store, event("used", event_id="e4"))
+    assert evidence(store) == [
+        ("COLLECTED_FROM", "user.contact.email", "data_subject:signup-form", 1, "e1"),
+        ("HOLDS", "user.contact.email", "controller", 2, "e1,e4"),
+        ("USED_FOR", "user.contact.email", "essential.service.operations.support", 1, "e4"),
+    ]
+    store.close()
+
+
+def test_a_file_with_the_unused_time_index_of_events_opens_without_it(tmp_path: Path) -> None:
+    store = SQLiteGraphStore(tmp_path / "l.db")
+    handle(store, event(event_id="e1"))
+    store._db.execute("CREATE INDEX events_time ON events(occurred_at)")  # as stores before it was dropped had it
+    store.close()
+    again = SQLiteGraphStore(tmp_path / "l.db")
+    indexes = {r[0] for r in again._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "events_time" not in indexes and "events_subject" in indexes
+    assert again.processed(["e1"]) == {"e1"}
+    again.close()
+
+
+# -- the first layout (schema version 1) --------------------------------------------------------------------------
+V1_DUMP = Path(__file__).parent / "data" / "sqlite_v1.sql"
+
+
+def layout_events() -> list[dict[str, object]]:
+    """The events of tests/graph/data/sqlite_v1.sql: simulated traffic with undeclared flows, plus a withdrawal,
+    an opt-out, and an erasure followed by new data about the erased person and by a late event it covers.
+
+    The dump was written by the version 1 store (commit 71963e0) from exactly these events, applied in batches
+    of 50 through the Handler with TEST_KEY; regenerate it only from that store.
+    """
+    from lineage.simulator import simulate
+
+    out: list[dict[str, object]] = [s.event for s in simulate(8, 4, 11, undeclared_rate=0.1)]
+    who = out[0]["subject"]
+    out.append(
+        event(
+            "consent_withdrawn",
+            event_id="v1-withdrawn",
+            subject=who,
+            data_categories=None,
+            role=None,
+            occurred_at="2026-01-02T00:00:00Z",
+            purposes=["marketing.advertising"],
+        )
+    )
+    out.append(
+        event(
+            "opted_out",
+            event_id="v1-opted-out",
+            subject=who,
+            data_categories=None,
+            role=None,
+            occurred_at="2026-01-02T00:00:01Z",
+        )
+    )
+    erased = next(e["subject"] for e in out if e["subject"] != who)
+    out.append(
+        event(
+            "erased",
+            event_id="v1-erased",
+            subject=erased,
+            data_categories=None,
+            role=None,
+            occurred_at="2026-01-03T00:00:00Z",
+            reason="request",
+        )
+    )
+    out.append(event("shared", event_id="v1-after", subject=erased, occurred_at="2026-01-04T00:00:00Z"))
+    out.append(event("shared", event_id="v1-late", subject=erased, occurred_at="2026-01-02T12:00:00Z"))  # suppressed
+    return out
+
+
+def apply_in_batches(store: SQLiteGraphStore, events: list[dict[str, object]]) -> None:
+    handler = Handler(store, POLICY, KEY)
+    for i in range(0, len(events), 50):
+        handler.handle([validate_event(e) for e in events[i : i + 50]])
+
+
+def answers(store: SQLiteGraphStore) -> dict[str, object]:
+    people = sorted(r[0] for r in store._db.execute("SELECT key FROM subjects"))
+    return {
+        "who_has": [store.who_has(p) for p in people],
+        "flows": store.flows(),
+        "stats": store.stats(),
+        "alerts": store.alerts(),
+        "erasures": [  # all but applied_at, which is when each store applied it
+            (t.event_id, t.subject, t.erased_at, t.reason, t.recipients)
+            for ts in store.erasures(None).values()
+            for t in ts
+        ],
+        "consent": store.consent_state(people),
+        "processed": store.processed([str(e["event_id"]) for e in layout_events()]),
+    }
+
+
+def test_a_version_1_store_is_converted_on_open_and_answers_as_before(tmp_path: Path) -> None:
+    v1 = sqlite3.connect(tmp_path / "old.db")
+    v1.executescript(V1_DUMP.read_text(encoding="utf-8"))
+    v1.close()
+    old = SQLiteGraphStore(tmp_path / "old.db")
+    tables = {r[0] for r in old._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "edges" not in tables and "edge_events" not in tables
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
+    fresh = SQLiteGraphStore(tmp_path / "new.db")
+    apply_in_batches(fresh, layout_events())
+    converted = answers(old)
+    assert converted["stats"].evidence > 1000 and converted["alerts"]  # type: ignore[attr-defined]
+    assert converted == answers(fresh)
+    # and it goes on as a version 2 store: a replay changes nothing, a new event is added
+    apply_in_batches(old, layout_events())
+    assert answers(old) == converted
+    old.close()
+    fresh.close()
+    again = SQLiteGraphStore(tmp_path / "old.db")  # opening a converted store again converts nothing
+    assert answers(again) == converted
+    again.close()
+
+
+def test_a_store_of_a_newer_version_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    store = SQLiteGraphStore(tmp_path / "l.db")
+    store._db.execute("UPDATE meta SET v = '99' WHERE k = 'schema_version'")
+    store.close()
+    with pytest.raises(StoreConfigError, match="schema version 99.*upgrade privacy-lineage"):
+        SQLiteGraphStore(tmp_path / "l.db")
