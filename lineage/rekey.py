@@ -126,7 +126,7 @@ def rekey(
             )
             cs = project(event, new_key)
             assert cs.erasure is not None
-            carried.append(replace(cs, erasure=replace(cs.erasure, recipients=t.recipients)))
+            carried.append(cs._replace(erasure=replace(cs.erasure, recipients=t.recipients)))
     for i in range(0, len(carried), batch_size):
         new.apply(carried[i : i + batch_size])
     report.tombstones_carried = len(carried)
