@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC
+from typing import Any
 
 from graph.changes import (
     ChangeSet,
@@ -32,10 +33,16 @@ def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
 
 
 def project(
-    event: AnyEvent, pseudonym: Callable[[str], str], findings: tuple[Finding, ...] = ()
+    event: AnyEvent,
+    pseudonym: Callable[[str], str],
+    findings: tuple[Finding, ...] = (),
+    nodes: dict[tuple[Any, ...], Any] | None = None,
 ) -> ChangeSet:
     """The graph changes one event causes: its subject's categories, and their source, purpose and recipient
     (the edges follow from them: :func:`graph.changes.edge_keys`).
+
+    ``nodes``, when given, is a memo the caller keeps from event to event: equal subject, source and recipient
+    nodes are then built once and shared (they are immutable); the caller bounds it (see :func:`bounded_nodes`).
 
     A consent withdrawal or opt-out changes no edge: it is recorded (``ChangeSet.consent``) for later judgement.
     An erasure (``ChangeSet.erasure``) adds nothing but its tombstone: the store deletes what it covers.
@@ -54,20 +61,40 @@ def project(
             subject=SubjectNode(subject, event.subject.type),
             consent=consent_record(event, subject),
         )
-    source = SourceNode(source_id(event.source), event.source.type.value, event.source.name) if event.source else None
+    memo = {} if nodes is None else nodes
+    source = None
+    if event.source is not None:
+        src = event.source
+        source = memo.get((1, src.type, src.name))
+        if source is None:
+            source = memo[(1, src.type, src.name)] = SourceNode(source_id(src), src.type.value, src.name)
     recipient = None
     if isinstance(event, DataShared):
         r = event.recipient
-        recipient = RecipientNode(r.id, r.name, r.type.value, r.country, r.contact)
+        recipient = memo.get((2, r.id, r.name, r.type, r.country, r.contact))
+        if recipient is None:
+            recipient = memo[(2, r.id, r.name, r.type, r.country, r.contact)] = RecipientNode(
+                r.id, r.name, r.type.value, r.country, r.contact
+            )
+    node = memo.get((3, subject, event.subject.type))
+    if node is None:
+        node = memo[(3, subject, event.subject.type)] = SubjectNode(subject, event.subject.type)
     # positional: a named tuple is built faster without keywords, and the ingest builds these for every event
     return ChangeSet(
         EventRecord(
             event.event_id, event.kind, occurred, event.emitted_by, subject, str(event.role), event.customer
         ),  # str(): a StrEnum's value (cheaper than .value)
-        SubjectNode(subject, event.subject.type),
+        node,
         tuple(event.data_categories),
         event.purpose,
         recipient,
         source,
         findings,
     )
+
+
+def bounded_nodes(nodes: dict[tuple[Any, ...], Any], limit: int = 65_536) -> dict[tuple[Any, ...], Any]:
+    """``nodes`` (a memo for :func:`project`), emptied when it holds more than ``limit`` nodes."""
+    if len(nodes) > limit:
+        nodes.clear()
+    return nodes

@@ -84,8 +84,9 @@ SELECT rel, subject, category, target, purpose, role, event_id, occurred_at FROM
 
 
 def ts(value: datetime) -> str:
-    """UTC timestamp as fixed-width text, so text order is time order."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC timestamp as fixed-width text, so text order is time order (YYYY-MM-DDTHH:MM:SS.ffffffZ)."""
+    # isoformat, not strftime: ~4x cheaper, and it runs for every event written
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def _consent_record(row: Sequence[Any]) -> ConsentRecord:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from graph.changes import ChangeSet, ConsentState, Finding
 from graph.compliance import PolicyEvaluator
-from graph.projection import consent_record, project
+from graph.projection import bounded_nodes, consent_record, project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent
@@ -45,6 +45,7 @@ class Handler:
         self.taxonomy = policy.taxonomy()
         self.evaluator = PolicyEvaluator(policy)
         self.pseudonym = pseudonymizer
+        self._nodes: dict[tuple[object, ...], object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
 
     def changes(self, events: Sequence[AnyEvent], consent: Mapping[str, ConsentState] | None = None) -> list[ChangeSet]:
@@ -53,10 +54,13 @@ class Handler:
         ``consent`` maps pseudonyms to what is known of their withdrawals and opt-outs (see :meth:`consent_for`).
         """
         known = consent or {}
+        nodes = bounded_nodes(self._nodes)
         out = []
         for event in events:
             subject = self.pseudonym(event.subject.id)
-            out.append(project(event, self.pseudonym, self.evaluator.evaluate(event, subject, known.get(subject))))
+            out.append(
+                project(event, self.pseudonym, self.evaluator.evaluate(event, subject, known.get(subject)), nodes)
+            )
         return out
 
     def consent_for(self, events: Sequence[AnyEvent]) -> dict[str, ConsentState]:
