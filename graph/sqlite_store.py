@@ -85,7 +85,7 @@ SELECT rel, subject, category, target, purpose, role, event_id, occurred_at FROM
 
 def ts(value: datetime) -> str:
     """UTC timestamp as fixed-width text, so text order is time order (YYYY-MM-DDTHH:MM:SS.ffffffZ)."""
-    # isoformat, not strftime: ~4x cheaper, and it runs for every event written
+    # isoformat, not strftime: ~1.5x cheaper, and it runs for every event written
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
