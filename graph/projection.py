@@ -16,7 +16,7 @@ from graph.changes import (
     SourceNode,
     SubjectNode,
 )
-from schemas.events import AnyEvent, ConsentEvent, ConsentWithdrawn, DataErased, DataShared, OptedOut, Source
+from schemas.events import CONSENT_EVENTS, AnyEvent, ConsentEvent, ConsentWithdrawn, DataErased, DataShared, Source
 
 
 def source_id(source: Source) -> str:
@@ -36,18 +36,21 @@ def project(
     event: AnyEvent,
     pseudonym: Callable[[str], str],
     findings: tuple[Finding, ...] = (),
-    nodes: dict[tuple[Any, ...], Any] | None = None,
+    nodes: dict[Any, Any] | None = None,
+    subject: str | None = None,
 ) -> ChangeSet:
     """The graph changes one event causes: its subject's categories, and their source, purpose and recipient
     (the edges follow from them: :func:`graph.changes.edge_keys`).
 
     ``nodes``, when given, is a memo the caller keeps from event to event: equal subject, source and recipient
     nodes are then built once and shared (they are immutable); the caller bounds it (see :func:`bounded_nodes`).
+    ``subject``, when given, is ``pseudonym(event.subject.id)``, already computed by the caller.
 
     A consent withdrawal or opt-out changes no edge: it is recorded (``ChangeSet.consent``) for later judgement.
     An erasure (``ChangeSet.erasure``) adds nothing but its tombstone: the store deletes what it covers.
     """
-    subject = pseudonym(event.subject.id)
+    if subject is None:
+        subject = pseudonym(event.subject.id)
     occurred = event.occurred_at.astimezone(UTC)
     if isinstance(event, DataErased):
         return ChangeSet(
@@ -55,7 +58,7 @@ def project(
             subject=SubjectNode(subject, event.subject.type),
             erasure=ErasureRecord(event.event_id, subject, occurred, event.reason),
         )
-    if isinstance(event, ConsentWithdrawn | OptedOut):
+    if isinstance(event, CONSENT_EVENTS):  # a tuple: `A | B` would build a union object per call
         return ChangeSet(
             event=EventRecord(event.event_id, event.kind, occurred, event.emitted_by, subject, role="", customer=None),
             subject=SubjectNode(subject, event.subject.type),
@@ -76,9 +79,9 @@ def project(
             recipient = memo[(2, r.id, r.name, r.type, r.country, r.contact)] = RecipientNode(
                 r.id, r.name, r.type.value, r.country, r.contact
             )
-    node = memo.get((3, subject, event.subject.type))
-    if node is None:
-        node = memo[(3, subject, event.subject.type)] = SubjectNode(subject, event.subject.type)
+    node = memo.get(subject)  # people by pseudonym (a str: no clash with the tuple keys above)
+    if node is None or node.type != event.subject.type:
+        node = memo[subject] = SubjectNode(subject, event.subject.type)
     # positional: a named tuple is built faster without keywords, and the ingest builds these for every event
     return ChangeSet(
         EventRecord(
@@ -93,7 +96,7 @@ def project(
     )
 
 
-def bounded_nodes(nodes: dict[tuple[Any, ...], Any], limit: int = 65_536) -> dict[tuple[Any, ...], Any]:
+def bounded_nodes(nodes: dict[Any, Any], limit: int = 65_536) -> dict[Any, Any]:
     """``nodes`` (a memo for :func:`project`), emptied when it holds more than ``limit`` nodes."""
     if len(nodes) > limit:
         nodes.clear()

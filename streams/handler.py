@@ -45,7 +45,7 @@ class Handler:
         self.taxonomy = policy.taxonomy()
         self.evaluator = PolicyEvaluator(policy)
         self.pseudonym = pseudonymizer
-        self._nodes: dict[tuple[object, ...], object] = {}  # the projection's memo of people, sources, recipients
+        self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
 
     def changes(self, events: Sequence[AnyEvent], consent: Mapping[str, ConsentState] | None = None) -> list[ChangeSet]:
@@ -54,13 +54,11 @@ class Handler:
         ``consent`` maps pseudonyms to what is known of their withdrawals and opt-outs (see :meth:`consent_for`).
         """
         known = consent or {}
-        nodes = bounded_nodes(self._nodes)
+        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
         out = []
         for event in events:
-            subject = self.pseudonym(event.subject.id)
-            out.append(
-                project(event, self.pseudonym, self.evaluator.evaluate(event, subject, known.get(subject)), nodes)
-            )
+            subject = pseudonym(event.subject.id)
+            out.append(project(event, pseudonym, evaluate(event, subject, known.get(subject)), nodes, subject))
         return out
 
     def consent_for(self, events: Sequence[AnyEvent]) -> dict[str, ConsentState]:
