@@ -83,15 +83,16 @@ class _Recording(Handler):
         self.batches: list[list[str]] = []
         self.threads: set[threading.Thread] = set()
         self.most_at_once = 0
+        self.running = 0
+        self.collections: list[int] = []  # how many batches were being handled at each garbage collection
         self._fail = fail
         self._hold_first = hold_first
         self._lock = threading.Lock()
-        self._running = 0
 
     def handle(self, events: Sequence[AnyEvent]) -> HandleResult:
         with self._lock:
-            self._running += 1
-            self.most_at_once = max(self.most_at_once, self._running)
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
         try:
             self.batches.append([e.event_id for e in events])
             self.threads.add(threading.current_thread())
@@ -103,7 +104,7 @@ class _Recording(Handler):
             return super().handle(events)
         finally:
             with self._lock:
-                self._running -= 1
+                self.running -= 1
 
 
 def _new_threads(before: list[threading.Thread]) -> list[threading.Thread]:
@@ -144,6 +145,12 @@ def _ingest(
     handler = _Recording(store, policy)
     dead = MemoryDeadLetters()
     progress: list[tuple[int, int, int, int]] = []
+
+    def collecting(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            handler.collections.append(handler.running)
+
+    gc.callbacks.append(collecting)
     try:
         report = ingest_lines(
             lines,
@@ -155,6 +162,7 @@ def _ingest(
             pipelined=pipelined,
         )
     finally:
+        gc.callbacks.remove(collecting)
         store.close()
     letters = [(d.origin, d.line, d.reason, d.problems, d.raw, d.event_id) for d in dead.letters]
     return report, letters, handler, progress
@@ -178,6 +186,9 @@ def test_the_pipelined_ingest_reports_exactly_what_the_sequential_one_does(tmp_p
     assert len(handler.threads) == 1 and threading.current_thread() not in handler.threads
     assert handler.most_at_once == 1
     assert sequential[2].threads == {threading.current_thread()}
+    # the collector ran between batches (never while one was being applied), about once per batch
+    assert handler.collections == [0] * len(handler.collections)
+    assert len(handler.batches) <= len(handler.collections) <= len(lines) // 37 + len(handler.batches)
 
 
 @pytest.mark.parametrize("pipelined", [True, False])
