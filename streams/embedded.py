@@ -45,9 +45,9 @@ def collector_between_batches() -> Iterator[Callable[[], object]]:
     an ingest on the bench. :func:`ingest_lines` collects the young generations right after each batch is applied,
     when its events and changes are gone (collecting while a batch is held traverses all of it: on the bench that
     was ~0.4 s of a ~7 s ingest), and after every batch's worth of rejected lines (each leaves garbage in a
-    cycle), so that input that is mostly rejected is collected as it comes. Trade-off: the pause is process-wide, so other threads
-    of the process (there are none in ``lineage ingest``) see no automatic collection while an ingest runs. When
-    the caller had already disabled the collector, it stays disabled and nothing is collected.
+    cycle), so that input that is mostly rejected is collected as it comes. Trade-off: the pause is process-wide,
+    so other threads of the process (there are none in ``lineage ingest``) see no automatic collection while an
+    ingest runs. When the caller had already disabled the collector, it stays disabled and nothing is collected.
     """
     if not gc.isenabled():
         yield lambda: None
