@@ -36,6 +36,7 @@ def test_embedded_measurements_run_and_are_recorded(tmp_path: Path) -> None:
     recorded = results.read_text()
     assert recorded.count("`python -m bench ") == 2
     assert "CPUs" in recorded and "Load average" in recorded and "parse+validate only" in recorded
+    assert "s in them (execute/executemany/COMMIT)" in recorded
 
 
 @pytest.mark.integration
