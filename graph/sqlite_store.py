@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -498,11 +499,21 @@ class SQLiteGraphStore(GraphStore):
                 alert_evidence,
             )
 
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Hold the store's lock while reading; a sqlite3 error becomes the project's (StoreUnavailable when the
+        database is busy, StoreError otherwise), like the writes' errors."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise store_error(exc, f"cannot read {what} from {self.path!r}") from exc
+
     # -- reads ----------------------------------------------------------------------------------
     def processed(self, event_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         ids = list(event_ids)
-        with self._lock:
+        with self._reading("processed events"):
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 marks = ",".join("?" * len(chunk))
@@ -515,7 +526,7 @@ class SQLiteGraphStore(GraphStore):
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
         records: dict[str, list[ConsentRecord]] = {}
         keys = sorted(set(subjects))
-        with self._lock:
+        with self._reading("consent records"):
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
                 marks = ",".join("?" * len(chunk))
@@ -542,7 +553,7 @@ class SQLiteGraphStore(GraphStore):
                 )
                 for i in range(0, len(keys), 500)
             ]
-        with self._lock:
+        with self._reading("tombstones"):
             for sql, chunk in queries:
                 for row in self._db.execute(sql, chunk):
                     tomb = _tombstone(row)
@@ -576,7 +587,7 @@ class SQLiteGraphStore(GraphStore):
         return ConsentLedger(consent, tombstones)
 
     def who_has(self, subject: str) -> WhoHas | None:
-        with self._lock:
+        with self._reading("a person's lineage"):
             row = self._db.execute("SELECT type FROM subjects WHERE key = ?", (subject,)).fetchone()
             if row is None:
                 return None
@@ -617,7 +628,7 @@ class SQLiteGraphStore(GraphStore):
         lo = ts(since) if since else ""
         hi = ts(until) if until else "9999"
         out = []
-        with self._lock:
+        with self._reading("flows"):
             sources = {
                 r[0]: SourceRef(type=r[1], name=r[2]) for r in self._db.execute("SELECT id, type, name FROM sources")
             }
@@ -686,7 +697,7 @@ class SQLiteGraphStore(GraphStore):
             " first_seen, last_seen, policy_version, reason, clause_section, clause_text FROM alerts"
             f" WHERE {' AND '.join(where)} ORDER BY last_seen DESC, alert_id"
         )
-        with self._lock:
+        with self._reading("alerts"):
             rows = self._db.execute(sql, args).fetchall()
             evidence: dict[str, list[tuple[str, str]]] = {}
             ids = [r[0] for r in rows]  # only the evidence of the alerts asked for (the dispatcher asks often)
@@ -733,7 +744,7 @@ class SQLiteGraphStore(GraphStore):
         )
         low, high = ts(since) if since else None, ts(until) if until else None
         out: dict[str, list[tuple[str, str]]] = {}
-        with self._lock:
+        with self._reading("alert evidence"):
             for aid, event_id, subject in self._db.execute(sql, (low, low, high, high)):
                 out.setdefault(aid, []).append((event_id, subject))
         return out
@@ -747,7 +758,7 @@ class SQLiteGraphStore(GraphStore):
             return cur.rowcount > 0
 
     def stats(self) -> StoreStats:
-        with self._lock:
+        with self._reading("counts"):
             count = {
                 t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
                 for t in ("events", "subjects", "recipients", "sources", "alerts")

@@ -77,3 +77,23 @@ def test_only_busy_and_locked_are_transient(message: str, code: int, transient: 
     error = store_error(exc, "SQLite write failed")
     assert isinstance(error, StoreUnavailable) is transient
     assert isinstance(error, StoreError) and message in str(error)
+
+
+def test_reads_of_a_broken_store_file_raise_the_projects_error_not_sqlite3s(tmp_path: Path) -> None:
+    store = SQLiteGraphStore(tmp_path / "lineage.db")
+    handle(store, event(event_id="first"))
+    other = sqlite3.connect(tmp_path / "lineage.db", isolation_level=None)
+    other.execute("DROP TABLE events")  # changed by another program
+    other.close()
+    reads = {
+        "a person's lineage": lambda: store.who_has(KEY("alice@example.com")),
+        "flows": store.flows,
+        "counts": store.stats,
+        "processed events": lambda: store.processed(["first"]),
+    }
+    for what, read in reads.items():
+        with pytest.raises(StoreError, match=f"cannot read {what} from .*no such table: events") as caught:
+            read()
+        assert not isinstance(caught.value, StoreUnavailable)
+        assert isinstance(caught.value.__cause__, sqlite3.Error)
+    store.close()
