@@ -433,17 +433,17 @@ class Neo4jGraphStore(GraphStore):
         others = [cs for cs in unique.values() if cs.erasure is None]
         keys = sorted({cs.event.subject for cs in others})
 
-        def work(tx: neo4j.ManagedTransaction) -> tuple[int, list[str]]:
+        def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
             # read inside the write transaction (read-committed): see docs/privacy.md for the one narrow race
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((_utc(r["at"]), r["event_id"]))
-            applied = 0
+            applied: list[str] = []
             for cs in erasures:
                 assert cs.erasure is not None
                 if self._erase(tx, cs, token, now):
-                    applied += 1
+                    applied.append(cs.event.event_id)
                     er = cs.erasure
                     tombstones.setdefault(er.subject, []).append((er.occurred_at.astimezone(UTC), er.event_id))
             kept, covered = [], []
@@ -467,10 +467,12 @@ class Neo4jGraphStore(GraphStore):
             created, data = self._events(tx, kept, token, now)
             fresh = [cs for cs in kept if cs.event.event_id in created]
             write(tx, self.namespace, plan.plan(fresh), data)
-            return applied + len(fresh), suppressed
+            return applied + [cs.event.event_id for cs in fresh], suppressed
 
         applied, suppressed = self._run("write to", work, write=True)
-        return ApplyResult(applied, len(batch) - applied - len(suppressed), tuple(suppressed))
+        return ApplyResult(
+            len(applied), len(batch) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied)
+        )
 
     def _events(
         self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime

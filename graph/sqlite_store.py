@@ -215,19 +215,26 @@ class SQLiteGraphStore(GraphStore):
                 )
 
     def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
-        applied = duplicates = 0
+        unique: dict[str, ChangeSet] = {}
+        for cs in batch:  # the same event twice in a batch is one event: the first occurrence counts
+            unique.setdefault(cs.event.event_id, cs)
+        applied, duplicates = 0, len(batch) - len(unique)
         suppressed: list[str] = []
         now = ts(datetime.now(UTC))
         # erasures first (oldest first), so that the batch's later events about the person survive them
-        erasures = sorted((cs for cs in batch if cs.erasure), key=lambda cs: (cs.event.occurred_at, cs.event.event_id))
-        others = [cs for cs in batch if cs.erasure is None]
+        erasures = sorted(
+            (cs for cs in unique.values() if cs.erasure), key=lambda cs: (cs.event.occurred_at, cs.event.event_id)
+        )
+        others = [cs for cs in unique.values() if cs.erasure is None]
         with self._lock:
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
+                applied_ids: set[str] = set()
                 for cs in erasures:
                     if self._erase(cur, cs, now):
                         applied += 1
+                        applied_ids.add(cs.event.event_id)
                     else:
                         duplicates += 1
                 # read inside the write transaction: an erasure committed by another writer cannot slip between
@@ -242,7 +249,7 @@ class SQLiteGraphStore(GraphStore):
                         self._suppress(cur, cs, covering)
                     else:
                         candidates.append((cs, at))
-                # the same event id already stored, or twice in the batch, is one event: the first one counts
+                # an event already stored is not applied again
                 seen = self._known(cur, [cs.event.event_id for cs, _ in candidates])
                 fresh: list[tuple[ChangeSet, str]] = []
                 for cs, at in candidates:
@@ -253,6 +260,7 @@ class SQLiteGraphStore(GraphStore):
                         fresh.append((cs, at))
                 self._write(cur, fresh, now)
                 applied += len(fresh)
+                applied_ids.update(cs.event.event_id for cs, _ in fresh)
                 cur.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -260,7 +268,7 @@ class SQLiteGraphStore(GraphStore):
             except BaseException:
                 self._rollback()
                 raise
-        return ApplyResult(applied, duplicates, tuple(suppressed))
+        return ApplyResult(applied, duplicates, tuple(suppressed), frozenset(applied_ids))
 
     def _rollback(self) -> None:
         # BEGIN itself may have failed (busy), and SQLite rolls back by itself after some errors (disk full)

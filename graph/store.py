@@ -31,12 +31,14 @@ class StoreConfigError(StoreError):
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """What a batch did: events newly applied, events skipped because already processed, and the ids of events
-    dropped because their person was erased after they occurred (see :meth:`GraphStore.apply`)."""
+    """What a batch did: events newly applied, events skipped because already processed, the ids of events
+    dropped because their person was erased after they occurred (see :meth:`GraphStore.apply`), and the ids of the
+    events this batch applied (``applied`` of them; an event id given twice is applied once, the first time)."""
 
     applied: int
     duplicates: int
     suppressed: tuple[str, ...] = ()
+    applied_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,8 @@ class GraphStore(ABC):
 
     @abstractmethod
     def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
-        """Apply the changes of a batch of events atomically, skipping events already processed."""
+        """Apply the changes of a batch of events atomically, skipping events already processed (recorded, or
+        earlier in the batch); the result names the events applied, read in the same transaction as the writes."""
 
     @abstractmethod
     def who_has(self, subject: str) -> WhoHas | None:

@@ -80,15 +80,17 @@ class Handler:
         if not events:
             return HandleResult(0, 0, ())
         batch = self.changes(events, self.consent_for(events))
-        already = self.store.processed([cs.event.event_id for cs in batch])
-        # the same event id twice within one batch is also one event
-        seen: set[str] = set()
-        fresh: list[ChangeSet] = []
+        # the store skips events already recorded and repeats within the batch, and says which it applied (in the
+        # same transaction): only their findings are reported, once each, even when another worker applied some
+        # of the same events meanwhile
+        result = self.store.apply(batch)
+        applied, reported = result.applied_ids, set[str]()
+        findings: list[Finding] = []
         for cs in batch:
-            if cs.event.event_id not in already and cs.event.event_id not in seen:
-                seen.add(cs.event.event_id)
-                fresh.append(cs)
-        result = self.store.apply(fresh)
-        dropped = set(result.suppressed)
-        findings = tuple(f for cs in fresh if cs.event.event_id not in dropped for f in cs.findings)
-        return HandleResult(result.applied, len(batch) - result.applied - len(dropped), findings, len(dropped))
+            if cs.event.event_id in applied and cs.event.event_id not in reported:
+                reported.add(cs.event.event_id)
+                findings.extend(cs.findings)
+        dropped = result.suppressed
+        return HandleResult(
+            result.applied, len(batch) - result.applied - len(dropped), tuple(findings), len(dropped)
+        )

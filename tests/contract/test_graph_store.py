@@ -143,6 +143,27 @@ def test_processed_reports_applied_event_ids(store: GraphStore) -> None:
     assert store.processed(["c1", "s3", "never"]) == {"c1", "s3"}
 
 
+def test_apply_names_the_events_it_applied_once_each(store: GraphStore) -> None:
+    h = handler(store)
+    first = h.changes([validate_event(e, h.taxonomy) for e in stream()[:3]])
+    result = store.apply(first + first[:1])  # c1 twice in the batch
+    assert (result.applied, result.duplicates, result.applied_ids) == (3, 1, {"c1", "c2", "u1"})
+    everything = h.changes([validate_event(e, h.taxonomy) for e in stream()])
+    again = store.apply(everything)  # the first three are recorded already
+    assert (again.applied, again.duplicates, again.applied_ids) == (4, 3, {"s1", "s2", "s3", "b1"})
+
+
+def test_findings_of_an_event_repeated_or_replayed_are_reported_once(store: GraphStore) -> None:
+    h = handler(store)
+    undeclared = event("shared", event_id="x1", recipient=BROKER, purpose="marketing.advertising")
+    batch = [validate_event(e, h.taxonomy) for e in (undeclared, undeclared)]
+    result = h.handle(batch)
+    assert (result.applied, result.duplicates) == (1, 1)
+    assert result.findings and {f.event_id for f in result.findings} == {"x1"}
+    assert len(result.findings) == len(h.changes(batch[:1])[0].findings)
+    assert h.handle(batch).findings == ()  # a replay reports nothing
+
+
 def test_alerts_are_deduplicated_with_all_evidence(store: GraphStore) -> None:
     flood = [
         event("shared", event_id=f"flood-{i}", subject_id=f"p{i % 3}@example.com", recipient=BROKER,
