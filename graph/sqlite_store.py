@@ -152,6 +152,9 @@ def _migrate(db: sqlite3.Connection, path: str) -> None:
     """Bring an existing store to SCHEMA_VERSION, in one transaction (another process opening the same file at
     the same time waits for it, then finds the work done); refuse a store written by a newer version."""
     db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+    row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
+    if row is None or row[0] == SCHEMA_VERSION:
+        return  # new, or current: nothing to convert
     db.execute("BEGIN IMMEDIATE")
     try:
         row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
@@ -408,45 +411,21 @@ class SQLiteGraphStore(GraphStore):
         categories_json = self._categories_json
         for cs, at in fresh:
             ev = cs.event
-            if cs.consent is None:
+            if cs.consent is None:  # a data event: what its edges follow from (see _EDGES)
                 source, recipient = cs.source, cs.recipient
-                events.append(
-                    (
-                        ev.event_id,
-                        ev.kind,
-                        at,
-                        ev.emitted_by,
-                        ev.subject,
-                        ev.role,
-                        ev.customer,
-                        now,
-                        categories_json(cs.categories),
-                        source.id if source is not None else None,
-                        cs.purpose,
-                        recipient.id if recipient is not None else None,
-                    )
+                lineage: tuple[str | None, ...] = (
+                    categories_json(cs.categories),
+                    source.id if source is not None else None,
+                    cs.purpose,
+                    recipient.id if recipient is not None else None,
                 )
             else:
+                lineage = (None, None, None, None)
                 c = cs.consent
-                events.append(
-                    (
-                        ev.event_id,
-                        ev.kind,
-                        at,
-                        ev.emitted_by,
-                        ev.subject,
-                        ev.role,
-                        ev.customer,
-                        now,
-                        None,
-                        None,
-                        None,
-                        None,
-                    )
-                )
                 consents.append(
                     (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories))
                 )
+            events.append((ev.event_id, ev.kind, at, ev.emitted_by, ev.subject, ev.role, ev.customer, now, *lineage))
             # the latest event (by occurred_at) decides a subject's type: order-independent
             known = subjects.get(cs.subject.key)
             if known is None or at > known[1]:

@@ -39,12 +39,18 @@ def test_a_locked_database_is_unavailable_and_the_write_succeeds_once_it_is_free
     store.close()
 
 
-def test_a_broken_store_file_is_an_error_not_unavailable(tmp_path: Path) -> None:
+def broken_store(tmp_path: Path, table: str) -> SQLiteGraphStore:
+    """A store with one event, whose ``table`` another program then dropped."""
     store = SQLiteGraphStore(tmp_path / "lineage.db")
     handle(store, event(event_id="first"))
     other = sqlite3.connect(tmp_path / "lineage.db", isolation_level=None)
-    other.execute("DROP TABLE subjects")  # changed by another program
+    other.execute(f"DROP TABLE {table}")  # noqa: S608 - the tests' own table names
     other.close()
+    return store
+
+
+def test_a_broken_store_file_is_an_error_not_unavailable(tmp_path: Path) -> None:
+    store = broken_store(tmp_path, "subjects")
     with pytest.raises(StoreError, match="not transient") as caught:
         handle(store, event(event_id="second"))
     assert not isinstance(caught.value, StoreUnavailable)
@@ -80,11 +86,7 @@ def test_only_busy_and_locked_are_transient(message: str, code: int, transient: 
 
 
 def test_reads_of_a_broken_store_file_raise_the_projects_error_not_sqlite3s(tmp_path: Path) -> None:
-    store = SQLiteGraphStore(tmp_path / "lineage.db")
-    handle(store, event(event_id="first"))
-    other = sqlite3.connect(tmp_path / "lineage.db", isolation_level=None)
-    other.execute("DROP TABLE events")  # changed by another program
-    other.close()
+    store = broken_store(tmp_path, "events")
     reads = {
         "a person's lineage": lambda: store.who_has(KEY("alice@example.com")),
         "flows": store.flows,
