@@ -94,16 +94,27 @@ def test_a_rolled_back_batch_leaves_no_evidence(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_file_with_the_unused_time_index_of_events_opens_without_it(tmp_path: Path) -> None:
-    store = SQLiteGraphStore(tmp_path / "l.db")
-    handle(store, event(event_id="e1"))
-    store._db.execute("CREATE INDEX events_time ON events(occurred_at)")  # as stores before it was dropped had it
-    store.close()
+def test_the_unused_time_index_of_events_is_dropped_when_an_old_store_is_converted(tmp_path: Path) -> None:
+    v1 = sqlite3.connect(tmp_path / "l.db")
+    v1.executescript(V1_DUMP.read_text(encoding="utf-8"))
+    v1.execute("CREATE INDEX events_time ON events(occurred_at)")  # as stores before it was dropped had it
+    v1.close()
     again = SQLiteGraphStore(tmp_path / "l.db")
     indexes = {r[0] for r in again._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "events_time" not in indexes and "events_subject" in indexes
-    assert again.processed(["e1"]) == {"e1"}
+    assert again.processed(["v1-after"]) == {"v1-after"}
     again.close()
+
+
+def test_opening_a_current_store_does_not_wait_for_another_connections_write(tmp_path: Path) -> None:
+    SQLiteGraphStore(tmp_path / "l.db").close()
+    writer = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # e.g. an ingest's batch in progress
+    reader = SQLiteGraphStore(tmp_path / "l.db", busy_timeout=0.2)  # raised StoreUnavailable when it had to write
+    assert reader.stats().events == 0
+    reader.close()
+    writer.execute("ROLLBACK")
+    writer.close()
 
 
 # -- the first layout (schema version 1) --------------------------------------------------------------------------
