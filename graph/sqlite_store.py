@@ -69,20 +69,23 @@ CREATE INDEX IF NOT EXISTS tombstones_subject ON tombstones(subject, erased_at);
 # for the other stores: one HOLDS per category, plus COLLECTED_FROM with a source, USED_FOR with a purpose, and
 # SHARED_WITH with a recipient and a purpose. Writing an event is then one row, appended, instead of an upsert per
 # edge and a row per (edge, event) in B-trees keyed by random values; spans and counts are computed when read.
-# ``{where}`` is a fixed condition on ``e`` (placeholders only).
+# ``{where}`` is a fixed condition on ``e`` (placeholders only); ``{events}`` is ``events`` or a fixed subquery of
+# rows with its columns.
 _EDGES = """
 SELECT rel, subject, category, target, purpose, role, event_id, occurred_at FROM (
   SELECT r.rel, e.subject, c.value AS category,
     CASE r.rel WHEN 'HOLDS' THEN e.role WHEN 'COLLECTED_FROM' THEN e.source WHEN 'USED_FOR' THEN e.purpose
       ELSE iif(e.purpose IS NULL, NULL, e.recipient) END AS target,
     iif(r.rel = 'SHARED_WITH', e.purpose, '') AS purpose, e.role, e.event_id, e.occurred_at
-  FROM events e CROSS JOIN json_each(e.categories) c
+  FROM {events} e CROSS JOIN json_each(e.categories) c
     CROSS JOIN (SELECT 'HOLDS' AS rel UNION ALL SELECT 'COLLECTED_FROM' UNION ALL SELECT 'USED_FOR'
                 UNION ALL SELECT 'SHARED_WITH') r
   WHERE e.categories IS NOT NULL AND ({where})
 ) WHERE target IS NOT NULL
 """
 
+# The events in the order of their person (the events_subject index), for counts made person by person.
+_BY_PERSON = "(SELECT * FROM events ORDER BY subject)"
 
 def ts(value: datetime) -> str:
     """UTC timestamp as fixed-width text, so text order is time order (YYYY-MM-DDTHH:MM:SS.ffffffZ)."""
@@ -324,7 +327,7 @@ class SQLiteGraphStore(GraphStore):
         )
         if cur.rowcount == 0:
             return False
-        covered = _EDGES.format(where="e.subject = ? AND e.occurred_at <= ?")
+        covered = _EDGES.format(events="events", where="e.subject = ? AND e.occurred_at <= ?")
         shared = cur.execute(
             f"SELECT DISTINCT target FROM ({covered}) WHERE rel = ?",  # noqa: S608 - fixed fragments
             (subject, at, Rel.SHARED_WITH.value),
@@ -585,7 +588,7 @@ class SQLiteGraphStore(GraphStore):
             row = self._db.execute("SELECT type FROM subjects WHERE key = ?", (subject,)).fetchone()
             if row is None:
                 return None
-            mine = _EDGES.format(where="e.subject = ?")
+            mine = _EDGES.format(events="events", where="e.subject = ?")
             evidence = self._db.execute(
                 f"SELECT rel, category, target, purpose, event_id, occurred_at FROM ({mine})",  # noqa: S608 - fixed
                 (subject,),
@@ -616,7 +619,7 @@ class SQLiteGraphStore(GraphStore):
         # first event ids are taken as its rows go by, and only one flow's people are held at a time.
         sql = (
             "SELECT x.rel, x.category, x.target, x.purpose, x.role, s.type, x.subject, x.event_id, x.occurred_at"  # noqa: S608 - fixed fragments
-            f" FROM ({_EDGES.format(where='e.occurred_at >= ? AND e.occurred_at < ?')}) x"
+            f" FROM ({_EDGES.format(events='events', where='e.occurred_at >= ? AND e.occurred_at < ?')}) x"
             " JOIN subjects s ON s.key = x.subject ORDER BY 1, 2, 3, 4, 5, 6, x.event_id"
         )
         lo = ts(since) if since else ""
@@ -757,9 +760,19 @@ class SQLiteGraphStore(GraphStore):
                 t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
                 for t in ("events", "subjects", "recipients", "sources", "alerts")
             }
-            edges, evidence = self._db.execute(
-                "SELECT count(DISTINCT rel || char(31) || subject || char(31) || category || char(31) || target"  # noqa: S608 - fixed fragments
-                f" || char(31) || purpose), count(*) FROM ({_EDGES.format(where='1 = 1')})"
+            # distinct edges: counted person by person (events in the order of the per-person index), so that only
+            # one person's edges are kept apart at a time; evidence, the (edge, event) pairs: per data event and
+            # category, HOLDS plus one per source, purpose and recipient with a purpose (the rule of _EDGES,
+            # counted without expanding; a row's categories are stored once each)
+            (edges,) = self._db.execute(
+                "SELECT coalesce(sum(n), 0) FROM (SELECT count(DISTINCT rel || char(31) || category || char(31)"  # noqa: S608 - fixed fragments
+                " || target || char(31) || purpose) AS n"
+                f" FROM ({_EDGES.format(events=_BY_PERSON, where='1 = 1')}) GROUP BY subject)"
+            ).fetchone()
+            (evidence,) = self._db.execute(
+                "SELECT coalesce(sum(json_array_length(categories) * (1 + (source IS NOT NULL)"
+                " + (purpose IS NOT NULL) + (recipient IS NOT NULL AND purpose IS NOT NULL))), 0)"
+                " FROM events WHERE categories IS NOT NULL"
             ).fetchone()
         return StoreStats(
             events=count["events"],

@@ -30,7 +30,8 @@ def evidence(store: SQLiteGraphStore) -> list[tuple[str, str, str, int, str]]:
     """(rel, category, target, count, event ids) of every edge, as the store expands them from the file."""
     rows = store._db.execute(
         "SELECT rel, category, target, count(DISTINCT event_id), group_concat(event_id, ',')"  # noqa: S608 - fixed
-        f" FROM ({_EDGES.format(where='1 = 1')}) GROUP BY rel, subject, category, target, purpose ORDER BY 1, 2"
+        f" FROM ({_EDGES.format(events='events', where='1 = 1')})"
+        " GROUP BY rel, subject, category, target, purpose ORDER BY 1, 2"
     )
     return [(r[0], r[1], r[2], r[3], ",".join(sorted((r[4] or "").split(",")))) for r in rows]
 
@@ -222,3 +223,16 @@ def test_a_store_of_a_newer_version_is_refused_with_a_clear_error(tmp_path: Path
     store.close()
     with pytest.raises(StoreConfigError, match="schema version 99.*upgrade privacy-lineage"):
         SQLiteGraphStore(tmp_path / "l.db")
+
+
+def test_stats_count_the_edges_and_evidence_that_the_reads_expand(tmp_path: Path) -> None:
+    store = SQLiteGraphStore(tmp_path / "l.db")
+    apply_in_batches(store, layout_events())
+    expanded = store._db.execute(
+        "SELECT count(*), count(DISTINCT rel || '|' || subject || '|' || category || '|' || target || '|' || purpose)"  # noqa: S608
+        f" FROM ({_EDGES.format(events='events', where='1 = 1')})"
+    ).fetchone()
+    stats = store.stats()
+    assert (stats.evidence, stats.edges) == expanded
+    assert stats.edges > 400 and stats.evidence > 1000  # the fixture's traffic, not an empty store
+    store.close()
