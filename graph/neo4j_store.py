@@ -666,6 +666,10 @@ class Neo4jGraphStore(GraphStore):
 
         return self._run("query", work)
 
+    def has_events(self) -> bool:
+        query = "MATCH (e:Event {ns: $ns}) RETURN true AS found LIMIT 1"  # stops at the first one
+        return bool(self._run("look for events in", lambda tx: tx.run(query, ns=self.namespace).single() is not None))
+
     def stats(self) -> StoreStats:
         record = self._run("count", lambda tx: tx.run(_STATS, ns=self.namespace).single(strict=True).data())
         return StoreStats(**record)

@@ -754,6 +754,10 @@ class SQLiteGraphStore(GraphStore):
                 raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
             return cur.rowcount > 0
 
+    def has_events(self) -> bool:
+        with self._reading("whether any event is recorded"):
+            return bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchone()[0])
+
     def stats(self) -> StoreStats:
         with self._reading("counts"):
             count = {

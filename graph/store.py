@@ -153,7 +153,11 @@ class GraphStore(ABC):
 
     @abstractmethod
     def stats(self) -> StoreStats:
-        """Counts of what the store holds."""
+        """Counts of what the store holds (may scan the whole store: see :meth:`has_events` for a cheap check)."""
+
+    @abstractmethod
+    def has_events(self) -> bool:
+        """Whether any event is recorded; cheap whatever the store's size."""
 
     @abstractmethod
     def close(self) -> None:

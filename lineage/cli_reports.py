@@ -52,7 +52,7 @@ def _controller(args: argparse.Namespace, policy: Policy) -> Organisation | None
 def _bind_if_written(store: GraphStore, fingerprint: str) -> None:
     # A store written by the handler already holds its key's fingerprint, so binding only checks it; an empty
     # store is left untouched (a report never writes), and has nothing to find anyway.
-    if store.stats().events:
+    if store.has_events():
         store.bind_key(fingerprint)
 
 

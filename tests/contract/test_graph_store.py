@@ -138,6 +138,12 @@ def test_processor_and_controller_roles_are_both_kept(store: GraphStore) -> None
     assert answer.categories[0].event_count == 2
 
 
+def test_has_events_says_whether_anything_is_recorded(store: GraphStore) -> None:
+    assert store.has_events() is False
+    apply(store, stream()[0])
+    assert store.has_events() is True
+
+
 def test_processed_reports_applied_event_ids(store: GraphStore) -> None:
     apply(store, *stream())
     assert store.processed(["c1", "s3", "never"]) == {"c1", "s3"}
