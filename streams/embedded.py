@@ -14,11 +14,12 @@ from streams.handler import Handler
 
 MAX_LINE_BYTES = 1_000_000
 # Events per store transaction: a commit writes every page the batch dirtied, and evidence for many people touches
-# pages all over the B-trees (WAL, then the checkpoint), so larger batches write fewer pages per event. Ingesting the
-# bench's 153k events into a new SQLite file wrote 2.6 GB in batches of 5,000, 1.8 GB in 10,000 and 1.1 GB in 20,000,
-# for about 10% less CPU from 5,000 to 10,000 and little more beyond. Memory grows with the batch (that process,
-# holding all the lines, peaked at 170 MB with 10,000 and 230 MB with 20,000); findings reach ``on_progress`` once
-# per batch.
+# pages all over the B-trees (WAL, then the checkpoint), so larger batches write fewer pages per event. With the
+# store's version 1 layout (edges stored), ingesting the bench's 153k events into a new SQLite file wrote 2.6 GB in
+# batches of 5,000, 1.8 GB in 10,000 and 1.1 GB in 20,000, for about 10% less CPU from 5,000 to 10,000 and little
+# more beyond (not measured again with version 2, which writes one row per event). Memory grows with the batch
+# (that process, holding all the lines, peaked at 170 MB with 10,000 and 230 MB with 20,000); findings reach
+# ``on_progress`` once per batch.
 BATCH_SIZE = 10_000
 
 
