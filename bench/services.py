@@ -2,7 +2,8 @@
 
 By default the bench runs servers of its own (other ports, a state folder in the temp dir, deleted afterwards), so
 that its large graphs and its load neither disturb nor are disturbed by test suites using the default servers.
-``shared`` mode uses the default ports instead: it starts a server only if none answers, and stops only what it
+``shared`` mode uses the default servers instead (the ports the scripts use: KAFKA_PORT, KAFKA_CONTROLLER_PORT and
+NEO4J_BOLT_PORT, else 9092, 9093 and 7687): it starts a server only if none answers, and stops only what it
 started; its data then lives in namespaces and topics of its own, deleted at the end.
 """
 
@@ -22,6 +23,17 @@ def _default_state() -> Path:
     return Path(tempfile.gettempdir()) / f"privacy-lineage-bench-{os.getuid()}"
 
 
+def _port(variable: str, default: int) -> int:
+    """The port the docker/local scripts take from ``variable`` (else ``default``), so that the bench connects
+    where the scripts' ``status`` looked."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{variable}={value!r} is not a port number (1-65535)")
+    return int(value)
+
+
 @dataclass
 class Services:
     """Where the servers are and which of them this run started (and so must stop)."""
@@ -38,8 +50,10 @@ class Services:
     log: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.mode == "shared":
-            self.kafka_port, self.kafka_controller_port, self.neo4j_port = 9092, 9093, 7687
+        if self.mode == "shared":  # the ports the docker/local scripts use (their variables, else their defaults)
+            self.kafka_port = _port("KAFKA_PORT", 9092)
+            self.kafka_controller_port = _port("KAFKA_CONTROLLER_PORT", 9093)
+            self.neo4j_port = _port("NEO4J_BOLT_PORT", 7687)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -101,7 +115,8 @@ class Services:
         """The JVMs' pids, from the scripts' pid files (for CPU accounting)."""
         from bench.profiling import pid_file
 
-        root = self.state_dir if self.mode == "own" else REPO / ".local-services"
+        shared_root = os.environ.get("LINEAGE_STATE_DIR") or REPO / ".local-services"  # as the scripts find it
+        root = self.state_dir if self.mode == "own" else Path(shared_root)
         found = {name: pid_file(root / name / f"{name}.pid") for name in ("kafka", "neo4j")}
         return {name: pid for name, pid in found.items() if pid is not None}
 

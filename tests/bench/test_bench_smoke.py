@@ -37,6 +37,8 @@ def test_embedded_measurements_run_and_are_recorded(tmp_path: Path) -> None:
     assert recorded.count("`python -m bench ") == 2
     assert "CPUs" in recorded and "Load average" in recorded and "parse+validate only" in recorded
     assert "s in them (execute/executemany/COMMIT)" in recorded
+    assert "2. same, lines parsed beforehand (handler + store only)" in recorded
+    assert "handling and storing alone take" in recorded
 
 
 @pytest.mark.integration
