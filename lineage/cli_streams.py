@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lineage.settings import Settings
+from streams.topics import DEADLETTER_RETENTION
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE = 0, 1, 2
 
@@ -128,15 +129,34 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # -- topics ---------------------------------------------------------------------------------------
 def cmd_topics_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from streams.topics import TopicError, create_topics
+    from streams.topics import TopicError, TopicNames, create_topics, describe_retention, parse_retention
 
     settings = _settings(args)
+    names = TopicNames.from_settings(settings)
+    asked: dict[str, int | None] = {}
+    for name, option, value in (
+        (names.events, "--events-retention", args.events_retention),
+        (names.deadletter, "--deadletter-retention", args.deadletter_retention),
+        (names.alerts, "--alerts-retention", args.alerts_retention),
+    ):
+        try:
+            asked[name] = parse_retention(value)
+        except ValueError as exc:
+            raise _Fail(f"{option}: {exc}") from None
     try:
-        outcome = create_topics(settings, args.partitions, args.replication)
+        outcome = create_topics(settings, args.partitions, args.replication, names=names, retention=asked)
     except TopicError as exc:
         raise _Fail(str(exc)) from None
-    for name, state in outcome.items():
-        out.write(f"{name}: {state}\n")
+    for name, topic in outcome.items():
+        out.write(f"{name}: {topic.state}, retention {describe_retention(topic.retention_ms)}\n")
+        wanted = asked.get(name)
+        if topic.state == "exists" and wanted is not None and topic.retention_ms != wanted:
+            err.write(
+                f"lineage topics create: {name} already exists and keeps records for "
+                f"{describe_retention(topic.retention_ms)}, not the {describe_retention(wanted)} asked for; existing "
+                "topics are left as they are (change it with kafka-configs.sh --alter --entity-type topics "
+                f"--entity-name {name} --add-config retention.ms={wanted})\n"
+            )
     return EXIT_OK
 
 
@@ -255,6 +275,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
     )
     sp.add_argument("--partitions", type=int, default=3)
     sp.add_argument("--replication", type=int, default=1)
+    sp.add_argument(
+        "--deadletter-retention",
+        default=DEADLETTER_RETENTION,
+        help="how long the dead-letter topic keeps rejected input (raw, personal identifiers included; no record can "
+        f"be erased on its own): 7d, 36h, 90m, 'forever' or 'default' (the broker's); default {DEADLETTER_RETENTION}",
+    )
+    for topic in ("events", "alerts"):
+        help_text = f"the {topic} topic's retention (default: the broker's)"
+        sp.add_argument(f"--{topic}-retention", default="default", help=help_text)
     sp.set_defaults(func=_guard(cmd_topics_create))
 
     sp = with_bootstrap(

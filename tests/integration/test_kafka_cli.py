@@ -75,6 +75,56 @@ def test_topics_create_is_idempotent(topics: dict[str, str], broker: str) -> Non
     assert len(described[0]["partitions"]) == 2
 
 
+def _retention(bootstrap: str, topic: str) -> int:
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        found = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})], config_filter="all"
+        )
+    finally:
+        admin.close()
+    return int(found["topic"][topic]["retention.ms"]["value"])
+
+
+def test_topics_create_sets_the_retentions_asked_for(topics: dict[str, str], broker: str) -> None:  # noqa: F811
+    code, out, err = _run("topics", "create", "--deadletter-retention", "36h", "--alerts-retention", "forever")
+    assert code == 0, err
+    assert f"{topics['deadletter']}: created, retention 36 hours" in out
+    assert f"{topics['alerts']}: created, retention forever" in out
+    assert _retention(broker, topics["deadletter"]) == 36 * 3_600_000
+    assert _retention(broker, topics["alerts"]) == -1
+    broker_default = _retention(broker, topics["events"])  # not set on the topic: the broker's log.retention
+    assert broker_default > 0 and f"{topics['events']}: created" in out
+
+    # an existing topic is left as it is, and the difference is said, with how to change it
+    code, out, err = _run("topics", "create", "--deadletter-retention", "2d")
+    assert code == 0
+    assert f"{topics['deadletter']}: exists, retention 36 hours" in out
+    assert f"{topics['deadletter']} already exists and keeps records for 36 hours, not the 2 days asked for" in err
+    assert f"--entity-name {topics['deadletter']} --add-config retention.ms=172800000" in err
+    assert topics["events"] not in err and topics["alerts"] not in err  # nothing asked of them
+    assert _retention(broker, topics["deadletter"]) == 36 * 3_600_000
+
+
+def test_topics_create_refuses_a_bad_retention_before_creating_anything(
+    topics: dict[str, str],
+    broker: str,  # noqa: F811
+) -> None:
+    code, out, err = _run("topics", "create", "--events-retention", "a week")
+    assert code == 2 and out == ""
+    assert "--events-retention: retention 'a week' is not a duration" in err
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        assert not set(topics.values()) & set(admin.list_topics())
+    finally:
+        admin.close()
+
+
 def test_emit_publishes_valid_lines_and_reports_the_rest(
     topics: dict[str, str],
     broker: str,  # noqa: F811
