@@ -189,7 +189,7 @@ def edge_keys(
     purpose (SHARED_WITH, with a recipient and a purpose).
 
     The one definition of the graph's shape from an event's fields. The SQLite store keeps those fields per event
-    and expands them the same way in SQL (``graph/sqlite_store.py``, ``_EDGES``); the contract suite holds the two
+    and expands them the same way in SQL (``EDGES`` in ``graph/sqlite_layout.py``); the contract suite holds the two
     to the same answers.
     """
     edges: list[EdgeKey] = []

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from graph.pseudonym import Pseudonymizer
-from graph.sqlite_store import SQLiteGraphStore, store_error
+from graph.sqlite_layout import store_error
+from graph.sqlite_store import SQLiteGraphStore
 from graph.store import StoreError, StoreUnavailable
 from policies import default_policy
 from schemas.events import validate_event

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from graph.pseudonym import Pseudonymizer
-from graph.sqlite_store import _EDGES, SCHEMA_VERSION, SQLiteGraphStore
+from graph.sqlite_layout import EDGES, SCHEMA_VERSION
+from graph.sqlite_store import SQLiteGraphStore
 from graph.store import StoreConfigError, StoreError
 from policies import default_policy
 from schemas.events import validate_event
@@ -30,7 +31,7 @@ def evidence(store: SQLiteGraphStore) -> list[tuple[str, str, str, int, str]]:
     """(rel, category, target, count, event ids) of every edge, as the store expands them from the file."""
     rows = store._db.execute(
         "SELECT rel, category, target, count(DISTINCT event_id), group_concat(event_id, ',')"  # noqa: S608 - fixed
-        f" FROM ({_EDGES.format(events='events', where='1 = 1')})"
+        f" FROM ({EDGES.format(events='events', where='1 = 1')})"
         " GROUP BY rel, subject, category, target, purpose ORDER BY 1, 2"
     )
     return [(r[0], r[1], r[2], r[3], ",".join(sorted((r[4] or "").split(",")))) for r in rows]
@@ -230,7 +231,7 @@ def test_stats_count_the_edges_and_evidence_that_the_reads_expand(tmp_path: Path
     apply_in_batches(store, layout_events())
     expanded = store._db.execute(
         "SELECT count(*), count(DISTINCT rel || '|' || subject || '|' || category || '|' || target || '|' || purpose)"  # noqa: S608
-        f" FROM ({_EDGES.format(events='events', where='1 = 1')})"
+        f" FROM ({EDGES.format(events='events', where='1 = 1')})"
     ).fetchone()
     stats = store.stats()
     assert (stats.evidence, stats.edges) == expanded
