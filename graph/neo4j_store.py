@@ -29,6 +29,7 @@ import neo4j
 from neo4j import exceptions as neo4j_errors
 
 from graph import neo4j_plan as plan
+from graph import neo4j_reads as reads
 from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
 from graph.store import (
     ApplyResult,
@@ -41,9 +42,7 @@ from graph.store import (
 )
 from schemas.answers import (
     Alert,
-    CategoryLineage,
     Flow,
-    RecipientLineage,
     RecipientRef,
     SourceRef,
     StoreStats,
@@ -74,127 +73,6 @@ INDEXES = (
     ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
     ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
 )
-
-
-# -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
-_TOMBSTONES = """
-UNWIND $keys AS key
-MATCH (t:Tombstone {ns: $ns, subject: key})
-RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
-"""
-_ALL_TOMBSTONES = """
-MATCH (t:Tombstone {ns: $ns})
-RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
-"""
-
-# -- reads -----------------------------------------------------------------------------------------
-_WHO_HAS = """
-MATCH (d:Data {ns: $ns, subject: $key})
-RETURN d.category AS category,
-  [(:Subject)-[e:HOLDS]->(d) | [e.role, e.first_seen, e.last_seen]] AS holds,
-  [(d)-[:COLLECTED_FROM]->(t:Source) | [t.type, t.name]] AS sources,
-  [(d)-[:USED_FOR]->(t:Purpose) | t.key] AS uses,
-  [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, first: e.first_seen, last: e.last_seen,
-     recipient: t {.id, .name, .type, .country, .contact},
-     events: [(ev:Event)-[x:EVIDENCE]->(d) WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'SHARED_WITH'
-              AND x.targets[i] = t.id AND x.purposes[i] = e.purpose) | ev.event_id]}] AS shares
-"""
-_EVENT_COUNTS = """
-MATCH (d:Data {ns: $ns, subject: $key})<-[x:EVIDENCE]-(ev:Event) WHERE 'HOLDS' IN x.rels
-RETURN d.category AS category, count(DISTINCT ev) AS n
-"""
-# flows: a page of people at a time, in the order of the Subject key index, so that the server aggregates one page's
-# evidence and memory grows with the page, not with the graph; the pages' groups are merged in Python (a person's
-# events and Data nodes are in one page). $cut holds, per flow group already holding the evidence limit of ids,
-# the largest of them: smaller ids only are sent.
-_FLOW_PAGE_END = """
-MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo
-RETURN s.key AS key ORDER BY s.ns, s.key SKIP $size LIMIT 1
-"""
-_FLOW_PAGE = """
-MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo {before}
-MATCH (d:Data {{ns: $ns, subject: s.key}})
-MATCH (e:Event)-[x:EVIDENCE]->(d) {period}
-UNWIND range(0, size(x.rels) - 1) AS i
-WITH x.rels[i] AS rel, d.category AS category, x.targets[i] AS target, x.purposes[i] AS purpose, e.role AS role,
-     s.type AS subject_type, count(DISTINCT d) AS subjects, count(DISTINCT e) AS events,
-     min(e.occurred_at) AS first, max(e.occurred_at) AS last, collect(e.event_id) AS ids
-WITH *, $cut[rel + '\\u001f' + category + '\\u001f' + target + '\\u001f' + purpose + '\\u001f' + role + '\\u001f'
-             + subject_type] AS cut
-RETURN rel, category, target, purpose, role, subject_type, subjects, events, first, last,
-       CASE WHEN cut IS NULL THEN ids ELSE [v IN ids WHERE v < cut] END AS ids
-"""
-_FLOW_PAGE_PEOPLE = 10_000  # the first page; later ones are sized to hold about _FLOW_PAGE_ROWS evidence rows
-_FLOW_PAGE_ROWS = 100_000
-_ALERT_LIST = """
-MATCH (a:Alert {ns: $ns})
-WHERE ($status IS NULL OR a.status = $status) AND ($rule IS NULL OR a.rule = $rule)
-  AND ($since IS NULL OR a.last_seen >= $since)
-RETURN a {.*} AS alert, [(e:Event)-[t:TRIGGERED]->(a) | [e.occurred_at, e.event_id, t.subject]] AS evidence
-ORDER BY a.last_seen DESC, a.alert_id
-"""
-_ALERT_EVENTS = """
-MATCH (e:Event {ns: $ns})-[t:TRIGGERED]->(a:Alert)
-WHERE ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
-RETURN a.alert_id AS alert_id, e.event_id AS event_id, t.subject AS subject
-ORDER BY e.occurred_at, e.event_id
-"""
-_CONSENT_STATE = """
-UNWIND $keys AS key
-MATCH (:Subject {ns: $ns, key: key})-[:RECORDED]->(c:Consent)
-RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
-"""
-# the alerter's bulk read (consent_and_erasures): everyone's, or what batches applied since $since wrote (a consent
-# record is written with its event, which carries the batch's applied_at)
-_ALL_CONSENT = """
-MATCH (c:Consent {ns: $ns})
-RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
-"""
-_CONSENT_SINCE = """
-MATCH (c:Consent {ns: $ns})
-MATCH (e:Event {ns: $ns, event_id: c.event_id}) WHERE e.applied_at >= $since
-RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
-"""
-_TOMBSTONES_SINCE = """
-MATCH (t:Tombstone {ns: $ns}) WHERE t.applied_at >= $since
-RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
-"""
-_STATS = """
-RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS subjects,
-  COUNT { (:Recipient {ns: $ns}) } AS recipients, COUNT { (:Source {ns: $ns}) } AS sources,
-  COUNT { (:Subject {ns: $ns})-[:HOLDS]->() } + COUNT { (:Data {ns: $ns})-[:COLLECTED_FROM|USED_FOR|SHARED_WITH]->() }
-    AS edges,
-  COLLECT { MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) }[0] AS evidence,
-  COUNT { (:Alert {ns: $ns}) } AS alerts
-"""
-
-
-def _consent_record(c: dict[str, Any]) -> ConsentRecord:
-    return ConsentRecord(
-        c["event_id"],
-        c["kind"],
-        c["subject"],
-        _utc(c["occurred_at"]),
-        tuple(c["purposes"] or ()),
-        tuple(c["categories"] or ()),
-    )
-
-
-def _tombstone(t: dict[str, Any]) -> Tombstone:
-    return Tombstone(
-        t["event_id"],
-        t["subject"],
-        _utc(t["erased_at"]),
-        _utc(t["applied_at"]),
-        t["reason"],
-        tuple(sorted(t["recipients"] or ())),
-    )
-
-
-def _utc(value: Any) -> datetime:
-    """A Neo4j DateTime (or Python datetime) as an aware UTC datetime."""
-    native = value.to_native() if hasattr(value, "to_native") else value
-    return native.astimezone(UTC)  # type: ignore[no-any-return]
 
 
 def _tls_config(uri: str, trusted_ca: str | None, client_cert: str | None, client_key: str | None) -> dict[str, Any]:
@@ -438,7 +316,7 @@ class Neo4jGraphStore(GraphStore):
             # read inside the write transaction (read-committed): see docs/privacy.md for the one narrow race
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
-                tombstones.setdefault(r["key"], []).append((_utc(r["at"]), r["event_id"]))
+                tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
             applied: list[str] = []
             for cs in erasures:
                 assert cs.erasure is not None
@@ -528,7 +406,7 @@ class Neo4jGraphStore(GraphStore):
             return {}
 
         def work(tx: neo4j.ManagedTransaction) -> list[ConsentRecord]:
-            return [_consent_record(r["c"]) for r in tx.run(_CONSENT_STATE, keys=keys, ns=self.namespace)]
+            return [reads.consent_record(r["c"]) for r in tx.run(reads.CONSENT_STATE, keys=keys, ns=self.namespace)]
 
         records: dict[str, list[ConsentRecord]] = {}
         for record in sorted(self._run("read consent records from", work), key=lambda c: (c.occurred_at, c.event_id)):
@@ -541,8 +419,8 @@ class Neo4jGraphStore(GraphStore):
             return {}
 
         def work(tx: neo4j.ManagedTransaction) -> list[Tombstone]:
-            query = _TOMBSTONES if keys is not None else _ALL_TOMBSTONES
-            return [_tombstone(r["t"]) for r in tx.run(query, keys=keys, ns=self.namespace)]
+            query = reads.TOMBSTONES if keys is not None else reads.ALL_TOMBSTONES
+            return [reads.tombstone(r["t"]) for r in tx.run(query, keys=keys, ns=self.namespace)]
 
         out: dict[str, list[Tombstone]] = {}
         for t in sorted(self._run("read tombstones from", work), key=lambda t: (t.erased_at, t.event_id)):
@@ -552,13 +430,14 @@ class Neo4jGraphStore(GraphStore):
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
         since = applied_since.astimezone(UTC) if applied_since is not None else None
 
-        consent_query, tombstone_query = (
-            (_ALL_CONSENT, _ALL_TOMBSTONES) if since is None else (_CONSENT_SINCE, _TOMBSTONES_SINCE)
-        )
+        if since is None:
+            consent_query, tombstone_query = reads.ALL_CONSENT, reads.ALL_TOMBSTONES
+        else:
+            consent_query, tombstone_query = reads.CONSENT_SINCE, reads.TOMBSTONES_SINCE
 
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[ConsentRecord], list[Tombstone]]:
-            consent = [_consent_record(r["c"]) for r in tx.run(consent_query, since=since, ns=self.namespace)]
-            return consent, [_tombstone(r["t"]) for r in tx.run(tombstone_query, since=since, ns=self.namespace)]
+            consent = [reads.consent_record(r["c"]) for r in tx.run(consent_query, since=since, ns=self.namespace)]
+            return consent, [reads.tombstone(r["t"]) for r in tx.run(tombstone_query, since=since, ns=self.namespace)]
 
         consent, tombstones = self._run("read consent records and tombstones from", work)
         return ConsentLedger(
@@ -573,9 +452,9 @@ class Neo4jGraphStore(GraphStore):
             ).single()
             if found is None:
                 return None
-            rows = [r.data() for r in tx.run(_WHO_HAS, key=subject, ns=self.namespace)]
-            counts = {r["category"]: r["n"] for r in tx.run(_EVENT_COUNTS, key=subject, ns=self.namespace)}
-            return _assemble(subject, found["type"], rows, counts)
+            rows = [r.data() for r in tx.run(reads.WHO_HAS, key=subject, ns=self.namespace)]
+            counts = {r["category"]: r["n"] for r in tx.run(reads.EVENT_COUNTS, key=subject, ns=self.namespace)}
+            return reads.assemble(subject, found["type"], rows, counts)
 
         return self._run("query", work)
 
@@ -585,7 +464,7 @@ class Neo4jGraphStore(GraphStore):
         conditions = (["e.occurred_at >= $since"] if since else []) + (["e.occurred_at < $until"] if until else [])
         period = "WHERE " + " AND ".join(conditions) if conditions else ""
         limit = max(evidence_limit, 0)
-        params = {"ns": self.namespace, "since": _param_ts(since), "until": _param_ts(until)}
+        params = {"ns": self.namespace, "since": reads.param_ts(since), "until": reads.param_ts(until)}
 
         def work(tx: neo4j.ManagedTransaction) -> list[Flow]:
             sources = {
@@ -599,21 +478,21 @@ class Neo4jGraphStore(GraphStore):
                     ns=self.namespace,
                 )
             }
-            groups: dict[tuple[str, ...], _FlowGroup] = {}
-            lo, size = "", _FLOW_PAGE_PEOPLE
+            groups: dict[tuple[str, ...], reads.FlowGroup] = {}
+            lo, size = "", reads.FLOW_PAGE_PEOPLE
             while True:
-                end = tx.run(_FLOW_PAGE_END, ns=self.namespace, lo=lo, size=size).single()
+                end = tx.run(reads.FLOW_PAGE_END, ns=self.namespace, lo=lo, size=size).single()
                 hi = None if end is None else end["key"]
-                query = _FLOW_PAGE.format(before="" if hi is None else "AND s.key < $hi", period=period)
+                query = reads.FLOW_PAGE.format(before="" if hi is None else "AND s.key < $hi", period=period)
                 cut = {"\x1f".join(k): g.cut for k, g in groups.items() if g.cut is not None}
                 rows = 0
                 for r in tx.run(query, params, lo=lo, hi=hi, cut=cut):
                     key = (r["rel"], r["category"], r["target"], r["purpose"], r["role"], r["subject_type"])
-                    groups.setdefault(key, _FlowGroup()).add(r, limit)
+                    groups.setdefault(key, reads.FlowGroup()).add(r, limit)
                     rows += r["events"]
                 if hi is None:
                     break
-                lo, size = hi, max(1, min(4 * size, size * _FLOW_PAGE_ROWS // max(rows, 1)))
+                lo, size = hi, max(1, min(4 * size, size * reads.FLOW_PAGE_ROWS // max(rows, 1)))
             out = []
             for (rel, category, target, purpose, role, subject_type), g in groups.items():
                 out.append(
@@ -634,19 +513,19 @@ class Neo4jGraphStore(GraphStore):
                 )
             return out
 
-        return sorted(self._run("query", work), key=_flow_order)
+        return sorted(self._run("query", work), key=reads.flow_order)
 
     def alerts(
         self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None
     ) -> list[Alert]:
-        params = {"ns": self.namespace, "status": status or None, "rule": rule or None, "since": _param_ts(since)}
+        params = {"ns": self.namespace, "status": status or None, "rule": rule or None, "since": reads.param_ts(since)}
 
         def work(tx: neo4j.ManagedTransaction) -> list[Alert]:
             out = []
-            for r in tx.run(_ALERT_LIST, params):
+            for r in tx.run(reads.ALERT_LIST, params):
                 a = {k: v for k, v in r["alert"].items() if k != "ns"}
-                evidence = sorted((_utc(at), eid, subj) for at, eid, subj in r["evidence"])
-                a["first_seen"], a["last_seen"] = _utc(a["first_seen"]), _utc(a["last_seen"])
+                evidence = sorted((reads.utc(at), eid, subj) for at, eid, subj in r["evidence"])
+                a["first_seen"], a["last_seen"] = reads.utc(a["first_seen"]), reads.utc(a["last_seen"])
                 a["event_ids"], a["subjects"] = [e for _, e, _ in evidence], sorted({s for *_, s in evidence})
                 out.append(Alert(**a))
             return out
@@ -656,11 +535,11 @@ class Neo4jGraphStore(GraphStore):
     def alert_events(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> dict[str, list[tuple[str, str]]]:
-        params = {"ns": self.namespace, "since": _param_ts(since), "until": _param_ts(until)}
+        params = {"ns": self.namespace, "since": reads.param_ts(since), "until": reads.param_ts(until)}
 
         def work(tx: neo4j.ManagedTransaction) -> dict[str, list[tuple[str, str]]]:
             out: dict[str, list[tuple[str, str]]] = {}
-            for r in tx.run(_ALERT_EVENTS, params):
+            for r in tx.run(reads.ALERT_EVENTS, params):
                 out.setdefault(r["alert_id"], []).append((r["event_id"], r["subject"]))
             return out
 
@@ -671,7 +550,7 @@ class Neo4jGraphStore(GraphStore):
         return bool(self._run("look for events in", lambda tx: tx.run(query, ns=self.namespace).single() is not None))
 
     def stats(self) -> StoreStats:
-        record = self._run("count", lambda tx: tx.run(_STATS, ns=self.namespace).single(strict=True).data())
+        record = self._run("count", lambda tx: tx.run(reads.STATS, ns=self.namespace).single(strict=True).data())
         return StoreStats(**record)
 
     def close(self) -> None:
@@ -711,90 +590,3 @@ _SCHEMA_ALREADY_THERE = (
     "Neo.ClientError.Schema.IndexAlreadyExists",
     "Neo.ClientError.Schema.ConstraintAlreadyExists",
 )
-
-
-def _param_ts(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
-class _FlowGroup:
-    """One flow group summed over the pages of people seen so far (see _FLOW_PAGE)."""
-
-    __slots__ = ("cut", "events", "first", "ids", "last", "subjects")
-
-    def __init__(self) -> None:
-        self.subjects, self.events = 0, 0
-        self.first, self.last = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
-        self.ids: list[str] = []
-        self.cut: str | None = None  # the largest of the ``limit`` smallest ids: the server sends only smaller ones
-
-    def add(self, page: Any, limit: int) -> None:
-        self.subjects += page["subjects"]
-        self.events += page["events"]
-        self.first, self.last = min(self.first, _utc(page["first"])), max(self.last, _utc(page["last"]))
-        if not limit:
-            return
-        self.ids.extend(page["ids"])
-        if len(self.ids) > limit and (self.cut is None or len(self.ids) >= 2 * limit):  # amortised trimming
-            self.ids = sorted(set(self.ids))[:limit]
-            # the server compares in UTF-16 order, which agrees with Python's when the cut is ASCII
-            if len(self.ids) == limit and self.ids[-1].isascii():
-                self.cut = self.ids[-1]
-
-
-# -- answers ---------------------------------------------------------------------------------------
-def _flow_order(f: Flow) -> tuple[str, ...]:
-    target = f.recipient.id if f.recipient else (f"{f.source.type}:{f.source.name or ''}" if f.source else "")
-    return (f.rel, f.category, f.purpose, target, f.role, f.subject_type)
-
-
-def _assemble(subject: str, subject_type: str, rows: list[dict[str, Any]], counts: Mapping[str, int]) -> WhoHas:
-    """The who-has answer from one row per (:Data) node of the person, as the SQLite store assembles it."""
-    categories = []
-    recs: dict[str, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: str(r["category"])):
-        # every event adds a HOLDS edge per category, so the HOLDS edges span all events about the category
-        spans = [(_utc(first), _utc(last)) for _, first, last in row["holds"]]
-        purposes = set(row["uses"])
-        for share in row["shares"]:
-            first, last = _utc(share["first"]), _utc(share["last"])
-            purposes.add(share["purpose"])
-            r = recs.setdefault(
-                share["recipient"]["id"],
-                {
-                    "info": share["recipient"],
-                    "categories": set(),
-                    "purposes": set(),
-                    "events": set(),
-                    "first": first,
-                    "last": last,
-                },
-            )
-            r["categories"].add(row["category"])
-            r["purposes"].add(share["purpose"])
-            r["events"].update(share["events"])
-            r["first"], r["last"] = min(r["first"], first), max(r["last"], last)
-        sources = sorted({(t, n) for t, n in row["sources"]}, key=lambda s: (s[0], s[1] or ""))
-        categories.append(
-            CategoryLineage(
-                category=row["category"],
-                roles=sorted({role for role, _, _ in row["holds"]}),
-                sources=[SourceRef(type=t, name=n) for t, n in sources],
-                purposes=sorted(purposes),
-                first_seen=min(f for f, _ in spans),
-                last_seen=max(last for _, last in spans),
-                event_count=int(counts.get(row["category"], 0)),
-            )
-        )
-    recipients = [
-        RecipientLineage(
-            **r["info"],
-            categories=sorted(r["categories"]),
-            purposes=sorted(r["purposes"]),
-            first_shared_at=r["first"],
-            last_shared_at=r["last"],
-            event_ids=sorted(r["events"]),
-        )
-        for _, r in sorted(recs.items())
-    ]
-    return WhoHas(subject=subject, subject_type=subject_type, categories=categories, recipients=recipients)

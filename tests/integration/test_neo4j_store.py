@@ -297,12 +297,12 @@ def test_cli_who_has_equals_sqlites_for_every_person(ingested: Ingested, monkeyp
 
 def test_flows_read_a_person_per_page_equal_sqlites(ingested: Ingested, monkeypatch: pytest.MonkeyPatch) -> None:
     """flows() merges its pages of people, and the evidence-id cut sent back to the server, to SQLite's answer."""
-    from graph import neo4j_store
+    from graph import neo4j_reads
     from graph.registry import open_store
 
     _cli_env(monkeypatch)
-    monkeypatch.setattr(neo4j_store, "_FLOW_PAGE_PEOPLE", 1)
-    monkeypatch.setattr(neo4j_store, "_FLOW_PAGE_ROWS", 1)  # every page one person
+    monkeypatch.setattr(neo4j_reads, "FLOW_PAGE_PEOPLE", 1)
+    monkeypatch.setattr(neo4j_reads, "FLOW_PAGE_ROWS", 1)  # every page one person
     with open_store(ingested.sqlite) as lite:
         everything = lite.flows()
         assert any(f.events > 3 for f in everything)  # so the limits below do cut

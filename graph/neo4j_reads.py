@@ -1,0 +1,218 @@
+"""The Neo4j store's reads: their Cypher, and turning the records into the project's answers (who-has, flows,
+consent records, tombstones), as the SQLite store assembles them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from graph.changes import ConsentRecord, Tombstone
+from schemas.answers import CategoryLineage, Flow, RecipientLineage, SourceRef, WhoHas
+
+# -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
+TOMBSTONES = """
+UNWIND $keys AS key
+MATCH (t:Tombstone {ns: $ns, subject: key})
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+"""
+ALL_TOMBSTONES = """
+MATCH (t:Tombstone {ns: $ns})
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+"""
+
+# -- reads -----------------------------------------------------------------------------------------
+WHO_HAS = """
+MATCH (d:Data {ns: $ns, subject: $key})
+RETURN d.category AS category,
+  [(:Subject)-[e:HOLDS]->(d) | [e.role, e.first_seen, e.last_seen]] AS holds,
+  [(d)-[:COLLECTED_FROM]->(t:Source) | [t.type, t.name]] AS sources,
+  [(d)-[:USED_FOR]->(t:Purpose) | t.key] AS uses,
+  [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, first: e.first_seen, last: e.last_seen,
+     recipient: t {.id, .name, .type, .country, .contact},
+     events: [(ev:Event)-[x:EVIDENCE]->(d) WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'SHARED_WITH'
+              AND x.targets[i] = t.id AND x.purposes[i] = e.purpose) | ev.event_id]}] AS shares
+"""
+EVENT_COUNTS = """
+MATCH (d:Data {ns: $ns, subject: $key})<-[x:EVIDENCE]-(ev:Event) WHERE 'HOLDS' IN x.rels
+RETURN d.category AS category, count(DISTINCT ev) AS n
+"""
+# flows: a page of people at a time, in the order of the Subject key index, so that the server aggregates one page's
+# evidence and memory grows with the page, not with the graph; the pages' groups are merged in Python (a person's
+# events and Data nodes are in one page). $cut holds, per flow group already holding the evidence limit of ids,
+# the largest of them: smaller ids only are sent.
+FLOW_PAGE_END = """
+MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo
+RETURN s.key AS key ORDER BY s.ns, s.key SKIP $size LIMIT 1
+"""
+FLOW_PAGE = """
+MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo {before}
+MATCH (d:Data {{ns: $ns, subject: s.key}})
+MATCH (e:Event)-[x:EVIDENCE]->(d) {period}
+UNWIND range(0, size(x.rels) - 1) AS i
+WITH x.rels[i] AS rel, d.category AS category, x.targets[i] AS target, x.purposes[i] AS purpose, e.role AS role,
+     s.type AS subject_type, count(DISTINCT d) AS subjects, count(DISTINCT e) AS events,
+     min(e.occurred_at) AS first, max(e.occurred_at) AS last, collect(e.event_id) AS ids
+WITH *, $cut[rel + '\\u001f' + category + '\\u001f' + target + '\\u001f' + purpose + '\\u001f' + role + '\\u001f'
+             + subject_type] AS cut
+RETURN rel, category, target, purpose, role, subject_type, subjects, events, first, last,
+       CASE WHEN cut IS NULL THEN ids ELSE [v IN ids WHERE v < cut] END AS ids
+"""
+FLOW_PAGE_PEOPLE = 10_000  # the first page; later ones are sized to hold about FLOW_PAGE_ROWS evidence rows
+FLOW_PAGE_ROWS = 100_000
+ALERT_LIST = """
+MATCH (a:Alert {ns: $ns})
+WHERE ($status IS NULL OR a.status = $status) AND ($rule IS NULL OR a.rule = $rule)
+  AND ($since IS NULL OR a.last_seen >= $since)
+RETURN a {.*} AS alert, [(e:Event)-[t:TRIGGERED]->(a) | [e.occurred_at, e.event_id, t.subject]] AS evidence
+ORDER BY a.last_seen DESC, a.alert_id
+"""
+ALERT_EVENTS = """
+MATCH (e:Event {ns: $ns})-[t:TRIGGERED]->(a:Alert)
+WHERE ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
+RETURN a.alert_id AS alert_id, e.event_id AS event_id, t.subject AS subject
+ORDER BY e.occurred_at, e.event_id
+"""
+CONSENT_STATE = """
+UNWIND $keys AS key
+MATCH (:Subject {ns: $ns, key: key})-[:RECORDED]->(c:Consent)
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+"""
+# the alerter's bulk read (consent_and_erasures): everyone's, or what batches applied since $since wrote (a consent
+# record is written with its event, which carries the batch's applied_at)
+ALL_CONSENT = """
+MATCH (c:Consent {ns: $ns})
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+"""
+CONSENT_SINCE = """
+MATCH (c:Consent {ns: $ns})
+MATCH (e:Event {ns: $ns, event_id: c.event_id}) WHERE e.applied_at >= $since
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+"""
+TOMBSTONES_SINCE = """
+MATCH (t:Tombstone {ns: $ns}) WHERE t.applied_at >= $since
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+"""
+STATS = """
+RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS subjects,
+  COUNT { (:Recipient {ns: $ns}) } AS recipients, COUNT { (:Source {ns: $ns}) } AS sources,
+  COUNT { (:Subject {ns: $ns})-[:HOLDS]->() } + COUNT { (:Data {ns: $ns})-[:COLLECTED_FROM|USED_FOR|SHARED_WITH]->() }
+    AS edges,
+  COLLECT { MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) }[0] AS evidence,
+  COUNT { (:Alert {ns: $ns}) } AS alerts
+"""
+
+
+def consent_record(c: dict[str, Any]) -> ConsentRecord:
+    return ConsentRecord(
+        c["event_id"],
+        c["kind"],
+        c["subject"],
+        utc(c["occurred_at"]),
+        tuple(c["purposes"] or ()),
+        tuple(c["categories"] or ()),
+    )
+
+
+def tombstone(t: dict[str, Any]) -> Tombstone:
+    return Tombstone(
+        t["event_id"],
+        t["subject"],
+        utc(t["erased_at"]),
+        utc(t["applied_at"]),
+        t["reason"],
+        tuple(sorted(t["recipients"] or ())),
+    )
+
+
+def utc(value: Any) -> datetime:
+    """A Neo4j DateTime (or Python datetime) as an aware UTC datetime."""
+    native = value.to_native() if hasattr(value, "to_native") else value
+    return native.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def param_ts(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+class FlowGroup:
+    """One flow group summed over the pages of people seen so far (see FLOW_PAGE)."""
+
+    __slots__ = ("cut", "events", "first", "ids", "last", "subjects")
+
+    def __init__(self) -> None:
+        self.subjects, self.events = 0, 0
+        self.first, self.last = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
+        self.ids: list[str] = []
+        self.cut: str | None = None  # the largest of the ``limit`` smallest ids: the server sends only smaller ones
+
+    def add(self, page: Any, limit: int) -> None:
+        self.subjects += page["subjects"]
+        self.events += page["events"]
+        self.first, self.last = min(self.first, utc(page["first"])), max(self.last, utc(page["last"]))
+        if not limit:
+            return
+        self.ids.extend(page["ids"])
+        if len(self.ids) > limit and (self.cut is None or len(self.ids) >= 2 * limit):  # amortised trimming
+            self.ids = sorted(set(self.ids))[:limit]
+            # the server compares in UTF-16 order, which agrees with Python's when the cut is ASCII
+            if len(self.ids) == limit and self.ids[-1].isascii():
+                self.cut = self.ids[-1]
+
+
+# -- answers ---------------------------------------------------------------------------------------
+def flow_order(f: Flow) -> tuple[str, ...]:
+    target = f.recipient.id if f.recipient else (f"{f.source.type}:{f.source.name or ''}" if f.source else "")
+    return (f.rel, f.category, f.purpose, target, f.role, f.subject_type)
+
+
+def assemble(subject: str, subject_type: str, rows: list[dict[str, Any]], counts: Mapping[str, int]) -> WhoHas:
+    """The who-has answer from one row per (:Data) node of the person, as the SQLite store assembles it."""
+    categories = []
+    recs: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: str(r["category"])):
+        # every event adds a HOLDS edge per category, so the HOLDS edges span all events about the category
+        spans = [(utc(first), utc(last)) for _, first, last in row["holds"]]
+        purposes = set(row["uses"])
+        for share in row["shares"]:
+            first, last = utc(share["first"]), utc(share["last"])
+            purposes.add(share["purpose"])
+            r = recs.setdefault(
+                share["recipient"]["id"],
+                {
+                    "info": share["recipient"],
+                    "categories": set(),
+                    "purposes": set(),
+                    "events": set(),
+                    "first": first,
+                    "last": last,
+                },
+            )
+            r["categories"].add(row["category"])
+            r["purposes"].add(share["purpose"])
+            r["events"].update(share["events"])
+            r["first"], r["last"] = min(r["first"], first), max(r["last"], last)
+        sources = sorted({(t, n) for t, n in row["sources"]}, key=lambda s: (s[0], s[1] or ""))
+        categories.append(
+            CategoryLineage(
+                category=row["category"],
+                roles=sorted({role for role, _, _ in row["holds"]}),
+                sources=[SourceRef(type=t, name=n) for t, n in sources],
+                purposes=sorted(purposes),
+                first_seen=min(f for f, _ in spans),
+                last_seen=max(last for _, last in spans),
+                event_count=int(counts.get(row["category"], 0)),
+            )
+        )
+    recipients = [
+        RecipientLineage(
+            **r["info"],
+            categories=sorted(r["categories"]),
+            purposes=sorted(r["purposes"]),
+            first_shared_at=r["first"],
+            last_shared_at=r["last"],
+            event_ids=sorted(r["events"]),
+        )
+        for _, r in sorted(recs.items())
+    ]
+    return WhoHas(subject=subject, subject_type=subject_type, categories=categories, recipients=recipients)
