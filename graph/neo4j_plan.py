@@ -198,8 +198,7 @@ ERASURE_STATEMENTS = (
 # per (event, Data node) with the lists; an auto-commit query (its own transactions), run once when a store opens
 MIGRATE_EVIDENCE = """
 MATCH (e:Event) WHERE e.ns = $ns
-CALL {
-  WITH e
+CALL (e) {
   MATCH (e)-[x:EVIDENCE]->(d) WHERE x.rels IS NULL
   WITH e, d, collect(x) AS xs
   CREATE (e)-[:EVIDENCE {rels: [x IN xs | x.rel], targets: [x IN xs | x.target], purposes: [x IN xs | x.purpose]}]->(d)

@@ -28,9 +28,11 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import neo4j
 from neo4j import exceptions as neo4j_errors
 
+from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
 from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
+from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
     ApplyResult,
     ConsentLedger,
@@ -49,8 +51,6 @@ from schemas.answers import (
     WhoHas,
 )
 
-# 2: one EVIDENCE per (event, Data node); 3: no `batch` on events; older stores are migrated when opened
-SCHEMA_VERSION = "3"
 DEFAULT_NAMESPACE = "default"
 T = TypeVar("T")
 
@@ -194,10 +194,13 @@ class Neo4jGraphStore(GraphStore):
         )
 
     # -- plumbing ---------------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"Neo4j at {self.uri} (database {self.database!r})"
+
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         """Driver errors become the project's own, naming the server (never the password)."""
-        where = f"Neo4j at {self.uri} (database {self.database!r})"
+        where = self._where()
         try:
             yield
         except neo4j_errors.Neo4jError as exc:
@@ -252,16 +255,22 @@ class Neo4jGraphStore(GraphStore):
                         if exc.code not in _SCHEMA_ALREADY_THERE:
                             raise
         version = self._run("initialise", self._init_meta, write=True)
-        if version in ("1", "2"):
-            # auto-commit queries, in batches of their own
-            migrations = ([plan.MIGRATE_EVIDENCE] if version == "1" else []) + [plan.MIGRATE_BATCH_MARK]
-            with (
-                self._translated("migrate"),
-                self._driver.session(database=self.database, bookmark_manager=self._bookmarks) as session,
-            ):
-                for migration in migrations:
-                    session.run(migration, ns=self.namespace).consume()
-            self._run("record the schema version in", self._set_version, write=True)
+        if version != SCHEMA_VERSION:
+            migration.bring_up_to_date(
+                version,
+                self.namespace,
+                f"{self._where()}, namespace {self.namespace!r}",
+                lambda what, work: self._run(what, work, write=True),
+                self._auto_commit,
+            )
+
+    def _auto_commit(self, query: str) -> None:
+        """Run an auto-commit query with $ns (a migration, which commits in batches of its own)."""
+        with (
+            self._translated("migrate"),
+            self._driver.session(database=self.database, bookmark_manager=self._bookmarks) as session,
+        ):
+            session.run(query, ns=self.namespace).consume()
 
     def _init_meta(self, tx: neo4j.ManagedTransaction) -> str:
         """The store's schema version (a new store gets this module's)."""
@@ -272,11 +281,6 @@ class Neo4jGraphStore(GraphStore):
             v=SCHEMA_VERSION,
         ).single(strict=True)
         return str(record["v"])
-
-    def _set_version(self, tx: neo4j.ManagedTransaction) -> None:
-        tx.run(
-            "MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = $v", ns=self.namespace, v=SCHEMA_VERSION
-        ).consume()
 
     # -- writes -----------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:

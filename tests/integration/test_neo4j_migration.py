@@ -78,3 +78,106 @@ def test_version_2_events_lose_their_batch_mark_and_a_replay_still_changes_nothi
             assert ([reopened.who_has(p) for p in people], reopened.flows(), reopened.stats()) == before
         assert run("MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v") == {"v": SCHEMA_VERSION}
     store.close()
+
+
+def _downgraded_to_version_1(tmp_path: Path, people: int) -> tuple[Neo4jGraphStore, Any, dict[str, Any]]:
+    """A store of ``people`` people, rewritten as version 1 left it; a driver to the server; and the counts of
+    EVIDENCE before the rewrite."""
+    store = neo4j_store(tmp_path)
+    assert isinstance(store, Neo4jGraphStore)
+    for start in range(0, people, 500):
+        store.apply(list(changesets(start, min(people, start + 500))))
+    s = server_settings()
+    driver = neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"]))
+    current = driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0][0].data()
+    driver.execute_query(TO_VERSION_1, ns=store.namespace, database_=s["database"])
+    return store, driver, current
+
+
+def _meta(driver: Any, namespace: str) -> dict[str, Any]:
+    records, _, _ = driver.execute_query(
+        "MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v, m.migrating_by AS owner",
+        ns=namespace,
+        database_=server_settings()["database"],
+    )
+    return records[0].data()
+
+
+def test_processes_opening_an_old_store_together_migrate_it_once(tmp_path: Path) -> None:
+    """Workers started together on a version 1 store: one migrates, the others wait; before the lease, each
+    converted the same evidence and some of it was doubled."""
+    import threading
+
+    store, driver, current = _downgraded_to_version_1(tmp_path, 3000)
+    s = server_settings()
+    try:
+        (v1,) = driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0]
+        assert v1["lists"] == 0 and v1["n"] > 10_000 and current["n"] < v1["n"]
+        errors: list[BaseException] = []
+        answers: list[Any] = []
+
+        def open_one() -> None:
+            try:
+                with open_store(s["uri"], options(store.namespace)) as opened:
+                    answers.append(opened.stats())
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(answers) == 4 and answers[0].evidence == v1["n"]  # each old relationship is one list entry
+        assert all(a == answers[0] for a in answers)
+        # one relationship with lists per (event, Data node) again, none doubled
+        assert driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0][0].data() == current
+        assert _meta(driver, store.namespace) == {"v": SCHEMA_VERSION, "owner": None}
+    finally:
+        driver.close()
+        store.close()
+
+
+def test_a_lease_left_by_a_dead_migrator_is_taken_over_once_it_runs_out(tmp_path: Path) -> None:
+    import time
+
+    from graph import neo4j_migration
+
+    store, driver, current = _downgraded_to_version_1(tmp_path, 200)
+    s = server_settings()
+    try:
+        # another process claimed the migration and stopped renewing its lease: it runs out in 2 s
+        driver.execute_query(
+            "MATCH (m:Meta {ns: $ns}) SET m.migrating_by = 'gone', m.migrating_until = datetime() + duration('PT2S')",
+            ns=store.namespace,
+            database_=s["database"],
+        )
+        started = time.monotonic()
+        with open_store(s["uri"], options(store.namespace)) as opened:
+            waited = time.monotonic() - started
+            assert opened.stats().evidence == store.stats().evidence
+        assert waited >= 1.5, "the opener must wait while the lease runs"
+        assert waited < 2 + 10 * neo4j_migration.POLL_SECONDS + 5
+        assert driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0][0].data() == current
+        assert _meta(driver, store.namespace) == {"v": SCHEMA_VERSION, "owner": None}
+    finally:
+        driver.close()
+        store.close()
+
+
+def test_a_store_of_a_newer_version_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    from graph.store import StoreConfigError
+
+    store = neo4j_store(tmp_path)
+    assert isinstance(store, Neo4jGraphStore)
+    store.apply(list(changesets(0, 3)))
+    s = server_settings()
+    with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+        driver.execute_query(
+            "MATCH (m:Meta {ns: $ns}) SET m.schema_version = '99'", ns=store.namespace, database_=s["database"]
+        )
+        with pytest.raises(StoreConfigError, match="has schema version 99, which this version of privacy-lineage"):
+            open_store(s["uri"], options(store.namespace))
+        assert _meta(driver, store.namespace) == {"v": "99", "owner": None}
+    store.close()
