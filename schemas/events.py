@@ -364,7 +364,21 @@ def _context(taxonomy: Taxonomy | None) -> dict[str, Any]:
 
 
 def parse_event(raw: str | bytes, taxonomy: Taxonomy | None = None) -> AnyEvent:
-    """Parse and validate one JSON-encoded event; raise :class:`EventError` naming each bad field."""
+    """Parse and validate one JSON-encoded event; raise :class:`EventError` naming each bad field.
+
+    pydantic-core decodes and validates a valid event in one pass (~30 % cheaper than ``json.loads`` then
+    validating the objects, on the bench's events). Anything it does not accept takes the two steps instead, which
+    decide what is rejected and word the problems; an event the one pass accepts, the two steps accept as the same
+    event (tests/schemas/test_parse_paths.py).
+    """
+    try:
+        return EVENT_ADAPTER.validate_json(raw, context=_context(taxonomy))
+    except ValidationError:
+        return parse_event_in_two_steps(raw, taxonomy)
+
+
+def parse_event_in_two_steps(raw: str | bytes, taxonomy: Taxonomy | None = None) -> AnyEvent:
+    """:func:`parse_event` by ``json.loads`` and then :func:`validate_event`: the path that reports problems."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
