@@ -34,6 +34,13 @@ def _taxonomy(info: ValidationInfo) -> Taxonomy:
 
 def _key_validator(dimension: Dimension) -> AfterValidator:
     def check(value: str, info: ValidationInfo) -> str:
+        # runs for every key of every event: a set lookup in the context parse_event passes (see _context);
+        # anything else (no such context, an unknown key) goes the long way, which also words the error
+        ctx = info.context
+        if type(ctx) is dict:
+            keys = ctx.get("keys")
+            if keys is not None and value in keys[dimension]:
+                return value
         try:
             return _taxonomy(info).check(dimension, value)
         except UnknownKey as exc:
@@ -360,7 +367,10 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def _context(taxonomy: Taxonomy | None) -> dict[str, Any]:
-    return {"taxonomy": taxonomy or default_taxonomy()}
+    """What the key validators read: the taxonomy, and its keys per dimension as sets (computed once per
+    taxonomy)."""
+    found = taxonomy or default_taxonomy()
+    return {"taxonomy": found, "keys": found.key_sets}
 
 
 def parse_event(raw: str | bytes, taxonomy: Taxonomy | None = None) -> AnyEvent:

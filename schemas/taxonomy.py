@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from types import MappingProxyType
 
 
@@ -56,6 +56,11 @@ class Taxonomy:
 
     def has(self, dimension: Dimension, key: str) -> bool:
         return key in self.entries.get(dimension, {})
+
+    @cached_property
+    def key_sets(self) -> Mapping[Dimension, frozenset[str]]:
+        """Each dimension's keys as a set: the membership test of every key of every event validated."""
+        return MappingProxyType({d: frozenset(self.entries.get(d, {})) for d in Dimension})
 
     def check(self, dimension: Dimension, key: str) -> str:
         """Return ``key`` if it exists, else raise :class:`UnknownKey`."""
