@@ -10,7 +10,8 @@ All three take the same simulated events and write to the same Neo4j server, eac
   planning), then written with the store's own statements in batches of ``ceiling_batch`` events, one write
   transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part except what the
   store's statements need at write time (the Data and Subject element ids their first statements return, put into
-  the later statements' rows, as the store does: :func:`graph.neo4j_store.events` and :func:`~graph.neo4j_store.write`).
+  the later statements' rows, as the store does: :func:`graph.neo4j_store.lock_people`,
+  :func:`~graph.neo4j_store.events` and :func:`~graph.neo4j_store.write`).
 
 Each figure is the sustained rate between 10 % and 90 % of the events done (see :func:`bench.common.sustained_rate`).
 """
@@ -55,8 +56,8 @@ WORKER_MARKERS = (
 )
 
 
-# per writer: its batches of (event rows, Data rows, statements)
-Planned = list[list[tuple[list[Any], list[Any], list[Any]]]]
+# per writer: its batches of (people, event rows, Data rows, statements)
+Planned = list[list[tuple[list[str], list[Any], list[Any], list[Any]]]]
 
 
 def _planned(data: Dataset, services: Services, namespace: str, batch: int, writers: int = 1) -> Planned:
@@ -80,7 +81,9 @@ def _planned(data: Dataset, services: Services, namespace: str, batch: int, writ
     out: Planned = []
     for share in shares:
         batches = [share[i : i + batch] for i in range(0, len(share), batch)]
-        out.append([(*neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches])
+        out.append(
+            [(sorted({cs.event.subject for cs in c}), *neo4j_plan.event_rows(c), neo4j_plan.plan(c)) for c in batches]
+        )
     return out
 
 
@@ -97,17 +100,19 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     now = datetime.now(UTC)
     failures: list[BaseException] = []
 
-    def write(batches: list[tuple[list[Any], list[Any], list[Any]]], driver: Any) -> None:
+    def write(batches: list[tuple[list[str], list[Any], list[Any], list[Any]]], driver: Any) -> None:
         try:
             with driver.session(database="neo4j") as session:
-                for event_rows, data_rows, statements in batches:
+                for people, event_rows, data_rows, statements in batches:
 
                     def work(
                         tx: Any,
+                        people: list[str] = people,
                         event_rows: list[Any] = event_rows,
                         data_rows: list[Any] = data_rows,
                         statements: list[Any] = statements,
                     ) -> None:
+                        neo4j_store.lock_people(tx, namespace, people)
                         _, data = neo4j_store.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
                         neo4j_store.write(tx, namespace, statements, data)
 

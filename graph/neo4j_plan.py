@@ -128,6 +128,22 @@ MERGE (c:Consent {{ns: $ns, event_id: r[0]}}) ON CREATE SET c += r[4], c.occurre
 MERGE (s)-[:RECORDED]->(c)
 """
 
+# -- the people of a batch: locked first, so that batches (and erasures) about one person take turns ------------
+# Setting a property takes each person's write lock until the transaction ends, before the tombstones are read:
+# an erasure another writer applies meanwhile is then either committed before (and read) or waits for this
+# batch (and deletes what it wrote). Sorted keys: concurrent writers lock in one order. A person not yet in the
+# store gets a bare Subject node; FORGET_BARE deletes it again if the batch left nothing about them.
+LOCK_PEOPLE = """
+UNWIND $keys AS key
+MERGE (s:Subject {ns: $ns, key: key})
+SET s.lock = true REMOVE s.lock
+"""
+FORGET_BARE = """
+UNWIND $keys AS key
+MATCH (s:Subject {ns: $ns, key: key}) WHERE s.type IS NULL AND NOT EXISTS { (s)--() }
+DELETE s
+"""
+
 # -- erasure: one person, everything that occurred at or before $at (see GraphStore) ---------------------
 CUTOFFS = """
 UNWIND $keys AS key

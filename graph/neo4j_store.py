@@ -314,10 +314,11 @@ class Neo4jGraphStore(GraphStore):
         )
         others = [cs for cs in unique.values() if cs.erasure is None]
         keys = sorted({cs.event.subject for cs in others})
+        people = sorted({cs.event.subject for cs in unique.values()})
 
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            # read inside the write transaction (read-committed): see docs/privacy.md for the one narrow race
+            lock_people(tx, self.namespace, people)  # before their tombstones are read
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
@@ -343,12 +344,16 @@ class Neo4jGraphStore(GraphStore):
                 late = sorted({(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None})
                 tx.run(plan.LATE_RECIPIENTS, rows=[list(x) for x in late], ns=self.namespace).consume()
             suppressed = [cs.event.event_id for cs, _ in covered]
-            if not kept:
-                return applied, suppressed
-            # the events with their Data nodes and evidence; only those this attempt created are new
-            created, data = self._events(tx, kept, token, now)
-            fresh = [cs for cs in kept if cs.event.event_id in created]
-            write(tx, self.namespace, plan.plan(fresh), data)
+            fresh: list[ChangeSet] = []
+            if kept:
+                # the events with their Data nodes and evidence; only those this attempt created are new
+                created, data = self._events(tx, kept, token, now)
+                fresh = [cs for cs in kept if cs.event.event_id in created]
+                write(tx, self.namespace, plan.plan(fresh), data)
+            written = {cs.subject.key for cs in fresh}
+            bare = [key for key in people if key not in written]  # locked, but nothing new about them
+            if bare:
+                tx.run(plan.FORGET_BARE, keys=bare, ns=self.namespace).consume()
             return applied + [cs.event.event_id for cs in fresh], suppressed
 
         applied, suppressed = self._run("write to", work, write=True)
@@ -559,6 +564,11 @@ class Neo4jGraphStore(GraphStore):
 
     def close(self) -> None:
         self._driver.close()
+
+
+def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -> None:
+    """Take the write locks of these people (sorted keys) for the rest of ``tx``: see :data:`plan.LOCK_PEOPLE`."""
+    tx.run(plan.LOCK_PEOPLE, keys=keys, ns=namespace).consume()
 
 
 def events(

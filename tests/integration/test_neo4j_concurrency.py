@@ -1,0 +1,96 @@
+"""Two writers on one Neo4j namespace at once: an erasure and a batch about the same person take turns."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graph.registry import open_store
+from schemas.events import validate_event
+from streams.handler import Handler
+from tests.contract.neo4j_backend import neo4j_store, options, server_settings
+from tests.contract.test_erasure import ALICE, KEY, POLICY, alice_before, erased
+
+pytest.importorskip("neo4j")
+pytestmark = pytest.mark.integration
+
+
+def test_an_erasure_applied_while_a_batch_about_the_person_is_in_flight_covers_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch has read the person's tombstones (none yet) and is about to write their events when a direct
+    `lineage erase` of the person arrives through another store. Without the per-person lock the erasure
+    committed first and the batch then wrote events the erasure covers: the person came back."""
+    from graph import neo4j_store as module
+
+    store = neo4j_store(tmp_path)
+    other = open_store(server_settings()["uri"], options(store.namespace))
+    handler, eraser = Handler(store, POLICY, KEY), Handler(other, POLICY, KEY)
+    batch = [validate_event(e, handler.taxonomy) for e in alice_before()]
+    erasure = [validate_event(erased("a-erase", "2026-03-10T00:00:00Z"), eraser.taxonomy)]
+
+    writing, go_on = threading.Event(), threading.Event()
+    original = module.events
+
+    def events_after_a_pause(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "batch" and not go_on.is_set():
+            writing.set()  # tombstones read, events not yet written
+            go_on.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "events", events_after_a_pause)
+    failures: list[BaseException] = []
+
+    def run(h: Handler, events: list[Any]) -> None:
+        try:
+            h.handle(events)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    batch_thread = threading.Thread(target=run, args=(handler, batch), name="batch")
+    erase_thread = threading.Thread(target=run, args=(eraser, erasure), name="erase")
+    try:
+        batch_thread.start()
+        assert writing.wait(30)
+        erase_thread.start()
+        erase_thread.join(2)  # with the lock, the erasure waits for the batch to commit
+        erase_waited = erase_thread.is_alive()
+        go_on.set()
+        batch_thread.join(60)
+        erase_thread.join(60)
+        assert not failures
+        alice = KEY(ALICE)
+        assert store.who_has(alice) is None, "events the erasure covers were written after it"
+        assert erase_waited, "the erasure did not wait for the batch about the same person"
+        (tombstone,) = store.erasures([alice])[alice]
+        assert tombstone.event_id == "a-erase"
+        assert {"hk-affiliate", "brokr"} <= set(tombstone.recipients)  # the batch's shares, to notify (Art. 19)
+        assert store.who_has(KEY("bob@example.com")) is not None  # Bob, in the same batch, is kept
+    finally:
+        go_on.set()
+        other.close()
+        store.close()
+
+
+def test_a_batch_whose_events_an_erasure_covers_leaves_no_bare_subject(tmp_path: Path) -> None:
+    """The lock gives a person new to the store a Subject node; when the batch writes nothing about them (all its
+    events covered by an erasure), that node goes again."""
+    store = neo4j_store(tmp_path)
+    handler = Handler(store, POLICY, KEY)
+    try:
+        handler.handle([validate_event(erased("a-erase", "2026-03-10T00:00:00Z"), handler.taxonomy)])
+        late = [validate_event(e, handler.taxonomy) for e in alice_before() if e["subject"]["id"] == ALICE]
+        assert handler.handle(late).suppressed == len(late)
+        s = server_settings()
+        import neo4j
+
+        with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+            records, _, _ = driver.execute_query(
+                "MATCH (x:Subject {ns: $ns}) RETURN count(x) AS n", ns=store.namespace, database_=s["database"]
+            )
+        assert records[0]["n"] == 0
+    finally:
+        store.close()
