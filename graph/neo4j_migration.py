@@ -96,7 +96,8 @@ def bring_up_to_date(
             found = str(row["version"])
             if found == SCHEMA_VERSION or found not in MIGRATIONS:
                 return "done" if found == SCHEMA_VERSION else "refuse", found
-            if row["owner"] is None or row["expired"]:
+            # this process's own lease too: a claim whose commit landed but whose answer was lost is retried
+            if row["owner"] in (None, me) or row["expired"]:
                 tx.run(_TAKE, ns=namespace, me=me, lease=LEASE_SECONDS).consume()
                 return "mine", found
             return "busy", found

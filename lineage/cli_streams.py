@@ -150,7 +150,8 @@ def cmd_topics_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     for name, topic in outcome.items():
         out.write(f"{name}: {topic.state}, retention {describe_retention(topic.retention_ms)}\n")
         wanted = asked.get(name)
-        if topic.state == "exists" and wanted is not None and topic.retention_ms != wanted:
+        known = topic.retention_ms is not None  # unknown: the broker would not describe the topic
+        if topic.state == "exists" and wanted is not None and known and topic.retention_ms != wanted:
             err.write(
                 f"lineage topics create: {name} already exists and keeps records for "
                 f"{describe_retention(topic.retention_ms)}, not the {describe_retention(wanted)} asked for; existing "

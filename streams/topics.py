@@ -147,11 +147,17 @@ def create_topics(
 
 
 def _retentions(admin: Any, topics: list[str]) -> dict[str, int]:
-    """The retention.ms of these topics, as the broker reports it (topics it says nothing of are left out)."""
+    """The retention.ms of these topics, as the broker reports it (topics it says nothing of are left out; none
+    when the broker will not describe them, say for want of the DescribeConfigs permission: the topics exist all
+    the same, and their retention is then reported unknown)."""
     from kafka.admin import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
+    from kafka.errors import KafkaError
 
     resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"retention.ms": None}) for name in topics]
-    described: dict[str, Any] = admin.describe_configs(resources, config_filter="all")
+    try:
+        described: dict[str, Any] = admin.describe_configs(resources, config_filter="all")
+    except KafkaError:
+        return {}
     out: dict[str, int] = {}
     for name, configs in described.get("topic", {}).items():
         value = (configs.get("retention.ms") or {}).get("value")

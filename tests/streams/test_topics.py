@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.topics import DEADLETTER_RETENTION, FOREVER, describe_retention, parse_retention
+from streams.topics import DEADLETTER_RETENTION, FOREVER, _retentions, describe_retention, parse_retention
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,15 @@ def test_retentions_are_described_in_the_largest_whole_unit(ms: int | None, text
 def test_the_dead_letter_default_is_bounded() -> None:
     ms = parse_retention(DEADLETTER_RETENTION)
     assert ms is not None and 0 < ms <= 30 * 86_400_000
+
+
+def test_a_broker_that_will_not_describe_the_topics_leaves_their_retention_unknown() -> None:
+    """The topics were created; only their description was refused (no DescribeConfigs permission, say)."""
+    pytest.importorskip("kafka")
+    from kafka.errors import TopicAuthorizationFailedError  # type: ignore[import-untyped]
+
+    class Refusing:
+        def describe_configs(self, *args: object, **kwargs: object) -> None:
+            raise TopicAuthorizationFailedError("not authorised")
+
+    assert _retentions(Refusing(), ["lineage.events.deadletter.v1"]) == {}
