@@ -61,6 +61,7 @@ class SQLiteGraphStore(GraphStore):
             raise
         self._lock = threading.Lock()
         self._categories = writes.CategoriesText()
+        self._stats: tuple[tuple[int, int], StoreStats] | None = None  # see stats()
 
     # -- writes ---------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
@@ -389,24 +390,40 @@ class SQLiteGraphStore(GraphStore):
 
     def stats(self) -> StoreStats:
         with self._reading("counts"):
-            count = {
-                t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
-                for t in ("events", "subjects", "recipients", "sources", "alerts")
-            }
-            # distinct edges: counted person by person (events in the order of the per-person index), so that only
-            # one person's edges are kept apart at a time; evidence, the (edge, event) pairs: per data event and
-            # category, HOLDS plus one per source, purpose and recipient with a purpose (the rule of EDGES,
-            # counted without expanding; a row's categories are stored once each)
-            (edges,) = self._db.execute(
-                "SELECT coalesce(sum(n), 0) FROM (SELECT count(DISTINCT rel || char(31) || category || char(31)"  # noqa: S608 - fixed fragments
-                " || target || char(31) || purpose) AS n"
-                f" FROM ({EDGES.format(events=BY_PERSON, where='1 = 1')}) GROUP BY subject)"
-            ).fetchone()
-            (evidence,) = self._db.execute(
-                "SELECT coalesce(sum(json_array_length(categories) * (1 + (source IS NOT NULL)"
-                " + (purpose IS NOT NULL) + (recipient IS NOT NULL AND purpose IS NOT NULL))), 0)"
-                " FROM events WHERE categories IS NOT NULL"
-            ).fetchone()
+            # the counts scan the events (about a second per 10^5 people): remembered until something is written,
+            # by this connection (total_changes) or another one (data_version). Read before the snapshot below,
+            # a commit in between makes the next call count again, never answer from an older state.
+            key = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+            if self._stats is not None and self._stats[0] == key:
+                return self._stats[1]
+            self._db.execute("BEGIN")  # one snapshot for all the counts (WAL: writers go on meanwhile)
+            try:
+                stats = self._count()
+            finally:
+                self._db.execute("COMMIT")
+            self._stats = (key, stats)
+            return stats
+
+    def _count(self) -> StoreStats:
+        """The counts of :meth:`stats`, read with the caller's lock held."""
+        count = {
+            t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
+            for t in ("events", "subjects", "recipients", "sources", "alerts")
+        }
+        # distinct edges: counted person by person (events in the order of the per-person index), so that only
+        # one person's edges are kept apart at a time; evidence, the (edge, event) pairs: per data event and
+        # category, HOLDS plus one per source, purpose and recipient with a purpose (the rule of EDGES,
+        # counted without expanding; a row's categories are stored once each)
+        (edges,) = self._db.execute(
+            "SELECT coalesce(sum(n), 0) FROM (SELECT count(DISTINCT rel || char(31) || category || char(31)"  # noqa: S608 - fixed fragments
+            " || target || char(31) || purpose) AS n"
+            f" FROM ({EDGES.format(events=BY_PERSON, where='1 = 1')}) GROUP BY subject)"
+        ).fetchone()
+        (evidence,) = self._db.execute(
+            "SELECT coalesce(sum(json_array_length(categories) * (1 + (source IS NOT NULL)"
+            " + (purpose IS NOT NULL) + (recipient IS NOT NULL AND purpose IS NOT NULL))), 0)"
+            " FROM events WHERE categories IS NOT NULL"
+        ).fetchone()
         return StoreStats(
             events=count["events"],
             subjects=count["subjects"],

@@ -237,3 +237,29 @@ def test_stats_count_the_edges_and_evidence_that_the_reads_expand(tmp_path: Path
     assert (stats.evidence, stats.edges) == expanded
     assert stats.edges > 400 and stats.evidence > 1000  # the fixture's traffic, not an empty store
     store.close()
+
+
+def test_stats_are_counted_again_only_after_a_write_by_this_connection_or_another(tmp_path: Path) -> None:
+    """stats() scans the events; a console asking again and again gets the remembered counts until a write."""
+    store = SQLiteGraphStore(tmp_path / "l.db")
+    other = SQLiteGraphStore(tmp_path / "l.db")
+    events = layout_events()
+    apply_in_batches(store, events[:100])
+    scans: list[str] = []
+    store._db.set_trace_callback(lambda sql: scans.append(sql) if "count(" in sql else None)
+    first = store.stats()
+    assert len(scans) > 0
+    scans.clear()
+    assert store.stats() == first and scans == []  # nothing written: nothing counted
+
+    apply_in_batches(other, events[100:200])  # another connection (another process, say) writes
+    after_other = store.stats()
+    assert scans and after_other.events > first.events
+    assert after_other == other.stats()
+
+    scans.clear()
+    handle(store, event("collected", event_id="late-1", subject_id="zed@example.com"))  # this connection writes
+    mine = store.stats()
+    assert scans and (mine.events, mine.subjects) == (after_other.events + 1, after_other.subjects + 1)
+    other.close()
+    store.close()
