@@ -26,6 +26,7 @@ def cutoffs(cur: sqlite3.Cursor, subjects: Iterable[str]) -> dict[str, list[tupl
             out.setdefault(subject, []).append((at, event_id))
     return out
 
+
 def suppress(cur: sqlite3.Cursor, cs: ChangeSet, tombstone: str) -> None:
     """An event an erasure covers: nothing about the person is kept, but the recipient it names is added to
     the erasure's Art. 19 list (a disclosure learnt of late must be notified too), and the recipient and
@@ -38,6 +39,7 @@ def suppress(cur: sqlite3.Cursor, cs: ChangeSet, tombstone: str) -> None:
     if cs.recipient.id not in recipients:
         updated = json.dumps(sorted(recipients | {cs.recipient.id}))
         cur.execute("UPDATE tombstones SET recipients = ? WHERE event_id = ?", (updated, tombstone))
+
 
 def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
     """Apply one erasure (see GraphStore): the tombstone with its Art. 19 recipients, then the deletions."""
@@ -72,6 +74,7 @@ def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
     )
     return True
 
+
 def upsert_catalogue(cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]]) -> None:
     """The recipients and sources these events (with their timestamps) name: shared nodes, no personal data.
 
@@ -103,6 +106,7 @@ def upsert_catalogue(cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]]
             [(s.id, s.type, s.name) for s in sources.values()],
         )
 
+
 def known(cur: sqlite3.Cursor, event_ids: Sequence[str]) -> set[str]:
     """Which of these event ids are recorded (with ``cur``, so inside the caller's transaction)."""
     found: set[str] = set()
@@ -114,6 +118,7 @@ def known(cur: sqlite3.Cursor, event_ids: Sequence[str]) -> set[str]:
             for r in cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
         )
     return found
+
 
 class CategoriesText:
     """An event's categories as stored: a JSON array, each once, sorted; remembered, since few distinct tuples
