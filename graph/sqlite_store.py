@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any
 
 from graph import sqlite_writes as writes
 from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
-from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, store_error, ts
+from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
 from graph.store import ApplyResult, ConsentLedger, GraphStore, StoreConfigError
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
@@ -153,38 +153,28 @@ class SQLiteGraphStore(GraphStore):
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
         records: dict[str, list[ConsentRecord]] = {}
         keys = sorted(set(subjects))
+        sql = (
+            "SELECT event_id, subject, kind, occurred_at, purposes, categories FROM consents"
+            " WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
+        )
         with self._reading("consent records"):
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                sql = (
-                    "SELECT event_id, subject, kind, occurred_at, purposes, categories FROM consents"  # noqa: S608 - placeholders
-                    f" WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
-                )
-                for row in self._db.execute(sql, chunk):
-                    record = _consent_record(row)
-                    records.setdefault(record.subject, []).append(record)
+            for row in rows_in(self._db, sql, keys):
+                record = _consent_record(row)
+                records.setdefault(record.subject, []).append(record)
         return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
 
     def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
         out: dict[str, list[Tombstone]] = {}
         columns = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
-        queries: list[tuple[str, list[str]]] = [(f"{columns} ORDER BY erased_at, event_id", [])]  # noqa: S608
-        if subjects is not None:
-            keys = sorted(set(subjects))
-            queries = [
-                (
-                    f"{columns} WHERE subject IN ({','.join('?' * len(keys[i : i + 500]))})"  # noqa: S608
-                    " ORDER BY erased_at, event_id",
-                    keys[i : i + 500],
-                )
-                for i in range(0, len(keys), 500)
-            ]
+        order = " ORDER BY erased_at, event_id"
         with self._reading("tombstones"):
-            for sql, chunk in queries:
-                for row in self._db.execute(sql, chunk):
-                    tomb = _tombstone(row)
-                    out.setdefault(tomb.subject, []).append(tomb)
+            if subjects is None:
+                rows: Iterable[Any] = self._db.execute(columns + order)
+            else:
+                rows = rows_in(self._db, columns + " WHERE subject IN ({marks})" + order, sorted(set(subjects)))
+            for row in rows:
+                tomb = _tombstone(row)
+                out.setdefault(tomb.subject, []).append(tomb)
         return out
 
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
@@ -328,14 +318,12 @@ class SQLiteGraphStore(GraphStore):
             rows = self._db.execute(sql, args).fetchall()
             evidence: dict[str, list[tuple[str, str]]] = {}
             ids = [r[0] for r in rows]  # only the evidence of the alerts asked for (the dispatcher asks often)
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                for aid, event_id, subj in self._db.execute(
-                    "SELECT alert_id, event_id, subject FROM alert_events"  # noqa: S608 - placeholders only
-                    f" WHERE alert_id IN ({','.join('?' * len(chunk))}) ORDER BY occurred_at, event_id",
-                    chunk,
-                ):
-                    evidence.setdefault(aid, []).append((event_id, subj))
+            sql = (
+                "SELECT alert_id, event_id, subject FROM alert_events WHERE alert_id IN ({marks})"
+                " ORDER BY occurred_at, event_id"
+            )
+            for aid, event_id, subj in rows_in(self._db, sql, ids):
+                evidence.setdefault(aid, []).append((event_id, subj))
         out = []
         for r in rows:
             ev = evidence.get(r[0], [])

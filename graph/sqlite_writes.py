@@ -9,21 +9,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from graph.changes import ChangeSet, RecipientNode, Rel, SourceNode
-from graph.sqlite_layout import EDGES, ts
+from graph.sqlite_layout import EDGES, rows_in, ts
 from graph.store import alert_id
 
 
 def cutoffs(cur: sqlite3.Cursor, subjects: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
     """The (erased_at, event_id) of the tombstones of these people, oldest first."""
-    keys, out = sorted(subjects), dict[str, list[tuple[str, str]]]()
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        sql = (
-            "SELECT subject, erased_at, event_id FROM tombstones"  # noqa: S608 - placeholders only
-            f" WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY erased_at, event_id"
-        )
-        for subject, at, event_id in cur.execute(sql, chunk):
-            out.setdefault(subject, []).append((at, event_id))
+    out: dict[str, list[tuple[str, str]]] = {}
+    sql = "SELECT subject, erased_at, event_id FROM tombstones WHERE subject IN ({marks}) ORDER BY erased_at, event_id"
+    for subject, at, event_id in rows_in(cur, sql, sorted(subjects)):
+        out.setdefault(subject, []).append((at, event_id))
     return out
 
 
@@ -109,15 +104,7 @@ def upsert_catalogue(cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]]
 
 def known(cur: sqlite3.Cursor, event_ids: Sequence[str]) -> set[str]:
     """Which of these event ids are recorded (with ``cur``, so inside the caller's transaction)."""
-    found: set[str] = set()
-    for i in range(0, len(event_ids), 500):
-        chunk = event_ids[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            r[0]
-            for r in cur.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
-        )
-    return found
+    return {r[0] for r in rows_in(cur, "SELECT event_id FROM events WHERE event_id IN ({marks})", event_ids)}
 
 
 class CategoriesText:
