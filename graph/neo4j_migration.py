@@ -78,8 +78,6 @@ def bring_up_to_date(
     where: str,
     write: WriteRunner,
     auto: AutoRunner,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Migrate the store (found at ``version``) to SCHEMA_VERSION, or wait while another process does; refuse a
     version this module does not know (a newer privacy-lineage wrote it)."""
@@ -113,7 +111,7 @@ def bring_up_to_date(
         if not waiting:
             log.info("another process is migrating the store in %s; waiting for it", where)
             waiting = True
-        sleep(POLL_SECONDS)
+        time.sleep(POLL_SECONDS)
 
 
 def _migrate(version: str, namespace: str, me: str, write: WriteRunner, auto: AutoRunner) -> None:
@@ -138,7 +136,6 @@ def _migrate(version: str, namespace: str, me: str, write: WriteRunner, auto: Au
             auto(migration)
         write("record the schema version in", statement(_DONE, v=SCHEMA_VERSION))
     except BaseException:
-        stop.set()
         # let a waiting process try at once rather than after the lease runs out; if this fails too, the lease
         # expires by itself, and the first error is the one to report
         with contextlib.suppress(Exception):

@@ -255,14 +255,13 @@ class Neo4jGraphStore(GraphStore):
                         if exc.code not in _SCHEMA_ALREADY_THERE:
                             raise
         version = self._run("initialise", self._init_meta, write=True)
-        if version != SCHEMA_VERSION:
-            migration.bring_up_to_date(
-                version,
-                self.namespace,
-                f"{self._where()}, namespace {self.namespace!r}",
-                lambda what, work: self._run(what, work, write=True),
-                self._auto_commit,
-            )
+        migration.bring_up_to_date(  # returns at once when the store is of this version
+            version,
+            self.namespace,
+            f"{self._where()}, namespace {self.namespace!r}",
+            lambda what, work: self._run(what, work, write=True),
+            self._auto_commit,
+        )
 
     def _auto_commit(self, query: str) -> None:
         """Run an auto-commit query with $ns (a migration, which commits in batches of its own)."""
