@@ -29,14 +29,20 @@ def _parse_all(lines: list[str], taxonomy: object) -> float:
     return t[0]
 
 
+@contextmanager
+def _handler(folder: Path, name: str) -> Iterator[Handler]:
+    """A handler on a new SQLite file, closed at the end: time the whole block, since what is written at close is
+    part of the ingest."""
+    store = SQLiteGraphStore(folder / f"{name}.db")
+    try:
+        yield Handler(store, default_policy(), Pseudonymizer(key_from_text(KEY)))
+    finally:
+        store.close()
+
+
 def _ingest(lines: list[str], folder: Path, name: str) -> tuple[float, int]:
-    with timer() as t:  # opening and closing the store included: what is written at close is part of the ingest
-        store = SQLiteGraphStore(folder / f"{name}.db")
-        handler = Handler(store, default_policy(), Pseudonymizer(key_from_text(KEY)))
-        try:
-            report = ingest_lines(lines, handler, MemoryDeadLetters(), origin=name)
-        finally:
-            store.close()
+    with timer() as t, _handler(folder, name) as handler:
+        report = ingest_lines(lines, handler, MemoryDeadLetters(), origin=name)
     if report.rejected:
         raise RuntimeError(f"{report.rejected} simulated line(s) were rejected")
     return t[0], report.applied
@@ -47,16 +53,10 @@ def _apply_parsed(lines: list[str], taxonomy: object, folder: Path, name: str) -
     ``ingest_lines`` does, store opened and closed in the timing. However the parsing were spread over other
     processes, the ingest could not take less than this (plus moving the parsed events between processes)."""
     events = [parse_event(line, taxonomy) for line in lines]  # type: ignore[arg-type]
-    with timer() as t:
-        store = SQLiteGraphStore(folder / f"{name}.db")
-        handler = Handler(store, default_policy(), Pseudonymizer(key_from_text(KEY)))
-        try:
-            with collector_between_batches() as collect:
-                for i in range(0, len(events), BATCH_SIZE):
-                    handler.handle(events[i : i + BATCH_SIZE])
-                    collect()
-        finally:
-            store.close()
+    with timer() as t, _handler(folder, name) as handler, collector_between_batches() as collect:
+        for i in range(0, len(events), BATCH_SIZE):
+            handler.handle(events[i : i + BATCH_SIZE])
+            collect()
     return t[0]
 
 
@@ -95,6 +95,7 @@ def sqlite_time() -> Iterator[list[float]]:
         yield spent
     finally:
         sqlite3.connect = connect
+
 
 MARKERS = (
     "ingest_lines",
