@@ -103,6 +103,14 @@ def _meta(driver: Any, namespace: str) -> dict[str, Any]:
     return records[0].data()
 
 
+def _assert_migrated_once(driver: Any, namespace: str, current: dict[str, Any]) -> None:
+    """One relationship with lists per (event, Data node) again, as before the downgrade (none doubled); this
+    version recorded and no migration lease left."""
+    found = driver.execute_query(EVIDENCE, ns=namespace, database_=server_settings()["database"])[0][0].data()
+    assert found == current
+    assert _meta(driver, namespace) == {"v": SCHEMA_VERSION, "owner": None}
+
+
 def test_processes_opening_an_old_store_together_migrate_it_once(tmp_path: Path) -> None:
     """Workers started together on a version 1 store: one migrates, the others wait; before the lease, each
     converted the same evidence and some of it was doubled."""
@@ -131,9 +139,7 @@ def test_processes_opening_an_old_store_together_migrate_it_once(tmp_path: Path)
         assert errors == []
         assert len(answers) == 4 and answers[0].evidence == v1["n"]  # each old relationship is one list entry
         assert all(a == answers[0] for a in answers)
-        # one relationship with lists per (event, Data node) again, none doubled
-        assert driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0][0].data() == current
-        assert _meta(driver, store.namespace) == {"v": SCHEMA_VERSION, "owner": None}
+        _assert_migrated_once(driver, store.namespace, current)
     finally:
         driver.close()
         store.close()
@@ -159,8 +165,7 @@ def test_a_lease_left_by_a_dead_migrator_is_taken_over_once_it_runs_out(tmp_path
             assert opened.stats().evidence == store.stats().evidence
         assert waited >= 1.5, "the opener must wait while the lease runs"
         assert waited < 2 + 10 * neo4j_migration.POLL_SECONDS + 5
-        assert driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0][0].data() == current
-        assert _meta(driver, store.namespace) == {"v": SCHEMA_VERSION, "owner": None}
+        _assert_migrated_once(driver, store.namespace, current)
     finally:
         driver.close()
         store.close()
