@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 _FINGERPRINT_LABEL = b"privacy-lineage/pseudonym-key-fingerprint/v1"
 MIN_KEY_BYTES = 16
 _CACHE_SIZE = 65_536
+_log = logging.getLogger(__name__)
 
 
 class PseudonymKeyError(ValueError):
@@ -46,24 +49,45 @@ class Pseudonymizer:
         return f"Pseudonymizer(fingerprint={self.fingerprint!r})"
 
 
-def key_from_text(text: str) -> bytes:
-    """Decode a key given in settings: hex (64 chars recommended) or any string of at least 16 bytes."""
+def key_from_text(text: str, *, origin: str = "the pseudonym key") -> bytes:
+    """Decode a key given in settings or a key file: hex digits for at least 16 bytes (64 digits recommended).
+
+    A short or non-hex key is refused rather than read as text: an 8-byte hex key would otherwise become 16
+    bytes of ASCII and pass the length check with half the strength. ``origin`` names where the key came from
+    in the error (a variable or a file, never the key).
+    """
     text = text.strip()
+    if not text:
+        raise PseudonymKeyError(f"{origin} is empty; {_HOW_TO_MAKE}")
     try:
         raw = bytes.fromhex(text)
-        if len(raw) >= MIN_KEY_BYTES:
-            return raw
     except ValueError:
-        pass
-    return text.encode("utf-8")
+        raise PseudonymKeyError(f"{origin} is not hexadecimal; {_HOW_TO_MAKE}") from None
+    if len(raw) < MIN_KEY_BYTES:
+        raise PseudonymKeyError(
+            f"{origin} is {len(raw)} bytes ({len(text)} hex digits); at least {MIN_KEY_BYTES} bytes "
+            f"({2 * MIN_KEY_BYTES} hex digits) are needed; {_HOW_TO_MAKE}"
+        )
+    return raw
+
+
+_HOW_TO_MAKE = "make one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 def load_or_create_key_file(path: Path) -> bytes:
-    """Read a key file, creating it (mode 0600, 32 random bytes as hex) when it does not exist."""
+    """Read a key file, creating it (mode 0600, 32 random bytes as hex, in a directory made 0700) when absent.
+
+    An existing key file that its group or others may read is used, with a warning on the ``graph.pseudonym``
+    logger: whoever reads the key can confirm who is in the graph.
+    """
+    origin = f"the pseudonym key file {path}"
     if path.exists():
-        return key_from_text(path.read_text(encoding="utf-8"))
-    path.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            _log.warning("%s is readable by others (mode %04o): run chmod 600 %s", origin, mode, path)
+        return key_from_text(path.read_text(encoding="utf-8"), origin=origin)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(secrets.token_hex(32) + "\n")
-    return key_from_text(path.read_text(encoding="utf-8"))
+    return key_from_text(path.read_text(encoding="utf-8"), origin=origin)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
 from lineage import render
 from lineage.settings import Settings
@@ -372,7 +373,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except UsageError as exc:
         err.write(f"lineage: {exc}\n")
         return EXIT_USAGE
-    except (StoreError, PolicyFileError) as exc:
+    except (StoreError, PolicyFileError, PseudonymKeyError) as exc:
         err.write(f"lineage: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ def load_configured_policy(settings: Settings) -> Policy:
 
 def pseudonymizer(settings: Settings) -> Pseudonymizer:
     if settings.pseudonym_key:
-        return Pseudonymizer(key_from_text(settings.pseudonym_key))
+        return Pseudonymizer(key_from_text(settings.pseudonym_key, origin="LINEAGE_PSEUDONYM_KEY"))
     return Pseudonymizer(load_or_create_key_file(settings.pseudonym_key_file))
 
 
