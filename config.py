@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from streams.topics import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC
 
 if TYPE_CHECKING:
-    from streams.alerts import AlertConfig
+    from streams.alerts.dispatcher import AlertConfig
 
 DEFAULT_STORE = "sqlite:///lineage.db"
 
@@ -137,8 +137,8 @@ class Settings:
 
     def alert_config(self) -> AlertConfig:
         """The alert sinks and retry settings, for :class:`streams.alerts.AlertDispatcher`."""
-        from streams.alerts import AlertConfig, RetryPolicy
-        from streams.sinks import kafka_client_options
+        from streams.alerts.dispatcher import AlertConfig, RetryPolicy
+        from streams.event_sinks import kafka_client_options
 
         headers = {"Authorization": f"Bearer {self.alert_webhook_token}"} if self.alert_webhook_token else {}
         return AlertConfig(

@@ -2,7 +2,7 @@
 
 The workers run on topics of their own; the alerts topic stamps each message with the broker's append time
 (``message.timestamp.type=LogAppendTime``), so "on the topic" is the broker's clock, read afterwards. The bench emits
-simulated traffic through :class:`streams.emitter.Emitter` and a :class:`streams.sinks.KafkaSink` (validation
+simulated traffic through :class:`streams.emitter.Emitter` and a :class:`streams.event_sinks.KafkaSink` (validation
 included) at a steady offered rate and notes the send time of every planted undeclared event; each such event
 must raise at least one alert, and its latency is append time minus send time (same machine, same clock).
 """
@@ -24,7 +24,7 @@ from bench.profiling import cpu_seconds, tree_cpu_seconds
 from bench.services import Services
 from policies import default_policy
 from streams.emitter import Emitter
-from streams.sinks import KafkaSink
+from streams.event_sinks import KafkaSink
 
 TARGET_P99_S = 1.0
 

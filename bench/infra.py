@@ -17,8 +17,8 @@ from typing import Any
 
 from bench.common import KEY
 from bench.services import PASSWORD, REPO, Services
-from lineage.settings import Settings
-from streams.sinks import partition_key
+from config import Settings
+from streams.event_sinks import partition_key
 from streams.topics import TopicNames
 
 NODE_LABELS = ("Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Meta")

@@ -46,7 +46,7 @@ NAIVE_TARGET, CEILING_TARGET = 10.0, 0.5
 WORKER_MARKERS = (
     "parse_event",
     "consent_for",
-    "evaluate (graph/compliance.py",
+    "evaluate (policies/compliance.py",
     "project (graph/projection.py",
     "event_rows (graph/neo4j_plan.py",
     "plan (graph/neo4j_plan.py",

@@ -13,10 +13,10 @@ from typing import Any
 from bench import graphs
 from bench.common import KEY, Report, Row, percentile
 from graph.pseudonym import Pseudonymizer, key_from_text
-from graph.reports import ccpa_report, ropa_report
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore, StoreError
 from policies import default_policy
+from reports.access import ccpa_report, ropa_report
 
 TARGET_P95_MS = 50.0
 TARGET_PEOPLE = 1_000_000

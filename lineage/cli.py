@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from config import Settings
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
 from lineage import render
-from lineage.settings import Settings
 from lineage.wiring import build_handler, open_configured_store, pseudonymizer
 from policies import PolicyFileError, load_policy
 from schemas.events import json_schema
-from streams.alerts import AlertDispatcher
+from streams.alerts.dispatcher import AlertDispatcher
 from streams.deadletter import FileDeadLetters
 from streams.embedded import BATCH_SIZE, IngestReport, ingest_lines
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from config import Settings
 from graph.changes import Tombstone
-from lineage.settings import Settings
 
 if TYPE_CHECKING:
     from streams.deadletter import PurgeResult
@@ -69,8 +69,8 @@ def _tombstone_json(t: Tombstone) -> dict[str, Any]:
 
 # -- erase ----------------------------------------------------------------------------------------
 def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from graph.reports import art19_report
     from lineage.wiring import build_handler
+    from reports.access import art19_report
     from schemas.events import EventError, validate_event
 
     settings = _settings(args)

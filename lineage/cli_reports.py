@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from graph.report_vocab import EEA
+from config import Settings
 from graph.store import GraphStore
-from lineage.report_formats import FORMATS, ReportFormatError, render
-from lineage.settings import Settings
 from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
+from reports.formats import FORMATS, ReportFormatError, render
+from reports.vocab import EEA
 from schemas.policy import Organisation, Policy
 from schemas.reports import AnyReport
 
@@ -57,7 +57,7 @@ def _bind_if_written(store: GraphStore, fingerprint: str) -> None:
 
 
 def _build(args: argparse.Namespace) -> AnyReport:
-    from graph import reports
+    import reports.access as reports
 
     settings = _settings(args)
     policy = load_configured_policy(settings)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from lineage.settings import Settings
+from config import Settings
 from streams.topics import DEADLETTER_RETENTION
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE = 0, 1, 2
@@ -80,7 +80,7 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from dataclasses import replace
 
     from lineage.wiring import build_handler
-    from streams.alerter import run_alerter
+    from streams.alerts.alerter import run_alerter
     from streams.app import service_settings
 
     settings = _settings(args)
@@ -168,7 +168,7 @@ def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from streams.deadletter import DeadLetter, FileDeadLetters
     from streams.embedded import MAX_LINE_BYTES
     from streams.emitter import Emitter
-    from streams.sinks import KafkaSink, SinkError
+    from streams.event_sinks import KafkaSink, SinkError
 
     settings = _settings(args)
     if args.file == "-":

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from lineage.settings import Settings
+from config import Settings
 from lineage.web.console import WebSettings
 from lineage.web.tokens import Role, TokenError, TokenFile
 

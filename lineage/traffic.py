@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Rule ids of graph.compliance.RULES, as plain strings: the simulator stands outside the core it exercises.
+# Rule ids of policies.compliance.RULES, as plain strings: the simulator stands outside the core it exercises.
 _CATEGORY = "undeclared-category"
 _SOURCE = "undeclared-source"
 _PURPOSE = "undeclared-purpose"

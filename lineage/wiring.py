@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from config import Settings
 from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_file
 from graph.registry import open_store
 from graph.store import GraphStore
-from lineage.settings import Settings
 from policies import default_policy, load_policy
 from schemas.policy import Policy
 from streams.handler import Handler

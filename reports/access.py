@@ -1,7 +1,7 @@
 """DSAR and Art. 19 reports built from GraphStore named queries and the policy: pure, read-only, any store.
 
-The CCPA report lives in :mod:`graph.ccpa`, the record of processing (Art. 30) and declared-vs-observed
-reports in :mod:`graph.ropa`; all are re-exported here, so ``graph.reports`` is the one place to import from.
+The CCPA report lives in :mod:`reports.ccpa`, the record of processing (Art. 30) and declared-vs-observed
+reports in :mod:`reports.ropa`; all are re-exported here, so ``reports.access`` is the one place to import from.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from graph.ccpa import ccpa_report, preceding_12_months
-from graph.report_vocab import (
+from graph.store import GraphStore
+from reports.ccpa import ccpa_report, preceding_12_months
+from reports.ropa import gaps_report, ropa_report
+from reports.vocab import (
     EEA,
     EVIDENCE_LIMIT,
     Vocabulary,
@@ -23,8 +25,6 @@ from graph.report_vocab import (
     retention_info,
     utc,
 )
-from graph.ropa import gaps_report, ropa_report
-from graph.store import GraphStore
 from schemas.answers import RecipientLineage, WhoHas
 from schemas.events import SourceType
 from schemas.policy import Organisation, Policy

@@ -6,7 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from graph.report_vocab import (
+from graph.store import GraphStore
+from reports.vocab import (
     CLASSIFICATION_RULE,
     EVIDENCE_LIMIT,
     Vocabulary,
@@ -16,7 +17,6 @@ from graph.report_vocab import (
     make_period,
     utc,
 )
-from graph.store import GraphStore
 from schemas.answers import Flow
 from schemas.policy import Organisation, Policy
 from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport
@@ -49,7 +49,7 @@ def ccpa_report(
 
     Only data held as the business (controller) counts; Customer Data processed as a service provider is
     summarised separately. Which disclosures are sold or shared is decided by
-    :data:`graph.report_vocab.CLASSIFICATION_RULE`.
+    :data:`reports.vocab.CLASSIFICATION_RULE`.
     """
     since, until = utc(since), utc(until)
     default = since is None and until is None

@@ -175,7 +175,7 @@ def _environment() -> Any:
             "HTML and PDF reports need Jinja2: pip install 'privacy-lineage[reports]'"
         ) from exc
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("lineage", "templates"),
+        loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=jinja2.select_autoescape(["html"], default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -189,7 +189,7 @@ def _environment() -> Any:
 
 def render_html(report: AnyReport) -> str:
     """The report as one self-contained, printable HTML page (inline CSS, no external assets)."""
-    template = _environment().get_template(f"reports/{report.kind}.html")
+    template = _environment().get_template(f"{report.kind}.html")
     return str(template.render(r=report))
 
 

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from graph.compliance import RULES
-from graph.report_vocab import (
+from graph.store import GraphStore
+from policies.compliance import RULES
+from reports.vocab import (
     EEA,
     EVIDENCE_LIMIT,
     Vocabulary,
@@ -17,7 +18,6 @@ from graph.report_vocab import (
     retention_info,
     utc,
 )
-from graph.store import GraphStore
 from schemas.answers import Alert, Flow
 from schemas.policy import Collection, Disclosure, Organisation, Policy, Use
 from schemas.reports import (
@@ -43,7 +43,7 @@ def _names(items: Iterable[str]) -> str:
 
 
 class _Declared:
-    """The policy's declarations indexed for matching against observed flows (mirrors graph.compliance)."""
+    """The policy's declarations indexed for matching against observed flows (mirrors policies.compliance)."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy

@@ -279,7 +279,7 @@ class UndeclaredFlow(BaseModel):
 
     model_config = _FROZEN
     alert_id: str = Field(description="Stable alert id.")
-    rule: str = Field(description="Stable id of the rule broken (see graph/compliance.py).")
+    rule: str = Field(description="Stable id of the rule broken (see policies/compliance.py).")
     rule_title: str = Field(description="The rule in words.")
     severity: str = Field(description="low, medium, high or critical.")
     status: str = Field(description="open or acknowledged.")

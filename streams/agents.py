@@ -44,7 +44,7 @@ from streams.topics import TopicNames
 if TYPE_CHECKING:
     import faust
 
-    from streams.alerts import AlertDispatcher
+    from streams.alerts.dispatcher import AlertDispatcher
     from streams.health import HealthFile
 
 _log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class BatchProcessor:
         publish_findings: bool = True,
     ) -> None:
         self.handler = handler
-        #: False when `lineage alerter` publishes the findings to the alerts topic (see streams/alerter.py)
+        #: False when `lineage alerter` publishes the findings to the alerts topic (see streams/alerts/alerter.py)
         self.publish_findings = publish_findings
         #: where the worker reports its health (``lineage worker --health-file``), if anywhere
         self.health = health

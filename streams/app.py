@@ -21,7 +21,7 @@ from streams.agents import (
     Publisher,
     register_agents,
 )
-from streams.alerts import AlertDispatcher
+from streams.alerts.dispatcher import AlertDispatcher
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.topics import TopicNames
@@ -29,7 +29,7 @@ from streams.topics import TopicNames
 if TYPE_CHECKING:
     import faust
 
-    from lineage.settings import Settings
+    from config import Settings
 
 HandlerFactory = Callable[["Settings"], Handler]
 _log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from schemas.events import SCHEMA_VERSION, AnyEvent, EventError, parse_event, validate_event
 from schemas.taxonomy import Taxonomy
-from streams.sinks import EventSink
+from streams.event_sinks import EventSink
 
 
 class Emitter:
@@ -22,7 +22,7 @@ class Emitter:
     raises :class:`schemas.events.EventError` in the caller and never reaches the sink. The keyword helpers
     fill ``schema_version``, a UUID ``event_id`` and ``occurred_at`` (now, UTC) unless given.
 
-    >>> from streams.sinks import MemorySink
+    >>> from streams.event_sinks import MemorySink
     >>> emitter = Emitter(MemorySink(), emitted_by="teams-bot")
     >>> event = emitter.used(subject_id="alice@example.com", subject_type="customer",
     ...                      data_categories=["user.contact.email"], purpose="essential.service.operations.support")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from schemas.events import AnyEvent, event_to_json
 
 if TYPE_CHECKING:
-    from lineage.settings import Settings
+    from config import Settings
 
 _KEY_LABEL = b"privacy-lineage/partition-key/v1"
 

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.changes import ChangeSet, ConsentState, Finding
-from graph.compliance import PolicyEvaluator
 from graph.projection import bounded_nodes, consent_record, project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
+from policies.compliance import PolicyEvaluator
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent
 from schemas.policy import Policy
 

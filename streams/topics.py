@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lineage.settings import Settings
+    from config import Settings
 
 #: Collection, use and share events, JSON in the wire contract, keyed by a pseudonymous subject key.
 EVENTS_TOPIC = "lineage.events.v1"
@@ -105,7 +105,7 @@ def create_topics(
     """
     if partitions < 1 or replication < 1:
         raise TopicError("partitions and replication must be at least 1")
-    from streams.sinks import kafka_client_options
+    from streams.event_sinks import kafka_client_options
 
     try:
         from kafka import KafkaAdminClient  # type: ignore[import-untyped]

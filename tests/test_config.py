@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lineage.settings import Settings
+from config import Settings
 from lineage.wiring import open_configured_store
 from tests.contract.neo4j_backend import delete_namespace, new_namespace, server_settings
 from tests.services import require

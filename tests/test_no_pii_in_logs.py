@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from config import Settings
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from lineage import traffic
 from lineage.cli import main
-from lineage.settings import Settings
 from lineage.simulator import simulate
 from policies import default_policy
 from streams.handler import Handler

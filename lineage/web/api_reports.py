@@ -9,12 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from graph import reports
-from lineage.report_formats import ReportFormatError, render
+import reports.access as reports
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
+from reports.formats import ReportFormatError, render
 from schemas.reports import AccessReport, AnyReport, Art19Report, CcpaReport, GapsReport, RopaReport
 
 PER_PERSON = ("access", "art19")

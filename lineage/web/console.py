@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import Settings
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
-from lineage.settings import Settings
 from lineage.web.audit import AuditLog
 from lineage.web.tokens import TokenFile
 from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer

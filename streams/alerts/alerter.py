@@ -3,7 +3,7 @@
 A worker publishes a batch's findings after the batch is in the graph, so anything that slows the graph writes (a
 backlog at peak load, Neo4j restarting) delays the alerts too. The alerter is a consumer group of its own on the
 events topic: it writes nothing to the graph, judges each event with the workers' own
-:class:`~graph.compliance.PolicyEvaluator` and pseudonymiser, and publishes the findings to the alerts topic
+:class:`~policies.compliance.PolicyEvaluator` and pseudonymiser, and publishes the findings to the alerts topic
 (the same documents, :func:`streams.agents.finding_document`) within its batch wait of their arrival, however far
 behind the graph writers are. Deploy it with ``LINEAGE_WORKER_ALERTS=0`` on the workers, so that the topic gets each
 finding from one path. The webhook, Teams, Slack and log notices stay with the workers: they carry the stored
@@ -63,7 +63,7 @@ from streams.handler import Handler
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
-    from lineage.settings import Settings
+    from config import Settings
     from streams.health import HealthFile
 
 _log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from graph.changes import Finding
 from graph.store import GraphStore, alert_id
-from streams.alert_formats import AlertNotice
-from streams.alert_sinks import (
+from streams.alerts.notices import AlertNotice
+from streams.alerts.sinks import (
     AlertDeliveryError,
     KafkaAlertSink,
     LogAlertSink,

@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from streams.alert_formats import AlertNotice, alert_document, slack_message, summary_line, teams_message
+from streams.alerts.notices import AlertNotice, alert_document, slack_message, summary_line, teams_message
 
 
 class AlertDeliveryError(RuntimeError):
@@ -160,7 +160,7 @@ class KafkaAlertSink:
         name: str = "kafka",
     ) -> None:
         self.topic, self.bootstrap, self.timeout, self.name = topic, bootstrap, timeout, name
-        # security and client options (SASL, TLS, client id), as streams.sinks.kafka_client_options gives them
+        # security and client options (SASL, TLS, client id), as streams.event_sinks.kafka_client_options gives them
         self.client_options = {"bootstrap_servers": bootstrap, **(client_options or {})}
         self._producer = producer
 

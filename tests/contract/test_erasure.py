@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.pseudonym import Pseudonymizer
-from graph.reports import art19_report
 from graph.store import GraphStore
 from policies import default_policy
+from reports.access import art19_report
 from schemas.events import validate_event
 from streams.handler import Handler, HandleResult
 from tests.conftest import TEST_KEY

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from graph.reports import access_report, art19_report, ccpa_report, gaps_report, ropa_report
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
+from reports.access import access_report, art19_report, ccpa_report, gaps_report, ropa_report
 from schemas.events import validate_event
 from schemas.reports import AnyReport
 from streams.handler import Handler
 from tests.contract.conftest import StoreFactory
-from tests.graph.test_reports import ALICE, BOB, CAROL, KEY, NOW, POLICY, golden_events, load_golden
+from tests.reports.test_reports import ALICE, BOB, CAROL, KEY, NOW, POLICY, golden_events, load_golden
 
 FEB = (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.compliance import PolicyEvaluator
 from policies import default_policy
+from policies.compliance import PolicyEvaluator
 from schemas.events import validate_event
 from tests.factories import event
 

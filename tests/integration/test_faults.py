@@ -26,8 +26,8 @@ from graph.store import GraphStore
 from lineage.simulator import simulate
 from policies import default_policy
 from streams.emitter import Emitter
+from streams.event_sinks import KafkaSink, SinkError
 from streams.health import read_health
-from streams.sinks import KafkaSink, SinkError
 from tests.contract.neo4j_backend import delete_namespace, new_namespace, options, server_settings
 from tests.integration.test_kafka_pipeline import KEY, REPO, Deployment, _embedded, broker, deployment
 from tests.services import require

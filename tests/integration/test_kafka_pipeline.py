@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
+from config import Settings
 from graph.pseudonym import Pseudonymizer, key_from_text
 from graph.sqlite_store import SQLiteGraphStore
-from lineage.settings import Settings
 from lineage.simulator import simulate
 from policies import default_policy
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import ingest_lines
 from streams.emitter import Emitter
+from streams.event_sinks import KafkaSink, partition_key
 from streams.handler import Handler
-from streams.sinks import KafkaSink, partition_key
 from streams.topics import TopicNames, create_topics
 from tests.factories import event
 from tests.services import require

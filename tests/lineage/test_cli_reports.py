@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lineage.cli import main
-from tests.graph.test_reports import ALICE, CAROL, _pdf_text, _weasyprint, golden_events, visible_text
+from tests.reports.test_reports import ALICE, CAROL, _pdf_text, _weasyprint, golden_events, visible_text
 
 
 def run(*argv: str, out: io.StringIO | None = None) -> tuple[int, str, str]:

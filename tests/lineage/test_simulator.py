@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from graph import compliance
-from graph.compliance import RULES, PolicyEvaluator
 from lineage.simulator import DEFAULT_START, SimulatedEvent, simulate, write_jsonl
 from lineage.traffic import PLANTED
+from policies import compliance
+from policies.compliance import RULES, PolicyEvaluator
 from schemas.events import AnyEvent, EventError, RecipientType, parse_event, validate_event
 from schemas.policy import Policy
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from graph.pseudonym import Pseudonymizer
-from graph.report_vocab import ccpa_category, disclosure_kind
-from graph.reports import access_report, art19_report, ccpa_report, gaps_report, preceding_12_months, ropa_report
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
-from lineage.report_formats import ReportFormatError, render_csv, render_html, render_json, render_pdf, tables
 from policies import default_policy
+from reports.access import access_report, art19_report, ccpa_report, gaps_report, preceding_12_months, ropa_report
+from reports.formats import ReportFormatError, render_csv, render_html, render_json, render_pdf, tables
+from reports.vocab import ccpa_category, disclosure_kind
 from schemas.events import validate_event
 from schemas.policy import Organisation
 from schemas.reports import AnyReport, RecipientDisclosure
@@ -355,7 +355,7 @@ def test_an_undeclared_flow_in_the_period_is_reported_whatever_the_evidence_cap(
     store: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Flows list at most EVIDENCE_LIMIT event ids; the undeclared flows of a period must not depend on them."""
-    monkeypatch.setattr("graph.ropa.EVIDENCE_LIMIT", 1)
+    monkeypatch.setattr("reports.ropa.EVIDENCE_LIMIT", 1)
     h = Handler(store, POLICY, Pseudonymizer(TEST_KEY))
     later = [
         event("shared", event_id=f"late-{i}", subject_id=f"p{i}@example.com", recipient=BROKER,

@@ -15,11 +15,11 @@ from typing import Any, cast
 import faust
 import pytest
 
+from config import Settings
 from graph.changes import ChangeSet
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreUnavailable
-from lineage.settings import Settings
 from policies import default_policy
 from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
 from streams.app import close_app, create_app

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lineage.settings import Settings
+from config import Settings
 from schemas.events import DataShared, EventError, validate_event
 from streams.emitter import Emitter
-from streams.sinks import FileSink, MemorySink, SinkError, kafka_client_options, partition_key
+from streams.event_sinks import FileSink, MemorySink, SinkError, kafka_client_options, partition_key
 from tests.factories import AFFILIATE, event
 
 
@@ -184,7 +184,7 @@ def test_kafka_settings_from_the_environment() -> None:
 def test_the_cached_key_partitioner_places_every_key_where_kafkas_default_does() -> None:
     from kafka.partitioner.default import DefaultPartitioner  # type: ignore[import-untyped]
 
-    from streams.sinks import key_partitioner
+    from streams.event_sinks import key_partitioner
 
     class Cluster:  # the two questions a partitioner asks of kafka-python's cluster metadata
         def __init__(self, partitions: int) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lineage.settings import Settings
-from streams.sinks import kafka_client_options
+from config import Settings
+from streams.event_sinks import kafka_client_options
 from tests.integration.test_transport_security import make_certs
 
 PASSPHRASE = "key-passphrase"  # a test key's passphrase  # noqa: S105

@@ -1,4 +1,4 @@
-"""The alert fast path (streams/alerter.py): the workers' findings, judged off the stream without writing the graph."""
+"""The alert fast path (streams/alerts/alerter.py): findings judged off the stream without writing the graph."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
+from config import Settings
 from graph.changes import ConsentState, Tombstone
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ConsentLedger, StoreUnavailable
-from lineage.settings import Settings
 from lineage.simulator import simulate
 from policies import default_policy
 from schemas.events import validate_event
 from streams.agents import MemoryPublisher, RawMessage
-from streams.alerter import AlertJudge, AlertProcessor, aiokafka_options, deliver_in_order, refresh_store_view
+from streams.alerts.alerter import AlertJudge, AlertProcessor, aiokafka_options, deliver_in_order, refresh_store_view
 from streams.handler import Handler
 from streams.topics import TopicNames
 from tests.conftest import TEST_KEY

@@ -15,13 +15,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from config import Settings
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
-from lineage.settings import Settings
 from schemas.answers import Alert
 from schemas.events import validate_event
-from streams.alert_formats import ADAPTIVE_CARD_CONTENT_TYPE, AlertNotice, adaptive_card, slack_message
-from streams.alerts import (
+from streams.alerts.dispatcher import (
     AlertDispatcher,
     KafkaAlertSink,
     LogAlertSink,
@@ -32,6 +31,7 @@ from streams.alerts import (
     WebhookAlertSink,
     build_sinks,
 )
+from streams.alerts.notices import ADAPTIVE_CARD_CONTENT_TYPE, AlertNotice, adaptive_card, slack_message
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
@@ -423,7 +423,7 @@ def test_kafka_sink_publishes_alert_json_keyed_by_alert_id() -> None:
     assert (topic, key) == ("lineage.alerts.test", b"a_0123456789abcdef")
     assert json.loads(value)["rule"] == "undeclared-recipient-type"
     producer.fail = True
-    from streams.alerts import AlertDeliveryError
+    from streams.alerts.dispatcher import AlertDeliveryError
 
     with pytest.raises(AlertDeliveryError, match="did not acknowledge"):
         sink.send([sample_notice()])
