@@ -73,6 +73,24 @@ INDEXES = (
     ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
     ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
 )
+# Every relationship type and property key the store's Cypher names, created with the schema (the constraints
+# create the labels): on a new database a query naming one that nothing has written yet makes the server warn
+# ("relationship type does not exist", "property key does not exist"). Kept complete by a test against what a
+# full workload writes.
+RELATIONSHIP_TYPES = ("HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH", "EVIDENCE", "TRIGGERED", "RECORDED")
+PROPERTY_KEYS = (
+    "ns", "key", "type", "seen_at", "lock", "id", "subject", "category", "name", "country", "contact", "seen_event",
+    "event_id", "kind", "emitted_by", "role", "customer", "occurred_at", "applied_at", "batch", "rels", "targets",
+    "purposes", "purpose", "first_seen", "last_seen", "count", "alert_id", "rule", "severity", "recipient",
+    "recipient_type", "reason", "clause_section", "clause_text", "policy_version", "status", "categories",
+    "erased_at", "recipients", "schema_version", "key_fingerprint", "migration_lock", "migrating_by",
+    "migrating_until",
+)  # fmt: skip
+CREATE_TOKENS = """
+UNWIND $types AS t CALL db.createRelationshipType(t)
+WITH count(*) AS done UNWIND $keys AS k CALL db.createProperty(k)
+RETURN count(*) AS n
+"""
 
 
 def _tls_config(uri: str, trusted_ca: str | None, client_cert: str | None, client_key: str | None) -> dict[str, Any]:
@@ -137,6 +155,9 @@ class Neo4jGraphStore(GraphStore):
                 connection_timeout=connection_timeout,
                 max_transaction_retry_time=max_retry_time,
                 user_agent="privacy-lineage",
+                # the server sends no notifications: a query's warnings are the code's to fix, not a user's to read
+                # (the driver logs each one on `neo4j.notifications`, which reached the terminal and the worker's log)
+                notifications_min_severity="OFF",
                 **_tls_config(uri, trusted_ca, client_cert, client_key),
             )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
@@ -254,6 +275,11 @@ class Neo4jGraphStore(GraphStore):
                         # several workers starting together on a new database: another one created it meanwhile
                         if exc.code not in _SCHEMA_ALREADY_THERE:
                             raise
+        self._run(
+            "create the relationship types and property keys in",
+            lambda tx: tx.run(CREATE_TOKENS, types=list(RELATIONSHIP_TYPES), keys=list(PROPERTY_KEYS)).consume(),
+            write=True,
+        )
         version = self._run("initialise", self._init_meta, write=True)
         migration.bring_up_to_date(  # returns at once when the store is of this version
             version,
