@@ -7,6 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from policies.consent import ConsentRecord
+from policies.findings import Finding
+
 
 class Rel(StrEnum):
     """Relationship types from a person's data (subject + category) to what it touched."""
@@ -65,54 +68,6 @@ class EventRecord(NamedTuple):
     subject: str  # pseudonym
     role: str
     customer: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A flow the policy does not declare (or breaks), with the evidence and the clause concerned."""
-
-    rule: str
-    severity: str
-    event_id: str
-    occurred_at: datetime
-    subject: str  # pseudonym
-    category: str
-    purpose: str
-    recipient_id: str
-    recipient_type: str
-    reason: str
-    clause_section: str
-    clause_text: str
-    policy_version: str
-
-    @property
-    def dedupe_key(self) -> tuple[str, str, str, str]:
-        return (self.rule, self.recipient_id, self.category, self.purpose)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentRecord:
-    """A consent withdrawal or a marketing opt-out, as stored: whose, when, which purposes and categories it covers."""
-
-    event_id: str
-    kind: str  # "consent_withdrawn" | "opted_out"
-    subject: str  # pseudonym
-    occurred_at: datetime  # UTC
-    purposes: tuple[str, ...]  # purpose keys covered (an opt-out's scope); () = every purpose resting on consent
-    categories: tuple[str, ...] = ()  # category keys covered; () = every category
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentState:
-    """One person's recorded withdrawals and opt-outs, oldest first (by occurred_at, then event id)."""
-
-    subject: str  # pseudonym
-    records: tuple[ConsentRecord, ...]
-
-    def merged(self, more: tuple[ConsentRecord, ...]) -> ConsentState:
-        """This state with ``more`` records added (a record already present, by event id, is kept once)."""
-        by_id = {r.event_id: r for r in (*self.records, *more)}
-        return ConsentState(self.subject, tuple(sorted(by_id.values(), key=lambda r: (r.occurred_at, r.event_id))))
 
 
 @dataclass(frozen=True, slots=True)

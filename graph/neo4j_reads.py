@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.changes import ConsentRecord, Tombstone
+from graph.changes import Tombstone
+from policies.consent import ConsentRecord
 from schemas.answers import CategoryLineage, Flow, RecipientLineage, SourceRef, WhoHas
 
 # -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------

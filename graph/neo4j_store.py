@@ -31,7 +31,7 @@ from neo4j import exceptions as neo4j_errors
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
-from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
+from graph.changes import ChangeSet, Rel, Tombstone
 from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
     ApplyResult,
@@ -42,6 +42,7 @@ from graph.store import (
     StoreError,
     StoreUnavailable,
 )
+from policies.consent import ConsentRecord, ConsentState
 from schemas.answers import (
     Alert,
     Flow,

@@ -6,30 +6,14 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from graph.changes import (
-    ChangeSet,
-    ConsentRecord,
-    ErasureRecord,
-    EventRecord,
-    Finding,
-    RecipientNode,
-    SourceNode,
-    SubjectNode,
-)
-from schemas.events import CONSENT_EVENTS, AnyEvent, ConsentEvent, ConsentWithdrawn, DataErased, DataShared, Source
+from graph.changes import ChangeSet, ErasureRecord, EventRecord, RecipientNode, SourceNode, SubjectNode
+from policies.consent import consent_record
+from policies.findings import Finding
+from schemas.events import CONSENT_EVENTS, AnyEvent, DataErased, DataShared, Source
 
 
 def source_id(source: Source) -> str:
     return f"{source.type.value}:{source.name or ''}"
-
-
-def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
-    """What a consent withdrawal or opt-out records for ``subject`` (the pseudonym)."""
-    if isinstance(event, ConsentWithdrawn):
-        purposes, categories = tuple(event.purposes or ()), tuple(event.data_categories or ())
-    else:
-        purposes, categories = (event.scope,), ()
-    return ConsentRecord(event.event_id, event.kind, subject, event.occurred_at.astimezone(UTC), purposes, categories)
 
 
 def project(

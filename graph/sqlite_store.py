@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from graph import sqlite_writes as writes
-from graph.changes import ChangeSet, ConsentRecord, ConsentState, Rel, Tombstone
+from graph.changes import ChangeSet, Rel, Tombstone
 from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
 from graph.store import ApplyResult, ConsentLedger, GraphStore, StoreConfigError
+from policies.consent import ConsentRecord, ConsentState
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
 

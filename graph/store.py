@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from graph.changes import ChangeSet, ConsentRecord, ConsentState, Tombstone
+from graph.changes import ChangeSet, Tombstone
+from policies.consent import ConsentRecord, ConsentState
 from schemas.answers import Alert, Flow, StoreStats, WhoHas
 
 

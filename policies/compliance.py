@@ -8,7 +8,8 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
-from graph.changes import ConsentRecord, ConsentState, Finding
+from policies.consent import ConsentRecord, ConsentState
+from policies.findings import Finding
 from schemas.events import (
     DATA_EVENTS,
     AnyEvent,

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from graph.changes import Finding
 from graph.store import StoreUnavailable, alert_id
+from policies.findings import Finding
 from schemas.events import AnyEvent, EventError, parse_event
 from schemas.taxonomy import Taxonomy
 from streams.deadletter import DeadLetter

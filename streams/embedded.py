@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from graph.changes import Finding
+from policies.findings import Finding
 from schemas.events import AnyEvent, EventError, parse_event
 from streams.deadletter import DeadLetter, DeadLetterSink
 from streams.handler import Handler

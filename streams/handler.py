@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from graph.changes import ChangeSet, ConsentState, Finding
-from graph.projection import bounded_nodes, consent_record, project
+from graph.changes import ChangeSet
+from graph.projection import bounded_nodes, project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies.compliance import PolicyEvaluator
+from policies.consent import ConsentState, consent_record
+from policies.findings import Finding
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent
 from schemas.policy import Policy
 

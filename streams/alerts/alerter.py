@@ -54,9 +54,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from graph.changes import ConsentRecord, ConsentState, Finding
-from graph.projection import consent_record
 from graph.store import ConsentLedger, StoreUnavailable
+from policies.consent import ConsentRecord, ConsentState, consent_record
+from policies.findings import Finding
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
 from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
 from streams.handler import Handler

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from graph.changes import Finding
 from graph.store import GraphStore, alert_id
+from policies.findings import Finding
 from streams.alerts.notices import AlertNotice
 from streams.alerts.sinks import (
     AlertDeliveryError,

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from graph.changes import ConsentRecord, ConsentState, Finding
 from policies import default_policy
 from policies.compliance import RULES, PolicyEvaluator, Severity
+from policies.consent import ConsentRecord, ConsentState
+from policies.findings import Finding
 from schemas.events import EventError, event_to_json, json_schema, validate_event
 from schemas.policy import Policy
 from tests.factories import ADVERTISER, AFFILIATE, BROKER, event

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from config import Settings
-from graph.changes import ConsentState, Tombstone
+from graph.changes import Tombstone
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ConsentLedger, StoreUnavailable
 from lineage.simulator import simulate
 from policies import default_policy
+from policies.consent import ConsentState
 from schemas.events import validate_event
 from streams.agents import MemoryPublisher, RawMessage
 from streams.alerts.alerter import AlertJudge, AlertProcessor, aiokafka_options, deliver_in_order, refresh_store_view

@@ -1,0 +1,51 @@
+"""A person's consent withdrawals and marketing opt-outs, as judgement weighs them and stores keep them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from schemas.events import ConsentEvent, ConsentWithdrawn
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """A consent withdrawal or a marketing opt-out, as stored: whose, when, which purposes and categories it covers."""
+
+    event_id: str
+    kind: str  # "consent_withdrawn" | "opted_out"
+    subject: str  # pseudonym
+    occurred_at: datetime  # UTC
+    purposes: tuple[str, ...]  # purpose keys covered (an opt-out's scope); () = every purpose resting on consent
+    categories: tuple[str, ...] = ()  # category keys covered; () = every category
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """One person's recorded withdrawals and opt-outs, oldest first (by occurred_at, then event id)."""
+
+    subject: str  # pseudonym
+    records: tuple[ConsentRecord, ...]
+
+    def merged(self, more: tuple[ConsentRecord, ...]) -> ConsentState:
+        """This state with ``more`` records added (a record already present, by event id, is kept once)."""
+        by_id = {r.event_id: r for r in (*self.records, *more)}
+        return ConsentState(self.subject, tuple(sorted(by_id.values(), key=lambda r: (r.occurred_at, r.event_id))))
+
+
+def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
+    """What a consent withdrawal or opt-out records for ``subject`` (the pseudonym)."""
+    if isinstance(event, ConsentWithdrawn):
+        purposes, categories = tuple(event.purposes or ()), tuple(event.data_categories or ())
+    else:
+        purposes, categories = (event.scope,), ()
+    return ConsentRecord(event.event_id, event.kind, subject, event.occurred_at.astimezone(UTC), purposes, categories)
+
+
+def by_person(records: Iterable[ConsentRecord]) -> dict[str, ConsentState]:
+    """Records grouped into each person's state, each person's oldest first (by occurred_at, then event id)."""
+    grouped: dict[str, list[ConsentRecord]] = {}
+    for record in sorted(records, key=lambda r: (r.occurred_at, r.event_id)):
+        grouped.setdefault(record.subject, []).append(record)
+    return {subject: ConsentState(subject, tuple(rs)) for subject, rs in grouped.items()}
