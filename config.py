@@ -1,4 +1,8 @@
-"""Settings from the environment (and CLI flags): store URL, policy file, pseudonym key, service options."""
+"""Settings read once from the environment (and CLI flags): store URL, policy file, pseudonym key, service options.
+
+The ground floor: imports nothing of the project. Each component builds its own options from :class:`Settings` (a
+store in ``from_url``, the alert sinks in ``streams.alerts.sinks``, the Kafka clients in ``streams.kafka_clients``).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from streams.topics import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC
-
-if TYPE_CHECKING:
-    from streams.alerts.dispatcher import AlertConfig
 
 DEFAULT_STORE = "sqlite:///lineage.db"
+
+#: Collection, use and share events, JSON in the wire contract, keyed by a pseudonymous subject key.
+EVENTS_TOPIC = "lineage.events.v1"
+#: Messages the worker could not accept: a JSON envelope with the reason, problems and original bytes.
+DEADLETTER_TOPIC = "lineage.events.deadletter.v1"
+#: Undeclared-flow findings, one JSON document per finding.
+ALERTS_TOPIC = "lineage.alerts.v1"
+
+
+class SettingsError(ValueError):
+    """A LINEAGE_* variable holds a value that cannot be used; the message names the variable."""
 
 
 def _default_key_file() -> Path:
@@ -41,6 +50,7 @@ class Settings:
     neo4j_trusted_ca: Path | None = None
     neo4j_client_cert: Path | None = None
     neo4j_client_key: Path | None = None
+    neo4j_connection_timeout: float = 10.0  # seconds to wait for the server when connecting (not read from the env)
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Kafka streams (LINEAGE_KAFKA_*): topics, consumer group, batching; security options go to every client
     kafka_events_topic: str = EVENTS_TOPIC
@@ -135,39 +145,6 @@ class Settings:
         """The consumer group of `lineage alerter`: its own, so it reads the events topic at its own pace."""
         return self.alerter_group or f"{self.kafka_group}-alerter"
 
-    def alert_config(self) -> AlertConfig:
-        """The alert sinks and retry settings, for :class:`streams.alerts.AlertDispatcher`."""
-        from streams.alerts.dispatcher import AlertConfig, RetryPolicy
-        from streams.event_sinks import kafka_client_options
-
-        headers = {"Authorization": f"Bearer {self.alert_webhook_token}"} if self.alert_webhook_token else {}
-        return AlertConfig(
-            log=self.alert_log,
-            webhook_url=self.alert_webhook_url,
-            webhook_headers=headers,
-            teams_url=self.alert_teams_url,
-            slack_url=self.alert_slack_url,
-            kafka=self.alert_kafka,
-            kafka_bootstrap=self.kafka_bootstrap,
-            kafka_topic=self.alert_kafka_topic or self.kafka_alerts_topic,
-            kafka_options=kafka_client_options(self),
-            timeout=self.alert_timeout,
-            retry=RetryPolicy(attempts=self.alert_attempts, initial_delay=self.alert_backoff),
-            update_interval=self.alert_update_interval,
-        )
-
-    def store_options(self) -> dict[str, str]:
-        options = {"user": self.neo4j_user, "password": self.neo4j_password, "database": self.neo4j_database}
-        if self.neo4j_max_retry_time is not None:
-            options["max_retry_time"] = str(self.neo4j_max_retry_time)
-        if self.neo4j_namespace:
-            options["namespace"] = self.neo4j_namespace
-        for name in ("trusted_ca", "client_cert", "client_key"):
-            value = getattr(self, f"neo4j_{name}")
-            if value is not None:
-                options[name] = str(value)
-        return options
-
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     value = (env.get(name) or "").strip().lower()
@@ -177,7 +154,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{name}={env[name]!r}: expected 1/0, true/false, yes/no or on/off")
+    raise SettingsError(f"{name}={env[name]!r}: expected 1/0, true/false, yes/no or on/off")
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -187,9 +164,9 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a number") from None
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
     if value < minimum:
-        raise ValueError(f"{name}={raw!r}: must be at least {minimum:g}")
+        raise SettingsError(f"{name}={raw!r}: must be at least {minimum:g}")
     return value
 
 
@@ -213,7 +190,7 @@ def _kafka_env(e: Mapping[str, str]) -> dict[str, object]:
         protocol = e["LINEAGE_KAFKA_SECURITY_PROTOCOL"].strip().upper()
         if protocol not in _SECURITY_PROTOCOLS:
             expected = ", ".join(_SECURITY_PROTOCOLS)
-            raise ValueError(f"LINEAGE_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of {expected}")
+            raise SettingsError(f"LINEAGE_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of {expected}")
         out["kafka_security_protocol"] = protocol
     for f, n, kind, low in (
         ("kafka_batch_size", "BATCH_SIZE", int, 1),
@@ -227,8 +204,8 @@ def _kafka_env(e: Mapping[str, str]) -> dict[str, object]:
                 value = kind(raw)
             except ValueError:
                 expected = "an integer" if kind is int else "a number"
-                raise ValueError(f"LINEAGE_KAFKA_{n}={raw!r}: expected {expected}") from None
+                raise SettingsError(f"LINEAGE_KAFKA_{n}={raw!r}: expected {expected}") from None
             if value < low:
-                raise ValueError(f"LINEAGE_KAFKA_{n}={raw!r}: must be at least {low:g}")
+                raise SettingsError(f"LINEAGE_KAFKA_{n}={raw!r}: must be at least {low:g}")
             out[f] = value
     return out

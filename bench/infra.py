@@ -57,9 +57,8 @@ def store_url(services: Services, namespace: str) -> str:
 def open_neo4j_store(services: Services, namespace: str) -> Any:
     from graph.neo4j_store import Neo4jGraphStore
 
-    return Neo4jGraphStore.from_url(
-        store_url(services, namespace), {"user": "neo4j", "password": PASSWORD, "max_retry_time": "120"}
-    )
+    settings = Settings(neo4j_user="neo4j", neo4j_password=PASSWORD, neo4j_max_retry_time=120.0)
+    return Neo4jGraphStore.from_url(store_url(services, namespace), settings)
 
 
 def delete_namespace(services: Services, namespace: str, labels: Sequence[str] = NODE_LABELS) -> None:

@@ -18,7 +18,7 @@ Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (disti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import neo4j
 from neo4j import exceptions as neo4j_errors
 
+from config import Settings
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
@@ -173,16 +174,16 @@ class Neo4jGraphStore(GraphStore):
             raise
 
     @classmethod
-    def from_url(cls, url: str, options: Mapping[str, str] | None = None) -> Neo4jGraphStore:
+    def from_url(cls, url: str, settings: Settings) -> Neo4jGraphStore:
         """Open ``neo4j[+s|+ssc]://`` or ``bolt[+s|+ssc]://[user:password@]host[:port][/database][?namespace=ns]``.
 
-        ``options``: user, password, database, namespace (what the URL gives wins), and connection_timeout and
-        max_retry_time in seconds. TLS comes with the scheme (``+s``: the certificate is verified against the
-        system's CAs; ``+ssc``: any certificate, encryption without authentication of the server), or, with a
-        plain ``bolt://`` or ``neo4j://`` URL, from ``trusted_ca`` (a PEM file of the CA(s) to trust, e.g. a
-        private CA). ``client_cert`` and ``client_key`` (PEM files) present a client certificate (mutual TLS).
+        What the URL gives wins over ``settings`` (``neo4j_user``, ``neo4j_password``, ``neo4j_database``,
+        ``neo4j_namespace``); ``neo4j_connection_timeout`` and ``neo4j_max_retry_time`` are in seconds. TLS comes
+        with the scheme (``+s``: the certificate is verified against the system's CAs; ``+ssc``: any certificate,
+        encryption without authentication of the server), or, with a plain ``bolt://`` or ``neo4j://`` URL, from
+        ``neo4j_trusted_ca`` (a PEM file of the CA(s) to trust, e.g. a private CA). ``neo4j_client_cert`` and
+        ``neo4j_client_key`` (PEM files) present a client certificate (mutual TLS).
         """
-        opts = dict(options or {})
         parts = urlsplit(url)
         try:
             port = parts.port
@@ -192,27 +193,27 @@ class Neo4jGraphStore(GraphStore):
         if not host:
             raise StoreConfigError(f"bad Neo4j store URL {url!r}: no host (expected neo4j://host:7687)")
         netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-        user = unquote(parts.username) if parts.username else opts.get("user", "neo4j")
-        password = unquote(parts.password) if parts.password is not None else opts.get("password", "")
-        database = unquote(parts.path.strip("/")) or opts.get("database") or "neo4j"
+        user = unquote(parts.username) if parts.username else settings.neo4j_user
+        password = unquote(parts.password) if parts.password is not None else settings.neo4j_password
+        database = unquote(parts.path.strip("/")) or settings.neo4j_database or "neo4j"
         query = parse_qsl(parts.query, keep_blank_values=True)  # the rest is the driver's routing context
-        namespace = next((v for k, v in query if k == "namespace"), None) or opts.get("namespace")
+        namespace = next((v for k, v in query if k == "namespace"), None) or settings.neo4j_namespace
         routing = urlencode([(k, v) for k, v in query if k != "namespace"])
-        try:
-            timeout = float(opts.get("connection_timeout", 10.0))
-            retry = float(opts.get("max_retry_time", 30.0))
-        except ValueError as exc:
-            raise StoreConfigError(f"bad Neo4j store option: {exc}") from exc
+        retry = settings.neo4j_max_retry_time
+
+        def path(value: Path | None) -> str | None:
+            return str(value) if value else None
+
         return cls(
             urlunsplit((parts.scheme.lower(), netloc, "", routing, "")),
             (user, password) if user else None,
             database=database,
             namespace=namespace or DEFAULT_NAMESPACE,
-            connection_timeout=timeout,
-            max_retry_time=retry,
-            trusted_ca=opts.get("trusted_ca") or None,
-            client_cert=opts.get("client_cert") or None,
-            client_key=opts.get("client_key") or None,
+            connection_timeout=settings.neo4j_connection_timeout,
+            max_retry_time=30.0 if retry is None else retry,
+            trusted_ca=path(settings.neo4j_trusted_ca),
+            client_cert=path(settings.neo4j_client_cert),
+            client_key=path(settings.neo4j_client_key),
         )
 
     # -- plumbing ---------------------------------------------------------------------------------

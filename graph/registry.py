@@ -1,33 +1,43 @@
-"""Open a GraphStore from a URL (sqlite:///path, sqlite:///:memory:, neo4j://..., bolt://...); drivers load lazily."""
+"""Open a GraphStore from its URL: the table of URL schemes and the store each opens (drivers load lazily)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from config import Settings
 from graph.store import GraphStore, StoreConfigError
 
-NEO4J_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
+
+class StoreEntry(NamedTuple):
+    """Where a store's class lives (imported when a URL of its scheme is opened), and the extra that installs its
+    driver (None: the standard library's)."""
+
+    module: str
+    cls: str
+    extra: str | None = None
 
 
-def open_store(url: str, options: Mapping[str, str] | None = None) -> GraphStore:
-    """A GraphStore for ``url``; ``options`` carries store settings such as Neo4j user, password, database."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        # sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:///:memory:
-        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
-        if not path:
-            raise StoreConfigError(f"bad SQLite store URL {url!r}: expected sqlite:///path/to/file.db")
-        from graph.sqlite_store import SQLiteGraphStore
+_NEO4J = StoreEntry("graph.neo4j_store", "Neo4jGraphStore", "neo4j")
+#: Every store by URL scheme: a new store is a module with a GraphStore subclass and its line here.
+STORES: dict[str, StoreEntry] = {
+    "sqlite": StoreEntry("graph.sqlite_store", "SQLiteGraphStore"),
+    **{scheme: _NEO4J for scheme in ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")},
+}
 
-        return SQLiteGraphStore(path)
-    if scheme in NEO4J_SCHEMES:
-        try:
-            from graph.neo4j_store import Neo4jGraphStore
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise StoreConfigError(
-                "the Neo4j store needs the 'neo4j' driver: pip install 'privacy-lineage[neo4j]'"
-            ) from exc
-        return Neo4jGraphStore.from_url(url, dict(options or {}))
-    raise StoreConfigError(f"unknown store URL scheme {scheme!r} in {url!r}: use sqlite:///... or neo4j://...")
+
+def open_store(url: str, settings: Settings | None = None) -> GraphStore:
+    """The GraphStore ``url`` names, reading its options (credentials, TLS, timeouts) from ``settings``."""
+    scheme = urlsplit(url).scheme.lower()
+    entry = STORES.get(scheme)
+    if entry is None:
+        raise StoreConfigError(f"unknown store URL scheme {scheme!r} in {url!r}: use sqlite:///... or neo4j://...")
+    try:
+        module = importlib.import_module(entry.module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise StoreConfigError(
+            f"the {entry.cls} store needs its driver: pip install 'privacy-lineage[{entry.extra}]'"
+        ) from exc
+    store: type[GraphStore] = getattr(module, entry.cls)
+    return store.from_url(url, settings or Settings())

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from config import Settings
 from graph import sqlite_writes as writes
 from graph.changes import ChangeSet, Rel, Tombstone
 from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
@@ -63,6 +64,14 @@ class SQLiteGraphStore(GraphStore):
         self._lock = threading.Lock()
         self._categories = writes.CategoriesText()
         self._stats: tuple[tuple[int, int], StoreStats] | None = None  # see stats()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> SQLiteGraphStore:
+        """``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` or ``sqlite:///:memory:``."""
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise StoreConfigError(f"bad SQLite store URL {url!r}: expected sqlite:///path/to/file.db")
+        return cls(path)
 
     # -- writes ---------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:

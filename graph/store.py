@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
+from config import Settings
 from graph.changes import ChangeSet, Tombstone
 from policies.consent import ConsentRecord, ConsentState
 from schemas.answers import Alert, Flow, StoreStats, WhoHas
@@ -74,6 +75,12 @@ class GraphStore(ABC):
     while data that occurred after the erasure is new data and is applied. The outcome does not depend on the
     order in which erasures and events are delivered.
     """
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str, settings: Settings) -> GraphStore:
+        """Open the store ``url`` names (a URL of this store's scheme: see ``graph.registry.STORES``), with its
+        options read from ``settings``; raise StoreConfigError for a URL it cannot use."""
 
     @abstractmethod
     def bind_key(self, fingerprint: str) -> None:

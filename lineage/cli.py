@@ -88,7 +88,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     dead = FileDeadLetters(dlq_path)
     progress = _Progress(total, args.progress or (err.isatty() and (total or 0) > 5_000_000), err)
     handler = build_handler(settings)
-    dispatcher = AlertDispatcher.from_config(handler.store, settings.alert_config())
+    dispatcher = AlertDispatcher.from_settings(handler.store, settings)
     try:
         report = ingest_lines(
             progress.lines(fh),
@@ -249,7 +249,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     handler = build_handler(settings)
     dead = FileDeadLetters(workdir / "events.deadletter.jsonl")
     # simulated alerts go to the configured sinks (Teams, Slack, ...) only when asked: never by surprise
-    dispatcher = AlertDispatcher.from_config(handler.store, settings.alert_config()) if args.send_alerts else None
+    dispatcher = AlertDispatcher.from_settings(handler.store, settings) if args.send_alerts else None
     with events_file.open(encoding="utf-8") as fh:
         on_batch = _alerting(dispatcher, lambda report: None) if dispatcher else None
         report = ingest_lines(fh, handler, dead, origin=str(events_file), on_progress=on_batch)

@@ -226,9 +226,9 @@ def cmd_rekey(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     new_key = Pseudonymizer(load_or_create_key_file(Path(args.new_key_file)))
     dlq = Path(args.dead_letters) if args.dead_letters else Path(args.new_key_file).with_name("rekey.deadletter.jsonl")
     dead = FileDeadLetters(dlq)
-    old = open_store(args.source, settings.store_options())
+    old = open_store(args.source, settings)
     try:
-        new = open_store(args.target, settings.store_options())
+        new = open_store(args.target, settings)
         try:
             report = rekey(
                 old, pseudonymizer(settings), new, new_key, load_configured_policy(settings), files, dead,

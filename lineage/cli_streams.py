@@ -47,7 +47,8 @@ def _guard(command: Callable[[argparse.Namespace, TextIO, TextIO], int]) -> Call
 def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from dataclasses import replace
 
-    from streams.app import create_app, run_worker
+    from lineage.wiring import build_handler
+    from streams.app import create_app, run_worker, service_settings
 
     settings = _settings(args)
     if args.health_file:
@@ -60,7 +61,8 @@ def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     if args.no_alerts_topic:
         settings = replace(settings, worker_alerts=False)
-    app = create_app(settings)
+    settings = service_settings(settings)
+    app = create_app(settings, build_handler(settings))
     alerts = "alerts left to `lineage alerter`"
     if settings.worker_alerts:
         alerts = f"alerts to {settings.kafka_alerts_topic}"

@@ -22,7 +22,7 @@ def pseudonymizer(settings: Settings) -> Pseudonymizer:
 
 
 def open_configured_store(settings: Settings) -> GraphStore:
-    return open_store(settings.store, settings.store_options())
+    return open_store(settings.store, settings)
 
 
 def build_handler(settings: Settings, store: GraphStore | None = None) -> Handler:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import ssl
 import tempfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from streams.agents import (
     BatchProcessor,
@@ -24,6 +22,7 @@ from streams.agents import (
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
+from streams.kafka_clients import broker_credentials, broker_urls
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
@@ -31,46 +30,7 @@ if TYPE_CHECKING:
 
     from config import Settings
 
-HandlerFactory = Callable[["Settings"], Handler]
 _log = logging.getLogger(__name__)
-
-
-def broker_urls(settings: Settings) -> list[str]:
-    """``kafka://host:port`` for each bootstrap server in settings (comma-separated)."""
-    servers = [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
-    return [s if "://" in s else f"kafka://{s}" for s in servers]
-
-
-def broker_credentials(settings: Settings) -> Any:
-    """Faust credentials for the configured security protocol (None for PLAINTEXT)."""
-    import faust
-
-    protocol = settings.kafka_security_protocol.upper()
-    if protocol == "PLAINTEXT":
-        return None
-    context = ssl_context(settings)
-    if protocol == "SSL":
-        return faust.SSLCredentials(context)
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=settings.kafka_sasl_password,
-        ssl_context=context,
-        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-    )
-
-
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """The TLS context for SSL and SASL_SSL (CA, client certificate), None for the plaintext protocols."""
-    if settings.kafka_security_protocol.upper() not in ("SSL", "SASL_SSL"):
-        return None
-    context = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
-    if settings.kafka_ssl_certfile:
-        context.load_cert_chain(
-            str(settings.kafka_ssl_certfile),
-            str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
-            settings.kafka_ssl_key_password,
-        )
-    return context
 
 
 def service_settings(settings: Settings) -> Settings:
@@ -84,34 +44,28 @@ def service_settings(settings: Settings) -> Settings:
 
 def create_app(
     settings: Settings,
-    handler_factory: HandlerFactory | None = None,
+    handler: Handler,
     *,
     publisher: Publisher | None = None,
     committer: OffsetCommitter | None = None,
 ) -> faust.App:
     """A Faust app that applies the events topic to the graph store through the shared handler.
 
-    The handler (and with it the store connection and pseudonym key) is built now, so a bad store URL or a
-    mismatched key fails before the worker joins the consumer group. ``handler_factory`` defaults to
-    :func:`lineage.wiring.build_handler`. The consumer group is ``settings.kafka_group``; tables are in
-    memory (the agents keep no state of their own); the web server runs only when ``kafka_web_port`` is set.
+    The caller builds the handler (and with it the store connection and pseudonym key) from
+    :func:`service_settings`, so a bad store URL or a mismatched key fails before the worker joins the consumer
+    group. The consumer group is ``settings.kafka_group``; tables are in memory (the agents keep no state of their
+    own); the web server runs only when ``kafka_web_port`` is set.
     """
     from streams.client_logs import quiet_kafka_client_logs
 
     quiet_kafka_client_logs()  # aiokafka logs every message it sends (dead letters hold raw events) at DEBUG
-    if handler_factory is None:
-        from lineage.wiring import build_handler
-
-        handler_factory = build_handler
-    settings = service_settings(settings)
-    handler = handler_factory(settings)
     app = _faust_app(settings, settings.kafka_group)
     # one writer thread: the store sees one batch at a time, and the event loop keeps heartbeating meanwhile
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-store")
     # The worker publishes every finding to the alerts topic itself, durably, before it commits a batch (unless
     # `lineage alerter` does: settings.worker_alerts); the dispatcher adds the other sinks (webhook, Teams, Slack,
     # log) through the same code path as `lineage ingest`.
-    dispatcher = AlertDispatcher.from_config(handler.store, replace(settings.alert_config(), kafka=False))
+    dispatcher = AlertDispatcher.from_settings(handler.store, settings, leave_out=("kafka",))
     health = HealthFile(settings.worker_health_file) if settings.worker_health_file else None
     processor = BatchProcessor(
         handler,

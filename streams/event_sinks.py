@@ -7,12 +7,11 @@ import hashlib
 import hmac
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
+from config import Settings
 from schemas.events import AnyEvent, event_to_json
-
-if TYPE_CHECKING:
-    from config import Settings
+from streams.kafka_clients import kafka_client_options
 
 _KEY_LABEL = b"privacy-lineage/partition-key/v1"
 
@@ -97,28 +96,6 @@ class FileSink:
                 self._fh.close()
         self._fh = None
         self._closed = True
-
-
-def kafka_client_options(settings: Settings) -> dict[str, Any]:
-    """Connection and security options for kafka-python clients (producer, admin), from settings."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()],
-        "client_id": settings.kafka_client_id,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-    if settings.kafka_sasl_username is not None:
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-    if settings.kafka_sasl_password is not None:
-        options["sasl_plain_password"] = settings.kafka_sasl_password
-    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-        value = getattr(settings, "kafka_" + name)
-        if value:
-            options[name] = str(value)
-    if settings.kafka_ssl_key_password:
-        options["ssl_password"] = settings.kafka_ssl_key_password  # the client key's passphrase
-    return options
 
 
 def key_partitioner(cache_size: int = 65_536) -> Any:

@@ -1,21 +1,14 @@
-"""Kafka topic names (one place for them) and idempotent topic creation with kafka-python's admin client."""
+"""The deployment's Kafka topics (their default names are in :mod:`config`) and idempotent topic creation."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from config import Settings
-
-#: Collection, use and share events, JSON in the wire contract, keyed by a pseudonymous subject key.
-EVENTS_TOPIC = "lineage.events.v1"
-#: Messages the worker could not accept: a JSON envelope with the reason, problems and original bytes.
-DEADLETTER_TOPIC = "lineage.events.deadletter.v1"
-#: Undeclared-flow findings, one JSON document per finding.
-ALERTS_TOPIC = "lineage.alerts.v1"
+from config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Settings
+from streams.kafka_clients import kafka_client_options
 
 _TOPIC_ALREADY_EXISTS = 36
 #: How long the dead-letter topic keeps a letter when ``lineage topics create`` makes it: letters are rejected input
@@ -105,8 +98,6 @@ def create_topics(
     """
     if partitions < 1 or replication < 1:
         raise TopicError("partitions and replication must be at least 1")
-    from streams.event_sinks import kafka_client_options
-
     try:
         from kafka import KafkaAdminClient  # type: ignore[import-untyped]
         from kafka.errors import KafkaError  # type: ignore[import-untyped]

@@ -10,10 +10,9 @@ from tests.contract.neo4j_backend import delete_namespace, new_namespace, server
 from tests.services import require
 
 
-def test_the_neo4j_namespace_setting_reaches_the_store_options() -> None:
-    assert "namespace" not in Settings.from_env({}).store_options()
-    settings = Settings.from_env({"LINEAGE_NEO4J_NAMESPACE": " staging "})
-    assert settings.neo4j_namespace == "staging" and settings.store_options()["namespace"] == "staging"
+def test_the_neo4j_namespace_setting_is_read_without_its_spaces() -> None:
+    assert Settings.from_env({}).neo4j_namespace is None
+    assert Settings.from_env({"LINEAGE_NEO4J_NAMESPACE": " staging "}).neo4j_namespace == "staging"
 
 
 @pytest.mark.integration

@@ -151,10 +151,8 @@ def test_faust_agent_at_debug_writes_no_personal_data(
         log_level="DEBUG",
     )
 
-    def handler_factory(_: Settings) -> Handler:
-        return Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
-
-    app = create_app(settings, handler_factory, publisher=publisher, committer=committer)
+    handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
+    app = create_app(settings, handler, publisher=publisher, committer=committer)
     app.finalize()
     agent = app.agents[AGENT_NAME]
 

@@ -60,6 +60,7 @@ from policies.findings import Finding
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
 from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
 from streams.handler import Handler
+from streams.kafka_clients import aiokafka_options
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
@@ -273,25 +274,6 @@ class AIOKafkaPublisher:
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         await self.producer.send_and_wait(topic, value=value, key=key)
-
-
-def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    """Connection and security options for aiokafka clients, from the same settings as the other clients."""
-    from streams.app import ssl_context
-
-    options: dict[str, Any] = {
-        "bootstrap_servers": [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()],
-        "client_id": settings.kafka_client_id,
-        "security_protocol": settings.kafka_security_protocol.upper(),
-    }
-    context = ssl_context(settings)
-    if context is not None:
-        options["ssl_context"] = context
-    if options["security_protocol"].startswith("SASL"):
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = settings.kafka_sasl_password
-    return options
 
 
 async def refresh_store_view(

@@ -1,4 +1,4 @@
-"""Alert sinks (Kafka topic, JSON webhook, Microsoft Teams, Slack, log) and the dispatcher that feeds them.
+"""The alert dispatcher: hands the alerts a batch raised or updated to every sink, with retry and backoff.
 
 The store is the record of every alert (deduplicated by rule, recipient, category and purpose); sinks only
 notify. After :meth:`streams.handler.Handler.handle`, its caller (the embedded runner's CLI, the Faust agent)
@@ -16,55 +16,17 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
+from config import Settings
 from graph.store import GraphStore, alert_id
 from policies.findings import Finding
 from streams.alerts.notices import AlertNotice
-from streams.alerts.sinks import (
-    AlertDeliveryError,
-    KafkaAlertSink,
-    LogAlertSink,
-    MemoryAlertSink,
-    SlackAlertSink,
-    TeamsAlertSink,
-    WebhookAlertSink,
-    post_json,
-)
+from streams.alerts.sinks import AlertDeliveryError, AlertSink, build_sinks
 
-__all__ = [
-    "AlertConfig",
-    "AlertDeliveryError",
-    "AlertDispatcher",
-    "AlertNotice",
-    "AlertSink",
-    "DeliveryFailure",
-    "KafkaAlertSink",
-    "LogAlertSink",
-    "MemoryAlertSink",
-    "RetryPolicy",
-    "SlackAlertSink",
-    "TeamsAlertSink",
-    "WebhookAlertSink",
-    "build_sinks",
-    "post_json",
-]
-
-DEFAULT_ALERTS_TOPIC = "lineage.alerts"
 _log = logging.getLogger(__name__)
-
-
-class AlertSink(Protocol):
-    """Where alert notices go. ``send`` delivers all of them or raises :class:`AlertDeliveryError`."""
-
-    name: str
-
-    def send(self, notices: Sequence[AlertNotice]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 # -- configuration -------------------------------------------------------------------------------------------------
@@ -87,51 +49,18 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """Which sinks to use and how to retry them (from LINEAGE_ALERT_* settings)."""
+    """How the dispatcher delivers (from LINEAGE_ALERT_* settings): its retry policy and how often an alert that
+    keeps gathering evidence is sent again. Which sinks it feeds is the sink table's business (``build_sinks``)."""
 
-    log: bool = True
-    webhook_url: str | None = field(default=None, repr=False)
-    webhook_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    teams_url: str | None = field(default=None, repr=False)
-    slack_url: str | None = field(default=None, repr=False)
-    kafka: bool = False
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_topic: str | None = None
-    kafka_options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # kafka-python client options
-    timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     update_interval: float = 900.0
 
-
-def default_alerts_topic() -> str:
-    """The alerts topic: the constant in :mod:`streams.topics` when that module defines one, else lineage.alerts."""
-    try:
-        from streams import topics  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return DEFAULT_ALERTS_TOPIC
-    return str(getattr(topics, "ALERTS", None) or getattr(topics, "ALERTS_TOPIC", None) or DEFAULT_ALERTS_TOPIC)
-
-
-def build_sinks(config: AlertConfig) -> list[AlertSink]:
-    """The sinks ``config`` turns on; drivers are imported only when a sink first sends."""
-    sinks: list[AlertSink] = []
-    if config.log:
-        sinks.append(LogAlertSink())
-    if config.webhook_url:
-        sinks.append(WebhookAlertSink(config.webhook_url, headers=config.webhook_headers, timeout=config.timeout))
-    if config.teams_url:
-        sinks.append(TeamsAlertSink(config.teams_url, timeout=config.timeout))
-    if config.slack_url:
-        sinks.append(SlackAlertSink(config.slack_url, timeout=config.timeout))
-    if config.kafka:
-        sinks.append(
-            KafkaAlertSink(
-                config.kafka_topic or default_alerts_topic(),
-                bootstrap=config.kafka_bootstrap,
-                client_options=config.kafka_options,
-            )
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AlertConfig:
+        return cls(
+            RetryPolicy(attempts=settings.alert_attempts, initial_delay=settings.alert_backoff),
+            settings.alert_update_interval,
         )
-    return sinks
 
 
 # -- delivery ------------------------------------------------------------------------------------------------------
@@ -278,10 +207,14 @@ class AlertDispatcher:
         self._workers = [_SinkWorker(s, retry or RetryPolicy(), self._failed, background) for s in sinks]
 
     @classmethod
-    def from_config(cls, store: GraphStore, config: AlertConfig, *, background: bool = True) -> AlertDispatcher:
+    def from_settings(
+        cls, store: GraphStore, settings: Settings, *, leave_out: Sequence[str] = (), background: bool = True
+    ) -> AlertDispatcher:
+        """A dispatcher feeding the sinks that settings turn on, but those named in ``leave_out``."""
+        config = AlertConfig.from_settings(settings)
         return cls(
             store,
-            build_sinks(config),
+            build_sinks(settings, leave_out=leave_out),
             retry=config.retry,
             update_interval=config.update_interval,
             background=background,

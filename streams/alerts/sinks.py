@@ -1,4 +1,9 @@
-"""The alert sinks: the log, a JSON webhook, Microsoft Teams, Slack, the alerts Kafka topic, and memory (tests)."""
+"""The alert sinks (the log, a JSON webhook, Microsoft Teams, Slack, the alerts Kafka topic; memory for tests) and
+their table, :data:`SINKS`: a sink's name and the factory that makes it when settings turn it on.
+
+A new sink is a class here (or in a module of its own) with ``name``, ``send`` and ``close``, one line in
+:data:`SINKS`, and its LINEAGE_ALERT_* settings in :mod:`config`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
+from config import Settings
 from streams.alerts.notices import AlertNotice, alert_document, slack_message, summary_line, teams_message
+from streams.kafka_clients import kafka_client_options
 
 
 class AlertDeliveryError(RuntimeError):
@@ -18,6 +25,16 @@ class AlertDeliveryError(RuntimeError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class AlertSink(Protocol):
+    """Where alert notices go. ``send`` delivers all of them or raises :class:`AlertDeliveryError`."""
+
+    name: str
+
+    def send(self, notices: Sequence[AlertNotice]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class LogAlertSink:
@@ -160,7 +177,7 @@ class KafkaAlertSink:
         name: str = "kafka",
     ) -> None:
         self.topic, self.bootstrap, self.timeout, self.name = topic, bootstrap, timeout, name
-        # security and client options (SASL, TLS, client id), as streams.event_sinks.kafka_client_options gives them
+        # security and client options (SASL, TLS, client id), as streams.kafka_clients.kafka_client_options gives them
         self.client_options = {"bootstrap_servers": bootstrap, **(client_options or {})}
         self._producer = producer
 
@@ -202,3 +219,37 @@ class KafkaAlertSink:
                 self._producer.close(timeout=self.timeout)
             finally:
                 self._producer = None
+
+
+# -- the table -----------------------------------------------------------------------------------------------------
+SinkFactory = Callable[[Settings], AlertSink | None]
+
+
+def _webhook(s: Settings) -> AlertSink | None:
+    if not s.alert_webhook_url:
+        return None
+    headers = {"Authorization": f"Bearer {s.alert_webhook_token}"} if s.alert_webhook_token else {}
+    return WebhookAlertSink(s.alert_webhook_url, headers=headers, timeout=s.alert_timeout)
+
+
+def _kafka(s: Settings) -> AlertSink | None:
+    if not s.alert_kafka:
+        return None
+    topic = s.alert_kafka_topic or s.kafka_alerts_topic
+    return KafkaAlertSink(topic, bootstrap=s.kafka_bootstrap, client_options=kafka_client_options(s))
+
+
+#: Every alert sink by name, in the order they are fed: the factory returns the sink when settings turn it on.
+SINKS: dict[str, SinkFactory] = {
+    "log": lambda s: LogAlertSink() if s.alert_log else None,
+    "webhook": _webhook,
+    "teams": lambda s: TeamsAlertSink(s.alert_teams_url, timeout=s.alert_timeout) if s.alert_teams_url else None,
+    "slack": lambda s: SlackAlertSink(s.alert_slack_url, timeout=s.alert_timeout) if s.alert_slack_url else None,
+    "kafka": _kafka,
+}
+
+
+def build_sinks(settings: Settings, *, leave_out: Sequence[str] = ()) -> list[AlertSink]:
+    """The sinks settings turn on (but those named in ``leave_out``); drivers are imported only when one sends."""
+    made = (make(settings) for name, make in SINKS.items() if name not in leave_out)
+    return [sink for sink in made if sink is not None]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
+from config import Settings
 from graph.store import GraphStore, StoreUnavailable
 
 DEFAULT_URI = "bolt://127.0.0.1:7687"
@@ -29,16 +29,16 @@ def server_settings() -> dict[str, str]:
     }
 
 
-def options(namespace: str | None = None) -> dict[str, str]:
-    """Store options for the test server, in ``namespace`` (default: a new, empty one)."""
+def options(namespace: str | None = None) -> Settings:
+    """Settings for the test server, in ``namespace`` (default: a new, empty one)."""
     s = server_settings()
-    return {
-        "user": s["user"],
-        "password": s["password"],
-        "database": s["database"],
-        "namespace": namespace or new_namespace(),
-        "connection_timeout": "3",
-    }
+    return Settings(
+        neo4j_user=s["user"],
+        neo4j_password=s["password"],
+        neo4j_database=s["database"],
+        neo4j_namespace=namespace or new_namespace(),
+        neo4j_connection_timeout=3.0,
+    )
 
 
 def new_namespace() -> str:
@@ -84,9 +84,8 @@ def neo4j_store(folder: Path) -> GraphStore:
             finally:
                 super().close()
 
-    opts: dict[str, Any] = options()
     try:
-        return ScratchNeo4jStore.from_url(server_settings()["uri"], opts)
+        return ScratchNeo4jStore.from_url(server_settings()["uri"], options())
     except StoreUnavailable as exc:
         require("Neo4j", str(exc))
         raise

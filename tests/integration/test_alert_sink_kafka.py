@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.answers import Alert
-from streams.alerts.dispatcher import AlertDeliveryError, KafkaAlertSink
 from streams.alerts.notices import AlertNotice
+from streams.alerts.sinks import AlertDeliveryError, KafkaAlertSink
 from tests.services import require
 
 pytestmark = pytest.mark.integration

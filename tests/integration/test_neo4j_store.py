@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,8 @@ def test_constraints_and_indexes_exist(store: Neo4jGraphStore) -> None:
 
 def test_wrong_password_is_an_auth_error(store: Neo4jGraphStore) -> None:  # the fixture skips without a server
     with pytest.raises(StoreAuthError, match="refused the credentials"):
-        Neo4jGraphStore.from_url(server_settings()["uri"], options() | {"password": "not-the-password"})
+        wrong = replace(options(), neo4j_password="not-the-password")  # noqa: S106 - a test value
+        Neo4jGraphStore.from_url(server_settings()["uri"], wrong)
 
 
 def test_unreachable_server_is_unavailable_quickly() -> None:

@@ -17,12 +17,13 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from config import Settings
 from graph.pseudonym import Pseudonymizer
 from graph.store import StoreConfigError, StoreError
 from policies import default_policy
@@ -148,10 +149,11 @@ def namespace() -> Iterator[str]:
     delete_namespace(ns)
 
 
-def open_store(url: str, namespace: str, **extra: str) -> Any:
+def open_store(url: str, namespace: str, **extra: Any) -> Any:
+    """A store on ``url`` in ``namespace``; ``extra`` are more settings (trusted_ca=..., connection_timeout=...)."""
     from graph.neo4j_store import Neo4jGraphStore
 
-    return Neo4jGraphStore.from_url(url, options(namespace) | extra)
+    return Neo4jGraphStore.from_url(url, replace(options(namespace), **{f"neo4j_{k}": v for k, v in extra.items()}))
 
 
 def round_trip(store: Any) -> None:
@@ -163,7 +165,7 @@ def round_trip(store: Any) -> None:
 def test_private_ca_with_bolt_url(certs: Certs, bolt: tuple[str, int], namespace: str) -> None:
     proxy = TlsProxy(certs, bolt)
     try:
-        store = open_store(f"bolt://localhost:{proxy.port}", namespace, trusted_ca=str(certs.ca))
+        store = open_store(f"bolt://localhost:{proxy.port}", namespace, trusted_ca=certs.ca)
         try:
             round_trip(store)
         finally:
@@ -193,7 +195,7 @@ def test_plaintext_to_a_tls_server_fails(certs: Certs, bolt: tuple[str, int], na
     proxy = TlsProxy(certs, bolt)
     try:
         with pytest.raises(StoreError):
-            open_store(f"bolt://localhost:{proxy.port}", namespace, connection_timeout="2")
+            open_store(f"bolt://localhost:{proxy.port}", namespace, connection_timeout=2.0)
         # OpenSSL sends its alert before wrap_socket raises, so the client can fail before the proxy counts it.
         assert proxy.refusal.wait(5) and proxy.refused >= 1
     finally:
@@ -204,9 +206,9 @@ def test_mutual_tls_with_a_client_certificate(certs: Certs, bolt: tuple[str, int
     proxy = TlsProxy(certs, bolt, require_client_cert=True)
     try:
         with pytest.raises(StoreError):
-            open_store(f"bolt://localhost:{proxy.port}", namespace, trusted_ca=str(certs.ca), connection_timeout="2")
-        store = open_store(f"bolt://localhost:{proxy.port}", namespace, trusted_ca=str(certs.ca),
-                           client_cert=str(certs.client_cert), client_key=str(certs.client_key))
+            open_store(f"bolt://localhost:{proxy.port}", namespace, trusted_ca=certs.ca, connection_timeout=2.0)
+        store = open_store(f"bolt://localhost:{proxy.port}", namespace, trusted_ca=certs.ca,
+                           client_cert=certs.client_cert, client_key=certs.client_key)
         try:
             round_trip(store)
         finally:
@@ -242,8 +244,8 @@ def test_a_trusted_ca_needs_a_plain_scheme(certs: Certs) -> None:
     from graph.neo4j_store import Neo4jGraphStore
 
     with pytest.raises(StoreConfigError, match="plain bolt:// or neo4j://"):
-        Neo4jGraphStore.from_url("bolt+s://localhost:1", {"trusted_ca": str(certs.ca)})
+        Neo4jGraphStore.from_url("bolt+s://localhost:1", Settings(neo4j_trusted_ca=certs.ca))
     with pytest.raises(StoreConfigError, match="does not exist"):
-        Neo4jGraphStore.from_url("bolt://localhost:1", {"trusted_ca": "/nonexistent/ca.pem"})
+        Neo4jGraphStore.from_url("bolt://localhost:1", Settings(neo4j_trusted_ca=Path("/nonexistent/ca.pem")))
     with pytest.raises(StoreConfigError, match="needs TLS"):
-        Neo4jGraphStore.from_url("bolt://localhost:1", {"client_cert": str(certs.client_cert)})
+        Neo4jGraphStore.from_url("bolt://localhost:1", Settings(neo4j_client_cert=certs.client_cert))

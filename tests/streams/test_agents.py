@@ -65,10 +65,8 @@ def _run(
     the_store = store or SQLiteGraphStore(":memory:")
     publisher, committer = MemoryPublisher(), MemoryCommitter()
 
-    def handler_factory(settings: Settings) -> Handler:
-        return Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
-
-    app = create_app(settings or _settings(), handler_factory, publisher=publisher, committer=committer)
+    handler = Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
+    app = create_app(settings or _settings(), handler, publisher=publisher, committer=committer)
     app.finalize()
     agent = app.agents[AGENT_NAME]
 
@@ -207,11 +205,11 @@ def test_a_failing_write_crashes_the_agent_and_commits_nothing() -> None:
 
 
 def test_app_factory_has_no_global_state_and_honours_settings() -> None:
-    def factory(settings: Settings) -> Handler:
+    def handler() -> Handler:
         return Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
 
-    a = create_app(_settings(), factory)
-    b = create_app(Settings(kafka_group="other", kafka_bootstrap="h1:9092,h2:9092"), factory)
+    a = create_app(_settings(), handler())
+    b = create_app(Settings(kafka_group="other", kafka_bootstrap="h1:9092,h2:9092"), handler())
     assert isinstance(a, faust.App) and a is not b
     assert a.conf.id == "privacy-lineage" and b.conf.id == "other"
     assert [str(u) for u in b.conf.broker] == ["kafka://h1:9092", "kafka://h2:9092"]
@@ -223,7 +221,7 @@ def test_app_factory_has_no_global_state_and_honours_settings() -> None:
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SSL"])
 def test_security_settings_become_faust_credentials(protocol: str) -> None:
-    from streams.app import broker_credentials
+    from streams.kafka_clients import broker_credentials
 
     settings = Settings(kafka_security_protocol=protocol, kafka_sasl_username="u", kafka_sasl_password="p")  # noqa: S106
     credentials = broker_credentials(settings)
@@ -278,10 +276,7 @@ def test_the_fetch_consumer_is_used_only_with_the_faust_loop_it_was_adapted_from
     # re-adapt streams/faust_consumer.py before moving ADAPTED_FROM)
     assert faust_loop_fingerprint() == ADAPTED_FROM
 
-    def factory(settings: Settings) -> Handler:
-        return Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
-
-    app = create_app(_settings(), factory)
+    app = create_app(_settings(), Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY)))
     assert app.transport.Consumer is FetchConsumer
     close_app(app)
 

@@ -13,7 +13,8 @@ import pytest
 from config import Settings
 from schemas.events import DataShared, EventError, validate_event
 from streams.emitter import Emitter
-from streams.event_sinks import FileSink, MemorySink, SinkError, kafka_client_options, partition_key
+from streams.event_sinks import FileSink, MemorySink, SinkError, partition_key
+from streams.kafka_clients import kafka_client_options
 from tests.factories import AFFILIATE, event
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from streams.event_sinks import kafka_client_options
+from streams.alerts.sinks import build_sinks
+from streams.kafka_clients import kafka_client_options
 from tests.integration.test_transport_security import make_certs
 
 PASSPHRASE = "key-passphrase"  # a test key's passphrase  # noqa: S105
@@ -34,7 +35,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def test_mutual_tls_with_an_encrypted_key(tls: dict[str, str]) -> None:
-    from streams.app import broker_credentials
+    from streams.kafka_clients import broker_credentials
 
     settings = Settings.from_env({"LINEAGE_KAFKA_SECURITY_PROTOCOL": "SSL", **tls})
     options = kafka_client_options(settings)
@@ -52,7 +53,7 @@ def test_mutual_tls_with_an_encrypted_key(tls: dict[str, str]) -> None:
 
 
 def test_sasl_scram_over_tls(tls: dict[str, str]) -> None:
-    from streams.app import broker_credentials
+    from streams.kafka_clients import broker_credentials
 
     env = {"LINEAGE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "LINEAGE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
            "LINEAGE_KAFKA_SASL_USERNAME": "lineage-worker", "LINEAGE_KAFKA_SASL_PASSWORD": "sasl-secret",
@@ -74,6 +75,6 @@ def test_an_unknown_security_protocol_is_refused() -> None:
 
 def test_the_alert_sink_gets_the_same_security_options(tls: dict[str, str], tmp_path: Path) -> None:
     settings = Settings.from_env({"LINEAGE_KAFKA_SECURITY_PROTOCOL": "SSL", "LINEAGE_ALERT_KAFKA": "1", **tls})
-    config = settings.alert_config()
-    assert config.kafka_options["ssl_password"] == PASSPHRASE
-    assert config.kafka_options["security_protocol"] == "SSL"
+    (_, kafka) = build_sinks(settings)
+    assert kafka.client_options["ssl_password"] == PASSPHRASE  # type: ignore[attr-defined]
+    assert kafka.client_options["security_protocol"] == "SSL"  # type: ignore[attr-defined]

@@ -20,18 +20,17 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
 from schemas.answers import Alert
 from schemas.events import validate_event
-from streams.alerts.dispatcher import (
-    AlertDispatcher,
+from streams.alerts.dispatcher import AlertConfig, AlertDispatcher, RetryPolicy
+from streams.alerts.notices import ADAPTIVE_CARD_CONTENT_TYPE, AlertNotice, adaptive_card, slack_message
+from streams.alerts.sinks import (
     KafkaAlertSink,
     LogAlertSink,
     MemoryAlertSink,
-    RetryPolicy,
     SlackAlertSink,
     TeamsAlertSink,
     WebhookAlertSink,
     build_sinks,
 )
-from streams.alerts.notices import ADAPTIVE_CARD_CONTENT_TYPE, AlertNotice, adaptive_card, slack_message
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
@@ -423,7 +422,7 @@ def test_kafka_sink_publishes_alert_json_keyed_by_alert_id() -> None:
     assert (topic, key) == ("lineage.alerts.test", b"a_0123456789abcdef")
     assert json.loads(value)["rule"] == "undeclared-recipient-type"
     producer.fail = True
-    from streams.alerts.dispatcher import AlertDeliveryError
+    from streams.alerts.sinks import AlertDeliveryError
 
     with pytest.raises(AlertDeliveryError, match="did not acknowledge"):
         sink.send([sample_notice()])
@@ -447,9 +446,9 @@ def test_sinks_come_from_lineage_alert_settings() -> None:
     }
     settings = Settings.from_env(env)
     assert "s3cret" not in repr(settings) and "abc" not in repr(settings)
-    config = settings.alert_config()
+    config = AlertConfig.from_settings(settings)
     assert (config.retry.attempts, config.retry.initial_delay) == (7, 0.25)
-    sinks = build_sinks(config)
+    sinks = build_sinks(settings)
     assert [s.name for s in sinks] == ["log", "webhook", "teams", "slack", "kafka"]
     assert sinks[1].headers == {"Authorization": "Bearer s3cret"}  # type: ignore[attr-defined]
     assert sinks[4].topic == "privacy.alerts"  # type: ignore[attr-defined]
@@ -459,10 +458,10 @@ def test_sinks_come_from_lineage_alert_settings() -> None:
         "LINEAGE_KAFKA_ALERTS_TOPIC": "t.alerts",
         "LINEAGE_KAFKA_SASL_USERNAME": "u",
     }
-    (_, kafka) = build_sinks(Settings.from_env(kafka_env).alert_config())
+    (_, kafka) = build_sinks(Settings.from_env(kafka_env))
     assert kafka.topic == "t.alerts"  # type: ignore[attr-defined]
     assert kafka.client_options["sasl_plain_username"] == "u"  # type: ignore[attr-defined]
-    assert [s.name for s in build_sinks(Settings.from_env({"LINEAGE_ALERT_LOG": "0"}).alert_config())] == []
+    assert [s.name for s in build_sinks(Settings.from_env({"LINEAGE_ALERT_LOG": "0"}))] == []
     with pytest.raises(ValueError, match="LINEAGE_ALERT_ATTEMPTS"):
         Settings.from_env({"LINEAGE_ALERT_ATTEMPTS": "many"})
 
