@@ -29,6 +29,16 @@ if [ "${LINEAGE_TEST_SERVICES:-yes}" != "no" ] && { ! command -v mvn >/dev/null 
   fi
 fi
 
+# The examples under examples/ (producers in other languages) are tested with Node and npm (Debian's, when missing)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "tests/run.sh: installing nodejs and npm from Debian" >&2
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "tests/run.sh: node and npm are needed for the tests of examples/ (under CI=true they fail without)" >&2
+  fi
+fi
+
 # The web console's browser tests drive Debian's Chromium (installed once; a no-op when present)
 if [ "${LINEAGE_TEST_BROWSER:-yes}" != "no" ]; then
   bash tests/web/install-browser.sh || echo "tests/run.sh: could not install Chromium; browser tests will not run" >&2
