@@ -138,7 +138,7 @@ def test_the_typescript_producer_gets_the_same_keys_and_answers_as_the_python_em
     # the real worker into Neo4j on each side: the same graph
     for dep in (py, ts):
         dep.start_worker()
-    stores = [Neo4jGraphStore.from_url(dep.settings.store) for dep in (py, ts)]
+    stores = [Neo4jGraphStore.from_url(dep.settings.store, dep.settings) for dep in (py, ts)]
     try:
         for dep, store in zip((py, ts), stores, strict=True):
             dep.wait_for(f"{len(events)} events in Neo4j", lambda s=store: s.stats().events == len(events), timeout=90)
