@@ -38,6 +38,7 @@ from graph.store import (
     ApplyResult,
     ConsentLedger,
     GraphStore,
+    PurgeResult,
     StoreAuthError,
     StoreConfigError,
     StoreError,
@@ -384,9 +385,14 @@ class Neo4jGraphStore(GraphStore):
             return applied + [cs.event.event_id for cs in fresh], suppressed
 
         applied, suppressed = self._run("write to", work, write=True)
+        erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(
-            len(applied), len(batch) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied)
+            len(applied), len(batch) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased
         )
+
+    def purge(self) -> PurgeResult:
+        # the server's files are out of reach of a client, and Neo4j frees nothing while it runs: see the text
+        return PurgeResult(False, NEO4J_RESIDUE)
 
     def _events(
         self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime
@@ -625,6 +631,12 @@ def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.St
         if rows:
             tx.run(query, rows=rows, ns=namespace).consume()
 
+
+# What an erasure leaves on a Neo4j server's disk (measured: docs/privacy.md, "Erasure on Neo4j").
+NEO4J_RESIDUE = (
+    "Neo4j keeps deleted records in its store, index and transaction-log files until they are reused or pruned; "
+    "the server's operator removes them (docs/privacy.md, Erasure in the store's files)"
+)
 
 _SCHEMA_ALREADY_THERE = (
     "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",

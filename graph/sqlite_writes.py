@@ -26,7 +26,7 @@ def suppress(cur: sqlite3.Cursor, cs: ChangeSet, tombstone: str) -> None:
     """An event an erasure covers: nothing about the person is kept, but the recipient it names is added to
     the erasure's Art. 19 list (a disclosure learnt of late must be notified too), and the recipient and
     source catalogue (no personal data) is kept as in-order delivery would have left it."""
-    upsert_catalogue(cur, [(cs, ts(cs.event.occurred_at))])
+    upsert_catalogue(cur, [(cs, ts(cs.event.occurred_at))], seen_event="")  # as erase() leaves it
     if cs.recipient is None:
         return
     (current,) = cur.execute("SELECT recipients FROM tombstones WHERE event_id = ?", (tombstone,)).fetchone()
@@ -59,6 +59,12 @@ def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
         " VALUES (?, ?, ?, ?, ?, ?)",
         (ev.event_id, subject, at, now, er.reason, json.dumps(recipients)),
     )
+    # the catalogue's tie-break between events of the same instant must not keep an erased event's id
+    cur.execute(
+        "UPDATE recipients SET seen_event = '' WHERE seen_event IN"
+        " (SELECT event_id FROM events WHERE subject = ? AND occurred_at <= ? AND kind != 'erased')",
+        (subject, at),
+    )
     cur.execute("DELETE FROM alert_events WHERE subject = ? AND occurred_at <= ?", (subject, at))
     cur.execute("DELETE FROM consents WHERE subject = ? AND occurred_at <= ?", (subject, at))
     cur.execute("DELETE FROM events WHERE subject = ? AND occurred_at <= ? AND kind != 'erased'", (subject, at))
@@ -70,11 +76,14 @@ def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
     return True
 
 
-def upsert_catalogue(cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]]) -> None:
+def upsert_catalogue(
+    cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]], *, seen_event: str | None = None
+) -> None:
     """The recipients and sources these events (with their timestamps) name: shared nodes, no personal data.
 
     A recipient's properties come from the latest event naming it (by occurred_at, then event id), whatever
-    the order of delivery; a source's id determines its properties.
+    the order of delivery; a source's id determines its properties. ``seen_event`` replaces the event id kept
+    for that order (an erased person's events leave ``""``, as :func:`erase` does).
     """
     recipients: dict[str, tuple[str, str, RecipientNode]] = {}
     sources: dict[str, SourceNode] = {}
@@ -93,7 +102,10 @@ def upsert_catalogue(cur: sqlite3.Cursor, named: Iterable[tuple[ChangeSet, str]]
             " type = excluded.type, country = excluded.country, contact = excluded.contact,"
             " seen_at = excluded.seen_at, seen_event = excluded.seen_event"
             " WHERE (excluded.seen_at, excluded.seen_event) > (recipients.seen_at, recipients.seen_event)",
-            [(r.id, r.name, r.type, r.country, r.contact, at, event_id) for at, event_id, r in recipients.values()],
+            [
+                (r.id, r.name, r.type, r.country, r.contact, at, event_id if seen_event is None else seen_event)
+                for at, event_id, r in recipients.values()
+            ],
         )
     if sources:
         cur.executemany(

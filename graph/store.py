@@ -41,6 +41,17 @@ class ApplyResult:
     duplicates: int
     suppressed: tuple[str, ...] = ()
     applied_ids: frozenset[str] = frozenset()
+    #: erasures this batch applied whose deleted data may still be in the store's files (see GraphStore.purge)
+    erasures_pending: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """Whether the data erasures deleted has left the store's files: ``complete``, or what remains and how it
+    is removed (``detail``, a sentence for the operator, naming no person)."""
+
+    complete: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,9 @@ class GraphStore(ABC):
     and an event about a person whose latest tombstone is at or after the event's ``occurred_at`` is not
     applied nor recorded (``ApplyResult.suppressed``): a replay of old events does not bring the person back,
     while data that occurred after the erasure is new data and is applied. The outcome does not depend on the
-    order in which erasures and events are delivered.
+    order in which erasures and events are delivered. After a batch with an erasure the store also removes the
+    deleted data from its files where it can (:meth:`purge`), and names in ``ApplyResult.erasures_pending`` the
+    erasures whose data may still be there.
     """
 
     @classmethod
@@ -166,6 +179,14 @@ class GraphStore(ABC):
     @abstractmethod
     def has_events(self) -> bool:
         """Whether any event is recorded; cheap whatever the store's size."""
+
+    @abstractmethod
+    def purge(self) -> PurgeResult:
+        """Make the data that erasures deleted leave the store's files, as far as the store can while open.
+
+        :meth:`apply` does this after every erasure and reports one it could not complete in
+        ``ApplyResult.erasures_pending``; calling it again later completes such erasures (``lineage purge``).
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -99,6 +99,10 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         tombstone = next(
             (t for t in handler.store.erasures([pseudonym]).get(pseudonym, []) if t.event_id == event.event_id), None
         )
+        # the store tried to make the erasure physical; one more try before it is reported pending
+        pending = handler.store.purge() if result.erasures_pending else None
+        if pending is not None and pending.complete:
+            pending = None
     finally:
         handler.store.close()
     purged = _purge(dead_letter_files, [args.subject])
@@ -108,16 +112,24 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "event_id": event.event_id,
             "erased_at": event.occurred_at.astimezone(UTC).isoformat(),
             "applied": result.applied == 1,
+            "physical": result.applied == 1 and pending is None,
+            "pending": pending.detail if pending is not None else None,
             "tombstone": _tombstone_json(tombstone) if tombstone else None,
             "art19": report.model_dump(mode="json"),
             "dead_letters": [_purge_json(p) for p in purged],
         }
         out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        return EXIT_OK
+        return EXIT_OK if pending is None else EXIT_INCOMPLETE
     when = event.occurred_at.astimezone(UTC).isoformat()
-    if result.applied:
+    if result.applied and pending is not None:
+        out.write(f"Erased the person from the graph as of {when} (event {event.event_id}); a tombstone records it.\n")
+        err.write(f"lineage erase: PENDING: the deleted data may still be in the store's files: {pending.detail}.\n")
+    elif result.applied:
         # the id is not repeated: output is often kept in logs (the JSON form is the report for the requester)
-        out.write(f"Erased the person as of {when} (event {event.event_id}); a tombstone records it.\n")
+        out.write(
+            f"Erased the person as of {when} (event {event.event_id}); a tombstone records it, and the deleted data "
+            "has left the store's files.\n"
+        )
     else:
         out.write(f"Erasure event {event.event_id} was already applied; nothing changed.\n")
     if not report.data_found:
@@ -130,7 +142,19 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"    received {', '.join(c.key for c in r.categories)} for {', '.join(p.key for p in r.purposes)}\n"
         )
     _write_purged(out, purged)
-    return EXIT_OK
+    return EXIT_OK if pending is None else EXIT_INCOMPLETE
+
+
+def cmd_purge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from lineage.wiring import open_configured_store
+
+    with open_configured_store(_settings(args)) as store:
+        result = store.purge()
+    if result.complete:
+        out.write("Done: no data deleted by an erasure remains in the store's files.\n")
+        return EXIT_OK
+    err.write(f"lineage purge: PENDING: {result.detail}.\n")
+    return EXIT_INCOMPLETE
 
 
 # -- dead letters ---------------------------------------------------------------------------------
@@ -288,7 +312,7 @@ def cmd_rekey(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # -- registration ---------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_store: WithStore) -> None:
-    """Add ``erase``, ``erasures`` and ``rekey`` to the `lineage` parser."""
+    """Add ``erase``, ``purge``, ``erasures``, ``deadletters`` and ``rekey`` to the `lineage` parser."""
     sp = with_store(
         sub.add_parser(
             "erase",
@@ -320,6 +344,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
     sp.add_argument("--subjects", metavar="FILE", help="subject ids, one a line (# comments and blank lines skipped)")
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.set_defaults(func=cmd_deadletters_purge)
+
+    sp = with_store(
+        sub.add_parser(
+            "purge",
+            help="make erasures physical: remove the data they deleted from the store's files (exit 1: still pending)",
+            description="An erasure removes the person from the graph at once; on SQLite it also writes the store's "
+            "write-ahead log back and clears it, which another process reading the file can delay (lineage erase "
+            "then says PENDING). This completes it: exit 0 when no deleted data remains in the files, 1 when a "
+            "reader still holds the log (run it again later). On Neo4j the server's own files are out of reach: "
+            "see docs/privacy.md (Erasure on Neo4j).",
+        )
+    )
+    sp.set_defaults(func=cmd_purge)
 
     sp = with_store(sub.add_parser("erasures", help="a person's recorded erasures, with their Art. 19 recipients"))
     sp.add_argument("subject", metavar="SUBJECT_ID")

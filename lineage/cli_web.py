@@ -41,7 +41,7 @@ def _loopback(host: str) -> bool:
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         from lineage.web.console import open_console
-        from lineage.web.server import serve
+        from lineage.web.server import ServeError, serve
     except ImportError as exc:
         err.write(f"lineage serve needs the web extra: pip install 'privacy-lineage[web]' ({exc.name} is missing)\n")
         return EXIT_USAGE
@@ -64,8 +64,11 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
         err.flush()
         serve(console, args.host, args.port, log_level="WARNING" if args.quiet else "INFO")
+    except ServeError as exc:
+        err.write(f"lineage serve: {exc}\n")
+        return EXIT_FAILED
     finally:
-        console.close()
+        console.close()  # on every way out: a SQLite store's write-ahead log is written back and cleared
     return EXIT_OK
 
 

@@ -24,6 +24,8 @@ class HandleResult:
     duplicates: int
     findings: tuple[Finding, ...]
     suppressed: int = 0
+    #: erasures applied whose deleted data may still be in the store's files (GraphStore.purge completes them)
+    erasures_pending: tuple[str, ...] = ()
 
 
 class Handler:
@@ -94,5 +96,9 @@ class Handler:
                 findings.extend(cs.findings)
         dropped = result.suppressed
         return HandleResult(
-            result.applied, len(batch) - result.applied - len(dropped), tuple(findings), len(dropped)
+            result.applied,
+            len(batch) - result.applied - len(dropped),
+            tuple(findings),
+            len(dropped),
+            result.erasures_pending,
         )

@@ -207,7 +207,11 @@ def data_router(console: Console) -> APIRouter:
         except StoreError as exc:
             raise HTTPException(503, f"the store refused the batch: {type(exc).__name__}") from None
         return IngestResult(
-            applied=result.applied, duplicates=result.duplicates, rejected=rejected, findings=len(result.findings)
+            applied=result.applied,
+            duplicates=result.duplicates,
+            rejected=rejected,
+            findings=len(result.findings),
+            erasures_pending=list(result.erasures_pending),
         )
 
     return r

@@ -120,6 +120,12 @@ class IngestResult(BaseModel):
     duplicates: int = Field(description="Events already present (a replay changes nothing).")
     rejected: list[RejectedEvent] = Field(description="Events refused, with the reasons.")
     findings: int = Field(description="Undeclared-flow findings among the applied events.")
+    erasures_pending: list[str] = Field(
+        default_factory=list,
+        description="Erasure events applied to the graph whose deleted data may still be in the store's files (a "
+        "reader held them, or the store keeps them until its operator removes them: docs/privacy.md); "
+        "`lineage purge` completes them. Empty when every erasure is physical.",
+    )
 
 
 class Acknowledged(BaseModel):

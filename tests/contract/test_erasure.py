@@ -107,6 +107,16 @@ def test_erasure_forgets_the_person_and_keeps_a_tombstone(store: GraphStore) -> 
     assert KEY(BOB) not in store.erasures([KEY(BOB)])
 
 
+def test_an_erasure_is_reported_pending_exactly_when_the_store_cannot_purge(store: GraphStore) -> None:
+    handle(store, *alice_before())
+    result = handle(store, ERASURE)
+    purged = store.purge()
+    # SQLite (nothing reading meanwhile) rewrites its file; Neo4j's server keeps deleted records in its files
+    assert result.erasures_pending == (() if purged.complete else ("erase-1",))
+    assert purged.complete == (not purged.detail)
+    assert handle(store, ERASURE).erasures_pending == ()  # a redelivered erasure changes nothing
+
+
 def test_alert_evidence_no_longer_names_the_person(store: GraphStore) -> None:
     handle(store, *alice_before())
     (alert,) = [a for a in store.alerts() if a.recipient == "brokr" and a.rule == "undeclared-recipient-type"]
