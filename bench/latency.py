@@ -16,7 +16,8 @@ from graph.pseudonym import Pseudonymizer, key_from_text
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore, StoreError
 from policies import default_policy
-from reports.access import ccpa_report, ropa_report
+from reports.ccpa import ccpa_report
+from reports.ropa import ropa_report
 
 TARGET_P95_MS = 50.0
 TARGET_PEOPLE = 1_000_000

@@ -7,14 +7,15 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from config import Settings
+from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import render
+from lineage import cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, settings_from, with_store
 from lineage.wiring import build_handler, open_configured_store, pseudonymizer
 from policies import PolicyFileError, load_policy
 from schemas.events import json_schema
@@ -24,25 +25,6 @@ from streams.embedded import BATCH_SIZE, IngestReport, ingest_lines
 
 if TYPE_CHECKING:
     from lineage.simulator import SimulatedEvent
-
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A problem with how the command was called (exit status 2)."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    policy = getattr(args, "policy", None)
-    return Settings.from_env(store=getattr(args, "store", None), policy_file=Path(policy) if policy else None)
-
-
-def _iso(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # -- ingest ---------------------------------------------------------------------------------------
@@ -73,8 +55,7 @@ class _Progress:
             self.err.write("\n")
 
 
-def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = _settings(args)
+def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     if args.file == "-":
         fh: TextIO = sys.stdin
         origin, total, default_dlq = "<stdin>", None, Path("stdin.deadletter.jsonl")
@@ -113,7 +94,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         + (f", {report.suppressed} about erased people dropped" if report.suppressed else "")
         + f", {len(report.findings)} undeclared-flow finding(s)\n"
     )
-    return EXIT_REJECTED if report.rejected else EXIT_OK
+    return EXIT_FAILED if report.rejected else EXIT_OK
 
 
 def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None]) -> Callable[[IngestReport], None]:
@@ -137,8 +118,7 @@ def _read_letters(path: Path, newest: int) -> list[dict[str, object]]:
 
 
 # -- queries --------------------------------------------------------------------------------------
-def cmd_who_has(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = _settings(args)
+def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     key = pseudonymizer(settings)
     with open_configured_store(settings) as store:
         store.bind_key(key.fingerprint)
@@ -157,15 +137,14 @@ def cmd_who_has(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_alerts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    settings = _settings(args)
+def cmd_alerts(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     with open_configured_store(settings) as store:
         if args.action == "ack":
             if not args.alert_id:
                 raise UsageError("lineage alerts ack ALERT_ID")
             if not store.acknowledge_alert(args.alert_id):
                 err.write(f"no alert with id {args.alert_id}\n")
-                return EXIT_REJECTED
+                return EXIT_FAILED
             out.write(f"acknowledged {args.alert_id}\n")
             return EXIT_OK
         alerts = store.alerts(status=args.status, rule=args.rule, since=args.since)
@@ -176,26 +155,26 @@ def cmd_alerts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_configured_store(_settings(args)) as store:
+def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    with open_configured_store(settings) as store:
         out.write(store.stats().model_dump_json(indent=2) + "\n")
     return EXIT_OK
 
 
 # -- contract and policy --------------------------------------------------------------------------
-def cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_schema(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     out.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
 
 
-def cmd_policy_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_policy_check(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     try:
         policy = load_policy(args.file)
     except PolicyFileError as exc:
         for problem in exc.problems:
             err.write(f"{exc.file}: {problem}\n")
         err.write(f"{exc.file}: {len(exc.problems)} problem(s)\n")
-        return EXIT_REJECTED
+        return EXIT_FAILED
     out.write(
         f"{args.file}: OK — policy {policy.id} version {policy.version}: {len(policy.collections)} collection, "
         f"{len(policy.uses)} use and {len(policy.disclosures)} disclosure declaration(s)\n"
@@ -204,7 +183,7 @@ def cmd_policy_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 # -- simulate and demo ----------------------------------------------------------------------------
-def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_simulate(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.simulator import simulate, write_jsonl
 
     events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate)
@@ -225,20 +204,17 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_demo(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.simulator import simulate, write_jsonl
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lineage-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     events_file, truth_file = workdir / "events.jsonl", workdir / "truth.jsonl"
     store_url = args.store or f"sqlite:///{workdir / 'lineage.db'}"
-    policy_file = Path(args.policy) if args.policy else None
-    settings = Settings.from_env(store=store_url, policy_file=policy_file)
+    settings = replace(settings, store=store_url)
     if not settings.pseudonym_key and not args.store:
         # a fresh demo store gets its own key beside it, so the demo never touches the user's key file
-        settings = Settings.from_env(
-            store=store_url, policy_file=policy_file, pseudonym_key_file=workdir / "pseudonym.key"
-        )
+        settings = replace(settings, pseudonym_key_file=workdir / "pseudonym.key")
     with events_file.open("w", encoding="utf-8") as fh, truth_file.open("w", encoding="utf-8") as th:
         sims = list(simulate(args.people, args.days, args.seed))
         write_jsonl(sims, fh, th)
@@ -298,11 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lineage", description="Personal-data lineage and disclosure tracker.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_store(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--store", help="store URL (default: $LINEAGE_STORE or sqlite:///lineage.db)")
-        sp.add_argument("--policy", help="policy file (default: $LINEAGE_POLICY or the bundled S Plus policy)")
-        return sp
-
     sp = with_store(sub.add_parser("ingest", help="validate and apply JSON Lines events from FILE or - (stdin)"))
     sp.add_argument("file", metavar="FILE|-")
     sp.add_argument("--dead-letters", help="where rejected lines go (default: FILE.deadletter.jsonl)")
@@ -321,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=("text", "json"), default="text")
     sp.add_argument("--status", choices=("open", "acknowledged"))
     sp.add_argument("--rule")
-    sp.add_argument("--since", type=_iso)
+    sp.add_argument("--since", type=iso)
     sp.set_defaults(func=cmd_alerts)
 
     sp = with_store(sub.add_parser("stats", help="counts of what the store holds"))
@@ -354,10 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--show-alerts", type=int, default=8)
     sp.add_argument("--send-alerts", action="store_true", help="also send its alerts to the LINEAGE_ALERT_* sinks")
     sp.set_defaults(func=cmd_demo)
-    from lineage.cli_reports import register as register_reports; register_reports(sub, with_store)  # noqa: E702, I001
-    from lineage.cli_streams import register as register_streams; register_streams(sub, with_store)  # noqa: E702, I001
-    from lineage.cli_web import register as register_web; register_web(sub, with_store)  # noqa: E702, I001
-    from lineage.cli_privacy import register as register_privacy; register_privacy(sub, with_store)  # noqa: E702, I001
+    for register in (cli_reports.register, cli_streams.register, cli_web.register, cli_privacy.register):
+        register(sub)
     return p
 
 
@@ -369,7 +338,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
         return int(exc.code or 0)
     try:
-        return int(args.func(args, out, err))
+        settings = settings_from(args)  # read once, for every command: a malformed LINEAGE_* value stops it here
+        return int(args.func(args, settings, out, err))
+    except SettingsError as exc:
+        err.write(f"lineage {args.command}: {exc}\n")
+        return EXIT_USAGE
     except UsageError as exc:
         err.write(f"lineage: {exc}\n")
         return EXIT_USAGE

@@ -6,31 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from config import Settings
 from graph.changes import Tombstone
+from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, with_store
 
 if TYPE_CHECKING:
     from streams.deadletter import PurgeResult
-
-EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
-
-WithStore = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    policy = getattr(args, "policy", None)
-    return Settings.from_env(store=getattr(args, "store", None), policy_file=Path(policy) if policy else None)
-
-
-def _iso(text: str) -> datetime:
-    from lineage.cli import _iso as parse  # one date syntax for every command
-
-    return parse(text)
 
 
 def erasure_event(
@@ -68,12 +54,11 @@ def _tombstone_json(t: Tombstone) -> dict[str, Any]:
 
 
 # -- erase ----------------------------------------------------------------------------------------
-def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import build_handler
     from reports.access import art19_report
     from schemas.events import EventError, validate_event
 
-    settings = _settings(args)
     dead_letter_files = _existing_files(args.dead_letters or [], "lineage erase")
     handler = build_handler(settings)
     try:
@@ -119,7 +104,7 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "dead_letters": [_purge_json(p) for p in purged],
         }
         out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        return EXIT_OK if pending is None else EXIT_INCOMPLETE
+        return EXIT_OK if pending is None else EXIT_FAILED
     when = event.occurred_at.astimezone(UTC).isoformat()
     if result.applied and pending is not None:
         out.write(f"Erased the person from the graph as of {when} (event {event.event_id}); a tombstone records it.\n")
@@ -142,26 +127,24 @@ def cmd_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"    received {', '.join(c.key for c in r.categories)} for {', '.join(p.key for p in r.purposes)}\n"
         )
     _write_purged(out, purged)
-    return EXIT_OK if pending is None else EXIT_INCOMPLETE
+    return EXIT_OK if pending is None else EXIT_FAILED
 
 
-def cmd_purge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_purge(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import open_configured_store
 
-    with open_configured_store(_settings(args)) as store:
+    with open_configured_store(settings) as store:
         result = store.purge()
     if result.complete:
         out.write("Done: no data deleted by an erasure remains in the store's files.\n")
         return EXIT_OK
     err.write(f"lineage purge: PENDING: {result.detail}.\n")
-    return EXIT_INCOMPLETE
+    return EXIT_FAILED
 
 
 # -- dead letters ---------------------------------------------------------------------------------
 def _existing_files(paths: list[str], command: str) -> list[Path]:
     """The dead-letter files named, checked before anything is changed (a typo must not half-run an erasure)."""
-    from lineage.cli import UsageError
-
     files = [Path(p) for p in paths]
     for f in files:
         if not f.is_file():
@@ -184,8 +167,7 @@ def _write_purged(out: TextIO, purged: list[PurgeResult]) -> None:
         out.write(f"Dead letters in {p.path}: removed {p.removed} naming the person, kept {p.kept}.\n")
 
 
-def cmd_deadletters_purge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from lineage.cli import UsageError
+def cmd_deadletters_purge(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.rekey import read_subject_list
 
     files = _existing_files(args.files, "lineage deadletters purge")
@@ -206,10 +188,9 @@ def cmd_deadletters_purge(args: argparse.Namespace, out: TextIO, err: TextIO) ->
     return EXIT_OK
 
 
-def cmd_erasures(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_erasures(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import open_configured_store, pseudonymizer
 
-    settings = _settings(args)
     key = pseudonymizer(settings)
     with open_configured_store(settings) as store:
         store.bind_key(key.fingerprint)
@@ -230,14 +211,14 @@ def cmd_erasures(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 # -- rekey ----------------------------------------------------------------------------------------
-def cmd_rekey(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_rekey(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from graph.pseudonym import Pseudonymizer, load_or_create_key_file
     from graph.registry import open_store
     from lineage.rekey import read_subject_list, rekey
     from lineage.wiring import load_configured_policy, pseudonymizer
     from streams.deadletter import FileDeadLetters
 
-    settings = Settings.from_env(store=args.source, policy_file=Path(args.policy) if args.policy else None)
+    settings = replace(settings, store=args.source)
     if args.source == args.target:
         err.write("lineage rekey: --from and --to must be different stores (rotation rebuilds into a new one)\n")
         return EXIT_USAGE
@@ -307,11 +288,11 @@ def cmd_rekey(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"Complete. Switch LINEAGE_STORE to {args.target} and LINEAGE_PSEUDONYM_KEY_FILE to "
                 f"{args.new_key_file}, then destroy the old store and key (see docs/privacy.md).\n"
             )
-    return EXIT_OK if report.complete else EXIT_INCOMPLETE
+    return EXIT_OK if report.complete else EXIT_FAILED
 
 
 # -- registration ---------------------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_store: WithStore) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``erase``, ``purge``, ``erasures``, ``deadletters`` and ``rekey`` to the `lineage` parser."""
     sp = with_store(
         sub.add_parser(
@@ -321,7 +302,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_stor
     )
     sp.add_argument("subject", metavar="SUBJECT_ID")
     sp.add_argument("--reason", help="why (kept in the tombstone; no personal data), e.g. 'Art. 17(1)(a) request'")
-    sp.add_argument("--at", type=_iso, help="the erasure's time (default: now); data that occurred later is kept")
+    sp.add_argument("--at", type=iso, help="the erasure's time (default: now); data that occurred later is kept")
     sp.add_argument("--event-id", help="id of the erasure event (default: a new UUID); the same id is applied once")
     sp.add_argument("--emitted-by", default="lineage-cli", help="the component recorded as emitting the erasure")
     sp.add_argument("--subject-type", default="customer", help="the person's data-subject key (default: customer)")

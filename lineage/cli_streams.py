@@ -4,53 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from config import Settings
+from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Command, UsageError, with_store
 from streams.topics import DEADLETTER_RETENTION
 
-EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE = 0, 1, 2
 
-WithStore = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+def _guard(command: Command) -> Command:
+    """A command whose usage errors (a broker it cannot reach, a bad retention) read `lineage COMMAND: ...`."""
 
-
-class _Fail(Exception):
-    """Stop the command with a message on stderr and exit status 2."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    policy = getattr(args, "policy", None)
-    try:
-        return Settings.from_env(
-            store=getattr(args, "store", None),
-            policy_file=Path(policy) if policy else None,
-            kafka_bootstrap=getattr(args, "bootstrap", None),
-        )
-    except ValueError as exc:  # a malformed LINEAGE_* variable
-        raise _Fail(str(exc)) from None
-
-
-def _guard(command: Callable[[argparse.Namespace, TextIO, TextIO], int]) -> Callable[..., int]:
-    def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
         try:
-            return command(args, out, err)
-        except _Fail as exc:
+            return command(args, settings, out, err)
+        except UsageError as exc:
             err.write(f"lineage {args.command}: {exc}\n")
-            return EXIT_UNAVAILABLE
+            return EXIT_USAGE
 
     return run
 
 
 # -- worker ---------------------------------------------------------------------------------------
-def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_worker(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from dataclasses import replace
 
     from lineage.wiring import build_handler
     from streams.app import create_app, run_worker, service_settings
 
-    settings = _settings(args)
     if args.health_file:
         settings = replace(settings, worker_health_file=Path(args.health_file))
     if args.batch_size or args.batch_wait:
@@ -75,7 +56,7 @@ def cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_worker(app, loglevel=settings.log_level)
 
 
-def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_alerter(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     import asyncio
     import contextlib
     import signal
@@ -85,7 +66,6 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from streams.alerts.alerter import run_alerter
     from streams.app import service_settings
 
-    settings = _settings(args)
     if args.health_file:
         settings = replace(settings, worker_health_file=Path(args.health_file))
     settings = replace(
@@ -126,14 +106,13 @@ def cmd_alerter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         asyncio.run(main())
     finally:
         handler.store.close()
-    return 0
+    return EXIT_OK
 
 
 # -- topics ---------------------------------------------------------------------------------------
-def cmd_topics_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_topics_create(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from streams.topics import TopicError, TopicNames, create_topics, describe_retention, parse_retention
 
-    settings = _settings(args)
     names = TopicNames.from_settings(settings)
     asked: dict[str, int | None] = {}
     for name, option, value in (
@@ -144,11 +123,11 @@ def cmd_topics_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         try:
             asked[name] = parse_retention(value)
         except ValueError as exc:
-            raise _Fail(f"{option}: {exc}") from None
+            raise UsageError(f"{option}: {exc}") from None
     try:
         outcome = create_topics(settings, args.partitions, args.replication, names=names, retention=asked)
     except TopicError as exc:
-        raise _Fail(str(exc)) from None
+        raise UsageError(str(exc)) from None
     for name, topic in outcome.items():
         out.write(f"{name}: {topic.state}, retention {describe_retention(topic.retention_ms)}\n")
         wanted = asked.get(name)
@@ -164,7 +143,7 @@ def cmd_topics_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 # -- emit -----------------------------------------------------------------------------------------
-def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import load_configured_policy
     from schemas.events import EventError
     from streams.deadletter import DeadLetter, FileDeadLetters
@@ -172,14 +151,13 @@ def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from streams.emitter import Emitter
     from streams.event_sinks import KafkaSink, SinkError
 
-    settings = _settings(args)
     if args.file == "-":
         fh: TextIO = sys.stdin
         origin, default_dlq = "<stdin>", Path("stdin.deadletter.jsonl")
     else:
         path = Path(args.file)
         if not path.is_file():
-            raise _Fail(f"no such file: {path}")
+            raise UsageError(f"no such file: {path}")
         fh = path.open(encoding="utf-8", errors="replace", newline=None)
         origin, default_dlq = str(path), path.with_name(path.name + ".deadletter.jsonl")
     dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
@@ -190,7 +168,7 @@ def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             sink = KafkaSink(settings)
         except SinkError as exc:
-            raise _Fail(str(exc)) from None
+            raise UsageError(str(exc)) from None
         with Emitter(sink, taxonomy) as emitter:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -211,7 +189,7 @@ def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     if rejected <= 50:
                         err.write(f"{origin}:{number}: rejected: {letter.reason}\n")
     except SinkError as exc:
-        raise _Fail(f"{exc} ({sent} event(s) were handed to the producer before the failure)") from None
+        raise UsageError(f"{exc} ({sent} event(s) were handed to the producer before the failure)") from None
     finally:
         dead.close()
         if fh is not sys.stdin:
@@ -220,11 +198,11 @@ def cmd_emit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{sent} event(s) published to {settings.kafka_events_topic} on {settings.kafka_bootstrap}, "
         f"{rejected} line(s) rejected" + (f" (see {dlq_path})" if rejected else "") + "\n"
     )
-    return EXIT_REJECTED if rejected else EXIT_OK
+    return EXIT_FAILED if rejected else EXIT_OK
 
 
 # -- registration ---------------------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], with_store: WithStore) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``worker``, ``alerter``, ``topics create`` and ``emit`` to the `lineage` parser."""
 
     def with_bootstrap(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from config import Settings
+from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, with_store
 from lineage.web.console import WebSettings
 from lineage.web.tokens import Role, TokenError, TokenFile
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    policy = getattr(args, "policy", None)
-    return Settings.from_env(store=getattr(args, "store", None), policy_file=Path(policy) if policy else None)
 
 
 def _web_settings(args: argparse.Namespace, settings: Settings) -> WebSettings:
@@ -38,14 +31,13 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     try:
         from lineage.web.console import open_console
         from lineage.web.server import ServeError, serve
     except ImportError as exc:
         err.write(f"lineage serve needs the web extra: pip install 'privacy-lineage[web]' ({exc.name} is missing)\n")
         return EXIT_USAGE
-    settings = _settings(args)
     web = _web_settings(args, settings)
     console = open_console(settings, web)
     try:
@@ -72,8 +64,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    web = _web_settings(args, Settings.from_env())
+def cmd_tokens(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    web = _web_settings(args, settings)
     tokens = TokenFile(web.tokens_file)
     try:
         if args.tokens_command == "add":
@@ -106,10 +98,7 @@ def cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def register(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    with_store: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
-) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `serve` and `tokens` to the `lineage` command line."""
     sp = with_store(sub.add_parser("serve", help="the web console and HTTP API (FastAPI + uvicorn)"))
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")

@@ -1,8 +1,5 @@
-"""DSAR and Art. 19 reports built from GraphStore named queries and the policy: pure, read-only, any store.
-
-The CCPA report lives in :mod:`reports.ccpa`, the record of processing (Art. 30) and declared-vs-observed
-reports in :mod:`reports.ropa`; all are re-exported here, so ``reports.access`` is the one place to import from.
-"""
+"""The per-person reports, access (GDPR Art. 15 / CCPA right to know) and Art. 19 (recipients to notify), built
+from GraphStore named queries and the policy: pure, read-only, any store."""
 
 from __future__ import annotations
 
@@ -11,11 +8,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from graph.store import GraphStore
-from reports.ccpa import ccpa_report, preceding_12_months
-from reports.ropa import gaps_report, ropa_report
 from reports.vocab import (
     EEA,
     EVIDENCE_LIMIT,
+    Table,
     Vocabulary,
     ccpa_category,
     disclosure_kind,
@@ -42,8 +38,6 @@ from schemas.reports import (
     SourceOfData,
     TransferInfo,
 )
-
-__all__ = ["access_report", "art19_report", "ccpa_report", "gaps_report", "ropa_report", "preceding_12_months"]
 
 Pseudonym = Callable[[str], str]
 
@@ -345,3 +339,34 @@ def art19_report(
         recipients_without_contact=missing,
         evidence_event_ids=sorted({e for r in recipients for e in r.event_ids}),
     )
+
+
+# -- tables (the CSV form) ----------------------------------------------------------------------------
+def _recipient_rows(items: list[RecipientDisclosure]) -> Table:
+    head = ["recipient_id", "name", "type", "country", "in_eea", "contact", "categories", "purposes",
+            "ccpa_disclosure", "first_shared_at", "last_shared_at", "event_ids"]
+    rows = [[r.id, r.name, r.type, r.country, r.in_eea, r.contact, r.categories, r.purposes, r.ccpa_disclosure,
+             r.first_shared_at, r.last_shared_at, r.event_ids] for r in items]
+    return head, rows
+
+
+def access_tables(report: AccessReport) -> dict[str, Table]:
+    """The access report's tables: recipients, categories, sources."""
+    return {
+        "recipients": _recipient_rows(report.recipients),
+        "categories": (
+            ["category", "label", "ccpa_category", "roles", "sources", "purposes", "first_seen", "last_seen",
+             "event_count"],
+            [[c.key, c.label, c.ccpa_category, c.roles, [s.type + (f":{s.name}" if s.name else "") for s in c.sources],
+              c.purposes, c.first_seen, c.last_seen, c.event_count] for c in report.categories],
+        ),
+        "sources": (
+            ["type", "name", "categories"],
+            [[s.type, s.name, s.categories] for s in report.sources_other_than_subject],
+        ),
+    }
+
+
+def art19_tables(report: Art19Report) -> dict[str, Table]:
+    """The Art. 19 report's table: the recipients to notify."""
+    return {"recipients": _recipient_rows(report.recipients)}

@@ -10,6 +10,7 @@ from graph.store import GraphStore
 from reports.vocab import (
     CLASSIFICATION_RULE,
     EVIDENCE_LIMIT,
+    Table,
     Vocabulary,
     ccpa_category,
     disclosure_kind,
@@ -147,3 +148,25 @@ def ccpa_report(
             else f"No Customer Data was processed as a service provider {when}."
         ),
     )
+
+
+# -- tables (the CSV form) ----------------------------------------------------------------------------
+def _disclosed_rows(items: list[CcpaDisclosed]) -> Table:
+    head = ["category", "label", "ccpa_category", "third_party_categories", "recipients", "purposes", "events",
+            "event_ids"]
+    rows = [[d.category.key, d.category.label, d.ccpa_category, d.third_party_categories,
+             [r.id for r in d.recipients], d.purposes, d.events, d.event_ids] for d in items]
+    return head, rows
+
+
+def ccpa_tables(report: CcpaReport) -> dict[str, Table]:
+    """The CCPA report's tables: collected, sold_or_shared, business_purpose."""
+    return {
+        "collected": (
+            ["category", "label", "ccpa_category", "sources", "purposes", "people", "events", "event_ids"],
+            [[c.category.key, c.category.label, c.ccpa_category, c.sources, c.purposes, c.people, c.events,
+              c.event_ids] for c in report.collected],
+        ),
+        "sold_or_shared": _disclosed_rows(report.sold_or_shared),
+        "business_purpose": _disclosed_rows(report.business_purpose),
+    }

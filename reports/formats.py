@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from schemas.reports import (
-    AccessReport,
-    AnyReport,
-    Art19Report,
-    CcpaDisclosed,
-    CcpaReport,
-    GapsReport,
-    Labelled,
-    RecipientDisclosure,
-    RopaReport,
-)
+from reports.registry import REPORTS
+from schemas.reports import Labelled, Report
 
 FORMATS = ("json", "csv", "html", "pdf")
 #: Evidence ids shown per line in HTML and PDF; the JSON and CSV forms always carry every id.
@@ -30,7 +21,7 @@ class ReportFormatError(RuntimeError):
 
 
 # -- JSON -------------------------------------------------------------------------------------------
-def render_json(report: AnyReport) -> str:
+def render_json(report: Report) -> str:
     """The report as JSON: the model's own dump, keys in declaration order (documented in docs/reports.md)."""
     return report.model_dump_json(indent=2) + "\n"
 
@@ -53,89 +44,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _recipient_rows(items: Sequence[RecipientDisclosure]) -> Table:
-    head = ["recipient_id", "name", "type", "country", "in_eea", "contact", "categories", "purposes",
-            "ccpa_disclosure", "first_shared_at", "last_shared_at", "event_ids"]
-    rows = [[r.id, r.name, r.type, r.country, r.in_eea, r.contact, r.categories, r.purposes, r.ccpa_disclosure,
-             r.first_shared_at, r.last_shared_at, r.event_ids] for r in items]
-    return head, [[_cell(v) for v in row] for row in rows]
+def tables(report: Report) -> dict[str, Table]:
+    """The tabular parts of a report as text, by name (its kind's tables: reports.registry); the first is the
+    default CSV table."""
+    return {
+        name: (head, [[_cell(v) for v in row] for row in rows])
+        for name, (head, rows) in REPORTS[report.kind].tables(report).items()
+    }
 
 
-def _disclosed_rows(items: Sequence[CcpaDisclosed]) -> Table:
-    head = ["category", "label", "ccpa_category", "third_party_categories", "recipients", "purposes", "events",
-            "event_ids"]
-    rows = [[d.category.key, d.category.label, d.ccpa_category, d.third_party_categories,
-             [r.id for r in d.recipients], d.purposes, d.events, d.event_ids] for d in items]
-    return head, [[_cell(v) for v in row] for row in rows]
-
-
-def _gaps_tables(report: GapsReport) -> dict[str, Table]:
-    undeclared = (
-        ["alert_id", "rule", "severity", "status", "category", "purpose", "recipient_id", "recipient_name",
-         "recipient_type", "recipient_country", "reason", "clause_section", "people", "first_seen", "last_seen",
-         "event_ids"],
-        [[_cell(v) for v in (
-            u.alert_id, u.rule, u.severity, u.status, u.category, u.purpose,
-            u.recipient.id if u.recipient else None, u.recipient.name if u.recipient else None,
-            u.recipient.type if u.recipient else None, u.recipient.country if u.recipient else None,
-            u.reason, u.clause_section, u.people, u.first_seen, u.last_seen, u.event_ids,
-        )] for u in report.undeclared],
-    )
-    unexercised = (
-        ["declaration_id", "kind", "status", "summary", "why", "clause_section", "clause_text"],
-        [[_cell(v) for v in (u.declaration.id, u.declaration.kind, u.status, u.summary, u.why,
-                             u.declaration.clause_section, u.declaration.clause_text)] for u in report.unexercised],
-    )
-    return {"undeclared": undeclared, "unexercised": unexercised}
-
-
-def tables(report: AnyReport) -> dict[str, Table]:
-    """The tabular parts of a report, by name; the first is the default CSV table."""
-    if isinstance(report, AccessReport):
-        return {
-            "recipients": _recipient_rows(report.recipients),
-            "categories": (
-                ["category", "label", "ccpa_category", "roles", "sources", "purposes", "first_seen", "last_seen",
-                 "event_count"],
-                [[_cell(v) for v in (c.key, c.label, c.ccpa_category, c.roles,
-                                     [s.type + (f":{s.name}" if s.name else "") for s in c.sources], c.purposes,
-                                     c.first_seen, c.last_seen, c.event_count)] for c in report.categories],
-            ),
-            "sources": (
-                ["type", "name", "categories"],
-                [[_cell(v) for v in (s.type, s.name, s.categories)] for s in report.sources_other_than_subject],
-            ),
-        }
-    if isinstance(report, Art19Report):
-        return {"recipients": _recipient_rows(report.recipients)}
-    if isinstance(report, CcpaReport):
-        return {
-            "collected": (
-                ["category", "label", "ccpa_category", "sources", "purposes", "people", "events", "event_ids"],
-                [[_cell(v) for v in (c.category.key, c.category.label, c.ccpa_category, c.sources, c.purposes,
-                                     c.people, c.events, c.event_ids)] for c in report.collected],
-            ),
-            "sold_or_shared": _disclosed_rows(report.sold_or_shared),
-            "business_purpose": _disclosed_rows(report.business_purpose),
-        }
-    if isinstance(report, RopaReport):
-        rows = []
-        for a in [*report.activities, *report.processor.activities]:
-            o = a.observed
-            rows.append([_cell(v) for v in (
-                a.role, a.purpose.key, a.purpose.label, [d.id for d in a.declared_in], a.data_subjects,
-                a.data_categories, a.recipient_categories, a.third_countries_statement, a.retention,
-                o.events if o else 0, [r.id for r in o.recipients] if o else [],
-                o.undeclared_recipient_types if o else [], o.event_ids if o else [],
-            )])
-        head = ["role", "purpose", "purpose_label", "declared_in", "data_subjects", "data_categories",
-                "recipient_categories", "third_countries", "retention", "observed_events", "observed_recipients",
-                "undeclared_recipient_types", "observed_event_ids"]
-        return {"activities": (head, rows), **_gaps_tables(report.gaps)}
-    return _gaps_tables(report)
-
-
-def render_csv(report: AnyReport, table: str | None = None) -> str:
+def render_csv(report: Report, table: str | None = None) -> str:
     """One table of the report as CSV (RFC 4180, header row first); lists in a cell are joined with '; '."""
     available = tables(report)
     name = table or next(iter(available))
@@ -187,13 +105,15 @@ def _environment() -> Any:
     return env
 
 
-def render_html(report: AnyReport) -> str:
-    """The report as one self-contained, printable HTML page (inline CSS, no external assets)."""
-    template = _environment().get_template(f"{report.kind}.html")
-    return str(template.render(r=report))
+def render_html(report: Report) -> str:
+    """The report as one self-contained, printable HTML page (inline CSS, no external assets): its kind's own
+    template, else the generic one, which shows its tables."""
+    template = _environment().select_template([f"{report.kind}.html", "tables.html"])
+    shown = tables(report) if template.name == "tables.html" else {}
+    return str(template.render(r=report, tables=shown))
 
 
-def render_pdf(report: AnyReport) -> bytes:
+def render_pdf(report: Report) -> bytes:
     """The HTML report printed to PDF with WeasyPrint (text stays extractable)."""
     html = render_html(report)
     try:
@@ -208,7 +128,7 @@ def render_pdf(report: AnyReport) -> bytes:
     return bytes(HTML(string=html).write_pdf())
 
 
-def render(report: AnyReport, fmt: str, table: str | None = None) -> str | bytes:
+def render(report: Report, fmt: str, table: str | None = None) -> str | bytes:
     """The report in ``fmt`` (json, csv, html: text; pdf: bytes)."""
     if fmt == "json":
         return render_json(report)

@@ -12,6 +12,7 @@ from policies.compliance import RULES
 from reports.vocab import (
     EEA,
     EVIDENCE_LIMIT,
+    Table,
     Vocabulary,
     make_header,
     make_period,
@@ -385,3 +386,40 @@ def _observed(flows: list[Flow], vocab: Vocabulary, declared_types: set[str]) ->
         event_ids_complete=all(len(f.event_ids) == f.events for f in flows),
     )
 
+
+
+# -- tables (the CSV form) ----------------------------------------------------------------------------
+def gaps_tables(report: GapsReport) -> dict[str, Table]:
+    """The gaps report's tables: undeclared, unexercised."""
+    undeclared = (
+        ["alert_id", "rule", "severity", "status", "category", "purpose", "recipient_id", "recipient_name",
+         "recipient_type", "recipient_country", "reason", "clause_section", "people", "first_seen", "last_seen",
+         "event_ids"],
+        [[u.alert_id, u.rule, u.severity, u.status, u.category, u.purpose,
+          u.recipient.id if u.recipient else None, u.recipient.name if u.recipient else None,
+          u.recipient.type if u.recipient else None, u.recipient.country if u.recipient else None,
+          u.reason, u.clause_section, u.people, u.first_seen, u.last_seen, u.event_ids] for u in report.undeclared],
+    )
+    unexercised = (
+        ["declaration_id", "kind", "status", "summary", "why", "clause_section", "clause_text"],
+        [[u.declaration.id, u.declaration.kind, u.status, u.summary, u.why, u.declaration.clause_section,
+          u.declaration.clause_text] for u in report.unexercised],
+    )
+    return {"undeclared": undeclared, "unexercised": unexercised}
+
+
+def ropa_tables(report: RopaReport) -> dict[str, Table]:
+    """The record of processing's tables: activities, then the gaps report's (undeclared, unexercised)."""
+    rows = []
+    for a in [*report.activities, *report.processor.activities]:
+        o = a.observed
+        rows.append([
+            a.role, a.purpose.key, a.purpose.label, [d.id for d in a.declared_in], a.data_subjects,
+            a.data_categories, a.recipient_categories, a.third_countries_statement, a.retention,
+            o.events if o else 0, [r.id for r in o.recipients] if o else [],
+            o.undeclared_recipient_types if o else [], o.event_ids if o else [],
+        ])
+    head = ["role", "purpose", "purpose_label", "declared_in", "data_subjects", "data_categories",
+            "recipient_categories", "third_countries", "retention", "observed_events", "observed_recipients",
+            "undeclared_recipient_types", "observed_event_ids"]
+    return {"activities": (head, rows), **gaps_tables(report.gaps)}

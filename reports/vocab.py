@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from schemas.answers import Flow
 from schemas.events import RecipientType, SourceType
@@ -21,6 +22,10 @@ from schemas.taxonomy import Dimension, Taxonomy, covers
 
 #: How many evidence ids a report asks the store for per flow; past it, lists are marked incomplete.
 EVIDENCE_LIMIT = 100_000
+
+#: One tabular part of a report (its CSV form): the column names and the rows of values, which the formats turn
+#: into text (reports.formats).
+Table = tuple[list[str], list[list[Any]]]
 
 RECIPIENT_TYPE_LABELS: dict[str, str] = {
     RecipientType.AUTHORITY: "Government entities, courts and law enforcement",

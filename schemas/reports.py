@@ -59,6 +59,14 @@ class ReportHeader(BaseModel):
     period: Period = Field(description="The events the observed parts rest on.")
 
 
+class Report(BaseModel):
+    """What every report is: its kind (the key of its line in ``reports.registry.REPORTS``) and its header."""
+
+    model_config = _FROZEN
+    kind: str = Field(description="Which report this is.")
+    header: ReportHeader = Field(description="What, when, which policy and period.")
+
+
 class RetentionInfo(BaseModel):
     """Retention as the policy declares it (GDPR Art. 15(1)(d), 30(1)(f))."""
 
@@ -198,7 +206,7 @@ class RightToKnow(BaseModel):
     specific_pieces_statement: str = Field(description="Where the specific pieces of information can be obtained.")
 
 
-class AccessReport(BaseModel):
+class AccessReport(Report):
     """GDPR Art. 15 access report for one person, with the CCPA right-to-know fields."""
 
     model_config = _FROZEN
@@ -236,7 +244,7 @@ class AccessReport(BaseModel):
 
 
 # -- GDPR Art. 19 -----------------------------------------------------------------------------------
-class Art19Report(BaseModel):
+class Art19Report(Report):
     """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19)."""
 
     model_config = _FROZEN
@@ -296,7 +304,7 @@ class UndeclaredFlow(BaseModel):
     event_ids: list[str] = Field(description="Ids of the triggering events in the period (sorted).")
 
 
-class GapsReport(BaseModel):
+class GapsReport(Report):
     """Declared vs observed: declarations never exercised, and observed flows never declared."""
 
     model_config = _FROZEN
@@ -366,7 +374,7 @@ class ProcessorRecord(BaseModel):
     security_statement: str = Field(description="Security measures (Art. 30(2)(d)).")
 
 
-class RopaReport(BaseModel):
+class RopaReport(Report):
     """GDPR Art. 30(1) record of processing activities, with the Art. 30(2) processor record and the gaps."""
 
     model_config = _FROZEN
@@ -408,7 +416,7 @@ class CcpaDisclosed(BaseModel):
     event_ids: list[str] = Field(description="Ids of the events (sorted; capped by the store query's limit).")
 
 
-class CcpaReport(BaseModel):
+class CcpaReport(Report):
     """The CCPA §1798.130(a)(5) / §1798.115 disclosures for a period (default: the preceding 12 months)."""
 
     model_config = _FROZEN
@@ -427,5 +435,3 @@ class CcpaReport(BaseModel):
         description="Customer Data processed as a service provider is not the business's own: what was left out."
     )
 
-
-AnyReport = AccessReport | Art19Report | RopaReport | CcpaReport | GapsReport

@@ -1,24 +1,28 @@
-"""Report endpoints: access and Art. 19 (per person: dpo, audited), RoPA, CCPA and gaps (dpo, auditor); downloads."""
+"""Report endpoints, one per kind of the report table (reports.registry.REPORTS), and their downloads.
+
+Per-person kinds (access, Art. 19) are for the dpo role and recorded in the audit trail; the others are for the dpo
+and auditor roles.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-import reports.access as reports
+from lineage.cli_common import region as parse_region
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
 from reports.formats import ReportFormatError, render
-from schemas.reports import AccessReport, AnyReport, Art19Report, CcpaReport, GapsReport, RopaReport
+from reports.registry import REPORTS, ReportKind, ReportRequest
+from schemas.reports import Report
 
-PER_PERSON = ("access", "art19")
-KINDS = ("access", "art19", "ropa", "ccpa", "gaps")
 _MEDIA = {"json": "application/json", "csv": "text/csv", "html": "text/html", "pdf": "application/pdf"}
 _BAD: dict[int | str, dict[str, Any]] = {
     400: {"description": "A bad period, table or missing subject."},
@@ -28,10 +32,7 @@ _FILE_SCHEMAS: dict[str, dict[str, Any]] = {"json": {"type": "object"}, "pdf": {
 _FILE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report as a file.",
-        "content": {
-            m: {"schema": _FILE_SCHEMAS.get(k, {"type": "string"})}
-            for k, m in _MEDIA.items()
-        },
+        "content": {m: {"schema": _FILE_SCHEMAS.get(k, {"type": "string"})} for k, m in _MEDIA.items()},
     }
 }
 
@@ -45,10 +46,8 @@ Region = Annotated[str | None, Query(description="The person's region: country c
 def _region(text: str | None) -> frozenset[str] | None:
     if not text:
         return None
-    from lineage.cli_reports import _region as parse  # one region syntax for the CLI and the API
-
     try:
-        return parse(text)
+        return parse_region(text)  # one region syntax for the CLI and the API
     except argparse.ArgumentTypeError as exc:
         raise HTTPException(400, str(exc)) from None
 
@@ -64,88 +63,74 @@ def reports_router(console: Console) -> APIRouter:
             raise HTTPException(400, "since must be before until")
         return since, until
 
-    def access(
+    def build(
+        kind: ReportKind[Report],
         request: Request,
         who: Principal,
-        subject: str,
+        subject: str | None,
         since: datetime | None,
         until: datetime | None,
         region: str | None,
-    ) -> AccessReport:
-        lo, hi = period(since, until)
-        report = reports.access_report(
-            console.store, console.pseudonymize, console.policy, subject, lo, hi, region=_region(region)
-        )
+    ) -> Report:
+        lo, hi = period(since, until) if kind.period else (None, None)
+        if not kind.per_person:
+            return kind.build(ReportRequest(console.store, console.policy, since=lo, until=hi))
+        assert subject is not None  # the endpoint's query parameter, or checked by the download
+        where = _region(region) if kind.region else None
+        asked = ReportRequest(console.store, console.policy, subject, console.pseudonymize, lo, hi, where)
+        report = kind.build(asked)
         audited(
             console.audit,
             request,
             who,
-            action="report:access",
+            action=f"report:{kind.name}",
             subject=console.pseudonymize(subject),
-            returned={"categories": len(report.categories), "recipients": len(report.recipients)},
+            returned=kind.returned(report) if kind.returned else {},
         )
         return report
 
-    def art19(request: Request, who: Principal, subject: str) -> Art19Report:
-        report = reports.art19_report(console.store, console.pseudonymize, subject, console.policy)
-        audited(
-            console.audit,
-            request,
-            who,
-            action="report:art19",
-            subject=console.pseudonymize(subject),
-            returned={"recipients": len(report.recipients)},
-        )
-        return report
+    def endpoint(kind: ReportKind[Report]) -> Any:
+        """The JSON endpoint of one kind, with the query parameters the kind takes (and no others)."""
 
-    def aggregate(kind: str, since: datetime | None, until: datetime | None) -> AnyReport:
-        lo, hi = period(since, until)
-        if kind == "ropa":
-            return reports.ropa_report(console.store, console.policy, lo, hi)
-        if kind == "ccpa":
-            return reports.ccpa_report(console.store, console.policy, lo, hi)
-        return reports.gaps_report(console.store, console.policy, lo, hi)
+        def report_json(
+            request: Request,
+            subject: SubjectQ = None,  # type: ignore[assignment]  # required where kept (per-person kinds)
+            who: Principal = None,  # type: ignore[assignment]  # a dependency, set per kind below
+            since: Since = None,
+            until: Until = None,
+            region: Region = None,
+        ) -> Report:
+            return build(kind, request, who, subject, since, until, region)
 
-    @r.get("/api/reports/access", response_model=AccessReport, responses=REFUSALS | _BAD)
-    def access_json(
-        request: Request,
-        subject: SubjectQ,
-        who: Principal = Depends(dpo),  # noqa: B008
-        since: Since = None,
-        until: Until = None,
-        region: Region = None,
-    ) -> AccessReport:
-        """GDPR Art. 15 / CCPA right-to-know report for one person (dpo; recorded in the audit trail)."""
-        return access(request, who, subject, since, until, region)
+        keep = {"request", "who"} | ({"subject"} if kind.per_person else set())
+        keep |= {"since", "until"} if kind.period else set()
+        keep |= {"region"} if kind.region else set()
+        signature = inspect.signature(report_json)
+        parameters = []
+        for p in signature.parameters.values():
+            if p.name == "who":
+                p = p.replace(default=Depends(dpo if kind.per_person else readers))
+            elif p.name == "subject":
+                p = p.replace(default=inspect.Parameter.empty)
+            if p.name in keep:
+                parameters.append(p)
+        report_json.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return report_json
 
-    @r.get("/api/reports/art19", response_model=Art19Report, responses=REFUSALS | _BAD)
-    def art19_json(request: Request, subject: SubjectQ, who: Principal = Depends(dpo)) -> Art19Report:  # noqa: B008
-        """GDPR Art. 19: every recipient to tell of a rectification or erasure (dpo; recorded in the audit trail)."""
-        return art19(request, who, subject)
+    for kind in REPORTS.values():
+        title = kind.title[0].upper() + kind.title[1:]
+        r.get(
+            f"/api/reports/{kind.name}",
+            response_model=kind.model,
+            responses=REFUSALS | _BAD,
+            name=f"{kind.name}_json",
+            summary=f"{kind.name.title()} Json",
+            description=f"{title} (dpo; recorded in the audit trail)." if kind.per_person else f"{title}.",
+        )(endpoint(kind))
 
-    @r.get("/api/reports/ropa", response_model=RopaReport, responses=REFUSALS | _BAD)
-    def ropa_json(_: Principal = Depends(readers), since: Since = None, until: Until = None) -> AnyReport:  # noqa: B008
-        """GDPR Art. 30 record of processing activities, declared vs observed."""
-        return aggregate("ropa", since, until)
-
-    @r.get("/api/reports/ccpa", response_model=CcpaReport, responses=REFUSALS | _BAD)
-    def ccpa_json(_: Principal = Depends(readers), since: Since = None, until: Until = None) -> AnyReport:  # noqa: B008
-        """CCPA disclosures (default: the preceding 12 months)."""
-        return aggregate("ccpa", since, until)
-
-    @r.get("/api/reports/gaps", response_model=GapsReport, responses=REFUSALS | _BAD)
-    def gaps_json(_: Principal = Depends(readers), since: Since = None, until: Until = None) -> AnyReport:  # noqa: B008
-        """Declared vs observed: unexercised declarations and undeclared flows."""
-        return aggregate("gaps", since, until)
-
-    @r.get(
-        "/api/reports/{kind}/download",
-        response_class=Response,
-        responses=REFUSALS | _BAD | _FILE,
-    )
     def download(
         request: Request,
-        kind: Literal["access", "art19", "ropa", "ccpa", "gaps"],
+        kind: str,  # one of the table's kinds: see below
         who: Principal = Depends(readers),  # noqa: B008
         format: Annotated[Literal["json", "csv", "html", "pdf"], Query(description="File format.")] = "html",  # noqa: A002
         table: Annotated[str | None, Query(description="For csv: which table (default: the report's first).")] = None,
@@ -155,19 +140,13 @@ def reports_router(console: Console) -> APIRouter:
         region: Region = None,
     ) -> Response:
         """A report as a file: JSON, CSV (one table), printable HTML or PDF. Per-person kinds need dpo and a subject."""
-        report: AnyReport
-        if kind in PER_PERSON:
+        chosen = REPORTS[kind]
+        if chosen.per_person:
             if who.role is not Role.DPO:
                 raise HTTPException(403, f"role {who.role.value!r} may not look up a person")
             if not subject:
                 raise HTTPException(400, f"the {kind} report needs a subject")
-            report = (
-                access(request, who, subject, since, until, region)
-                if kind == "access"
-                else art19(request, who, subject)
-            )
-        else:
-            report = aggregate(kind, since, until)
+        report = build(chosen, request, who, subject, since, until, region)
         if table and format != "csv":
             raise HTTPException(400, "table is for format=csv")
         try:
@@ -181,4 +160,11 @@ def reports_router(console: Console) -> APIRouter:
             body, media_type=_MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
 
+    # the path parameter takes the kinds of the table as it is now, so OpenAPI lists them and others get 422
+    signature = inspect.signature(download)
+    kinds = Literal[tuple(REPORTS)]  # type: ignore[valid-type]
+    download.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p.replace(annotation=kinds) if p.name == "kind" else p for p in signature.parameters.values()]
+    )
+    r.get("/api/reports/{kind}/download", response_class=Response, responses=REFUSALS | _BAD | _FILE)(download)
     return r

@@ -15,6 +15,7 @@ from graph.store import StoreError
 from lineage.web.api_audit import audit_router
 from lineage.web.api_data import _version, data_router
 from lineage.web.api_people import people_router
+from lineage.web.api_reports import reports_router
 from lineage.web.common import endpoint_of
 from lineage.web.console import Console
 
@@ -58,12 +59,7 @@ def create_app(console: Console) -> FastAPI:
     app.include_router(data_router(console))
     app.include_router(people_router(console))
     app.include_router(audit_router(console))
-    try:
-        from lineage.web.api_reports import reports_router
-    except ImportError:  # the reports module has not landed in this tree
-        pass
-    else:
-        app.include_router(reports_router(console))
+    app.include_router(reports_router(console))
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:

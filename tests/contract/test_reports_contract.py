@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
-from reports.access import access_report, art19_report, ccpa_report, gaps_report, ropa_report
+from reports.access import access_report, art19_report
+from reports.ccpa import ccpa_report
+from reports.ropa import gaps_report, ropa_report
 from schemas.events import validate_event
-from schemas.reports import AnyReport
+from schemas.reports import Report
 from streams.handler import Handler
 from tests.contract.conftest import StoreFactory
 from tests.reports.test_reports import ALICE, BOB, CAROL, KEY, NOW, POLICY, golden_events, load_golden
@@ -16,7 +18,7 @@ from tests.reports.test_reports import ALICE, BOB, CAROL, KEY, NOW, POLICY, gold
 FEB = (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 
 
-def reports(store: GraphStore) -> dict[str, AnyReport]:
+def reports(store: GraphStore) -> dict[str, Report]:
     return {
         "access-alice": access_report(store, KEY, POLICY, ALICE, now=NOW),
         "access-alice-feb": access_report(store, KEY, POLICY, ALICE, *FEB, now=NOW),

@@ -14,12 +14,14 @@ from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
 from policies import default_policy
-from reports.access import access_report, art19_report, ccpa_report, gaps_report, preceding_12_months, ropa_report
+from reports.access import access_report, art19_report
+from reports.ccpa import ccpa_report, preceding_12_months
 from reports.formats import ReportFormatError, render_csv, render_html, render_json, render_pdf, tables
+from reports.ropa import gaps_report, ropa_report
 from reports.vocab import ccpa_category, disclosure_kind
 from schemas.events import validate_event
 from schemas.policy import Organisation
-from schemas.reports import AnyReport, RecipientDisclosure
+from schemas.reports import RecipientDisclosure, Report
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import ADVERTISER, BROKER, event
@@ -451,7 +453,7 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(parser.text).split())
 
 
-def all_reports(store: GraphStore) -> dict[str, AnyReport]:
+def all_reports(store: GraphStore) -> dict[str, Report]:
     return {
         "access": access_report(store, KEY, POLICY, ALICE, now=NOW),
         "art19": art19_report(store, KEY, ALICE, POLICY, now=NOW),
