@@ -13,9 +13,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "tests/run.sh: installing privacy-lineage[dev,kafka,neo4j] into .venv" >&2
+  echo "tests/run.sh: installing privacy-lineage[dev,kafka,neo4j,bot] into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev,kafka,neo4j]'
+  .venv/bin/python -m pip install -q -e '.[dev,kafka,neo4j,bot]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
