@@ -9,7 +9,7 @@ from typing import Any
 
 from graph.changes import Tombstone
 from policies.consent import ConsentRecord
-from schemas.answers import CategoryLineage, Flow, RecipientLineage, SourceRef, WhoHas
+from schemas.answers import CategoryLineage, RecipientLineage, SourceRef, WhoHas
 
 # -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
 TOMBSTONES = """
@@ -162,11 +162,6 @@ class FlowGroup:
 
 
 # -- answers ---------------------------------------------------------------------------------------
-def flow_order(f: Flow) -> tuple[str, ...]:
-    target = f.recipient.id if f.recipient else (f"{f.source.type}:{f.source.name or ''}" if f.source else "")
-    return (f.rel, f.category, f.purpose, target, f.role, f.subject_type)
-
-
 def assemble(subject: str, subject_type: str, rows: list[dict[str, Any]], counts: Mapping[str, int]) -> WhoHas:
     """The who-has answer from one row per (:Data) node of the person, as the SQLite store assembles it."""
     categories = []

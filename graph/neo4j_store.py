@@ -32,7 +32,9 @@ from config import Settings
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
-from graph.changes import ChangeSet, Rel, Tombstone
+from graph.changes import ChangeSet, Tombstone
+from graph.erasure import tombstones_by_person
+from graph.flows import flow, flow_order
 from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
     ApplyResult,
@@ -44,7 +46,7 @@ from graph.store import (
     StoreError,
     StoreUnavailable,
 )
-from policies.consent import ConsentRecord, ConsentState
+from policies.consent import ConsentRecord, ConsentState, consent_by_person
 from schemas.answers import (
     Alert,
     Flow,
@@ -450,10 +452,7 @@ class Neo4jGraphStore(GraphStore):
         def work(tx: neo4j.ManagedTransaction) -> list[ConsentRecord]:
             return [reads.consent_record(r["c"]) for r in tx.run(reads.CONSENT_STATE, keys=keys, ns=self.namespace)]
 
-        records: dict[str, list[ConsentRecord]] = {}
-        for record in sorted(self._run("read consent records from", work), key=lambda c: (c.occurred_at, c.event_id)):
-            records.setdefault(record.subject, []).append(record)
-        return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
+        return consent_by_person(self._run("read consent records from", work))
 
     def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
         keys = sorted(set(subjects)) if subjects is not None else None
@@ -464,10 +463,7 @@ class Neo4jGraphStore(GraphStore):
             query = reads.TOMBSTONES if keys is not None else reads.ALL_TOMBSTONES
             return [reads.tombstone(r["t"]) for r in tx.run(query, keys=keys, ns=self.namespace)]
 
-        out: dict[str, list[Tombstone]] = {}
-        for t in sorted(self._run("read tombstones from", work), key=lambda t: (t.erased_at, t.event_id)):
-            out.setdefault(t.subject, []).append(t)
-        return out
+        return tombstones_by_person(self._run("read tombstones from", work))
 
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
         since = applied_since.astimezone(UTC) if applied_since is not None else None
@@ -535,27 +531,13 @@ class Neo4jGraphStore(GraphStore):
                 if hi is None:
                     break
                 lo, size = hi, max(1, min(4 * size, size * reads.FLOW_PAGE_ROWS // max(rows, 1)))
-            out = []
-            for (rel, category, target, purpose, role, subject_type), g in groups.items():
-                out.append(
-                    Flow(
-                        rel=rel,
-                        category=category,
-                        role=role,
-                        subject_type=subject_type,
-                        purpose=target if rel == Rel.USED_FOR.value else purpose,
-                        source=sources.get(target) if rel == Rel.COLLECTED_FROM.value else None,
-                        recipient=recipients.get(target) if rel == Rel.SHARED_WITH.value else None,
-                        subjects=g.subjects,
-                        events=g.events,
-                        first_seen=g.first,
-                        last_seen=g.last,
-                        event_ids=sorted(set(g.ids))[:limit],
-                    )
-                )
-            return out
+            return [
+                flow(key, sources, recipients, subjects=g.subjects, events=g.events, first=g.first, last=g.last,
+                     event_ids=sorted(set(g.ids))[:limit])
+                for key, g in groups.items()
+            ]
 
-        return sorted(self._run("query", work), key=reads.flow_order)
+        return sorted(self._run("query", work), key=flow_order)
 
     def alerts(
         self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None

@@ -14,9 +14,11 @@ from typing import Any
 from config import Settings
 from graph import sqlite_writes as writes
 from graph.changes import ChangeSet, Rel, Tombstone
+from graph.erasure import tombstones_by_person
+from graph.flows import flow, flow_order
 from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
 from graph.store import ApplyResult, ConsentLedger, GraphStore, PurgeResult, StoreConfigError
-from policies.consent import ConsentRecord, ConsentState
+from policies.consent import ConsentRecord, ConsentState, consent_by_person
 from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
 
 
@@ -203,20 +205,15 @@ class SQLiteGraphStore(GraphStore):
             return writes.known(self._db.cursor(), list(event_ids))
 
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
-        records: dict[str, list[ConsentRecord]] = {}
         keys = sorted(set(subjects))
         sql = (
             "SELECT event_id, subject, kind, occurred_at, purposes, categories FROM consents"
             " WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
         )
         with self._reading("consent records"):
-            for row in rows_in(self._db, sql, keys):
-                record = _consent_record(row)
-                records.setdefault(record.subject, []).append(record)
-        return {s: ConsentState(s, tuple(r)) for s, r in records.items()}
+            return consent_by_person(map(_consent_record, rows_in(self._db, sql, keys)))
 
     def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
-        out: dict[str, list[Tombstone]] = {}
         columns = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
         order = " ORDER BY erased_at, event_id"
         with self._reading("tombstones"):
@@ -224,10 +221,7 @@ class SQLiteGraphStore(GraphStore):
                 rows: Iterable[Any] = self._db.execute(columns + order)
             else:
                 rows = rows_in(self._db, columns + " WHERE subject IN ({marks})" + order, sorted(set(subjects)))
-            for row in rows:
-                tomb = _tombstone(row)
-                out.setdefault(tomb.subject, []).append(tomb)
-        return out
+            return tombstones_by_person([_tombstone(row) for row in rows])
 
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
         consent_columns = "c.event_id, c.subject, c.kind, c.occurred_at, c.purposes, c.categories"
@@ -312,23 +306,8 @@ class SQLiteGraphStore(GraphStore):
 
             def close() -> None:
                 assert group is not None
-                rel, category, target, purpose, role, subject_type = group
-                out.append(
-                    Flow(
-                        rel=rel,
-                        category=category,
-                        role=role,
-                        subject_type=subject_type,
-                        purpose=target if rel == Rel.USED_FOR.value else purpose,
-                        source=sources.get(target) if rel == Rel.COLLECTED_FROM.value else None,
-                        recipient=recipients.get(target) if rel == Rel.SHARED_WITH.value else None,
-                        subjects=len(people),
-                        events=events,
-                        first_seen=parse_ts(first),
-                        last_seen=parse_ts(last),
-                        event_ids=ids,
-                    )
-                )
+                span = {"first": parse_ts(first), "last": parse_ts(last)}
+                out.append(flow(group, sources, recipients, subjects=len(people), events=events, **span, event_ids=ids))
 
             for row in self._db.execute(sql, (lo, hi)):
                 key, subject, event_id, at = row[:6], row[6], row[7], row[8]
@@ -345,7 +324,7 @@ class SQLiteGraphStore(GraphStore):
                 first, last = min(first, at), max(last, at)
             if group is not None:
                 close()
-        out.sort(key=_flow_order)
+        out.sort(key=flow_order)
         return out
 
     def alerts(
@@ -483,11 +462,6 @@ class SQLiteGraphStore(GraphStore):
                     self._db.execute("PRAGMA busy_timeout = 0")
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
-
-
-def _flow_order(f: Flow) -> tuple[str, ...]:
-    target = f.recipient.id if f.recipient else (f"{f.source.type}:{f.source.name or ''}" if f.source else "")
-    return (f.rel, f.category, f.purpose, target, f.role, f.subject_type)
 
 
 def _assemble(

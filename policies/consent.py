@@ -43,7 +43,7 @@ def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
     return ConsentRecord(event.event_id, event.kind, subject, event.occurred_at.astimezone(UTC), purposes, categories)
 
 
-def by_person(records: Iterable[ConsentRecord]) -> dict[str, ConsentState]:
+def consent_by_person(records: Iterable[ConsentRecord]) -> dict[str, ConsentState]:
     """Records grouped into each person's state, each person's oldest first (by occurred_at, then event id)."""
     grouped: dict[str, list[ConsentRecord]] = {}
     for record in sorted(records, key=lambda r: (r.occurred_at, r.event_id)):
