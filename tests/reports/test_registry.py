@@ -19,12 +19,20 @@ from schemas.reports import Report
 from tests.reports.test_reports import ALICE, KEY, NOW, POLICY, load_golden
 
 
-def test_every_kind_names_its_tables_in_order() -> None:
+def test_every_kind_names_its_tables_in_order_and_the_generic_page_shows_them() -> None:
+    from reports.formats import _environment
+
     store = load_golden(SQLiteGraphStore(":memory:"))
     for kind in REPORTS.values():
         report = kind.build(ReportRequest(store, POLICY, ALICE, KEY))
         assert report.kind == kind.name and isinstance(report, kind.model)
-        assert tuple(tables(report)) == kind.table_names
+        shown = tables(report)
+        assert tuple(shown) == kind.table_names
+        page = _environment().get_template("tables.html").render(r=report, tables=shown)
+        for name, (_head, rows) in shown.items():
+            assert f"<h2>{name.replace('_', ' ').capitalize()}</h2>" in page
+            # wide tables become one block of facts per row: every row's first value is on the page
+            assert all(str(row[0]) in page for row in rows if row[0]), (kind.name, name)
 
 
 class HeadcountReport(Report):
