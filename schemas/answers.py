@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import Field, computed_field
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+from schemas.base import Frozen
 
 
-class SourceRef(BaseModel):
+class SourceRef(Frozen):
     """A source the data came from."""
 
-    model_config = _FROZEN
     type: str = Field(description="data_subject, customer, third_party or automatic.")
     name: str | None = Field(default=None, description="The source system or party, when named.")
 
 
-class CategoryLineage(BaseModel):
+class CategoryLineage(Frozen):
     """One category of a person's data and where it came from and went."""
 
-    model_config = _FROZEN
     category: str = Field(description="fideslang data-category key.")
     roles: list[str] = Field(description="SOS's roles for this data (controller, processor).")
     sources: list[SourceRef] = Field(description="Where this data came from.")
@@ -30,10 +28,9 @@ class CategoryLineage(BaseModel):
     event_count: int = Field(description="Number of distinct events about this category of this person.")
 
 
-class RecipientLineage(BaseModel):
+class RecipientLineage(Frozen):
     """A third party that received some of the person's data."""
 
-    model_config = _FROZEN
     id: str = Field(description="Recipient id.")
     name: str = Field(description="Recipient's name (the actual identity, per CJEU C-154/21).")
     type: str = Field(description="Recipient type.")
@@ -46,20 +43,18 @@ class RecipientLineage(BaseModel):
     event_ids: list[str] = Field(description="Ids of the share events this rests on.")
 
 
-class WhoHas(BaseModel):
+class WhoHas(Frozen):
     """What is known of one person's data: categories held, and who received what."""
 
-    model_config = _FROZEN
     subject: str = Field(description="The subject id asked about.")
     subject_type: str | None = Field(default=None, description="fideslang data-subject key, when known.")
     categories: list[CategoryLineage] = Field(description="Categories of the person's data, sorted by key.")
     recipients: list[RecipientLineage] = Field(description="Recipients of the person's data, sorted by id.")
 
 
-class Alert(BaseModel):
+class Alert(Frozen):
     """One deduplicated alert: a rule broken for a (recipient, category, purpose), with all its evidence."""
 
-    model_config = _FROZEN
     alert_id: str = Field(description="Stable id of the alert (derived from rule, recipient, category, purpose).")
     rule: str = Field(description="Stable id of the rule broken.")
     severity: str = Field(description="low, medium, high or critical.")
@@ -87,10 +82,9 @@ class Alert(BaseModel):
         return self.subjects[0] if len(self.subjects) == 1 else None
 
 
-class Flow(BaseModel):
+class Flow(Frozen):
     """One observed flow, aggregated over people: (relationship, category, target, purpose, role, subject type)."""
 
-    model_config = _FROZEN
     rel: str = Field(description="HOLDS, COLLECTED_FROM, USED_FOR or SHARED_WITH.")
     category: str = Field(description="Data category.")
     role: str = Field(description="SOS's role in the events behind this flow (controller or processor).")
@@ -107,10 +101,9 @@ class Flow(BaseModel):
     )
 
 
-class RecipientRef(BaseModel):
+class RecipientRef(Frozen):
     """A recipient as the store knows it now."""
 
-    model_config = _FROZEN
     id: str = Field(description="Recipient id.")
     name: str = Field(description="Recipient name.")
     type: str = Field(description="Recipient type.")
@@ -118,10 +111,9 @@ class RecipientRef(BaseModel):
     contact: str | None = Field(default=None, description="Contact details, if known.")
 
 
-class StoreStats(BaseModel):
+class StoreStats(Frozen):
     """Counts of what a store holds, for reconciliation and replay checks."""
 
-    model_config = _FROZEN
     events: int = Field(description="Processed events.")
     subjects: int = Field(description="People.")
     recipients: int = Field(description="Recipients.")

@@ -5,35 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+from schemas.base import Frozen
 
 DisclosureKind = Literal["sold_or_shared", "business_purpose"]
 
 
 # -- shared pieces ----------------------------------------------------------------------------------
-class Labelled(BaseModel):
+class Labelled(Frozen):
     """A key (fideslang or our own) with the human name a reader sees."""
 
-    model_config = _FROZEN
     key: str = Field(description="The machine key, e.g. 'user.contact.email' or 'advertiser'.")
     label: str = Field(description="Its human name, e.g. 'User Contact Email' or 'Advertisers'.")
 
 
-class Period(BaseModel):
+class Period(Frozen):
     """The time window of the events a report rests on: [since, until)."""
 
-    model_config = _FROZEN
     since: datetime | None = Field(description="Start (inclusive); null means from the first recorded event.")
     until: datetime | None = Field(description="End (exclusive); null means up to the last recorded event.")
     statement: str = Field(description="The period in words.")
 
 
-class ControllerDetails(BaseModel):
+class ControllerDetails(Frozen):
     """Who the controller is and how to reach it (GDPR Art. 13(1)(a), 30(1)(a))."""
 
-    model_config = _FROZEN
     name: str = Field(description="Legal name of the controller.")
     contact: str | None = Field(
         description="Contact details; null when neither the policy nor the operator states them."
@@ -43,10 +40,9 @@ class ControllerDetails(BaseModel):
     dpo_statement: str = Field(description="The DPO's contact, or a plain statement that none is stated.")
 
 
-class ReportHeader(BaseModel):
+class ReportHeader(Frozen):
     """What every report starts with: what it is, when it was made, from which policy and period."""
 
-    model_config = _FROZEN
     title: str = Field(description="Title of the report.")
     legal_basis: str = Field(description="The provisions the report answers, e.g. 'GDPR Art. 15; CCPA §1798.110'.")
     generated_at: datetime = Field(description="When the report was generated (UTC).")
@@ -59,47 +55,42 @@ class ReportHeader(BaseModel):
     period: Period = Field(description="The events the observed parts rest on.")
 
 
-class Report(BaseModel):
+class Report(Frozen):
     """What every report is: its kind (the key of its line in ``reports.registry.REPORTS``) and its header."""
 
-    model_config = _FROZEN
     kind: str = Field(description="Which report this is.")
     header: ReportHeader = Field(description="What, when, which policy and period.")
 
 
-class RetentionInfo(BaseModel):
+class RetentionInfo(Frozen):
     """Retention as the policy declares it (GDPR Art. 15(1)(d), 30(1)(f))."""
 
-    model_config = _FROZEN
     statement: str = Field(description="The period or criteria, or the policy's plain statement that it gives none.")
     declared: bool = Field(description="True when the policy quotes a retention clause; false when it gives none.")
     clause_section: str | None = Field(description="Section of the policy the retention clause comes from, if any.")
     clause_text: str | None = Field(description="The retention clause quoted, if any.")
 
 
-class SourceItem(BaseModel):
+class SourceItem(Frozen):
     """A source data came from."""
 
-    model_config = _FROZEN
     type: str = Field(description="data_subject, customer, third_party or automatic.")
     type_label: str = Field(description="The source type in words.")
     name: str | None = Field(description="The named source system or party, when the events name one.")
 
 
-class SourceOfData(BaseModel):
+class SourceOfData(Frozen):
     """A source and the categories of the person's data that came from it (GDPR Art. 15(1)(g))."""
 
-    model_config = _FROZEN
     type: str = Field(description="data_subject, customer, third_party or automatic.")
     type_label: str = Field(description="The source type in words.")
     name: str | None = Field(description="The named source system or party, when the events name one.")
     categories: list[Labelled] = Field(description="Categories of data that came from this source (sorted by key).")
 
 
-class RecipientRefItem(BaseModel):
+class RecipientRefItem(Frozen):
     """A recipient by actual identity (CJEU C-154/21), as the store knows it now."""
 
-    model_config = _FROZEN
     id: str = Field(description="Recipient id.")
     name: str = Field(description="Recipient's name.")
     type: str = Field(description="Recipient type key.")
@@ -107,10 +98,9 @@ class RecipientRefItem(BaseModel):
     country: str | None = Field(description="ISO 3166-1 alpha-2 country where it receives the data; null when unknown.")
 
 
-class RecipientDisclosure(BaseModel):
+class RecipientDisclosure(Frozen):
     """One recipient of one person's data: who, where, how to reach it, what it got, why, and the evidence."""
 
-    model_config = _FROZEN
     id: str = Field(description="Recipient id.")
     name: str = Field(description="The recipient's actual name (CJEU C-154/21).")
     type: str = Field(description="Recipient type key.")
@@ -134,19 +124,17 @@ class RecipientDisclosure(BaseModel):
     event_ids: list[str] = Field(description="Ids of the share events this rests on (sorted).")
 
 
-class RightInfo(BaseModel):
+class RightInfo(Frozen):
     """A right the person has, where it comes from and how to use it."""
 
-    model_config = _FROZEN
     right: str = Field(description="The right, e.g. 'Rectification'.")
     provision: str = Field(description="Where it comes from, e.g. 'GDPR Art. 16'.")
     statement: str = Field(description="What it means for this person, in words.")
 
 
-class CountryRecipients(BaseModel):
+class CountryRecipients(Frozen):
     """The recipients in one country (or of unknown country)."""
 
-    model_config = _FROZEN
     country: str | None = Field(description="ISO 3166-1 alpha-2 code; null for recipients whose country is unknown.")
     in_eea: bool | None = Field(description="Whether the country is in the EEA (a GDPR 'third country' is outside it).")
     outside_region: bool | None = Field(
@@ -155,10 +143,9 @@ class CountryRecipients(BaseModel):
     recipients: list[str] = Field(description="Names of the recipients there (sorted).")
 
 
-class TransferInfo(BaseModel):
+class TransferInfo(Frozen):
     """Transfers of the person's data by recipient country (GDPR Art. 15(1)(c), 15(2))."""
 
-    model_config = _FROZEN
     region: list[str] | None = Field(
         description="Countries taken as the person's region (given by the operator); null when unknown, as the "
         "event contract records no region for a person."
@@ -169,10 +156,9 @@ class TransferInfo(BaseModel):
 
 
 # -- GDPR Art. 15 / CCPA right to know -------------------------------------------------------------
-class HeldCategory(BaseModel):
+class HeldCategory(Frozen):
     """One category of the person's data held, with where it came from and what it was used for."""
 
-    model_config = _FROZEN
     key: str = Field(description="fideslang data-category key.")
     label: str = Field(description="Its human name.")
     ccpa_category: str = Field(description="The CCPA §1798.140(v) category it falls in (see docs/reports.md).")
@@ -184,19 +170,17 @@ class HeldCategory(BaseModel):
     event_count: int = Field(description="Number of distinct recorded events about it.")
 
 
-class PurposeItem(BaseModel):
+class PurposeItem(Frozen):
     """One purpose the person's data was processed for, with the categories concerned."""
 
-    model_config = _FROZEN
     key: str = Field(description="fideslang data-use key.")
     label: str = Field(description="Its human name.")
     categories: list[Labelled] = Field(description="Categories of the person's data processed for it.")
 
 
-class RightToKnow(BaseModel):
+class RightToKnow(Frozen):
     """The CCPA §1798.110 answer for one consumer, from the same data as the GDPR part."""
 
-    model_config = _FROZEN
     categories_collected: list[str] = Field(description="CCPA §1798.140(v) categories collected (sorted).")
     categories_of_sources: list[Labelled] = Field(description="Categories of sources (source types).")
     purposes: list[Labelled] = Field(description="Business or commercial purposes for collecting, selling or sharing.")
@@ -209,7 +193,6 @@ class RightToKnow(BaseModel):
 class AccessReport(Report):
     """GDPR Art. 15 access report for one person, with the CCPA right-to-know fields."""
 
-    model_config = _FROZEN
     kind: Literal["access"] = Field(default="access", description="'access'.")
     header: ReportHeader = Field(description="What, when, which policy and period.")
     subject_id: str = Field(description="The person's identifier as given in the request (never stored in the graph).")
@@ -247,7 +230,6 @@ class AccessReport(Report):
 class Art19Report(Report):
     """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19)."""
 
-    model_config = _FROZEN
     kind: Literal["art19"] = Field(default="art19", description="'art19'.")
     header: ReportHeader = Field(description="What, when, which policy and period.")
     subject_id: str = Field(description="The person's identifier as given in the request.")
@@ -260,20 +242,18 @@ class Art19Report(Report):
 
 
 # -- declared vs observed ---------------------------------------------------------------------------
-class DeclarationRef(BaseModel):
+class DeclarationRef(Frozen):
     """A declaration of the policy, with the clause it quotes."""
 
-    model_config = _FROZEN
     id: str = Field(description="Declaration id in the policy file.")
     kind: Literal["collection", "use", "disclosure"] = Field(description="What it declares.")
     clause_section: str = Field(description="Section of the published policy.")
     clause_text: str = Field(description="The sentence(s) quoted.")
 
 
-class UnexercisedDeclaration(BaseModel):
+class UnexercisedDeclaration(Frozen):
     """A declaration no observed flow in the period exercises."""
 
-    model_config = _FROZEN
     declaration: DeclarationRef = Field(description="The declaration.")
     summary: str = Field(description="What it declares, in words.")
     status: Literal["never-exercised", "not-observable"] = Field(
@@ -282,10 +262,9 @@ class UnexercisedDeclaration(BaseModel):
     why: str = Field(description="Why it is listed.")
 
 
-class UndeclaredFlow(BaseModel):
+class UndeclaredFlow(Frozen):
     """An observed flow the policy does not declare (an alert), with its evidence."""
 
-    model_config = _FROZEN
     alert_id: str = Field(description="Stable alert id.")
     rule: str = Field(description="Stable id of the rule broken (see policies/compliance.py).")
     rule_title: str = Field(description="The rule in words.")
@@ -307,7 +286,6 @@ class UndeclaredFlow(BaseModel):
 class GapsReport(Report):
     """Declared vs observed: declarations never exercised, and observed flows never declared."""
 
-    model_config = _FROZEN
     kind: Literal["gaps"] = Field(default="gaps", description="'gaps'.")
     header: ReportHeader = Field(description="What, when, which policy and period.")
     declarations: int = Field(description="Number of collection, use and disclosure declarations in the policy.")
@@ -321,18 +299,16 @@ class GapsReport(Report):
 
 
 # -- GDPR Art. 30 -----------------------------------------------------------------------------------
-class CountryItem(BaseModel):
+class CountryItem(Frozen):
     """A recipient country."""
 
-    model_config = _FROZEN
     country: str = Field(description="ISO 3166-1 alpha-2 code.")
     in_eea: bool = Field(description="Whether it is in the EEA (outside it is a GDPR third country).")
 
 
-class ObservedActivity(BaseModel):
+class ObservedActivity(Frozen):
     """What the events in the period show of one processing activity."""
 
-    model_config = _FROZEN
     events: int = Field(description="Distinct events.")
     categories: list[Labelled] = Field(description="Categories observed.")
     purposes: list[Labelled] = Field(description="Observed purposes the activity covers (itself or narrower).")
@@ -347,10 +323,9 @@ class ObservedActivity(BaseModel):
     event_ids_complete: bool = Field(description="False when the evidence list was capped by the store query's limit.")
 
 
-class ProcessingActivity(BaseModel):
+class ProcessingActivity(Frozen):
     """One purpose of processing in one role: the Art. 30(1)(b)-(f) lines for it, declared and observed."""
 
-    model_config = _FROZEN
     purpose: Labelled = Field(description="The purpose (Art. 30(1)(b)).")
     role: Literal["controller", "processor"] = Field(description="SOS's role for this processing.")
     declared_in: list[DeclarationRef] = Field(description="Declarations (and clauses) this activity rests on.")
@@ -364,10 +339,9 @@ class ProcessingActivity(BaseModel):
     observed: ObservedActivity | None = Field(description="What the events show; null when no event in the period.")
 
 
-class ProcessorRecord(BaseModel):
+class ProcessorRecord(Frozen):
     """The Art. 30(2) record for what SOS processes as a processor (Customer Data)."""
 
-    model_config = _FROZEN
     controllers_statement: str = Field(description="The controllers on whose behalf SOS acts (Art. 30(2)(a)).")
     activities: list[ProcessingActivity] = Field(description="Categories of processing (Art. 30(2)(b)), by purpose.")
     transfers_statement: str = Field(description="Transfers to third countries (Art. 30(2)(c)).")
@@ -377,7 +351,6 @@ class ProcessorRecord(BaseModel):
 class RopaReport(Report):
     """GDPR Art. 30(1) record of processing activities, with the Art. 30(2) processor record and the gaps."""
 
-    model_config = _FROZEN
     kind: Literal["ropa"] = Field(default="ropa", description="'ropa'.")
     header: ReportHeader = Field(description="What, when, which policy and period; the controller (Art. 30(1)(a)).")
     representative_statement: str = Field(description="Joint controller or EU representative (Art. 30(1)(a)).")
@@ -390,10 +363,9 @@ class RopaReport(Report):
 
 
 # -- CCPA -------------------------------------------------------------------------------------------
-class CcpaCollected(BaseModel):
+class CcpaCollected(Frozen):
     """One category of personal information collected in the period."""
 
-    model_config = _FROZEN
     category: Labelled = Field(description="fideslang category.")
     ccpa_category: str = Field(description="The CCPA §1798.140(v) category it falls in.")
     sources: list[Labelled] = Field(description="Categories of sources it came from.")
@@ -403,10 +375,9 @@ class CcpaCollected(BaseModel):
     event_ids: list[str] = Field(description="Ids of the events (sorted; capped by the store query's limit).")
 
 
-class CcpaDisclosed(BaseModel):
+class CcpaDisclosed(Frozen):
     """One category of personal information disclosed in the period, with whom and why."""
 
-    model_config = _FROZEN
     category: Labelled = Field(description="fideslang category.")
     ccpa_category: str = Field(description="The CCPA §1798.140(v) category it falls in.")
     third_party_categories: list[Labelled] = Field(description="Categories (types) of third parties it went to.")
@@ -419,7 +390,6 @@ class CcpaDisclosed(BaseModel):
 class CcpaReport(Report):
     """The CCPA §1798.130(a)(5) / §1798.115 disclosures for a period (default: the preceding 12 months)."""
 
-    model_config = _FROZEN
     kind: Literal["ccpa"] = Field(default="ccpa", description="'ccpa'.")
     header: ReportHeader = Field(description="What, when, which policy and period.")
     classification_rule: str = Field(

@@ -4,56 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from schemas.answers import RecipientRef
+from schemas.base import Frozen
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-
-class Problem(BaseModel):
+class Problem(Frozen):
     """An error answer: what went wrong, never data."""
 
-    model_config = _FROZEN
     detail: str = Field(description="What went wrong.")
 
 
-class ValidationItem(BaseModel):
+class ValidationItem(Frozen):
     """One invalid or unknown parameter."""
 
-    model_config = ConfigDict(frozen=True)  # FastAPI's validation errors may carry more keys (input, ctx, url)
+    # FastAPI's validation errors may carry more keys (input, ctx, url)
+    model_config = ConfigDict(frozen=True, extra="ignore")
     loc: list[str | int] = Field(description="Where: ('query', name), ('path', name), ('body', ...).")
     msg: str = Field(description="What is wrong.")
     type: str = Field(description="Kind of error.")
 
 
-class ValidationProblem(BaseModel):
+class ValidationProblem(Frozen):
     """A request refused because a parameter or the body is invalid (422)."""
 
-    model_config = _FROZEN
     detail: list[ValidationItem] = Field(description="Each problem.")
 
 
-class Health(BaseModel):
+class Health(Frozen):
     """The server is up."""
 
-    model_config = _FROZEN
     status: str = Field(description="'ok'.")
     version: str = Field(description="privacy-lineage version.")
 
 
-class Me(BaseModel):
+class Me(Frozen):
     """Who the presented token stands for."""
 
-    model_config = _FROZEN
     name: str = Field(description="Token name.")
     role: str = Field(description="dpo, auditor or service.")
 
 
-class RecipientFlow(BaseModel):
+class RecipientFlow(Frozen):
     """One flow of data to a recipient, aggregated over people: a (category, purpose, role, subject type)."""
 
-    model_config = _FROZEN
     category: str = Field(description="Data category received.")
     purpose: str = Field(description="Purpose it was disclosed for.")
     role: str = Field(description="SOS's role in those events (controller or processor).")
@@ -65,10 +60,9 @@ class RecipientFlow(BaseModel):
     event_ids: list[str] = Field(description="Ids of those events (capped by the request's evidence_limit).")
 
 
-class RecipientSummary(BaseModel):
+class RecipientSummary(Frozen):
     """A recipient and what it received in total (for the list of recipients)."""
 
-    model_config = _FROZEN
     recipient: RecipientRef = Field(description="The recipient.")
     categories: list[str] = Field(description="Categories it received.")
     purposes: list[str] = Field(description="Purposes it received them for.")
@@ -78,10 +72,9 @@ class RecipientSummary(BaseModel):
     last_seen: datetime = Field(description="Latest disclosure to it.")
 
 
-class RecipientView(BaseModel):
+class RecipientView(Frozen):
     """Everything a recipient received: from whom (subject types, counts), what (categories), for what (purposes)."""
 
-    model_config = _FROZEN
     recipient: RecipientRef = Field(description="The recipient.")
     categories: list[str] = Field(description="Categories it received, sorted.")
     purposes: list[str] = Field(description="Purposes it received them for, sorted.")
@@ -95,27 +88,24 @@ class RecipientView(BaseModel):
     event_ids: list[str] = Field(description="Ids of every share event to it, sorted (capped per flow).")
 
 
-class EventProblem(BaseModel):
+class EventProblem(Frozen):
     """A field of a rejected event and what is wrong with it."""
 
-    model_config = _FROZEN
     field: str = Field(description="Dotted path of the field ('' for the whole event).")
     message: str = Field(description="What is wrong.")
 
 
-class RejectedEvent(BaseModel):
+class RejectedEvent(Frozen):
     """An event of an ingest request that does not meet the contract (it was not applied)."""
 
-    model_config = _FROZEN
     index: int = Field(description="Position in the request body, from 0.")
     event_id: str | None = Field(default=None, description="Its event_id, when readable.")
     problems: list[EventProblem] = Field(description="What is wrong with it.")
 
 
-class IngestResult(BaseModel):
+class IngestResult(Frozen):
     """What an ingest request did."""
 
-    model_config = _FROZEN
     applied: int = Field(description="Events newly applied.")
     duplicates: int = Field(description="Events already present (a replay changes nothing).")
     rejected: list[RejectedEvent] = Field(description="Events refused, with the reasons.")
@@ -128,9 +118,8 @@ class IngestResult(BaseModel):
     )
 
 
-class Acknowledged(BaseModel):
+class Acknowledged(Frozen):
     """An alert acknowledged."""
 
-    model_config = _FROZEN
     alert_id: str = Field(description="The alert.")
     status: str = Field(description="'acknowledged'.")
