@@ -1,4 +1,4 @@
-"""The `lineage` command line: ingest, who-has, simulate, demo, schema, policy check, alerts, stats."""
+"""The `lineage` command line: ingest, who-has, simulate, demo, schema, policy check and Fides files, alerts, stats."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, TextIO
 from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage import cli_fides, cli_privacy, cli_reports, cli_streams, cli_web, render
 from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, settings_from, with_store
 from lineage.wiring import build_handler, open_configured_store, pseudonymizer
 from policies import PolicyFileError, load_policy
+from policies.fides import needs_quote
 from schemas.events import json_schema
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.deadletter import FileDeadLetters
@@ -175,6 +176,12 @@ def cmd_policy_check(args: argparse.Namespace, settings: Settings, out: TextIO, 
             err.write(f"{exc.file}: {problem}\n")
         err.write(f"{exc.file}: {len(exc.problems)} problem(s)\n")
         return EXIT_FAILED
+    missing = needs_quote(policy)  # a skeleton imported from Fides: clauses still to quote
+    for where in missing:
+        err.write(f"{args.file}: {where}.clause: needs a quote from the policy text (imported from Fides)\n")
+    if missing:
+        err.write(f"{args.file}: {len(missing)} problem(s)\n")
+        return EXIT_FAILED
     out.write(
         f"{args.file}: OK — policy {policy.id} version {policy.version}: {len(policy.collections)} collection, "
         f"{len(policy.uses)} use and {len(policy.disclosures)} disclosure declaration(s)\n"
@@ -305,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = pol.add_parser("check", help="validate a policy file and report problems with their location")
     sp.add_argument("file")
     sp.set_defaults(func=cmd_policy_check)
+    cli_fides.register(pol)
 
     sp = sub.add_parser("simulate", help="write simulated S Plus Helpdesk traffic as JSON Lines")
     sp.add_argument("--people", type=int, default=100)
