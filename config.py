@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_STORE = "sqlite:///lineage.db"
@@ -79,6 +80,10 @@ class Settings:
     alerter_batch_size: int = 500  # LINEAGE_ALERTER_BATCH_SIZE
     alerter_batch_wait: float = 0.05  # LINEAGE_ALERTER_BATCH_WAIT: seconds; the alerts' latency floor
     log_level: str = "WARNING"
+    # LINEAGE_EVENT_TIME_MIN / _MAX: the occurred_at window every reader (ingest, worker, API, emit) accepts; None:
+    # the contract's default bound (schemas.events.DEFAULT_TIME_WINDOW); lineage.wiring.event_window builds it
+    event_time_min: datetime | None = None
+    event_time_max: datetime | None = None
     # alert sinks (LINEAGE_ALERT_*); webhook URLs carry their secret in the path, so they are kept out of repr
     alert_log: bool = True
     alert_webhook_url: str | None = field(default=None, repr=False)
@@ -134,6 +139,9 @@ class Settings:
             values["alerter_batch_size"] = int(_number(e, "LINEAGE_ALERTER_BATCH_SIZE", 500, minimum=1))
         if e.get("LINEAGE_ALERTER_BATCH_WAIT"):
             values["alerter_batch_wait"] = _number(e, "LINEAGE_ALERTER_BATCH_WAIT", 0.05, minimum=0.001)
+        for bound in ("MIN", "MAX"):
+            if (e.get(f"LINEAGE_EVENT_TIME_{bound}") or "").strip():
+                values[f"event_time_{bound.lower()}"] = _instant(e, f"LINEAGE_EVENT_TIME_{bound}")
         if e.get("LINEAGE_PSEUDONYM_KEY_FILE"):
             values["pseudonym_key_file"] = Path(e["LINEAGE_PSEUDONYM_KEY_FILE"])
         values.update(_kafka_env(e))
@@ -155,6 +163,16 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}={env[name]!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _instant(env: Mapping[str, str], name: str) -> datetime:
+    """An ISO 8601 date or time (UTC when it has no zone)."""
+    raw = env[name].strip()
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an ISO 8601 date or time, e.g. 2100-01-01") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:

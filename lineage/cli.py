@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -15,14 +15,25 @@ from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
 from lineage import cli_fides, cli_privacy, cli_reports, cli_streams, cli_web, render
-from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, settings_from, with_store
+from lineage.cli_common import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    iso,
+    open_events,
+    settings_from,
+    with_store,
+)
 from lineage.wiring import build_handler, open_configured_store, pseudonymizer
 from policies import PolicyFileError, load_policy
 from policies.fides import needs_quote
 from schemas.events import json_schema
 from streams.alerts.dispatcher import AlertDispatcher
-from streams.deadletter import FileDeadLetters
-from streams.embedded import BATCH_SIZE, IngestReport, ingest_lines
+from streams.deadletter import DeadLetter, DeadLetterSink, FileDeadLetters
+from streams.embedded import BATCH_SIZE, IngestReport, Oversized, ingest_lines, read_lines
+from streams.handler import describe_error
 
 if TYPE_CHECKING:
     from lineage.simulator import SimulatedEvent
@@ -35,9 +46,9 @@ class _Progress:
     def __init__(self, total_bytes: int | None, enabled: bool, err: TextIO) -> None:
         self.total, self.enabled, self.err, self.done_bytes = total_bytes, enabled, err, 0
 
-    def lines(self, fh: TextIO) -> Iterator[str]:
-        for line in fh:
-            self.done_bytes += len(line.encode("utf-8", errors="replace"))
+    def lines(self, lines: Iterable[bytes | Oversized]) -> Iterator[bytes | Oversized]:
+        for line in lines:
+            self.done_bytes += line.size if isinstance(line, Oversized) else len(line)
             yield line
 
     def __call__(self, report: IngestReport) -> None:
@@ -56,26 +67,40 @@ class _Progress:
             self.err.write("\n")
 
 
+class _Shown:
+    """Passes dead letters on, keeping the place and reason of the first ``limit`` for stderr."""
+
+    def __init__(self, sink: DeadLetterSink, limit: int = 50) -> None:
+        self.sink, self.limit = sink, limit
+        self.first: list[tuple[str, int | None, str]] = []
+
+    def put(self, letter: DeadLetter) -> None:
+        if len(self.first) < self.limit:
+            self.first.append((letter.origin, letter.line, letter.reason))
+        self.sink.put(letter)
+
+    def close(self) -> None:
+        self.sink.close()
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    if args.file == "-":
-        fh: TextIO = sys.stdin
-        origin, total, default_dlq = "<stdin>", None, Path("stdin.deadletter.jsonl")
-    else:
-        path = Path(args.file)
-        if not path.is_file():
-            raise UsageError(f"no such file: {path}")
-        fh = path.open(encoding="utf-8", errors="replace", newline=None)
-        origin, total, default_dlq = str(path), path.stat().st_size, path.with_name(path.name + ".deadletter.jsonl")
+    fh, origin, total, default_dlq = open_events(args.file)
     dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
     dead = FileDeadLetters(dlq_path)
+    problem = dead.problem()
+    if problem is not None:
+        if args.file != "-":
+            fh.close()
+        raise UsageError(f"cannot write dead letters: {problem} (choose another with --dead-letters)")
+    shown = _Shown(dead)
     progress = _Progress(total, args.progress or (err.isatty() and (total or 0) > 5_000_000), err)
     handler = build_handler(settings)
     dispatcher = AlertDispatcher.from_settings(handler.store, settings)
     try:
         report = ingest_lines(
-            progress.lines(fh),
+            progress.lines(read_lines(fh)),
             handler,
-            dead,
+            shown,
             origin=origin,
             batch_size=args.batch_size,
             on_progress=_alerting(dispatcher, progress),
@@ -85,16 +110,30 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
         dead.close()
         dispatcher.close()
         handler.store.close()
-        if fh is not sys.stdin:
+        if args.file != "-":
             fh.close()
-    for letter in _read_letters(dlq_path, dead.count):
-        err.write(f"{letter['origin']}:{letter['line']}: rejected: {letter['reason']}\n")
+    for where, line, reason in shown.first:
+        err.write(f"{where}:{line}: rejected: {reason}\n")
+    if len(shown.first) < dead.count:
+        err.write(f"... and {dead.count - len(shown.first)} more in {dlq_path}\n")
     err.write(
         f"{report.applied} event(s) applied, {report.duplicates} already present, {report.rejected} line(s) rejected"
         + (f" (see {dlq_path})" if report.rejected else "")
         + (f", {report.suppressed} about erased people dropped" if report.suppressed else "")
         + f", {len(report.findings)} undeclared-flow finding(s)\n"
     )
+    if report.failed:
+        err.write(
+            f"lineage ingest: {report.failed} line(s) met an internal error and were not applied; they are in "
+            f"{dlq_path} with the error's type, for a bug report and a replay\n"
+        )
+    if report.unwritten:
+        err.write(
+            f"lineage ingest: {report.unwritten} rejected line(s) could not be written to {dlq_path} "
+            f"({report.unwritten_error}): they are not kept anywhere\n"
+        )
+    if report.failed or report.unwritten:
+        return EXIT_INTERNAL
     return EXIT_FAILED if report.rejected else EXIT_OK
 
 
@@ -109,13 +148,6 @@ def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None])
         then(report)
 
     return on_batch
-
-
-def _read_letters(path: Path, newest: int) -> list[dict[str, object]]:
-    if newest == 0 or not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()[-newest:]
-    return [json.loads(line) for line in lines[:50]]
 
 
 # -- queries --------------------------------------------------------------------------------------
@@ -233,9 +265,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     dead = FileDeadLetters(workdir / "events.deadletter.jsonl")
     # simulated alerts go to the configured sinks (Teams, Slack, ...) only when asked: never by surprise
     dispatcher = AlertDispatcher.from_settings(handler.store, settings) if args.send_alerts else None
-    with events_file.open(encoding="utf-8") as fh:
+    with events_file.open("rb") as raw:
         on_batch = _alerting(dispatcher, lambda report: None) if dispatcher else None
-        report = ingest_lines(fh, handler, dead, origin=str(events_file), on_progress=on_batch)
+        report = ingest_lines(read_lines(raw), handler, dead, origin=str(events_file), on_progress=on_batch)
     if dispatcher is not None:
         dispatcher.close()
     dead.close()
@@ -360,6 +392,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         err.write("lineage: interrupted\n")
         return 130
+    except Exception as exc:  # a bug: say where, never what (an exception's text may quote the input)
+        err.write(f"lineage: internal error: {describe_error(exc)}; nothing of its text is shown, it may quote input\n")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

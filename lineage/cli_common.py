@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import io
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from config import Settings
 from reports.vocab import EEA
 
 #: Exit codes of every command: 1 when some input was rejected (the rest applied) or the work is incomplete;
-#: 2 when the command could not be used as called: bad arguments or settings, a store or broker it cannot use.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: 2 when the command could not be used as called: bad arguments or settings, a store or broker it cannot use;
+#: 3 for an internal error: input that could not be handled for a reason that is not the input's (dead-lettered
+#: with the error's type, after the rest of the input), a dead letter that could not be written, or a failure of the
+#: command itself (never a traceback, never the error's text: it could quote the input).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: A command: the parsed arguments, the settings read once from them and the environment, stdout, stderr.
 Command = Callable[[argparse.Namespace, Settings, TextIO, TextIO], int]
@@ -34,6 +39,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
         policy_file=Path(policy) if policy else None,
         kafka_bootstrap=getattr(args, "bootstrap", None),
     )
+
+
+def open_events(name: str) -> tuple[BinaryIO, str, int | None, Path]:
+    """The JSON Lines events of FILE or - (stdin), in binary (the reader decides what is UTF-8): the stream, its name
+    for messages, its size when known and its default dead-letter path. The caller closes a file it opened."""
+    if name == "-":
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # a text stream stands in for stdin (tests)
+            stdin = io.BytesIO(sys.stdin.read().encode("utf-8", "surrogateescape"))
+        return stdin, "<stdin>", None, Path("stdin.deadletter.jsonl")
+    path = Path(name)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    return path.open("rb"), str(path), path.stat().st_size, path.with_name(path.name + ".deadletter.jsonl")
 
 
 def with_store(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:

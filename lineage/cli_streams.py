@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TextIO
 
 from config import Settings
-from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Command, UsageError, with_store
+from lineage.cli_common import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    Command,
+    UsageError,
+    open_events,
+    with_store,
+)
 from streams.topics import DEADLETTER_RETENTION
 
 
@@ -144,47 +152,58 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings, out: TextIO,
 
 # -- emit -----------------------------------------------------------------------------------------
 def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    from lineage.wiring import load_configured_policy
+    from lineage.wiring import event_window, load_configured_policy
     from schemas.events import EventError
-    from streams.deadletter import DeadLetter, FileDeadLetters
-    from streams.embedded import MAX_LINE_BYTES
+    from streams.deadletter import DeadLetter, FileDeadLetters, raw_fields
+    from streams.embedded import MAX_LINE_BYTES, Oversized, read_lines
     from streams.emitter import Emitter
     from streams.event_sinks import KafkaSink, SinkError
+    from streams.handler import describe_error
 
-    if args.file == "-":
-        fh: TextIO = sys.stdin
-        origin, default_dlq = "<stdin>", Path("stdin.deadletter.jsonl")
-    else:
-        path = Path(args.file)
-        if not path.is_file():
-            raise UsageError(f"no such file: {path}")
-        fh = path.open(encoding="utf-8", errors="replace", newline=None)
-        origin, default_dlq = str(path), path.with_name(path.name + ".deadletter.jsonl")
+    fh, origin, _, default_dlq = open_events(args.file)
     dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
     dead = FileDeadLetters(dlq_path)
+    problem = dead.problem()
+    if problem is not None:
+        if args.file != "-":
+            fh.close()
+        raise UsageError(f"cannot write dead letters: {problem} (choose another with --dead-letters)")
     taxonomy = load_configured_policy(settings).taxonomy()
-    sent = rejected = 0
+    sent = rejected = failed = unwritten = 0
     try:
         try:
             sink = KafkaSink(settings)
         except SinkError as exc:
             raise UsageError(str(exc)) from None
-        with Emitter(sink, taxonomy) as emitter:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
+        # the same checks as the worker's (taxonomy, time window): what the worker would refuse is never published
+        with Emitter(sink, taxonomy, window=event_window(settings)) as emitter:
+            for number, line in enumerate(read_lines(fh), start=1):
                 letter: DeadLetter | None = None
-                if len(line) > MAX_LINE_BYTES:
-                    letter = DeadLetter(origin, number, f"line longer than {MAX_LINE_BYTES} bytes", raw=line[:1000])
+                if isinstance(line, Oversized):
+                    reason = f"line of {line.size} bytes, longer than the limit of {MAX_LINE_BYTES}"
+                    letter = DeadLetter(origin, number, reason, raw=raw_fields(line.head)[0])
+                elif not line.strip():
+                    continue
                 else:
                     try:
                         emitter.emit(line)
                         sent += 1
                     except EventError as exc:
                         problems = [{"field": f, "message": m} for f, m in exc.problems]
-                        letter = DeadLetter(origin, number, str(exc), problems, line.rstrip("\n"), exc.event_id)
+                        text, encoded = raw_fields(line)
+                        letter = DeadLetter(origin, number, str(exc), problems, text, exc.event_id, raw_base64=encoded)
+                    except SinkError:
+                        raise
+                    except Exception as exc:  # a bug, not the line's fault: this line only
+                        text, encoded = raw_fields(line)
+                        reason = f"internal error while checking the line ({describe_error(exc)})"
+                        letter = DeadLetter(origin, number, reason, raw=text, raw_base64=encoded)
+                        failed += 1
                 if letter is not None:
-                    dead.put(letter)
+                    try:
+                        dead.put(letter)
+                    except OSError:
+                        unwritten += 1
                     rejected += 1
                     if rejected <= 50:
                         err.write(f"{origin}:{number}: rejected: {letter.reason}\n")
@@ -192,12 +211,16 @@ def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
         raise UsageError(f"{exc} ({sent} event(s) were handed to the producer before the failure)") from None
     finally:
         dead.close()
-        if fh is not sys.stdin:
+        if args.file != "-":
             fh.close()
     err.write(
         f"{sent} event(s) published to {settings.kafka_events_topic} on {settings.kafka_bootstrap}, "
         f"{rejected} line(s) rejected" + (f" (see {dlq_path})" if rejected else "") + "\n"
     )
+    if unwritten:
+        err.write(f"lineage emit: {unwritten} rejected line(s) could not be written to {dlq_path}\n")
+    if failed or unwritten:
+        return EXIT_INTERNAL
     return EXIT_FAILED if rejected else EXIT_OK
 
 

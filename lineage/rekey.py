@@ -15,7 +15,6 @@ The rebuild is idempotent (event ids), so an interrupted rotation is simply run 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,10 +24,11 @@ from graph.projection import project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore, StoreConfigError
 from schemas.answers import StoreStats
-from schemas.events import validate_event
+from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow, validate_event
+from schemas.jsontext import JsonTextError, loads
 from schemas.policy import Policy
 from streams.deadletter import DeadLetterSink
-from streams.embedded import IngestReport, ingest_lines
+from streams.embedded import IngestReport, ingest_lines, read_lines
 from streams.handler import Handler
 
 
@@ -59,12 +59,13 @@ class RekeyReport:
 def subject_ids(paths: Iterable[Path]) -> Iterator[str]:
     """The subject ids named by JSON Lines event files (lines that are not events are skipped: ingest reports them)."""
     for path in paths:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for line in fh:
+        with path.open("rb") as fh:
+            for line in read_lines(fh):
+                if not isinstance(line, bytes):
+                    continue  # too long to be an event
                 try:
-                    doc = json.loads(line)
-                    sid = doc["subject"]["id"]
-                except (ValueError, KeyError, TypeError):
+                    sid = loads(line)["subject"]["id"]
+                except (JsonTextError, KeyError, TypeError):
                     continue
                 if isinstance(sid, str):
                     yield sid
@@ -90,6 +91,7 @@ def rekey(
     *,
     subjects: Iterable[str] = (),
     batch_size: int = 1000,
+    window: TimeWindow = DEFAULT_TIME_WINDOW,
 ) -> RekeyReport:
     """Rebuild ``new`` (empty, or a rotation to the same key interrupted earlier) from ``events`` under ``new_key``.
 
@@ -99,7 +101,7 @@ def rekey(
     if old_key.fingerprint == new_key.fingerprint:
         raise StoreConfigError("the new pseudonym key is the key the store already uses: nothing to rotate")
     old.bind_key(old_key.fingerprint)
-    handler = Handler(new, policy, new_key)  # binds the new key, or refuses a store written with another
+    handler = Handler(new, policy, new_key, window)  # binds the new key, or refuses a store written with another
     files = list(events)
     report = RekeyReport(old=old.stats(), new=new.stats())
 
@@ -132,9 +134,9 @@ def rekey(
     report.tombstones_carried = len(carried)
 
     for path in files:
-        with path.open(encoding="utf-8", errors="replace", newline=None) as fh:
-            part = ingest_lines(fh, handler, dead_letters, origin=str(path), batch_size=batch_size)
-        for name in ("lines", "blank", "applied", "duplicates", "rejected", "suppressed"):
+        with path.open("rb") as fh:
+            part = ingest_lines(read_lines(fh), handler, dead_letters, origin=str(path), batch_size=batch_size)
+        for name in ("lines", "blank", "applied", "duplicates", "rejected", "suppressed", "failed", "unwritten"):
             setattr(report.ingest, name, getattr(report.ingest, name) + getattr(part, name))
 
     for alert in old.alerts(status="acknowledged"):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from config import Settings
+from config import Settings, SettingsError
 from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_file
 from graph.registry import open_store
 from graph.store import GraphStore
 from policies import default_policy, load_policy
+from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from streams.handler import Handler
 
@@ -25,5 +26,19 @@ def open_configured_store(settings: Settings) -> GraphStore:
     return open_store(settings.store, settings)
 
 
+def event_window(settings: Settings) -> TimeWindow:
+    """The occurred_at window readers accept: LINEAGE_EVENT_TIME_MIN / _MAX, each defaulting to the contract's."""
+    try:
+        return TimeWindow(
+            settings.event_time_min or DEFAULT_TIME_WINDOW.earliest,
+            settings.event_time_max or DEFAULT_TIME_WINDOW.latest,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"LINEAGE_EVENT_TIME_MIN/MAX: {exc}") from None
+
+
 def build_handler(settings: Settings, store: GraphStore | None = None) -> Handler:
-    return Handler(store or open_configured_store(settings), load_configured_policy(settings), pseudonymizer(settings))
+    window = event_window(settings)  # a bad window is refused before the store is opened
+    return Handler(
+        store or open_configured_store(settings), load_configured_policy(settings), pseudonymizer(settings), window
+    )

@@ -12,10 +12,13 @@ Delivery is at least once, and the graph makes it exactly once in effect:
 * The store records processed event ids in the same transaction as the changes, so a message delivered again
   (after a crash between the write and the offset commit, a rebalance, or a stop) is applied once.
 * :class:`~graph.store.StoreUnavailable` (transient) is retried with exponential backoff, holding the batch
-  (and with it the partitions' progress). Any other failure propagates: the agent runs under a crashing
-  supervisor, so the worker exits (status 1) without committing the batch, and a restarted worker receives
-  it again. A message the store cannot take is never skipped silently; only messages that fail the *contract*
-  are set aside, in the dead-letter topic.
+  (and with it the partitions' progress). Any other store error (:class:`~graph.store.StoreError`: the store's
+  fault, not the events') propagates: the agent runs under a crashing supervisor, so the worker exits (status 1)
+  without committing the batch, and a restarted worker receives it again.
+* One message never stops the others: a message that fails the contract, or meets an internal error while it is
+  read, projected or written (any error but a ``StoreError``: the handler applies the rest of the batch without
+  it), is set aside in the dead-letter topic with the reason, and the batch's offsets move on. Nothing is skipped
+  silently.
 * If the worker dies after the write but before the commit, redelivery re-publishes that batch's dead letters
   (duplicates are possible there) but not its alerts: the handler reports findings only for events it applies
   for the first time. The alerts themselves are in the store (``lineage alerts``); the topic is a notification.
@@ -35,10 +38,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from graph.store import StoreUnavailable, alert_id
 from policies.findings import Finding
-from schemas.events import AnyEvent, EventError, parse_event
+from schemas.events import AnyEvent, EventError, TimeWindow, parse_event
 from schemas.taxonomy import Taxonomy
 from streams.deadletter import DeadLetter
-from streams.handler import Handler, HandleResult
+from streams.handler import Handler, HandleResult, describe_error
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
@@ -183,21 +186,39 @@ def dead_letter_envelope(
 
 
 def parse_messages(
-    messages: Sequence[RawMessage], taxonomy: Taxonomy | None
+    messages: Sequence[RawMessage], taxonomy: Taxonomy | None, window: TimeWindow | None = None
 ) -> tuple[list[AnyEvent], list[tuple[RawMessage, dict[str, Any]]]]:
-    """The valid events of a batch, and each invalid message with its dead-letter envelope (why, and where)."""
+    """The valid events of a batch, and each invalid message with its dead-letter envelope (why, and where).
+
+    Parsing a message never raises: a message that meets an internal error (not the input's fault) is set aside
+    with that reason too, so no message can stop the worker.
+    """
+    valid, _, letters = parse_batch(messages, taxonomy, window)
+    return valid, letters
+
+
+def parse_batch(
+    messages: Sequence[RawMessage], taxonomy: Taxonomy | None, window: TimeWindow | None = None
+) -> tuple[list[AnyEvent], list[RawMessage], list[tuple[RawMessage, dict[str, Any]]]]:
+    """:func:`parse_messages`, with the message of each valid event (same order)."""
     valid: list[AnyEvent] = []
+    sources: list[RawMessage] = []
     letters: list[tuple[RawMessage, dict[str, Any]]] = []
     for message in messages:
         if not message.value:
             letters.append((message, dead_letter_envelope(message, "empty message (no value)")))
             continue
         try:
-            valid.append(parse_event(message.value, taxonomy))
+            valid.append(parse_event(message.value, taxonomy, window))
+            sources.append(message)
         except EventError as exc:
             problems = [{"field": f, "message": m} for f, m in exc.problems]
             letters.append((message, dead_letter_envelope(message, str(exc), problems, exc.event_id)))
-    return valid, letters
+        except Exception as exc:  # a bug, not the message's fault: this message only
+            reason = f"internal error while reading the message ({describe_error(exc)})"
+            _log.error("%s/%d@%d: %s", message.topic, message.partition, message.offset, reason)
+            letters.append((message, dead_letter_envelope(message, reason)))
+    return valid, sources, letters
 
 
 def finding_document(finding: Finding) -> dict[str, Any]:
@@ -243,12 +264,15 @@ class BatchProcessor:
 
     async def __call__(self, messages: Sequence[RawMessage]) -> BatchOutcome:
         outcome = BatchOutcome()
-        valid, letters = parse_messages(messages, self.handler.taxonomy)
+        valid, sources, letters = parse_batch(messages, self.handler.taxonomy, self.handler.window)
         if valid:
             result = await self._apply(valid)
             outcome.applied, outcome.duplicates = result.applied, result.duplicates
             outcome.suppressed = result.suppressed
             outcome.findings.extend(result.findings)
+            for failure in result.failed:  # an event that could not be projected or stored: set aside, not lost
+                message = sources[failure.index]
+                letters.append((message, dead_letter_envelope(message, failure.reason, event_id=failure.event_id)))
         for message, envelope in letters:
             await self.publisher.publish(self.topics.deadletter, message.key, _json(envelope))
         outcome.rejected = len(letters)

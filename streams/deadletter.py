@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -16,7 +17,11 @@ from typing import Any, Protocol, TextIO
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One rejected input: its origin (file and line, or topic/partition/offset), the reasons, the raw text."""
+    """One rejected input: its origin (file and line, or topic/partition/offset), the reasons, the raw text.
+
+    ``raw`` holds the original when it is UTF-8 text; otherwise ``raw`` is empty and ``raw_base64`` holds the bytes
+    (see :func:`raw_fields`), so that the letter keeps exactly what came in.
+    """
 
     origin: str
     line: int | None
@@ -25,9 +30,40 @@ class DeadLetter:
     raw: str = ""
     event_id: str | None = None
     rejected_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    raw_base64: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        """One line of JSON: no character in it ends a line for any reader (see :func:`one_line_json`)."""
+        doc = asdict(self)
+        if doc["raw_base64"] is None:
+            del doc["raw_base64"]
+        return one_line_json(doc)
+
+
+_LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def one_line_json(doc: object) -> str:
+    """``doc`` as JSON on one line for every line splitter: ``json.dumps`` escapes the C0 controls, and this also
+    escapes U+0085, U+2028 and U+2029, which Python's ``str.splitlines`` (and JavaScript) take for line breaks."""
+    return json.dumps(doc, ensure_ascii=False).translate(_LINE_BREAKS)
+
+
+def raw_fields(raw: str | bytes) -> tuple[str, str | None]:
+    """What a dead letter keeps of an input line, without its line ending: ``(text, None)`` when it is UTF-8 text,
+    else ``("", base64 of the bytes)``."""
+    if isinstance(raw, str):
+        text = raw.rstrip("\r\n")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: not text any file can hold
+            return "", base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii")
+        return text, None
+    data = raw.rstrip(b"\r\n")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return "", base64.b64encode(data).decode("ascii")
 
 
 class DeadLetterSink(Protocol):
@@ -39,7 +75,8 @@ class DeadLetterSink(Protocol):
 
 
 class FileDeadLetters:
-    """Appends dead letters as JSON Lines to a file, created on the first letter.
+    """Appends dead letters as JSON Lines to a file, created on the first letter with mode 0600 (letters keep the
+    original input, raw subject ids included).
 
     Each append holds an exclusive ``flock`` on the file, and reopens the path when :func:`purge_dead_letters`
     replaced the file meanwhile, so a purge running beside an ingest loses none of the ingest's letters.
@@ -50,12 +87,26 @@ class FileDeadLetters:
         self._fh: TextIO | None = None
         self.count = 0
 
+    def problem(self) -> str | None:
+        """Why letters could not be written to the path, found before any is (None: nothing in the way)."""
+        if self.path.exists():
+            if not self.path.is_file():
+                return f"{self.path} is not a regular file"
+            return None if os.access(self.path, os.W_OK) else f"{self.path} is not writable"
+        folder = self.path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+        return None if os.access(folder, os.W_OK | os.X_OK) else f"cannot create files in {folder}"
+
     def put(self, letter: DeadLetter) -> None:
         line = letter.to_json() + "\n"
         while True:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = self.path.open("a", encoding="utf-8")
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._fh = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
             fcntl.flock(self._fh, fcntl.LOCK_EX)
             try:
                 if _same_file(self._fh, self.path):
@@ -123,6 +174,9 @@ def _concerns(line: str, needles: list[str]) -> bool:
     texts = [line]
     if isinstance(doc, dict):
         texts = [str(doc.get("raw") or ""), json.dumps(doc.get("problems") or [], ensure_ascii=False)]
+        if doc.get("raw_base64"):  # input that was not UTF-8: an id in it is still in UTF-8 among the other bytes
+            with contextlib.suppress(ValueError):
+                texts.append(base64.b64decode(str(doc["raw_base64"])).decode("utf-8", "replace"))
     return any(n in t for t in texts for n in needles)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.events import SCHEMA_VERSION, AnyEvent, EventError, parse_event, validate_event
+from schemas.events import SCHEMA_VERSION, AnyEvent, EventError, TimeWindow, parse_event, validate_event
 from schemas.taxonomy import Taxonomy
 from streams.event_sinks import EventSink
 
@@ -18,8 +18,9 @@ from streams.event_sinks import EventSink
 class Emitter:
     """Builds and validates events, then hands them to a sink (Kafka, file, memory).
 
-    Every event is checked against the contract, taxonomy keys included, *before* it is sent: a bad event
-    raises :class:`schemas.events.EventError` in the caller and never reaches the sink. The keyword helpers
+    Every event is checked against the contract, taxonomy keys and the window of event times included, *before* it
+    is sent, with the same checks as the worker (``parse_event``): a bad event raises
+    :class:`schemas.events.EventError` in the caller and never reaches the sink. The keyword helpers
     fill ``schema_version``, a UUID ``event_id`` and ``occurred_at`` (now, UTC) unless given.
 
     >>> from streams.event_sinks import MemorySink
@@ -28,21 +29,29 @@ class Emitter:
     ...                      data_categories=["user.contact.email"], purpose="essential.service.operations.support")
     """
 
-    def __init__(self, sink: EventSink, taxonomy: Taxonomy | None = None, *, emitted_by: str | None = None) -> None:
+    def __init__(
+        self,
+        sink: EventSink,
+        taxonomy: Taxonomy | None = None,
+        *,
+        emitted_by: str | None = None,
+        window: TimeWindow | None = None,
+    ) -> None:
         self.sink = sink
         self.taxonomy = taxonomy
         self.emitted_by = emitted_by
+        self.window = window  # None: the default window (the worker's, unless it is configured otherwise)
 
     # -- the one way out ---------------------------------------------------------------------------
     def emit(self, event: AnyEvent | Mapping[str, Any] | str | bytes) -> AnyEvent:
         """Validate ``event`` (a model, a dict, or a JSON text) and send it; return the validated event."""
         if isinstance(event, str | bytes):
-            checked = parse_event(event, self.taxonomy)
+            checked = parse_event(event, self.taxonomy, self.window)
         elif isinstance(event, BaseModel):
             # re-validate: a model built elsewhere was checked against the default taxonomy, not necessarily ours
-            checked = validate_event(event.model_dump(mode="json", exclude_none=True), self.taxonomy)
+            checked = validate_event(event.model_dump(mode="json", exclude_none=True), self.taxonomy, self.window)
         elif isinstance(event, Mapping):
-            checked = validate_event(dict(event), self.taxonomy)
+            checked = validate_event(dict(event), self.taxonomy, self.window)
         else:
             raise EventError([("", f"an event must be a mapping, a model or JSON text, got {type(event).__name__}")])
         self.sink.send(checked)

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.changes import ChangeSet
 from graph.projection import bounded_nodes, project
 from graph.pseudonym import Pseudonymizer
-from graph.store import GraphStore
+from graph.store import ApplyResult, GraphStore, StoreError
 from policies.compliance import PolicyEvaluator
 from policies.consent import ConsentState, consent_record
 from policies.findings import Finding
-from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent
+from schemas.events import CONSENT_EVENTS, DATA_EVENTS, DEFAULT_TIME_WINDOW, AnyEvent, TimeWindow
 from schemas.policy import Policy
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An event of a batch that could not be projected or stored, and why (the error's type: never its text,
+    which could quote the event). The rest of its batch is applied without it."""
+
+    index: int  # its position in the batch given to :meth:`Handler.handle`
+    event_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class HandleResult:
-    """What one batch did; ``suppressed`` events were about a person erased after they occurred (not applied)."""
+    """What one batch did; ``suppressed`` events were about a person erased after they occurred (not applied);
+    ``failed`` ones could not be handled at all (see :class:`Failure`)."""
 
     applied: int
     duplicates: int
@@ -26,6 +40,7 @@ class HandleResult:
     suppressed: int = 0
     #: erasures applied whose deleted data may still be in the store's files (GraphStore.purge completes them)
     erasures_pending: tuple[str, ...] = ()
+    failed: tuple[Failure, ...] = ()
 
 
 class Handler:
@@ -43,10 +58,18 @@ class Handler:
     arrive, and no finding is reported for them. Events that occurred after it are new data and are applied.
     """
 
-    def __init__(self, store: GraphStore, policy: Policy, pseudonymizer: Pseudonymizer) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        policy: Policy,
+        pseudonymizer: Pseudonymizer,
+        window: TimeWindow = DEFAULT_TIME_WINDOW,
+    ) -> None:
         self.store = store
         self.policy = policy
         self.taxonomy = policy.taxonomy()
+        #: the event times accepted: readers pass it to parse_event with the taxonomy
+        self.window = window
         self.evaluator = PolicyEvaluator(policy)
         self.pseudonym = pseudonymizer
         self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
@@ -80,25 +103,73 @@ class Handler:
         return state
 
     def handle(self, events: Sequence[AnyEvent]) -> HandleResult:
-        """Apply a batch atomically; findings of events already processed are not reported again."""
+        """Apply a batch atomically; findings of events already processed are not reported again.
+
+        One event that cannot be projected or stored fails alone (:attr:`HandleResult.failed`): the others are
+        applied. A store error (:class:`~graph.store.StoreError`: unavailable, misconfigured) is about the store,
+        not the event, and propagates with nothing applied.
+        """
         if not events:
             return HandleResult(0, 0, ())
-        batch = self.changes(events, self.consent_for(events))
+        consent = self.consent_for(events)
+        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
+        batch: list[tuple[int, ChangeSet]] = []
+        failed: list[Failure] = []
+        for index, event in enumerate(events):
+            try:
+                subject = pseudonym(event.subject.id)
+                batch.append(
+                    (index, project(event, pseudonym, evaluate(event, subject, consent.get(subject)), nodes, subject))
+                )
+            except Exception as exc:  # one event's fault must not cost the batch
+                failed.append(_failure(index, event, "could not be projected into the graph", exc))
+        results = self._apply(batch, failed)
         # the store skips events already recorded and repeats within the batch, and says which it applied (in the
         # same transaction): only their findings are reported, once each, even when another worker applied some
         # of the same events meanwhile
-        result = self.store.apply(batch)
-        applied, reported = result.applied_ids, set[str]()
+        applied = frozenset[str]().union(*(r.applied_ids for _, r in results))
+        reported = set[str]()
         findings: list[Finding] = []
-        for cs in batch:
+        for _, cs in batch:
             if cs.event.event_id in applied and cs.event.event_id not in reported:
                 reported.add(cs.event.event_id)
                 findings.extend(cs.findings)
-        dropped = result.suppressed
-        return HandleResult(
-            result.applied,
-            len(batch) - result.applied - len(dropped),
-            tuple(findings),
-            len(dropped),
-            result.erasures_pending,
-        )
+        count = sum(r.applied for _, r in results)
+        dropped = sum(len(r.suppressed) for _, r in results)
+        stored = sum(size for size, _ in results)
+        pending = tuple(e for _, r in results for e in r.erasures_pending)
+        return HandleResult(count, stored - count - dropped, tuple(findings), dropped, pending, tuple(failed))
+
+    def _apply(self, batch: list[tuple[int, ChangeSet]], failed: list[Failure]) -> list[tuple[int, ApplyResult]]:
+        """``store.apply`` the batch (with its size); when it fails for a reason other than the store, apply each
+        half alone, down to the one event at fault (each attempt is one transaction, rolled back when it fails)."""
+        if not batch:
+            return []
+        try:
+            return [(len(batch), self.store.apply([cs for _, cs in batch]))]
+        except StoreError:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                index, cs = batch[0]
+                failed.append(_failure(index, cs.event, "could not be stored", exc))
+                return []
+        middle = len(batch) // 2
+        return self._apply(batch[:middle], failed) + self._apply(batch[middle:], failed)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception's type and the place it was raised (file and line), never its text: the text of an error met
+    while handling an event may quote the event."""
+    where = exc.__traceback__
+    while where is not None and where.tb_next is not None:
+        where = where.tb_next
+    if where is None:
+        return type(exc).__name__
+    return f"{type(exc).__name__} at {where.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{where.tb_lineno}"
+
+
+def _failure(index: int, event: object, what: str, exc: Exception) -> Failure:
+    event_id = str(getattr(event, "event_id", ""))
+    _log.error("event %s %s: internal error %s", event_id, what, describe_error(exc))
+    return Failure(index, event_id, f"{what}: internal error ({describe_error(exc)})")

@@ -195,17 +195,24 @@ def data_router(console: Console) -> APIRouter:
     ) -> IngestResult:
         """Validate and apply events (service, dpo). Invalid events are returned with their problems, never applied."""
         good: list[AnyEvent] = []
+        positions: list[int] = []  # the request index of each good event
         rejected: list[RejectedEvent] = []
+        handler = console.handler
         for i, raw in enumerate(events):
             try:
-                good.append(validate_event(raw, console.handler.taxonomy))
+                good.append(validate_event(raw, handler.taxonomy, handler.window))
+                positions.append(i)
             except EventError as exc:
                 problems = [EventProblem(field=f, message=m) for f, m in exc.problems]
                 rejected.append(RejectedEvent(index=i, event_id=exc.event_id, problems=problems))
         try:
-            result = console.handler.handle(good)
+            result = handler.handle(good)
         except StoreError as exc:
             raise HTTPException(503, f"the store refused the batch: {type(exc).__name__}") from None
+        for failure in result.failed:  # could not be projected or stored: the others were applied
+            problems = [EventProblem(field="", message=failure.reason)]
+            rejected.append(RejectedEvent(index=positions[failure.index], event_id=failure.event_id, problems=problems))
+        rejected.sort(key=lambda r: r.index)
         return IngestResult(
             applied=result.applied,
             duplicates=result.duplicates,

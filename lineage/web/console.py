@@ -12,7 +12,8 @@ from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from lineage.web.audit import AuditLog
 from lineage.web.tokens import TokenFile
-from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
+from lineage.wiring import event_window, load_configured_policy, open_configured_store, pseudonymizer
+from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from streams.handler import Handler
 
@@ -50,10 +51,11 @@ class Console:
     pseudonymize: Pseudonymizer
     tokens: TokenFile
     audit: AuditLog
+    window: TimeWindow = DEFAULT_TIME_WINDOW  # the event times POST /api/events accepts
 
     def __post_init__(self) -> None:
         # binds the store to the key, so a lookup with another key is refused before any answer
-        self.handler = Handler(self.store, self.policy, self.pseudonymize)
+        self.handler = Handler(self.store, self.policy, self.pseudonymize, self.window)
 
     def close(self) -> None:
         self.store.close()
@@ -65,7 +67,7 @@ def open_console(settings: Settings, web: WebSettings) -> Console:
     policy = load_configured_policy(settings)
     store = open_configured_store(settings)
     try:
-        return Console(store, policy, key, TokenFile(web.tokens_file), AuditLog(web.audit_log))
+        return Console(store, policy, key, TokenFile(web.tokens_file), AuditLog(web.audit_log), event_window(settings))
     except BaseException:
         store.close()
         raise

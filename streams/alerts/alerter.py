@@ -59,7 +59,7 @@ from policies.consent import ConsentRecord, ConsentState, consent_record
 from policies.findings import Finding
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
 from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
-from streams.handler import Handler
+from streams.handler import Handler, describe_error
 from streams.kafka_clients import aiokafka_options
 from streams.topics import TopicNames
 
@@ -175,7 +175,10 @@ class AlertJudge:
             seen = self._consent.get(subject)
             if seen is not None:
                 state = seen if state is None else state.merged(seen.records)
-            out.extend(self.handler.evaluator.evaluate(event, subject, state))
+            try:
+                out.extend(self.handler.evaluator.evaluate(event, subject, state))
+            except Exception as exc:  # one event's fault: the workers dead-letter it; the alerter goes on
+                _log.error("event %s could not be judged: internal error %s", event.event_id, describe_error(exc))
         return out
 
     def _remember(self, table: OrderedDict[str, V], subject: str, value: V) -> None:
@@ -232,7 +235,8 @@ class AlertProcessor:
 
     async def judged(self, messages: Sequence[RawMessage]) -> AlertOutcome:
         """Parse and judge a batch (the findings are not published yet)."""
-        valid, _ = parse_messages(messages, self.judge.handler.taxonomy)  # the workers dead-letter the rest
+        handler = self.judge.handler
+        valid, _ = parse_messages(messages, handler.taxonomy, handler.window)  # the workers dead-letter the rest
         findings: list[Finding] = []
         if valid:
             findings = await retrying(

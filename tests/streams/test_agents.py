@@ -19,7 +19,7 @@ from config import Settings
 from graph.changes import ChangeSet
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
-from graph.store import ApplyResult, StoreUnavailable
+from graph.store import ApplyResult, StoreError, StoreUnavailable
 from policies import default_policy
 from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
 from streams.app import close_app, create_app
@@ -192,16 +192,42 @@ def test_an_unavailable_store_is_retried_and_the_batch_committed_only_after_the_
 
 
 def test_a_failing_write_crashes_the_agent_and_commits_nothing() -> None:
-    store = FlakyStore(RuntimeError("disk full"), failures=1_000)
+    # a store reports its own failures (a full disk, a corrupt file) as StoreError: the store's fault, not the
+    # events', so nothing is dead-lettered and the worker stops (to be restarted) without committing
+    store = FlakyStore(StoreError("disk full (SQLITE_FULL; not transient, retrying will not help)"), failures=1_000)
 
     async def check(tested: Any) -> None:
-        assert isinstance(tested._crash_reason, RuntimeError)
+        assert isinstance(tested._crash_reason, StoreError)
         await asyncio.sleep(0.2)  # time for anything that would (wrongly) go on after the crash
 
     _, publisher, committer = _run([_json(event()), _json(event()), b"{bad"], store=store, check=check)
     assert store.attempts == 1
     assert committer.offsets == {} and committer.commits == 0
     assert store.stats().events == 0 and publisher.messages == []
+
+
+class PoisonStore(SQLiteGraphStore):
+    """A SQLite store whose write of one event raises, as a bug in writing that one event would."""
+
+    def __init__(self, poison: str) -> None:
+        super().__init__(":memory:")
+        self.poison = poison
+
+    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
+        if any(cs.event.event_id == self.poison for cs in batch):
+            raise OverflowError("date value out of range")
+        return super().apply(batch)
+
+
+def test_a_poison_event_is_dead_lettered_alone_and_its_batch_goes_on() -> None:
+    sent = [event(event_id=f"k{i}") for i in range(7)]
+    store, publisher, committer = _run([_json(e) for e in sent], store=PoisonStore("k4"))
+    assert store.processed([e["event_id"] for e in sent]) == {f"k{i}" for i in range(7)} - {"k4"}
+    (letter,) = publisher.on(DLQ)
+    assert (letter["offset"], letter["event_id"]) == (4, "k4")
+    assert letter["reason"].startswith("could not be stored: internal error (OverflowError")
+    assert json.loads(letter["raw"])["event_id"] == "k4"
+    assert list(committer.offsets.values()) == [7]  # the partition moves on
 
 
 def test_app_factory_has_no_global_state_and_honours_settings() -> None:

@@ -110,6 +110,33 @@ def test_naive_time_is_refused() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        json.dumps(event(occurred_at="9999-12-31T23:59:59-14:00")),
+        json.dumps(event(occurred_at="0001-01-01T00:00:00+14:00")),
+        json.dumps(event())[:-1] + ', "subject": {"id": "bob@example.com", "type": "customer"}}',
+        json.dumps(event()).replace("alice", "al\\udc80ice").encode(),
+        json.dumps(event()).encode().replace(b"alice", b"al\xffice"),
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_what_the_worker_would_refuse_is_never_sent(line: str | bytes) -> None:
+    sink = MemorySink()
+    with pytest.raises(EventError):
+        Emitter(sink).emit(line)
+    assert sink.events == []
+
+
+def test_the_emitter_takes_the_readers_window() -> None:
+    from schemas.events import TimeWindow
+
+    window = TimeWindow(datetime(2020, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    with pytest.raises(EventError, match="outside the accepted window"):
+        Emitter(MemorySink(), window=window).emit(event(occurred_at="2028-01-01T00:00:00Z"))
+    assert Emitter(MemorySink()).emit(event(occurred_at="2028-01-01T00:00:00Z")).occurred_at.year == 2028
+
+
 def test_file_sink_writes_json_lines(tmp_path: Path) -> None:
     path = tmp_path / "out" / "events.jsonl"
     with Emitter(FileSink(path)) as emitter:

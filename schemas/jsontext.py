@@ -1,0 +1,82 @@
+"""Reading one JSON text strictly: UTF-8 only, no repeated keys, bounded nesting, and errors that quote nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+
+class JsonTextError(ValueError):
+    """The text is not one strict JSON value; the message says why and where, never quoting the text."""
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return found
+
+
+def decode_utf8(raw: bytes) -> str:
+    """``raw`` as text; :class:`JsonTextError` naming the byte offset when it is not UTF-8 (no byte-order mark)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JsonTextError(f"not valid UTF-8 (at byte {exc.start + 1})") from None
+    if text.startswith("\ufeff"):
+        raise JsonTextError("starts with a byte-order mark (U+FEFF): JSON text must not")
+    return text
+
+
+def loads(raw: str | bytes, safe_keys: frozenset[str] = frozenset()) -> Any:
+    """Decode one JSON text strictly, or raise :class:`JsonTextError`.
+
+    Stricter than :func:`json.loads`: bytes must be UTF-8 (``json.loads`` would also guess UTF-16 and UTF-32, and
+    callers used to replace bad bytes, turning one person's id into another's), the same key twice in one object
+    is refused (``json.loads`` keeps the last, so a second ``subject`` silently won), and nesting deeper than
+    Python's recursion limit is an error, not a ``RecursionError``. The message names a repeated key only when it
+    is one of ``safe_keys`` (the contract's own field names): any other key is input, and may be personal.
+    """
+    text = decode_utf8(raw) if isinstance(raw, bytes | bytearray) else raw
+    try:
+        return json.loads(text, object_pairs_hook=_no_repeats)
+    except _RepeatedKey as exc:
+        named = f"'{exc.key}'" if exc.key in safe_keys else "a key"
+        raise JsonTextError(f"{named} appears twice in one object") from None
+    except RecursionError:
+        raise JsonTextError("nested too deeply (arrays or objects within each other)") from None
+    except json.JSONDecodeError as exc:
+        raise JsonTextError(f"not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
+    except ValueError:  # e.g. an integer of more than 4,300 digits
+        raise JsonTextError("not valid JSON: a number too long to read") from None
+
+
+# A key is a string followed by optional whitespace and a colon. Compact JSON writes `":` after every key and never
+# a quote followed by whitespace, so counting `":` is enough unless whitespace follows some quote.
+_KEY_END_B = re.compile(rb'"[ \t\r\n]*:')
+_KEY_END_S = re.compile(r'"[ \t\r\n]*:')
+_LOOSE_B = re.compile(rb'"[ \t\r\n]')
+_LOOSE_S = re.compile(r'"[ \t\r\n]')
+
+
+def keys_at_most(raw: str | bytes) -> int:
+    """An upper bound of the number of object keys in a *valid* JSON text (two scans of the text: ~2 us for an
+    event's 500 bytes here).
+
+    Never below the true count; above it only when a string value holds an escaped quote followed by a colon. A
+    reader that knows how many distinct keys it read can then tell, cheaply, that no key was repeated.
+    """
+    if isinstance(raw, str):
+        return raw.count('":') if _LOOSE_S.search(raw) is None else len(_KEY_END_S.findall(raw))
+    return raw.count(b'":') if _LOOSE_B.search(raw) is None else len(_KEY_END_B.findall(raw))
