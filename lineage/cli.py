@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import cli_fides, cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage import cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
 from lineage.cli_common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -27,8 +27,7 @@ from lineage.cli_common import (
     with_store,
 )
 from lineage.wiring import build_handler, open_configured_store, pseudonymizer
-from policies import PolicyFileError, load_policy
-from policies.fides import needs_quote
+from policies import PolicyFileError
 from schemas.events import json_schema
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.deadletter import DeadLetter, DeadLetterSink, FileDeadLetters
@@ -200,27 +199,6 @@ def cmd_schema(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     return EXIT_OK
 
 
-def cmd_policy_check(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    try:
-        policy = load_policy(args.file)
-    except PolicyFileError as exc:
-        for problem in exc.problems:
-            err.write(f"{exc.file}: {problem}\n")
-        err.write(f"{exc.file}: {len(exc.problems)} problem(s)\n")
-        return EXIT_FAILED
-    missing = needs_quote(policy)  # a skeleton imported from Fides: clauses still to quote
-    for where in missing:
-        err.write(f"{args.file}: {where}.clause: needs a quote from the policy text (imported from Fides)\n")
-    if missing:
-        err.write(f"{args.file}: {len(missing)} problem(s)\n")
-        return EXIT_FAILED
-    out.write(
-        f"{args.file}: OK — policy {policy.id} version {policy.version}: {len(policy.collections)} collection, "
-        f"{len(policy.uses)} use and {len(policy.disclosures)} disclosure declaration(s)\n"
-    )
-    return EXIT_OK
-
-
 # -- simulate and demo ----------------------------------------------------------------------------
 def cmd_simulate(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.simulator import simulate, write_jsonl
@@ -340,12 +318,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("schema", help="print the event contract as JSON Schema")
     sp.set_defaults(func=cmd_schema)
 
-    pol = sub.add_parser("policy", help="policy files").add_subparsers(dest="policy_command", required=True)
-    sp = pol.add_parser("check", help="validate a policy file and report problems with their location")
-    sp.add_argument("file")
-    sp.set_defaults(func=cmd_policy_check)
-    cli_fides.register(pol)
-
     sp = sub.add_parser("simulate", help="write simulated S Plus Helpdesk traffic as JSON Lines")
     sp.add_argument("--people", type=int, default=100)
     sp.add_argument("--days", type=int, default=30)
@@ -365,7 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--show-alerts", type=int, default=8)
     sp.add_argument("--send-alerts", action="store_true", help="also send its alerts to the LINEAGE_ALERT_* sinks")
     sp.set_defaults(func=cmd_demo)
-    for register in (cli_reports.register, cli_streams.register, cli_web.register, cli_privacy.register):
+    for register in (
+        cli_reports.register,
+        cli_streams.register,
+        cli_web.register,
+        cli_privacy.register,
+        cli_policy.register,
+    ):
         register(sub)
     return p
 

@@ -140,7 +140,7 @@ class _World:
             "kind": flow.kind,
             "occurred_at": f"{date}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z",
             "emitted_by": by or flow.emitted_by,
-            "subject": person.subject,
+            "subject": person.subject if flow.subject_type is None else {**person.subject, "type": flow.subject_type},
             "data_categories": list(flow.categories),
             "role": flow.role,
             "customer": person.customer,
@@ -209,7 +209,7 @@ class _World:
             (traffic.TO_AFFILIATE_SG, 0.03),
             (traffic.TO_PARTNER, 0.03),
             (traffic.AD_COOKIE, 0.1 if web else 0.0),
-            (traffic.TRACKER_COOKIE, 0.15 if web else 0.0),
+            (traffic.AD_PERFORMANCE, 0.15 if web else 0.0),
             (traffic.TO_ADVERTISER, 0.02),
             (traffic.TO_INVESTOR, 0.01),
             (traffic.ENRICHMENT, 0.01),
@@ -236,6 +236,7 @@ class _World:
             emit(day, t + 5, person, traffic.SIGNIN_CHECK)
         if rand() < 0.03:
             emit(day, t + 9, person, traffic.FRAUD_CHECK)
+            emit(day, t + 10, person, traffic.FRAUD_REPORT)  # screened with the fraud-prevention network
         if rand() < 0.2:
             emit(day, lo + int(rand() * 36000), person, traffic.NOTIFICATION)
         if rand() < 0.02:
@@ -271,7 +272,7 @@ def simulate(
     Each person works at a customer organisation, joins during the first week or so, and on active days generates
     S Plus Helpdesk traffic: access logs, cookies and device data, Teams tickets (Customer Data), services
     metadata, security checks, nightly analytics, marketing, billing, and disclosures to affiliates, a business
-    partner, advertisers, an investor, a payment processor, an analytics tracker and, rarely, an authority or a
+    partner, advertisers, an investor, a payment processor, a fraud-prevention network and, rarely, an authority or a
     successor. With probability ``undeclared_rate`` each event is replaced by one of the :data:`PLANTED` flows,
     whose ``undeclared`` lists the rule ids it must trigger. Events fall in ``[start, start + days)``; ``start``
     defaults to :data:`DEFAULT_START` and is rounded up to a whole second.

@@ -12,6 +12,7 @@ _PURPOSE = "undeclared-purpose"
 _RECIPIENT_TYPE = "undeclared-recipient-type"
 _DISCLOSURE_PURPOSE = "undeclared-disclosure-purpose"
 _PROCESSOR = "processor-beyond-instructions"
+_SUBJECT_TYPE = "undeclared-subject-type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Flow:
     recipient: dict[str, Any] | None = None
     rules: tuple[str, ...] = ()
     weight: int = 1  # relative frequency among planted flows
+    subject_type: str | None = None  # the person's type in this event, when it is not their usual one
 
 
 def _recipient(rid: str, name: str, rtype: str, country: str, contact: str) -> dict[str, Any]:
@@ -85,6 +87,9 @@ PARTNER = _recipient("northwind", "Northwind Solutions Partners", "business_part
 ADVERTISER = _recipient("adverta", "Adverta Media Ltd", "advertiser", "US", "privacy@adverta.example")
 INVESTOR = _recipient("harbour-ventures", "Harbour Ventures LP", "investor", "HK", "ir@harbour-ventures.example")
 TRACKER = _recipient("clicktrail", "ClickTrail Analytics", "other_third_party", "US", "privacy@clicktrail.example")
+FRAUD_NETWORK = _recipient(
+    "fraudshield", "FraudShield Network", "other_third_party", "GB", "privacy@fraudshield.example"
+)
 AUTHORITY = _recipient(
     "hk-cyber-unit", "Cyber Security and Technology Crime Bureau", "authority", "HK", "requests@cstcb.gov.example"
 )
@@ -164,7 +169,7 @@ NEWSLETTER = Flow("used", "marketing", ("user.contact.email", "user.name"), "con
                    "marketing.communications.email", "product newsletter sent")
 INVOICE = Flow("used", "billing", ("user.financial", "user.contact.email"), "controller", "finance",
                 "invoice issued")
-CHARGE = Flow("shared", "billing", ("user.financial", "user.contact.address", "user.name"), "controller",
+CHARGE = Flow("shared", "billing", ("user.financial", "user.contact.address"), "controller",
                "essential.service.payment_processing", "card charged through the payment processor",
                recipient=PAYMENTS)
 TO_AFFILIATE = Flow("shared", "crm", ("user.contact.email", "user.name", "user.behavior"), "controller",
@@ -178,8 +183,12 @@ TO_PARTNER = Flow("shared", "marketing", ("user.contact.email", "user.name", "us
 AD_COOKIE = Flow("shared", "web-app", ("user.device.cookie_id", "user.behavior.browsing_history"), "controller",
                   "marketing.advertising.third_party.targeted", "advertising cookie read by an advertiser",
                   recipient=ADVERTISER)
-TRACKER_COOKIE = Flow("shared", "web-app", ("user.device.cookie_id", "user.device.ip_address"), "controller",
-                       "analytics", "third-party analytics cookie", recipient=TRACKER)
+AD_PERFORMANCE = Flow("shared", "web-app", ("user.device.cookie_id", "user.behavior.browsing_history"), "controller",
+                       "analytics.reporting.ad_performance", "ad-performance cookie read by an advertiser",
+                       recipient=ADVERTISER)
+FRAUD_REPORT = Flow("shared", "security", ("user.device.ip_address", "user.contact.email"), "controller",
+                     "essential.fraud_detection", "suspicious sign-in reported to a fraud-prevention network",
+                     recipient=FRAUD_NETWORK)
 TO_ADVERTISER = Flow("shared", "analytics", ("user.behavior", "user.contact.organization"), "controller",
                       "analytics.reporting", "usage trends shared with an advertiser", recipient=ADVERTISER)
 TO_INVESTOR = Flow("shared", "analytics", ("user.behavior", "user.contact.organization"), "controller",
@@ -232,5 +241,19 @@ PLANTED: tuple[Flow, ...] = (
     Flow("collected", "marketing", ("user.location.precise",), "controller",
          "marketing.advertising.third_party.targeted", "precise location bought from a vendor for targeted ads",
          _source("third_party", "location-data-vendor"), rules=(_SOURCE, _PURPOSE)),
+    # the text names no purpose for third parties' cookies (it points to a Cookie Policy that is not published)
+    Flow("shared", "web-app", ("user.device.cookie_id",), "controller", "analytics", "third-party analytics cookie",
+         recipient=TRACKER, rules=(_DISCLOSURE_PURPOSE,), weight=2),
+    # payment processors receive billing details: not the customer's name or email address
+    Flow("shared", "billing", ("user.financial", "user.contact.email"), "controller",
+         "essential.service.payment_processing", "customer's email address sent with the card to the payment processor",
+         recipient=PAYMENTS, rules=(_DISCLOSURE_PURPOSE,)),
+    # Customer Data goes to an authority only as required by law
+    Flow("shared", "security", ("user.content.private",), "processor", "essential.fraud_detection",
+         "ticket content passed to the police for a fraud inquiry", recipient=AUTHORITY, rules=(_PROCESSOR,)),
+    # billing details are declared about customers only
+    Flow("collected", "web-app", ("user.financial.credit_card",), "controller", "employment.recruitment",
+         "card number taken from a job applicant for a background-check fee", _source("data_subject", "careers-site"),
+         rules=(_SUBJECT_TYPE,), subject_type="job_applicant"),
 )
 # fmt: on

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC
-from enum import StrEnum
 from typing import Any
 
+from policies.closest import (
+    a,
+    allowed_purposes,
+    any_recipient,
+    closest_collection,
+    closest_disclosure,
+    declared_for_type,
+    missing_text,
+    most_specific,
+)
 from policies.consent import ConsentRecord, ConsentState
 from policies.findings import Finding
+from policies.rules import (  # the rule table lives in policies/rules.py; re-exported for the callers of this module
+    DISCLOSURE_AFTER_WITHDRAWAL,
+    IDENTIFIED_WHERE_AGGREGATED_ONLY,
+    MARKETING_AFTER_OPT_OUT,
+    PROCESSOR_BEYOND_INSTRUCTIONS,
+    RULES,
+    SPECIAL_CATEGORIES,
+    TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
+    UNDECLARED_CATEGORY,
+    UNDECLARED_DISCLOSURE_PURPOSE,
+    UNDECLARED_PURPOSE,
+    UNDECLARED_RECIPIENT_TYPE,
+    UNDECLARED_SOURCE,
+    UNDECLARED_SUBJECT_TYPE,
+    Rule,
+    Severity,
+)
 from schemas.events import (
     DATA_EVENTS,
     AnyEvent,
@@ -24,84 +49,25 @@ from schemas.events import (
 from schemas.policy import Clause, Collection, Disclosure, Policy
 from schemas.taxonomy import covers
 
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A compliance rule: a stable id (used in alerts and by consumers), a severity and a title."""
-
-    id: str
-    severity: Severity
-    title: str
-
-
-UNDECLARED_CATEGORY = Rule("undeclared-category", Severity.HIGH, "Data category the policy never declares collecting")
-UNDECLARED_SOURCE = Rule(
-    "undeclared-source", Severity.MEDIUM, "Data collected from a source the policy does not declare"
-)
-UNDECLARED_PURPOSE = Rule("undeclared-purpose", Severity.HIGH, "Use for a purpose the policy does not declare")
-UNDECLARED_RECIPIENT_TYPE = Rule(
-    "undeclared-recipient-type", Severity.CRITICAL, "Disclosure to a type of recipient the policy does not declare"
-)
-UNDECLARED_DISCLOSURE_PURPOSE = Rule(
-    "undeclared-disclosure-purpose", Severity.HIGH, "Disclosure to a declared recipient type for an undeclared purpose"
-)
-PROCESSOR_BEYOND_INSTRUCTIONS = Rule(
-    "processor-beyond-instructions",
-    Severity.CRITICAL,
-    "Customer Data (SOS as processor) used or disclosed beyond the customer's instructions",
-)
-IDENTIFIED_WHERE_AGGREGATED_ONLY = Rule(
-    "identified-where-aggregated-only",
-    Severity.HIGH,
-    "Identified data disclosed where the policy allows only aggregated or de-identified data",
-)
-TRANSFER_OUTSIDE_DECLARED_COUNTRIES = Rule(
-    "transfer-outside-declared-countries",
-    Severity.HIGH,
-    "Disclosure to a recipient in a country the matching policy declaration does not name",
-)
-DISCLOSURE_AFTER_WITHDRAWAL = Rule(
-    "disclosure-after-withdrawal",
-    Severity.HIGH,
-    "Use or disclosure resting on consent after the person withdrew it",
-)
-MARKETING_AFTER_OPT_OUT = Rule(
-    "marketing-after-opt-out",
-    Severity.HIGH,
-    "Use or disclosure for marketing after the person opted out of it",
-)
-RULES: tuple[Rule, ...] = (
-    UNDECLARED_CATEGORY,
-    UNDECLARED_SOURCE,
-    UNDECLARED_PURPOSE,
-    UNDECLARED_RECIPIENT_TYPE,
-    UNDECLARED_DISCLOSURE_PURPOSE,
-    PROCESSOR_BEYOND_INSTRUCTIONS,
-    IDENTIFIED_WHERE_AGGREGATED_ONLY,
-    TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
-    DISCLOSURE_AFTER_WITHDRAWAL,
-    MARKETING_AFTER_OPT_OUT,
-)
-
-# Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.
-_SPECIAL = (
-    "user.biometric",
-    "user.health_and_medical",
-    "user.genetic",
-    "user.criminal_history",
-    "user.demographic.political_opinion",
-    "user.demographic.race_ethnicity",
-    "user.demographic.religious_belief",
-    "user.demographic.sexual_orientation",
-    "user.authorization.biometric",
-)
+__all__ = [
+    "DISCLOSURE_AFTER_WITHDRAWAL",
+    "IDENTIFIED_WHERE_AGGREGATED_ONLY",
+    "MARKETING_AFTER_OPT_OUT",
+    "NOT_CONSENT_BASED",
+    "PROCESSOR_BEYOND_INSTRUCTIONS",
+    "RULES",
+    "PolicyEvaluator",
+    "Rule",
+    "SPECIAL_CATEGORIES",
+    "Severity",
+    "TRANSFER_OUTSIDE_DECLARED_COUNTRIES",
+    "UNDECLARED_CATEGORY",
+    "UNDECLARED_DISCLOSURE_PURPOSE",
+    "UNDECLARED_PURPOSE",
+    "UNDECLARED_RECIPIENT_TYPE",
+    "UNDECLARED_SOURCE",
+    "UNDECLARED_SUBJECT_TYPE",
+]
 
 _NO_CLAUSE = ("", "")
 
@@ -131,6 +97,10 @@ def _exempt(purpose: str) -> bool:
     return any(covers(k, purpose) for k in NOT_CONSENT_BASED)
 
 
+def _clause(d: Collection | Disclosure | None) -> tuple[str, str]:
+    return (d.clause.section, d.clause.text) if d is not None else _NO_CLAUSE
+
+
 def _catch_all(d: Disclosure) -> bool:
     """An aggregated-only declaration for every recipient type and any purpose ("aggregated data may go anywhere").
 
@@ -138,7 +108,7 @@ def _catch_all(d: Disclosure) -> bool:
     flow only it would cover keeps its recipient-type or purpose finding (whose reason mentions it) instead of
     becoming ``identified-where-aggregated-only``, which is kept for declarations that single flows out.
     """
-    return d.purposes == "any" and set(d.recipient_types) >= set(RecipientType)
+    return d.purposes == "any" and any_recipient(d)
 
 
 class PolicyEvaluator:
@@ -213,6 +183,7 @@ class PolicyEvaluator:
         shape = (
             event.kind,
             event.role,
+            event.subject.type,
             event.purpose,
             tuple(event.data_categories),
             event.source.type if isinstance(event, DataCollected) and event.source is not None else None,
@@ -265,26 +236,11 @@ class PolicyEvaluator:
             )
 
         for category in event.data_categories:
-            if not self._category_declared(category, role):
-                special = any(covers(s, category) for s in _SPECIAL)
-                add(
-                    UNDECLARED_CATEGORY,
-                    category,
-                    f"the policy never declares collecting {category!r} (as {role.value})",
-                    severity=Severity.CRITICAL if special else None,
-                )
+            declared = self._declared_collections(category, role)
+            if not declared:
+                self._category_finding(add, category, role)
                 continue
-            if event.kind == "collected" and event.source is not None:
-                declared_sources = self._declared_collections(category, role)
-                if not any(event.source.type in col.sources for col in declared_sources):
-                    col = declared_sources[0]
-                    add(
-                        UNDECLARED_SOURCE,
-                        category,
-                        f"{category!r} collected from a {event.source.type.value} source; the policy declares "
-                        f"it from {', '.join(sorted({s.value for c in declared_sources for s in c.sources}))}",
-                        (col.clause.section, col.clause.text),
-                    )
+            self._collection_findings(add, event, category, declared)
             if event.purpose is None:
                 continue
             if event.kind == "used" or (event.kind == "collected"):
@@ -297,6 +253,60 @@ class PolicyEvaluator:
         if consent is not None and event.purpose is not None:
             self._consent_findings(add, event, event.purpose, consent.records)
         return tuple(findings)
+
+    def _category_finding(self, add: Callable[..., None], category: str, role: Role) -> None:
+        special = any(covers(s, category) for s in SPECIAL_CATEGORIES)
+        other = Role.CONTROLLER if role is Role.PROCESSOR else Role.PROCESSOR
+        elsewhere = self._declared_collections(category, other)
+        hint = (
+            f"; it declares it only as {'Customer Data' if other is Role.PROCESSOR else 'Other Information'} "
+            f"({other.value}, declaration {elsewhere[0].id!r})"
+            if elsewhere
+            else ""
+        )
+        add(
+            UNDECLARED_CATEGORY,
+            category,
+            f"the policy never declares collecting {category!r} (as {role.value}){hint}",
+            _clause(elsewhere[0] if elsewhere else None),
+            severity=Severity.CRITICAL if special else None,
+        )
+
+    def _collection_findings(
+        self, add: Callable[..., None], event: DataEvent, category: str, declared: list[Collection]
+    ) -> None:
+        """Where the data came from (collections) and whom it is about, against the declarations of its category.
+
+        A collection is judged on the declarations that name its source, so the source and the type of person must
+        be declared together; a use or disclosure on every declaration of the category."""
+        subject_type = event.subject.type
+        source = event.source.type if isinstance(event, DataCollected) and event.source is not None else None
+        pool = declared
+        if source is not None:
+            pool = [c for c in declared if source in c.sources]
+            if not pool:
+                sources = ", ".join(sorted({s.value for c in declared for s in c.sources}))
+                add(
+                    UNDECLARED_SOURCE,
+                    category,
+                    f"{category!r} collected from {a(source.value)} source; the policy declares it only from {sources}",
+                    _clause(closest_collection(declared, source, subject_type)),
+                )
+                return
+        if any(covers(s, subject_type) for c in pool for s in c.data_subjects):
+            return
+        subjects = ", ".join(sorted({s for c in pool for s in c.data_subjects}))
+        what = "collected" + (f" from {a(source.value)} source" if source is not None else "")
+        if not isinstance(event, DataCollected):
+            what = "disclosed" if isinstance(event, DataShared) else "used"
+        add(
+            UNDECLARED_SUBJECT_TYPE,
+            category,
+            f"{category!r} {what} about {a(subject_type)}; the policy declares collecting it"
+            + (f" from {source.value} sources" if source is not None else "")
+            + f" only about {subjects}",
+            _clause(closest_collection(pool, source, subject_type)),
+        )
 
     def _consent_findings(
         self, add: Callable[..., None], event: DataEvent, purpose: str, records: tuple[ConsentRecord, ...]
@@ -345,16 +355,16 @@ class PolicyEvaluator:
         role = event.role
         if isinstance(event, DataShared):
             rtype = event.recipient.type.value
-            for d in self.policy.disclosures:
-                if (
-                    rtype in d.recipient_types
-                    and role in d.roles
-                    and d.identifiability == "identified"
-                    and self._disclosure_purposes_cover(d, purpose)
-                    and _any_covers(d.data_categories, category)
-                ):
-                    return (d.clause.section, d.clause.text)
-            return _NO_CLAUSE
+            allowing = [
+                d
+                for d in self.policy.disclosures
+                if rtype in d.recipient_types
+                and role in d.roles
+                and d.identifiability == "identified"
+                and self._disclosure_purposes_cover(d, purpose)
+                and _any_covers(d.data_categories, category)
+            ]
+            return _clause(most_specific(allowing))
         clauses = self._use_clauses(category, purpose, role)
         return (clauses[0].section, clauses[0].text) if clauses else _NO_CLAUSE
 
@@ -376,11 +386,12 @@ class PolicyEvaluator:
         if role is Role.PROCESSOR:
             proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
             clause = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
+            allowed = ", ".join(sorted({p for u in proc for p in u.purposes})) or "nothing"
             add(
                 PROCESSOR_BEYOND_INSTRUCTIONS,
                 category,
-                f"Customer Data {category!r} used for {purpose!r}, which is not among the purposes the customer "
-                "instructs (SOS is only a processor of Customer Data)",
+                f"Customer Data {category!r} used for {purpose!r}; SOS is only the Customer's processor, and the "
+                f"policy uses Customer Data only for {allowed}",
                 clause,
             )
         else:
@@ -423,55 +434,85 @@ class PolicyEvaluator:
                 self._country_finding(add, category, purpose, recipient, matching)
             return
         if role is Role.PROCESSOR:
-            proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
-            quoted = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
-            add(
-                PROCESSOR_BEYOND_INSTRUCTIONS,
-                category,
-                f"Customer Data {category!r} disclosed to a {recipient_type} for {purpose!r}; SOS is only a processor "
-                "of Customer Data and the policy declares no such disclosure on the customer's instructions",
-                quoted,
-            )
+            self._processor_share_finding(add, category, purpose, recipient.type, pool)
             return
         only_aggregated = [] if aggregated else [d for d in aggregated_only if cover(d)]
         specific = [d for d in only_aggregated if not _catch_all(d)]
         if specific:
-            clause = specific[0].clause
             add(
                 IDENTIFIED_WHERE_AGGREGATED_ONLY,
                 category,
-                f"identified {category!r} disclosed to a {recipient_type} for {purpose!r}; the policy allows this "
+                f"identified {category!r} disclosed to {a(recipient_type)} for {purpose!r}; the policy allows this "
                 f"disclosure only for aggregated or de-identified data (declaration {specific[0].id!r})",
-                (clause.section, clause.text),
+                _clause(specific[0]),
             )
             return
         note = (
-            f"; only aggregated or de-identified data may go to it (declaration {only_aggregated[0].id!r})"
+            f"; only aggregated or de-identified data may go to {a(recipient_type)} for {purpose!r} "
+            f"(declaration {only_aggregated[0].id!r})"
             if only_aggregated
             else ""
         )
-        typed = [d for d in pool if recipient_type in d.recipient_types]
-        if not typed:
+        mine = [d for d in pool if role in d.roles]
+        closest = closest_disclosure(
+            mine,
+            recipient.type,
+            role,
+            lambda d: self._disclosure_purposes_cover(d, purpose),
+            lambda d: _any_covers(d.data_categories, category),
+        )
+        named = [d for d in mine if recipient.type in d.recipient_types and not any_recipient(d)]
+        if not named:
+            agnostic = [d for d in mine if any_recipient(d)]
             add(
                 UNDECLARED_RECIPIENT_TYPE,
                 category,
-                f"{category!r} disclosed to a {recipient_type}; the policy's disclosure section names no such recipient"
+                f"{category!r} disclosed to {a(recipient_type)} for {purpose!r}; no clause of the policy names "
+                f"{recipient_type} recipients"
                 + (" for identified data" if only_aggregated else "")
+                + (
+                    f", and the clauses for any recipient allow only {allowed_purposes(agnostic, recipient.type)}"
+                    if agnostic
+                    else ""
+                )
                 + note,
+                _clause(closest if closest is not None and recipient.type in closest.recipient_types else None),
             )
             return
-        clause = typed[0].clause
-        declared = sorted(
-            {p for d in typed for p in (d.purposes if isinstance(d.purposes, list) else [str(d.purposes)])}
-        )
+        assert closest is not None  # named is not empty
+        purpose_ok = self._disclosure_purposes_cover(closest, purpose)
+        category_ok = _any_covers(closest.data_categories, category)
         add(
             UNDECLARED_DISCLOSURE_PURPOSE,
             category,
-            f"{category!r} disclosed to a {recipient_type} for {purpose!r}; the policy declares disclosures to "
-            f"{recipient_type} only for {', '.join(declared)}"
-            + ("" if all(_any_covers(d.data_categories, category) for d in typed) else " and only of some categories")
-            + note,
-            (clause.section, clause.text),
+            f"{category!r} disclosed to {a(recipient_type)} for {purpose!r}; the closest declaration, {closest.id!r}, "
+            f"does not cover it ({missing_text(closest, purpose, category, purpose_ok, category_ok)}). "
+            f"Declared for {recipient_type}: {declared_for_type(mine, recipient.type)}" + note,
+            _clause(closest),
+        )
+
+    def _processor_share_finding(
+        self,
+        add: Callable[..., None],
+        category: str,
+        purpose: str,
+        recipient_type: RecipientType,
+        pool: list[Disclosure],
+    ) -> None:
+        """Customer Data disclosed beyond what the policy allows for it; quotes the Customer Data use clause."""
+        proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
+        allowed = [d for d in pool if Role.PROCESSOR in d.roles]
+        which = (
+            f"only for {allowed_purposes(allowed, recipient_type)}"
+            if any(recipient_type in d.recipient_types for d in allowed)
+            else f"to no {recipient_type.value} recipient"
+        )
+        add(
+            PROCESSOR_BEYOND_INSTRUCTIONS,
+            category,
+            f"Customer Data {category!r} disclosed to {a(recipient_type.value)} for {purpose!r}; SOS is only the "
+            f"Customer's processor, and the policy lets Customer Data be disclosed {which}",
+            (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE,
         )
 
     def _country_finding(

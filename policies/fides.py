@@ -93,6 +93,8 @@ def export_fides(policy: Policy) -> dict[str, Any]:
             "identifiability": d.identifiability,
             "countries": d.countries,
             "order": list(d.purposes) if isinstance(d.purposes, list) else None,
+            # a disclosure naming no purpose has no Fides declaration: it comes back from here
+            "data_categories": d.data_categories,
         }
     c = policy.controller
     system = System(
@@ -108,7 +110,9 @@ def export_fides(policy: Policy) -> dict[str, Any]:
         meta={
             _META: {
                 "policy": {"id": policy.id, "version": policy.version, "source_document": policy.source_document},
-                "collections": [col.model_dump(mode="json", exclude={"clause"}) for col in policy.collections],
+                "collections": [  # the readings of a clause go with its quotation
+                    col.model_dump(mode="json", exclude={"clause", "reads", "choices"}) for col in policy.collections
+                ],
                 "declarations": notes,
             }
         },
@@ -194,6 +198,9 @@ def _declarations(system: System, meta: Mapping[str, Any]) -> tuple[list[Use], l
         groups.setdefault(("use", base), []).append(decl)
         if decl.data_shared_with_third_parties:
             groups.setdefault(("disclosure", f"{base}-disclosure"), []).append(decl)
+    for name, note in notes.items():  # a disclosure naming no purpose: in the notes only
+        if note.get("kind") == "disclosure" and ("disclosure", name) not in groups:
+            groups[("disclosure", name)] = []
     order = {name: i for i, name in enumerate(notes)}  # fideslang sorts declarations by name: the policy's order
     groups = dict(sorted(groups.items(), key=lambda g: order.get(g[0][1], len(order))))
     uses: list[Use] = []
@@ -202,10 +209,12 @@ def _declarations(system: System, meta: Mapping[str, Any]) -> tuple[list[Use], l
     for (kind, name), decls in groups.items():
         note = notes.get(name, {})
         ident = _unique(_slug(name), seen)
-        clause = _needs_quote(system.fides_key, decls)
+        clause = _needs_quote(system.fides_key, decls, None if decls else f"{kind} {name}")
         hint = note.get("order") or []
         purposes = sorted(_union([d.data_use] for d in decls), key=lambda p: hint.index(p) if p in hint else len(hint))
         cats = None if note.get("all_categories") else _union(d.shared_categories or d.data_categories for d in decls)
+        if not decls:
+            cats = note.get("data_categories")
         if kind == "use":
             uses.append(Use(id=ident, clause=clause, purposes=purposes, role=note.get("role", default_role),
                             data_categories=cats))  # fmt: skip

@@ -91,6 +91,47 @@ class _Declared:
         )
 
 
+    def aggregated_matches(self, d: Disclosure, f: Flow) -> bool:
+        """Whether an aggregated-only declaration would allow a flow: a disclosure to one of its recipient types,
+        or a use, for one of its purposes ("may use it for any business purpose")."""
+        purposes = self.disclosure_purposes(d)
+        if f.role not in {r.value for r in d.roles} or not self.category_ok(d.data_categories, f.category, f.role):
+            return False
+        if purposes is not None and not any(covers(p, f.purpose) for p in purposes):
+            return False
+        if f.rel == "SHARED_WITH":
+            return f.recipient is not None and f.recipient.type in d.recipient_types
+        return f.rel == "USED_FOR"
+
+    def identified_allows(self, f: Flow) -> bool:
+        """Whether a declaration of identified data allows a use or disclosure flow."""
+        if f.rel == "SHARED_WITH":
+            return any(self.disclosure_matches(d, f) for d in self.policy.disclosures)
+        return any(self.use_matches(u, f) for u in self.policy.uses)
+
+
+def _aggregated_status(
+    declared: _Declared, d: Disclosure, flows: list[Flow], alerted: set[str]
+) -> tuple[Literal["never-exercised", "not-observable"], str] | None:
+    """None when flows rested on an aggregated-only declaration, else its status and why.
+
+    The store does not record whether a flow's data was aggregated, but the alerts tell: an event of a flow that
+    no declaration of identified data allows raised an alert unless its data was aggregated or de-identified. So
+    an event of such a flow that raised none is aggregated data the declaration allowed.
+    """
+    covered = [f for f in flows if declared.aggregated_matches(d, f)]
+    relied = [f for f in covered if not declared.identified_allows(f)]
+    if any(e not in alerted for f in relied for e in f.event_ids):
+        return None
+    if not covered:
+        return "never-exercised", "No event in the period used or disclosed data as this declaration allows."
+    return "not-observable", (
+        "Every flow in the period that it allows is also allowed for identified data, or raised an alert as "
+        "identified data; the store does not record whether a flow's data was aggregated, so whether any of them "
+        "rested on this declaration cannot be told."
+    )
+
+
 def _ref(decl: Collection | Use | Disclosure, kind: Literal["collection", "use", "disclosure"]) -> DeclarationRef:
     return DeclarationRef(id=decl.id, kind=kind, clause_section=decl.clause.section, clause_text=decl.clause.text)
 
@@ -129,6 +170,8 @@ def _gaps(
     declared = _Declared(policy)
     share_ids = {e for f in flows if f.rel == "SHARED_WITH" for e in f.event_ids}
     uses = [f for f in flows if f.rel == "USED_FOR" and _is_use(f, share_ids)]
+    shares = [f for f in flows if f.rel == "SHARED_WITH"]
+    alerted = {e for a in store.alerts(since=since) for e in a.event_ids}
     unexercised: list[UnexercisedDeclaration] = []
     total = 0
     for col in policy.collections:
@@ -160,11 +203,11 @@ def _gaps(
         )
         summary = f"Discloses to {_names(vocab.recipient_type(t).label.lower() for t in d.recipient_types)} for {what}."
         if d.identifiability != "identified":
-            unexercised.append(UnexercisedDeclaration(
-                declaration=_ref(d, "disclosure"), summary=summary, status="not-observable",
-                why="The policy allows this only for aggregated or de-identified data, and the lineage store does not "
-                "record whether a flow's data was aggregated, so whether it was exercised cannot be told here.",
-            ))
+            found = _aggregated_status(declared, d, [*uses, *shares], alerted)
+            if found is not None:
+                unexercised.append(UnexercisedDeclaration(
+                    declaration=_ref(d, "disclosure"), summary=summary, status=found[0], why=found[1],
+                ))
         elif not any(declared.disclosure_matches(d, f) for f in flows):
             unexercised.append(UnexercisedDeclaration(
                 declaration=_ref(d, "disclosure"), summary=summary, status="never-exercised",

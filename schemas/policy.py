@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -22,6 +23,43 @@ class Clause(BaseModel):
     model_config = _FROZEN
     section: Text = Field(description="The heading of the policy section quoted.")
     text: Text = Field(description="The sentence(s) quoted verbatim from the policy.")
+
+
+class Reading(BaseModel):
+    """How one phrase of a declaration's clause is read: the keys it yields (what a reviewer checks)."""
+
+    model_config = _FROZEN
+    phrase: Text = Field(description="Words of the clause, verbatim (white space aside).")
+    data_categories: list[Key] | Literal["all-collected"] = Field(
+        default_factory=list,
+        description="Data categories the phrase names; 'all-collected' for 'your information' (every category "
+        "declared collected), which a disclosure without data_categories needs.",
+    )
+    purposes: list[Key] | Literal["any", "any-declared-use"] = Field(
+        default_factory=list, description="Purposes the phrase names, or 'any' / 'any-declared-use'."
+    )
+    recipient_types: list[RecipientType] = Field(default_factory=list, description="Recipient types it names.")
+    sources: list[SourceType] = Field(default_factory=list, description="Source types it names.")
+    data_subjects: list[Key] = Field(default_factory=list, description="Data-subject types it names.")
+    roles: list[Role] = Field(
+        default_factory=list, description="Roles it names; needed for 'processor' (the default reading is controller)."
+    )
+    identifiability: Literal["aggregated-only"] | None = Field(
+        default=None, description="'aggregated-only' when the phrase limits the declaration to aggregated data."
+    )
+    choice: DeclId | None = Field(
+        default=None, description="Id of the reading choice (reading_choices) this reading rests on, if any."
+    )
+
+
+class ReadingChoice(BaseModel):
+    """A choice made where the text allows more than one reading, stated so a reviewer can disagree with it."""
+
+    model_config = _FROZEN
+    id: DeclId = Field(description="Stable id, referred to by readings and declarations.")
+    title: Text = Field(description="The choice in a few words.")
+    choice: Text = Field(description="What is read, and how.")
+    reason: Text = Field(description="Why this reading and not another.")
 
 
 class CustomKey(BaseModel):
@@ -63,6 +101,13 @@ class Collection(BaseModel):
     sources: list[SourceType] = Field(min_length=1, description="Sources declared for them.")
     role: Role = Field(description="SOS's role for this data: processor for Customer Data.")
     data_subjects: list[Key] = Field(min_length=1, description="Categories of data subjects concerned.")
+    reads: list[Reading] = Field(
+        default_factory=list,
+        description="How the clause's phrases are read; with a source, every key declared must come from one.",
+    )
+    choices: list[DeclId] = Field(
+        default_factory=list, description="Ids of reading choices the declaration as a whole rests on."
+    )
 
 
 class Use(BaseModel):
@@ -77,6 +122,13 @@ class Use(BaseModel):
         default=None,
         description="Categories this use is limited to; null means every category declared collected in this role.",
     )
+    reads: list[Reading] = Field(
+        default_factory=list,
+        description="How the clause's phrases are read; with a source, every key declared must come from one.",
+    )
+    choices: list[DeclId] = Field(
+        default_factory=list, description="Ids of reading choices the declaration as a whole rests on."
+    )
 
 
 class Disclosure(BaseModel):
@@ -87,8 +139,9 @@ class Disclosure(BaseModel):
     clause: Clause = Field(description="The policy sentence this declaration comes from.")
     recipient_types: list[RecipientType] = Field(min_length=1, description="Recipient types declared.")
     purposes: list[Key] | Literal["any-declared-use", "any"] = Field(
-        description="Purposes declared for these recipients: a list of keys, 'any-declared-use' (any purpose the "
-        "policy declares for use) or 'any' (any purpose at all, e.g. for aggregated data)."
+        description="Purposes declared for these recipients: a list of keys (empty when the clause names none: "
+        "every flow it would carry is then an undeclared purpose, and alerts quote it), 'any-declared-use' (any "
+        "purpose the policy declares for use) or 'any' (any purpose at all, e.g. for aggregated data)."
     )
     roles: list[Role] = Field(
         default=[Role.CONTROLLER], min_length=1, description="Roles of the data this disclosure may carry."
@@ -104,6 +157,13 @@ class Disclosure(BaseModel):
     )
     countries: list[CountryCode] | None = Field(
         default=None, description="Countries declared for this disclosure; null means the policy names none."
+    )
+    reads: list[Reading] = Field(
+        default_factory=list,
+        description="How the clause's phrases are read; with a source, every key declared must come from one.",
+    )
+    choices: list[DeclId] = Field(
+        default_factory=list, description="Ids of reading choices the declaration as a whole rests on."
     )
 
 
@@ -137,6 +197,12 @@ class Policy(BaseModel):
     )
     title: Text = Field(description="Title of the published policy.")
     source_document: Text = Field(description="File name of the published policy text the clauses quote.")
+    source: str | None = Field(
+        default=None,
+        description="Path, relative to the policy file, of the published text with its structure (Markdown) or "
+        "as plain text: when given, every quote is checked against it, every sentence of it must be accounted "
+        "for, and every key declared must come from a reading of its clause.",
+    )
     controller: Organisation = Field(description="The controller named in the policy.")
     custom_taxonomy: CustomTaxonomy = Field(default_factory=CustomTaxonomy, description="Keys fideslang lacks.")
     collections: list[Collection] = Field(min_length=1, description="What is declared collected.")
@@ -145,38 +211,19 @@ class Policy(BaseModel):
     retention: Retention = Field(description="What the policy says about retention.")
     not_declarations: list[NotDeclaration] = Field(
         default_factory=list,
-        description="Sentences of the collection, use and disclosure sections that declare nothing, with the reason: "
-        "together with the declarations they account for every such sentence of the published policy.",
+        description="Sentences of the source that declare nothing, with the reason: together with the declarations "
+        "they account for every sentence of the published policy.",
+    )
+    reading_choices: list[ReadingChoice] = Field(
+        default_factory=list, description="Choices made where the text allows more than one reading, with reasons."
     )
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
-        taxonomy = self.taxonomy()  # raises on a custom key with an unknown parent
-        problems: list[str] = []
-
-        def check(dim: Dimension, keys: list[str] | None, where: str) -> None:
-            for i, key in enumerate(keys or []):
-                if not taxonomy.has(dim, key):
-                    problems.append(f"{where}[{i}]: unknown {dim.label} {key!r}")
-
-        seen: set[str] = set()
-        for group in ("collections", "uses", "disclosures"):
-            for n, decl in enumerate(getattr(self, group)):
-                if decl.id in seen:
-                    problems.append(f"{group}[{n}].id: duplicate declaration id {decl.id!r}")
-                seen.add(decl.id)
-        for n, c in enumerate(self.collections):
-            check(Dimension.DATA_CATEGORY, c.data_categories, f"collections[{n}].data_categories")
-            check(Dimension.DATA_SUBJECT, c.data_subjects, f"collections[{n}].data_subjects")
-        for n, u in enumerate(self.uses):
-            check(Dimension.DATA_USE, u.purposes, f"uses[{n}].purposes")
-            check(Dimension.DATA_CATEGORY, u.data_categories, f"uses[{n}].data_categories")
-        for n, d in enumerate(self.disclosures):
-            if isinstance(d.purposes, list):
-                check(Dimension.DATA_USE, d.purposes, f"disclosures[{n}].purposes")
-            check(Dimension.DATA_CATEGORY, d.data_categories, f"disclosures[{n}].data_categories")
+        self.taxonomy()  # raises on a custom key with an unknown parent
+        problems = declaration_problems(self.model_dump(mode="json"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"{where}: {what}" for where, what in problems))
         return self
 
     def taxonomy(self, base: Taxonomy | None = None) -> Taxonomy:
@@ -201,3 +248,84 @@ class Policy(BaseModel):
                 ),
             )
         return tax
+
+
+_DECLARATION_GROUPS = ("collections", "uses", "disclosures")
+_CUSTOM_FIELDS = {
+    Dimension.DATA_CATEGORY: "data_categories",
+    Dimension.DATA_USE: "data_uses",
+    Dimension.DATA_SUBJECT: "data_subjects",
+}
+
+
+def _items(value: Any) -> Iterator[tuple[int, Any]]:
+    return enumerate(value) if isinstance(value, list) else iter(())
+
+
+def _custom_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
+    """The default taxonomy with the well-formed custom keys of a raw policy (others are reported elsewhere)."""
+    tax = default_taxonomy()
+    custom = data.get("custom_taxonomy")
+    if not isinstance(custom, Mapping):
+        return tax
+    for dim, field in _CUSTOM_FIELDS.items():
+        entries = []
+        for _, item in _items(custom.get(field)):
+            key = item.get("key") if isinstance(item, Mapping) else None
+            if isinstance(key, str) and key:
+                parent = key.rpartition(".")[0] or None
+                entries.append(TaxonomyEntry(key=key, name=str(item.get("name") or key), parent=parent, custom=True))
+        try:
+            tax = tax.extended(dim, entries)
+        except ValueError:
+            continue
+    return tax
+
+
+def declaration_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Unknown taxonomy keys, duplicate declaration ids and unknown reading choices, as (field path, message).
+
+    Works on the raw data of a policy file as well as on a valid one, so that these are reported together with
+    any malformed field (a typo in one place must not hide a fault in another).
+    """
+    taxonomy = _custom_taxonomy(data)
+    problems: list[tuple[str, str]] = []
+
+    def check(dim: Dimension, keys: Any, where: str) -> None:
+        for i, key in _items(keys):
+            if isinstance(key, str) and not taxonomy.has(dim, key):
+                problems.append((f"{where}[{i}]", f"unknown {dim.label} {key!r}"))
+
+    choices = {c.get("id") for _, c in _items(data.get("reading_choices")) if isinstance(c, Mapping)}
+    seen: set[str] = set()
+    for group in _DECLARATION_GROUPS:
+        for n, decl in _items(data.get(group)):
+            if not isinstance(decl, Mapping):
+                continue
+            here = f"{group}[{n}]"
+            ident = decl.get("id")
+            if isinstance(ident, str):
+                if ident in seen:
+                    problems.append((f"{here}.id", f"duplicate declaration id {ident!r}"))
+                seen.add(ident)
+            check(Dimension.DATA_CATEGORY, decl.get("data_categories"), f"{here}.data_categories")
+            check(Dimension.DATA_SUBJECT, decl.get("data_subjects"), f"{here}.data_subjects")
+            check(Dimension.DATA_USE, decl.get("purposes"), f"{here}.purposes")
+            for i, choice in _items(decl.get("choices")):
+                if isinstance(choice, str) and choice not in choices:
+                    problems.append((f"{here}.choices[{i}]", f"unknown reading choice {choice!r}"))
+            for r, reading in _items(decl.get("reads")):
+                if not isinstance(reading, Mapping):
+                    continue
+                there = f"{here}.reads[{r}]"
+                check(Dimension.DATA_CATEGORY, reading.get("data_categories"), f"{there}.data_categories")
+                check(Dimension.DATA_SUBJECT, reading.get("data_subjects"), f"{there}.data_subjects")
+                check(Dimension.DATA_USE, reading.get("purposes"), f"{there}.purposes")
+                choice = reading.get("choice")
+                if isinstance(choice, str) and choice not in choices:
+                    problems.append((f"{there}.choice", f"unknown reading choice {choice!r}"))
+    ids = [c.get("id") for _, c in _items(data.get("reading_choices")) if isinstance(c, Mapping)]
+    for n, ident in enumerate(ids):
+        if isinstance(ident, str) and ids.index(ident) != n:
+            problems.append((f"reading_choices[{n}].id", f"duplicate reading choice id {ident!r}"))
+    return problems

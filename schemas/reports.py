@@ -257,7 +257,8 @@ class UnexercisedDeclaration(Frozen):
     declaration: DeclarationRef = Field(description="The declaration.")
     summary: str = Field(description="What it declares, in words.")
     status: Literal["never-exercised", "not-observable"] = Field(
-        description="'never-exercised': no event matches it; 'not-observable': events cannot show it (aggregated-only)."
+        description="'never-exercised': no event matches it; 'not-observable': events cannot show whether it was (an "
+        "aggregated-only declaration whose flows are all also allowed for identified data, or alerted)."
     )
     why: str = Field(description="Why it is listed.")
 

@@ -181,6 +181,7 @@ def test_planted_flows_exercise_every_collection_use_and_disclosure_rule(big_str
     exercised = {
         compliance.UNDECLARED_CATEGORY.id,
         compliance.UNDECLARED_SOURCE.id,
+        compliance.UNDECLARED_SUBJECT_TYPE.id,
         compliance.UNDECLARED_PURPOSE.id,
         compliance.UNDECLARED_RECIPIENT_TYPE.id,
         compliance.UNDECLARED_DISCLOSURE_PURPOSE.id,

@@ -48,6 +48,7 @@ def test_rule_ids_are_unique_and_stable() -> None:
     assert {
         "undeclared-category",
         "undeclared-source",
+        "undeclared-subject-type",
         "undeclared-purpose",
         "undeclared-recipient-type",
         "undeclared-disclosure-purpose",
@@ -122,7 +123,41 @@ def test_undeclared_recipient_type_names_the_aggregated_only_alternative() -> No
     (f,) = judge(event("shared", recipient=BROKER, purpose="marketing.advertising"))
     assert f.rule == "undeclared-recipient-type" and f.severity == "critical"
     assert (f.recipient_id, f.recipient_type) == ("brokr", "data_broker")
-    assert "aggregated-any-purpose" in f.reason and f.clause_text == ""
+    assert "aggregated-any-purpose" in f.reason
+    # the closest clause is the one for any recipient, and the reason says what it allows
+    assert f.clause_section == "By Law or to Protect Rights" and "essential.fraud_detection, finance" in f.reason
+
+
+def test_undeclared_recipient_type_without_a_clause_for_any_recipient_quotes_nothing() -> None:
+    narrow = Policy.model_validate(
+        {
+            **POLICY.model_dump(mode="json"),
+            "disclosures": [
+                d.model_dump(mode="json") for d in POLICY.disclosures if d.id not in ("by-law", "fraud-exchange")
+            ],
+        }
+    )
+    (f,) = judge(event("shared", recipient=BROKER, purpose="marketing.advertising"), narrow)
+    assert f.rule == "undeclared-recipient-type" and f.clause_text == ""
+
+
+def test_undeclared_subject_type() -> None:
+    card = event("collected", data_categories=["user.financial.credit_card"], source={"type": "customer"})
+    assert rules(card) == []
+    applicant = {**card, "subject": {"id": "a@example.com", "type": "job_applicant"}}
+    (f,) = judge(applicant)
+    assert (f.rule, f.severity, f.category) == ("undeclared-subject-type", "high", "user.financial.credit_card")
+    assert f.clause_section == "Community and Account Information" and "Customers that purchase" in f.clause_text
+    # the source and the type of person must be declared together: the e-mail of a visitor, supplied by the Customer
+    visitor_email = event("collected", subject={"id": "v@example.com", "type": "visitor"}, source={"type": "customer"})
+    assert rules(visitor_email) == ["undeclared-subject-type"]
+    assert rules({**visitor_email, "source": {"type": "data_subject"}}) == []
+    # uses and disclosures are judged on every declaration of the category
+    paid = event("used", purpose="finance", data_categories=["user.financial.credit_card"])
+    assert rules(paid) == []
+    assert rules({**paid, "subject": applicant["subject"]}) == ["undeclared-subject-type"]
+    # a source that is not declared is reported as such, not as a subject type too
+    assert rules({**applicant, "source": {"type": "automatic"}}) == ["undeclared-source"]
 
 
 def test_undeclared_disclosure_purpose_quotes_the_clause_for_that_recipient_type() -> None:
@@ -158,7 +193,7 @@ def test_identified_data_where_only_aggregated_data_is_declared() -> None:
     (f,) = judge(share, RESEARCH_POLICY)
     assert f.rule == "identified-where-aggregated-only" and f.severity == "high"
     assert f.clause_text == AGGREGATED_RESEARCH["clause"]["text"]  # type: ignore[index]
-    assert f.policy_version == "2024.1-variant"
+    assert f.policy_version == POLICY.version + "-variant"
     # pseudonymised data is still personal data
     assert rules({**share, "identifiability": "pseudonymised"}, RESEARCH_POLICY) == ["identified-where-aggregated-only"]
     # aggregated or de-identified data is what the declaration allows
@@ -228,9 +263,11 @@ def test_transfer_outside_declared_countries() -> None:
 
 def test_another_declaration_without_countries_also_covering_the_flow_lifts_the_limit() -> None:
     fraud = event("shared", recipient={**AFFILIATE, "country": "US"}, purpose="essential.fraud_detection")
-    assert rules(fraud, ASIA_POLICY) == []  # fraud-exchange names no countries
+    assert rules(fraud, ASIA_POLICY) == []  # fraud-exchange (and by-law) name no countries
     both = variant(ASIA_POLICY, **{"fraud-exchange": {"countries": ["GB"]}})
-    assert rules(fraud, both) == ["transfer-outside-declared-countries"]
+    assert rules(fraud, both) == []  # by-law still names none
+    every = variant(both, **{"by-law": {"countries": ["GB"]}})
+    assert rules(fraud, every) == ["transfer-outside-declared-countries"]
 
 
 def test_an_undeclared_disclosure_is_not_also_judged_on_countries() -> None:

@@ -27,12 +27,15 @@ POLICY = default_policy()
 
 
 def without_quotes(policy: Policy) -> dict[str, Any]:
-    """The policy's declarations without what Fides cannot carry: the quotations and the sentences declaring nothing."""
+    """The policy's declarations without what Fides cannot carry: the quotations, how their phrases are read (and
+    the reading choices), the source they come from and the sentences declaring nothing."""
     doc = policy.model_dump(mode="json")
     for group in ("collections", "uses", "disclosures"):
         for decl in doc[group]:
-            decl.pop("clause")
-    doc.pop("not_declarations")
+            for quoted in ("clause", "reads", "choices"):
+                decl.pop(quoted)
+    for quoted in ("not_declarations", "reading_choices", "source"):
+        doc.pop(quoted)
     doc["retention"].pop("clause")
     return doc
 
@@ -65,10 +68,20 @@ def test_each_declared_purpose_and_disclosure_is_a_fides_declaration(manifest_fi
     for u in POLICY.uses:
         assert {(u.id, p) for p in u.purposes} <= uses
     shared = [d for d in system.privacy_declarations if d.data_shared_with_third_parties]
-    assert {d.name.split(": ")[0] for d in shared if d.name} == {d.id for d in POLICY.disclosures}
+    named = {d.id for d in POLICY.disclosures if d.purposes != []}  # Fides needs a purpose (data_use) per declaration
+    assert {d.name.split(": ")[0] for d in shared if d.name} == named
     to_brokers = [d for d in shared if d.third_parties and "data_broker" in d.third_parties]
-    assert to_brokers and all(  # the policy declares no disclosure of identified data to data brokers
-        d.third_parties.startswith("aggregated or de-identified data only: ") for d in to_brokers if d.third_parties
+    # identified data goes to data brokers only under the clauses for any recipient: legal process, security, fraud
+    # protection and credit risk reduction (reading choice by-law-any-recipient); for anything else, aggregated only
+    by_law = {d.data_use for d in shared if (d.name or "").split(": ")[0] in ("by-law", "fraud-exchange")}
+    assert by_law == {
+        "essential.legal_obligation", "third_party_sharing.legal_obligation", "essential.service.security",
+        "essential.fraud_detection", "finance",
+    }  # fmt: skip
+    assert to_brokers and all(
+        d.data_use in by_law or d.third_parties.startswith("aggregated or de-identified data only: ")
+        for d in to_brokers
+        if d.third_parties
     )
     account = next(d for d in system.privacy_declarations if d.name == "account-management: essential.service")
     controller = {s for c in POLICY.collections if c.role.value == "controller" for s in c.data_subjects}
@@ -151,17 +164,21 @@ def test_the_commands_export_import_and_check(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     exported = tmp_path / "fides.yml"
     assert main(["policy", "export-fides", "-o", str(exported)], out, err) == 0
-    assert "83 declaration(s)" in err.getvalue() and exported.is_file()
+    count = len(export_fides(POLICY)["system"][0]["privacy_declarations"])
+    assert f"{count} declaration(s)" in err.getvalue() and exported.is_file()
     skeleton = tmp_path / "skeleton.yaml"
     out, err = io.StringIO(), io.StringIO()
     assert main(["policy", "import-fides", str(exported), "-o", str(skeleton)], out, err) == 0
-    assert "45 need a quote from the policy text" in err.getvalue()
+    quotes = len([*POLICY.collections, *POLICY.uses, *POLICY.disclosures])
+    assert f"{quotes} need a quote from the policy text" in err.getvalue()
     assert without_quotes(load_policy(skeleton)) == without_quotes(POLICY)  # the file written loads as a policy
     out, err = io.StringIO(), io.StringIO()
     assert main(["policy", "check", str(skeleton)], out, err) == 1  # and the check lists what is left to quote
     lines = err.getvalue().splitlines()
-    first = "collections[0] (customer-data-content).clause: needs a quote from the policy text (imported from Fides)"
+    first = (
+        f"collections[0] ({POLICY.collections[0].id}).clause: needs a quote from the policy text (imported from Fides)"
+    )
     assert lines[0] == f"{skeleton}: {first}"
-    assert lines[-1] == f"{skeleton}: 45 problem(s)"
+    assert lines[-1] == f"{skeleton}: {quotes} problem(s)"
     assert main(["policy", "import-fides", str(tmp_path / "missing.yml")], io.StringIO(), err := io.StringIO()) == 2
     assert "cannot read" in err.getvalue()

@@ -319,10 +319,31 @@ def test_ccpa_categories_take_the_longest_prefix() -> None:
 
 # -- declared vs observed ---------------------------------------------------------------------------
 EXERCISED = {
-    "customer-data-content", "account-information", "log-data", "device-information",  # p1; c1, b1; c2; c2
+    "customer-data", "account-information", "log-data", "device-information",  # p1; c1, b1; c2; c2
+    "location-approximate", "contact-import", "social-media-interactions",  # c2 (an IP address); c1; c1 (third party)
     "customer-data-on-instructions", "usage-analytics", "provide-services", "productivity-features",  # p1; u1 x3
     "affiliates", "by-law", "fraud-exchange", "advertisers-investors-marketing",  # s1; b2; b2; s2
 }
+
+
+def test_gaps_report_shows_the_aggregated_clause_exercised_when_flows_rested_on_it() -> None:
+    """The store does not record identifiability, but the alerts do: aggregated data sent where only the aggregated
+    clause allows it raised no alert, identified data there did."""
+    aggregated = event("shared", event_id="a1", occurred_at="2026-02-01T09:00:00Z", recipient=BROKER,
+                       data_categories=["user.behavior"], purpose="marketing.advertising", identifiability="aggregated")
+    trained = event("used", event_id="a2", occurred_at="2026-02-01T10:00:00Z", data_categories=["user.behavior"],
+                    purpose="train_ai_system", identifiability="deidentified")
+    identified = {**aggregated, "event_id": "a3", "identifiability": "identified"}
+    for stream, exercised in (([aggregated], True), ([trained], True), ([identified], False), ([], False)):
+        store = SQLiteGraphStore(":memory:")
+        handler = Handler(store, POLICY, KEY)
+        handler.handle([validate_event(e, handler.taxonomy) for e in stream])
+        status = {u.declaration.id: (u.status, u.why) for u in gaps_report(store, POLICY, now=NOW).unexercised}
+        if exercised:
+            assert "aggregated-any-purpose" not in status, stream
+        else:
+            expected = "not-observable" if stream else "never-exercised"
+            assert status["aggregated-any-purpose"][0] == expected, stream
 
 
 def test_gaps_report(store: GraphStore) -> None:
@@ -340,6 +361,7 @@ def test_gaps_report(store: GraphStore) -> None:
     (flow,) = r.undeclared
     assert (flow.rule, flow.severity, flow.category.key, flow.purpose.key if flow.purpose else None) == (
         "undeclared-recipient-type", "critical", "user.contact.email", "marketing.advertising")
+    assert [d for d, st in status.items() if st == "not-observable"] == ["aggregated-any-purpose"]
     assert flow.recipient is not None and (flow.recipient.name, flow.recipient.country) == ("DataBrokr Inc", "US")
     assert (flow.event_ids, flow.people) == (["s3"], 1)
     assert r.undeclared_statement == "1 undeclared flow(s) observed in the period: 1 critical."
@@ -380,18 +402,20 @@ def test_ropa_report(store: GraphStore) -> None:
     support = acts["essential.service.operations.support"]
     assert support.role == "controller"
     assert {d.id for d in support.declared_in} >= {"service-requests", "disputes-troubleshooting", "affiliates"}
-    assert keys(support.data_subjects) == ["customer", "employee", "job_applicant", "prospect", "visitor"]
+    # "any contact information" and "otherwise communicate with" are about anyone (reading choice who-you-are)
+    anyone = {c.id: c.data_subjects for c in POLICY.collections}["additional-information"]
+    assert keys(support.data_subjects) == sorted(anyone) and "job_applicant" in anyone
     assert "user.contact.email" in keys(support.data_categories)
     assert keys(support.recipient_categories) == ["affiliate"]
     assert support.observed is not None
     assert (support.observed.event_ids, [x.id for x in support.observed.recipients]) == (["s1"], ["hk-affiliate"])
     assert support.third_countries_statement == (
         "The policy names no countries. Observed recipient countries: HK (third country).")
-    ads = acts["marketing.advertising"]
+    ads = acts["marketing"]  # the narrowest declared purpose covering marketing.advertising
     assert ads.observed is not None and ads.observed.event_ids == ["s2", "s3"]
     assert keys(ads.observed.undeclared_recipient_types) == ["data_broker"]
-    assert acts["analytics.reporting"].observed is not None
-    assert acts["analytics.reporting"].observed.event_ids == ["u1"]
+    assert acts["analytics"].observed is not None  # "Monitor and analyze usage and trends": all of analytics
+    assert acts["analytics"].observed.event_ids == ["u1"]
     assert acts["finance"].observed is None
     # Customer Data: the Art. 30(2) record, apart
     proc = {a.purpose.key: a for a in r.processor.activities}

@@ -6,6 +6,7 @@ import importlib.resources
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -521,7 +522,8 @@ def test_opt_outs_planted_in_a_simulated_stream_flag_exactly_the_later_marketing
 
     sims = list(simulate(120, 20, 7, undeclared_rate=0.0))
     marketing = [s.event for s in sims if s.event.get("purpose", "").startswith("marketing")]
-    people = sorted({e["subject"]["id"] for e in marketing})[:6]
+    counts = Counter(e["subject"]["id"] for e in marketing)
+    people = sorted(p for p, n in counts.items() if n >= 3)[:6]  # some marketing left after the halfway opt-out
     assert len(people) == 6
     stream = [s.event for s in sims]
     expected: set[str] = set()

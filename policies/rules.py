@@ -1,0 +1,91 @@
+"""The compliance rules: stable ids (alerts and their consumers key on them), severities and titles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compliance rule: a stable id (used in alerts and by consumers), a severity and a title."""
+
+    id: str
+    severity: Severity
+    title: str
+
+
+UNDECLARED_CATEGORY = Rule("undeclared-category", Severity.HIGH, "Data category the policy never declares collecting")
+UNDECLARED_SOURCE = Rule(
+    "undeclared-source", Severity.MEDIUM, "Data collected from a source the policy does not declare"
+)
+UNDECLARED_PURPOSE = Rule("undeclared-purpose", Severity.HIGH, "Use for a purpose the policy does not declare")
+UNDECLARED_RECIPIENT_TYPE = Rule(
+    "undeclared-recipient-type", Severity.CRITICAL, "Disclosure to a type of recipient the policy does not declare"
+)
+UNDECLARED_DISCLOSURE_PURPOSE = Rule(
+    "undeclared-disclosure-purpose", Severity.HIGH, "Disclosure to a declared recipient type for an undeclared purpose"
+)
+PROCESSOR_BEYOND_INSTRUCTIONS = Rule(
+    "processor-beyond-instructions",
+    Severity.CRITICAL,
+    "Customer Data (SOS as processor) used or disclosed beyond the customer's instructions",
+)
+IDENTIFIED_WHERE_AGGREGATED_ONLY = Rule(
+    "identified-where-aggregated-only",
+    Severity.HIGH,
+    "Identified data disclosed where the policy allows only aggregated or de-identified data",
+)
+TRANSFER_OUTSIDE_DECLARED_COUNTRIES = Rule(
+    "transfer-outside-declared-countries",
+    Severity.HIGH,
+    "Disclosure to a recipient in a country the matching policy declaration does not name",
+)
+DISCLOSURE_AFTER_WITHDRAWAL = Rule(
+    "disclosure-after-withdrawal",
+    Severity.HIGH,
+    "Use or disclosure resting on consent after the person withdrew it",
+)
+UNDECLARED_SUBJECT_TYPE = Rule(
+    "undeclared-subject-type",
+    Severity.HIGH,
+    "Data about a type of person the policy does not declare collecting it about",
+)
+MARKETING_AFTER_OPT_OUT = Rule(
+    "marketing-after-opt-out",
+    Severity.HIGH,
+    "Use or disclosure for marketing after the person opted out of it",
+)
+RULES: tuple[Rule, ...] = (
+    UNDECLARED_CATEGORY,
+    UNDECLARED_SOURCE,
+    UNDECLARED_SUBJECT_TYPE,
+    UNDECLARED_PURPOSE,
+    UNDECLARED_RECIPIENT_TYPE,
+    UNDECLARED_DISCLOSURE_PURPOSE,
+    PROCESSOR_BEYOND_INSTRUCTIONS,
+    IDENTIFIED_WHERE_AGGREGATED_ONLY,
+    TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
+    DISCLOSURE_AFTER_WITHDRAWAL,
+    MARKETING_AFTER_OPT_OUT,
+)
+
+# Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.
+SPECIAL_CATEGORIES = (
+    "user.biometric",
+    "user.health_and_medical",
+    "user.genetic",
+    "user.criminal_history",
+    "user.demographic.political_opinion",
+    "user.demographic.race_ethnicity",
+    "user.demographic.religious_belief",
+    "user.demographic.sexual_orientation",
+    "user.authorization.biometric",
+)
