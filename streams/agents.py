@@ -32,7 +32,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -133,17 +133,6 @@ class FaustPublisher:
             channel = self._topics[topic] = self.app.topic(topic, key_serializer="raw", value_serializer="raw")
         pending = await channel.send(key=key, value=value)
         await pending  # delivered (acks=all), or raises
-
-
-@dataclass
-class BatchOutcome:
-    """What one batch did (the agent yields it; tests read it)."""
-
-    applied: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    suppressed: int = 0  # about a person erased after they occurred: dropped
 
 
 def dead_letter_envelope(
@@ -262,20 +251,15 @@ class BatchProcessor:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
 
-    async def __call__(self, messages: Sequence[RawMessage]) -> BatchOutcome:
-        outcome = BatchOutcome()
+    async def __call__(self, messages: Sequence[RawMessage]) -> HandleResult:
         valid, sources, letters = parse_batch(messages, self.handler.taxonomy, self.handler.window)
-        if valid:
-            result = await self._apply(valid)
-            outcome.applied, outcome.duplicates = result.applied, result.duplicates
-            outcome.suppressed = result.suppressed
-            outcome.findings.extend(result.findings)
-            for failure in result.failed:  # an event that could not be projected or stored: set aside, not lost
-                message = sources[failure.index]
-                letters.append((message, dead_letter_envelope(message, failure.reason, event_id=failure.event_id)))
+        result = await self._apply(valid) if valid else HandleResult(0, 0, ())
+        for failure in result.failed:  # an event that could not be projected or stored: set aside, not lost
+            message = sources[failure.index]
+            letters.append((message, dead_letter_envelope(message, failure.reason, event_id=failure.event_id)))
         for message, envelope in letters:
             await self.publisher.publish(self.topics.deadletter, message.key, _json(envelope))
-        outcome.rejected = len(letters)
+        outcome = replace(result, rejected=len(letters))
         if self.publish_findings:
             await publish_findings(self.publisher, self.topics.alerts, outcome.findings)
         if self.dispatcher is not None and outcome.findings:

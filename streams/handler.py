@@ -31,8 +31,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class HandleResult:
-    """What one batch did; ``suppressed`` events were about a person erased after they occurred (not applied);
-    ``failed`` ones could not be handled at all (see :class:`Failure`)."""
+    """What one batch did (:meth:`Handler.handle`, and a worker's batch): ``suppressed`` events were about a person
+    erased after they occurred (not applied); ``failed`` ones could not be handled at all (see :class:`Failure`);
+    ``rejected`` input never reached the handler (not an event: a runner dead-lettered it with the reason)."""
 
     applied: int
     duplicates: int
@@ -41,6 +42,7 @@ class HandleResult:
     #: erasures applied whose deleted data may still be in the store's files (GraphStore.purge completes them)
     erasures_pending: tuple[str, ...] = ()
     failed: tuple[Failure, ...] = ()
+    rejected: int = 0
 
 
 class Handler:
