@@ -33,12 +33,18 @@ def erasures_first(batch: Iterable[ChangeSet]) -> tuple[list[ChangeSet], list[Ch
     return erasures, others
 
 
+def covers(erased_at: T, occurred: T) -> bool:
+    """The rule: an erasure at ``erased_at`` covers what occurred at or before it (datetimes, or a store's
+    sortable timestamps)."""
+    return occurred <= erased_at
+
+
 def covering(cutoffs: Iterable[tuple[T, str]], occurred: T) -> str | None:
     """The event id of the oldest erasure at or after ``occurred`` among a person's (time, event id) cut-offs, or
     None when none covers it (the times compare: datetimes, or a store's sortable timestamps)."""
     best: tuple[T, str] | None = None
     for at, event_id in cutoffs:
-        if occurred <= at and (best is None or at < best[0] or (at == best[0] and event_id < best[1])):
+        if covers(at, occurred) and (best is None or at < best[0] or (at == best[0] and event_id < best[1])):
             best = (at, event_id)
     return None if best is None else best[1]
 

@@ -46,20 +46,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from graph.store import ConsentLedger, StoreUnavailable
-from policies.consent import ConsentRecord, ConsentState, consent_record
+from graph.store import StoreUnavailable
 from policies.findings import Finding
-from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
 from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
-from streams.handler import Handler, describe_error
+from streams.alerts.judge import AlertJudge
+from streams.handler import Handler
 from streams.kafka_clients import aiokafka_options
 from streams.topics import TopicNames
 
@@ -71,130 +69,6 @@ _log = logging.getLogger(__name__)
 _IN_FLIGHT = 4  # batches judged and published but not yet committed, at most
 
 V = TypeVar("V")
-
-
-class AlertJudge:
-    """Findings for batches of events, from the policy and what is known of each person's consent and erasures.
-
-    What the store records of consent and erasures is held in memory, loaded in bulk (:meth:`fetch` then
-    :meth:`absorb`, or :meth:`load`): everything on the first load, then what was applied since a little before the
-    previous load (``overlap`` seconds: batches committed after the time they stamped). Judging never reads the
-    store. :meth:`findings` loads inline on its first call and, when ``inline_refresh`` is set, whenever
-    ``refresh`` seconds have passed; ``lineage alerter`` refreshes from another thread instead, so that a batch
-    never waits on the database.
-    """
-
-    def __init__(
-        self,
-        handler: Handler,
-        *,
-        memory: int = 100_000,
-        refresh: float = 300.0,
-        overlap: float | None = None,
-        inline_refresh: bool = True,
-    ) -> None:
-        self.handler = handler
-        self.memory = memory
-        self.refresh = refresh
-        self.overlap = refresh if overlap is None else overlap
-        self.inline_refresh = inline_refresh
-        self.store_loads = 0  # bulk reads of the store (the tests read it)
-        self._consent: OrderedDict[str, ConsentState] = OrderedDict()  # read on the stream, bounded by memory
-        self._erased: OrderedDict[str, tuple[datetime, ...]] = OrderedDict()
-        self._stored_consent: dict[str, ConsentState] = {}  # the store's, for every withdrawn or opted-out person
-        self._stored_erased: dict[str, tuple[datetime, ...]] = {}  # the store's, for every erased person
-        self._since: datetime | None = None  # ask the store for what was applied from then on (None: everything)
-        self._loaded_at: float | None = None  # time.monotonic() of the last load's start
-
-    def refresh_due(self) -> bool:
-        return self._loaded_at is None or time.monotonic() - self._loaded_at >= self.refresh
-
-    def fetch(self) -> StoreLoad:
-        """Read the store's consent records and tombstones: all of them at first, then those applied since a little
-        before the previous load. Only reads the store, so it may run on another thread than :meth:`findings`."""
-        started, started_at = datetime.now(UTC), time.monotonic()
-        return StoreLoad(self.handler.store.consent_and_erasures(self._since), started, started_at)
-
-    def absorb(self, load: StoreLoad) -> None:
-        """Merge a :meth:`fetch` into what is held; run it on the thread that calls :meth:`findings`."""
-        for t in load.ledger.tombstones:
-            times = self._stored_erased.get(t.subject, ())
-            if t.erased_at not in times:
-                self._stored_erased[t.subject] = tuple(sorted((*times, t.erased_at)))
-        by_subject: dict[str, list[ConsentRecord]] = {}
-        for record in load.ledger.consent:
-            by_subject.setdefault(record.subject, []).append(record)
-        for subject, records in by_subject.items():
-            known = self._stored_consent.get(subject)
-            self._stored_consent[subject] = (
-                ConsentState(subject, tuple(records)) if known is None else known.merged(tuple(records))
-            )
-        # an erasure deleted the person's records that occurred at or before it; an incremental read cannot say so
-        for t in load.ledger.tombstones:
-            state = self._stored_consent.get(t.subject)
-            if state is not None:
-                kept = tuple(r for r in state.records if r.occurred_at > t.erased_at)
-                if not kept:
-                    del self._stored_consent[t.subject]
-                elif len(kept) < len(state.records):
-                    self._stored_consent[t.subject] = ConsentState(t.subject, kept)
-        self._since = load.started - timedelta(seconds=self.overlap)
-        self._loaded_at = load.started_at
-        self.store_loads += 1
-
-    def load(self) -> None:
-        """:meth:`fetch` and :meth:`absorb` on this thread."""
-        self.absorb(self.fetch())
-
-    @property
-    def held(self) -> tuple[int, int]:
-        """People whose store records are held in memory: (with consent records, with tombstones)."""
-        return len(self._stored_consent), len(self._stored_erased)
-
-    def findings(self, events: Sequence[AnyEvent]) -> list[Finding]:
-        if self._loaded_at is None or (self.inline_refresh and self.refresh_due()):
-            self.load()
-        pseudonym = self.handler.pseudonym
-        for event in events:  # the batch's consent and erasure events count for the whole batch
-            if isinstance(event, CONSENT_EVENTS):
-                subject = pseudonym(event.subject.id)
-                known = self._consent.get(subject) or ConsentState(subject, ())
-                self._remember(self._consent, subject, known.merged((consent_record(event, subject),)))
-            elif isinstance(event, DataErased):
-                subject = pseudonym(event.subject.id)
-                self._remember(self._erased, subject, (*self._erased.get(subject, ()), event.occurred_at))
-        out: list[Finding] = []
-        for event in events:
-            if not isinstance(event, DATA_EVENTS):
-                continue
-            subject = pseudonym(event.subject.id)
-            cutoffs = (*self._stored_erased.get(subject, ()), *self._erased.get(subject, ()))
-            if any(at >= event.occurred_at for at in cutoffs):
-                continue
-            state = self._stored_consent.get(subject)
-            seen = self._consent.get(subject)
-            if seen is not None:
-                state = seen if state is None else state.merged(seen.records)
-            try:
-                out.extend(self.handler.evaluator.evaluate(event, subject, state))
-            except Exception as exc:  # one event's fault: the workers dead-letter it; the alerter goes on
-                _log.error("event %s could not be judged: internal error %s", event.event_id, describe_error(exc))
-        return out
-
-    def _remember(self, table: OrderedDict[str, V], subject: str, value: V) -> None:
-        table[subject] = value
-        table.move_to_end(subject)
-        while len(table) > self.memory:
-            table.popitem(last=False)
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLoad:
-    """One bulk read of the store (:meth:`AlertJudge.fetch`): what it answered and when the read started."""
-
-    ledger: ConsentLedger
-    started: datetime  # wall clock (UTC), compared with the writers' applied_at
-    started_at: float  # time.monotonic()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from policies import default_policy
 from policies.consent import ConsentState
 from schemas.events import validate_event
 from streams.agents import MemoryPublisher, RawMessage
-from streams.alerts.alerter import AlertJudge, AlertProcessor, deliver_in_order, refresh_store_view
+from streams.alerts.alerter import AlertProcessor, deliver_in_order, refresh_store_view
+from streams.alerts.judge import AlertJudge
 from streams.handler import Handler
 from streams.kafka_clients import aiokafka_options
 from streams.topics import TopicNames
