@@ -6,13 +6,16 @@ Three checks, on the raw policy data (so they run whatever else is wrong with th
 2. every sentence of the source is accounted for, from its own section: quoted by a declaration, or listed as a
    not-declaration with the reason; a quote covers the sentences it consists of, not sentences it merely contains;
 3. every key a declaration declares (categories, purposes, recipient types, sources, data subjects, the processor
-   role) comes from a reading of a phrase of its own clause, and no reading yields a key the declaration lacks.
+   role) comes from a reading of a phrase of its own clause, and no reading yields a key the declaration lacks;
+4. a Markdown source is the published text (``source_document``, found beside it) word for word: without its markup
+   (headings, list markers, bold, ``---``, comments) the two have the same characters in the same order.
 
 A policy without a source gets check 3 only for the readings it has.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +71,7 @@ def source_file(tree: Mapping[str, Any], policy_file: Path) -> Path | None:
 
 
 def source_problems(tree: Mapping[str, Any], policy_file: Path, line_of: LineOf) -> list[PolicyProblem]:
-    """Checks 1 and 2 (see the module docstring); nothing when the policy names no source."""
+    """Checks 1, 2 and 4 (see the module docstring); nothing when the policy names no source."""
     file = source_file(tree, policy_file)
     if file is None:
         return []
@@ -77,7 +80,7 @@ def source_problems(tree: Mapping[str, Any], policy_file: Path, line_of: LineOf)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return [PolicyProblem("source", line_of(("source",)), f"cannot read the source text {str(file)!r}: {reason}")]
-    problems: list[PolicyProblem] = []
+    problems = published_problems(tree, file, line_of)
     declared: dict[int, Loc] = {}
     explained: dict[int, Loc] = {}
     for loc, section, text, declares in _clauses(tree):
@@ -249,3 +252,64 @@ def _path(loc: Loc) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+_MARKUP = re.compile(
+    r"<!--.*?-->|^[ \t]*(?:#{1,6}[ \t]+|[-*+•][ \t]+|\d+[.)][ \t]+|(?:[-*_][ \t]*){3,}$)|\*\*", re.S | re.M
+)
+_BULLETS = re.compile(r"^[ \t]*(?:[-*+•]|\d+[.)])[ \t]+", re.M)
+
+
+def published_problems(tree: Mapping[str, Any], source: Path, line_of: LineOf) -> list[PolicyProblem]:
+    """Check 4: a Markdown source against the published plain text it renders, when the policy names both."""
+    name = tree.get("source_document")
+    if source.suffix.lower() not in (".md", ".markdown") or not isinstance(name, str):
+        return []
+    published = source.parent / name
+    if published.suffix.lower() in (".md", ".markdown") or not published.is_file():
+        return []
+    try:
+        plain = published.read_text(encoding="utf-8")
+        marked = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    ours = _letters(_MARKUP.sub("", marked), marked)
+    theirs = _letters(_BULLETS.sub("", plain), plain)
+    if [c for c, _ in ours] == [c for c, _ in theirs]:
+        return []
+    at = next(
+        (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a[0] != b[0]), min(len(ours), len(theirs))
+    )
+    where_ours = ours[at - 1][1] if 0 < at <= len(ours) else 1  # the last line both still share
+    where_theirs = theirs[min(at, len(theirs) - 1)][1] if theirs else 1
+    return [
+        PolicyProblem(
+            "",
+            where_ours,
+            f"is not the published text {name!r} word for word: it departs from it after this line (line "
+            f"{where_theirs} of "
+            f"{name}: “{_around(plain, where_theirs)}”)",
+            source,
+        )
+    ]
+
+
+def _letters(stripped: str, original: str) -> list[tuple[str, int]]:
+    """The characters of a text but white space, each with its line in the original (found by walking both)."""
+    out: list[tuple[str, int]] = []
+    line, j = 1, 0
+    for ch in stripped:
+        if ch.isspace():
+            continue
+        while j < len(original) and original[j] != ch:
+            if original[j] == "\n":
+                line += 1
+            j += 1
+        out.append((ch, line))
+        j += 1
+    return out
+
+
+def _around(text: str, line: int) -> str:
+    lines = text.splitlines()
+    return _short(lines[line - 1] if 0 < line <= len(lines) else "", 70)

@@ -30,11 +30,20 @@ class Copy:
     policy: Path
     source: Path
 
+    @property
+    def published(self) -> Path:
+        return self.source.with_name("privacy-policy-s-plus-helpdesk-chatbot.txt")
+
     def edit(self, old: str, new: str, *, source: bool = False, count: int = 1) -> Copy:
+        """Edit the policy, or the source: the Markdown and, where it has the same words, the published text, as a
+        forger would to keep the two alike."""
         target = self.source if source else self.policy
         text = target.read_text(encoding="utf-8")
         assert text.count(old) >= count, old
         target.write_text(text.replace(old, new, count), encoding="utf-8")
+        published = self.published.read_text(encoding="utf-8")
+        if source and old in published:
+            self.published.write_text(published.replace(old, new, count), encoding="utf-8")
         return self
 
     def line(self, needle: str, *, source: bool = False) -> int:
@@ -165,8 +174,36 @@ def test_short_and_title_case_sentences_in_the_source_are_sentences(copy: Copy, 
     assert forged in problem
 
 
+@pytest.mark.parametrize("forged", ["We sell data.", "We Sell Your Information To Data Brokers."])
+def test_a_forged_published_text_no_longer_matches_its_structured_copy(copy: Copy, forged: str) -> None:
+    """The policy's quotes are checked against the structured (Markdown) source, which must be the published text
+    (source_document, beside it) word for word: a sentence added to the published text is found too."""
+    published = copy.published
+    text = published.read_text(encoding="utf-8")
+    assert PARTNERS in text
+    published.write_text(text.replace(PARTNERS, f"{PARTNERS} {forged}"), encoding="utf-8")
+    line = next(n for n, x in enumerate(published.read_text(encoding="utf-8").splitlines(), 1) if forged in x)
+    code, lines = copy.check()
+    (problem,) = problems(lines)
+    assert code == 1
+    assert problem.startswith(f"{copy.source}: line {copy.line(PARTNERS, source=True)}: is not the published text")
+    assert f"line {line} of privacy-policy-s-plus-helpdesk-chatbot.txt" in problem
+
+
+def test_the_published_text_and_its_structured_copy_agree_whatever_the_markup(copy: Copy) -> None:
+    copy.edit("### Other Third Parties\n", "### Other Third Parties\n\n<!-- a note -->\n", source=True)
+    copy.edit("- Notify you of updates to our Services.", "* Notify you of updates to our Services.", source=True)
+    assert copy.check() == (0, [])
+
+
 def test_a_paragraph_of_its_own_in_the_source_is_text_not_a_heading(copy: Copy) -> None:
     copy.edit("## How We Use Information\n", "## How We Use Information\n\nWe Sell Your Data\n", source=True)
+    text = copy.published.read_text(encoding="utf-8")  # the published text forged alike
+    assert "How We Use Information\n\n" in text
+    copy.published.write_text(
+        text.replace("How We Use Information\n\n", "How We Use Information\n\nWe Sell Your Data\n\n", 1),
+        encoding="utf-8",
+    )
     code, lines = copy.check()
     (problem,) = problems(lines)
     assert "sentence of section 'How We Use Information'" in problem and "We Sell Your Data" in problem
