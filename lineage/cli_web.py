@@ -19,6 +19,7 @@ def _web_settings(args: argparse.Namespace, settings: Settings) -> WebSettings:
         settings,
         tokens_file=Path(args.tokens_file) if getattr(args, "tokens_file", None) else None,
         audit_log=Path(args.audit_log) if getattr(args, "audit_log", None) else None,
+        max_body=getattr(args, "max_body", None),
     )
 
 
@@ -105,6 +106,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--port", type=int, default=8400)
     sp.add_argument("--tokens-file", help="API tokens file (default: $LINEAGE_TOKENS_FILE or beside the key file)")
     sp.add_argument("--audit-log", help="audit trail file (default: $LINEAGE_AUDIT_LOG or beside the key file)")
+    sp.add_argument(
+        "--max-body",
+        type=int,
+        metavar="BYTES",
+        help="largest request body accepted; larger ones get 413 before they are read "
+        "(default: $LINEAGE_WEB_MAX_BODY or 1048576)",
+    )
     sp.add_argument("--quiet", action="store_true", help="log warnings only (no per-request lines)")
     sp.set_defaults(func=cmd_serve)
 

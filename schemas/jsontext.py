@@ -80,3 +80,59 @@ def keys_at_most(raw: str | bytes) -> int:
     if isinstance(raw, str):
         return raw.count('":') if _LOOSE_S.search(raw) is None else len(_KEY_END_S.findall(raw))
     return raw.count(b'":') if _LOOSE_B.search(raw) is None else len(_KEY_END_B.findall(raw))
+
+
+# One token of a JSON text, for splitting an array without parsing its items: a whole string (escapes included), one
+# of the structural characters, or a quote that starts a string never closed. Everything else (numbers, literals,
+# whitespace, colons) lies between tokens and is left to the parser of each item.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]|"')
+_OPENS = {ord("["): ord("]"), ord("{"): ord("}")}
+
+
+def array_items(raw: bytes) -> list[bytes]:
+    """The texts of the items of a JSON array, each to be parsed on its own; :class:`JsonTextError` when ``raw`` is
+    not an array whose brackets, braces and strings close.
+
+    Iterative (no recursion, whatever the nesting) and linear in the text, so that one item nested 100,000 deep, or
+    one that is not JSON at all, costs only itself: the caller parses and refuses it alone, with the others intact.
+    """
+    text = raw.lstrip(b" \t\r\n")
+    if not text.startswith(b"["):
+        raise JsonTextError("not a JSON array")
+    offset = len(raw) - len(text)
+    stack: list[int] = []
+    items: list[bytes] = []
+    start = 0
+    end = -1
+    for match in _TOKEN.finditer(raw, offset):
+        token = match.group()
+        char = token[0]
+        if char == ord('"'):
+            if len(token) == 1:  # the lone quote: a string that never closes
+                raise JsonTextError(f"not valid JSON: a string never closed, at character {match.start() + 1}")
+            continue
+        if char in _OPENS:
+            stack.append(_OPENS[char])
+            if len(stack) == 1:
+                start = match.end()
+            continue
+        if char == ord(","):
+            if len(stack) == 1:
+                items.append(raw[start : match.start()].strip(b" \t\r\n"))
+                start = match.end()
+            continue
+        if not stack or stack.pop() != char:
+            raise JsonTextError(f"not valid JSON: an unmatched '{chr(char)}' at character {match.start() + 1}")
+        if not stack:
+            last = raw[start : match.start()].strip(b" \t\r\n")
+            if last or items:
+                items.append(last)
+            end = match.end()
+            break
+    if end < 0:
+        raise JsonTextError("not valid JSON: the array is never closed")
+    if raw[end:].strip(b" \t\r\n"):
+        raise JsonTextError(f"not valid JSON: something follows the array, at character {end + 1}")
+    if any(not item for item in items):
+        raise JsonTextError("not valid JSON: an empty item between commas")
+    return items

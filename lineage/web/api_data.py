@@ -1,4 +1,4 @@
-"""Endpoints over aggregates: health, who am I, stats, recipients, alerts (list and acknowledge), ingest."""
+"""Endpoints over aggregates: health, who am I, stats, recipients, alerts (list and acknowledge)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,23 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from graph.store import StoreError
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.models import (
     Acknowledged,
-    EventProblem,
     Health,
-    IngestResult,
     Me,
     Problem,
     RecipientFlow,
     RecipientSummary,
     RecipientView,
-    RejectedEvent,
 )
 from lineage.web.tokens import Principal, Role
 from schemas.answers import Alert, Flow, StoreStats
-from schemas.events import AnyEvent, EventError, validate_event
 
-MAX_INGEST = 1000
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such object."}}
 
 
@@ -89,7 +83,6 @@ def data_router(console: Console) -> APIRouter:
     anyone = requires(console.tokens, Role.DPO, Role.AUDITOR, Role.SERVICE)
     readers = requires(console.tokens, Role.DPO, Role.AUDITOR)
     dpo = requires(console.tokens, Role.DPO)
-    writers = requires(console.tokens, Role.DPO, Role.SERVICE)
 
     @r.get("/api/health", response_model=Health, responses=REFUSALS, tags=["service"])
     def health(_: Principal = Depends(anyone)) -> Health:  # noqa: B008
@@ -179,46 +172,5 @@ def data_router(console: Console) -> APIRouter:
             raise HTTPException(404, "no such alert")
         audited(console.audit, request, who, action="alert-ack", target=alert_id, returned={"alerts": 1})
         return Acknowledged(alert_id=alert_id, status="acknowledged")
-
-    @r.post(
-        "/api/events",
-        response_model=IngestResult,
-        responses=REFUSALS | {400: {"model": Problem, "description": "The body is not JSON."}},
-        tags=["service"],
-    )
-    def ingest(
-        events: Annotated[
-            list[dict[str, Any]],
-            Body(max_length=MAX_INGEST, description="Events of the contract (see `lineage schema`), at most 1000."),
-        ],
-        _: Principal = Depends(writers),  # noqa: B008
-    ) -> IngestResult:
-        """Validate and apply events (service, dpo). Invalid events are returned with their problems, never applied."""
-        good: list[AnyEvent] = []
-        positions: list[int] = []  # the request index of each good event
-        rejected: list[RejectedEvent] = []
-        handler = console.handler
-        for i, raw in enumerate(events):
-            try:
-                good.append(validate_event(raw, handler.taxonomy, handler.window))
-                positions.append(i)
-            except EventError as exc:
-                problems = [EventProblem(field=f, message=m) for f, m in exc.problems]
-                rejected.append(RejectedEvent(index=i, event_id=exc.event_id, problems=problems))
-        try:
-            result = handler.handle(good)
-        except StoreError as exc:
-            raise HTTPException(503, f"the store refused the batch: {type(exc).__name__}") from None
-        for failure in result.failed:  # could not be projected or stored: the others were applied
-            problems = [EventProblem(field="", message=failure.reason)]
-            rejected.append(RejectedEvent(index=positions[failure.index], event_id=failure.event_id, problems=problems))
-        rejected.sort(key=lambda r: r.index)
-        return IngestResult(
-            applied=result.applied,
-            duplicates=result.duplicates,
-            rejected=rejected,
-            findings=len(result.findings),
-            erasures_pending=list(result.erasures_pending),
-        )
 
     return r

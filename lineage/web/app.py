@@ -6,18 +6,22 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from graph.store import StoreError
 from lineage.web.api_audit import audit_router
 from lineage.web.api_data import _version, data_router
+from lineage.web.api_ingest import ingest_router
 from lineage.web.api_people import people_router
 from lineage.web.api_reports import reports_router
 from lineage.web.common import endpoint_of
 from lineage.web.console import Console
+from lineage.web.limits import BodyLimit
 
 access_log = logging.getLogger("lineage.web.access")
 
@@ -44,6 +48,12 @@ trail (by pseudonym, with counts of what was returned).
 """
 
 
+def _problem(error: Any) -> dict[str, Any]:
+    """One validation problem without the value: where (the parameter's name, or the body's path), what, its kind."""
+    loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+    return {"type": str(error.get("type", "")), "loc": loc, "msg": str(error.get("msg", ""))}
+
+
 def create_app(console: Console) -> FastAPI:
     """The HTTP API and the page over one :class:`Console`; no global app (uvicorn is given this object)."""
     app = FastAPI(
@@ -57,6 +67,7 @@ def create_app(console: Console) -> FastAPI:
     )
     app.state.console = console
     app.include_router(data_router(console))
+    app.include_router(ingest_router(console))
     app.include_router(people_router(console))
     app.include_router(audit_router(console))
     app.include_router(reports_router(console))
@@ -68,6 +79,15 @@ def create_app(console: Console) -> FastAPI:
     @app.exception_handler(UnicodeEncodeError)
     async def bad_text(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
         return JSONResponse({"detail": "the request contains text that is not valid Unicode"}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer repeats each invalid value ("input") and the constraint's context: a 422 must not
+        # carry the request back (a subject id in a query, a 100 MB body)
+        return JSONResponse({"detail": [_problem(e) for e in exc.errors()]}, status_code=422)
+
+    # inside the headers middleware below, so that a 413 gets the same headers and access line as any answer
+    app.add_middleware(BodyLimit, limit=console.max_body)
 
     @app.middleware("http")
     async def headers_and_access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

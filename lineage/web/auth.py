@@ -48,10 +48,15 @@ def _check_query(request: Request) -> None:
     """Refuse unknown and repeated query parameters: a misspelt filter (?subjet=...) must not widen an answer."""
     names = [k for k, _ in request.query_params.multi_items()]
     known = _query_names(request.scope.get("route"))
+    unknown = len(set(names) - known)
+    # an unknown name is not repeated back (it is input, and could be an id): the known ones are listed instead
     problems = [
-        {"type": "extra_forbidden", "loc": ("query", n), "msg": "unknown query parameter"}
-        for n in sorted(set(names) - known)
-    ] + [
+        {
+            "type": "extra_forbidden",
+            "loc": ("query",),
+            "msg": f"{unknown} unknown query parameter(s); this endpoint takes: {', '.join(sorted(known)) or 'none'}",
+        }
+    ] * (unknown > 0) + [
         {"type": "repeated", "loc": ("query", n), "msg": "query parameter given more than once"}
         for n in sorted({n for n in names if names.count(n) > 1} & known)
     ]

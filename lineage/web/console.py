@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from config import Settings
+from config import Settings, SettingsError
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from lineage.web.audit import AuditLog
@@ -17,6 +17,9 @@ from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from streams.handler import Handler
 
+DEFAULT_MAX_BODY = 1 << 20
+"""Bytes of request body the API accepts by default (1 MiB: 1,000 events of the contract take about half of it)."""
+
 
 @dataclass(frozen=True)
 class WebSettings:
@@ -24,6 +27,7 @@ class WebSettings:
 
     tokens_file: Path
     audit_log: Path
+    max_body: int = DEFAULT_MAX_BODY  # LINEAGE_WEB_MAX_BODY / --max-body: bytes of request body accepted
 
     @classmethod
     def from_env(
@@ -33,13 +37,24 @@ class WebSettings:
         *,
         tokens_file: Path | None = None,
         audit_log: Path | None = None,
+        max_body: int | None = None,
     ) -> WebSettings:
         e = os.environ if env is None else env
         home = settings.pseudonym_key_file.parent
         return cls(
             tokens_file=tokens_file or Path(e.get("LINEAGE_TOKENS_FILE") or home / "tokens.json"),
             audit_log=audit_log or Path(e.get("LINEAGE_AUDIT_LOG") or home / "audit.jsonl"),
+            max_body=max_body if max_body is not None else _bytes(e, "LINEAGE_WEB_MAX_BODY", DEFAULT_MAX_BODY),
         )
+
+
+def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}={raw!r}: expected a number of bytes, at least 1")
+    return int(raw)
 
 
 @dataclass
@@ -52,6 +67,7 @@ class Console:
     tokens: TokenFile
     audit: AuditLog
     window: TimeWindow = DEFAULT_TIME_WINDOW  # the event times POST /api/events accepts
+    max_body: int = DEFAULT_MAX_BODY  # bytes of request body accepted (lineage.web.limits)
 
     def __post_init__(self) -> None:
         # binds the store to the key, so a lookup with another key is refused before any answer
@@ -65,9 +81,12 @@ def open_console(settings: Settings, web: WebSettings) -> Console:
     """Open the configured store and bind it to the configured pseudonym key."""
     key = pseudonymizer(settings)
     policy = load_configured_policy(settings)
+    window = event_window(settings)
     store = open_configured_store(settings)
     try:
-        return Console(store, policy, key, TokenFile(web.tokens_file), AuditLog(web.audit_log), event_window(settings))
+        return Console(
+            store, policy, key, TokenFile(web.tokens_file), AuditLog(web.audit_log), window, max_body=web.max_body
+        )
     except BaseException:
         store.close()
         raise
