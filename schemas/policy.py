@@ -5,30 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from schemas.base import Frozen
 from schemas.events import CountryCode, RecipientType, Role, SourceType
 from schemas.taxonomy import Dimension, Taxonomy, TaxonomyEntry, default_taxonomy
-
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", max_length=200)]
 DeclId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
 Text = Annotated[str, StringConstraints(min_length=1)]
 
 
-class Clause(BaseModel):
+class Clause(Frozen):
     """A verbatim quotation of the published policy that a declaration rests on."""
 
-    model_config = _FROZEN
     section: Text = Field(description="The heading of the policy section quoted.")
     text: Text = Field(description="The sentence(s) quoted verbatim from the policy.")
 
 
-class Reading(BaseModel):
+class Reading(Frozen):
     """How one phrase of a declaration's clause is read: the keys it yields (what a reviewer checks)."""
 
-    model_config = _FROZEN
     phrase: Text = Field(description="Words of the clause, verbatim (white space aside).")
     data_categories: list[Key] | Literal["all-collected"] = Field(
         default_factory=list,
@@ -52,38 +49,34 @@ class Reading(BaseModel):
     )
 
 
-class ReadingChoice(BaseModel):
+class ReadingChoice(Frozen):
     """A choice made where the text allows more than one reading, stated so a reviewer can disagree with it."""
 
-    model_config = _FROZEN
     id: DeclId = Field(description="Stable id, referred to by readings and declarations.")
     title: Text = Field(description="The choice in a few words.")
     choice: Text = Field(description="What is read, and how.")
     reason: Text = Field(description="Why this reading and not another.")
 
 
-class CustomKey(BaseModel):
+class CustomKey(Frozen):
     """A taxonomy key the policy needs that fideslang's default taxonomy lacks."""
 
-    model_config = _FROZEN
     key: Key = Field(description="The new key; its parent (the key minus its last segment) must exist.")
     name: Text = Field(description="Human name of the key.")
     description: str = Field(default="", description="What the key means.")
 
 
-class CustomTaxonomy(BaseModel):
+class CustomTaxonomy(Frozen):
     """Custom keys per fideslang dimension."""
 
-    model_config = _FROZEN
     data_categories: list[CustomKey] = Field(default_factory=list, description="Custom data-category keys.")
     data_uses: list[CustomKey] = Field(default_factory=list, description="Custom data-use (purpose) keys.")
     data_subjects: list[CustomKey] = Field(default_factory=list, description="Custom data-subject keys.")
 
 
-class Organisation(BaseModel):
+class Organisation(Frozen):
     """The controller named in the policy (GDPR Art. 30(1)(a))."""
 
-    model_config = _FROZEN
     name: Text = Field(description="Legal name.")
     contact: str | None = Field(
         default=None, description="Contact details (address, email); not stated in the policy if null."
@@ -91,10 +84,9 @@ class Organisation(BaseModel):
     dpo: str | None = Field(default=None, description="Data-protection officer's contact, if any.")
 
 
-class Collection(BaseModel):
+class Collection(Frozen):
     """The policy declares collecting these categories from these sources."""
 
-    model_config = _FROZEN
     id: DeclId = Field(description="Stable id of this declaration.")
     clause: Clause = Field(description="The policy sentence this declaration comes from.")
     data_categories: list[Key] = Field(min_length=1, description="Data categories declared collected.")
@@ -110,10 +102,9 @@ class Collection(BaseModel):
     )
 
 
-class Use(BaseModel):
+class Use(Frozen):
     """The policy declares using data for these purposes."""
 
-    model_config = _FROZEN
     id: DeclId = Field(description="Stable id of this declaration.")
     clause: Clause = Field(description="The policy sentence this declaration comes from.")
     purposes: list[Key] = Field(min_length=1, description="Declared purposes; a key also covers its descendants.")
@@ -131,10 +122,9 @@ class Use(BaseModel):
     )
 
 
-class Disclosure(BaseModel):
+class Disclosure(Frozen):
     """The policy declares disclosing data to these recipient types for these purposes."""
 
-    model_config = _FROZEN
     id: DeclId = Field(description="Stable id of this declaration.")
     clause: Clause = Field(description="The policy sentence this declaration comes from.")
     recipient_types: list[RecipientType] = Field(min_length=1, description="Recipient types declared.")
@@ -167,30 +157,27 @@ class Disclosure(BaseModel):
     )
 
 
-class Retention(BaseModel):
+class Retention(Frozen):
     """What the policy says about how long data is kept (GDPR Art. 13(2)(a), 15(1)(d), 30(1)(f))."""
 
-    model_config = _FROZEN
     statement: Text = Field(
         description="The retention period or its criteria, or a plain statement that the policy gives none."
     )
     clause: Clause | None = Field(default=None, description="The policy sentence it comes from, if any.")
 
 
-class NotDeclaration(BaseModel):
+class NotDeclaration(Frozen):
     """A sentence of the policy's collection, use or disclosure sections that declares no flow, and why."""
 
-    model_config = _FROZEN
     clause: Clause = Field(description="The sentence quoted verbatim.")
     why: Text = Field(
         description="Why it declares no collection, use or disclosure (an introduction, a definition, ...)."
     )
 
 
-class Policy(BaseModel):
+class Policy(Frozen):
     """A published privacy policy as a machine-readable declaration."""
 
-    model_config = _FROZEN
     id: DeclId = Field(description="Stable id of the policy.")
     version: Text = Field(
         description="Version of this declaration; alerts record the version they were judged against."

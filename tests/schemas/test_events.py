@@ -175,3 +175,13 @@ def test_deep_nesting_is_an_event_error() -> None:
     for text in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
         with pytest.raises(EventError, match="nested too deeply"):
             parse_event(text, TAXONOMY)
+
+
+def test_the_kinds_are_listed_once_and_the_isinstance_tuples_follow_them() -> None:
+    from typing import get_args
+
+    from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, ConsentEvent, DataEvent, EventKind
+
+    assert get_args(DataEvent) == DATA_EVENTS and get_args(ConsentEvent) == CONSENT_EVENTS
+    kinds = [m.model_fields["kind"].annotation for m in get_args(AnyEvent)]
+    assert sorted(get_args(k)[0] for k in kinds) == sorted(k.value for k in EventKind)
