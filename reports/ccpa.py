@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from graph.store import GraphStore
@@ -16,15 +15,12 @@ from reports.vocab import (
     disclosure_kind,
     make_header,
     make_period,
+    names,
     utc,
 )
 from schemas.answers import Flow
 from schemas.policy import Organisation, Policy
 from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport
-
-
-def _names(items: Iterable[str]) -> str:
-    return ", ".join(items)
 
 
 def preceding_12_months(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -113,7 +109,7 @@ def ccpa_report(
             for t in d.third_party_categories:
                 by_type[t.label].add(d.ccpa_category)
         return f"{verb} {when}: " + "; ".join(
-            f"{_names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items())
+            f"{names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items())
         ) + "."
 
     processor = sorted({f.category for f in flows if f.role == "processor" and f.rel == "HOLDS"})
@@ -127,7 +123,7 @@ def ccpa_report(
         collected=collected,
         collected_statement=(
             f"Categories of personal information collected {when}: "
-            f"{_names(sorted({c.ccpa_category for c in collected}))}."
+            f"{names(sorted({c.ccpa_category for c in collected}))}."
             if collected
             else f"None: no personal information was collected {when}."
         ),
@@ -142,8 +138,8 @@ def ccpa_report(
         ),
         service_provider_statement=(
             "Customer Data processed as a service provider on behalf of Customers is not listed above: "
-            f"{_names(vocab.category(c).label for c in processor)}."
-            + (f" Disclosures of it were recorded to: {_names(processor_shares)}." if processor_shares else "")
+            f"{names(vocab.category(c).label for c in processor)}."
+            + (f" Disclosures of it were recorded to: {names(processor_shares)}." if processor_shares else "")
             if processor
             else f"No Customer Data was processed as a service provider {when}."
         ),

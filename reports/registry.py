@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from graph.store import GraphStore
-from reports import access, ccpa, ropa
+from reports import access, ccpa, gaps, ropa
 from reports.vocab import Table
 from schemas.policy import Organisation, Policy
 from schemas.reports import AccessReport, Art19Report, CcpaReport, GapsReport, Report, RopaReport
@@ -111,8 +111,8 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         "gaps",
         "declared vs observed: unexercised declarations and undeclared flows",
         GapsReport,
-        lambda r: ropa.gaps_report(r.store, r.policy, r.since, r.until, controller=r.controller),
-        ropa.gaps_tables,
+        lambda r: gaps.gaps_report(r.store, r.policy, r.since, r.until, controller=r.controller),
+        gaps.gaps_tables,
         ("undeclared", "unexercised"),
     ),
 )

@@ -23,6 +23,11 @@ from schemas.taxonomy import Dimension, Taxonomy, covers
 #: How many evidence ids a report asks the store for per flow; past it, lists are marked incomplete.
 EVIDENCE_LIMIT = 100_000
 
+def names(items: Iterable[str]) -> str:
+    """Items in a sentence: comma-separated."""
+    return ", ".join(items)
+
+
 #: One tabular part of a report (its CSV form): the column names and the rows of values, which the formats turn
 #: into text (reports.formats).
 Table = tuple[list[str], list[list[Any]]]

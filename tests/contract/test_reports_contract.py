@@ -8,7 +8,8 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
 from reports.access import access_report, art19_report
 from reports.ccpa import ccpa_report
-from reports.ropa import gaps_report, ropa_report
+from reports.gaps import gaps_report
+from reports.ropa import ropa_report
 from schemas.events import validate_event
 from schemas.reports import Report
 from streams.handler import Handler

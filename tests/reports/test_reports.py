@@ -17,7 +17,8 @@ from policies import default_policy
 from reports.access import access_report, art19_report
 from reports.ccpa import ccpa_report, preceding_12_months
 from reports.formats import ReportFormatError, render_csv, render_html, render_json, render_pdf, tables
-from reports.ropa import gaps_report, ropa_report
+from reports.gaps import gaps_report
+from reports.ropa import ropa_report
 from reports.vocab import ccpa_category, disclosure_kind
 from schemas.events import validate_event
 from schemas.policy import Organisation
@@ -379,7 +380,7 @@ def test_an_undeclared_flow_in_the_period_is_reported_whatever_the_evidence_cap(
     store: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Flows list at most EVIDENCE_LIMIT event ids; the undeclared flows of a period must not depend on them."""
-    monkeypatch.setattr("reports.ropa.EVIDENCE_LIMIT", 1)
+    monkeypatch.setattr("reports.gaps.EVIDENCE_LIMIT", 1)
     h = Handler(store, POLICY, Pseudonymizer(TEST_KEY))
     later = [
         event("shared", event_id=f"late-{i}", subject_id=f"p{i}@example.com", recipient=BROKER,
