@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from config import Settings
 from graph.changes import Tombstone
 from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, with_store
+from reports.escaping import printable
 
 if TYPE_CHECKING:
+    from graph.store import GraphStore
     from streams.deadletter import PurgeResult
 
 
@@ -42,6 +44,15 @@ def erasure_event(
     return event
 
 
+def _latest_recorded(store: GraphStore, pseudonym: str) -> datetime | None:
+    """When the latest event recorded about the person occurred (their data, consent records), if any."""
+    found = store.who_has(pseudonym)
+    times = [c.last_seen for c in found.categories] + [r.last_shared_at for r in found.recipients] if found else []
+    consent = store.consent_state([pseudonym]).get(pseudonym)
+    times += [r.occurred_at for r in consent.records] if consent else []
+    return max(times, default=None)
+
+
 def _tombstone_json(t: Tombstone) -> dict[str, Any]:
     return {
         "event_id": t.event_id,
@@ -62,17 +73,23 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     dead_letter_files = _existing_files(args.dead_letters or [], "lineage erase")
     handler = build_handler(settings)
     try:
+        at, future = args.at, None
+        if at is None:  # now, or later when data about the person is dated later: the default covers all of it
+            future = _latest_recorded(handler.store, handler.pseudonym(args.subject))
+            now = datetime.now(UTC)
+            at = future if future is not None and future > now else now
         try:
             event = validate_event(
                 erasure_event(
                     args.subject,
                     subject_type=args.subject_type,
                     reason=args.reason,
-                    at=args.at,
+                    at=at,
                     event_id=args.event_id,
                     emitted_by=args.emitted_by,
                 ),
                 handler.taxonomy,
+                handler.window,
             )
         except EventError as exc:
             err.write(f"lineage erase: {exc}\n")
@@ -91,6 +108,12 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     finally:
         handler.store.close()
     purged = _purge(dead_letter_files, [args.subject])
+    if args.at is None and future is not None and event.occurred_at == future:
+        err.write(
+            f"lineage erase: data about the person is dated in the future (up to {future.isoformat()}): the erasure "
+            "is dated then, so that it covers all of it; until then, events about the person are dropped as covered "
+            "by it (give --at to choose another time)\n"
+        )
     if args.format == "json":
         doc = {
             "subject": args.subject,
@@ -119,13 +142,12 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         out.write(f"Erasure event {event.event_id} was already applied; nothing changed.\n")
     if not report.data_found:
         out.write("No personal data of this person was recorded.\n")
-    out.write(f"Art. 19: {report.recipients_statement}\n")
-    for r in report.recipients:
+    out.write(f"Art. 19: {printable(report.recipients_statement)}\n")
+    for r in report.recipients:  # names and contacts come from events: shown escaped (reports/escaping.py)
         where = f", {r.country}" if r.country else ""
-        out.write(
-            f"  - {r.name} ({r.id}, {r.type_label}{where}): {r.contact_statement}\n"
-            f"    received {', '.join(c.key for c in r.categories)} for {', '.join(p.key for p in r.purposes)}\n"
-        )
+        received = f"{', '.join(c.key for c in r.categories)} for {', '.join(p.key for p in r.purposes)}"
+        out.write(printable(f"  - {r.name} ({r.id}, {r.type_label}{where}): {r.contact_statement}") + "\n")
+        out.write(printable(f"    received {received}") + "\n")
     _write_purged(out, purged)
     return EXIT_OK if pending is None else EXIT_FAILED
 
@@ -302,7 +324,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sp.add_argument("subject", metavar="SUBJECT_ID")
     sp.add_argument("--reason", help="why (kept in the tombstone; no personal data), e.g. 'Art. 17(1)(a) request'")
-    sp.add_argument("--at", type=iso, help="the erasure's time (default: now); data that occurred later is kept")
+    sp.add_argument(
+        "--at",
+        type=iso,
+        help="the erasure's time; data that occurred later is kept (default: now, or the time of the latest data "
+        "recorded about the person when that is later: a default erasure covers everything recorded)",
+    )
     sp.add_argument("--event-id", help="id of the erasure event (default: a new UUID); the same id is applied once")
     sp.add_argument("--emitted-by", default="lineage-cli", help="the component recorded as emitting the erasure")
     sp.add_argument("--subject-type", default="customer", help="the person's data-subject key (default: customer)")

@@ -1,8 +1,18 @@
-"""Text renderings of answers for the terminal (the JSON forms are the models' own dumps)."""
+"""Text renderings of answers for the terminal (the JSON forms are the models' own dumps).
+
+Names come from events, so from anyone who can send one: each line goes through ``printable``, so that an ANSI or
+OSC escape in a recipient's name is shown as ``\x1b...`` instead of driving the terminal, and a line break in a
+value cannot fake a line of the answer.
+"""
 
 from __future__ import annotations
 
+from reports.escaping import printable
 from schemas.answers import Alert, WhoHas
+
+
+def _lines(out: list[str]) -> str:
+    return "\n".join(printable(line) for line in out) + "\n"
 
 
 def _day(value: object) -> str:
@@ -11,7 +21,7 @@ def _day(value: object) -> str:
 
 def who_has_text(answer: WhoHas) -> str:
     if not answer.categories:
-        return f"No data is recorded for {answer.subject}.\n"
+        return _lines([f"No data is recorded for {answer.subject}."])
     out = [f"Data held about {answer.subject}" + (f" ({answer.subject_type})" if answer.subject_type else "") + ":", ""]
     out.append(f"Categories ({len(answer.categories)}):")
     for c in answer.categories:
@@ -36,7 +46,7 @@ def who_has_text(answer: WhoHas) -> str:
             out.append(
                 f"      when:     {_day(r.first_shared_at)} .. {_day(r.last_shared_at)} ({len(r.event_ids)} event(s))"
             )
-    return "\n".join(out) + "\n"
+    return _lines(out)
 
 
 def alerts_text(alerts: list[Alert]) -> str:
@@ -51,10 +61,11 @@ def alerts_text(alerts: list[Alert]) -> str:
         )
         out.append(f"    {a.reason}")
         if a.clause_text:
-            quote = a.clause_text if len(a.clause_text) < 200 else a.clause_text[:197] + "..."
+            text = " ".join(a.clause_text.split())  # a clause quoted over several lines, on one
+            quote = text if len(text) < 200 else text[:197] + "..."
             out.append(f"    policy {a.policy_version}, {a.clause_section}: \u201c{quote}\u201d")
         else:
             out.append(f"    policy {a.policy_version}: no clause declares this")
         shown = ", ".join(a.event_ids[:3]) + (f" (+{len(a.event_ids) - 3} more)" if len(a.event_ids) > 3 else "")
         out.append(f"    events: {shown}")
-    return "\n".join(out) + "\n"
+    return _lines(out)

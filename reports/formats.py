@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from reports.escaping import csv_text
 from reports.registry import REPORTS
 from schemas.reports import Labelled, Report
 
@@ -54,18 +53,15 @@ def tables(report: Report) -> dict[str, Table]:
 
 
 def render_csv(report: Report, table: str | None = None) -> str:
-    """One table of the report as CSV (RFC 4180, header row first); lists in a cell are joined with '; '."""
+    """One table of the report as CSV (RFC 4180, header row first); lists in a cell are joined with '; '; a text
+    cell starting with =, +, -, @, a tab or a line break gets a leading ' (reports/escaping.py)."""
     available = tables(report)
     name = table or next(iter(available))
     if name not in available:
         choices = ", ".join(available)
         raise ReportFormatError(f"the {report.kind} report has no table {name!r}; choose one of: {choices}")
     head, rows = available[name]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(head)
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text(head, rows)  # a cell that starts like a formula is made text (OWASP: CSV injection)
 
 
 # -- HTML and PDF -----------------------------------------------------------------------------------
@@ -89,9 +85,7 @@ def _environment() -> Any:
     try:
         import jinja2
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ReportFormatError(
-            "HTML and PDF reports need Jinja2: pip install 'privacy-lineage[reports]'"
-        ) from exc
+        raise ReportFormatError("HTML and PDF reports need Jinja2: pip install 'privacy-lineage[reports]'") from exc
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=jinja2.select_autoescape(["html"], default=True),

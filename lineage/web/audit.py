@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
-import io
 import json
 import os
 import threading
@@ -16,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from lineage.web.tokens import Principal
+from reports.escaping import csv_text
 
 GENESIS = "0" * 64
 _TAIL = 65_536  # an entry is far shorter; the last line is always within this many bytes of the end
@@ -168,12 +167,11 @@ CSV_COLUMNS = ("seq", "at", "actor", "role", "action", "endpoint", "client", "su
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> str:
-    """Entries as CSV; ``returned`` as ``key=count`` pairs separated by ';'."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for e in entries:
-        w.writerow(
+    """Entries as CSV; ``returned`` as ``key=count`` pairs separated by ';'; a cell that starts like a spreadsheet
+    formula is made text (a target, an alert id, is whatever was asked for)."""
+    return csv_text(
+        CSV_COLUMNS,
+        (
             [
                 e.seq,
                 e.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -187,8 +185,10 @@ def to_csv(entries: Iterable[AuditEntry]) -> str:
                 ";".join(f"{k}={v}" for k, v in sorted(e.returned.items())),
                 e.prev,
             ]
-        )
-    return buf.getvalue()
+            for e in entries
+        ),
+        lineterminator="\n",
+    )
 
 
 def to_jsonl(entries: Iterable[AuditEntry]) -> str:

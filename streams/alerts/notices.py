@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reports.escaping import printable
 from schemas.answers import Alert
 
 ADAPTIVE_CARD_VERSION = "1.4"  # what Teams incoming webhooks render everywhere (desktop, web, mobile)
@@ -56,7 +57,8 @@ def summary_line(notice: AlertNotice) -> str:
     """One line for logs and chat fallbacks: ids, keys and counts only (people appear as a count, never by id)."""
     a = notice.alert
     purpose = f" for {a.purpose}" if a.purpose else ""
-    return (
+    # one line, and no control character: a recipient's name comes from events, and log lines reach terminals
+    return printable(
         f"{_title(notice)} [{a.alert_id}]: {a.category}{purpose} -> {_target(a)}; {a.count} event(s), "
         f"{len(a.subjects)} person(s), last {a.last_seen.isoformat()}; policy {a.policy_version}; {a.reason}"
     )
