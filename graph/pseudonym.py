@@ -74,6 +74,20 @@ def key_from_text(text: str, *, origin: str = "the pseudonym key") -> bytes:
 _HOW_TO_MAKE = "make one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
+def read_key_file(path: Path) -> bytes:
+    """Read an existing key file (a missing one is a PseudonymKeyError: commands that only read create none)."""
+    origin = f"the pseudonym key file {path}"
+    if not path.exists():
+        raise PseudonymKeyError(
+            f"there is no pseudonym key at {path}: the store's key is needed to find anyone in it "
+            "(set LINEAGE_PSEUDONYM_KEY_FILE or LINEAGE_PSEUDONYM_KEY)"
+        )
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        _log.warning("%s is readable by others (mode %04o): run chmod 600 %s", origin, mode, path)
+    return key_from_text(path.read_text(encoding="utf-8"), origin=origin)
+
+
 def load_or_create_key_file(path: Path) -> bytes:
     """Read a key file, creating it (mode 0600, 32 random bytes as hex, in a directory made 0700) when absent.
 
@@ -82,10 +96,7 @@ def load_or_create_key_file(path: Path) -> bytes:
     """
     origin = f"the pseudonym key file {path}"
     if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            _log.warning("%s is readable by others (mode %04o): run chmod 600 %s", origin, mode, path)
-        return key_from_text(path.read_text(encoding="utf-8"), origin=origin)
+        return read_key_file(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

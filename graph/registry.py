@@ -7,7 +7,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from config import Settings
-from graph.store import GraphStore, StoreConfigError
+from graph.store import GraphStore, StoreConfigError, StoreMissing
 
 
 class StoreEntry(NamedTuple):
@@ -27,8 +27,11 @@ STORES: dict[str, StoreEntry] = {
 }
 
 
-def open_store(url: str, settings: Settings | None = None) -> GraphStore:
-    """The GraphStore ``url`` names, reading its options (credentials, TLS, timeouts) from ``settings``."""
+def open_store(url: str, settings: Settings | None = None, *, existing: bool = False) -> GraphStore:
+    """The GraphStore ``url`` names, reading its options (credentials, TLS, timeouts) from ``settings``.
+
+    With ``existing``, a store that is not there yet is refused (StoreMissing) instead of created.
+    """
     scheme = urlsplit(url).scheme.lower()
     entry = STORES.get(scheme)
     if entry is None:
@@ -40,4 +43,7 @@ def open_store(url: str, settings: Settings | None = None) -> GraphStore:
             f"the {entry.cls} store needs its driver: pip install 'privacy-lineage[{entry.extra}]'"
         ) from exc
     store: type[GraphStore] = getattr(module, entry.cls)
+    absent = store.missing(url) if existing else None
+    if absent:
+        raise StoreMissing(f"{absent}: nothing has been ingested there (check --store or LINEAGE_STORE)")
     return store.from_url(url, settings or Settings())

@@ -83,6 +83,13 @@ class SQLiteGraphStore(GraphStore):
             raise StoreConfigError(f"bad SQLite store URL {url!r}: expected sqlite:///path/to/file.db")
         return cls(path)
 
+    @classmethod
+    def missing(cls, url: str) -> str | None:
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if path and path != ":memory:" and not Path(path).exists():
+            return f"there is no SQLite store at {path}"
+        return None
+
     # -- writes ---------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
         with self._lock:

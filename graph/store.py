@@ -31,6 +31,10 @@ class StoreConfigError(StoreError):
     """The store URL or its settings are wrong, or the store belongs to another pseudonym key."""
 
 
+class StoreMissing(StoreConfigError):
+    """A command that only reads was pointed at a store that does not exist (it is not created)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     """What a batch did: events newly applied, events skipped because already processed, the ids of events
@@ -94,6 +98,13 @@ class GraphStore(ABC):
     def from_url(cls, url: str, settings: Settings) -> GraphStore:
         """Open the store ``url`` names (a URL of this store's scheme: see ``graph.registry.STORES``), with its
         options read from ``settings``; raise StoreConfigError for a URL it cannot use."""
+
+    @classmethod
+    def missing(cls, url: str) -> str | None:
+        """Why there is no store at ``url`` yet (opening it would create one), or None when there is one or a
+        server decides. Commands that only read check it first, so that a mistyped path is an error, not an
+        empty store."""
+        return None
 
     @abstractmethod
     def bind_key(self, fingerprint: str) -> None:

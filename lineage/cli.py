@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -20,13 +22,19 @@ from lineage.cli_common import (
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_USAGE,
+    ArgumentsError,
+    Parser,
     UsageError,
+    fraction,
     iso,
+    name_commands,
+    non_negative_int,
     open_events,
+    positive_int,
     settings_from,
     with_store,
 )
-from lineage.wiring import build_handler, open_configured_store, pseudonymizer
+from lineage.wiring import build_handler, load_configured_policy, open_configured_store, pseudonymizer
 from policies import PolicyFileError
 from schemas.events import json_schema
 from streams.alerts.dispatcher import AlertDispatcher
@@ -113,11 +121,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
             fh.close()
     for where, line, reason in shown.first:
         err.write(f"{where}:{line}: rejected: {reason}\n")
-    if len(shown.first) < dead.count:
-        err.write(f"... and {dead.count - len(shown.first)} more in {dlq_path}\n")
-    err.write(
+    if len(shown.first) < report.rejected:
+        err.write(f"... and {report.rejected - len(shown.first)} more in {dlq_path}\n")
+    kept = f" (see {dlq_path}" + (f"; {dead.repeated} of them were there already" if dead.repeated else "") + ")"
+    out.write(  # the summary is the command's result: stdout; the rejections above are diagnostics: stderr
         f"{report.applied} event(s) applied, {report.duplicates} already present, {report.rejected} line(s) rejected"
-        + (f" (see {dlq_path})" if report.rejected else "")
+        + (kept if report.rejected else "")
         + (f", {report.suppressed} about erased people dropped" if report.suppressed else "")
         + f", {len(report.findings)} undeclared-flow finding(s)\n"
     )
@@ -151,12 +160,17 @@ def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None])
 
 # -- queries --------------------------------------------------------------------------------------
 def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    key = pseudonymizer(settings)
-    with open_configured_store(settings) as store:
-        store.bind_key(key.fingerprint)
-        found = store.who_has(key(args.subject))
+    from graph.concerning import person_alerts
     from schemas.answers import WhoHas
 
+    key = pseudonymizer(settings, create=False)
+    pseudonym = key(args.subject)
+    with open_configured_store(settings, existing=True) as store:
+        if store.has_events():
+            store.bind_key(key.fingerprint)  # checks the key (a store written by the handler holds its fingerprint)
+        found = store.who_has(pseudonym)
+        alerts = person_alerts(store, pseudonym, found)
+        erasures = store.erasures([pseudonym]).get(pseudonym, [])
     answer = (
         found.model_copy(update={"subject": args.subject})
         if found
@@ -165,20 +179,30 @@ def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: 
     if args.format == "json":
         out.write(answer.model_dump_json(indent=2) + "\n")
     else:
-        out.write(render.who_has_text(answer))
+        from reports.vocab import Vocabulary
+
+        vocab = Vocabulary(load_configured_policy(settings))
+        out.write(render.who_has_text(answer, alerts, erasures, vocab))
     return EXIT_OK
 
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    with open_configured_store(settings) as store:
+    with open_configured_store(settings, existing=True) as store:
         if args.action == "ack":
             if not args.alert_id:
-                raise UsageError("lineage alerts ack ALERT_ID")
-            if not store.acknowledge_alert(args.alert_id):
-                err.write(f"no alert with id {args.alert_id}\n")
+                raise UsageError("give the alert's id: lineage alerts ack ALERT_ID")
+            known = {a.alert_id: a for a in store.alerts()}.get(args.alert_id)
+            if known is None:
+                err.write(f"{args.prog}: no alert with id {args.alert_id}\n")
                 return EXIT_FAILED
+            if known.status == "acknowledged":
+                out.write(f"{args.alert_id} was already acknowledged; nothing changed\n")
+                return EXIT_OK
+            store.acknowledge_alert(args.alert_id)
             out.write(f"acknowledged {args.alert_id}\n")
             return EXIT_OK
+        if args.alert_id:
+            raise UsageError(f"an alert id goes with ack only: lineage alerts ack {args.alert_id}")
         alerts = store.alerts(status=args.status, rule=args.rule, since=args.since)
     if args.format == "json":
         out.write(json.dumps([a.model_dump(mode="json") for a in alerts], indent=2) + "\n")
@@ -188,7 +212,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    with open_configured_store(settings) as store:
+    with open_configured_store(settings, existing=True) as store:
         out.write(store.stats().model_dump_json(indent=2) + "\n")
     return EXIT_OK
 
@@ -286,30 +310,54 @@ def _demo_person(sims: Sequence[SimulatedEvent]) -> str:
     return str(chosen.event["subject"]["id"])
 
 
+# -- shell completion ---------------------------------------------------------------------------
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")
+
+
+def cmd_completion(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    from argcomplete.shell_integration import shellcode
+
+    out.write(shellcode(["lineage"], shell=args.shell))
+    return EXIT_OK
+
+
 # -- parser ---------------------------------------------------------------------------------------
+def rule_ids() -> list[str]:
+    """The ids of the compliance rules an alert can carry, as the policy judgement defines them."""
+    from policies.compliance import RULES
+
+    return [rule.id for rule in RULES]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lineage", description="Personal-data lineage and disclosure tracker.")
+    p: argparse.ArgumentParser = Parser(prog="lineage", description="Personal-data lineage and disclosure tracker.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sp = with_store(sub.add_parser("ingest", help="validate and apply JSON Lines events from FILE or - (stdin)"))
-    sp.add_argument("file", metavar="FILE|-")
-    sp.add_argument("--dead-letters", help="where rejected lines go (default: FILE.deadletter.jsonl)")
-    sp.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"events per transaction (default {BATCH_SIZE})")
+    sp.add_argument("file", metavar="FILE|-", help="a JSON Lines file of events, or - for standard input")
+    sp.add_argument("--dead-letters", metavar="FILE", help="where rejected lines go (default: FILE.deadletter.jsonl)")
+    sp.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, help="events per transaction")
     sp.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     sp.set_defaults(func=cmd_ingest)
 
     sp = with_store(sub.add_parser("who-has", help="what is known of one person's data, and who received it"))
-    sp.add_argument("subject", metavar="SUBJECT_ID")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     sp.set_defaults(func=cmd_who_has)
 
     sp = with_store(sub.add_parser("alerts", help="list undeclared flows found, or acknowledge one"))
-    sp.add_argument("action", nargs="?", choices=("list", "ack"), default="list")
-    sp.add_argument("alert_id", nargs="?")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
-    sp.add_argument("--status", choices=("open", "acknowledged"))
-    sp.add_argument("--rule")
-    sp.add_argument("--since", type=iso)
+    sp.add_argument("action", nargs="?", choices=("list", "ack"), default="list", help="list them, or ack one")
+    sp.add_argument("alert_id", nargs="?", metavar="ALERT_ID", help="the alert to acknowledge (with ack)")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    sp.add_argument("--status", choices=("open", "acknowledged"), help="only alerts of this status (default: any)")
+    sp.add_argument(
+        "--rule",
+        choices=rule_ids(),
+        metavar="RULE",
+        help="only alerts of this rule: " + ", ".join(rule_ids()) + " (default: any)",
+    )
+    sp.add_argument("--since", type=iso, metavar="WHEN", help="only alerts last seen at or after this ISO 8601 time")
     sp.set_defaults(func=cmd_alerts)
 
     sp = with_store(sub.add_parser("stats", help="counts of what the store holds"))
@@ -319,22 +367,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_schema)
 
     sp = sub.add_parser("simulate", help="write simulated S Plus Helpdesk traffic as JSON Lines")
-    sp.add_argument("--people", type=int, default=100)
-    sp.add_argument("--days", type=int, default=30)
-    sp.add_argument("--seed", type=int, default=1)
-    sp.add_argument("--undeclared-rate", type=float, default=0.02)
-    sp.add_argument("--output", "-o", help="events file (default: stdout)")
-    sp.add_argument("--truth", help="truth file listing undeclared event ids (default: OUTPUT.truth.jsonl)")
+    sp.add_argument("--people", type=positive_int, default=100, help="how many people")
+    sp.add_argument("--days", type=positive_int, default=30, help="how many days of traffic")
+    sp.add_argument("--seed", type=int, default=1, help="random seed (the same seed gives the same events)")
+    sp.add_argument(
+        "--undeclared-rate",
+        type=fraction,
+        default=0.02,
+        metavar="RATE",
+        help="share of events planted as flows the policy does not declare, from 0 to 1",
+    )
+    sp.add_argument("--output", "-o", metavar="FILE", help="events file (default: stdout)")
+    sp.add_argument(
+        "--truth",
+        metavar="FILE",
+        help="truth file listing undeclared event ids (default: OUTPUT.truth.jsonl; none on stdout)",
+    )
     sp.set_defaults(func=cmd_simulate)
 
     sp = sub.add_parser("demo", help="simulate, ingest and show one person's lineage and the undeclared flows")
-    sp.add_argument("--store", help="store URL (default: a fresh SQLite file in the work folder)")
-    sp.add_argument("--policy")
-    sp.add_argument("--workdir", help="where to write the demo files (default: a new temporary folder)")
-    sp.add_argument("--people", type=int, default=50)
-    sp.add_argument("--days", type=int, default=30)
-    sp.add_argument("--seed", type=int, default=7)
-    sp.add_argument("--show-alerts", type=int, default=8)
+    sp.add_argument("--store", metavar="URL", help="store URL (default: a fresh SQLite file in the work folder)")
+    sp.add_argument("--policy", metavar="FILE", help="policy file (default: $LINEAGE_POLICY or the bundled one)")
+    sp.add_argument("--workdir", metavar="DIR", help="where to write the demo files (default: a new temporary folder)")
+    sp.add_argument("--people", type=positive_int, default=50, help="how many simulated people")
+    sp.add_argument("--days", type=positive_int, default=30, help="how many days of traffic")
+    sp.add_argument("--seed", type=int, default=7, help="random seed")
+    sp.add_argument("--show-alerts", type=non_negative_int, default=8, metavar="N", help="alerts to print")
     sp.add_argument("--send-alerts", action="store_true", help="also send its alerts to the LINEAGE_ALERT_* sinks")
     sp.set_defaults(func=cmd_demo)
     for register in (
@@ -345,30 +403,50 @@ def build_parser() -> argparse.ArgumentParser:
         cli_policy.register,
     ):
         register(sub)
+
+    sp = sub.add_parser(
+        "completion",
+        help="print the shell code that completes lineage commands and options",
+        description='Completion for bash: eval "$(lineage completion bash)" (add it to ~/.bashrc); zsh: the same '
+        "in ~/.zshrc; fish: lineage completion fish | source.",
+    )
+    sp.add_argument("shell", choices=COMPLETION_SHELLS, nargs="?", default="bash", help="the shell")
+    sp.set_defaults(func=cmd_completion)
+    name_commands(p)
     return p
+
+
+def _version() -> str:
+    try:
+        return version("privacy-lineage")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without install
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `lineage completion`): answer and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    prog = "lineage"
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
-        return int(exc.code or 0)
-    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version exit 0
+            return int(exc.code or 0)
+        prog = args.prog
         settings = settings_from(args)  # read once, for every command: a malformed LINEAGE_* value stops it here
         return int(args.func(args, settings, out, err))
-    except SettingsError as exc:
-        err.write(f"lineage {args.command}: {exc}\n")
+    except ArgumentsError as exc:
+        err.write(f"{exc.prog}: {exc} (see '{exc.prog} --help')\n")
         return EXIT_USAGE
-    except UsageError as exc:
-        err.write(f"lineage: {exc}\n")
-        return EXIT_USAGE
-    except (StoreError, PolicyFileError, PseudonymKeyError) as exc:
-        err.write(f"lineage: {exc}\n")
+    except (SettingsError, UsageError, StoreError, PolicyFileError, PseudonymKeyError) as exc:
+        err.write(f"{prog}: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        err.write("lineage: interrupted\n")
+        err.write(f"{prog}: interrupted\n")
         return 130
     except Exception as exc:  # a bug: say where, never what (an exception's text may quote the input)
         err.write(f"lineage: internal error: {describe_error(exc)}; nothing of its text is shown, it may quote input\n")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
 
 from config import Settings
 from reports.vocab import EEA
@@ -20,12 +20,87 @@ from reports.vocab import EEA
 #: command itself (never a traceback, never the error's text: it could quote the input).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
+N = TypeVar("N", int, float)
+
 #: A command: the parsed arguments, the settings read once from them and the environment, stdout, stderr.
 Command = Callable[[argparse.Namespace, Settings, TextIO, TextIO], int]
 
 
 class UsageError(Exception):
     """A problem with how the command was called (exit status 2)."""
+
+
+class ArgumentsError(UsageError):
+    """Arguments the parser refused: ``prog`` is the command they were given to (``lineage simulate``)."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it or there is none to say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet: tuple[object, ...] = (None, False, argparse.SUPPRESS, [])
+        if action.option_strings and action.default not in quiet and "default" not in text.lower():
+            text += " (default: %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of every `lineage` command: a refused argument is one line naming the command, exit status 2
+    (raised as :class:`ArgumentsError` for ``main`` to write), and help shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentsError(self.prog, message)
+
+
+def name_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every command's namespace its full name (``prog``: ``lineage deadletters purge``), for its messages."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(prog=sub.prog)
+                name_commands(sub)
+
+
+def positive_int(text: str) -> int:
+    """A whole number of 1 or more (counts, sizes)."""
+    return _bounded(int, text, 1, None, "a whole number of 1 or more")
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of 0 or more."""
+    return _bounded(int, text, 0, None, "a whole number of 0 or more")
+
+
+def positive_float(text: str) -> float:
+    """A number above 0 (seconds)."""
+    value = _bounded(float, text, 0.0, None, "a number above 0")
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number from 0 to 1 (a rate)."""
+    return _bounded(float, text, 0.0, 1.0, "a number from 0 to 1")
+
+
+def _bounded(kind: Callable[[str], N], text: str, low: N, high: N | None, what: str) -> N:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if value < low or (high is not None and value > high) or value != value:  # NaN is no number of a range
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -57,8 +132,10 @@ def open_events(name: str) -> tuple[BinaryIO, str, int | None, Path]:
 
 def with_store(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add --store and --policy to a command."""
-    sp.add_argument("--store", help="store URL (default: $LINEAGE_STORE or sqlite:///lineage.db)")
-    sp.add_argument("--policy", help="policy file (default: $LINEAGE_POLICY or the bundled S Plus policy)")
+    sp.add_argument("--store", metavar="URL", help="store URL (default: $LINEAGE_STORE or sqlite:///lineage.db)")
+    sp.add_argument(
+        "--policy", metavar="FILE", help="policy file (default: $LINEAGE_POLICY or the bundled S Plus policy)"
+    )
     return sp
 
 

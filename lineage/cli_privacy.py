@@ -18,6 +18,7 @@ from reports.escaping import printable
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
+    from schemas.reports import Art19Report
     from streams.deadletter import PurgeResult
 
 
@@ -70,7 +71,9 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     from reports.access import art19_report
     from schemas.events import EventError, validate_event
 
-    dead_letter_files = _existing_files(args.dead_letters or [], "lineage erase")
+    dead_letter_files = _existing_files(args.dead_letters or [])
+    if args.dry_run:
+        return _erase_dry_run(args, settings, dead_letter_files, out)
     handler = build_handler(settings)
     try:
         at, future = args.at, None
@@ -92,8 +95,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
                 handler.window,
             )
         except EventError as exc:
-            err.write(f"lineage erase: {exc}\n")
-            return EXIT_USAGE
+            raise UsageError(str(exc)) from None
         # the recipients to notify come from the graph as it is before the erasure deletes the evidence
         report = art19_report(handler.store, handler.pseudonym, args.subject, handler.policy)
         result = handler.handle([event])
@@ -129,7 +131,13 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return EXIT_OK if pending is None else EXIT_FAILED
     when = event.occurred_at.astimezone(UTC).isoformat()
-    if result.applied and pending is not None:
+    if result.applied and not report.data_found:
+        out.write(
+            f"No personal data of this person was recorded, so none was erased. The erasure is recorded all the same "
+            f"(event {event.event_id}, as of {when}): events about the person dated before it are dropped if they "
+            "arrive later.\n"
+        )
+    elif result.applied and pending is not None:
         out.write(f"Erased the person from the graph as of {when} (event {event.event_id}); a tombstone records it.\n")
         err.write(f"lineage erase: PENDING: the deleted data may still be in the store's files: {pending.detail}.\n")
     elif result.applied:
@@ -140,22 +148,66 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         )
     else:
         out.write(f"Erasure event {event.event_id} was already applied; nothing changed.\n")
-    if not report.data_found:
-        out.write("No personal data of this person was recorded.\n")
+    _write_art19(out, report)
+    _write_purged(out, purged)
+    return EXIT_OK if pending is None else EXIT_FAILED
+
+
+def _write_art19(out: TextIO, report: Art19Report) -> None:
     out.write(f"Art. 19: {printable(report.recipients_statement)}\n")
     for r in report.recipients:  # names and contacts come from events: shown escaped (reports/escaping.py)
         where = f", {r.country}" if r.country else ""
         received = f"{', '.join(c.key for c in r.categories)} for {', '.join(p.key for p in r.purposes)}"
         out.write(printable(f"  - {r.name} ({r.id}, {r.type_label}{where}): {r.contact_statement}") + "\n")
         out.write(printable(f"    received {received}") + "\n")
-    _write_purged(out, purged)
-    return EXIT_OK if pending is None else EXIT_FAILED
+
+
+def _erase_dry_run(args: argparse.Namespace, settings: Settings, files: list[Path], out: TextIO) -> int:
+    """What `lineage erase` would do, read from the store as it is; nothing is written anywhere."""
+    from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
+    from reports.access import art19_report
+    from streams.deadletter import dead_letters_naming
+
+    key = pseudonymizer(settings, create=False)
+    policy = load_configured_policy(settings)
+    with open_configured_store(settings, existing=True) as store:
+        if store.has_events():
+            store.bind_key(key.fingerprint)
+        found = store.who_has(key(args.subject))
+        report = art19_report(store, key, args.subject, policy)
+    naming = [(f, dead_letters_naming(f, [args.subject])) for f in files]
+    events = sum(c.event_count for c in found.categories) if found else 0
+    if args.format == "json":
+        doc = {
+            "subject": args.subject,
+            "dry_run": True,
+            "data_found": report.data_found,
+            "categories": [c.category for c in found.categories] if found else [],
+            "category_events": events,
+            "art19": report.model_dump(mode="json"),
+            "dead_letters": [{"file": str(f), "would_remove": n} for f, n in naming],
+        }
+        out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    out.write("Dry run: nothing was changed.\n")
+    if report.data_found and found:
+        out.write(
+            f"Erasing would delete what is recorded of the person: {len(found.categories)} category(ies) of data "
+            f"({events} category-event record(s)) and {len(found.recipients)} recipient(s) of it, and keep a "
+            "tombstone.\n"
+        )
+    else:
+        out.write("No personal data of this person is recorded: erasing would only record the erasure (tombstone).\n")
+    _write_art19(out, report)
+    for f, n in naming:
+        out.write(f"Dead letters in {f}: would remove {n} naming the person.\n")
+    return EXIT_OK
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import open_configured_store
 
-    with open_configured_store(settings) as store:
+    with open_configured_store(settings, existing=True) as store:
         result = store.purge()
     if result.complete:
         out.write("Done: no data deleted by an erasure remains in the store's files.\n")
@@ -165,12 +217,12 @@ def cmd_purge(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
 
 
 # -- dead letters ---------------------------------------------------------------------------------
-def _existing_files(paths: list[str], command: str) -> list[Path]:
+def _existing_files(paths: list[str]) -> list[Path]:
     """The dead-letter files named, checked before anything is changed (a typo must not half-run an erasure)."""
     files = [Path(p) for p in paths]
     for f in files:
         if not f.is_file():
-            raise UsageError(f"{command}: dead-letter file {f} does not exist or is not a file")
+            raise UsageError(f"dead-letter file {f} does not exist or is not a file")
     return files
 
 
@@ -192,15 +244,15 @@ def _write_purged(out: TextIO, purged: list[PurgeResult]) -> None:
 def cmd_deadletters_purge(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.rekey import read_subject_list
 
-    files = _existing_files(args.files, "lineage deadletters purge")
+    files = _existing_files(args.files)
     subjects = list(args.subject or [])
     if args.subjects:
         subjects_file = Path(args.subjects)
         if not subjects_file.is_file():
-            raise UsageError(f"lineage deadletters purge: subjects file {subjects_file} does not exist")
+            raise UsageError(f"subjects file {subjects_file} does not exist")
         subjects += read_subject_list(subjects_file)
     if not subjects:
-        raise UsageError("lineage deadletters purge: name the people with --subject ID or --subjects FILE")
+        raise UsageError("name the people with --subject ID or --subjects FILE")
     purged = _purge(files, subjects)
     if args.format == "json":
         out.write(json.dumps([_purge_json(p) for p in purged], indent=2) + "\n")
@@ -213,9 +265,10 @@ def cmd_deadletters_purge(args: argparse.Namespace, settings: Settings, out: Tex
 def cmd_erasures(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import open_configured_store, pseudonymizer
 
-    key = pseudonymizer(settings)
-    with open_configured_store(settings) as store:
-        store.bind_key(key.fingerprint)
+    key = pseudonymizer(settings, create=False)
+    with open_configured_store(settings, existing=True) as store:
+        if store.has_events():
+            store.bind_key(key.fingerprint)
         tombstones = store.erasures([key(args.subject)]).get(key(args.subject), [])
     if args.format == "json":
         out.write(json.dumps([_tombstone_json(t) for t in tombstones], indent=2) + "\n")
@@ -322,7 +375,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="erase a person (GDPR Art. 17): forget their data, keep a tombstone, list the recipients to notify",
         )
     )
-    sp.add_argument("subject", metavar="SUBJECT_ID")
+    sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
     sp.add_argument("--reason", help="why (kept in the tombstone; no personal data), e.g. 'Art. 17(1)(a) request'")
     sp.add_argument(
         "--at",
@@ -335,7 +388,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--subject-type", default="customer", help="the person's data-subject key (default: customer)")
     sp.add_argument("--dead-letters", action="append", metavar="FILE",
                     help="also remove the person's rejected input from this dead-letter file (repeatable)")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    sp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be erased and whom Art. 19 says to tell, and change nothing",
+    )
     sp.set_defaults(func=cmd_erase)
 
     dl = sub.add_parser("deadletters", help="dead-letter files").add_subparsers(dest="deadletters_command",
@@ -347,10 +405,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "other letters stay as they were. Prints counts, never ids. The dead-letter topic cannot be purged by "
         "record: give it a retention that matches your policy (docs/privacy.md).",
     )
-    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp.add_argument("files", nargs="+", metavar="FILE", help="dead-letter files (JSON Lines)")
     sp.add_argument("--subject", action="append", metavar="ID", help="a person's subject id (repeatable)")
     sp.add_argument("--subjects", metavar="FILE", help="subject ids, one a line (# comments and blank lines skipped)")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     sp.set_defaults(func=cmd_deadletters_purge)
 
     sp = with_store(
@@ -367,8 +425,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.set_defaults(func=cmd_purge)
 
     sp = with_store(sub.add_parser("erasures", help="a person's recorded erasures, with their Art. 19 recipients"))
-    sp.add_argument("subject", metavar="SUBJECT_ID")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     sp.set_defaults(func=cmd_erasures)
 
     sp = sub.add_parser(
@@ -388,5 +446,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "whose events are no longer in the source")
     sp.add_argument("--dead-letters", help="where rejected lines go (default: rekey.deadletter.jsonl beside the key)")
     sp.add_argument("--policy", help="policy file (default: $LINEAGE_POLICY or the bundled S Plus policy)")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     sp.set_defaults(func=cmd_rekey)

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from config import Settings
 from graph.store import GraphStore
-from lineage.cli_common import EXIT_OK, EXIT_USAGE, iso, region, with_store
+from lineage.cli_common import EXIT_OK, UsageError, iso, region, with_store
 from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
 from reports.formats import FORMATS, ReportFormatError, render
 from reports.registry import REPORTS, ReportKind, ReportRequest
@@ -32,8 +32,8 @@ def _bind_if_written(store: GraphStore, fingerprint: str) -> None:
 def _build(args: argparse.Namespace, settings: Settings) -> Report:
     kind: ReportKind[Report] = REPORTS[args.report]
     policy = load_configured_policy(settings)
-    with open_configured_store(settings) as store:
-        key = pseudonymizer(settings) if kind.per_person else None
+    with open_configured_store(settings, existing=True) as store:
+        key = pseudonymizer(settings, create=False) if kind.per_person else None
         if key is not None:
             _bind_if_written(store, key.fingerprint)
         subject = getattr(args, "subject", None)
@@ -45,26 +45,21 @@ def _build(args: argparse.Namespace, settings: Settings) -> Report:
 
 def cmd_report(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     if args.since and args.until and args.since >= args.until:
-        err.write("lineage: --since must be before --until\n")
-        return EXIT_USAGE
+        raise UsageError("--since must be before --until")
     if args.table and args.format != "csv":
-        err.write("lineage: --table is for --format csv\n")
-        return EXIT_USAGE
+        raise UsageError("--table is for --format csv")
     binary_stdout = None
     if args.format == "pdf" and not args.output:
         if out.isatty():
-            err.write("lineage: a PDF is binary: give --output FILE, or redirect standard output to a file\n")
-            return EXIT_USAGE
+            raise UsageError("a PDF is binary: give --output FILE, or redirect standard output to a file")
         binary_stdout = getattr(out, "buffer", None)
         if binary_stdout is None:
-            err.write("lineage: a PDF is binary and this output takes text: give --output FILE\n")
-            return EXIT_USAGE
+            raise UsageError("a PDF is binary and this output takes text: give --output FILE")
     report = _build(args, settings)
     try:
         body = render(report, args.format, args.table)
     except ReportFormatError as exc:
-        err.write(f"lineage: {exc}\n")
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
     if args.output:
         path = Path(args.output)
         if isinstance(body, bytes):
@@ -85,17 +80,24 @@ def cmd_report(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
 def _add(kinds: argparse._SubParsersAction[argparse.ArgumentParser], kind: ReportKind[Report]) -> None:
     sp = kinds.add_parser(kind.name, help=kind.title)
     if kind.per_person:
-        sp.add_argument("subject", metavar="SUBJECT_ID")
+        sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
     with_store(sp)
-    sp.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
-    sp.add_argument("--output", "-o", help="write to FILE (required for pdf when standard output is a terminal)")
+    sp.add_argument("--format", choices=FORMATS, default="json", help="output format")
+    sp.add_argument(
+        "--output", "-o", metavar="FILE", help="write to FILE (required for pdf when standard output is a terminal)"
+    )
     tables = ", ".join(kind.table_names)
-    sp.add_argument("--table", help=f"the table to write with --format csv: {tables} (default: the first)")
+    sp.add_argument(
+        "--table",
+        metavar="TABLE",
+        choices=kind.table_names,
+        help=f"the table to write with --format csv: {tables} (default: the first)",
+    )
     sp.add_argument("--controller-contact", help="the controller's contact details, when the policy states none")
     sp.add_argument("--dpo", help="the data-protection officer's contact, when the policy states none")
     if kind.period:
-        sp.add_argument("--since", type=iso, help="start of the period (ISO 8601, inclusive)")
-        sp.add_argument("--until", type=iso, help="end of the period (ISO 8601, exclusive)")
+        sp.add_argument("--since", type=iso, metavar="WHEN", help="start of the period (ISO 8601, inclusive)")
+        sp.add_argument("--until", type=iso, metavar="WHEN", help="end of the period (ISO 8601, exclusive)")
     else:
         sp.set_defaults(since=None, until=None)
     if kind.region:

@@ -11,26 +11,13 @@ from lineage.cli_common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
-    EXIT_USAGE,
-    Command,
     UsageError,
     open_events,
+    positive_float,
+    positive_int,
     with_store,
 )
 from streams.topics import DEADLETTER_RETENTION
-
-
-def _guard(command: Command) -> Command:
-    """A command whose usage errors (a broker it cannot reach, a bad retention) read `lineage COMMAND: ...`."""
-
-    def run(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-        try:
-            return command(args, settings, out, err)
-        except UsageError as exc:
-            err.write(f"lineage {args.command}: {exc}\n")
-            return EXIT_USAGE
-
-    return run
 
 
 # -- worker ---------------------------------------------------------------------------------------
@@ -213,7 +200,7 @@ def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
         dead.close()
         if args.file != "-":
             fh.close()
-    err.write(
+    out.write(
         f"{sent} event(s) published to {settings.kafka_events_topic} on {settings.kafka_bootstrap}, "
         f"{rejected} line(s) rejected" + (f" (see {dlq_path})" if rejected else "") + "\n"
     )
@@ -239,8 +226,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             sub.add_parser("worker", help="run the Faust worker: apply the events topic to the store until interrupted")
         )
     )
-    sp.add_argument("--batch-size", type=int, help="events per batch (default: $LINEAGE_KAFKA_BATCH_SIZE or 500)")
-    sp.add_argument("--batch-wait", type=float, help="seconds to wait for a full batch (default: 1)")
+    sp.add_argument(
+        "--batch-size", type=positive_int, help="events per batch (default: $LINEAGE_KAFKA_BATCH_SIZE or 500)"
+    )
+    sp.add_argument(
+        "--batch-wait", type=positive_float, metavar="SECONDS", help="seconds to wait for a full batch (default: 1)"
+    )
     sp.add_argument(
         "--health-file",
         help="keep the worker's health (ok, store_unavailable, ...) in this JSON file (default: "
@@ -251,7 +242,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="do not publish findings to the alerts topic: `lineage alerter` does (same as LINEAGE_WORKER_ALERTS=0)",
     )
-    sp.set_defaults(func=_guard(cmd_worker))
+    sp.set_defaults(func=cmd_worker)
 
     sp = with_bootstrap(
         with_store(
@@ -262,14 +253,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             )
         )
     )
-    sp.add_argument("--batch-size", type=int, help="events per batch (default: $LINEAGE_ALERTER_BATCH_SIZE or 500)")
+    sp.add_argument(
+        "--batch-size", type=positive_int, help="events per batch (default: $LINEAGE_ALERTER_BATCH_SIZE or 500)"
+    )
     sp.add_argument(
         "--batch-wait",
-        type=float,
+        type=positive_float,
+        metavar="SECONDS",
         help="seconds to wait for a full batch (default: $LINEAGE_ALERTER_BATCH_WAIT or 0.05)",
     )
     sp.add_argument("--health-file", help="keep the alerter's health in this JSON file (see docs/reliability.md)")
-    sp.set_defaults(func=_guard(cmd_alerter))
+    sp.set_defaults(func=cmd_alerter)
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="topics_command", required=True)
     sp = with_bootstrap(
@@ -277,8 +271,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "create", help="create the events, dead-letter and alerts topics (existing ones are left as they are)"
         )
     )
-    sp.add_argument("--partitions", type=int, default=3)
-    sp.add_argument("--replication", type=int, default=1)
+    sp.add_argument("--partitions", type=positive_int, default=3, help="partitions of each new topic")
+    sp.add_argument("--replication", type=positive_int, default=1, help="replication factor of each new topic")
     sp.add_argument(
         "--deadletter-retention",
         default=DEADLETTER_RETENTION,
@@ -288,14 +282,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for topic in ("events", "alerts"):
         help_text = f"the {topic} topic's retention (default: the broker's)"
         sp.add_argument(f"--{topic}-retention", default="default", help=help_text)
-    sp.set_defaults(func=_guard(cmd_topics_create))
+    sp.set_defaults(func=cmd_topics_create)
 
     sp = with_bootstrap(
         sub.add_parser(
             "emit", help="validate JSON Lines events from FILE or - (stdin) and publish them to the events topic"
         )
     )
-    sp.add_argument("file", metavar="FILE|-")
-    sp.add_argument("--policy", help="policy file whose custom taxonomy keys are accepted (default: $LINEAGE_POLICY)")
-    sp.add_argument("--dead-letters", help="where rejected lines go (default: FILE.deadletter.jsonl)")
-    sp.set_defaults(func=_guard(cmd_emit))
+    sp.add_argument("file", metavar="FILE|-", help="a JSON Lines file of events, or - for standard input")
+    sp.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file whose custom taxonomy keys are accepted (default: $LINEAGE_POLICY)",
+    )
+    sp.add_argument("--dead-letters", metavar="FILE", help="where rejected lines go (default: FILE.deadletter.jsonl)")
+    sp.set_defaults(func=cmd_emit)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from config import Settings
-from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, with_store
+from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_int, with_store
 from lineage.web.console import WebSettings
 from lineage.web.tokens import Role, TokenError, TokenFile
 
@@ -99,16 +99,23 @@ def cmd_tokens(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     return EXIT_OK
 
 
+_TOKENS_FILE = "API tokens file (default: $LINEAGE_TOKENS_FILE or tokens.json beside the pseudonym key file)"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `serve` and `tokens` to the `lineage` command line."""
     sp = with_store(sub.add_parser("serve", help="the web console and HTTP API (FastAPI + uvicorn)"))
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    sp.add_argument("--port", type=int, default=8400)
-    sp.add_argument("--tokens-file", help="API tokens file (default: $LINEAGE_TOKENS_FILE or beside the key file)")
-    sp.add_argument("--audit-log", help="audit trail file (default: $LINEAGE_AUDIT_LOG or beside the key file)")
+    sp.add_argument("--port", type=int, default=8400, help="port to listen on")
+    sp.add_argument("--tokens-file", metavar="FILE", help=_TOKENS_FILE)
+    sp.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        help="audit trail file (default: $LINEAGE_AUDIT_LOG or audit.jsonl beside the pseudonym key file)",
+    )
     sp.add_argument(
         "--max-body",
-        type=int,
+        type=positive_int,
         metavar="BYTES",
         help="largest request body accepted; larger ones get 413 before they are read "
         "(default: $LINEAGE_WEB_MAX_BODY or 1048576)",
@@ -119,15 +126,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tok = sub.add_parser("tokens", help="API tokens of the web console: add, list, revoke")
     tsub = tok.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     sp = tsub.add_parser("add", help="make a token and print it once")
-    sp.add_argument("--role", required=True, choices=[r.value for r in Role])
+    sp.add_argument("--role", required=True, choices=[r.value for r in Role], help="what the token may do (README)")
     sp.add_argument("--name", required=True, help="who or what holds it (unique)")
-    sp.add_argument("--tokens-file")
+    sp.add_argument("--tokens-file", metavar="FILE", help=_TOKENS_FILE)
     sp.set_defaults(func=cmd_tokens)
     sp = tsub.add_parser("list", help="tokens by name and role (never the secrets)")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
-    sp.add_argument("--tokens-file")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    sp.add_argument("--tokens-file", metavar="FILE", help=_TOKENS_FILE)
     sp.set_defaults(func=cmd_tokens)
     sp = tsub.add_parser("revoke", help="remove a token; a running server refuses it at once")
-    sp.add_argument("name", metavar="NAME")
-    sp.add_argument("--tokens-file")
+    sp.add_argument("name", metavar="NAME", help="the token's name")
+    sp.add_argument("--tokens-file", metavar="FILE", help=_TOKENS_FILE)
     sp.set_defaults(func=cmd_tokens)

@@ -7,8 +7,12 @@ value cannot fake a line of the answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from graph.changes import Tombstone
 from reports.escaping import printable
-from schemas.answers import Alert, WhoHas
+from reports.vocab import Vocabulary
+from schemas.answers import Alert, PersonAlert, WhoHas
 
 
 def _lines(out: list[str]) -> str:
@@ -19,20 +23,44 @@ def _day(value: object) -> str:
     return str(value)[:19].replace("T", " ")
 
 
-def who_has_text(answer: WhoHas) -> str:
+def _erased(erasures: Sequence[Tombstone]) -> list[str]:
+    return [
+        f"Erased as of {_day(t.erased_at)} UTC (erasure event {t.event_id}"
+        + (f", reason: {t.reason}" if t.reason else "")
+        + f"); recipients told or to tell (Art. 19): {', '.join(t.recipients) if t.recipients else 'none'}."
+        for t in erasures
+    ]
+
+
+def who_has_text(
+    answer: WhoHas,
+    alerts: Sequence[PersonAlert] = (),
+    erasures: Sequence[Tombstone] = (),
+    vocab: Vocabulary | None = None,
+) -> str:
+    """The answer for a terminal: categories and recipients with their labels, flows an alert marks as UNDECLARED,
+    the person's erasures, and the alerts that concern them (counted for this person)."""
     if not answer.categories:
+        if erasures:
+            return _lines([f"No data is recorded for {answer.subject}: the person was erased.", *_erased(erasures)])
         return _lines([f"No data is recorded for {answer.subject}."])
-    out = [f"Data held about {answer.subject}" + (f" ({answer.subject_type})" if answer.subject_type else "") + ":", ""]
-    out.append(f"Categories ({len(answer.categories)}):")
+    category = (lambda k: f"{vocab.category(k).label} ({k})") if vocab else (lambda k: k)
+    purpose = (lambda k: f"{vocab.purpose(k).label} ({k})") if vocab else (lambda k: k)
+    used = {(a.category, a.purpose) for a in alerts if not a.recipient}
+    to = {a.recipient for a in alerts if a.recipient}
+    out = [f"Data held about {answer.subject}" + (f" ({answer.subject_type})" if answer.subject_type else "") + ":"]
+    out += _erased(erasures)
+    out += ["", f"Categories ({len(answer.categories)}):"]
     for c in answer.categories:
         out.append(
-            f"  - {c.category}  [{', '.join(c.roles)}]  {c.event_count} event(s), "
+            f"  - {category(c.category)}  [{', '.join(c.roles)}]  {c.event_count} event(s), "
             f"{_day(c.first_seen)} .. {_day(c.last_seen)}"
         )
         if c.sources:
             out.append("      from: " + ", ".join(f"{s.type}" + (f" ({s.name})" if s.name else "") for s in c.sources))
         if c.purposes:
-            out.append("      for:  " + ", ".join(c.purposes))
+            marked = [purpose(p) + (" UNDECLARED" if (c.category, p) in used else "") for p in c.purposes]
+            out.append("      for:  " + ", ".join(marked))
     out.append("")
     if not answer.recipients:
         out.append("Recipients: none recorded.")
@@ -40,12 +68,20 @@ def who_has_text(answer: WhoHas) -> str:
         out.append(f"Recipients ({len(answer.recipients)}):")
         for r in answer.recipients:
             where = f", {r.country}" if r.country else ""
-            out.append(f"  - {r.name} ({r.type}{where}) id={r.id}")
-            out.append(f"      received: {', '.join(r.categories)}")
-            out.append(f"      for:      {', '.join(r.purposes)}")
+            flag = "  UNDECLARED" if r.id in to else ""
+            out.append(f"  - {r.name} ({r.type}{where}) id={r.id}{flag}")
+            out.append(f"      received: {', '.join(category(c) for c in r.categories)}")
+            out.append(f"      for:      {', '.join(purpose(p) for p in r.purposes)}")
             out.append(
                 f"      when:     {_day(r.first_shared_at)} .. {_day(r.last_shared_at)} ({len(r.event_ids)} event(s))"
             )
+    if alerts:
+        out += ["", f"Undeclared flows ({len(alerts)} alert(s); counts are this person's events):"]
+        for a in alerts:
+            target = f" -> {a.recipient} ({a.recipient_type})" if a.recipient else ""
+            what = f" for {a.purpose}" if a.purpose else ""
+            out.append(f"  - [{a.severity.upper()}] {a.rule}: {a.category}{what}{target}  x{a.person_events}")
+            out.append(f"      {a.reason} (alert {a.alert_id}, {a.status})")
     return _lines(out)
 
 

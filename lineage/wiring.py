@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config import Settings, SettingsError
-from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_file
+from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_file, read_key_file
 from graph.registry import open_store
 from graph.store import GraphStore
 from policies import default_policy, load_policy
@@ -16,14 +16,17 @@ def load_configured_policy(settings: Settings) -> Policy:
     return load_policy(settings.policy_file) if settings.policy_file else default_policy()
 
 
-def pseudonymizer(settings: Settings) -> Pseudonymizer:
+def pseudonymizer(settings: Settings, *, create: bool = True) -> Pseudonymizer:
+    """The pseudonymizer of the configured key; without ``create``, a key file that does not exist is an error."""
     if settings.pseudonym_key:
         return Pseudonymizer(key_from_text(settings.pseudonym_key, origin="LINEAGE_PSEUDONYM_KEY"))
-    return Pseudonymizer(load_or_create_key_file(settings.pseudonym_key_file))
+    read = load_or_create_key_file if create else read_key_file
+    return Pseudonymizer(read(settings.pseudonym_key_file))
 
 
-def open_configured_store(settings: Settings) -> GraphStore:
-    return open_store(settings.store, settings)
+def open_configured_store(settings: Settings, *, existing: bool = False) -> GraphStore:
+    """The configured store; with ``existing`` (commands that only read), one that does not exist is an error."""
+    return open_store(settings.store, settings, existing=existing)
 
 
 def event_window(settings: Settings) -> TimeWindow:

@@ -82,6 +82,13 @@ class Alert(Frozen):
         return self.subjects[0] if len(self.subjects) == 1 else None
 
 
+class PersonAlert(Alert):
+    """An alert as it concerns one person: the alert (counts over everyone) and that person's part of it."""
+
+    person_events: int = Field(description="How many of the alert's events are about this person.")
+    person_event_ids: list[str] = Field(description="Ids of those events, oldest first.")
+
+
 class Flow(Frozen):
     """One observed flow, aggregated over people: (relationship, category, target, purpose, role, subject type)."""
 

@@ -80,12 +80,34 @@ class FileDeadLetters:
 
     Each append holds an exclusive ``flock`` on the file, and reopens the path when :func:`purge_dead_letters`
     replaced the file meanwhile, so a purge running beside an ingest loses none of the ingest's letters.
+    A letter the file already holds (same origin, line and original text: the same file ingested again) is not
+    written twice; ``count`` counts the letters written, ``repeated`` those already there.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._fh: TextIO | None = None
+        self._held: set[tuple[str, int | None, str]] | None = None
         self.count = 0
+        self.repeated = 0
+
+    def _already_held(self, letter: DeadLetter) -> bool:
+        if self._held is None:
+            self._held = set()
+            if self.path.exists():
+                with self.path.open(encoding="utf-8", errors="replace") as fh:
+                    for text in fh:
+                        try:
+                            doc = json.loads(text)
+                            kept = str(doc.get("raw") or doc.get("raw_base64") or "")
+                            self._held.add((str(doc["origin"]), doc.get("line"), kept))
+                        except (ValueError, KeyError, TypeError):
+                            continue  # a line that is not a letter of ours holds nothing to compare
+        key = (letter.origin, letter.line, letter.raw or letter.raw_base64 or "")
+        if key in self._held:
+            return True
+        self._held.add(key)
+        return False
 
     def problem(self) -> str | None:
         """Why letters could not be written to the path, found before any is (None: nothing in the way)."""
@@ -101,6 +123,9 @@ class FileDeadLetters:
         return None if os.access(folder, os.W_OK | os.X_OK) else f"cannot create files in {folder}"
 
     def put(self, letter: DeadLetter) -> None:
+        if self._already_held(letter):
+            self.repeated += 1
+            return
         line = letter.to_json() + "\n"
         while True:
             if self._fh is None:
@@ -178,6 +203,13 @@ def _concerns(line: str, needles: list[str]) -> bool:
             with contextlib.suppress(ValueError):
                 texts.append(base64.b64decode(str(doc["raw_base64"])).decode("utf-8", "replace"))
     return any(n in t for t in texts for n in needles)
+
+
+def dead_letters_naming(path: str | Path, subject_ids: Iterable[str]) -> int:
+    """How many letters of a dead-letter file :func:`purge_dead_letters` would remove for ``subject_ids``."""
+    needles = _needles(subject_ids)
+    with Path(path).open(encoding="utf-8") as fh:
+        return sum(1 for line in _lines(fh) if _concerns(line, needles))
 
 
 def purge_dead_letters(path: str | Path, subject_ids: Iterable[str]) -> PurgeResult:

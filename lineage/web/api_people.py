@@ -6,22 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from graph.concerning import person_alerts
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import audited
 from lineage.web.console import Console
 from lineage.web.models import Problem
 from lineage.web.tokens import Principal, Role
-from schemas.answers import Alert, WhoHas
+from schemas.answers import PersonAlert, WhoHas
 
 _NO_ROUTE: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such route (an id with a line break cannot be routed)."}
 }
-
-
-def concerning(found: WhoHas | None, pseudonym: str, alerts: list[Alert]) -> list[Alert]:
-    """Alerts about a person: those naming their pseudonym, or resting on an event of a disclosure of their data."""
-    shared = {e for r in found.recipients for e in r.event_ids} if found else set()
-    return [a for a in alerts if pseudonym in a.subjects or not shared.isdisjoint(a.event_ids)]
 
 
 def people_router(console: Console) -> APIRouter:
@@ -31,15 +26,21 @@ def people_router(console: Console) -> APIRouter:
     # declared before the plain who-has route, whose {subject_id:path} would also match ".../alerts"
     @r.get(
         "/api/subjects/{subject_id:path}/alerts",
-        response_model=list[Alert],
+        response_model=list[PersonAlert],
         responses=REFUSALS | _NO_ROUTE,
         summary="Alerts concerning one person",
     )
-    def subject_alerts(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> list[Alert]:  # noqa: B008
-        """Alerts naming the person's pseudonym, or resting on a share event of their data. URL-encode the id."""
+    def subject_alerts(
+        subject_id: str,
+        request: Request,
+        who: Principal = Depends(dpo),  # noqa: B008
+    ) -> list[PersonAlert]:
+        """Alerts naming the person's pseudonym, or resting on a share event of their data, each with how many of
+        its events are this person's (`person_events`; the alert's own counts are over everyone). URL-encode the
+        id."""
         pseudonym = console.pseudonymize(subject_id)
         found = console.store.who_has(pseudonym)
-        alerts = concerning(found, pseudonym, console.store.alerts())
+        alerts = person_alerts(console.store, pseudonym, found)
         audited(
             console.audit, request, who, action="subject-alerts", subject=pseudonym, returned={"alerts": len(alerts)}
         )

@@ -48,5 +48,6 @@ def test_a_malformed_setting_is_a_usage_error_naming_it(
     monkeypatch.setenv("LINEAGE_ALERT_TIMEOUT", "abc")
     out, err = io.StringIO(), io.StringIO()
     assert main(argv, out, err) == 2
-    assert err.getvalue() == f"lineage {argv[0]}: LINEAGE_ALERT_TIMEOUT='abc': expected a number\n"
+    prog = build_parser().parse_args(argv).prog  # the whole command: `lineage report access`, not `lineage report`
+    assert err.getvalue() == f"{prog}: LINEAGE_ALERT_TIMEOUT='abc': expected a number\n"
     assert out.getvalue() == "" and list(tmp_path.iterdir()) == []  # stopped before doing anything

@@ -125,6 +125,11 @@ def test_alerts_concerning_a_person(client: TestClient, site: Site, world: World
     pseudonym = site.console.pseudonymize(world.person)
     shared = {e for r in who["recipients"] for e in r["event_ids"]}
     assert all(pseudonym in a["subjects"] or shared & set(a["event_ids"]) for a in mine)
+    evidence = site.console.store.alert_events()
+    for a in mine:  # the person's part of each alert: their events, not everyone's
+        theirs = [e for e, who in evidence[a["alert_id"]] if who == pseudonym]
+        assert a["person_event_ids"] == theirs and a["person_events"] == len(theirs) >= 1
+    assert any(a["person_events"] < a["count"] for a in mine), "some alert concerns others too"
     everyone = client.get("/api/alerts", headers=site.auth("dpo")).json()
     assert len(mine) < len(everyone)
     plain = client.get(f"/api/subjects/{quote(world.plain_person, safe='')}/alerts", headers=site.auth("dpo")).json()
