@@ -38,7 +38,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> Report:
             _bind_if_written(store, key.fingerprint)
         subject = getattr(args, "subject", None)
         request = ReportRequest(
-            store, policy, subject, key, args.since, args.until, args.region, _controller(args, policy)
+            store, policy, subject, key, args.since, args.until, args.region, _controller(args, policy), args.annex
         )
         return kind.build(request)
 
@@ -104,6 +104,14 @@ def _add(kinds: argparse._SubParsersAction[argparse.ArgumentParser], kind: Repor
         sp.add_argument("--region", type=region, help="the person's region: country codes and/or EEA, e.g. 'EEA,CH'")
     else:
         sp.set_defaults(region=None)
+    if kind.annex:
+        sp.add_argument(
+            "--annex",
+            action="store_true",
+            help="add the annex of evidence (event ids) to the HTML or PDF letter (JSON and CSV always carry them)",
+        )
+    else:
+        sp.set_defaults(annex=False)
     sp.set_defaults(func=cmd_report)
 
 

@@ -6,14 +6,18 @@ from config import Settings, SettingsError
 from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_file, read_key_file
 from graph.registry import open_store
 from graph.store import GraphStore
-from policies import default_policy, load_policy
+from policies import default_policy, load_names, load_policy
 from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from streams.handler import Handler
 
 
 def load_configured_policy(settings: Settings) -> Policy:
-    return load_policy(settings.policy_file) if settings.policy_file else default_policy()
+    """The configured policy, with the names file's descriptions of systems (LINEAGE_NAMES_FILE) laid over its own."""
+    policy = load_policy(settings.policy_file) if settings.policy_file else default_policy()
+    if settings.names_file is None:
+        return policy
+    return policy.model_copy(update={"systems": {**policy.systems, **load_names(settings.names_file)}})
 
 
 def pseudonymizer(settings: Settings, *, create: bool = True) -> Pseudonymizer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from policies.loader import load_policy
+from policies.names import load_names
 from policies.problems import PolicyFileError, PolicyProblem
 from schemas.policy import Policy
 
@@ -19,6 +20,7 @@ __all__ = [
     "PolicyFileError",
     "PolicyProblem",
     "default_policy",
+    "load_names",
     "load_policy",
 ]
 

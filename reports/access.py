@@ -3,6 +3,7 @@ from GraphStore named queries and the policy: pure, read-only, any store."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -131,17 +132,20 @@ def access_report(
     region: Iterable[str] | None = None,
     now: datetime | None = None,
     controller: Organisation | None = None,
+    annex: bool = False,
 ) -> AccessReport:
     """The GDPR Art. 15 answer for one person, with the CCPA §1798.110 right-to-know fields.
 
     Without a period it covers everything recorded. With one, a category is kept when its recorded activity
     (first to last event) overlaps the period, and a recipient when a share event falls in it (only those
     event ids are listed). ``region`` (country codes) is the person's region when the operator knows it.
+    ``annex``: the letter (HTML, PDF) carries the evidence event ids in an annex (the JSON always does).
     """
     vocab = Vocabulary(policy)
     since, until = utc(since), utc(until)
     area = frozenset(region) if region is not None else None
-    found = store.who_has(pseudonymizer(subject_id))
+    pseudonym = pseudonymizer(subject_id)
+    found = store.who_has(pseudonym)
     period = make_period(since, until)
     header = make_header(
         policy, "Access to your personal data", "GDPR Art. 15; CCPA §1798.110", period, now, controller
@@ -154,7 +158,11 @@ def access_report(
             key=c.category, label=vocab.category(c.category).label, ccpa_category=ccpa_category(c.category),
             roles=c.roles,
             sources=[
-                SourceItem(type=s.type, type_label=vocab.source_type(s.type).label, name=s.name) for s in c.sources
+                SourceItem(
+                    type=s.type, type_label=vocab.source_type(s.type).label, name=s.name,
+                    description=policy.systems.get(s.name) if s.name else None,
+                )
+                for s in c.sources
             ],
             purposes=vocab.purposes(c.purposes), first_seen=c.first_seen, last_seen=c.last_seen,
             event_count=c.event_count,
@@ -173,7 +181,10 @@ def access_report(
         for p, cats in sorted(by_purpose.items())
     ]
     others = [
-        SourceOfData(type=t, type_label=vocab.source_type(t).label, name=n, categories=vocab.categories(cats))
+        SourceOfData(
+            type=t, type_label=vocab.source_type(t).label, name=n,
+            description=policy.systems.get(n) if n else None, categories=vocab.categories(cats),
+        )
         for (t, n), cats in sorted(by_source.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
         if t in (SourceType.CUSTOMER, SourceType.THIRD_PARTY)
     ]
@@ -186,6 +197,7 @@ def access_report(
     profiling = [p.label for p in purposes if "profil" in p.key]
     return AccessReport(
         header=header,
+        reference=letter_reference(pseudonym, header.generated_at),
         subject_id=subject_id,
         subject_type=vocab.subject(found.subject_type) if found and found.subject_type else None,
         data_found=data_found,
@@ -215,8 +227,8 @@ def access_report(
         transfers=_transfers(recipients, area, policy),
         rights=list(RIGHTS),
         automated_decisions_statement=(
-            "The lineage events do not record automated decision-making with legal or similarly significant "
-            "effects (GDPR Art. 22); this report can neither confirm nor rule it out."
+            "Our records of how your data is handled do not record automated decision-making with legal or similarly "
+            "significant effects (GDPR Art. 22); this report can neither confirm nor rule it out."
             + (f" Purposes recorded that involve profiling: {names(profiling)}." if profiling else "")
         ),
         processor_statement=(
@@ -251,11 +263,19 @@ def access_report(
             "Each recipient lists the ids of the share events it rests on. For categories, the store records the "
             "number of events and their first and last dates, not their ids."
         ),
+        evidence_annex=annex,
     )
 
 
+def letter_reference(pseudonym: str, made_at: datetime) -> str:
+    """A reference number for one access letter: the date and a short hash of the person's pseudonym and the time
+    it was made (it names no one, and two letters made at different times differ)."""
+    digest = hashlib.sha256(f"{pseudonym}|{made_at.isoformat()}".encode()).hexdigest()[:8].upper()
+    return f"ACC-{made_at.strftime('%Y%m%d')}-{digest}"
+
+
 def _source_words(s: SourceOfData) -> str:
-    return s.type_label + (f" ({s.name})" if s.name else "")
+    return s.description or s.type_label
 
 
 def _transfers(recipients: list[RecipientDisclosure], region: frozenset[str] | None, policy: Policy) -> TransferInfo:
@@ -273,8 +293,9 @@ def _transfers(recipients: list[RecipientDisclosure], region: frozenset[str] | N
         statement = "No disclosure of your data is recorded, so no transfer is recorded."
     elif region is None:
         statement = (
-            "The lineage events record no country or region for you, so whether a transfer left your region cannot "
-            "be determined here. The recipients' countries are listed; a GDPR third country is one outside the EEA."
+            "Our records do not show which country or region you are in, so whether a transfer left your region "
+            "cannot be determined here. The recipients' countries are listed; a GDPR third country is one outside "
+            "the EEA."
         )
     else:
         beyond = sorted(r.name for r in recipients if r.outside_region)

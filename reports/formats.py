@@ -77,6 +77,11 @@ def _labels(items: Iterable[Labelled]) -> str:
     return ", ".join(i.label for i in items)
 
 
+def _dotted(key: str) -> str:
+    """A dotted key that may wrap after its dots and nowhere else (a zero-width space after each dot)."""
+    return key.replace(".", ".\u200b")
+
+
 def _yes_no(value: bool | None, yes: str = "yes", no: str = "no", unknown: str = "unknown") -> str:
     return unknown if value is None else yes if value else no
 
@@ -93,7 +98,13 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    filters: dict[str, Callable[..., str]] = {"when": _when, "day": _day, "labels": _labels, "yesno": _yes_no}
+    filters: dict[str, Callable[..., str]] = {
+        "when": _when,
+        "day": _day,
+        "labels": _labels,
+        "yesno": _yes_no,
+        "dotted": _dotted,
+    }
     env.filters.update(filters)
     env.globals["id_limit"] = HTML_ID_LIMIT
     return env

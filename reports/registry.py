@@ -33,6 +33,7 @@ class ReportRequest:
     until: datetime | None = None
     region: frozenset[str] | None = None
     controller: Organisation | None = None
+    annex: bool = False  # kinds that offer it: the letter carries the evidence event ids in an annex
 
     def person(self) -> tuple[str, Callable[[str], str]]:
         """The subject of a per-person report and the pseudonymiser (the CLI and the API insist on both)."""
@@ -55,12 +56,15 @@ class ReportKind(Generic[R]):
     period: bool = True  # takes --since/--until
     region: bool = False  # takes the person's --region
     returned: Callable[[R], dict[str, int]] | None = None  # for per-person kinds: what the audit trail counts
+    annex: bool = False  # offers an annex of evidence event ids in its letter (--annex, ?annex=true)
 
 
 def _access(r: ReportRequest) -> AccessReport:
     subject, key = r.person()
     period = (r.since, r.until)
-    return access.access_report(r.store, key, r.policy, subject, *period, region=r.region, controller=r.controller)
+    return access.access_report(
+        r.store, key, r.policy, subject, *period, region=r.region, controller=r.controller, annex=r.annex
+    )
 
 
 def _art19(r: ReportRequest) -> Art19Report:
@@ -78,6 +82,7 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         ("recipients", "categories", "sources"),
         per_person=True,
         region=True,
+        annex=True,
         returned=lambda r: {"categories": len(r.categories), "recipients": len(r.recipients)},
     ),
     ReportKind(

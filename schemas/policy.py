@@ -192,6 +192,12 @@ class Policy(Frozen):
     )
     controller: Organisation = Field(description="The controller named in the policy.")
     custom_taxonomy: CustomTaxonomy = Field(default_factory=CustomTaxonomy, description="Keys fideslang lacks.")
+    systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the systems and parties that events name as sources are, in words a data subject "
+        "understands (internal name -> description), for the access letter; a names file (LINEAGE_NAMES_FILE) may "
+        "add to or override them.",
+    )
     collections: list[Collection] = Field(min_length=1, description="What is declared collected.")
     uses: list[Use] = Field(min_length=1, description="What is declared used, for which purposes.")
     disclosures: list[Disclosure] = Field(default_factory=list, description="To whom data is declared disclosed.")

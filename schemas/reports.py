@@ -77,6 +77,11 @@ class SourceItem(Frozen):
     type: str = Field(description="data_subject, customer, third_party or automatic.")
     type_label: str = Field(description="The source type in words.")
     name: str | None = Field(description="The named source system or party, when the events name one.")
+    description: str | None = Field(
+        default=None,
+        description="What the named system is, in words a reader understands (from the policy's `systems` or the "
+        "names file, LINEAGE_NAMES_FILE); null when neither describes it (the letter then shows the type only).",
+    )
 
 
 class SourceOfData(Frozen):
@@ -85,6 +90,11 @@ class SourceOfData(Frozen):
     type: str = Field(description="data_subject, customer, third_party or automatic.")
     type_label: str = Field(description="The source type in words.")
     name: str | None = Field(description="The named source system or party, when the events name one.")
+    description: str | None = Field(
+        default=None,
+        description="What the named system is, in words a reader understands (from the policy's `systems` or the "
+        "names file, LINEAGE_NAMES_FILE); null when neither describes it (the letter then shows the type only).",
+    )
     categories: list[Labelled] = Field(description="Categories of data that came from this source (sorted by key).")
 
 
@@ -200,6 +210,10 @@ class AccessReport(Report):
     data_found: bool = Field(
         description="Whether any personal data of the person is recorded (Art. 15(1) confirmation)."
     )
+    reference: str = Field(
+        description="The letter's reference number: ACC-<date>-<8 hex digits of a hash of the person's pseudonym and "
+        "the time it was made>; it names no one."
+    )
     confirmation: str = Field(description="The confirmation in words.")
     categories: list[HeldCategory] = Field(description="Categories held (Art. 15(1)(b)), sorted by key.")
     purposes: list[PurposeItem] = Field(description="Purposes (Art. 15(1)(a)), sorted by key.")
@@ -224,6 +238,11 @@ class AccessReport(Report):
         description="Ids of the recorded disclosure events the report rests on (sorted)."
     )
     evidence_statement: str = Field(description="What the evidence covers and what it does not.")
+    evidence_annex: bool = Field(
+        default=False,
+        description="Whether the letter (HTML, PDF) carries the annex of evidence event ids; the JSON and CSV forms "
+        "always carry them.",
+    )
 
 
 # -- GDPR Art. 19 -----------------------------------------------------------------------------------

@@ -71,13 +71,16 @@ def reports_router(console: Console) -> APIRouter:
         since: datetime | None,
         until: datetime | None,
         region: str | None,
+        annex: bool = False,
     ) -> Report:
         lo, hi = period(since, until) if kind.period else (None, None)
         if not kind.per_person:
             return kind.build(ReportRequest(console.store, console.policy, since=lo, until=hi))
         assert subject is not None  # the endpoint's query parameter, or checked by the download
         where = _region(region) if kind.region else None
-        asked = ReportRequest(console.store, console.policy, subject, console.pseudonymize, lo, hi, where)
+        asked = ReportRequest(
+            console.store, console.policy, subject, console.pseudonymize, lo, hi, where, annex=annex and kind.annex
+        )
         report = kind.build(asked)
         audited(
             console.audit,
@@ -138,6 +141,9 @@ def reports_router(console: Console) -> APIRouter:
         since: Since = None,
         until: Until = None,
         region: Region = None,
+        annex: Annotated[
+            bool, Query(description="For access (html, pdf): add the annex of evidence event ids to the letter.")
+        ] = False,
     ) -> Response:
         """A report as a file: JSON, CSV (one table), printable HTML or PDF. Per-person kinds need dpo and a subject."""
         chosen = REPORTS[kind]
@@ -146,7 +152,7 @@ def reports_router(console: Console) -> APIRouter:
                 raise HTTPException(403, f"role {who.role.value!r} may not look up a person")
             if not subject:
                 raise HTTPException(400, f"the {kind} report needs a subject")
-        report = build(chosen, request, who, subject, since, until, region)
+        report = build(chosen, request, who, subject, since, until, region, annex)
         if table and format != "csv":
             raise HTTPException(400, "table is for format=csv")
         try:

@@ -152,7 +152,7 @@ def test_access_report_for_alice_line_by_line(store: GraphStore) -> None:
 
     # transfers: no region for a person in the contract, so countries are listed and the limit stated
     assert r.transfers.region is None
-    assert "record no country or region for you" in r.transfers.statement
+    assert "do not show which country or region you are in" in r.transfers.statement
     assert [(c.country, c.in_eea, c.outside_region, c.recipients) for c in r.transfers.countries] == [
         ("DE", True, None, ["AdNet GmbH"]),
         ("HK", False, None, ["SOS Hong Kong Ltd"]),
@@ -490,7 +490,7 @@ def all_reports(store: GraphStore) -> dict[str, Report]:
 
 EXPECTED_TEXT = {
     "access": ["Access to your personal data", "SOS Hong Kong Ltd", "privacy@sos-hk.example", "DataBrokr Inc",
-               "User Contact Email", "Third parties (office365-sso)",
+               "User Contact Email", "Sign-in with your Microsoft 365 (Office 365) work account",
                "The policy states no retention period and no criteria for determining it.",
                "Complaint to a supervisory authority", "Contact details not stated in the policy."],
     "art19": ["Recipients to notify", "Hong Kong", "No contact details are recorded for: AdNet GmbH, DataBrokr Inc."],
