@@ -74,7 +74,7 @@ def test_the_cli_answers_a_bad_key_file_with_a_usage_error(
     out, err = io.StringIO(), io.StringIO()
     code = main(["who-has", "alice@example.com", "--store", f"sqlite:///{tmp_path / 'l.db'}"], out, err)
     assert code == 2
-    assert err.getvalue().startswith(f"lineage: the pseudonym key file {key_file} ") and why in err.getvalue()
+    assert err.getvalue().startswith(f"lineage who-has: the pseudonym key file {key_file} ") and why in err.getvalue()
 
 
 def test_the_cli_refuses_a_short_key_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
