@@ -114,6 +114,7 @@ def export_fides(policy: Policy) -> dict[str, Any]:
                     col.model_dump(mode="json", exclude={"clause", "reads", "choices"}) for col in policy.collections
                 ],
                 "declarations": notes,
+                "systems": dict(policy.systems),  # descriptions of source systems, for the access letter
             }
         },
     )
@@ -174,6 +175,7 @@ def import_fides(manifest: Mapping[str, Any], system: str | None = None) -> Poli
             controller=Organisation(name=chosen.legal_name or chosen.name or chosen.fides_key,
                                     contact=chosen.legal_address, dpo=chosen.dpo),
             custom_taxonomy=_custom(parsed),
+            systems=dict(meta.get("systems") or {}),
             collections=_collections(chosen, meta, uses, disclosures),
             uses=uses,
             disclosures=disclosures,
