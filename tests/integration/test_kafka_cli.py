@@ -136,10 +136,10 @@ def test_emit_publishes_valid_lines_and_reports_the_rest(
     lines.append(json.dumps(good[2]))
     source = tmp_path / "events.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, _, err = _run("emit", str(source))
+    code, out, err = _run("emit", str(source))
     assert code == 1
     assert f"{source}:2: rejected: not valid JSON" in err and f"{source}:5: rejected: purpose" in err
-    assert "3 event(s) published" in err and "2 line(s) rejected" in err
+    assert "3 event(s) published" in out and "2 line(s) rejected" in out  # the summary is the result: stdout
     letters = [json.loads(x) for x in (tmp_path / "events.jsonl.deadletter.jsonl").read_text().splitlines()]
     assert [x["line"] for x in letters] == [2, 5]
     records = _read(broker, topics["events"], 3)
