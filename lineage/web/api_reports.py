@@ -48,8 +48,8 @@ def _region(text: str | None) -> frozenset[str] | None:
         return None
     try:
         return parse_region(text)  # one region syntax for the CLI and the API
-    except argparse.ArgumentTypeError as exc:
-        raise HTTPException(400, str(exc)) from None
+    except argparse.ArgumentTypeError:  # its message quotes the value: an answer never repeats the request
+        raise HTTPException(400, "region: expected ISO 3166 country codes and/or EEA, comma-separated") from None
 
 
 def reports_router(console: Console) -> APIRouter:
@@ -158,8 +158,10 @@ def reports_router(console: Console) -> APIRouter:
         try:
             body = render(report, format, table)
         except ReportFormatError as exc:
-            code = 400 if "no table" in str(exc) else 501
-            raise HTTPException(code, str(exc)) from None
+            names = REPORTS[kind].table_names
+            if table and table not in names:  # the error quotes it, and an answer never repeats the request
+                raise HTTPException(400, f"no such table; the {kind} report has: {', '.join(names)}") from None
+            raise HTTPException(501, str(exc)) from None
         stamp = datetime.now(UTC).strftime("%Y%m%d")
         name = f"lineage-{kind}{'-' + table if table else ''}-{stamp}.{format}"
         return Response(

@@ -93,7 +93,7 @@ def test_most_hostile_lines_are_refused_item_by_item() -> None:
     assert isolated >= 89  # of 91: the truncated event and an unclosed nesting leave the array itself unclosed
 
 
-def test_422_answers_never_repeat_the_request(client: TestClient, site: Site) -> None:
+def test_error_answers_never_repeat_the_request(client: TestClient, site: Site) -> None:
     dpo = site.auth("dpo")
     res = client.get("/api/alerts", params={"status": f"{MARKER}@example.com"}, headers=dpo)
     assert res.status_code == 422 and MARKER not in res.text
@@ -102,6 +102,10 @@ def test_422_answers_never_repeat_the_request(client: TestClient, site: Site) ->
     assert res.status_code == 422 and MARKER not in res.text and "status" in res.text  # the known names instead
     res = client.get("/api/recipients/x", params={"evidence_limit": f"{MARKER}"}, headers=dpo)
     assert res.status_code == 422 and MARKER not in res.text
+    res = client.get("/api/reports/ccpa/download", params={"format": "csv", "table": MARKER}, headers=dpo)
+    assert res.status_code == 400 and MARKER not in res.text
+    res = client.get("/api/reports/access", params={"subject": "x", "region": f"{MARKER},EEA"}, headers=dpo)
+    assert res.status_code == 400 and MARKER not in res.text
     many = json.dumps([{"subject": {"id": f"{MARKER}@example.com"}}] * 1001)
     res = client.post("/api/events", content=many, headers=site.auth("service"))
     assert res.status_code == 422 and MARKER not in res.text
