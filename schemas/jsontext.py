@@ -57,7 +57,8 @@ def loads(raw: str | bytes, safe_keys: frozenset[str] = frozenset()) -> Any:
     except RecursionError:
         raise JsonTextError("nested too deeply (arrays or objects within each other)") from None
     except json.JSONDecodeError as exc:
-        raise JsonTextError(f"not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
+        # json's messages end in " at" where they name a place ("Unterminated string starting at"): one "at" only
+        raise JsonTextError(f"not valid JSON: {exc.msg.removesuffix(' at')} at character {exc.pos + 1}") from None
     except ValueError:  # e.g. an integer of more than 4,300 digits
         raise JsonTextError("not valid JSON: a number too long to read") from None
 

@@ -84,3 +84,13 @@ def test_strict_loads_refuses_what_json_loads_would_let_through() -> None:
             loads(text)
     with pytest.raises(JsonTextError, match="'kind' appears twice"):
         loads('{"kind": 1, "kind": 2}', frozenset({"kind"}))
+
+
+def test_json_errors_read_well() -> None:
+    for text, message in (
+        ('{"a": "x', "not valid JSON: Unterminated string starting at character 7"),
+        ('{"a": "\x01"}', "not valid JSON: Invalid control character at character 8"),
+    ):
+        with pytest.raises(JsonTextError) as info:
+            loads(text)
+        assert str(info.value) == message

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -58,24 +59,73 @@ _random_json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
+# every character str.splitlines() takes for a line break, but \n (which ends a JSON line by definition)
+LINE_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def _text(n: int) -> bytes:
+    return json.dumps(valid_event(n, prefix="bad")).encode()
+
+
+def _with_field(n: int, field: str, raw: bytes) -> bytes:
+    """A valid event's text with ``"field": raw`` added at its end (a repeated key when ``field`` is one of it)."""
+    return _text(n)[:-1] + b', "' + field.encode() + b'": ' + raw + b"}"
+
+
+def _at(n: int, when: datetime) -> bytes:
+    event = valid_event(n, prefix="bad")
+    event["occurred_at"] = when.isoformat()
+    return json.dumps(event).encode()
+
+
+_offsets = st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+_outside = st.one_of(
+    st.datetimes(datetime(1, 1, 1), datetime(1969, 12, 30), timezones=_offsets),
+    st.datetimes(datetime(2100, 1, 2), datetime(9999, 12, 31, 23, 59, 59), timezones=_offsets),
+)
+_fields = st.sampled_from(["schema_version", "event_id", "kind", "occurred_at", "emitted_by", "subject", "role"])
+_generated = st.one_of(  # hostile lines made here (not picked from the corpus), each to be rejected
+    st.tuples(st.integers(0, 999), _fields, _random_json).map(  # a repeated key, whatever it holds
+        lambda t: _with_field(t[0], t[1], json.dumps(t[2]).encode())
+    ),
+    st.tuples(st.integers(0, 999), _outside).map(lambda t: _at(*t)),  # any date outside the window, any offset
+    st.tuples(st.integers(0, 999), st.integers(20, 6000)).map(  # a number of thousands of digits
+        lambda t: _with_field(t[0], "schema_version", b"9" * t[1])
+    ),
+    st.tuples(st.integers(0, 999), st.integers(1000, 30000), st.sampled_from(["[", '{"a":'])).map(  # deep
+        lambda t: _with_field(t[0], "extra", (t[2] * t[1]).encode())
+    ),
+    st.tuples(st.integers(0, 999), st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\x80"])).map(
+        lambda t: _text(t[0]).replace(b"@example", t[1] + b"@example", 1)  # bytes that are not UTF-8
+    ),
+    st.tuples(st.integers(0, 999), st.integers(101, 50_000)).map(  # a huge array
+        lambda t: _with_field(t[0], "data_categories", json.dumps(["user.name"] * t[1]).encode())
+    ),
+)
 _garbage = st.one_of(
     _kinds.map(lambda k: ("corpus", k)),
+    _generated.map(lambda b: ("generated", b)),
     st.binary(min_size=1, max_size=200)
     .filter(lambda b: b"\n" not in b and not b.isspace())
     .map(lambda b: ("bytes", b)),
     _random_json.map(lambda v: ("json", json.dumps(v).encode())),
 )
-_line = st.one_of(st.integers(0, 10_000).map(lambda n: ("valid", n)), _garbage)
+# valid events, some with a line break of another kind inside their subject id (raw, or escaped when JSON must)
+_valid = st.tuples(st.integers(0, 10_000), st.none() | st.sampled_from(LINE_BREAKS)).map(lambda t: ("valid", t))
+_line = st.one_of(_valid, _garbage)
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(_line, min_size=1, max_size=30), st.integers(1, 7))
 def test_every_valid_line_of_a_hostile_mix_is_applied(mix: list[tuple[str, object]], batch_size: int) -> None:
     lines: list[bytes] = []
     valid_ids, bad_numbers = [], []
     for number, (what, item) in enumerate(mix, start=1):
         if what == "valid":
-            event = valid_event(int(str(item)), prefix=f"ok{number}")
+            n, brk = item  # type: ignore[misc]
+            event = valid_event(n, prefix=f"ok{number}")
+            if brk is not None:
+                event["subject"]["id"] = f"someone{brk}{n}@example.com"
             valid_ids.append(event["event_id"])
             lines.append(json.dumps(event, ensure_ascii=number % 2 == 0).encode() + b"\n")
         else:
@@ -91,7 +141,7 @@ def test_every_valid_line_of_a_hostile_mix_is_applied(mix: list[tuple[str, objec
         assert store.processed(valid_ids) == set(valid_ids)  # 0 valid events lost
         assert report.applied == len(set(valid_ids)) and report.failed == 0
         assert [d.line for d in dead.letters] == bad_numbers  # each bad line, once, with its number
-        assert all(MARKER not in d.reason and "\n" not in d.to_json() for d in dead.letters)
+        assert all(MARKER not in d.reason and len(d.to_json().splitlines()) == 1 for d in dead.letters)
     finally:
         store.close()
 
