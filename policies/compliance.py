@@ -8,15 +8,11 @@ from typing import Any
 
 from policies.closest import (
     a,
-    allowed_purposes,
-    any_recipient,
     closest_collection,
-    closest_disclosure,
-    declared_for_type,
-    missing_text,
     most_specific,
 )
 from policies.consent import ConsentRecord, ConsentState
+from policies.disclosures import NO_CLAUSE, DisclosureRules, any_covers, clause_of
 from policies.findings import Finding
 from policies.rules import (  # the rule table lives in policies/rules.py; re-exported for the callers of this module
     DISCLOSURE_AFTER_WITHDRAWAL,
@@ -42,11 +38,9 @@ from schemas.events import (
     DataEvent,
     DataShared,
     Identifiability,
-    Recipient,
-    RecipientType,
     Role,
 )
-from schemas.policy import Clause, Collection, Disclosure, Policy
+from schemas.policy import Clause, Collection, Policy
 from schemas.taxonomy import covers
 
 __all__ = [
@@ -69,8 +63,6 @@ __all__ = [
     "UNDECLARED_SUBJECT_TYPE",
 ]
 
-_NO_CLAUSE = ("", "")
-
 # What a withdrawal that names no purposes does not stop: processing that rests on another legal basis than
 # consent (service delivery, security, fraud prevention, legal obligations, billing under the contract) and
 # keeping the person's privacy choice itself. A withdrawal that names purposes stops exactly those.
@@ -89,30 +81,13 @@ _NOT_PERSONAL = (Identifiability.AGGREGATED, Identifiability.DEIDENTIFIED)
 _SHAPES = 65_536
 
 
-def _any_covers(declared: list[str] | None, key: str) -> bool:
-    return declared is None or any(covers(d, key) for d in declared)
-
-
 def _exempt(purpose: str) -> bool:
     return any(covers(k, purpose) for k in NOT_CONSENT_BASED)
 
 
-def _clause(d: Collection | Disclosure | None) -> tuple[str, str]:
-    return (d.clause.section, d.clause.text) if d is not None else _NO_CLAUSE
-
-
-def _catch_all(d: Disclosure) -> bool:
-    """An aggregated-only declaration for every recipient type and any purpose ("aggregated data may go anywhere").
-
-    It holds for every flow, so it cannot tell which identified flows were meant to be aggregated: an identified
-    flow only it would cover keeps its recipient-type or purpose finding (whose reason mentions it) instead of
-    becoming ``identified-where-aggregated-only``, which is kept for declarations that single flows out.
-    """
-    return d.purposes == "any" and any_recipient(d)
-
-
-class PolicyEvaluator:
-    """Evaluates events against one policy; indexes the declarations once."""
+class PolicyEvaluator(DisclosureRules):
+    """Evaluates events against one policy; indexes the declarations once (the disclosure rules are in
+    :mod:`policies.disclosures`)."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -137,9 +112,7 @@ class PolicyEvaluator:
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = [
-                col
-                for col in self.policy.collections
-                if col.role is role and _any_covers(col.data_categories, category)
+                col for col in self.policy.collections if col.role is role and any_covers(col.data_categories, category)
             ]
         return found
 
@@ -152,19 +125,9 @@ class PolicyEvaluator:
                 for u in self.policy.uses
                 if u.role is role
                 and any(covers(p, purpose) for p in u.purposes)
-                and _any_covers(u.data_categories, category)
+                and any_covers(u.data_categories, category)
             ]
         return list(found)
-
-    def _disclosure_purposes_cover(self, d: Disclosure, purpose: str) -> bool:
-        if d.purposes == "any":
-            return True
-        key = ("disclosure-purposes", id(d), purpose)  # d is one of self.policy's declarations, alive as long as it
-        found = self._memo.get(key)
-        if found is None:
-            declared = self._declared_use_purposes if d.purposes == "any-declared-use" else d.purposes
-            found = self._memo[key] = any(covers(p, purpose) for p in declared)
-        return found
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, event: AnyEvent, subject: str, consent: ConsentState | None = None) -> tuple[Finding, ...]:
@@ -213,7 +176,7 @@ class PolicyEvaluator:
             rule: Rule,
             category: str,
             reason: str,
-            clause: tuple[str, str] = _NO_CLAUSE,
+            clause: tuple[str, str] = NO_CLAUSE,
             *,
             severity: Severity | None = None,
         ) -> None:
@@ -268,7 +231,7 @@ class PolicyEvaluator:
             UNDECLARED_CATEGORY,
             category,
             f"the policy never declares collecting {category!r} (as {role.value}){hint}",
-            _clause(elsewhere[0] if elsewhere else None),
+            clause_of(elsewhere[0] if elsewhere else None),
             severity=Severity.CRITICAL if special else None,
         )
 
@@ -290,7 +253,7 @@ class PolicyEvaluator:
                     UNDECLARED_SOURCE,
                     category,
                     f"{category!r} collected from {a(source.value)} source; the policy declares it only from {sources}",
-                    _clause(closest_collection(declared, source, subject_type)),
+                    clause_of(closest_collection(declared, source, subject_type)),
                 )
                 return
         if any(covers(s, subject_type) for c in pool for s in c.data_subjects):
@@ -305,7 +268,7 @@ class PolicyEvaluator:
             f"{category!r} {what} about {a(subject_type)}; the policy declares collecting it"
             + (f" from {source.value} sources" if source is not None else "")
             + f" only about {subjects}",
-            _clause(closest_collection(pool, source, subject_type)),
+            clause_of(closest_collection(pool, source, subject_type)),
         )
 
     def _consent_findings(
@@ -362,11 +325,11 @@ class PolicyEvaluator:
                 and role in d.roles
                 and d.identifiability == "identified"
                 and self._disclosure_purposes_cover(d, purpose)
-                and _any_covers(d.data_categories, category)
+                and any_covers(d.data_categories, category)
             ]
-            return _clause(most_specific(allowing))
+            return clause_of(most_specific(allowing))
         clauses = self._use_clauses(category, purpose, role)
-        return (clauses[0].section, clauses[0].text) if clauses else _NO_CLAUSE
+        return (clauses[0].section, clauses[0].text) if clauses else NO_CLAUSE
 
     def _aggregated_use_declared(self, category: str, purpose: str, role: Role) -> bool:
         """Aggregated or de-identified data may be used as an aggregated-only declaration allows (any recipient)."""
@@ -377,7 +340,7 @@ class PolicyEvaluator:
                 d.identifiability == "aggregated-only"
                 and role in d.roles
                 and self._disclosure_purposes_cover(d, purpose)
-                and _any_covers(d.data_categories, category)
+                and any_covers(d.data_categories, category)
                 for d in self.policy.disclosures
             )
         return found
@@ -385,7 +348,7 @@ class PolicyEvaluator:
     def _purpose_finding(self, add: Callable[..., None], role: Role, category: str, purpose: str) -> None:
         if role is Role.PROCESSOR:
             proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
-            clause = (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE
+            clause = (proc[0].clause.section, proc[0].clause.text) if proc else NO_CLAUSE
             allowed = ", ".join(sorted({p for u in proc for p in u.purposes})) or "nothing"
             add(
                 PROCESSOR_BEYOND_INSTRUCTIONS,
@@ -400,137 +363,3 @@ class PolicyEvaluator:
                 category,
                 f"{category!r} used for {purpose!r}, a purpose the policy does not declare",
             )
-
-    def _share_findings(
-        self,
-        add: Callable[..., None],
-        role: Role,
-        category: str,
-        purpose: str,
-        recipient: Recipient,
-        aggregated: bool,
-    ) -> None:
-        recipient_type = recipient.type.value
-        covered: dict[int, bool] = self._memo.setdefault(("cover", recipient_type, role, purpose, category), {})
-
-        def cover(d: Disclosure) -> bool:
-            found = covered.get(id(d))
-            if found is None:
-                found = covered[id(d)] = (
-                    recipient_type in d.recipient_types
-                    and role in d.roles
-                    and self._disclosure_purposes_cover(d, purpose)
-                    and _any_covers(d.data_categories, category)
-                )
-            return found
-
-        identified = [d for d in self.policy.disclosures if d.identifiability == "identified"]
-        aggregated_only = [d for d in self.policy.disclosures if d.identifiability == "aggregated-only"]
-        # aggregated or de-identified data may go wherever identified data may, and where aggregated-only clauses allow
-        pool = identified + aggregated_only if aggregated else identified
-        matching = [d for d in pool if cover(d)]
-        if matching:
-            if not aggregated:  # not personal data once aggregated: transfer limits concern personal data
-                self._country_finding(add, category, purpose, recipient, matching)
-            return
-        if role is Role.PROCESSOR:
-            self._processor_share_finding(add, category, purpose, recipient.type, pool)
-            return
-        only_aggregated = [] if aggregated else [d for d in aggregated_only if cover(d)]
-        specific = [d for d in only_aggregated if not _catch_all(d)]
-        if specific:
-            add(
-                IDENTIFIED_WHERE_AGGREGATED_ONLY,
-                category,
-                f"identified {category!r} disclosed to {a(recipient_type)} for {purpose!r}; the policy allows this "
-                f"disclosure only for aggregated or de-identified data (declaration {specific[0].id!r})",
-                _clause(specific[0]),
-            )
-            return
-        note = (
-            f"; only aggregated or de-identified data may go to {a(recipient_type)} for {purpose!r} "
-            f"(declaration {only_aggregated[0].id!r})"
-            if only_aggregated
-            else ""
-        )
-        mine = [d for d in pool if role in d.roles]
-        closest = closest_disclosure(
-            mine,
-            recipient.type,
-            role,
-            lambda d: self._disclosure_purposes_cover(d, purpose),
-            lambda d: _any_covers(d.data_categories, category),
-        )
-        named = [d for d in mine if recipient.type in d.recipient_types and not any_recipient(d)]
-        if not named:
-            agnostic = [d for d in mine if any_recipient(d)]
-            add(
-                UNDECLARED_RECIPIENT_TYPE,
-                category,
-                f"{category!r} disclosed to {a(recipient_type)} for {purpose!r}; no clause of the policy names "
-                f"{recipient_type} recipients"
-                + (" for identified data" if only_aggregated else "")
-                + (
-                    f", and the clauses for any recipient allow only {allowed_purposes(agnostic, recipient.type)}"
-                    if agnostic
-                    else ""
-                )
-                + note,
-                _clause(closest if closest is not None and recipient.type in closest.recipient_types else None),
-            )
-            return
-        assert closest is not None  # named is not empty
-        purpose_ok = self._disclosure_purposes_cover(closest, purpose)
-        category_ok = _any_covers(closest.data_categories, category)
-        add(
-            UNDECLARED_DISCLOSURE_PURPOSE,
-            category,
-            f"{category!r} disclosed to {a(recipient_type)} for {purpose!r}; the closest declaration, {closest.id!r}, "
-            f"does not cover it ({missing_text(closest, purpose, category, purpose_ok, category_ok)}). "
-            f"Declared for {recipient_type}: {declared_for_type(mine, recipient.type)}" + note,
-            _clause(closest),
-        )
-
-    def _processor_share_finding(
-        self,
-        add: Callable[..., None],
-        category: str,
-        purpose: str,
-        recipient_type: RecipientType,
-        pool: list[Disclosure],
-    ) -> None:
-        """Customer Data disclosed beyond what the policy allows for it; quotes the Customer Data use clause."""
-        proc = [u for u in self.policy.uses if u.role is Role.PROCESSOR]
-        allowed = [d for d in pool if Role.PROCESSOR in d.roles]
-        which = (
-            f"only for {allowed_purposes(allowed, recipient_type)}"
-            if any(recipient_type in d.recipient_types for d in allowed)
-            else f"to no {recipient_type.value} recipient"
-        )
-        add(
-            PROCESSOR_BEYOND_INSTRUCTIONS,
-            category,
-            f"Customer Data {category!r} disclosed to {a(recipient_type.value)} for {purpose!r}; SOS is only the "
-            f"Customer's processor, and the policy lets Customer Data be disclosed {which}",
-            (proc[0].clause.section, proc[0].clause.text) if proc else _NO_CLAUSE,
-        )
-
-    def _country_finding(
-        self, add: Callable[..., None], category: str, purpose: str, recipient: Recipient, matching: list[Disclosure]
-    ) -> None:
-        """A covered disclosure still breaks the policy when every declaration covering it names countries, and
-        the recipient is in none of them (or does not say where it is)."""
-        if any(d.countries is None for d in matching):
-            return
-        allowed = sorted({c for d in matching for c in d.countries or []})
-        if recipient.country in allowed:
-            return
-        where = f"in {recipient.country}" if recipient.country else "whose country the event does not state"
-        clause = matching[0].clause
-        add(
-            TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
-            category,
-            f"{category!r} disclosed to {recipient.id!r} ({recipient.type.value}) {where} for {purpose!r}; the policy "
-            f"declares this disclosure only to {', '.join(allowed) or 'no country'} (declaration {matching[0].id!r})",
-            (clause.section, clause.text),
-        )
