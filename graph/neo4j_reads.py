@@ -9,7 +9,7 @@ from typing import Any
 
 from graph.changes import Tombstone
 from policies.consent import ConsentRecord
-from schemas.answers import CategoryLineage, RecipientLineage, SourceRef, WhoHas
+from schemas.answers import CategoryLineage, PersonFlow, RecipientLineage, SourceRef, WhoHas
 
 # -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
 TOMBSTONES = """
@@ -28,7 +28,7 @@ MATCH (d:Data {ns: $ns, subject: $key})
 RETURN d.category AS category,
   [(:Subject)-[e:HOLDS]->(d) | [e.role, e.first_seen, e.last_seen]] AS holds,
   [(d)-[:COLLECTED_FROM]->(t:Source) | [t.type, t.name]] AS sources,
-  [(d)-[:USED_FOR]->(t:Purpose) | t.key] AS uses,
+  [(d)-[e:USED_FOR]->(t:Purpose) | [t.key, e.first_seen, e.last_seen, e.count]] AS uses,
   [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, first: e.first_seen, last: e.last_seen,
      recipient: t {.id, .name, .type, .country, .contact},
      events: [(ev:Event)-[x:EVIDENCE]->(d) WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'SHARED_WITH'
@@ -166,12 +166,29 @@ def assemble(subject: str, subject_type: str, rows: list[dict[str, Any]], counts
     """The who-has answer from one row per (:Data) node of the person, as the SQLite store assembles it."""
     categories = []
     recs: dict[str, dict[str, Any]] = {}
+    flows: list[PersonFlow] = []
     for row in sorted(rows, key=lambda r: str(r["category"])):
         # every event adds a HOLDS edge per category, so the HOLDS edges span all events about the category
         spans = [(utc(first), utc(last)) for _, first, last in row["holds"]]
-        purposes = set(row["uses"])
+        purposes = {key for key, _, _, _ in row["uses"]}
+        for key, first, last, n in row["uses"]:
+            flows.append(
+                PersonFlow(
+                    category=row["category"], purpose=key, first_seen=utc(first), last_seen=utc(last), events=int(n)
+                )
+            )
         for share in row["shares"]:
             first, last = utc(share["first"]), utc(share["last"])
+            flows.append(
+                PersonFlow(
+                    category=row["category"],
+                    purpose=share["purpose"],
+                    recipient=share["recipient"]["id"],
+                    first_seen=first,
+                    last_seen=last,
+                    events=len(set(share["events"])),
+                )
+            )
             purposes.add(share["purpose"])
             r = recs.setdefault(
                 share["recipient"]["id"],
@@ -211,4 +228,5 @@ def assemble(subject: str, subject_type: str, rows: list[dict[str, Any]], counts
         )
         for _, r in sorted(recs.items())
     ]
-    return WhoHas(subject=subject, subject_type=subject_type, categories=categories, recipients=recipients)
+    flows.sort(key=lambda f: (f.category, f.purpose, f.recipient or ""))
+    return WhoHas(subject=subject, subject_type=subject_type, categories=categories, recipients=recipients, flows=flows)

@@ -19,7 +19,17 @@ from graph.flows import flow, flow_order
 from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
 from graph.store import ApplyResult, ConsentLedger, GraphStore, PurgeResult, StoreConfigError
 from policies.consent import ConsentRecord, ConsentState, consent_by_person
-from schemas.answers import Alert, CategoryLineage, Flow, RecipientLineage, RecipientRef, SourceRef, StoreStats, WhoHas
+from schemas.answers import (
+    Alert,
+    CategoryLineage,
+    Flow,
+    PersonFlow,
+    RecipientLineage,
+    RecipientRef,
+    SourceRef,
+    StoreStats,
+    WhoHas,
+)
 
 
 def _consent_record(row: Sequence[Any]) -> ConsentRecord:
@@ -483,6 +493,13 @@ def _assemble(
     span: dict[str, tuple[str, str]] = {}
     recs: dict[str, dict[str, set[str]]] = {}
     rspan: dict[str, tuple[str, str]] = {}
+    flows: dict[tuple[str, str, str], tuple[str, str, set[str]]] = {}  # (category, purpose, recipient or '')
+
+    def flow(key: tuple[str, str, str], event_id: str, at: str) -> None:
+        lo, hi, ids = flows.get(key, (at, at, set()))
+        ids.add(event_id)
+        flows[key] = (min(lo, at), max(hi, at), ids)
+
     for rel, category, target, purpose, event_id, at in evidence:
         c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set(), "events": set()})
         if rel == Rel.HOLDS.value:
@@ -494,8 +511,10 @@ def _assemble(
             c["sources"].add(target)
         elif rel == Rel.USED_FOR.value:
             c["purposes"].add(target)
+            flow((category, target, ""), event_id, at)
         elif rel == Rel.SHARED_WITH.value:
             c["purposes"].add(purpose)
+            flow((category, purpose, target), event_id, at)
             r = recs.setdefault(target, {"categories": set(), "purposes": set(), "events": set()})
             r["categories"].add(category)
             r["purposes"].add(purpose)
@@ -531,4 +550,16 @@ def _assemble(
                 event_ids=sorted(r["events"]),
             )
         )
-    return WhoHas(subject=subject, subject_type=subject_type, categories=categories, recipients=out_recipients)
+    person_flows = [
+        PersonFlow(
+            category=c, purpose=p, recipient=r or None, first_seen=parse_ts(lo), last_seen=parse_ts(hi), events=len(ids)
+        )
+        for (c, p, r), (lo, hi, ids) in sorted(flows.items())
+    ]
+    return WhoHas(
+        subject=subject,
+        subject_type=subject_type,
+        categories=categories,
+        recipients=out_recipients,
+        flows=person_flows,
+    )

@@ -43,6 +43,22 @@ class RecipientLineage(Frozen):
     event_ids: list[str] = Field(description="Ids of the share events this rests on.")
 
 
+class PersonFlow(Frozen):
+    """One flow of a person's data with its own span: a use (category -> purpose) or a disclosure (category ->
+    purpose -> recipient)."""
+
+    category: str = Field(description="Data category (fideslang key).")
+    purpose: str = Field(description="Purpose it was used or disclosed for (fideslang data-use key).")
+    recipient: str | None = Field(
+        default=None,
+        description="Recipient id for a disclosure; null for a use (a use counts every event that used the data for "
+        "the purpose, its disclosures included).",
+    )
+    first_seen: datetime = Field(description="Earliest event of this flow of this person.")
+    last_seen: datetime = Field(description="Latest event of this flow of this person.")
+    events: int = Field(description="Number of distinct events of this flow of this person.")
+
+
 class WhoHas(Frozen):
     """What is known of one person's data: categories held, and who received what."""
 
@@ -50,6 +66,11 @@ class WhoHas(Frozen):
     subject_type: str | None = Field(default=None, description="fideslang data-subject key, when known.")
     categories: list[CategoryLineage] = Field(description="Categories of the person's data, sorted by key.")
     recipients: list[RecipientLineage] = Field(description="Recipients of the person's data, sorted by id.")
+    flows: list[PersonFlow] = Field(
+        default_factory=list,
+        description="Each use and disclosure of the person's data with its own span and count, sorted by (category, "
+        "purpose, recipient; uses first).",
+    )
 
 
 class Alert(Frozen):

@@ -19,6 +19,7 @@ from lineage.web.api_data import _version, data_router
 from lineage.web.api_ingest import ingest_router
 from lineage.web.api_people import people_router
 from lineage.web.api_reports import reports_router
+from lineage.web.api_vocab import vocabulary_router
 from lineage.web.common import endpoint_of
 from lineage.web.console import Console
 from lineage.web.limits import BodyLimit
@@ -71,6 +72,7 @@ def create_app(console: Console) -> FastAPI:
     app.include_router(people_router(console))
     app.include_router(audit_router(console))
     app.include_router(reports_router(console))
+    app.include_router(vocabulary_router(console))
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
@@ -123,3 +124,37 @@ class Acknowledged(Frozen):
 
     alert_id: str = Field(description="The alert.")
     status: str = Field(description="'acknowledged'.")
+
+
+class RuleInfo(Frozen):
+    """A compliance rule an alert can carry."""
+
+    id: str = Field(description="Stable rule id (the alerts' `rule`).")
+    title: str = Field(description="What the rule finds, in words.")
+    severity: str = Field(description="Its default severity: low, medium, high or critical.")
+
+
+class RecipientTypeInfo(Frozen):
+    """A recipient type in words, and what the policy declares of it."""
+
+    label: str = Field(description="The type in words.")
+    declared: Literal["identified", "aggregated-only", "no"] = Field(
+        description="Whether the policy declares disclosures to this type: of identified data, of aggregated or "
+        "de-identified data only, or not at all."
+    )
+    declared_purposes: list[str] | None = Field(
+        description="The purposes the policy declares disclosures of identified data to this type for; null for any "
+        "purpose, empty when it declares none."
+    )
+
+
+class Vocabulary(Frozen):
+    """Human names for the keys the other answers carry, for the page."""
+
+    categories: dict[str, str] = Field(description="Data-category key -> name (the policy's taxonomy).")
+    purposes: dict[str, str] = Field(description="Data-use key -> name.")
+    subjects: dict[str, str] = Field(description="Data-subject key -> name.")
+    recipient_types: dict[str, RecipientTypeInfo] = Field(description="Recipient type -> name and declared status.")
+    source_types: dict[str, str] = Field(description="Source type -> name.")
+    systems: dict[str, str] = Field(description="System or party named as a source -> what it is (policy, names file).")
+    rules: list[RuleInfo] = Field(description="Every compliance rule, in the order the policy judgement applies them.")

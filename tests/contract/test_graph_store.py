@@ -85,6 +85,27 @@ def test_who_has_names_categories_sources_purposes_and_recipients(store: GraphSt
 
     bob = store.who_has(KEY("bob@example.com"))
     assert bob is not None and [c.category for c in bob.categories] == ["user.name"] and bob.recipients == []
+    assert bob.flows == []
+
+
+def test_who_has_gives_each_flow_its_own_span(store: GraphStore) -> None:
+    apply(store, *stream())
+    answer = store.who_has(KEY("alice@example.com"))
+    assert answer is not None
+
+    def day(d: int, hour: int = 9) -> datetime:
+        return datetime(2026, 3, d, hour, tzinfo=UTC)
+
+    support = "essential.service.operations.support"
+    assert [(f.category, f.purpose, f.recipient, f.first_seen, f.last_seen, f.events) for f in answer.flows] == [
+        ("user.contact.email", support, None, day(4), day(6, 7), 2),  # a disclosure uses the data for its purpose
+        ("user.contact.email", support, "hk-affiliate", day(4), day(6, 7), 2),
+        ("user.contact.email", "marketing.advertising", None, day(5), day(5), 1),
+        ("user.contact.email", "marketing.advertising", "brokr", day(5), day(5), 1),
+        ("user.device.ip_address", "analytics.reporting", None, day(3), day(3), 1),
+        ("user.name", support, None, day(6, 7), day(6, 7), 1),
+        ("user.name", support, "hk-affiliate", day(6, 7), day(6, 7), 1),
+    ]
 
 
 def test_replaying_changes_nothing(store: GraphStore) -> None:

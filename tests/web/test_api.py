@@ -24,6 +24,7 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/recipients"): {"dpo", "auditor"},
     ("GET", "/api/recipients/sos-hk"): {"dpo", "auditor"},
     ("GET", "/api/alerts"): {"dpo", "auditor"},
+    ("GET", "/api/vocabulary"): {"dpo", "auditor"},
     ("POST", "/api/alerts/a_0000000000000000/ack"): {"dpo"},
     ("POST", "/api/events"): {"dpo", "service"},
     ("GET", "/api/subjects/{person}"): {"dpo"},
@@ -108,7 +109,9 @@ def test_who_has_answers_and_is_audited_by_pseudonym(client: TestClient, site: S
 
 def test_unknown_person_is_an_empty_answer(client: TestClient, site: Site) -> None:
     res = client.get("/api/subjects/nobody%40example.com", headers=site.auth("dpo"))
-    assert res.json() == {"subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": []}
+    assert res.json() == {
+        "subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": [], "flows": []
+    }
     assert site.console.audit.entries()[0].returned == {"categories": 0, "recipients": 0}
 
 
@@ -296,3 +299,31 @@ def test_access_log_names_routes_not_people(
     lines = [r.getMessage() for r in caplog.records if r.name == "lineage.web.access"]
     assert any("/api/subjects/{subject_id:path} 200" in x for x in lines)
     assert all(world.person not in x and quote(world.person, safe="") not in x for x in lines)
+
+
+def test_the_vocabulary_names_every_key_and_rule(client: TestClient, site: Site, world: World) -> None:
+    from policies.compliance import RULES
+
+    vocab = client.get("/api/vocabulary", headers=site.auth("auditor")).json()
+    who = client.get(f"/api/subjects/{quote(world.person, safe='')}", headers=site.auth("dpo")).json()
+    for c in who["categories"]:
+        assert vocab["categories"][c["category"]] and vocab["categories"][c["category"]] != c["category"]
+        for p in c["purposes"]:
+            assert vocab["purposes"][p] != p
+    assert [r["id"] for r in vocab["rules"]] == [r.id for r in RULES]
+    from lineage.web.api_vocab import declared_purposes
+
+    broker = vocab["recipient_types"]["data_broker"]
+    assert broker["label"] == "Data brokers" and broker["declared"] == "identified"  # by law, for a few purposes only
+    assert broker["declared_purposes"] == declared_purposes(site.console.policy, "data_broker")
+    assert "essential.legal_obligation" in broker["declared_purposes"]
+    assert "marketing.advertising" not in broker["declared_purposes"]
+    assert vocab["systems"]["teams-chat"] == site.console.policy.systems["teams-chat"]
+
+
+def test_who_has_gives_each_flow_of_the_person(client: TestClient, site: Site, world: World) -> None:
+    who = client.get(f"/api/subjects/{quote(world.person, safe='')}", headers=site.auth("dpo")).json()
+    shares = {(f["category"], f["purpose"], f["recipient"]) for f in who["flows"] if f["recipient"]}
+    expected = {(c, p, r["id"]) for r in who["recipients"] for c in r["categories"] for p in r["purposes"]}
+    assert shares and shares <= expected
+    assert {f["category"] for f in who["flows"]} <= {c["category"] for c in who["categories"]}

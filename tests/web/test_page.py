@@ -180,7 +180,7 @@ def test_dpo_looks_up_a_person_follows_a_recipient_and_acknowledges_an_alert(
     _css(d, f'#graph svg g.node.recipient[data-key="r:{rid}"] rect')[0].click()
     _wait(d, lambda d: _css(d, "#recipient-view h2") and name in _css(d, "#recipient-view h2")[0].text)
     assert d.current_url.endswith("#/recipients/" + rid)
-    assert _css(d, "#recipients-result table tr td span.mono")  # what it received
+    assert _css(d, "#recipient-flows tr td .keyed")  # what it received, by name
     _shot(d, "web-recipient.png")
 
     # the alerts feed: acknowledge the first open alert

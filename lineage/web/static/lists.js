@@ -1,0 +1,193 @@
+// privacy-lineage console, the lists: recipients (with what the policy declares of them and the undeclared flows
+// found), one recipient, and the alerts (sortable; filtered by severity, rule, status and period).
+"use strict";
+
+const SEVERITIES = ["critical", "high", "medium", "low"];
+
+// -- recipients -----------------------------------------------------------------------------------------------
+async function showRecipients(args) {
+  const out = $("recipients-result");
+  out.replaceChildren(el("p", { class: "hint", role: "status", text: "Loading…" }));
+  try {
+    if (args[0]) await renderRecipient(out, args[0]);
+    else await renderRecipientList(out);
+  } catch (e) { failed(out, e); }
+}
+
+function declaredStatus(type) {
+  const info = (state.vocab.recipient_types || {})[type] || {};
+  const purposes = info.declared_purposes;
+  if (info.declared === "identified" && purposes === null) return el("span", { class: "ok", text: "declared, any purpose" });
+  if (info.declared === "identified") {
+    const names = purposes.map((p) => label("purposes", p));
+    return el("span", { class: "limited", title: "Declared for: " + names.join(", "),
+      text: purposes.length <= 2 ? "declared for " + names.join(", ") : `declared for ${purposes.length} purposes` });
+  }
+  if (info.declared === "aggregated-only") return el("span", { class: "caution", text: "aggregated data only" });
+  return el("span", { class: "warn", text: "not declared" });
+}
+
+function flags(type, open) {
+  return [
+    open ? el("span", { class: "flag-chip bad", title: "Open alerts about disclosures to this recipient", text: `⚠ ${open} undeclared` }) : null,
+    type === "data_broker" ? el("span", { class: "flag-chip broker", title: "A data broker: disclosures to it count as sold or shared (CCPA)", text: "data broker" }) : null,
+  ];
+}
+
+async function renderRecipientList(out) {
+  const [list, alerts] = await Promise.all([getJson("/api/recipients"), getJson("/api/alerts?status=open")]);
+  const open = new Map();
+  for (const a of alerts) if (a.recipient) open.set(a.recipient, (open.get(a.recipient) || 0) + 1);
+  const flagged = list.filter((s) => open.get(s.recipient.id) || s.recipient.type === "data_broker").length;
+  out.replaceChildren(el("h2", { text: "Recipients of personal data" }),
+    el("p", { class: "hint", text: `${list.length} recipient(s); ${flagged} flagged (open undeclared-flow alerts or a data broker). “In the policy”: whether the published policy declares disclosures to this type of recipient.` }),
+    el("table", { id: "recipient-list" }, th("", "Recipient", "Type", "Country", "In the policy", "Flags", "Categories", "Purposes", "Share events", "People (at least)", "First", "Last"),
+      list.map((s) => {
+        const r = s.recipient, n = open.get(r.id) || 0;
+        return el("tr", { class: n ? "undeclared" : "", "data-recipient": r.id },
+          el("td", {}, swatch(r.type)),
+          el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name })),
+          el("td", { text: label("recipient_types", r.type), title: r.type }), el("td", { text: r.country || "" }),
+          el("td", { class: "declared" }, declaredStatus(r.type)), el("td", { class: "flags" }, flags(r.type, n)),
+          el("td", { class: "num", text: s.categories.length }), el("td", { class: "num", text: s.purposes.length }),
+          el("td", { class: "num", text: s.events }), el("td", { class: "num", text: s.people }),
+          el("td", { class: "nowrap", text: day(s.first_seen) }), el("td", { class: "nowrap", text: day(s.last_seen) }));
+      })));
+}
+
+async function renderRecipient(out, id) {
+  const [view, alerts] = await Promise.all([getJson("/api/recipients/" + encodeURIComponent(id)), getJson("/api/alerts")]);
+  const r = view.recipient;
+  const mine = alerts.filter((a) => a.recipient === r.id);
+  const open = mine.filter((a) => a.status === "open").length;
+  out.replaceChildren(
+    el("p", {}, el("a", { href: "#/recipients", text: "← all recipients" })),
+    el("div", { class: "panel", id: "recipient-view" },
+      el("h2", {}, swatch(r.type), " ", r.name, " ", flags(r.type, open)),
+      el("p", {}, `${label("recipient_types", r.type)}${r.country ? " · " + r.country : ""}${r.contact ? " · " + r.contact : ""} · In the policy: `, declaredStatus(r.type),
+        el("span", { class: "key", text: "  " + r.id })),
+      el("div", { class: "summary" }, stat(view.events, "share events" + (view.evidence_capped ? " (capped)" : "")), stat(view.people, "people (at least)"),
+        stat(view.categories.length, "categories"), stat(view.purposes.length, "purposes"),
+        el("div", {}, el("div", { class: `big${open ? " warn" : ""}`, text: mine.length }), el("div", { class: "lbl", text: `alerts (${open} open)` })),
+        el("div", {}, el("div", { class: "lbl", text: "from" }), el("div", { text: `${when(view.first_seen)} to ${when(view.last_seen)}` })),
+        el("div", {}, el("div", { class: "lbl", text: "whose data" }), el("div", { text: view.subject_types.map((t) => label("subjects", t)).join(", ") })))),
+    el("h3", { text: "What it received, and for what" }),
+    el("table", { id: "recipient-flows" }, th("Data", "Purpose", "SOS's role", "Whose data", "People", "Events", "First", "Last"),
+      view.flows.map((f) => {
+        const bad = mine.some((a) => a.category === f.category && (!a.purpose || a.purpose === f.purpose));
+        return el("tr", { class: bad ? "undeclared" : "" },
+          el("td", {}, keyed("categories", f.category)), el("td", {}, keyed("purposes", f.purpose), bad ? el("span", { class: "warn", text: " ⚠ undeclared" }) : null),
+          el("td", { text: f.role }), el("td", { text: label("subjects", f.subject_type) }),
+          el("td", { class: "num", text: f.subjects }), el("td", { class: "num", text: f.events }),
+          el("td", { class: "nowrap", text: when(f.first_seen) }), el("td", { class: "nowrap", text: when(f.last_seen) }));
+      })),
+    mine.length ? el("h3", { text: "Undeclared flows to this recipient" }) : null,
+    mine.length ? alertTable(mine, { canAck: false, recipient: false }) : null,
+    el("details", {}, el("summary", { text: `Evidence: event ids (${view.event_ids.length})` }), el("div", { class: "ids" }, view.event_ids.map((e) => el("div", { text: e })))));
+}
+
+// -- alerts ---------------------------------------------------------------------------------------------------
+function ruleTitle(id) {
+  const rule = (state.vocab.rules || []).find((r) => r.id === id);
+  return rule ? rule.title : id;
+}
+
+function sortAlerts(alerts, key, dir) {
+  const rank = (s) => SEVERITIES.length - SEVERITIES.indexOf(s);
+  const value = {
+    severity: (a) => [rank(a.severity), a.last_seen],
+    rule: (a) => [ruleTitle(a.rule), a.last_seen],
+    category: (a) => [label("categories", a.category), a.last_seen],
+    events: (a) => [a.count, a.last_seen],
+    people: (a) => [a.subjects.length, a.last_seen],
+    last_seen: (a) => [a.last_seen, rank(a.severity)],
+    status: (a) => [a.status, rank(a.severity)],
+  }[key];
+  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+  return [...alerts].sort((a, b) => { const [x1, x2] = value(a), [y1, y2] = value(b); return dir * (cmp(x1, y1) || cmp(x2, y2)); });
+}
+
+function fillAlertForm() {
+  const rule = $("alert-rule");
+  if (rule.options.length <= 1) {
+    for (const r of state.vocab.rules || []) rule.append(el("option", { value: r.id, text: `${r.title} (${r.severity})` }));
+  }
+}
+
+async function showAlerts() {
+  fillAlertForm();
+  await loadAlerts();
+  if ($("alert-auto").checked) state.alertTimer = setInterval(loadAlerts, 30000);
+}
+
+async function loadAlerts(event) {
+  if (event) event.preventDefault();
+  const out = $("alerts-result");
+  if (!state.recipientNames) {
+    try { state.recipientNames = new Map((await getJson("/api/recipients")).map((s) => [s.recipient.id, s.recipient.name])); } catch (e) { state.recipientNames = new Map(); }
+  }
+  const q = new URLSearchParams();
+  if ($("alert-status").value) q.set("status", $("alert-status").value);
+  if ($("alert-rule").value) q.set("rule", $("alert-rule").value);
+  if ($("alert-since").value) q.set("since", $("alert-since").value + "T00:00:00Z");
+  try {
+    state.alerts = await getJson("/api/alerts?" + q);
+    renderAlerts();
+  } catch (e) { failed(out, e); }
+}
+
+function renderAlerts() {
+  const out = $("alerts-result");
+  const severity = $("alert-severity").value, until = $("alert-until").value;
+  const end = until ? Date.parse(until + "T00:00:00Z") + 86400000 : Infinity;
+  const shown = state.alerts.filter((a) => (!severity || a.severity === severity) && Date.parse(a.first_seen) < end);
+  const sort = state.alertSort || { key: "severity", dir: -1 };
+  const counts = SEVERITIES.map((s) => [s, shown.filter((a) => a.severity === s).length]).filter(([, n]) => n);
+  out.replaceChildren(
+    el("p", { class: "hint", role: "status", text: `${shown.length} alert(s)` + (counts.length ? ": " + counts.map(([s, n]) => `${n} ${s}`).join(", ") : "") + ` · updated ${new Date().toLocaleTimeString()}` }),
+    alertTable(sortAlerts(shown, sort.key, sort.dir), { canAck: state.me && state.me.role === "dpo", sort, onSort: (key) => {
+      state.alertSort = { key, dir: sort.key === key ? -sort.dir : (key === "rule" || key === "category" || key === "status" ? 1 : -1) };
+      renderAlerts();
+      const again = document.querySelector(`#alerts-result th button[data-sort="${key}"]`);
+      if (again) again.focus();
+    } }));
+}
+
+// Two rows per alert: what (severity, rule, data, purpose, recipient, counts, status) and why (reason, clause).
+function alertTable(alerts, opts) {
+  const o = Object.assign({ canAck: false, recipient: true, sort: null, onSort: null }, opts || {});
+  const head = (text, key) => {
+    if (!o.onSort || !key) return el("th", { text });
+    const active = o.sort && o.sort.key === key;
+    return el("th", { "aria-sort": active ? (o.sort.dir > 0 ? "ascending" : "descending") : "none" },
+      el("button", { type: "button", class: "sort", "data-sort": key, onclick: () => o.onSort(key) }, text, active ? (o.sort.dir > 0 ? " ▲" : " ▼") : ""));
+  };
+  const cols = [["Severity", "severity"], ["Rule", "rule"], ["Data", "category"], ["Purpose", null]];
+  if (o.recipient) cols.push(["Recipient", null]);
+  cols.push(["Events", "events"], ["People", "people"], ["Last seen", "last_seen"], ["Status", "status"], ["", null]);
+  return el("table", { class: "alerts" }, el("tr", {}, cols.map(([t, k]) => head(t, k))),
+    alerts.map((a) => [
+      el("tr", { "data-alert": a.alert_id, "data-severity": a.severity, class: "what" },
+        el("td", { class: "sev-" + a.severity, text: a.severity }),
+        el("td", { title: a.rule }, ruleTitle(a.rule), el("div", { class: "key", text: a.rule })),
+        el("td", {}, keyed("categories", a.category)),
+        el("td", {}, a.purpose ? keyed("purposes", a.purpose) : ""),
+        o.recipient ? el("td", {}, a.recipient ? el("a", { href: "#/recipients/" + encodeURIComponent(a.recipient), text: (state.recipientNames && state.recipientNames.get(a.recipient)) || a.recipient }) : "",
+          a.recipient_type ? el("div", { class: "hint", text: label("recipient_types", a.recipient_type) }) : null) : null,
+        el("td", { class: "num", text: a.count }),
+        el("td", { class: "num", text: a.subjects.length }),
+        el("td", { class: "nowrap", text: when(a.last_seen) }),
+        el("td", { class: "status-" + a.status, text: a.status }),
+        el("td", {}, o.canAck && a.status === "open" ? el("button", { class: "small ack", type: "button", onclick: (e) => acknowledge(a.alert_id, e.target) }, "Acknowledge") : null)),
+      el("tr", { class: "why" }, el("td", {}), el("td", { colspan: cols.length - 1 }, a.reason, a.clause_section ? el("span", { class: "hint", text: "  · policy section: " + a.clause_section }) : null)),
+    ]));
+}
+
+async function acknowledge(id, button) {
+  button.disabled = true;
+  try {
+    await api("/api/alerts/" + encodeURIComponent(id) + "/ack", { method: "POST" });
+    showMessage(`Alert ${id} acknowledged.`, "info");
+    await loadAlerts();
+  } catch (e) { button.disabled = false; if (!(e instanceof ApiError && e.status === 401)) showMessage("Could not acknowledge: " + e.message); }
+}
