@@ -110,7 +110,11 @@ def test_who_has_answers_and_is_audited_by_pseudonym(client: TestClient, site: S
 def test_unknown_person_is_an_empty_answer(client: TestClient, site: Site) -> None:
     res = client.get("/api/subjects/nobody%40example.com", headers=site.auth("dpo"))
     assert res.json() == {
-        "subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": [], "flows": []
+        "subject": "nobody@example.com",
+        "subject_type": None,
+        "categories": [],
+        "recipients": [],
+        "flows": [],
     }
     assert site.console.audit.entries()[0].returned == {"categories": 0, "recipients": 0}
 
