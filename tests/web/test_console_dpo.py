@@ -122,18 +122,29 @@ def test_hover_keyboard_and_filters(browser: Any, live: Live, world: World) -> N
     _look_up(d, world.person)
     graph = _css(d, "#graph svg")[0]
 
-    # hovering a recipient lights its paths back to the person and dims the rest
-    recipient = _css(d, "#graph g.node.recipient")[0]
+    # hovering a recipient lights its paths back to the person and dims the rest; chosen, when there is one, so
+    # that a purpose it shares with other data would light more than its own flows if paths were followed blindly
+    who = live.console.store.who_has(live.console.pseudonymize(world.person))
+    assert who is not None
+
+    def wider(r: Any) -> set[str]:
+        return {f.category for f in who.flows if f.purpose in r.purposes} - set(r.categories)
+
+    target = next((r for r in who.recipients if wider(r)), who.recipients[0])
+    assert wider(target), "the simulated person has a recipient whose purposes carry other data too"
+    recipient = _css(d, f'#graph g.node.recipient[data-key="r:{target.id}"]')[0]
     ActionChains(d).move_to_element(recipient).perform()
     _wait(d, lambda d: "dimmed" in graph.get_attribute("class"))
     lit = {p.get_attribute("data-from") for p in _css(d, "#graph path.edge.hl")}
     assert "person" in lit and _css(d, "#graph g.node.person.hl")
+    rid, received = target.id, target
+    lit_categories = {n.get_attribute("data-key") for n in _css(d, "#graph g.node.category.hl")}
+    assert lit_categories == {"c:" + c for c in received.categories}  # its flows' paths, not every path of a purpose
     _shot(d, "console-person-hover", "wide")
     ActionChains(d).move_to_element(_css(d, "#person-summary")[0]).perform()
     _wait(d, lambda d: "dimmed" not in graph.get_attribute("class"))
 
     # the same from the keyboard: focus, then Enter opens the recipient
-    rid = recipient.get_attribute("data-key").removeprefix("r:")
     d.execute_script("arguments[0].focus()", recipient)
     _wait(d, lambda d: "dimmed" in graph.get_attribute("class"))
     ActionChains(d).send_keys(Keys.ENTER).perform()

@@ -200,14 +200,14 @@ function drawGraph(who, shown, loose, width) {
     nodes.append(g);
     pos.set(key, { x, y, w, h });
   };
-  const link = (from, to, bad, title) => {
+  const link = (from, to, bad, title, keys) => {
     const a = pos.get(from), b = pos.get(to);
     if (!a || !b) return;
     const x1 = a.x + a.w, y1 = a.y + Math.min(a.h, NODE_H) / 2, x2 = b.x, y2 = b.y + Math.min(b.h, NODE_H) / 2, mx = (x1 + x2) / 2;
     const p = svg("path", { class: "edge " + (bad ? "undeclared" : "declared"), d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, "data-from": from, "data-to": to });
     p.append(svg("title", { text: title }));
     edges.append(p);
-    links.push([from, to, p]);
+    links.push([p, new Set(keys)]);
   };
 
   const flagged = (fs) => fs.some((f) => f.alerts.length);
@@ -237,42 +237,45 @@ function drawGraph(who, shown, loose, width) {
       rtClass(r.type) + (flagged(mine) ? " undeclared" : ""), () => { location.hash = "#/recipients/" + encodeURIComponent(r.id); });
   });
 
-  for (const c of cats) link("person", "c:" + c.category, false, `holds ${label("categories", c.category)}`);
+  // each edge and node knows the flows through it, so that lighting a node lights exactly its flows' paths
+  const through = new Map([["person", new Set(["c:*"])]]);
+  const add = (key, fk) => { if (!through.has(key)) through.set(key, new Set()); through.get(key).add(fk); };
+  for (const c of cats) { add("c:" + c.category, "c:" + c.category); add("person", "c:" + c.category); }
+  for (const f of shown.flows) {
+    for (const key of ["person", "c:" + f.category, "p:" + f.purpose, f.recipient ? "r:" + f.recipient : null]) if (key) add(key, flowKey(f));
+  }
+  for (const c of cats) {
+    link("person", "c:" + c.category, false, `holds ${label("categories", c.category)}`,
+      ["c:" + c.category, ...shown.flows.filter((f) => f.category === c.category).map(flowKey)]);
+  }
   const group = (keyOf) => { const m = new Map(); for (const f of shown.flows) { const k = keyOf(f); if (!m.has(k)) m.set(k, []); m.get(k).push(f); } return m; };
   for (const [k, fs] of group((f) => f.category + "|" + f.purpose)) {
     const [c, p] = k.split("|");
-    link("c:" + c, "p:" + p, flagged(fs), `${label("categories", c)} used or disclosed for ${label("purposes", p)}` + (flagged(fs) ? "\nUNDECLARED" + why(fs) : ""));
+    link("c:" + c, "p:" + p, flagged(fs), `${label("categories", c)} used or disclosed for ${label("purposes", p)}` + (flagged(fs) ? "\nUNDECLARED" + why(fs) : ""), fs.map(flowKey));
   }
   for (const [k, fs] of group((f) => f.recipient ? f.purpose + "|" + f.recipient : "")) {
     if (!k) continue;
     const [p, r] = k.split("|");
-    link("p:" + p, "r:" + r, flagged(fs), `disclosed for ${label("purposes", p)} to ${(who.recipients.find((x) => x.id === r) || {}).name || r}` + (flagged(fs) ? "\nUNDECLARED" + why(fs) : ""));
+    link("p:" + p, "r:" + r, flagged(fs), `disclosed for ${label("purposes", p)} to ${(who.recipients.find((x) => x.id === r) || {}).name || r}` + (flagged(fs) ? "\nUNDECLARED" + why(fs) : ""), fs.map(flowKey));
   }
   for (const p of [...edges.querySelectorAll("path.undeclared")]) edges.append(p); // undeclared on top
   root.links = links;
+  root.through = through;
   return root;
 }
 
-// Highlight every path through a node: what feeds it (leftwards) and where it leads (rightwards).
+// Highlight the paths of every flow through a node: where its data came from and where it went, and nothing else.
 function highlight(root, key) {
   root.classList.toggle("dimmed", Boolean(key));
   for (const x of root.querySelectorAll(".hl")) x.classList.remove("hl");
   if (!key) return;
-  const mark = (k) => { const n = root.querySelector(`g.node[data-key="${CSS.escape(k)}"]`); if (n) n.classList.add("hl"); };
-  mark(key);
-  for (const [dir, next] of [["to", 1], ["from", 0]]) {
-    const seen = new Set([key]);
-    const queue = [key];
-    while (queue.length) {
-      const k = queue.shift();
-      for (const [from, to, p] of root.links) {
-        const [here, there] = next ? [from, to] : [to, from];
-        if (here !== k) continue;
-        p.classList.add("hl");
-        if (!seen.has(there)) { seen.add(there); mark(there); queue.push(there); }
-      }
-    }
-    void dir;
+  const lit = root.through.get(key) || new Set();
+  const any = (keys) => key === "person" || [...keys].some((k) => lit.has(k));
+  for (const [path, keys] of root.links) if (any(keys)) path.classList.add("hl");
+  for (const [k, keys] of root.through) {
+    if (k !== key && k !== "person" && !any(keys)) continue;
+    const n = root.querySelector(`g.node[data-key="${CSS.escape(k)}"]`);
+    if (n) n.classList.add("hl");
   }
 }
 
