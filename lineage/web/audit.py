@@ -12,22 +12,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from lineage.web import audit_chain as chain
 from lineage.web.audit_chain import AuditBroken, AuditTorn, AuditTrailError, Head
 from lineage.web.tokens import Principal
 from reports.escaping import csv_text
+from schemas.base import Frozen
 
 __all__ = ["AuditBroken", "AuditEntry", "AuditLog", "AuditTorn", "AuditTrailError", "AuditVerification"]
 
 _TAIL = 65_536  # an entry is far shorter; the last line is always within this many bytes of the end
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Frozen):
     """One recorded lookup or action: who, when, which subject (by pseudonym), what was returned (as counts)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     seq: int = Field(description="Position in the trail, from 1.")
     at: datetime = Field(description="When the lookup was answered (UTC).")
     actor: str = Field(description="Name of the API token used.")
@@ -50,10 +50,9 @@ class AuditEntry(BaseModel):
     )
 
 
-class AuditVerification(BaseModel):
+class AuditVerification(Frozen):
     """Result of checking the trail: every line's MAC and chain, and the trail against its signed head."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     ok: bool = Field(description="True when every line verifies and the trail is as long as its head records.")
     entries: int = Field(description="Number of entries that verify, from the first.")
     first_broken: int | None = Field(default=None, description="Line number of the first entry that does not verify.")
