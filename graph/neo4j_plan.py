@@ -54,6 +54,14 @@ CALL (e, r) {{
 RETURN collect(e.event_id) AS created
 """
 
+# The events of a batch an earlier attempt committed: stamped with the batch's applied_at, which a retry of a batch
+# whose commit may have landed unseen reuses (graph.neo4j_store.Neo4jGraphStore.apply). One record.
+LANDED = """
+UNWIND $ids AS id
+MATCH (e:Event {ns: $ns, event_id: id}) WHERE e.applied_at = $now
+RETURN collect(e.event_id) AS landed
+"""
+
 # -- aggregates of the new events, one row per key ---------------------------------------------------------------
 # node properties follow the latest event: subjects by occurred_at, recipients by (occurred_at, event_id)
 SUBJECTS = f"""

@@ -17,8 +17,9 @@ Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (disti
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +169,7 @@ class Neo4jGraphStore(GraphStore):
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreConfigError(f"bad Neo4j store URL {uri!r}: {exc}") from exc
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
+        self._unsettled: dict[str, datetime] = {}  # batch -> applied_at of an attempt whose commit may have landed
         try:
             with self._translated("connect to"):
                 self._driver.verify_connectivity()
@@ -337,7 +339,13 @@ class Neo4jGraphStore(GraphStore):
             unique.setdefault(cs.event.event_id, cs)
         if not unique:
             return ApplyResult(0, len(batch))
-        now = datetime.now(UTC)
+        # A batch whose commit may have landed unseen (the connection lost during COMMIT) is retried with the same
+        # applied_at: its events found with that stamp are then the earlier attempt's, reported as applied (their
+        # findings too) instead of as duplicates, and nothing is written again.
+        key = _batch_key(unique)
+        unsettled = self._unsettled.pop(key, None)
+        now = unsettled or datetime.now(UTC)
+        attempts = 0
         # erasures first (oldest first), so that the batch's later events about the person survive them
         erasures = sorted(
             (cs for cs in unique.values() if cs.erasure), key=lambda c: (c.event.occurred_at, c.event.event_id)
@@ -347,11 +355,22 @@ class Neo4jGraphStore(GraphStore):
         people = sorted({cs.event.subject for cs in unique.values()})
 
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
+            nonlocal attempts
+            attempts += 1
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            lock_people(tx, self.namespace, people)  # before their tombstones are read
+            landed = self._landed(tx, list(unique), now) if unsettled or attempts > 1 else []
+            if not landed:
+                lock_people(tx, self.namespace, people)  # before their tombstones are read
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
+            if landed:  # the earlier attempt committed: report what it did, write nothing
+                done = set(landed)
+                return landed, [
+                    cs.event.event_id
+                    for cs in others
+                    if cs.event.event_id not in done and _covered(cs, tombstones.get(cs.event.subject, ()))
+                ]
             applied: list[str] = []
             for cs in erasures:
                 assert cs.erasure is not None
@@ -386,7 +405,13 @@ class Neo4jGraphStore(GraphStore):
                 tx.run(plan.FORGET_BARE, keys=bare, ns=self.namespace).consume()
             return applied + [cs.event.event_id for cs in fresh], suppressed
 
-        applied, suppressed = self._run("write to", work, write=True)
+        try:
+            applied, suppressed = self._run("write to", work, write=True)
+        except StoreUnavailable:
+            self._unsettled[key] = now
+            while len(self._unsettled) > _UNSETTLED_KEPT:
+                self._unsettled.pop(next(iter(self._unsettled)))
+            raise
         erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(
             len(applied), len(batch) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased
@@ -395,6 +420,11 @@ class Neo4jGraphStore(GraphStore):
     def purge(self) -> PurgeResult:
         # the server's files are out of reach of a client, and Neo4j frees nothing while it runs: see the text
         return PurgeResult(False, NEO4J_RESIDUE)
+
+    def _landed(self, tx: neo4j.ManagedTransaction, ids: list[str], now: datetime) -> list[str]:
+        """The events among ``ids`` an earlier attempt of this batch (applied at ``now``) committed."""
+        record = tx.run(plan.LANDED, ids=ids, now=now, ns=self.namespace).single(strict=True)
+        return list(record[0])
 
     def _events(
         self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime
@@ -579,6 +609,20 @@ class Neo4jGraphStore(GraphStore):
 
     def close(self) -> None:
         self._driver.close()
+
+
+#: batches whose commit may have landed unseen, kept (by batch) until a retry settles them; the oldest go first
+_UNSETTLED_KEPT = 64
+
+
+def _batch_key(unique: dict[str, ChangeSet]) -> str:
+    """Names a batch by its events, so that a retry of the same events finds its earlier attempt's stamp."""
+    return hashlib.sha256("\x1f".join(sorted(unique)).encode("utf-8")).hexdigest()
+
+
+def _covered(cs: ChangeSet, tombstones: Iterable[tuple[datetime, str]]) -> bool:
+    at = cs.event.occurred_at.astimezone(UTC)
+    return any(t >= at for t, _ in tombstones)
 
 
 def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -> None:
