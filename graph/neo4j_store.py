@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import neo4j
@@ -33,6 +33,7 @@ from config import Settings
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
+from graph import neo4j_transfer as transfer
 from graph.changes import ChangeSet, Tombstone
 from graph.erasure import tombstones_by_person
 from graph.flows import flow, flow_order
@@ -421,6 +422,23 @@ class Neo4jGraphStore(GraphStore):
         # the server's files are out of reach of a client, and Neo4j frees nothing while it runs: see the text
         return PurgeResult(False, NEO4J_RESIDUE)
 
+    def export_graph(self, out: TextIO) -> transfer.TransferCounts:
+        """This namespace's nodes and relationships to ``out`` (graph/neo4j_transfer.py)."""
+        return transfer.export_graph(self._query, self.namespace, out)
+
+    def import_graph(self, lines: Callable[[], Iterable[str]]) -> transfer.TransferCounts:
+        """An export of this namespace into it, which must be empty; ``lines`` opens the export (it is read twice:
+        checked, then written; graph/neo4j_transfer.py)."""
+        labels = frozenset(label for _, label, _ in CONSTRAINTS)
+        return transfer.import_graph(self._query, self.namespace, lines, labels, frozenset(RELATIONSHIP_TYPES))
+
+    def _query(self, query: str, params: dict[str, Any]) -> list[neo4j.Record]:
+        with self._translated("copy the graph of"):
+            records, _, _ = self._driver.execute_query(
+                query, params, database_=self.database, bookmark_manager_=self._bookmarks
+            )
+        return list(records)
+
     def _landed(self, tx: neo4j.ManagedTransaction, ids: list[str], now: datetime) -> list[str]:
         """The events among ``ids`` an earlier attempt of this batch (applied at ``now``) committed."""
         record = tx.run(plan.LANDED, ids=ids, now=now, ns=self.namespace).single(strict=True)
@@ -562,8 +580,16 @@ class Neo4jGraphStore(GraphStore):
                     break
                 lo, size = hi, max(1, min(4 * size, size * reads.FLOW_PAGE_ROWS // max(rows, 1)))
             return [
-                flow(key, sources, recipients, subjects=g.subjects, events=g.events, first=g.first, last=g.last,
-                     event_ids=sorted(set(g.ids))[:limit])
+                flow(
+                    key,
+                    sources,
+                    recipients,
+                    subjects=g.subjects,
+                    events=g.events,
+                    first=g.first,
+                    last=g.last,
+                    event_ids=sorted(set(g.ids))[:limit],
+                )
                 for key, g in groups.items()
             ]
 
@@ -658,10 +684,11 @@ def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.St
             tx.run(query, rows=rows, ns=namespace).consume()
 
 
-# What an erasure leaves on a Neo4j server's disk (measured: docs/privacy.md, "Erasure on Neo4j").
+# What an erasure leaves on a Neo4j server's disk (measured in docs/privacy.md, "Erasure on Neo4j").
 NEO4J_RESIDUE = (
     "Neo4j keeps deleted records in its store, index and transaction-log files until they are reused or pruned; "
-    "the server's operator removes them (docs/privacy.md, Erasure in the store's files)"
+    "the operator removes them by rebuilding the database (lineage neo4j export / import: docs/privacy.md, "
+    "Erasure on Neo4j)"
 )
 
 _SCHEMA_ALREADY_THERE = (
