@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "once imported.",
         )
     )
-    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("file", metavar="FILE", help="the export to write (a new file)")
     sp.set_defaults(func=cmd_neo4j)
     sp = with_store(
         group.add_parser(
@@ -93,5 +93,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "anything but the store's own Meta node. See docs/privacy.md (Erasure on Neo4j) for the whole procedure.",
         )
     )
-    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("file", metavar="FILE", help="an export written by lineage neo4j export")
     sp.set_defaults(func=cmd_neo4j)

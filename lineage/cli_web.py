@@ -177,7 +177,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="check every line's MAC and chain and the trail against its signed head (exit 0 ok, 1 not)",
     )
     sp.add_argument("--audit-log", metavar="FILE", help=_AUDIT_LOG)
-    sp.add_argument("--format", choices=("text", "json"), default="text", help="text, or the verification as JSON")
+    sp.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text, or the verification as JSON (default: text)"
+    )
     sp.set_defaults(func=cmd_audit)
     sp = asub.add_parser(
         "repair",
@@ -187,9 +189,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--new-head signs a head for the trail as it is when the head is missing or unreadable (entries removed from "
         "the end before then cannot be detected). Exit 0 when the trail then verifies, 1 otherwise.",
     )
-    sp.add_argument("--audit-log", help="audit trail file (default: $LINEAGE_AUDIT_LOG or beside the key file)")
+    sp.add_argument("--audit-log", metavar="FILE", help=_AUDIT_LOG)
     sp.add_argument("--new-head", action="store_true", help="sign a new head when it is missing or unreadable")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text, or the verification as JSON (default: text)"
+    )
     sp.set_defaults(func=cmd_audit)
 
     tok = sub.add_parser("tokens", help="API tokens of the web console: add, list, revoke")
