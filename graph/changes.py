@@ -157,3 +157,29 @@ def edge_keys(
             if recipient is not None:
                 edges.append(EdgeKey(_SHARED_WITH, subject, category, recipient, purpose))
     return tuple(edges)
+
+
+Shape = tuple[str, str, tuple[str, ...], "str | None", "str | None", "str | None", str, bool]
+"""(kind, role, categories, source id, purpose, recipient id, subject type, whether it raised an alert) of a data
+event."""
+
+
+class EventFacts(NamedTuple):
+    """A stored data event as aggregates see it (what a store reads back for erasures, period edges, evidence)."""
+
+    event_id: str
+    kind: str
+    occurred_at: datetime  # UTC
+    subject: str  # pseudonym
+    subject_type: str
+    role: str
+    categories: tuple[str, ...]
+    source: str | None
+    purpose: str | None
+    recipient: str | None
+    alerts: tuple[str, ...] = ()  # ids of the alerts it triggered
+
+    @property
+    def shape(self) -> Shape:
+        fields = (self.kind, self.role, self.categories, self.source, self.purpose, self.recipient, self.subject_type)
+        return (*fields, bool(self.alerts))

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from graph.store import GraphStore
-from schemas.answers import Alert, PersonAlert, WhoHas
+from schemas.answers import PersonAlert
 
 
-def concerning(found: WhoHas | None, pseudonym: str, alerts: list[Alert]) -> list[Alert]:
-    """Alerts about a person: those naming their pseudonym, or resting on an event of a disclosure of their data."""
-    shared = {e for r in found.recipients for e in r.event_ids} if found else set()
-    return [a for a in alerts if pseudonym in a.subjects or not shared.isdisjoint(a.event_ids)]
+def person_alerts(store: GraphStore, pseudonym: str) -> list[PersonAlert]:
+    """The alerts an event of this person (by pseudonym) triggered, with which of each alert's events are theirs.
 
-
-def person_alerts(store: GraphStore, pseudonym: str, found: WhoHas | None) -> list[PersonAlert]:
-    """The alerts concerning a person (by pseudonym), with how many of each alert's events are theirs.
-
-    An alert groups every event of one undeclared flow, whoever it concerns: its own counts are over everyone.
+    An alert groups every event of one undeclared flow, whoever it concerns: its own counts are over everyone. The
+    person's part is read from their own events (``event_facts`` of one person: cheap whatever the history).
     """
-    mine = concerning(found, pseudonym, store.alerts())
+    mine = store.alerts(subject=pseudonym)
     if not mine:
         return []
-    evidence = store.alert_events()
-    shared = {e for r in found.recipients for e in r.event_ids} if found else set()
+    wanted = {a.alert_id for a in mine}
+    own: dict[str, list[str]] = {}
+    for f in store.event_facts(people=[pseudonym]):  # oldest first
+        for aid in f.alerts:
+            if aid in wanted:
+                own.setdefault(aid, []).append(f.event_id)
     out = []
     for a in mine:
-        own = [e for e, who in evidence.get(a.alert_id, []) if who == pseudonym or e in shared]
-        out.append(PersonAlert(**a.model_dump(exclude={"subject"}), person_events=len(own), person_event_ids=own))
+        ids = own.get(a.alert_id, [])
+        out.append(PersonAlert(**a.model_dump(exclude={"subject"}), person_events=len(ids), person_event_ids=ids))
     return out

@@ -18,18 +18,41 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from graph import neo4j_aggregates as aggregates
 from graph import neo4j_plan as plan
 from graph.store import StoreConfigError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# 2: one EVIDENCE per (event, Data node); 3: no `batch` on events
-SCHEMA_VERSION = "3"
-#: what brings a store of each older version to SCHEMA_VERSION, in order (auto-commit queries, in batches)
-MIGRATIONS: dict[str, tuple[str, ...]] = {
-    "1": (plan.MIGRATE_EVIDENCE, plan.MIGRATE_BATCH_MARK),
-    "2": (plan.MIGRATE_BATCH_MARK,),
+WriteRunner = Callable[[str, Callable[[Any], Any]], Any]  # (what, work in a write transaction) -> work's result
+AutoRunner = Callable[[str], None]  # an auto-commit query with $ns
+
+
+def rebuild_aggregates(namespace: str, write: WriteRunner, auto: AutoRunner, people_per_pass: int = 500) -> None:
+    """Version 3 to 4: the flow aggregates, computed from the events (after any partial earlier attempt is dropped,
+    so that a take-over after a crash does nothing twice), a few hundred people per transaction."""
+    auto(aggregates.SET_SUBJECT_TYPES)
+    auto(aggregates.DROP_AGGREGATES)
+    people = write("list the people of", lambda tx: aggregates.all_people(tx, namespace))
+
+    def page(part: list[str]) -> Callable[[Any], None]:
+        return lambda tx: aggregates.rebuild_page(tx, namespace, part)
+
+    for i in range(0, len(people), people_per_pass):
+        write("rebuild the flow aggregates of", page(people[i : i + people_per_pass]))
+
+
+Migration = str | Callable[[str, WriteRunner, AutoRunner], None]
+
+# 2: one EVIDENCE per (event, Data node); 3: no `batch` on events; 4: events' subject_type, flow aggregates
+SCHEMA_VERSION = "4"
+#: what brings a store of each older version to SCHEMA_VERSION, in order (auto-commit queries, in batches, or
+#: functions running their own transactions)
+MIGRATIONS: dict[str, tuple[Migration, ...]] = {
+    "1": (plan.MIGRATE_EVIDENCE, plan.MIGRATE_BATCH_MARK, rebuild_aggregates),
+    "2": (plan.MIGRATE_BATCH_MARK, rebuild_aggregates),
+    "3": (rebuild_aggregates,),
 }
 LEASE_SECONDS = 60
 POLL_SECONDS = 0.5
@@ -60,9 +83,6 @@ _GIVE_UP = """
 MATCH (m:Meta {ns: $ns, name: 'lineage'}) WHERE m.migrating_by = $me
 REMOVE m.migrating_by, m.migrating_until
 """
-
-WriteRunner = Callable[[str, Callable[[Any], Any]], Any]  # (what, work in a write transaction) -> work's result
-AutoRunner = Callable[[str], None]  # an auto-commit query with $ns
 
 
 def refuse(version: str, where: str) -> StoreConfigError:
@@ -133,7 +153,10 @@ def _migrate(version: str, namespace: str, me: str, write: WriteRunner, auto: Au
     try:
         log.info("migrating the Neo4j store from schema version %s to %s", version, SCHEMA_VERSION)
         for migration in MIGRATIONS[version]:
-            auto(migration)
+            if isinstance(migration, str):
+                auto(migration)
+            else:
+                migration(namespace, write, auto)
         write("record the schema version in", statement(_DONE, v=SCHEMA_VERSION))
     except BaseException:
         # let a waiting process try at once rather than after the lease runs out; if this fails too, the lease

@@ -1,4 +1,4 @@
-"""The Neo4j store's reads: their Cypher, and turning the records into the project's answers (who-has, flows,
+"""The Neo4j store's reads: their Cypher, and turning the records into the project's answers (who-has,
 consent records, tombstones), as the SQLite store assembles them."""
 
 from __future__ import annotations
@@ -38,41 +38,20 @@ EVENT_COUNTS = """
 MATCH (d:Data {ns: $ns, subject: $key})<-[x:EVIDENCE]-(ev:Event) WHERE 'HOLDS' IN x.rels
 RETURN d.category AS category, count(DISTINCT ev) AS n
 """
-# flows: a page of people at a time, in the order of the Subject key index, so that the server aggregates one page's
-# evidence and memory grows with the page, not with the graph; the pages' groups are merged in Python (a person's
-# events and Data nodes are in one page). $cut holds, per flow group already holding the evidence limit of ids,
-# the largest of them: smaller ids only are sent.
-FLOW_PAGE_END = """
-MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo
-RETURN s.key AS key ORDER BY s.ns, s.key SKIP $size LIMIT 1
-"""
-FLOW_PAGE = """
-MATCH (s:Subject) WHERE s.ns = $ns AND s.key >= $lo {before}
-MATCH (d:Data {{ns: $ns, subject: s.key}})
-MATCH (e:Event)-[x:EVIDENCE]->(d) {period}
-UNWIND range(0, size(x.rels) - 1) AS i
-WITH x.rels[i] AS rel, d.category AS category, x.targets[i] AS target, x.purposes[i] AS purpose, e.role AS role,
-     s.type AS subject_type, count(DISTINCT d) AS subjects, count(DISTINCT e) AS events,
-     min(e.occurred_at) AS first, max(e.occurred_at) AS last, collect(e.event_id) AS ids
-WITH *, $cut[rel + '\\u001f' + category + '\\u001f' + target + '\\u001f' + purpose + '\\u001f' + role + '\\u001f'
-             + subject_type] AS cut
-RETURN rel, category, target, purpose, role, subject_type, subjects, events, first, last,
-       CASE WHEN cut IS NULL THEN ids ELSE [v IN ids WHERE v < cut] END AS ids
-"""
-FLOW_PAGE_PEOPLE = 10_000  # the first page; later ones are sized to hold about FLOW_PAGE_ROWS evidence rows
-FLOW_PAGE_ROWS = 100_000
+# each alert with its count of people (its flow aggregate) and its latest $sample triggering events, never all of them
 ALERT_LIST = """
 MATCH (a:Alert {ns: $ns})
 WHERE ($status IS NULL OR a.status = $status) AND ($rule IS NULL OR a.rule = $rule)
   AND ($since IS NULL OR a.last_seen >= $since)
-RETURN a {.*} AS alert, [(e:Event)-[t:TRIGGERED]->(a) | [e.occurred_at, e.event_id, t.subject]] AS evidence
+  AND ($subject IS NULL OR EXISTS { (:Event {ns: $ns, subject: $subject})-[:TRIGGERED]->(a) })
+OPTIONAL MATCH (k:AggKey {ns: $ns, ref: a.alert_id})
+CALL (a) {
+  MATCH (e:Event)-[t:TRIGGERED]->(a)
+  WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT $sample
+  RETURN collect([e.event_id, t.subject]) AS evidence
+}
+RETURN a {.*} AS alert, coalesce(k.people, 0) AS people, evidence
 ORDER BY a.last_seen DESC, a.alert_id
-"""
-ALERT_EVENTS = """
-MATCH (e:Event {ns: $ns})-[t:TRIGGERED]->(a:Alert)
-WHERE ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
-RETURN a.alert_id AS alert_id, e.event_id AS event_id, t.subject AS subject
-ORDER BY e.occurred_at, e.event_id
 """
 CONSENT_STATE = """
 UNWIND $keys AS key
@@ -134,31 +113,6 @@ def utc(value: Any) -> datetime:
 
 def param_ts(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
-
-
-class FlowGroup:
-    """One flow group summed over the pages of people seen so far (see FLOW_PAGE)."""
-
-    __slots__ = ("cut", "events", "first", "ids", "last", "subjects")
-
-    def __init__(self) -> None:
-        self.subjects, self.events = 0, 0
-        self.first, self.last = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
-        self.ids: list[str] = []
-        self.cut: str | None = None  # the largest of the ``limit`` smallest ids: the server sends only smaller ones
-
-    def add(self, page: Any, limit: int) -> None:
-        self.subjects += page["subjects"]
-        self.events += page["events"]
-        self.first, self.last = min(self.first, utc(page["first"])), max(self.last, utc(page["last"]))
-        if not limit:
-            return
-        self.ids.extend(page["ids"])
-        if len(self.ids) > limit and (self.cut is None or len(self.ids) >= 2 * limit):  # amortised trimming
-            self.ids = sorted(set(self.ids))[:limit]
-            # the server compares in UTF-16 order, which agrees with Python's when the cut is ASCII
-            if len(self.ids) == limit and self.ids[-1].isascii():
-                self.cut = self.ids[-1]
 
 
 # -- answers ---------------------------------------------------------------------------------------

@@ -17,29 +17,32 @@ Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (disti
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import neo4j
 from neo4j import exceptions as neo4j_errors
 
 from config import Settings
+from graph import neo4j_aggregates as aggregates
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
-from graph import neo4j_transfer as transfer
-from graph.changes import ChangeSet, Tombstone
+from graph.aggregate_reads import AggregateQueries
+from graph.aggregates import Aggregator, Pending
+from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import tombstones_by_person
-from graph.flows import flow, flow_order
 from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
+    ALERT_SAMPLE,
+    AggregateRow,
     ApplyResult,
+    Catalogue,
     ConsentLedger,
     GraphStore,
     PurgeResult,
@@ -51,7 +54,6 @@ from graph.store import (
 from policies.consent import ConsentRecord, ConsentState, consent_by_person
 from schemas.answers import (
     Alert,
-    Flow,
     RecipientRef,
     SourceRef,
     StoreStats,
@@ -73,25 +75,32 @@ CONSTRAINTS = (
     ("lineage_consent", "Consent", "event_id"),
     ("lineage_meta", "Meta", "name"),
     ("lineage_tombstone", "Tombstone", "event_id"),
+    ("lineage_agg_unit", "AggUnit", "id"),
+    ("lineage_agg_key", "AggKey", "ref"),
+    ("lineage_agg_month", "AggMonth", "id"),
 )
 INDEXES = (
     ("lineage_data_subject", "Data", "subject"),  # who_has: all data of one person
     ("lineage_event_time", "Event", "occurred_at"),  # flows by period
     ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
     ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
+    ("lineage_agg_month_month", "AggMonth", "month"),  # flow aggregates of a period
 )
 # Every relationship type and property key the store's Cypher names, created with the schema (the constraints
 # create the labels): on a new database a query naming one that nothing has written yet makes the server warn
 # ("relationship type does not exist", "property key does not exist"). Kept complete by a test against what a
 # full workload writes.
-RELATIONSHIP_TYPES = ("HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH", "EVIDENCE", "TRIGGERED", "RECORDED")
+RELATIONSHIP_TYPES = (
+    "HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH", "EVIDENCE", "TRIGGERED", "RECORDED", "COUNTS_IN", "IN_UNIT",
+)  # fmt: skip
 PROPERTY_KEYS = (
     "ns", "key", "type", "seen_at", "lock", "id", "subject", "category", "name", "country", "contact", "seen_event",
     "event_id", "kind", "emitted_by", "role", "customer", "occurred_at", "applied_at", "batch", "rels", "targets",
     "purposes", "purpose", "first_seen", "last_seen", "count", "alert_id", "rule", "severity", "recipient",
     "recipient_type", "reason", "clause_section", "clause_text", "policy_version", "status", "categories",
     "erased_at", "recipients", "schema_version", "key_fingerprint", "migration_lock", "migrating_by",
-    "migrating_until",
+    "migrating_until", "subject_type", "fields", "events", "first_day", "last_day", "ref", "rollup", "people",
+    "unit", "month", "days", "months",
 )  # fmt: skip
 CREATE_TOKENS = """
 UNWIND $types AS t CALL db.createRelationshipType(t)
@@ -128,7 +137,7 @@ def _is_auth_error(exc: neo4j_errors.Neo4jError) -> bool:
     )
 
 
-class Neo4jGraphStore(GraphStore):
+class Neo4jGraphStore(AggregateQueries, GraphStore):
     """GraphStore on a Neo4j 5+ server (Community or Enterprise) through the official driver.
 
     Each :meth:`apply` is one managed write transaction, retried by the driver on transient errors: its first
@@ -170,7 +179,8 @@ class Neo4jGraphStore(GraphStore):
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreConfigError(f"bad Neo4j store URL {uri!r}: {exc}") from exc
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
-        self._unsettled: dict[str, datetime] = {}  # batch -> applied_at of an attempt whose commit may have landed
+        self._aggregator = Aggregator()
+        self._registered: set[str] = set()  # aggregate units known to be recorded (a unit, once recorded, stays)
         try:
             with self._translated("connect to"):
                 self._driver.verify_connectivity()
@@ -340,13 +350,7 @@ class Neo4jGraphStore(GraphStore):
             unique.setdefault(cs.event.event_id, cs)
         if not unique:
             return ApplyResult(0, len(batch))
-        # A batch whose commit may have landed unseen (the connection lost during COMMIT) is retried with the same
-        # applied_at: its events found with that stamp are then the earlier attempt's, reported as applied (their
-        # findings too) instead of as duplicates, and nothing is written again.
-        key = _batch_key(unique)
-        unsettled = self._unsettled.pop(key, None)
-        now = unsettled or datetime.now(UTC)
-        attempts = 0
+        now = datetime.now(UTC)
         # erasures first (oldest first), so that the batch's later events about the person survive them
         erasures = sorted(
             (cs for cs in unique.values() if cs.erasure), key=lambda c: (c.event.occurred_at, c.event.event_id)
@@ -355,23 +359,16 @@ class Neo4jGraphStore(GraphStore):
         keys = sorted({cs.event.subject for cs in others})
         people = sorted({cs.event.subject for cs in unique.values()})
 
+        agg = self._aggregator
+        attempt: list[tuple[Pending, set[str]]] = []  # the last attempt's, remembered once it commits
+
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
-            nonlocal attempts
-            attempts += 1
+            attempt.clear()
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            landed = self._landed(tx, list(unique), now) if unsettled or attempts > 1 else []
-            if not landed:
-                lock_people(tx, self.namespace, people)  # before their tombstones are read
+            lock_people(tx, self.namespace, people)  # before their tombstones are read
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
-            if landed:  # the earlier attempt committed: report what it did, write nothing
-                done = set(landed)
-                return landed, [
-                    cs.event.event_id
-                    for cs in others
-                    if cs.event.event_id not in done and _covered(cs, tombstones.get(cs.event.subject, ()))
-                ]
             applied: list[str] = []
             for cs in erasures:
                 assert cs.erasure is not None
@@ -400,19 +397,24 @@ class Neo4jGraphStore(GraphStore):
                 created, data = self._events(tx, kept, token, now)
                 fresh = [cs for cs in kept if cs.event.event_id in created]
                 write(tx, self.namespace, plan.plan(fresh), data)
+                # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
+                delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
+                ns = self.namespace
+                aggregates.register(tx, ns, [u for u in delta.units.values() if u.id not in self._registered])
+                read, units = aggregates.stored_units(tx, ns, pending.unseen, agg.units)
+                agg.add_units(units)
+                aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read))
+                attempt.append((pending, set(delta.units)))
             written = {cs.subject.key for cs in fresh}
             bare = [key for key in people if key not in written]  # locked, but nothing new about them
             if bare:
                 tx.run(plan.FORGET_BARE, keys=bare, ns=self.namespace).consume()
             return applied + [cs.event.event_id for cs in fresh], suppressed
 
-        try:
-            applied, suppressed = self._run("write to", work, write=True)
-        except StoreUnavailable:
-            self._unsettled[key] = now
-            while len(self._unsettled) > _UNSETTLED_KEPT:
-                self._unsettled.pop(next(iter(self._unsettled)))
-            raise
+        applied, suppressed = self._run("write to", work, write=True)
+        for pending, units in attempt:
+            agg.committed(pending)
+            self._registered.update(units)
         erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(
             len(applied), len(batch) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased
@@ -421,28 +423,6 @@ class Neo4jGraphStore(GraphStore):
     def purge(self) -> PurgeResult:
         # the server's files are out of reach of a client, and Neo4j frees nothing while it runs: see the text
         return PurgeResult(False, NEO4J_RESIDUE)
-
-    def export_graph(self, out: TextIO) -> transfer.TransferCounts:
-        """This namespace's nodes and relationships to ``out`` (graph/neo4j_transfer.py)."""
-        return transfer.export_graph(self._query, self.namespace, out)
-
-    def import_graph(self, lines: Callable[[], Iterable[str]]) -> transfer.TransferCounts:
-        """An export of this namespace into it, which must be empty; ``lines`` opens the export (it is read twice:
-        checked, then written; graph/neo4j_transfer.py)."""
-        labels = frozenset(label for _, label, _ in CONSTRAINTS)
-        return transfer.import_graph(self._query, self.namespace, lines, labels, frozenset(RELATIONSHIP_TYPES))
-
-    def _query(self, query: str, params: dict[str, Any]) -> list[neo4j.Record]:
-        with self._translated("copy the graph of"):
-            records, _, _ = self._driver.execute_query(
-                query, params, database_=self.database, bookmark_manager_=self._bookmarks
-            )
-        return list(records)
-
-    def _landed(self, tx: neo4j.ManagedTransaction, ids: list[str], now: datetime) -> list[str]:
-        """The events among ``ids`` an earlier attempt of this batch (applied at ``now``) committed."""
-        record = tx.run(plan.LANDED, ids=ids, now=now, ns=self.namespace).single(strict=True)
-        return list(record[0])
 
     def _events(
         self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime
@@ -467,6 +447,7 @@ class Neo4jGraphStore(GraphStore):
             "reason": er.reason,
             "known": list(er.recipients),
         }
+        aggregates.erase(tx, self.namespace, er.subject, er.occurred_at)  # while the events it takes away are there
         for statement in plan.ERASURE_STATEMENTS:
             tx.run(statement, params).consume()
         return True
@@ -483,6 +464,16 @@ class Neo4jGraphStore(GraphStore):
         return self._run("acknowledge an alert in", work, write=True) > 0
 
     # -- reads ------------------------------------------------------------------------------------
+    def occurred(self, event_ids: Sequence[str]) -> dict[str, datetime]:
+        ids = sorted(set(event_ids))
+        if not ids:
+            return {}
+        query = "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id}) RETURN id, e.occurred_at AS at"
+        return self._run(
+            "read events from",
+            lambda tx: {r["id"]: reads.utc(r["at"]) for r in tx.run(query, ids=ids, ns=self.namespace)},
+        )
+
     def processed(self, event_ids: Sequence[str]) -> set[str]:
         ids = list(dict.fromkeys(event_ids))
         if not ids:
@@ -544,15 +535,48 @@ class Neo4jGraphStore(GraphStore):
 
         return self._run("query", work)
 
-    def flows(
-        self, *, since: datetime | None = None, until: datetime | None = None, evidence_limit: int = 1000
-    ) -> list[Flow]:
-        conditions = (["e.occurred_at >= $since"] if since else []) + (["e.occurred_at < $until"] if until else [])
-        period = "WHERE " + " AND ".join(conditions) if conditions else ""
-        limit = max(evidence_limit, 0)
-        params = {"ns": self.namespace, "since": reads.param_ts(since), "until": reads.param_ts(until)}
+    # -- aggregates (graph/aggregate_reads.py composes these) -----------------------------------------------------
+    def aggregate_totals(self) -> list[AggregateRow]:
+        return self._run("read aggregates from", lambda tx: aggregates.totals(tx, self.namespace))
 
-        def work(tx: neo4j.ManagedTransaction) -> list[Flow]:
+    def aggregate_days(self, first_day: int, end_day: int) -> list[AggregateRow]:
+        return self._run("read aggregates from", lambda tx: aggregates.days(tx, self.namespace, first_day, end_day))
+
+    def aggregate_people(
+        self, first_month: int, end_month: int, rollups: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        return self._run(
+            "read aggregates from", lambda tx: aggregates.people(tx, self.namespace, first_month, end_month, rollups)
+        )
+
+    def aggregate_members(
+        self, pairs: Sequence[tuple[str, str]], first_month: int, end_month: int
+    ) -> set[tuple[str, str]]:
+        return self._run(
+            "read aggregates from", lambda tx: aggregates.members(tx, self.namespace, pairs, first_month, end_month)
+        )
+
+    def aggregate_persons(self, first_month: int, end_month: int, refs: Sequence[str] | None = None) -> list[str]:
+        return self._run(
+            "read aggregates from", lambda tx: aggregates.persons(tx, self.namespace, first_month, end_month, refs)
+        )
+
+    def event_facts(
+        self, since: datetime | None = None, until: datetime | None = None, people: Sequence[str] | None = None
+    ) -> Iterator[EventFacts]:
+        ns = self.namespace
+        if people is None:
+            people = self._run("read people from", lambda tx: aggregates.all_people(tx, ns))
+        lo, hi = reads.param_ts(since), reads.param_ts(until)
+
+        def page(part: Sequence[str]) -> Callable[[neo4j.ManagedTransaction], list[EventFacts]]:
+            return lambda tx: aggregates.facts(tx, ns, part, lo, hi)
+
+        for i in range(0, len(people), 200):
+            yield from self._run("read events from", page(people[i : i + 200]))
+
+    def catalogue(self) -> Catalogue:
+        def work(tx: neo4j.ManagedTransaction) -> Catalogue:
             sources = {
                 r["x"]["id"]: SourceRef(type=r["x"]["type"], name=r["x"]["name"])
                 for r in tx.run("MATCH (x:Source {ns: $ns}) RETURN x {.id, .type, .name} AS x", ns=self.namespace)
@@ -564,63 +588,36 @@ class Neo4jGraphStore(GraphStore):
                     ns=self.namespace,
                 )
             }
-            groups: dict[tuple[str, ...], reads.FlowGroup] = {}
-            lo, size = "", reads.FLOW_PAGE_PEOPLE
-            while True:
-                end = tx.run(reads.FLOW_PAGE_END, ns=self.namespace, lo=lo, size=size).single()
-                hi = None if end is None else end["key"]
-                query = reads.FLOW_PAGE.format(before="" if hi is None else "AND s.key < $hi", period=period)
-                cut = {"\x1f".join(k): g.cut for k, g in groups.items() if g.cut is not None}
-                rows = 0
-                for r in tx.run(query, params, lo=lo, hi=hi, cut=cut):
-                    key = (r["rel"], r["category"], r["target"], r["purpose"], r["role"], r["subject_type"])
-                    groups.setdefault(key, reads.FlowGroup()).add(r, limit)
-                    rows += r["events"]
-                if hi is None:
-                    break
-                lo, size = hi, max(1, min(4 * size, size * reads.FLOW_PAGE_ROWS // max(rows, 1)))
-            return [
-                flow(
-                    key,
-                    sources,
-                    recipients,
-                    subjects=g.subjects,
-                    events=g.events,
-                    first=g.first,
-                    last=g.last,
-                    event_ids=sorted(set(g.ids))[:limit],
-                )
-                for key, g in groups.items()
-            ]
+            return Catalogue(sources, recipients)
 
-        return sorted(self._run("query", work), key=flow_order)
+        return self._run("query", work)
 
     def alerts(
-        self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None
+        self,
+        *,
+        status: str | None = None,
+        rule: str | None = None,
+        since: datetime | None = None,
+        subject: str | None = None,
     ) -> list[Alert]:
-        params = {"ns": self.namespace, "status": status or None, "rule": rule or None, "since": reads.param_ts(since)}
+        params = {
+            "ns": self.namespace,
+            "status": status or None,
+            "rule": rule or None,
+            "since": reads.param_ts(since),
+            "subject": subject or None,
+            "sample": ALERT_SAMPLE,
+        }
 
         def work(tx: neo4j.ManagedTransaction) -> list[Alert]:
             out = []
             for r in tx.run(reads.ALERT_LIST, params):
                 a = {k: v for k, v in r["alert"].items() if k != "ns"}
-                evidence = sorted((reads.utc(at), eid, subj) for at, eid, subj in r["evidence"])
                 a["first_seen"], a["last_seen"] = reads.utc(a["first_seen"]), reads.utc(a["last_seen"])
-                a["event_ids"], a["subjects"] = [e for _, e, _ in evidence], sorted({s for *_, s in evidence})
+                a["event_ids"] = [e for e, _ in r["evidence"]]
+                a["subjects"] = list(dict.fromkeys(s for _, s in r["evidence"]))
+                a["people"] = r["people"]
                 out.append(Alert(**a))
-            return out
-
-        return self._run("query", work)
-
-    def alert_events(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, list[tuple[str, str]]]:
-        params = {"ns": self.namespace, "since": reads.param_ts(since), "until": reads.param_ts(until)}
-
-        def work(tx: neo4j.ManagedTransaction) -> dict[str, list[tuple[str, str]]]:
-            out: dict[str, list[tuple[str, str]]] = {}
-            for r in tx.run(reads.ALERT_EVENTS, params):
-                out.setdefault(r["alert_id"], []).append((r["event_id"], r["subject"]))
             return out
 
         return self._run("query", work)
@@ -635,20 +632,6 @@ class Neo4jGraphStore(GraphStore):
 
     def close(self) -> None:
         self._driver.close()
-
-
-#: batches whose commit may have landed unseen, kept (by batch) until a retry settles them; the oldest go first
-_UNSETTLED_KEPT = 64
-
-
-def _batch_key(unique: dict[str, ChangeSet]) -> str:
-    """Names a batch by its events, so that a retry of the same events finds its earlier attempt's stamp."""
-    return hashlib.sha256("\x1f".join(sorted(unique)).encode("utf-8")).hexdigest()
-
-
-def _covered(cs: ChangeSet, tombstones: Iterable[tuple[datetime, str]]) -> bool:
-    at = cs.event.occurred_at.astimezone(UTC)
-    return any(t >= at for t, _ in tombstones)
 
 
 def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -> None:
@@ -684,11 +667,10 @@ def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.St
             tx.run(query, rows=rows, ns=namespace).consume()
 
 
-# What an erasure leaves on a Neo4j server's disk (measured in docs/privacy.md, "Erasure on Neo4j").
+# What an erasure leaves on a Neo4j server's disk (measured: docs/privacy.md, "Erasure on Neo4j").
 NEO4J_RESIDUE = (
     "Neo4j keeps deleted records in its store, index and transaction-log files until they are reused or pruned; "
-    "the operator removes them by rebuilding the database (lineage neo4j export / import: docs/privacy.md, "
-    "Erasure on Neo4j)"
+    "the server's operator removes them (docs/privacy.md, Erasure in the store's files)"
 )
 
 _SCHEMA_ALREADY_THERE = (

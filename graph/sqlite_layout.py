@@ -4,22 +4,24 @@ edges that reads share, the conversion of version 1 files, timestamps as stored,
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from graph.store import StoreConfigError, StoreError, StoreUnavailable
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
-DDL = """
+DDL = (
+    """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, occurred_at TEXT NOT NULL, emitted_by TEXT NOT NULL,
   subject TEXT NOT NULL, role TEXT NOT NULL, customer TEXT, applied_at TEXT NOT NULL,
-  categories TEXT, source TEXT, purpose TEXT, recipient TEXT
+  categories TEXT, source TEXT, purpose TEXT, recipient TEXT, subject_type TEXT
 );
-CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+CREATE INDEX IF NOT EXISTS events_person ON events(subject, occurred_at);
+DROP INDEX IF EXISTS events_subject;
 DROP INDEX IF EXISTS events_time;
 CREATE TABLE IF NOT EXISTS subjects (key TEXT PRIMARY KEY, type TEXT NOT NULL, seen_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS recipients (
@@ -43,12 +45,37 @@ CREATE TABLE IF NOT EXISTS alert_events (
   PRIMARY KEY (alert_id, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alert_events_subject ON alert_events(subject);
+CREATE INDEX IF NOT EXISTS alert_events_latest ON alert_events(alert_id, occurred_at);
 CREATE TABLE IF NOT EXISTS tombstones (
   event_id TEXT PRIMARY KEY, subject TEXT NOT NULL, erased_at TEXT NOT NULL, applied_at TEXT NOT NULL,
   reason TEXT, recipients TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tombstones_subject ON tombstones(subject, erased_at);
 """
+    + """
+-- flow aggregates (graph/aggregates.py), per unit (an event shape, or an alert): the unit, its events and span; the
+-- keys it counts in; each key's people; the unit's events per UTC day; per (unit, person) the months of each year
+-- the person occurred in it (a bit per month)
+CREATE TABLE IF NOT EXISTS agg_units (
+  unit TEXT PRIMARY KEY, kind TEXT NOT NULL, fields TEXT NOT NULL, events INTEGER NOT NULL,
+  first_day INTEGER, last_day INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_unit_keys (unit TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (unit, ref)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS agg_unit_keys_ref ON agg_unit_keys(ref);
+CREATE TABLE IF NOT EXISTS agg_keys (
+  ref TEXT PRIMARY KEY, rollup TEXT NOT NULL, key TEXT NOT NULL, people INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_days (
+  unit TEXT NOT NULL, day INTEGER NOT NULL, events INTEGER NOT NULL, PRIMARY KEY (unit, day)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS agg_days_day ON agg_days(day);
+CREATE TABLE IF NOT EXISTS agg_people (
+  unit TEXT NOT NULL, person TEXT NOT NULL, year INTEGER NOT NULL, months INTEGER NOT NULL,
+  PRIMARY KEY (unit, person, year)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS agg_people_person ON agg_people(person);
+"""
+)
 
 
 # The lineage edges are not stored. A data event's row keeps what its edges follow from (its categories as a JSON
@@ -136,13 +163,33 @@ V1_TO_V2 = (
     "UPDATE meta SET v = '2' WHERE k = 'schema_version'",
 )
 
+# Version 3 adds each event's data-subject type (for a version 2 event: its person's type, the best known) and the
+# flow aggregates (DDL), computed from the events by the store once the tables exist (``SQLiteGraphStore``).
+V2_TO_V3 = (
+    "ALTER TABLE events ADD COLUMN subject_type TEXT",
+    "UPDATE events SET subject_type = (SELECT type FROM subjects WHERE key = events.subject)"
+    " WHERE categories IS NOT NULL",
+)
 
-def migrate(db: sqlite3.Connection, path: str) -> bool:
+
+def statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (a trigger's body keeps its own semicolons)."""
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
+def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor], None]) -> bool:
     """Bring an existing store to SCHEMA_VERSION, in one transaction (another process opening the same file at
     the same time waits for it, then finds the work done); refuse a store written by a newer version.
 
     Return whether the schema is to be created (a new file, or one just converted); a store of the current version
-    is only read here, so that opening it does not wait for another connection's write (a running ingest).
+    is only read here, so that opening it does not wait for another connection's write (a running ingest). A
+    converted store gets its flow aggregates computed by ``rebuild`` in the same transaction, after the DDL.
     """
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() if "meta" in tables else None
@@ -153,14 +200,22 @@ def migrate(db: sqlite3.Connection, path: str) -> bool:
     db.execute("BEGIN IMMEDIATE")
     try:
         row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
-        if row is not None and row[0] == "1":
+        version = row[0] if row is not None else SCHEMA_VERSION
+        if version not in ("1", "2", SCHEMA_VERSION):
+            raise StoreConfigError(
+                f"the store {path!r} has schema version {version}, which this version of privacy-lineage cannot"
+                f" read (it reads versions 1 to {SCHEMA_VERSION}); upgrade privacy-lineage"
+            )
+        if version == "1":
             for statement in V1_TO_V2:
                 db.execute(statement)
-        elif row is not None and row[0] != SCHEMA_VERSION:
-            raise StoreConfigError(
-                f"the store {path!r} has schema version {row[0]}, which this version of privacy-lineage cannot"
-                f" read (it reads versions 1 and {SCHEMA_VERSION}); upgrade privacy-lineage"
-            )
+        if version in ("1", "2"):
+            for statement in V2_TO_V3:
+                db.execute(statement)
+            for statement in statements(DDL):  # not executescript: it would commit the transaction
+                db.execute(statement)
+            rebuild(db.cursor())
+            db.execute("UPDATE meta SET v = ? WHERE k = 'schema_version'", (SCHEMA_VERSION,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

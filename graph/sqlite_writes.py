@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from graph import sqlite_aggregates as aggregates
 from graph.changes import ChangeSet, RecipientNode, Rel, SourceNode
 from graph.sqlite_layout import EDGES, rows_in, ts
 from graph.store import alert_id
@@ -48,6 +49,7 @@ def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
     )
     if cur.rowcount == 0:
         return False
+    aggregates.erase(cur, subject, er.occurred_at)  # while the events it takes away are still there
     covered = EDGES.format(events="events", where="e.subject = ? AND e.occurred_at <= ?")
     shared = cur.execute(
         f"SELECT DISTINCT target FROM ({covered}) WHERE rel = ?",  # noqa: S608 - fixed fragments
@@ -163,9 +165,10 @@ def write(
                 source.id if source is not None else None,
                 cs.purpose,
                 recipient.id if recipient is not None else None,
+                cs.subject.type,
             )
         else:
-            lineage = (None, None, None, None)
+            lineage = (None, None, None, None, None)
             c = cs.consent
             consents.append(
                 (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories))
@@ -201,7 +204,7 @@ def write(
     events.sort()  # in key order: the event-id B-tree is walked forwards once instead of being hit at random
     cur.executemany(
         "INSERT INTO events(event_id, kind, occurred_at, emitted_by, subject, role, customer, applied_at,"
-        " categories, source, purpose, recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " categories, source, purpose, recipient, subject_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         events,
     )
     cur.executemany(

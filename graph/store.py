@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import NamedTuple
 
 from config import Settings
-from graph.changes import ChangeSet, Tombstone
+from graph.changes import ChangeSet, EventFacts, Tombstone
 from policies.consent import ConsentRecord, ConsentState
-from schemas.answers import Alert, Flow, StoreStats, WhoHas
+from schemas.answers import Alert, Flow, FlowSummary, RecipientRef, SourceRef, StoreStats, WhoHas
 
 
 class StoreError(RuntimeError):
@@ -64,6 +65,31 @@ class ConsentLedger:
 
     consent: tuple[ConsentRecord, ...]  # oldest first (occurred_at, then event id)
     tombstones: tuple[Tombstone, ...]  # oldest first (erased_at, then event id)
+
+
+class AggregateRow(NamedTuple):
+    """One aggregate as a store keeps it (see :mod:`graph.aggregates`): its reference and key, its events, its people
+    (0 where a query does not count them), and its first and last days (days since 1970-01-01, UTC)."""
+
+    ref: str
+    rollup: str
+    fields: tuple[str, ...]
+    events: int
+    people: int
+    first_day: int
+    last_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The sources and recipients a store knows, by id (shared nodes: no personal data)."""
+
+    sources: dict[str, SourceRef]
+    recipients: dict[str, RecipientRef]
+
+
+#: How many of its latest triggering events an alert carries.
+ALERT_SAMPLE = 10
 
 
 def alert_id(rule: str, recipient: str, category: str, purpose: str) -> str:
@@ -119,33 +145,70 @@ class GraphStore(ABC):
     def who_has(self, subject: str) -> WhoHas | None:
         """Everything known of one person's data (by pseudonym), or None when the person is unknown."""
 
-    @abstractmethod
-    def flows(
-        self, *, since: datetime | None = None, until: datetime | None = None, evidence_limit: int = 1000
-    ) -> list[Flow]:
-        """Every observed flow with evidence in [since, until), aggregated over people.
+    def flows(self, *, since: datetime | None = None, until: datetime | None = None) -> list[Flow]:
+        """Every observed flow with events in [since, until), over people, from the aggregates kept at write time.
 
-        Grouped by (rel, category, target, purpose, role of the events, subject type); each flow counts the
-        distinct people and events and lists up to ``evidence_limit`` event ids. Sorted by
-        (rel, category, purpose, source/recipient id, role, subject type).
+        Each flow (see :mod:`graph.aggregates`) has its reference, distinct people and events, and first and last
+        days in the period. Sorted by (rel, category, purpose, source/recipient id, role, subject type, via).
         """
+        return self.flow_summary(since=since, until=until).flows
+
+    @abstractmethod
+    def flow_summary(self, *, since: datetime | None = None, until: datetime | None = None) -> FlowSummary:
+        """The flows and the other rollups' counts (per purpose, category, recipient, alert) of [since, until): every
+        store composes its aggregate primitives below with ``graph.aggregate_reads.AggregateQueries``."""
+
+    # -- the aggregates' primitives (see graph.aggregate_reads, which composes them) ----------------------------
+    @abstractmethod
+    def aggregate_totals(self) -> list[AggregateRow]:
+        """Every aggregate with at least one event, with its all-time counts."""
+
+    @abstractmethod
+    def aggregate_days(self, first_day: int, end_day: int) -> list[AggregateRow]:
+        """The aggregates with events on the days in [first_day, end_day): their events and first and last days
+        there (people 0: not counted here)."""
+
+    @abstractmethod
+    def aggregate_people(
+        self, first_month: int, end_month: int, rollups: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        """Per reference (of these rollups; None: all), the people with an event in a month of
+        [first_month, end_month) (months as ``year * 12 + month - 1``)."""
+
+    @abstractmethod
+    def aggregate_members(
+        self, pairs: Sequence[tuple[str, str]], first_month: int, end_month: int
+    ) -> set[tuple[str, str]]:
+        """Which of these (reference, person) pairs have an event in a month of [first_month, end_month)."""
+
+    @abstractmethod
+    def aggregate_persons(self, first_month: int, end_month: int, refs: Sequence[str] | None = None) -> list[str]:
+        """The people (pseudonyms, sorted) with an event in a month of [first_month, end_month), in an aggregate of
+        these references (None: any)."""
+
+    @abstractmethod
+    def event_facts(
+        self, since: datetime | None = None, until: datetime | None = None, people: Sequence[str] | None = None
+    ) -> Iterator[EventFacts]:
+        """The stored data events of these people (None: everyone) in [since, until) as aggregates see them, person
+        by person (each one's oldest first)."""
+
+    @abstractmethod
+    def catalogue(self) -> Catalogue:
+        """The sources and recipients, by id."""
 
     @abstractmethod
     def alerts(
-        self, *, status: str | None = None, rule: str | None = None, since: datetime | None = None
+        self,
+        *,
+        status: str | None = None,
+        rule: str | None = None,
+        since: datetime | None = None,
+        subject: str | None = None,
     ) -> list[Alert]:
-        """Deduplicated alerts, newest last_seen first, optionally filtered."""
-
-    @abstractmethod
-    def alert_events(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, list[tuple[str, str]]]:
-        """(event id, subject pseudonym) of the events behind each alert that occurred in [since, until), oldest
-        first (then by id).
-
-        Alerts without such an event are absent. Reports use it to keep to a period whatever the size of the
-        alert's evidence (``alerts()`` gives every event of an alert, and flows cap theirs).
-        """
+        """Deduplicated alerts, newest last_seen first, optionally filtered (``subject``: the alerts an event of this
+        person triggered). Each carries its latest few events (``ALERT_SAMPLE``) and its count of people, not its whole
+        evidence: cheap whatever the history (``lineage evidence ALERT_ID`` lists the rest)."""
 
     @abstractmethod
     def acknowledge_alert(self, alert_id: str) -> bool:
@@ -178,6 +241,10 @@ class GraphStore(ABC):
         the person's consent records that occurred at or before it, and a reader holding them drops them on reading
         the tombstone.
         """
+
+    @abstractmethod
+    def occurred(self, event_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each of these recorded events occurred (UTC); unknown ids are absent."""
 
     @abstractmethod
     def processed(self, event_ids: Sequence[str]) -> set[str]:

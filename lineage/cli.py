@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import cli_neo4j, cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage import cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
 from lineage.cli_common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -169,7 +169,7 @@ def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: 
         if store.has_events():
             store.bind_key(key.fingerprint)  # checks the key (a store written by the handler holds its fingerprint)
         found = store.who_has(pseudonym)
-        alerts = person_alerts(store, pseudonym, found)
+        alerts = person_alerts(store, pseudonym)
         erasures = store.erasures([pseudonym]).get(pseudonym, [])
     answer = (
         found.model_copy(update={"subject": args.subject})
@@ -401,7 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
         cli_web.register,
         cli_privacy.register,
         cli_policy.register,
-        cli_neo4j.register,
     ):
         register(sub)
 

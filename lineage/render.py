@@ -102,6 +102,7 @@ def alerts_text(alerts: list[Alert]) -> str:
             out.append(f"    policy {a.policy_version}, {a.clause_section}: \u201c{quote}\u201d")
         else:
             out.append(f"    policy {a.policy_version}: no clause declares this")
-        shown = ", ".join(a.event_ids[:3]) + (f" (+{len(a.event_ids) - 3} more)" if len(a.event_ids) > 3 else "")
+        more = a.count - min(len(a.event_ids), 3)
+        shown = ", ".join(a.event_ids[:3]) + (f" (+{more} more: lineage evidence {a.alert_id})" if more > 0 else "")
         out.append(f"    events: {shown}")
     return _lines(out)

@@ -11,11 +11,11 @@ from datetime import datetime
 from graph.store import GraphStore
 from reports.vocab import (
     EEA,
-    EVIDENCE_LIMIT,
     Table,
     Vocabulary,
     ccpa_category,
     disclosure_kind,
+    in_period,
     make_header,
     make_period,
     names,
@@ -99,12 +99,14 @@ def _disclosure(
     )
 
 
-def _share_ids_in(store: GraphStore, since: datetime | None, until: datetime | None) -> set[str] | None:
-    """Ids of share events in the period, or None when there is no period (every id counts)."""
+def _share_ids_in(
+    store: GraphStore, found: WhoHas | None, since: datetime | None, until: datetime | None
+) -> set[str] | None:
+    """Ids of the person's share events in the period, or None when there is no period (every id counts)."""
     if since is None and until is None:
         return None
-    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
-    return {e for f in flows if f.rel == "SHARED_WITH" for e in f.event_ids}
+    ids = sorted({e for r in found.recipients for e in r.event_ids}) if found else []
+    return {e for e, at in store.occurred(ids).items() if in_period(at, since, until)}
 
 
 def _recipients(
@@ -151,7 +153,7 @@ def access_report(
         policy, "Access to your personal data", "GDPR Art. 15; CCPA §1798.110", period, now, controller
     )
     held = [c for c in (found.categories if found else []) if overlaps(c.first_seen, c.last_seen, since, until)]
-    recipients = _recipients(found, vocab, _share_ids_in(store, since, until), area)
+    recipients = _recipients(found, vocab, _share_ids_in(store, found, since, until), area)
 
     categories = [
         HeldCategory(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from graph.aggregates import CATEGORY
 from graph.store import GraphStore
 from reports.vocab import (
     CLASSIFICATION_RULE,
-    EVIDENCE_LIMIT,
     Table,
     Vocabulary,
     ccpa_category,
@@ -24,13 +24,14 @@ from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport
 
 
 def preceding_12_months(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """[same date one year earlier, now): the CCPA §1798.130(a)(5) look-back."""
+    """The twelve whole calendar months (UTC) before the month of ``now``: the CCPA §1798.130(a)(5) look-back.
+
+    Whole months: the same report whatever the day it is made in the month, and answered from the month buckets
+    of the flow aggregates without reading any event (docs/reports.md).
+    """
     end = (now or datetime.now(UTC)).astimezone(UTC)
-    try:
-        start = end.replace(year=end.year - 1)
-    except ValueError:  # 29 February
-        start = end.replace(year=end.year - 1, day=28)
-    return start, end
+    until = datetime(end.year, end.month, 1, tzinfo=UTC)
+    return until.replace(year=until.year - 1), until
 
 
 def ccpa_report(
@@ -53,33 +54,31 @@ def ccpa_report(
     if default:
         since, until = preceding_12_months(now)
     vocab = Vocabulary(policy)
-    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    found = store.flow_summary(since=since, until=until)
+    flows = found.flows
     mine = [f for f in flows if f.role == "controller"]
     when = "in the preceding 12 months" if default else "in the period"
 
-    held: dict[str, list[Flow]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
     purposes: dict[str, set[str]] = defaultdict(set)
     shared: dict[tuple[str, str], list[Flow]] = defaultdict(list)
     for f in mine:
-        if f.rel == "HOLDS":
-            held[f.category].append(f)
-        elif f.rel == "COLLECTED_FROM" and f.source is not None:
+        if f.rel == "COLLECTED_FROM" and f.source is not None:
             sources[f.category].add(f.source.type)
         elif f.rel in ("USED_FOR", "SHARED_WITH"):
             purposes[f.category].add(f.purpose)
         if f.rel == "SHARED_WITH" and f.recipient is not None:
             shared[(disclosure_kind(f.recipient.type, f.purpose), f.category)].append(f)
 
+    # people and events per category as the business: the category rollup counts them over every data-subject type
+    per_category = {cat: c for (role, cat), c in found.counts(CATEGORY).items() if role == "controller"}
     collected = [
         CcpaCollected(
             category=vocab.category(cat), ccpa_category=ccpa_category(cat),
             sources=[vocab.source_type(t) for t in sorted(sources[cat])], purposes=vocab.purposes(purposes[cat]),
-            # subject types partition people and events, so the sums are distinct counts
-            people=sum(f.subjects for f in fs), events=sum(f.events for f in fs),
-            event_ids=sorted({e for f in fs for e in f.event_ids}),
+            people=c.people, events=c.events, ref=c.ref,
         )
-        for cat, fs in sorted(held.items())
+        for cat, c in sorted(per_category.items())
     ]
 
     def disclosed(kind: str) -> list[CcpaDisclosed]:
@@ -88,13 +87,13 @@ def ccpa_report(
             if k != kind:
                 continue
             refs = {r.id: r for r in (vocab.recipient(f) for f in fs)}
-            ids = sorted({e for f in fs for e in f.event_ids})
             out.append(
                 CcpaDisclosed(
                     category=vocab.category(cat), ccpa_category=ccpa_category(cat),
                     third_party_categories=[vocab.recipient_type(t) for t in sorted({r.type for r in refs.values()})],
                     recipients=[refs[i] for i in sorted(refs)], purposes=vocab.purposes(f.purpose for f in fs),
-                    events=len(ids), event_ids=ids,
+                    # an event discloses a category to one recipient for one purpose: the sum is a distinct count
+                    events=sum(f.events for f in fs), flows=sorted(f.ref for f in fs),
                 )
             )
         return out
@@ -112,7 +111,7 @@ def ccpa_report(
             f"{names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items())
         ) + "."
 
-    processor = sorted({f.category for f in flows if f.role == "processor" and f.rel == "HOLDS"})
+    processor = sorted({cat for role, cat in found.counts(CATEGORY) if role == "processor"})
     processor_shares = sorted({f.recipient.name for f in flows if f.role == "processor" and f.recipient is not None})
     return CcpaReport(
         header=make_header(
@@ -149,9 +148,9 @@ def ccpa_report(
 # -- tables (the CSV form) ----------------------------------------------------------------------------
 def _disclosed_rows(items: list[CcpaDisclosed]) -> Table:
     head = ["category", "label", "ccpa_category", "third_party_categories", "recipients", "purposes", "events",
-            "event_ids"]
+            "flows"]
     rows = [[d.category.key, d.category.label, d.ccpa_category, d.third_party_categories,
-             [r.id for r in d.recipients], d.purposes, d.events, d.event_ids] for d in items]
+             [r.id for r in d.recipients], d.purposes, d.events, d.flows] for d in items]
     return head, rows
 
 
@@ -159,10 +158,17 @@ def ccpa_tables(report: CcpaReport) -> dict[str, Table]:
     """The CCPA report's tables: collected, sold_or_shared, business_purpose."""
     return {
         "collected": (
-            ["category", "label", "ccpa_category", "sources", "purposes", "people", "events", "event_ids"],
+            ["category", "label", "ccpa_category", "sources", "purposes", "people", "events", "ref"],
             [[c.category.key, c.category.label, c.ccpa_category, c.sources, c.purposes, c.people, c.events,
-              c.event_ids] for c in report.collected],
+              c.ref] for c in report.collected],
         ),
         "sold_or_shared": _disclosed_rows(report.sold_or_shared),
         "business_purpose": _disclosed_rows(report.business_purpose),
     }
+
+
+def ccpa_refs(report: CcpaReport) -> list[str]:
+    """The references the CCPA report quotes: per category collected, then the disclosures' flows."""
+    refs = [c.ref for c in report.collected]
+    refs += [ref for d in [*report.sold_or_shared, *report.business_purpose] for ref in d.flows]
+    return list(dict.fromkeys(refs))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from reports.escaping import csv_text
@@ -69,7 +71,7 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-def _day(value: datetime | None) -> str:
+def _day(value: date | None) -> str:
     return value.strftime("%Y-%m-%d") if value else ""
 
 
@@ -86,6 +88,23 @@ def _yes_no(value: bool | None, yes: str = "yes", no: str = "no", unknown: str =
     return unknown if value is None else yes if value else no
 
 
+def _breakable(key: str) -> str:
+    """A key that may wrap after its dots and underscores and nowhere else (a zero-width space after each)."""
+    return _dotted(key).replace("_", "_\u200b")
+
+
+def content_hash(report: Report) -> str:
+    """SHA-256 of the report's JSON form without the time it was generated: the same records, period and policy give
+    the same hash, printed on every page of the PDF so a filed copy can be checked against its JSON."""
+    data = report.model_dump(mode="json")
+    data.get("header", {}).pop("generated_at", None)
+    for nested in data.values():  # a report inside a report (the record of processing's gaps) has a header too
+        if isinstance(nested, dict) and isinstance(nested.get("header"), dict):
+            nested["header"].pop("generated_at", None)
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()
+
+
 def _environment() -> Any:
     try:
         import jinja2
@@ -98,29 +117,31 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    filters: dict[str, Callable[..., str]] = {
+    filters: dict[str, Callable[..., Any]] = {
         "when": _when,
         "day": _day,
         "labels": _labels,
         "yesno": _yes_no,
         "dotted": _dotted,
+        "breakable": _breakable,
     }
     env.filters.update(filters)
-    env.globals["id_limit"] = HTML_ID_LIMIT
+    env.globals.update(id_limit=HTML_ID_LIMIT, sections=[], hash_of=content_hash, annex=None)
     return env
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, annex: Mapping[str, list[str]] | None = None) -> str:
     """The report as one self-contained, printable HTML page (inline CSS, no external assets): its kind's own
-    template, else the generic one, which shows its tables."""
+    template, else the generic one, which shows its tables; ``annex``: the event ids behind each reference, when
+    asked for (reports.evidence.annex)."""
     template = _environment().select_template([f"{report.kind}.html", "tables.html"])
     shown = tables(report) if template.name == "tables.html" else {}
-    return str(template.render(r=report, tables=shown))
+    return str(template.render(r=report, tables=shown, annex=annex))
 
 
-def render_pdf(report: Report) -> bytes:
+def render_pdf(report: Report, annex: Mapping[str, list[str]] | None = None) -> bytes:
     """The HTML report printed to PDF with WeasyPrint (text stays extractable)."""
-    html = render_html(report)
+    html = render_html(report, annex)
     try:
         from weasyprint import HTML  # type: ignore[import-untyped]
     except ImportError as exc:
@@ -133,14 +154,16 @@ def render_pdf(report: Report) -> bytes:
     return bytes(HTML(string=html).write_pdf())
 
 
-def render(report: Report, fmt: str, table: str | None = None) -> str | bytes:
-    """The report in ``fmt`` (json, csv, html: text; pdf: bytes)."""
+def render(
+    report: Report, fmt: str, table: str | None = None, annex: Mapping[str, list[str]] | None = None
+) -> str | bytes:
+    """The report in ``fmt`` (json, csv, html: text; pdf: bytes); ``annex`` for html and pdf."""
     if fmt == "json":
         return render_json(report)
     if fmt == "csv":
         return render_csv(report, table)
     if fmt == "html":
-        return render_html(report)
+        return render_html(report, annex)
     if fmt == "pdf":
-        return render_pdf(report)
+        return render_pdf(report, annex)
     raise ReportFormatError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")

@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
+from graph.aggregates import ALERT, QUIET, ref_of
 from graph.store import GraphStore
 from policies.compliance import RULES
-from reports.vocab import EVIDENCE_LIMIT, Table, Vocabulary, make_header, make_period, names, utc
-from schemas.answers import Alert, Flow
+from reports.vocab import Table, Vocabulary, make_header, make_period, names, utc
+from schemas.answers import Alert, Flow, FlowSummary
 from schemas.policy import Collection, Disclosure, Organisation, Policy, Use
 from schemas.reports import DeclarationRef, GapsReport, RecipientRefItem, UndeclaredFlow, UnexercisedDeclaration
 from schemas.taxonomy import covers
@@ -89,17 +90,18 @@ class Declared:
 
 
 def _aggregated_status(
-    declared: Declared, d: Disclosure, flows: list[Flow], alerted: set[str]
+    declared: Declared, d: Disclosure, flows: list[Flow], quiet: set[str]
 ) -> tuple[Literal["never-exercised", "not-observable"], str] | None:
     """None when flows rested on an aggregated-only declaration, else its status and why.
 
     The store does not record whether a flow's data was aggregated, but the alerts tell: an event of a flow that
     no declaration of identified data allows raised an alert unless its data was aggregated or de-identified. So
-    an event of such a flow that raised none is aggregated data the declaration allowed.
+    an event of such a flow that raised none is aggregated data the declaration allowed. ``quiet``: the flows
+    (references) with an event in the period that raised no alert (the aggregates' ``quiet`` rollup).
     """
     covered = [f for f in flows if declared.aggregated_matches(d, f)]
     relied = [f for f in covered if not declared.identified_allows(f)]
-    if any(e not in alerted for f in relied for e in f.event_ids):
+    if any(f.ref in quiet for f in relied):
         return None
     if not covered:
         return "never-exercised", "No event in the period used or disclosed data as this declaration allows."
@@ -127,19 +129,13 @@ def gaps_report(
 ) -> GapsReport:
     """Declarations no observed flow in the period exercises, and the undeclared flows (alerts) observed in it."""
     since, until = utc(since), utc(until)
-    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
-    return gaps_of(store, policy, flows, since, until, now, controller)
-
-
-def _is_use(f: Flow, share_ids: set[str]) -> bool:
-    # a share also records a USED_FOR edge for its purpose; a use declaration is exercised only by real uses
-    return len(f.event_ids) < f.events or any(e not in share_ids for e in f.event_ids)
+    return gaps_of(store, policy, store.flow_summary(since=since, until=until), since, until, now, controller)
 
 
 def gaps_of(
     store: GraphStore,
     policy: Policy,
-    flows: list[Flow],
+    found: FlowSummary,
     since: datetime | None,
     until: datetime | None,
     now: datetime | None,
@@ -147,10 +143,11 @@ def gaps_of(
 ) -> GapsReport:
     vocab = Vocabulary(policy)
     declared = Declared(policy)
-    share_ids = {e for f in flows if f.rel == "SHARED_WITH" for e in f.event_ids}
-    uses = [f for f in flows if f.rel == "USED_FOR" and _is_use(f, share_ids)]
+    flows = found.flows
+    # a share also records a USED_FOR edge for its purpose; a use declaration is exercised only by real uses
+    uses = [f for f in flows if f.rel == "USED_FOR" and f.via != "shared"]
     shares = [f for f in flows if f.rel == "SHARED_WITH"]
-    alerted = {e for a in store.alerts(since=since) for e in a.event_ids}
+    quiet = {ref_of("flow", r.key) for r in found.rollups if r.rollup == QUIET}
     unexercised: list[UnexercisedDeclaration] = []
     total = 0
     for col in policy.collections:
@@ -182,17 +179,17 @@ def gaps_of(
         )
         summary = f"Discloses to {names(vocab.recipient_type(t).label.lower() for t in d.recipient_types)} for {what}."
         if d.identifiability != "identified":
-            found = _aggregated_status(declared, d, [*uses, *shares], alerted)
-            if found is not None:
+            status = _aggregated_status(declared, d, [*uses, *shares], quiet)
+            if status is not None:
                 unexercised.append(UnexercisedDeclaration(
-                    declaration=declaration_ref(d, "disclosure"), summary=summary, status=found[0], why=found[1],
+                    declaration=declaration_ref(d, "disclosure"), summary=summary, status=status[0], why=status[1],
                 ))
         elif not any(declared.disclosure_matches(d, f) for f in flows):
             unexercised.append(UnexercisedDeclaration(
                 declaration=declaration_ref(d, "disclosure"), summary=summary, status="never-exercised",
                 why="No event in the period disclosed data to these recipient types for these purposes.",
             ))
-    undeclared = _undeclared(store, flows, vocab, since, until)
+    undeclared = _undeclared(store, found, vocab, since)
     never = sum(1 for u in unexercised if u.status == "never-exercised")
     counts: dict[str, int] = defaultdict(int)
     for item in undeclared:
@@ -222,22 +219,16 @@ def gaps_of(
 
 
 def _undeclared(
-    store: GraphStore, flows: list[Flow], vocab: Vocabulary, since: datetime | None, until: datetime | None
+    store: GraphStore, found: FlowSummary, vocab: Vocabulary, since: datetime | None
 ) -> list[UndeclaredFlow]:
-    bounded = since is not None or until is not None
-    # the store's own period filter: flows cap their event ids (EVIDENCE_LIMIT), so they cannot tell which of a
-    # large alert's events fall in the period
-    in_period = store.alert_events(since=since, until=until) if bounded else {}
-    recipients = {f.recipient.id: vocab.recipient(f) for f in flows if f.recipient is not None}
+    # the alerts' own records for what they say; their counts in the period from the aggregates (per alert)
+    counts = found.counts(ALERT)
+    recipients = {f.recipient.id: vocab.recipient(f) for f in found.flows if f.recipient is not None}
     out = []
     alerts: list[Alert] = store.alerts(since=since)
     for a in alerts:
-        if bounded:
-            evidence = in_period.get(a.alert_id, [])
-            ids, people = sorted(e for e, _ in evidence), len({s for _, s in evidence})
-        else:
-            ids, people = sorted(a.event_ids), len(a.subjects)
-        if not ids:
+        c = counts.get((a.alert_id,))
+        if c is None:
             continue
         recipient = None
         if a.recipient:
@@ -250,8 +241,8 @@ def _undeclared(
             status=a.status,
             category=vocab.category(a.category), purpose=vocab.purpose(a.purpose) if a.purpose else None,
             recipient=recipient, reason=a.reason, clause_section=a.clause_section, clause_text=a.clause_text,
-            policy_version=a.policy_version, people=people, first_seen=a.first_seen, last_seen=a.last_seen,
-            event_ids=ids,
+            policy_version=a.policy_version, events=c.events, people=c.people, first_seen=c.first_seen,
+            last_seen=c.last_seen, evidence=f"lineage evidence {a.alert_id}",
         ))
     out.sort(key=lambda u: (
         _SEVERITY_ORDER.get(u.severity, 9), u.rule, u.category.key, u.recipient.id if u.recipient else "",
@@ -265,12 +256,12 @@ def gaps_tables(report: GapsReport) -> dict[str, Table]:
     """The gaps report's tables: undeclared, unexercised."""
     undeclared = (
         ["alert_id", "rule", "severity", "status", "category", "purpose", "recipient_id", "recipient_name",
-         "recipient_type", "recipient_country", "reason", "clause_section", "people", "first_seen", "last_seen",
-         "event_ids"],
+         "recipient_type", "recipient_country", "reason", "clause_section", "events", "people", "first_seen",
+         "last_seen"],
         [[u.alert_id, u.rule, u.severity, u.status, u.category, u.purpose,
           u.recipient.id if u.recipient else None, u.recipient.name if u.recipient else None,
           u.recipient.type if u.recipient else None, u.recipient.country if u.recipient else None,
-          u.reason, u.clause_section, u.people, u.first_seen, u.last_seen, u.event_ids] for u in report.undeclared],
+          u.reason, u.clause_section, u.events, u.people, u.first_seen, u.last_seen] for u in report.undeclared],
     )
     unexercised = (
         ["declaration_id", "kind", "status", "summary", "why", "clause_section", "clause_text"],
@@ -278,3 +269,8 @@ def gaps_tables(report: GapsReport) -> dict[str, Table]:
           u.declaration.clause_text] for u in report.unexercised],
     )
     return {"undeclared": undeclared, "unexercised": unexercised}
+
+
+def gaps_refs(report: GapsReport) -> list[str]:
+    """The references the gaps report quotes: its undeclared flows' alert ids."""
+    return [u.alert_id for u in report.undeclared]

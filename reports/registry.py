@@ -57,6 +57,7 @@ class ReportKind(Generic[R]):
     region: bool = False  # takes the person's --region
     returned: Callable[[R], dict[str, int]] | None = None  # for per-person kinds: what the audit trail counts
     annex: bool = False  # offers an annex of evidence event ids in its letter (--annex, ?annex=true)
+    refs: Callable[[R], list[str]] | None = None  # the references its lines quote: what --evidence writes
 
 
 def _access(r: ReportRequest) -> AccessReport:
@@ -102,7 +103,8 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         RopaReport,
         lambda r: ropa.ropa_report(r.store, r.policy, r.since, r.until, controller=r.controller),
         ropa.ropa_tables,
-        ("activities", "undeclared", "unexercised"),
+        ("activities", "flows", "undeclared", "unexercised"),
+        refs=ropa.ropa_refs,
     ),
     ReportKind(
         "ccpa",
@@ -111,6 +113,7 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         lambda r: ccpa.ccpa_report(r.store, r.policy, r.since, r.until, controller=r.controller),
         ccpa.ccpa_tables,
         ("collected", "sold_or_shared", "business_purpose"),
+        refs=ccpa.ccpa_refs,
     ),
     ReportKind(
         "gaps",
@@ -119,6 +122,7 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         lambda r: gaps.gaps_report(r.store, r.policy, r.since, r.until, controller=r.controller),
         gaps.gaps_tables,
         ("undeclared", "unexercised"),
+        refs=gaps.gaps_refs,
     ),
 )
 #: Every report by kind, in the order the CLI and the API list them.

@@ -7,11 +7,11 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Literal
 
+from graph.aggregates import ACTIVITY
 from graph.store import GraphStore
-from reports.gaps import Declared, declaration_ref, gaps_of, gaps_tables
+from reports.gaps import Declared, declaration_ref, gaps_of, gaps_refs, gaps_tables
 from reports.vocab import (
     EEA,
-    EVIDENCE_LIMIT,
     Table,
     Vocabulary,
     make_header,
@@ -20,11 +20,12 @@ from reports.vocab import (
     retention_info,
     utc,
 )
-from schemas.answers import Flow
+from schemas.answers import Flow, FlowSummary, RollupCount
 from schemas.policy import Disclosure, Organisation, Policy, Use
 from schemas.reports import (
     CountryItem,
     ObservedActivity,
+    ObservedFlow,
     ProcessingActivity,
     ProcessorRecord,
     RopaReport,
@@ -47,9 +48,9 @@ def ropa_report(
     vocab = Vocabulary(policy)
     declared = Declared(policy)
     since, until = utc(since), utc(until)
-    flows = store.flows(since=since, until=until, evidence_limit=EVIDENCE_LIMIT)
+    summary = store.flow_summary(since=since, until=until)
     roles: tuple[Literal["controller", "processor"], ...] = ("controller", "processor")
-    activities = {role: _activities(role, policy, declared, vocab, flows) for role in roles}
+    activities = {role: _activities(role, policy, declared, vocab, summary) for role in roles}
     aggregated = [d for d in policy.disclosures if d.identifiability != "identified"]
     retention = retention_info(policy)
     proc_countries = sorted(
@@ -86,12 +87,16 @@ def ropa_report(
             ),
             security_statement="Not stated in the policy (GDPR Art. 30(2)(d), 32).",
         ),
-        gaps=gaps_of(store, policy, flows, since, until, now, controller),
+        gaps=gaps_of(store, policy, summary, since, until, now, controller),
     )
 
 
 def _activities(
-    role: Literal["controller", "processor"], policy: Policy, declared: Declared, vocab: Vocabulary, flows: list[Flow]
+    role: Literal["controller", "processor"],
+    policy: Policy,
+    declared: Declared,
+    vocab: Vocabulary,
+    summary: FlowSummary,
 ) -> list[ProcessingActivity]:
     purposes: dict[str, list[Use | Disclosure]] = defaultdict(list)
     for u in policy.uses:
@@ -105,13 +110,20 @@ def _activities(
         if isinstance(d.purposes, list):
             for p in d.purposes:
                 purposes[p]  # noqa: B018 - a purpose declared only for disclosure is an activity too
-    # observed flows of this role, each assigned to the narrowest declared purpose that covers it
+    # observed flows of this role, each assigned to the narrowest declared purpose that covers it, with the events
+    # of each observed purpose (one purpose per event: the sums are distinct counts)
+    def narrowest(purpose: str) -> str | None:
+        cover = [p for p in purposes if covers(p, purpose)]
+        return max(cover, key=len) if cover else None
+
     observed: dict[str, list[Flow]] = defaultdict(list)
-    for f in flows:
-        if f.role == role and f.rel in ("USED_FOR", "SHARED_WITH"):
-            cover = [p for p in purposes if covers(p, f.purpose)]
-            if cover:
-                observed[max(cover, key=len)].append(f)
+    for f in summary.flows:
+        if f.role == role and f.rel in ("USED_FOR", "SHARED_WITH") and (narrow := narrowest(f.purpose)) is not None:
+            observed[narrow].append(f)
+    counted: dict[str, list[RollupCount]] = defaultdict(list)
+    for (r, observed_purpose), c in summary.counts(ACTIVITY).items():
+        if r == role and (narrow := narrowest(observed_purpose)) is not None:
+            counted[narrow].append(c)
     out = []
     for purpose in sorted(purposes):
         uses = [u for u in purposes[purpose] if isinstance(u, Use)]
@@ -132,7 +144,7 @@ def _activities(
         }
         countries = sorted({c for d in discs for c in (d.countries or [])})
         declared_types = {t.value for d in discs for t in d.recipient_types}
-        obs = _observed(observed.get(purpose, []), vocab, declared_types)
+        obs = _observed(observed.get(purpose, []), counted.get(purpose, []), vocab, declared_types)
         seen = sorted({c.country for c in obs.recipient_countries} if obs else set())
         third = (
             "No disclosure is declared for this purpose."
@@ -157,13 +169,15 @@ def _activities(
     return out
 
 
-def _observed(flows: list[Flow], vocab: Vocabulary, declared_types: set[str]) -> ObservedActivity | None:
-    if not flows:
+def _observed(
+    flows: list[Flow], counts: list[RollupCount], vocab: Vocabulary, declared_types: set[str]
+) -> ObservedActivity | None:
+    if not flows or not counts:
         return None
     recipients = {f.recipient.id: vocab.recipient(f) for f in flows if f.recipient is not None}
-    ids = sorted({e for f in flows for e in f.event_ids})
+    listed = [f for f in flows if f.rel == "SHARED_WITH" or f.via != "shared"]  # a disclosure's use is itself
     return ObservedActivity(
-        events=len(ids),
+        events=sum(c.events for c in counts),
         categories=vocab.categories(f.category for f in flows),
         purposes=vocab.purposes(f.purpose for f in flows),
         recipients=[recipients[i] for i in sorted(recipients)],
@@ -174,10 +188,28 @@ def _observed(flows: list[Flow], vocab: Vocabulary, declared_types: set[str]) ->
         undeclared_recipient_types=[
             vocab.recipient_type(t) for t in sorted({r.type for r in recipients.values()} - declared_types)
         ],
-        first_seen=min(f.first_seen for f in flows),
-        last_seen=max(f.last_seen for f in flows),
-        event_ids=ids,
-        event_ids_complete=all(len(f.event_ids) == f.events for f in flows),
+        first_seen=min(c.first_seen for c in counts),
+        last_seen=max(c.last_seen for c in counts),
+        flows=[
+            ObservedFlow(
+                ref=f.ref,
+                kind="disclosure" if f.rel == "SHARED_WITH" else "use",
+                category=vocab.category(f.category),
+                purpose=vocab.purpose(f.purpose),
+                recipient=recipients[f.recipient.id] if f.recipient is not None else None,
+                subject_type=vocab.subject(f.subject_type),
+                people=f.subjects,
+                events=f.events,
+                first_seen=f.first_seen,
+                last_seen=f.last_seen,
+            )
+            for f in sorted(
+                listed,
+                key=lambda f: (
+                    f.rel != "USED_FOR", f.category, f.purpose, f.recipient.id if f.recipient else "", f.subject_type,
+                ),
+            )
+        ],
     )
 
 
@@ -190,10 +222,25 @@ def ropa_tables(report: RopaReport) -> dict[str, Table]:
         rows.append([
             a.role, a.purpose.key, a.purpose.label, [d.id for d in a.declared_in], a.data_subjects,
             a.data_categories, a.recipient_categories, a.third_countries_statement, a.retention,
-            o.events if o else 0, [r.id for r in o.recipients] if o else [],
-            o.undeclared_recipient_types if o else [], o.event_ids if o else [],
+            o.events if o else 0, o.first_seen if o else None, o.last_seen if o else None,
+            [r.id for r in o.recipients] if o else [], o.undeclared_recipient_types if o else [],
+            [f.ref for f in o.flows] if o else [],
         ])
     head = ["role", "purpose", "purpose_label", "declared_in", "data_subjects", "data_categories",
-            "recipient_categories", "third_countries", "retention", "observed_events", "observed_recipients",
-            "undeclared_recipient_types", "observed_event_ids"]
-    return {"activities": (head, rows), **gaps_tables(report.gaps)}
+            "recipient_categories", "third_countries", "retention", "observed_events", "observed_first_day",
+            "observed_last_day", "observed_recipients", "undeclared_recipient_types", "observed_flows"]
+    flows = [
+        [a.role, a.purpose.key, f.ref, f.kind, f.category, f.purpose, f.recipient.id if f.recipient else None,
+         f.subject_type, f.people, f.events, f.first_seen, f.last_seen]
+        for a in [*report.activities, *report.processor.activities] if a.observed for f in a.observed.flows
+    ]
+    flow_head = ["role", "activity", "flow", "kind", "category", "purpose", "recipient_id", "subject_type", "people",
+                 "events", "first_day", "last_day"]
+    return {"activities": (head, rows), "flows": (flow_head, flows), **gaps_tables(report.gaps)}
+
+
+# -- references (what `--evidence` writes) -----------------------------------------------------------------
+def ropa_refs(report: RopaReport) -> list[str]:
+    """The references the record of processing quotes: its observed flows', then its undeclared flows'."""
+    flows = [f.ref for a in [*report.activities, *report.processor.activities] if a.observed for f in a.observed.flows]
+    return list(dict.fromkeys(flows + gaps_refs(report.gaps)))

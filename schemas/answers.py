@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import Field, computed_field
 
@@ -84,8 +84,14 @@ class Alert(Frozen):
     purpose: str = Field(description="Purpose concerned ('' when not applicable).")
     recipient: str = Field(description="Recipient id ('' when no disclosure is involved).")
     recipient_type: str = Field(description="Recipient type ('' when no disclosure is involved).")
-    subjects: list[str] = Field(description="Pseudonyms of the people concerned (never raw ids).")
-    event_ids: list[str] = Field(description="Ids of every event that triggered it.")
+    subjects: list[str] = Field(
+        description="Pseudonyms of the people of the events in `event_ids` (never raw ids); `people` counts them all."
+    )
+    event_ids: list[str] = Field(
+        description="Ids of its latest triggering events, newest first (at most ten): `lineage evidence ALERT_ID` "
+        "lists every one."
+    )
+    people: int = Field(description="Distinct people of its triggering events still recorded (erased people go).")
     count: int = Field(description="Number of triggering events.")
     first_seen: datetime = Field(description="Earliest triggering event.")
     last_seen: datetime = Field(description="Latest triggering event.")
@@ -95,12 +101,12 @@ class Alert(Frozen):
     clause_text: str = Field(description="The policy clause quoted that the flow lacks or breaks.")
 
     @computed_field(  # type: ignore[prop-decorator]
-        description="The person concerned (pseudonym) when the alert concerns exactly one; "
-        "null when it concerns several, all listed in `subjects`."
+        description="The person concerned (pseudonym) when the alert concerns exactly one; null when it concerns "
+        "several (`people`)."
     )
     @property
     def subject(self) -> str | None:
-        return self.subjects[0] if len(self.subjects) == 1 else None
+        return self.subjects[0] if self.people == 1 and self.subjects else None
 
 
 class PersonAlert(Alert):
@@ -111,22 +117,56 @@ class PersonAlert(Alert):
 
 
 class Flow(Frozen):
-    """One observed flow, aggregated over people: (relationship, category, target, purpose, role, subject type)."""
+    """One observed flow over people: (relationship, category, target, purpose, role, subject type, via), with its
+    counts in a period, kept at write time (docs/reports.md)."""
 
+    ref: str = Field(description="Stable reference of the flow (a hash of its key): quoted by reports and evidence.")
     rel: str = Field(description="HOLDS, COLLECTED_FROM, USED_FOR or SHARED_WITH.")
     category: str = Field(description="Data category.")
     role: str = Field(description="SOS's role in the events behind this flow (controller or processor).")
-    subject_type: str = Field(description="Data-subject type of the people concerned.")
+    subject_type: str = Field(description="Data-subject type the events gave the people concerned.")
     purpose: str = Field(description="Purpose (USED_FOR, SHARED_WITH; '' otherwise).")
+    via: str = Field(
+        default="",
+        description="For USED_FOR: the kind of event that recorded the use ('used', 'collected' with a purpose, or "
+        "'shared': the use a disclosure implies); '' otherwise.",
+    )
     source: SourceRef | None = Field(default=None, description="The source (COLLECTED_FROM only).")
     recipient: RecipientRef | None = Field(default=None, description="The recipient (SHARED_WITH only).")
-    subjects: int = Field(description="Number of distinct people.")
-    events: int = Field(description="Number of distinct events.")
-    first_seen: datetime = Field(description="Earliest event in the period.")
-    last_seen: datetime = Field(description="Latest event in the period.")
-    event_ids: list[str] = Field(
-        description="Ids of the events this flow rests on, sorted (capped by the query's limit)."
+    subjects: int = Field(description="Number of distinct people with an event of this flow in the period.")
+    events: int = Field(description="Number of distinct events in the period.")
+    first_seen: date = Field(description="UTC day of the earliest event in the period.")
+    last_seen: date = Field(description="UTC day of the latest event in the period.")
+
+
+class RollupCount(Frozen):
+    """The counts of one aggregate other than a flow in a period: per purpose (activity), per category, per
+    recipient or per alert."""
+
+    ref: str = Field(description="Stable reference (for an alert, its alert id).")
+    rollup: str = Field(
+        description="activity (role, purpose), category (role, category), recipient (id) or alert (id)."
     )
+    key: list[str] = Field(description="The key's fields, in the order the rollup names them.")
+    events: int = Field(description="Distinct events in the period.")
+    people: int = Field(description="Distinct people in the period.")
+    first_seen: date = Field(description="UTC day of the earliest event in the period.")
+    last_seen: date = Field(description="UTC day of the latest event in the period.")
+
+
+class FlowSummary(Frozen):
+    """Everything observed in a period, over people: the flows and the other rollups' counts."""
+
+    flows: list[Flow] = Field(
+        description="The flows, sorted by (rel, category, purpose, target, role, subject type, via)."
+    )
+    rollups: list[RollupCount] = Field(
+        description="Counts per purpose, category, recipient and alert, sorted by (rollup, key)."
+    )
+
+    def counts(self, rollup: str) -> dict[tuple[str, ...], RollupCount]:
+        """The counts of one rollup by key."""
+        return {tuple(r.key): r for r in self.rollups if r.rollup == rollup}
 
 
 class RecipientRef(Frozen):
@@ -152,3 +192,4 @@ class StoreStats(Frozen):
 
 
 Flow.model_rebuild()
+FlowSummary.model_rebuild()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -283,7 +283,7 @@ class UnexercisedDeclaration(Frozen):
 
 
 class UndeclaredFlow(Frozen):
-    """An observed flow the policy does not declare (an alert), with its evidence."""
+    """An observed flow the policy does not declare (an alert): its counts in the period and its reference."""
 
     alert_id: str = Field(description="Stable alert id.")
     rule: str = Field(description="Stable id of the rule broken (see policies/compliance.py).")
@@ -297,10 +297,13 @@ class UndeclaredFlow(Frozen):
     clause_section: str = Field(description="Section of the policy concerned ('' when the policy says nothing).")
     clause_text: str = Field(description="The clause the flow lacks or breaks ('' when none).")
     policy_version: str = Field(description="Policy version the events were judged against.")
-    people: int = Field(description="Number of distinct people concerned (all time).")
-    first_seen: datetime = Field(description="Earliest triggering event (all time).")
-    last_seen: datetime = Field(description="Latest triggering event (all time).")
-    event_ids: list[str] = Field(description="Ids of the triggering events in the period (sorted).")
+    events: int = Field(description="Triggering events in the period.")
+    people: int = Field(description="Distinct people concerned in the period.")
+    first_seen: date = Field(description="UTC day of the earliest triggering event in the period.")
+    last_seen: date = Field(description="UTC day of the latest triggering event in the period.")
+    evidence: str = Field(
+        description="How to list the events behind it: the alert id is its evidence reference (`lineage evidence`)."
+    )
 
 
 class GapsReport(Report):
@@ -326,10 +329,27 @@ class CountryItem(Frozen):
     in_eea: bool = Field(description="Whether it is in the EEA (outside it is a GDPR third country).")
 
 
-class ObservedActivity(Frozen):
-    """What the events in the period show of one processing activity."""
+class ObservedFlow(Frozen):
+    """One observed flow of a processing activity: a use of a category, or its disclosure to a recipient, over
+    people, with its reference (the key to its evidence)."""
 
-    events: int = Field(description="Distinct events.")
+    ref: str = Field(description="The flow's reference: `lineage evidence REF` lists the events behind it.")
+    kind: Literal["use", "disclosure"] = Field(description="A use of the data, or a disclosure to a recipient.")
+    category: Labelled = Field(description="Data category.")
+    purpose: Labelled = Field(description="Purpose observed (the activity's or a narrower one).")
+    recipient: RecipientRefItem | None = Field(description="The recipient, for a disclosure.")
+    subject_type: Labelled = Field(description="Data-subject type the events gave the people.")
+    people: int = Field(description="Distinct people in the period.")
+    events: int = Field(description="Events in the period.")
+    first_seen: date = Field(description="UTC day of the earliest event in the period.")
+    last_seen: date = Field(description="UTC day of the latest event in the period.")
+
+
+class ObservedActivity(Frozen):
+    """What the events in the period show of one processing activity: counts, not event ids (the evidence of each
+    flow is listed by its reference)."""
+
+    events: int = Field(description="Distinct events with a purpose the activity covers.")
     categories: list[Labelled] = Field(description="Categories observed.")
     purposes: list[Labelled] = Field(description="Observed purposes the activity covers (itself or narrower).")
     recipients: list[RecipientRefItem] = Field(description="Recipients observed, by id.")
@@ -337,10 +357,11 @@ class ObservedActivity(Frozen):
     undeclared_recipient_types: list[Labelled] = Field(
         description="Observed recipient types the policy does not declare for this purpose (see the gaps for why)."
     )
-    first_seen: datetime = Field(description="Earliest event.")
-    last_seen: datetime = Field(description="Latest event.")
-    event_ids: list[str] = Field(description="Ids of the events (sorted; capped, see event_ids_complete).")
-    event_ids_complete: bool = Field(description="False when the evidence list was capped by the store query's limit.")
+    first_seen: date = Field(description="UTC day of the earliest event.")
+    last_seen: date = Field(description="UTC day of the latest event.")
+    flows: list[ObservedFlow] = Field(
+        description="The uses and disclosures observed, by kind, category, purpose, recipient and subject type."
+    )
 
 
 class ProcessingActivity(Frozen):
@@ -392,7 +413,7 @@ class CcpaCollected(Frozen):
     purposes: list[Labelled] = Field(description="Business or commercial purposes it was used or disclosed for.")
     people: int = Field(description="Distinct people it was collected about.")
     events: int = Field(description="Distinct events.")
-    event_ids: list[str] = Field(description="Ids of the events (sorted; capped by the store query's limit).")
+    ref: str = Field(description="Its reference: `lineage evidence REF` lists the events behind it.")
 
 
 class CcpaDisclosed(Frozen):
@@ -404,7 +425,7 @@ class CcpaDisclosed(Frozen):
     recipients: list[RecipientRefItem] = Field(description="The recipients themselves, by id.")
     purposes: list[Labelled] = Field(description="Purposes of the disclosures.")
     events: int = Field(description="Distinct events.")
-    event_ids: list[str] = Field(description="Ids of the events (sorted; capped by the store query's limit).")
+    flows: list[str] = Field(description="References of the flows (one per recipient and purpose) behind it.")
 
 
 class CcpaReport(Report):

@@ -23,7 +23,6 @@ from streams.alerts.dispatcher import AlertDispatcher
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.kafka_clients import broker_credentials, broker_urls
-from streams.outages import Outages
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
@@ -78,11 +77,8 @@ def create_app(
         health=health,
         publish_findings=settings.worker_alerts,
     )
-    # one log line per outage of the broker or the store, and the broker's state in the health file
-    outages = Outages(health)
-    outages.install()
-    _report_health(app, health, outages)
-    app.lineage_outages = outages  # type: ignore[attr-defined]
+    if health is not None:
+        _report_health(app, health)
     register_agents(
         app,
         processor,
@@ -134,20 +130,16 @@ def _faust_app(settings: Settings, group: str) -> faust.App:
     return app
 
 
-def _report_health(app: faust.App, health: HealthFile | None, outages: Outages) -> None:
-    """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py) and
-    notices the broker answering again (streams/outages.py)."""
+def _report_health(app: faust.App, health: HealthFile) -> None:
+    """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py)."""
 
     @app.task  # type: ignore[untyped-decorator, unused-ignore]
     async def started() -> None:
-        if health is not None:
-            health.running()
+        health.running()
 
     @app.timer(interval=HEARTBEAT_SECONDS)  # type: ignore[untyped-decorator, unused-ignore]
     async def heartbeat() -> None:
-        outages.tick()
-        if health is not None:
-            health.heartbeat()
+        health.heartbeat()
 
 
 def _datadir(group: str) -> Path:
@@ -164,9 +156,6 @@ def close_app(app: faust.App) -> None:
     health: HealthFile | None = getattr(app, "lineage_health", None)
     if health is not None:
         health.stopped()
-    outages: Outages | None = getattr(app, "lineage_outages", None)
-    if outages is not None:
-        outages.uninstall()
     dispatcher: AlertDispatcher | None = getattr(app, "lineage_dispatcher", None)
     if dispatcher is not None:
         dispatcher.close()

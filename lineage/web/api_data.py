@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from graph.aggregate_reads import evidence
+from graph.aggregates import RECIPIENT
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
 from lineage.web.models import (
     Acknowledged,
+    EvidenceItem,
+    EvidencePage,
     Health,
     Me,
     Problem,
@@ -21,14 +24,14 @@ from lineage.web.models import (
     RecipientView,
 )
 from lineage.web.tokens import Principal, Role
-from schemas.answers import Alert, Flow, StoreStats
+from schemas.answers import Alert, Flow, FlowSummary, RollupCount, StoreStats
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such object."}}
 
 
 Since = Annotated[Instant | None, Query(description="Only evidence at or after this time (ISO 8601; UTC if no zone).")]
 Until = Annotated[Instant | None, Query(description="Only evidence before this time (ISO 8601; UTC if no zone).")]
-Limit = Annotated[int, Query(ge=1, le=100_000, description="At most this many event ids per flow.")]
+Limit = Annotated[int, Query(ge=1, le=100_000, description="At most this many events.")]
 
 
 def _version() -> str:
@@ -38,30 +41,23 @@ def _version() -> str:
         return "unknown"
 
 
-def _shares(console: Console, since: datetime | None, until: datetime | None, evidence_limit: int) -> list[Flow]:
-    return [
-        f
-        for f in console.store.flows(since=aware(since), until=aware(until), evidence_limit=evidence_limit)
-        if f.rel == "SHARED_WITH" and f.recipient is not None
-    ]
-
-
-def recipient_view(flows: list[Flow], evidence_limit: int) -> RecipientView:
-    """Fold the share flows of one recipient into what it received."""
+def recipient_view(flows: list[Flow], total: RollupCount) -> RecipientView:
+    """Fold the share flows of one recipient into what it received; ``total``: its own counts (distinct people and
+    events over all its flows)."""
     assert flows and flows[0].recipient is not None  # noqa: S101 - callers pass a non-empty list of share flows
-    ids = sorted({e for f in flows for e in f.event_ids})
     return RecipientView(
         recipient=flows[0].recipient,
+        ref=total.ref,
         categories=sorted({f.category for f in flows}),
         purposes=sorted({f.purpose for f in flows}),
         subject_types=sorted({f.subject_type for f in flows}),
-        people=max(f.subjects for f in flows),
-        events=len(ids),
-        evidence_capped=any(f.events > evidence_limit for f in flows),
-        first_seen=min(f.first_seen for f in flows),
-        last_seen=max(f.last_seen for f in flows),
+        people=total.people,
+        events=total.events,
+        first_seen=total.first_seen,
+        last_seen=total.last_seen,
         flows=[
             RecipientFlow(
+                ref=f.ref,
                 category=f.category,
                 purpose=f.purpose,
                 role=f.role,
@@ -70,12 +66,20 @@ def recipient_view(flows: list[Flow], evidence_limit: int) -> RecipientView:
                 events=f.events,
                 first_seen=f.first_seen,
                 last_seen=f.last_seen,
-                event_ids=f.event_ids,
             )
             for f in flows
         ],
-        event_ids=ids,
     )
+
+
+def _by_recipient(summary: FlowSummary) -> dict[str, tuple[list[Flow], RollupCount]]:
+    """Each recipient's share flows and its own counts, from the aggregates of a period."""
+    totals = summary.counts(RECIPIENT)
+    out: dict[str, tuple[list[Flow], RollupCount]] = {}
+    for f in summary.flows:
+        if f.rel == "SHARED_WITH" and f.recipient is not None and (f.recipient.id,) in totals:
+            out.setdefault(f.recipient.id, ([], totals[(f.recipient.id,)]))[0].append(f)
+    return out
 
 
 def data_router(console: Console) -> APIRouter:
@@ -106,23 +110,21 @@ def data_router(console: Console) -> APIRouter:
         until: Until = None,
     ) -> list[RecipientSummary]:
         """Every recipient that received personal data, with what it received in total, by name."""
-        by_id: dict[str, list[Flow]] = {}
-        for f in _shares(console, since, until, 1):
-            assert f.recipient is not None  # noqa: S101 - _shares keeps only flows with a recipient
-            by_id.setdefault(f.recipient.id, []).append(f)
+        summary = console.store.flow_summary(since=aware(since), until=aware(until))
         out = []
-        for flows in by_id.values():
+        for flows, total in _by_recipient(summary).values():
             ref = flows[0].recipient
-            assert ref is not None  # noqa: S101
+            assert ref is not None  # noqa: S101 - share flows carry their recipient
             out.append(
                 RecipientSummary(
                     recipient=ref,
+                    ref=total.ref,
                     categories=sorted({f.category for f in flows}),
                     purposes=sorted({f.purpose for f in flows}),
-                    events=sum(f.events for f in flows),
-                    people=max(f.subjects for f in flows),
-                    first_seen=min(f.first_seen for f in flows),
-                    last_seen=max(f.last_seen for f in flows),
+                    events=total.events,
+                    people=total.people,
+                    first_seen=total.first_seen,
+                    last_seen=total.last_seen,
                 )
             )
         return sorted(out, key=lambda s: (s.recipient.name.lower(), s.recipient.id))
@@ -138,15 +140,29 @@ def data_router(console: Console) -> APIRouter:
         _: Principal = Depends(readers),  # noqa: B008
         since: Since = None,
         until: Until = None,
-        evidence_limit: Limit = 1000,
     ) -> RecipientView:
-        """Everything one recipient received (aggregated over people): categories, purposes, counts, event ids."""
-        flows = [
-            f for f in _shares(console, since, until, evidence_limit) if f.recipient and f.recipient.id == recipient_id
-        ]
-        if not flows:
+        """Everything one recipient received (over people): categories, purposes, counts, flow references."""
+        found = _by_recipient(console.store.flow_summary(since=aware(since), until=aware(until))).get(recipient_id)
+        if found is None:
             raise HTTPException(404, "no disclosures to this recipient in the period")
-        return recipient_view(flows, evidence_limit)
+        return recipient_view(*found)
+
+    @r.get("/api/evidence/{ref}", response_model=EvidencePage, responses=REFUSALS, tags=["flows"])
+    def evidence_of(
+        ref: str,
+        _: Principal = Depends(readers),  # noqa: B008
+        since: Since = None,
+        until: Until = None,
+        limit: Limit = 1000,
+    ) -> EvidencePage:
+        """The events behind a flow, recipient, purpose, category or alert reference (as reports quote them), up to
+        ``limit``. Reads the events of the people the reference counts in the period: slower than the aggregates."""
+        items: list[EvidenceItem] = []
+        for e in evidence(console.store, [ref], aware(since), aware(until)):
+            if len(items) == limit:
+                return EvidencePage(ref=ref, events=items, complete=False)
+            items.append(EvidenceItem(event_id=e.event_id, occurred_at=e.occurred_at))
+        return EvidencePage(ref=ref, events=items, complete=True)
 
     @r.get("/api/alerts", response_model=list[Alert], responses=REFUSALS, tags=["alerts"])
     def alerts(

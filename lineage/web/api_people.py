@@ -35,12 +35,11 @@ def people_router(console: Console) -> APIRouter:
         request: Request,
         who: Principal = Depends(dpo),  # noqa: B008
     ) -> list[PersonAlert]:
-        """Alerts naming the person's pseudonym, or resting on a share event of their data, each with how many of
-        its events are this person's (`person_events`; the alert's own counts are over everyone). URL-encode the
-        id."""
+        """Alerts an event of the person triggered (their own events: a disclosure of their data is one), each with
+        how many of its events are this person's (`person_events`; the alert's own counts are over everyone).
+        URL-encode the id."""
         pseudonym = console.pseudonymize(subject_id)
-        found = console.store.who_has(pseudonym)
-        alerts = person_alerts(console.store, pseudonym, found)
+        alerts = person_alerts(console.store, pseudonym)
         audited(
             console.audit, request, who, action="subject-alerts", subject=pseudonym, returned={"alerts": len(alerts)}
         )

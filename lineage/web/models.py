@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import ConfigDict, Field
@@ -48,45 +48,60 @@ class Me(Frozen):
 
 
 class RecipientFlow(Frozen):
-    """One flow of data to a recipient, aggregated over people: a (category, purpose, role, subject type)."""
+    """One flow of data to a recipient, over people: a (category, purpose, role, subject type), with its reference."""
 
+    ref: str = Field(description="The flow's reference: /api/evidence/{ref} lists the events behind it.")
     category: str = Field(description="Data category received.")
     purpose: str = Field(description="Purpose it was disclosed for.")
     role: str = Field(description="SOS's role in those events (controller or processor).")
     subject_type: str = Field(description="Whose data: the data-subject type.")
     subjects: int = Field(description="Distinct people in this flow.")
     events: int = Field(description="Distinct share events in this flow.")
-    first_seen: datetime = Field(description="Earliest of those events.")
-    last_seen: datetime = Field(description="Latest of those events.")
-    event_ids: list[str] = Field(description="Ids of those events (capped by the request's evidence_limit).")
+    first_seen: date = Field(description="UTC day of the earliest of those events.")
+    last_seen: date = Field(description="UTC day of the latest of those events.")
 
 
 class RecipientSummary(Frozen):
     """A recipient and what it received in total (for the list of recipients)."""
 
     recipient: RecipientRef = Field(description="The recipient.")
+    ref: str = Field(description="Reference of all disclosures to it: /api/evidence/{ref} lists them.")
     categories: list[str] = Field(description="Categories it received.")
     purposes: list[str] = Field(description="Purposes it received them for.")
-    events: int = Field(description="Share events (sum over its flows; an event with two categories counts twice).")
-    people: int = Field(description="At least this many distinct people (the largest count among its flows).")
-    first_seen: datetime = Field(description="First disclosure to it.")
-    last_seen: datetime = Field(description="Latest disclosure to it.")
+    events: int = Field(description="Distinct share events.")
+    people: int = Field(description="Distinct people whose data it received.")
+    first_seen: date = Field(description="UTC day of the first disclosure to it.")
+    last_seen: date = Field(description="UTC day of the latest disclosure to it.")
 
 
 class RecipientView(Frozen):
     """Everything a recipient received: from whom (subject types, counts), what (categories), for what (purposes)."""
 
     recipient: RecipientRef = Field(description="The recipient.")
+    ref: str = Field(description="Reference of all disclosures to it: /api/evidence/{ref} lists them.")
     categories: list[str] = Field(description="Categories it received, sorted.")
     purposes: list[str] = Field(description="Purposes it received them for, sorted.")
     subject_types: list[str] = Field(description="Types of people whose data it received.")
-    people: int = Field(description="At least this many distinct people (the largest count among its flows).")
-    events: int = Field(description="Distinct share events (exact unless evidence_capped).")
-    evidence_capped: bool = Field(description="True when some flow had more events than evidence_limit.")
-    first_seen: datetime = Field(description="First disclosure to it.")
-    last_seen: datetime = Field(description="Latest disclosure to it.")
+    people: int = Field(description="Distinct people whose data it received.")
+    events: int = Field(description="Distinct share events.")
+    first_seen: date = Field(description="UTC day of the first disclosure to it.")
+    last_seen: date = Field(description="UTC day of the latest disclosure to it.")
     flows: list[RecipientFlow] = Field(description="Each (category, purpose, role, subject type) it received.")
-    event_ids: list[str] = Field(description="Ids of every share event to it, sorted (capped per flow).")
+
+
+class EvidenceItem(Frozen):
+    """One event an aggregate (a flow, a recipient, an alert, ...) rests on."""
+
+    event_id: str = Field(description="The event's id.")
+    occurred_at: datetime = Field(description="When it occurred (UTC).")
+
+
+class EvidencePage(Frozen):
+    """The events behind one reference, in the period asked for, a page at a time."""
+
+    ref: str = Field(description="The reference asked for.")
+    events: list[EvidenceItem] = Field(description="Events, person by person (each one's oldest first).")
+    complete: bool = Field(description="False when there are more than the limit asked for.")
 
 
 class EventProblem(Frozen):

@@ -27,7 +27,7 @@ def alert_document(notice: AlertNotice, *, max_event_ids: int = MAX_EVENT_IDS) -
     doc = notice.alert.model_dump(mode="json")
     doc["change"] = "new" if notice.new else "updated"
     doc["event_ids"] = doc["event_ids"][:max_event_ids]
-    doc["event_ids_truncated"] = len(notice.alert.event_ids) > max_event_ids
+    doc["event_ids_truncated"] = notice.alert.count > len(doc["event_ids"])
     return doc
 
 
@@ -42,7 +42,7 @@ def _target(a: Alert) -> str:
 
 def _evidence(a: Alert) -> str:
     shown = ", ".join(a.event_ids[:_SHOWN_EVENT_IDS])
-    more = len(a.event_ids) - _SHOWN_EVENT_IDS
+    more = a.count - min(len(a.event_ids), _SHOWN_EVENT_IDS)
     return shown + (f" and {more} more" if more > 0 else "")
 
 
@@ -60,7 +60,7 @@ def summary_line(notice: AlertNotice) -> str:
     # one line, and no control character: a recipient's name comes from events, and log lines reach terminals
     return printable(
         f"{_title(notice)} [{a.alert_id}]: {a.category}{purpose} -> {_target(a)}; {a.count} event(s), "
-        f"{len(a.subjects)} person(s), last {a.last_seen.isoformat()}; policy {a.policy_version}; {a.reason}"
+        f"{a.people} person(s), last {a.last_seen.isoformat()}; policy {a.policy_version}; {a.reason}"
     )
 
 
@@ -72,7 +72,7 @@ def _facts(a: Alert) -> list[tuple[str, str]]:
         ("Purpose", a.purpose or "\u2014"),
         ("Recipient", _target(a)),
         ("Events", str(a.count)),
-        ("People", str(len(a.subjects))),
+        ("People", str(a.people)),
         ("First seen", a.first_seen.isoformat()),
         ("Last seen", a.last_seen.isoformat()),
         ("Policy version", a.policy_version),

@@ -16,7 +16,10 @@ from config import Settings
 from graph.store import GraphStore, StoreUnavailable
 
 DEFAULT_URI = "bolt://127.0.0.1:7687"
-LABELS = ("Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Tombstone", "Meta")
+LABELS = (
+    "Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Tombstone", "Meta",
+    "AggUnit", "AggKey", "AggMonth",
+)  # fmt: skip
 
 
 def server_settings() -> dict[str, str]:

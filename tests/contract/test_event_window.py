@@ -3,6 +3,7 @@ include events dated at the very end of the window of event times."""
 
 from __future__ import annotations
 
+from graph.aggregate_reads import evidence
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies import default_policy
@@ -20,6 +21,7 @@ def test_events_dated_at_the_end_of_the_window_are_in_the_default_reads(store: G
     ]
     assert handler.handle([validate_event(e, handler.taxonomy) for e in late]).applied == 2
     shared = [f for f in store.flows() if f.rel == "SHARED_WITH"]
-    assert {e for f in shared for e in f.event_ids} == {"late-1", "late-2"}
+    assert {e.event_id for e in evidence(store, [f.ref for f in shared])} == {"late-1", "late-2"}
+    assert {(f.events, f.last_seen.isoformat()) for f in shared} == {(2, "2099-12-31")}
     found = store.who_has(handler.pseudonym("alice@example.com"))
     assert found is not None and sorted(found.recipients[0].event_ids) == ["late-1", "late-2"]

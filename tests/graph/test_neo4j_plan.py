@@ -25,7 +25,9 @@ def test_one_evidence_entry_per_event_and_data_node_lists_the_edges_it_supports(
     [row], data = plan.event_rows([shared("e1", "p_a", T0)])
     event_id, seconds, nanos, props, evidence = row
     assert (event_id, seconds, nanos) == ("e1", int(T0.timestamp()), 0)
-    assert props == {"kind": "shared", "emitted_by": "crm", "subject": "p_a", "role": "controller"}  # no None
+    assert props == {
+        "kind": "shared", "emitted_by": "crm", "subject": "p_a", "role": "controller", "subject_type": "customer"
+    }  # no None; the data-subject type the event gave
     assert evidence == [
         [
             f"p_a|{category}",

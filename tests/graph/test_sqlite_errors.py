@@ -90,13 +90,18 @@ def test_reads_of_a_broken_store_file_raise_the_projects_error_not_sqlite3s(tmp_
     store = broken_store(tmp_path, "events")
     reads = {
         "a person's lineage": lambda: store.who_has(KEY("alice@example.com")),
-        "flows": store.flows,
         "counts": store.stats,
         "processed events": lambda: store.processed(["first"]),
+        "events": lambda: list(store.event_facts()),
     }
     for what, read in reads.items():
         with pytest.raises(StoreError, match=f"cannot read {what} from .*no such table: events") as caught:
             read()
         assert not isinstance(caught.value, StoreUnavailable)
         assert isinstance(caught.value.__cause__, sqlite3.Error)
+    store.close()
+    store = broken_store(tmp_path / "2", "agg_units")  # the flow aggregates, which reports read
+    with pytest.raises(StoreError, match="cannot read aggregates from .*no such table: agg_units") as caught:
+        store.flows()
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
     store.close()

@@ -5,6 +5,7 @@ of the first layout (edges and evidence stored) is converted on open and answers
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -97,14 +98,16 @@ def test_a_rolled_back_batch_leaves_no_evidence(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_unused_time_index_of_events_is_dropped_when_an_old_store_is_converted(tmp_path: Path) -> None:
+def test_the_unused_indexes_of_events_are_dropped_when_an_old_store_is_converted(tmp_path: Path) -> None:
     v1 = sqlite3.connect(tmp_path / "l.db")
     v1.executescript(V1_DUMP.read_text(encoding="utf-8"))
     v1.execute("CREATE INDEX events_time ON events(occurred_at)")  # as stores before it was dropped had it
     v1.close()
     again = SQLiteGraphStore(tmp_path / "l.db")
     indexes = {r[0] for r in again._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "events_time" not in indexes and "events_subject" in indexes
+    # the time index is unused (periods read the aggregates; events are read person by person), and the person's
+    # index has the time too (an erasure's, a period edge's and evidence's reads)
+    assert "events_time" not in indexes and "events_subject" not in indexes and "events_person" in indexes
     assert again.processed(["v1-after"]) == {"v1-after"}
     again.close()
 
@@ -190,7 +193,7 @@ def answers(store: SQLiteGraphStore, *, wording: bool = True) -> dict[str, objec
     alerts = store.alerts()
     return {
         "who_has": [store.who_has(p) for p in people],
-        "flows": store.flows(),
+        "flows": store.flow_summary(),
         "stats": store.stats(),
         "alerts": alerts
         if wording
@@ -226,6 +229,30 @@ def test_a_version_1_store_is_converted_on_open_and_answers_as_before(tmp_path: 
     again = SQLiteGraphStore(tmp_path / "old.db")  # opening a converted store again converts nothing
     assert answers(again) == converted
     again.close()
+
+
+def test_a_version_2_store_gets_its_flow_aggregates_once_on_open(tmp_path: Path) -> None:
+    fresh = SQLiteGraphStore(tmp_path / "new.db")
+    apply_in_batches(fresh, layout_events())
+    fresh.close()
+    shutil.copy(tmp_path / "new.db", tmp_path / "old.db")
+    v2 = sqlite3.connect(tmp_path / "old.db", isolation_level=None)  # as version 2 left it: no aggregates
+    for table in ("agg_people", "agg_days", "agg_keys", "agg_unit_keys", "agg_units"):
+        v2.execute(f"DROP TABLE {table}")  # noqa: S608 - the tests' own table names
+    v2.execute("DROP INDEX events_person")
+    v2.execute("DROP INDEX alert_events_latest")
+    v2.execute("ALTER TABLE events DROP COLUMN subject_type")
+    v2.execute("CREATE INDEX events_subject ON events(subject)")
+    v2.execute("UPDATE meta SET v = '2' WHERE k = 'schema_version'")
+    v2.close()
+    old, fresh = SQLiteGraphStore(tmp_path / "old.db"), SQLiteGraphStore(tmp_path / "new.db")
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
+    converted = answers(old)
+    assert converted["flows"].flows and converted == answers(fresh)  # type: ignore[attr-defined]
+    apply_in_batches(old, layout_events())  # and goes on as a current store
+    assert answers(old) == converted
+    old.close()
+    fresh.close()
 
 
 def test_a_store_of_a_newer_version_is_refused_with_a_clear_error(tmp_path: Path) -> None:

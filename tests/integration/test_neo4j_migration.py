@@ -80,6 +80,42 @@ def test_version_2_events_lose_their_batch_mark_and_a_replay_still_changes_nothi
     store.close()
 
 
+def test_version_3_gets_its_flow_aggregates_once(tmp_path: Path) -> None:
+    store = neo4j_store(tmp_path)
+    assert isinstance(store, Neo4jGraphStore)
+    batch = list(changesets(0, 40))
+    store.apply(batch)
+    people = [subject_key(i) for i in range(40)]
+    before = ([store.who_has(p) for p in people], store.flow_summary(), store.stats(), store.alerts())
+    assert before[1].flows
+    s = server_settings()
+    with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+
+        def run(query: str) -> dict[str, Any]:
+            records, _, _ = driver.execute_query(query, ns=store.namespace, database_=s["database"])
+            return records[0].data() if records else {}
+
+        # what version 3 left: no aggregates, no subject_type on the events
+        run("MATCH (n) WHERE n.ns = $ns AND (n:AggUnit OR n:AggKey OR n:AggMonth) DETACH DELETE n")
+        run("MATCH (e:Event {ns: $ns}) REMOVE e.subject_type WITH count(*) AS _"
+            " MATCH (m:Meta {ns: $ns}) SET m.schema_version = '3'")  # fmt: skip
+        assert run("MATCH (n:AggUnit {ns: $ns}) RETURN count(n) AS n") == {"n": 0}
+        with open_store(s["uri"], options(store.namespace)) as reopened:
+            after = (
+                [reopened.who_has(p) for p in people],
+                reopened.flow_summary(),
+                reopened.stats(),
+                reopened.alerts(),
+            )
+            assert after == before
+            assert reopened.apply(batch).applied == 0 and reopened.flow_summary() == before[1]
+        assert run("MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v") == {"v": SCHEMA_VERSION}
+        assert run(
+            "MATCH (e:Event {ns: $ns}) WHERE e.subject_type IS NULL AND e.kind <> 'erased' RETURN count(e) AS n"
+        ) == {"n": 0}
+    store.close()
+
+
 def _downgraded_to_version_1(tmp_path: Path, people: int) -> tuple[Neo4jGraphStore, Any, dict[str, Any]]:
     """A store of ``people`` people, rewritten as version 1 left it; a driver to the server; and the counts of
     EVIDENCE before the rewrite."""

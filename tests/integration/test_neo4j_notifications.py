@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,13 @@ def workload(store: Neo4jGraphStore) -> None:
     """Every kind of write and every named query, reads first (as on a new database: nothing written yet)."""
     alice = KEY("alice@example.com")
     assert store.who_has(alice) is None and store.alerts() == [] and store.flows() == []
+    store.flows(since=datetime(2026, 3, 2, 12, tzinfo=UTC)), store.occurred(["x"])
     store.erasures([alice]), store.consent_state([alice]), store.stats()
     handler = Handler(store, default_policy(), KEY)
     handler.handle([validate_event(e, handler.taxonomy) for e in [*events(), ERASURE]])
     assert store.who_has(alice) is not None and store.alerts() and store.flows()
-    store.erasures(None), store.consent_and_erasures(), store.alert_events(), store.stats(), store.has_events()
+    store.erasures(None), store.consent_and_erasures(), store.stats(), store.has_events()
+    store.flows(since=datetime(2026, 3, 2, 12, tzinfo=UTC)), list(store.event_facts())
 
 
 def test_every_label_type_and_property_the_store_writes_is_created_with_its_schema(store: Neo4jGraphStore) -> None:

@@ -71,8 +71,11 @@ def test_ccpa_csv_tables_and_period(store: str) -> None:
                          "--format", "csv", "--table", "sold_or_shared")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [(r["category"], r["third_party_categories"], r["event_ids"]) for r in rows] == [
-        ("user.contact.email", "advertiser; data_broker", "s2; s3")]
+    assert [(r["category"], r["third_party_categories"], r["events"]) for r in rows] == [
+        ("user.contact.email", "advertiser; data_broker", "2")]
+    code, out, err = run("evidence", *rows[0]["flows"].split("; "), "--store", store)
+    assert code == 0, err
+    assert sorted(line.split()[-1] for line in out.splitlines()) == ["s2", "s3"]
     code, out, _ = run("report", "ccpa", "--store", store, "--since", "2030-01-01", "--until", "2031-01-01")
     none = "None: no personal information was sold or shared in the period."
     assert json.loads(out)["sold_or_shared_statement"] == none
@@ -82,12 +85,51 @@ def test_gaps_and_ropa(store: str) -> None:
     code, out, _ = run("report", "gaps", "--store", store, "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [(r["rule"], r["recipient_name"], r["event_ids"]) for r in rows] == [
-        ("undeclared-recipient-type", "DataBrokr Inc", "s3")]
+    assert [(r["rule"], r["recipient_name"], r["events"], r["people"]) for r in rows] == [
+        ("undeclared-recipient-type", "DataBrokr Inc", "1", "1")]
     code, out, _ = run("report", "ropa", "--store", store, "--controller-contact", "legal@sos.example")
     data = json.loads(out)
     assert data["header"]["controller"]["contact"] == "legal@sos.example"
-    assert data["gaps"]["undeclared"][0]["event_ids"] == ["s3"]
+    assert data["gaps"]["undeclared"][0]["events"] == 1
+
+
+def test_evidence_file_and_command(store: str, tmp_path: Path) -> None:
+    evidence = tmp_path / "ropa-evidence.csv"
+    code, out, err = run("report", "ropa", "--store", store, "--evidence", str(evidence))
+    assert code == 0, err
+    data = json.loads(out)
+    flows = [f for a in data["activities"] + data["processor"]["activities"] if a["observed"]
+             for f in a["observed"]["flows"]]  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(evidence.read_text(encoding="utf-8"))))
+    assert set(rows[0]) == {"ref", "event_id", "occurred_at"}
+    per_ref: dict[str, set[str]] = {}
+    for r in rows:
+        per_ref.setdefault(r["ref"], set()).add(r["event_id"])
+    # every flow the record quotes has its events in the file, as many as it counts
+    assert all(len(per_ref[f["ref"]]) == f["events"] for f in flows)
+    assert per_ref[data["gaps"]["undeclared"][0]["alert_id"]] == {"s3"}
+    assert max(len(c) for r in rows for c in r.values()) < 100  # no cell grows with the history
+    jsonl = tmp_path / "gaps.jsonl"
+    code, _, err = run("report", "gaps", "--store", store, "--evidence", str(jsonl), "--since", "2026-03-01")
+    assert code == 0 and f"to {jsonl}" in err
+    assert [json.loads(line)["event_id"] for line in jsonl.read_text(encoding="utf-8").splitlines()] == ["s3"]
+    code, _, err = run("report", "gaps", "--store", store, "--evidence", str(tmp_path / "x.txt"))
+    assert code == 2 and ".csv or .jsonl" in err
+    code, _, err = run("report", "gaps", "--store", store, "--evidence-annex")
+    assert code == 2 and "--evidence-annex is for --format html or pdf" in err
+    alert = data["gaps"]["undeclared"][0]["alert_id"]
+    code, out, err = run("evidence", alert, "--store", store, "--format", "jsonl")
+    assert code == 0 and [json.loads(line)["event_id"] for line in out.splitlines()] == ["s3"]
+    code, out, err = run("evidence", "f_0000000000000000", "--store", store)
+    assert code == 1 and "no event in the period behind: f_0000000000000000" in err
+
+
+def test_evidence_annex_in_the_html(store: str, tmp_path: Path) -> None:
+    page = tmp_path / "gaps.html"
+    code, _, err = run("report", "gaps", "--store", store, "--format", "html", "--evidence-annex", "-o", str(page))
+    assert code == 0, err
+    text = visible_text(page.read_text(encoding="utf-8"))
+    assert "Annex: the events behind each reference" in text and text.endswith(" 1 event(s) s3")
 
 
 def test_html_and_pdf_files(store: str, tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from io import BytesIO
 from typing import Any
 
 import pytest
 
+from graph.aggregate_reads import evidence
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
@@ -84,6 +85,11 @@ def keys(items: list[Any]) -> list[str]:
 
 def by_id(items: list[RecipientDisclosure]) -> dict[str, RecipientDisclosure]:
     return {r.id: r for r in items}
+
+
+def ids(store: GraphStore, *refs: str, since: datetime | None = None) -> list[str]:
+    """The ids of the events behind these references (what `lineage evidence` lists), sorted."""
+    return sorted({e.event_id for e in evidence(store, refs, since)})
 
 
 def at(day: str) -> datetime:
@@ -240,7 +246,7 @@ def test_ccpa_report_for_the_preceding_12_months(store: GraphStore) -> None:
     r = ccpa_report(store, POLICY, now=NOW)
     assert (r.header.period.since, r.header.period.until) == (datetime(2025, 6, 1, tzinfo=UTC), NOW)
     # collected: business (controller) data only; Customer Data is summarised apart
-    collected = [(c.category.key, keys(c.sources), keys(c.purposes), c.people, c.events, c.event_ids)
+    collected = [(c.category.key, keys(c.sources), keys(c.purposes), c.people, c.events, ids(store, c.ref))
                  for c in r.collected]
     assert collected == [
         ("user.contact.email", ["third_party"], ["essential.service.operations.support", "marketing.advertising"],
@@ -253,15 +259,15 @@ def test_ccpa_report_for_the_preceding_12_months(store: GraphStore) -> None:
     assert r.collected_statement == (
         "Categories of personal information collected in the preceding 12 months: A. Identifiers.")
     # sold or shared, by category of third party
-    assert [(d.category.key, keys(d.third_party_categories), [x.id for x in d.recipients], d.event_ids)
-            for d in r.sold_or_shared] == [
-        ("user.contact.email", ["advertiser", "data_broker"], ["adnet", "brokr"], ["s2", "s3"])]
+    assert [(d.category.key, keys(d.third_party_categories), [x.id for x in d.recipients], d.events,
+             ids(store, *d.flows)) for d in r.sold_or_shared] == [
+        ("user.contact.email", ["advertiser", "data_broker"], ["adnet", "brokr"], 2, ["s2", "s3"])]
     assert r.sold_or_shared_statement == (
         "Sold or shared in the preceding 12 months: A. Identifiers to Advertisers and advertising networks; "
         "A. Identifiers to Data brokers.")
     # disclosed for a business purpose, with recipients
     business = [(d.category.key, keys(d.third_party_categories), [x.id for x in d.recipients], keys(d.purposes),
-                 d.event_ids) for d in r.business_purpose]
+                 ids(store, *d.flows)) for d in r.business_purpose]
     assert business == [
         ("user.contact.email", ["affiliate"], ["hk-affiliate"], ["essential.service.operations.support"], ["s1"]),
         ("user.name", ["affiliate", "authority"], ["hk-affiliate", "hk-police"],
@@ -274,7 +280,7 @@ def test_ccpa_none_statements_when_nothing_was_sold(store: GraphStore) -> None:
     r = ccpa_report(store, POLICY, at("2026-01-01"), at("2026-02-15"), now=NOW)  # s2 (15 Feb) is outside
     assert r.sold_or_shared == []
     assert r.sold_or_shared_statement == "None: no personal information was sold or shared in the period."
-    assert [d.event_ids for d in r.business_purpose] == [["s1"], ["b2", "s1"]]
+    assert [(d.events, ids(store, *d.flows)) for d in r.business_purpose] == [(1, ["s1"]), (2, ["b2", "s1"])]
 
 
 def test_ccpa_for_a_period_with_no_events(store: GraphStore) -> None:
@@ -287,9 +293,11 @@ def test_ccpa_for_a_period_with_no_events(store: GraphStore) -> None:
     assert r.service_provider_statement == "No Customer Data was processed as a service provider in the period."
 
 
-def test_preceding_12_months_handles_29_february() -> None:
+def test_preceding_12_months_are_the_whole_months_before_this_one() -> None:
     assert preceding_12_months(datetime(2028, 2, 29, 12, tzinfo=UTC)) == (
-        datetime(2027, 2, 28, 12, tzinfo=UTC), datetime(2028, 2, 29, 12, tzinfo=UTC))
+        datetime(2027, 2, 1, tzinfo=UTC), datetime(2028, 2, 1, tzinfo=UTC))
+    assert preceding_12_months(datetime(2026, 1, 1, tzinfo=UTC)) == (
+        datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(("recipient_type", "purpose", "kind"), [
@@ -364,7 +372,7 @@ def test_gaps_report(store: GraphStore) -> None:
         "undeclared-recipient-type", "critical", "user.contact.email", "marketing.advertising")
     assert [d for d, st in status.items() if st == "not-observable"] == ["aggregated-any-purpose"]
     assert flow.recipient is not None and (flow.recipient.name, flow.recipient.country) == ("DataBrokr Inc", "US")
-    assert (flow.event_ids, flow.people) == (["s3"], 1)
+    assert (flow.events, flow.people, ids(store, flow.alert_id)) == (1, 1, ["s3"])
     assert r.undeclared_statement == "1 undeclared flow(s) observed in the period: 1 critical."
 
 
@@ -376,11 +384,7 @@ def test_gaps_for_a_period_with_no_events(store: GraphStore) -> None:
     assert before.undeclared == []
 
 
-def test_an_undeclared_flow_in_the_period_is_reported_whatever_the_evidence_cap(
-    store: GraphStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Flows list at most EVIDENCE_LIMIT event ids; the undeclared flows of a period must not depend on them."""
-    monkeypatch.setattr("reports.gaps.EVIDENCE_LIMIT", 1)
+def test_an_undeclared_flow_counts_its_events_and_people_in_the_period(store: GraphStore) -> None:
     h = Handler(store, POLICY, Pseudonymizer(TEST_KEY))
     later = [
         event("shared", event_id=f"late-{i}", subject_id=f"p{i}@example.com", recipient=BROKER,
@@ -390,7 +394,9 @@ def test_an_undeclared_flow_in_the_period_is_reported_whatever_the_evidence_cap(
     h.handle([validate_event(e, h.taxonomy) for e in later])
     r = gaps_report(store, POLICY, at("2026-05-02"), at("2026-06-01"), now=NOW)
     (flow,) = r.undeclared
-    assert (flow.event_ids, flow.people) == (["late-1", "late-2"], 2)
+    assert (flow.events, flow.people, flow.first_seen, flow.last_seen) == (2, 2, date(2026, 5, 2), date(2026, 5, 3))
+    since = at("2026-05-02")
+    assert ids(store, flow.alert_id, since=since) == ["late-1", "late-2"]
 
 
 # -- Art. 30 ----------------------------------------------------------------------------------------
@@ -409,23 +415,27 @@ def test_ropa_report(store: GraphStore) -> None:
     assert "user.contact.email" in keys(support.data_categories)
     assert keys(support.recipient_categories) == ["affiliate"]
     assert support.observed is not None
-    assert (support.observed.event_ids, [x.id for x in support.observed.recipients]) == (["s1"], ["hk-affiliate"])
+    assert (support.observed.events, [x.id for x in support.observed.recipients]) == (1, ["hk-affiliate"])
+    assert [(f.kind, f.category.key, f.people, f.events, ids(store, f.ref)) for f in support.observed.flows] == [
+        ("disclosure", "user.contact.email", 1, 1, ["s1"]), ("disclosure", "user.name", 1, 1, ["s1"])]
     assert support.third_countries_statement == (
         "The policy names no countries. Observed recipient countries: HK (third country).")
     ads = acts["marketing"]  # the narrowest declared purpose covering marketing.advertising
-    assert ads.observed is not None and ads.observed.event_ids == ["s2", "s3"]
+    assert ads.observed is not None and ads.observed.events == 2
+    assert ids(store, *(f.ref for f in ads.observed.flows)) == ["s2", "s3"]
     assert keys(ads.observed.undeclared_recipient_types) == ["data_broker"]
     assert acts["analytics"].observed is not None  # "Monitor and analyze usage and trends": all of analytics
-    assert acts["analytics"].observed.event_ids == ["u1"]
+    assert acts["analytics"].observed.events == 1
+    assert [(f.kind, ids(store, f.ref)) for f in acts["analytics"].observed.flows] == [("use", ["u1"])]
     assert acts["finance"].observed is None
     # Customer Data: the Art. 30(2) record, apart
     proc = {a.purpose.key: a for a in r.processor.activities}
-    assert proc["essential.service"].observed is not None and proc["essential.service"].observed.event_ids == ["p1"]
+    assert proc["essential.service"].observed is not None and proc["essential.service"].observed.events == 1
     assert keys(proc["essential.service"].data_subjects) == ["customer", "employee"]
     assert all(a.role == "processor" for a in r.processor.activities)
     assert "essential.service" not in {a.purpose.key for a in r.activities if a.role == "processor"}
     # declared vs observed, for the same period
-    assert [u.event_ids for u in r.gaps.undeclared] == [["s3"]]
+    assert [(u.events, ids(store, u.alert_id)) for u in r.gaps.undeclared] == [(1, ["s3"])]
 
 
 def test_operator_supplied_controller_contact_is_marked_as_such(store: GraphStore) -> None:
@@ -460,7 +470,8 @@ class _Text(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("style", "script"):
             self._skip += 1
-        self.external += [v for k, v in attrs if k in ("src", "href") and v]
+        # links within the page (the contents) are its own; anything else would be loaded from elsewhere
+        self.external += [v for k, v in attrs if k in ("src", "href") and v and not v.startswith("#")]
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("style", "script"):
@@ -549,7 +560,7 @@ PDF_TEXT = {
                "Complaint to a supervisory authority", "Page 1 of"],
     "ccpa": ["Personal information sold or shared", "A. Identifiers to Data brokers", "Hong Kong Police Force"],
     "ropa": ["Record of processing activities", "Processing as processor: Customer Data (Art. 30(2))",
-             "Declared vs observed"],
+             "Observed flows the policy does not declare", "Annex: the observed flows, with their references"],
 }
 
 
@@ -581,8 +592,9 @@ def test_csv_tables(store: GraphStore) -> None:
                         "user.contact.email; user.name,essential.service.operations.support,business_purpose,"
                         "2026-02-01T09:00:00Z,2026-02-01T09:00:00Z,s1")
     ccpa = render_csv(reports["ccpa"], "business_purpose").splitlines()
-    assert ccpa[2].endswith(",2,b2; s1")
-    assert set(tables(reports["ropa"])) == {"activities", "undeclared", "unexercised"}
+    refs = reports["ccpa"].business_purpose[1].flows  # type: ignore[attr-defined]
+    assert len(refs) == 2 and ccpa[2].endswith(",2," + "; ".join(refs))
+    assert set(tables(reports["ropa"])) == {"activities", "flows", "undeclared", "unexercised"}
     with pytest.raises(ReportFormatError, match="no table 'nope'"):
         render_csv(reports["gaps"], "nope")
 

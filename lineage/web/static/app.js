@@ -145,8 +145,8 @@ async function signIn(event) {
   await route();
 }
 
-const VIEWS = { person: showPerson, recipients: showRecipients, alerts: showAlerts, reports: showReports, audit: showAudit };
-const ALLOWED = { person: ["dpo"], recipients: ["dpo", "auditor"], alerts: ["dpo", "auditor"], reports: ["dpo", "auditor"], audit: ["dpo"] };
+const VIEWS = { person: showPerson, recipients: showRecipients, alerts: showAlerts, reports: showReports, audit: showAudit, evidence: showEvidence };
+const ALLOWED = { person: ["dpo"], recipients: ["dpo", "auditor"], alerts: ["dpo", "auditor"], reports: ["dpo", "auditor"], audit: ["dpo"], evidence: ["dpo", "auditor"] };
 
 function showOnly(id) {
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== id;
@@ -182,7 +182,7 @@ async function route() {
     if (!view) { showOnly("view-none"); return; }
     if (location.hash !== "#/" + view) { history.replaceState(null, "", "#/" + view); }
   }
-  for (const a of $("nav").querySelectorAll("a")) a.classList.toggle("active", a.dataset.view === view);
+  for (const a of $("nav").querySelectorAll("a")) a.classList.toggle("active", a.dataset.view === view || (view === "evidence" && a.dataset.view === "recipients"));
   showOnly("view-" + view);
   await VIEWS[view](parts.slice(1).map(decodeURIComponent));
 }
@@ -238,10 +238,11 @@ function auditQuery() {
 async function showAudit(event) {
   if (event && event.preventDefault) event.preventDefault();
   const out = $("audit-result");
+  out.replaceChildren(el("p", { class: "hint", text: "Loading the audit trail…" }));
   try {
     const [entries, check] = await Promise.all([getJson("/api/audit?" + auditQuery()), getJson("/api/audit/verify")]);
     out.replaceChildren(
-      el("p", { class: check.ok ? "hint" : "warn", text: check.ok ? `Trail verified: ${check.entries} entries, each line's MAC and chain, and the signed head.` : `Trail does NOT verify, from entry ${check.first_broken}: ${check.problem}` }),
+      el("p", { class: check.ok ? "hint" : "warn", text: check.ok ? `Hash chain intact (${check.entries} entries).` : `Hash chain BROKEN at entry ${check.first_broken}: the trail was edited.` }),
       el("table", { id: "audit-table" }, th("#", "When", "Actor", "Role", "Action", "Client", "Person (pseudonym)", "Returned"),
         entries.map((e) => el("tr", {},
           el("td", { class: "num", text: e.seq }), el("td", { text: when(e.at) }), el("td", { text: e.actor }), el("td", { text: e.role }),

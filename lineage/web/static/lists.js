@@ -66,24 +66,43 @@ async function renderRecipient(out, id) {
       el("h2", {}, swatch(r.type), " ", r.name, " ", flags(r.type, open)),
       el("p", {}, `${label("recipient_types", r.type)}${r.country ? " · " + r.country : ""}${r.contact ? " · " + r.contact : ""} · In the policy: `, declaredStatus(r.type),
         el("span", { class: "key", text: "  " + r.id })),
-      el("div", { class: "summary" }, stat(view.events, "share events" + (view.evidence_capped ? " (capped)" : "")), stat(view.people, "people (at least)"),
+      el("div", { class: "summary" }, stat(view.events, "share events"), stat(view.people, "people"),
         stat(view.categories.length, "categories"), stat(view.purposes.length, "purposes"),
         el("div", {}, el("div", { class: `big${open ? " warn" : ""}`, text: mine.length }), el("div", { class: "lbl", text: `alerts (${open} open)` })),
-        el("div", {}, el("div", { class: "lbl", text: "from" }), el("div", { text: `${when(view.first_seen)} to ${when(view.last_seen)}` })),
+        el("div", {}, el("div", { class: "lbl", text: "from" }), el("div", { text: `${day(view.first_seen)} to ${day(view.last_seen)}` })),
         el("div", {}, el("div", { class: "lbl", text: "whose data" }), el("div", { text: view.subject_types.map((t) => label("subjects", t)).join(", ") })))),
     el("h3", { text: "What it received, and for what" }),
-    el("table", { id: "recipient-flows" }, th("Data", "Purpose", "SOS's role", "Whose data", "People", "Events", "First", "Last"),
+    el("table", { id: "recipient-flows" }, th("Data", "Purpose", "SOS's role", "Whose data", "People", "Events", "First", "Last", "Evidence"),
       view.flows.map((f) => {
         const bad = mine.some((a) => a.category === f.category && (!a.purpose || a.purpose === f.purpose));
         return el("tr", { class: bad ? "undeclared" : "" },
           el("td", {}, keyed("categories", f.category)), el("td", {}, keyed("purposes", f.purpose), bad ? el("span", { class: "warn", text: " ⚠ undeclared" }) : null),
           el("td", { text: f.role }), el("td", { text: label("subjects", f.subject_type) }),
           el("td", { class: "num", text: f.subjects }), el("td", { class: "num", text: f.events }),
-          el("td", { class: "nowrap", text: when(f.first_seen) }), el("td", { class: "nowrap", text: when(f.last_seen) }));
+          el("td", { class: "nowrap", text: day(f.first_seen) }), el("td", { class: "nowrap", text: day(f.last_seen) }), el("td", {}, evidenceLink(f.ref)));
       })),
     mine.length ? el("h3", { text: "Undeclared flows to this recipient" }) : null,
     mine.length ? alertTable(mine, { canAck: false, recipient: false }) : null,
-    el("details", {}, el("summary", { text: `Evidence: event ids (${view.event_ids.length})` }), el("div", { class: "ids" }, view.event_ids.map((e) => el("div", { text: e })))));
+    el("p", { class: "hint" }, "Every share event to it: ", evidenceLink(view.ref), " (the events are listed apart from the counts: a long history has many)."));
+}
+
+// -- evidence: the events behind a reference (a flow, a recipient, an alert), a page at a time ------------------
+function evidenceLink(ref) {
+  return el("a", { class: "mono", href: "#/evidence/" + encodeURIComponent(ref), text: ref });
+}
+
+async function showEvidence(args) {
+  const out = $("evidence-result");
+  const ref = args[0] || "";
+  out.replaceChildren(el("h2", { text: "Evidence" }),
+    el("p", { class: "hint", role: "status", text: `Reading the events behind ${ref}… (this reads the events themselves, and takes longer on a long history)` }));
+  try {
+    const page = await getJson(`/api/evidence/${encodeURIComponent(ref)}?limit=1000`);
+    out.replaceChildren(el("h2", {}, "Evidence for ", el("code", { text: ref })),
+      el("p", { class: "hint", text: page.complete ? `${page.events.length} event(s).` : `The first ${page.events.length} event(s); \`lineage evidence ${ref}\` lists every one.` }),
+      el("table", { id: "evidence-table" }, th("#", "Occurred (UTC)", "Event id"),
+        page.events.map((e, i) => el("tr", {}, el("td", { class: "num", text: i + 1 }), el("td", { class: "nowrap", text: when(e.occurred_at) }), el("td", { class: "mono", text: e.event_id })))));
+  } catch (e) { failed(out, e); }
 }
 
 // -- alerts ---------------------------------------------------------------------------------------------------
@@ -99,7 +118,7 @@ function sortAlerts(alerts, key, dir) {
     rule: (a) => [ruleTitle(a.rule), a.last_seen],
     category: (a) => [label("categories", a.category), a.last_seen],
     events: (a) => [a.count, a.last_seen],
-    people: (a) => [a.subjects.length, a.last_seen],
+    people: (a) => [a.people, a.last_seen],
     last_seen: (a) => [a.last_seen, rank(a.severity)],
     status: (a) => [a.status, rank(a.severity)],
   }[key];
@@ -126,6 +145,7 @@ async function loadAlerts(event) {
   if (!state.recipientNames) {
     try { state.recipientNames = new Map((await getJson("/api/recipients")).map((s) => [s.recipient.id, s.recipient.name])); } catch (e) { state.recipientNames = new Map(); }
   }
+  if (!out.firstChild || event) out.replaceChildren(el("p", { class: "hint", role: "status", text: "Loading the alerts…" }));
   const q = new URLSearchParams();
   if ($("alert-status").value) q.set("status", $("alert-status").value);
   if ($("alert-rule").value) q.set("rule", $("alert-rule").value);
@@ -175,11 +195,12 @@ function alertTable(alerts, opts) {
         o.recipient ? el("td", {}, a.recipient ? el("a", { href: "#/recipients/" + encodeURIComponent(a.recipient), text: (state.recipientNames && state.recipientNames.get(a.recipient)) || a.recipient }) : "",
           a.recipient_type ? el("div", { class: "hint", text: label("recipient_types", a.recipient_type) }) : null) : null,
         el("td", { class: "num", text: a.count }),
-        el("td", { class: "num", text: a.subjects.length }),
+        el("td", { class: "num", text: a.people }),
         el("td", { class: "nowrap", text: when(a.last_seen) }),
         el("td", { class: "status-" + a.status, text: a.status }),
         el("td", {}, o.canAck && a.status === "open" ? el("button", { class: "small ack", type: "button", onclick: (e) => acknowledge(a.alert_id, e.target) }, "Acknowledge") : null)),
-      el("tr", { class: "why" }, el("td", {}), el("td", { colspan: cols.length - 1 }, a.reason, a.clause_section ? el("span", { class: "hint", text: "  · policy section: " + a.clause_section }) : null)),
+      el("tr", { class: "why" }, el("td", {}), el("td", { colspan: cols.length - 1 }, a.reason, a.clause_section ? el("span", { class: "hint", text: "  · policy section: " + a.clause_section }) : null,
+        el("span", { class: "hint" }, "  · evidence: "), evidenceLink(a.alert_id))),
     ]));
 }
 

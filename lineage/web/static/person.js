@@ -348,7 +348,7 @@ function personAlertTable(alerts) {
         el("td", {}, keyed("categories", a.category)), el("td", {}, a.purpose ? keyed("purposes", a.purpose) : ""),
         el("td", {}, a.recipient ? el("a", { href: "#/recipients/" + encodeURIComponent(a.recipient), text: recipientName(a.recipient) }) : ""),
         el("td", { class: "num person-count", text: a.person_events }),
-        el("td", { class: "num muted", text: a.count }), el("td", { class: "num muted", text: a.subjects.length }),
+        el("td", { class: "num muted", text: a.count }), el("td", { class: "num muted", text: a.people }),
         el("td", { class: "status-" + a.status, text: a.status })),
       el("tr", { class: "why" }, el("td", {}), el("td", { colspan: 8, text: a.reason }))]));
 }

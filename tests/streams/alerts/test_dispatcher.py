@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from config import Settings
+from graph.aggregate_reads import evidence
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
 from schemas.answers import Alert
@@ -141,7 +142,8 @@ def sample_notice(**changes: Any) -> AlertNotice:
         recipient="brokr",
         recipient_type="data_broker",
         subjects=["p_" + "1" * 40, "p_" + "2" * 40],
-        event_ids=[f"ev-{i}" for i in range(12)],
+        event_ids=[f"ev-{i}" for i in range(10)],
+        people=2,
         count=12,
         first_seen=datetime(2026, 3, 1, 9, tzinfo=UTC),
         last_seen=datetime(2026, 3, 2, 9, tzinfo=UTC),
@@ -171,9 +173,9 @@ def test_a_flood_of_identical_events_is_one_alert_with_every_event_and_one_notif
         "user.contact.email",
         "marketing.advertising",
     )
-    assert alert.count == 5000
-    assert sorted(alert.event_ids) == sorted(e["event_id"] for e in flood)
-    assert len(alert.subjects) == 250
+    assert (alert.count, alert.people) == (5000, 250)
+    assert alert.event_ids == [e["event_id"] for e in flood[::-1][:10]]  # the latest ten
+    assert sorted(e.event_id for e in evidence(store, [alert.alert_id])) == sorted(e["event_id"] for e in flood)
     assert alert.first_seen == datetime(2026, 3, 1, tzinfo=UTC)
     assert alert.last_seen == datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=4999)
     # ten batches, one notification: the first batch raised it, the rest came within the update interval
@@ -278,7 +280,8 @@ def test_webhook_posts_the_alert_json(store: GraphStore, receiver: Receiver) -> 
         "clause_text",
         "count",
     } <= set(doc)
-    assert doc["change"] == "new" and doc["count"] == 2 and doc["event_ids"] == ["flood-000000", "flood-000001"]
+    assert doc["change"] == "new" and doc["count"] == 2 and doc["event_ids"] == [
+        "flood-000001", "flood-000000"]  # newest first
     assert "person0@example.com" not in json.dumps(request["body"])
     assert "secret-token" not in repr(sink)
 
@@ -483,7 +486,8 @@ def test_lineage_ingest_sends_its_alerts_to_the_configured_webhook(
     assert main(["ingest", str(events), "--store", f"sqlite:///{tmp_path / 'l.db'}"], out, err) == 0, err.getvalue()
     (body,) = receiver.bodies()
     (doc,) = body["alerts"]
-    assert doc["rule"] == "undeclared-recipient-type" and doc["event_ids"] == ["flood-000000", "flood-000001"]
+    assert doc["rule"] == "undeclared-recipient-type" and doc["event_ids"] == [
+        "flood-000001", "flood-000000"]  # newest first
 
 
 # -- recall and precision on a large simulated stream --------------------------------------------------------------
@@ -501,8 +505,8 @@ def test_every_planted_flow_is_alerted_with_its_event_id_and_declared_traffic_ra
     alerts = store.alerts()
     alerted: dict[str, set[str]] = {}
     for a in alerts:
-        for event_id in a.event_ids:
-            alerted.setdefault(event_id, set()).add(a.rule)
+        for e in evidence(store, [a.alert_id]):  # every triggering event (an alert itself carries its latest)
+            alerted.setdefault(e.event_id, set()).add(a.rule)
     planted = {s.event["event_id"]: set(s.undeclared) for s in sims if s.undeclared}
     assert len(sims) > 15_000 and len(planted) > 200
 

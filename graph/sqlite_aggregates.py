@@ -1,0 +1,265 @@
+"""The SQLite store's flow aggregates (tables ``agg_units``, ``agg_unit_keys``, ``agg_keys``, ``agg_days``,
+``agg_people``; graph/aggregates.py says what they count): a batch's :class:`Delta` written inside the batch's
+transaction, what an erasure takes away, the rebuild of an older store, and the reads ``graph.aggregate_reads``
+composes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from graph.aggregates import Delta, Unit, facts_delta
+from graph.changes import EventFacts
+from graph.sqlite_layout import parse_ts, rows_in, ts
+from graph.store import AggregateRow
+
+_FULL_YEAR = 0xFFF
+
+
+def register(cur: sqlite3.Cursor, units: Iterable[Unit]) -> None:
+    """Record units (and the keys they count in) that may not be recorded yet."""
+    units = sorted(units, key=lambda u: u.id)
+    if not units:
+        return
+    cur.executemany(
+        "INSERT OR IGNORE INTO agg_units(unit, kind, fields, events) VALUES (?, ?, ?, 0)",
+        [(u.id, u.kind, json.dumps(u.fields)) for u in units],
+    )
+    cur.executemany(
+        "INSERT OR IGNORE INTO agg_unit_keys(unit, ref) VALUES (?, ?)", [(u.id, ref) for u in units for ref in u.keys]
+    )
+    keys = {ref: k for u in units for ref, k in u.keys.items()}
+    cur.executemany(
+        "INSERT OR IGNORE INTO agg_keys(ref, rollup, key, people) VALUES (?, ?, ?, 0)",
+        [(ref, k[0], json.dumps(k[1])) for ref, k in sorted(keys.items())],
+    )
+
+
+def stored_units(
+    cur: sqlite3.Cursor, people: Iterable[str], known: Mapping[str, Unit]
+) -> tuple[dict[str, set[str]], list[Unit]]:
+    """The units recorded for each of these people, and those of them not in ``known`` (read with their keys)."""
+    found: dict[str, set[str]] = {}
+    for person, unit in rows_in(cur, "SELECT person, unit FROM agg_people WHERE person IN ({marks})", sorted(people)):
+        found.setdefault(person, set()).add(unit)
+    missing = sorted({u for us in found.values() for u in us} - set(known))
+    keys: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {}
+    sql = (
+        "SELECT uk.unit, k.ref, k.rollup, k.key FROM agg_unit_keys uk JOIN agg_keys k ON k.ref = uk.ref"
+        " WHERE uk.unit IN ({marks})"
+    )
+    for unit, ref, rollup, key in rows_in(cur, sql, missing):
+        keys.setdefault(unit, {})[ref] = (rollup, tuple(json.loads(key)))
+    return found, [Unit(unit, "stored", (), refs) for unit, refs in keys.items()]
+
+
+def write(cur: sqlite3.Cursor, delta: Delta, added: Mapping[str, int]) -> None:
+    """Add ``delta``: its units' events, days and spans, its new (unit, person) months, and ``added`` people per
+    key (:meth:`Aggregator.people_added`), each table in key order."""
+    totals = delta.totals()
+    cur.executemany(
+        "UPDATE agg_units SET events = events + ?, first_day = min(coalesce(first_day, ?), ?),"
+        " last_day = max(coalesce(last_day, ?), ?) WHERE unit = ?",
+        [(n, first, first, last, last, unit) for unit, (n, first, last) in sorted(totals.items())],
+    )
+    cur.executemany(
+        "INSERT INTO agg_days(unit, day, events) VALUES (?, ?, ?)"
+        " ON CONFLICT(unit, day) DO UPDATE SET events = events + excluded.events",
+        sorted((unit, day, n) for (unit, day), n in delta.days.items()),
+    )
+    cur.executemany(
+        "UPDATE agg_keys SET people = people + ? WHERE ref = ?", [(n, ref) for ref, n in sorted(added.items())]
+    )
+    cur.executemany(
+        "INSERT INTO agg_people(unit, person, year, months) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(unit, person, year) DO UPDATE SET months = months | excluded.months"
+        " WHERE months | excluded.months != months",
+        delta.member_rows(),
+    )
+
+
+_FACTS = (
+    "SELECT event_id, kind, occurred_at, subject, coalesce(subject_type, ''), role, categories, source, purpose,"
+    " recipient FROM events"
+)
+
+
+def _facts(rows: Iterable[Sequence[object]], alerts: dict[str, list[str]]) -> Iterator[EventFacts]:
+    for r in rows:
+        event_id = str(r[0])
+        yield EventFacts(
+            event_id,
+            str(r[1]),
+            parse_ts(str(r[2])),
+            str(r[3]),
+            str(r[4]),
+            str(r[5]),
+            tuple(json.loads(str(r[6]))),
+            r[7],  # type: ignore[arg-type]
+            r[8],  # type: ignore[arg-type]
+            r[9],  # type: ignore[arg-type]
+            tuple(alerts.get(event_id, ())),
+        )
+
+
+def person_facts(cur: sqlite3.Cursor, subject: str) -> list[EventFacts]:
+    """Every stored data event of one person, with the alerts each triggered."""
+    alerts: dict[str, list[str]] = {}
+    for aid, event_id in cur.execute("SELECT alert_id, event_id FROM alert_events WHERE subject = ?", (subject,)):
+        alerts.setdefault(event_id, []).append(aid)
+    rows = cur.execute(_FACTS + " WHERE subject = ? AND categories IS NOT NULL", (subject,)).fetchall()
+    return list(_facts(rows, alerts))
+
+
+def erase(cur: sqlite3.Cursor, subject: str, at: datetime) -> None:
+    """Take from the aggregates what an erasure of ``subject`` at ``at`` deletes (before its events go): the erased
+    events' counts and spans, and the person's membership, written again from their events after ``at``."""
+    facts = person_facts(cur, subject)
+    if not facts:
+        return
+    gone = facts_delta(f for f in facts if f.occurred_at <= at)
+    kept = facts_delta(f for f in facts if f.occurred_at > at)
+    before = facts_delta(facts)
+    cur.executemany(
+        "UPDATE agg_days SET events = events - ? WHERE unit = ? AND day = ?",
+        sorted((n, unit, day) for (unit, day), n in gone.days.items()),
+    )
+    cur.executemany("DELETE FROM agg_days WHERE unit = ? AND day = ? AND events <= 0", sorted(gone.days))
+    cur.executemany(
+        "UPDATE agg_units SET events = events - ?, first_day = (SELECT min(day) FROM agg_days d WHERE d.unit = ?),"
+        " last_day = (SELECT max(day) FROM agg_days d WHERE d.unit = ?) WHERE unit = ?",
+        [(n, unit, unit, unit) for unit, (n, _, _) in sorted(gone.totals().items())],
+    )
+    lost = before.refs(u for u, _ in before.members) - kept.refs(u for u, _ in kept.members)
+    cur.executemany("UPDATE agg_keys SET people = people - 1 WHERE ref = ?", [(ref,) for ref in sorted(lost)])
+    cur.execute("DELETE FROM agg_people WHERE person = ?", (subject,))
+    write(cur, Delta(kept.units, {}, kept.members), {})
+
+
+def rebuild(cur: sqlite3.Cursor, people_per_pass: int = 2_000) -> None:
+    """Compute every aggregate from the stored events (a store converted from an older version): people a few
+    thousand at a time, so that each pass holds its people's whole membership (additive over disjoint people)."""
+    for table in ("agg_people", "agg_days", "agg_keys", "agg_unit_keys", "agg_units"):
+        cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+    people = [r[0] for r in cur.execute("SELECT DISTINCT subject FROM events WHERE categories IS NOT NULL ORDER BY 1")]
+    for i in range(0, len(people), people_per_pass):
+        chunk = people[i : i + people_per_pass]
+        alerts: dict[str, list[str]] = {}
+        sql = "SELECT alert_id, event_id FROM alert_events WHERE subject IN ({marks})"
+        for aid, event_id in rows_in(cur, sql, chunk):
+            alerts.setdefault(event_id, []).append(aid)
+        rows = list(rows_in(cur, _FACTS + " WHERE categories IS NOT NULL AND subject IN ({marks})", chunk))
+        delta = facts_delta(_facts(rows, alerts))
+        register(cur, delta.units.values())
+        added: dict[str, int] = {}
+        for ref, _ in delta.by_key().members:  # each pass's people are new to every key they reach
+            added[ref] = added.get(ref, 0) + 1
+        write(cur, delta, added)
+
+
+# -- reads -------------------------------------------------------------------------------------------------------
+def _row(r: Sequence[Any]) -> AggregateRow:
+    return AggregateRow(str(r[0]), str(r[1]), tuple(json.loads(str(r[2]))), int(r[3]), int(r[4]), int(r[5]), int(r[6]))
+
+
+def totals(db: sqlite3.Connection) -> list[AggregateRow]:
+    sql = (
+        "SELECT k.ref, k.rollup, k.key, u.events, k.people, u.first, u.last FROM (SELECT uk.ref, sum(u.events) AS"
+        " events, min(u.first_day) AS first, max(u.last_day) AS last FROM agg_units u JOIN agg_unit_keys uk"
+        " ON uk.unit = u.unit WHERE u.events > 0 GROUP BY uk.ref) u JOIN agg_keys k ON k.ref = u.ref"
+    )
+    return [_row(r) for r in db.execute(sql)]
+
+
+def days(db: sqlite3.Connection, first_day: int, end_day: int) -> list[AggregateRow]:
+    sql = (
+        "SELECT k.ref, k.rollup, k.key, sum(d.events), 0, min(d.first), max(d.last) FROM (SELECT unit,"
+        " sum(events) AS events, min(day) AS first, max(day) AS last FROM agg_days WHERE day >= ? AND day < ?"
+        " AND events > 0 GROUP BY unit) d JOIN agg_unit_keys uk ON uk.unit = d.unit JOIN agg_keys k ON k.ref = uk.ref"
+        " GROUP BY k.ref"
+    )
+    return [_row(r) for r in db.execute(sql, (first_day, end_day))]
+
+
+def _month_condition(first_month: int, end_month: int) -> tuple[str, list[int]]:
+    """A condition on (p.year, p.months) for rows with a month in [first_month, end_month), and its parameters."""
+    y1, y2 = first_month // 12, (end_month - 1) // 12
+    m1 = _FULL_YEAR & ~((1 << (first_month % 12)) - 1)
+    m2 = (1 << ((end_month - 1) % 12 + 1)) - 1
+    if y1 == y2:
+        return "p.year = ? AND p.months & ? != 0", [y1, m1 & m2]
+    return (
+        "p.year >= ? AND p.year <= ? AND p.months & (CASE p.year WHEN ? THEN ? WHEN ? THEN ? ELSE 4095 END) != 0",
+        [y1, y2, y1, m1, y2, m2],
+    )
+
+
+def people(db: sqlite3.Connection, first_month: int, end_month: int, rollups: Sequence[str] | None) -> dict[str, int]:
+    where, params = _month_condition(first_month, end_month)
+    sql = "SELECT uk.ref, count(DISTINCT p.person) FROM agg_people p JOIN agg_unit_keys uk ON uk.unit = p.unit"
+    args: list[object] = list(params)
+    if rollups is not None:
+        sql += " JOIN agg_keys k ON k.ref = uk.ref"
+        where += f" AND k.rollup IN ({','.join('?' * len(rollups))})"
+        args += list(rollups)
+    return {str(r[0]): int(r[1]) for r in db.execute(f"{sql} WHERE {where} GROUP BY uk.ref", args)}  # noqa: S608
+
+
+def members(
+    db: sqlite3.Connection, pairs: Sequence[tuple[str, str]], first_month: int, end_month: int
+) -> set[tuple[str, str]]:
+    wanted = set(pairs)
+    where, params = _month_condition(first_month, end_month)
+    sql = (
+        "SELECT DISTINCT uk.ref, p.person FROM agg_people p JOIN agg_unit_keys uk ON uk.unit = p.unit"  # noqa: S608
+        f" WHERE {where} AND p.person IN ({{marks}})"
+    )
+    people = sorted({p for _, p in pairs})
+    out: set[tuple[str, str]] = set()
+    for i in range(0, len(people), 400):
+        chunk = people[i : i + 400]
+        sql_chunk = sql.format(marks=",".join("?" * len(chunk)))
+        out.update(
+            pair
+            for pair in ((str(r[0]), str(r[1])) for r in db.execute(sql_chunk, [*params, *chunk]))
+            if pair in wanted
+        )
+    return out
+
+
+def persons(db: sqlite3.Connection, first_month: int, end_month: int, refs: Sequence[str] | None) -> list[str]:
+    """The people with an event in a month of [first_month, end_month) (in a unit of these keys; None: any)."""
+    where, params = _month_condition(first_month, end_month)
+    args: list[object] = list(params)
+    if refs is not None:
+        where += f" AND p.unit IN (SELECT unit FROM agg_unit_keys WHERE ref IN ({','.join('?' * len(refs))}))"  # noqa: S608
+        args += list(refs)
+    sql = f"SELECT DISTINCT p.person FROM agg_people p WHERE {where} ORDER BY 1"  # noqa: S608 - fixed fragments
+    return [str(r[0]) for r in db.execute(sql, args)]
+
+
+def facts_of(
+    db: sqlite3.Connection, people: Sequence[str], since: datetime | None, until: datetime | None, chunk: int = 200
+) -> Iterator[list[EventFacts]]:
+    """The data events of these people in [since, until), a chunk of people at a time (each person's oldest first),
+    through the (subject, occurred_at) index."""
+    lo, hi = ts(since) if since else "", ts(until) if until else "9999"
+    for i in range(0, len(people), chunk):
+        part = people[i : i + chunk]
+        marks = ",".join("?" * len(part))
+        alerts: dict[str, list[str]] = {}
+        for aid, event_id in db.execute(
+            f"SELECT alert_id, event_id FROM alert_events WHERE subject IN ({marks})"  # noqa: S608 - placeholders
+            " AND occurred_at >= ? AND occurred_at < ?",
+            (*part, lo, hi),
+        ):
+            alerts.setdefault(event_id, []).append(aid)
+        rows = db.execute(
+            _FACTS + f" WHERE subject IN ({marks}) AND occurred_at >= ? AND occurred_at < ?"  # noqa: S608
+            " AND categories IS NOT NULL ORDER BY subject, occurred_at, event_id",
+            (*part, lo, hi),
+        ).fetchall()
+        yield list(_facts(rows, alerts))
