@@ -54,6 +54,14 @@ CALL (e, r) {{
 RETURN collect(e.event_id) AS created
 """
 
+# The events of a batch an earlier attempt committed: stamped with the batch's applied_at, which a retry of a batch
+# whose commit may have landed unseen reuses (graph.neo4j_store.Neo4jGraphStore.apply). One record.
+LANDED = """
+UNWIND $ids AS id
+MATCH (e:Event {ns: $ns, event_id: id}) WHERE e.applied_at = $now
+RETURN collect(e.event_id) AS landed
+"""
+
 # -- aggregates of the new events, one row per key ---------------------------------------------------------------
 # node properties follow the latest event: subjects by occurred_at, recipients by (occurred_at, event_id)
 SUBJECTS = f"""
@@ -165,6 +173,13 @@ CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at
                      recipients: found + [r IN $known WHERE NOT r IN found]})
 SET t.reason = $reason
 """
+# the catalogue's tie-break between events of the same instant must not keep an erased event's id (as in SQLite)
+_ERASE_SEEN_EVENT = """
+MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
+WITH collect(ev.event_id) AS ids
+MATCH (x:Recipient {ns: $ns}) WHERE x.seen_event IN ids
+SET x.seen_event = ''
+"""
 _ERASE_EVENTS = """
 MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
 DETACH DELETE ev
@@ -202,6 +217,7 @@ DETACH DELETE s
 """
 ERASURE_STATEMENTS = (
     _ERASE_TOMBSTONE,
+    _ERASE_SEEN_EVENT,
     _ERASE_EVENTS,
     _ERASE_CONSENTS,
     _ERASE_HOLDS,
@@ -391,5 +407,12 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
 
 
 def catalogue(batch: Sequence[ChangeSet]) -> list[Statement]:
-    """Only the source and recipient statements of :func:`plan`: what events an erasure covers still leave behind."""
-    return [(q, rows) for q, rows in plan(batch) if q in (SOURCES, RECIPIENTS)]
+    """Only the source and recipient statements of :func:`plan`: what events an erasure covers still leave behind
+    (a recipient row without the event's id, as the erasure leaves the ones it deletes)."""
+    out: list[Statement] = []
+    for q, rows in plan(batch):
+        if q == RECIPIENTS:
+            out.append((q, [[*row[:4], ""] for row in rows]))
+        elif q == SOURCES:
+            out.append((q, rows))
+    return out

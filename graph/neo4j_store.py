@@ -17,12 +17,13 @@ Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (disti
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import neo4j
@@ -33,6 +34,7 @@ from graph import neo4j_aggregates as aggregates
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
+from graph import neo4j_transfer as transfer
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator, Pending
 from graph.changes import ChangeSet, EventFacts, Tombstone
@@ -179,6 +181,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreConfigError(f"bad Neo4j store URL {uri!r}: {exc}") from exc
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
+        self._unsettled: dict[str, datetime] = {}  # batch -> applied_at of an attempt whose commit may have landed
         self._aggregator = Aggregator()
         self._registered: set[str] = set()  # aggregate units known to be recorded (a unit, once recorded, stays)
         try:
@@ -350,7 +353,13 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             unique.setdefault(cs.event.event_id, cs)
         if not unique:
             return ApplyResult(0, len(batch))
-        now = datetime.now(UTC)
+        # A batch whose commit may have landed unseen (the connection lost during COMMIT) is retried with the same
+        # applied_at: its events found with that stamp are then the earlier attempt's, reported as applied (their
+        # findings too) instead of as duplicates, and nothing is written again.
+        key = _batch_key(unique)
+        unsettled = self._unsettled.pop(key, None)
+        now = unsettled or datetime.now(UTC)
+        attempts = 0
         # erasures first (oldest first), so that the batch's later events about the person survive them
         erasures = sorted(
             (cs for cs in unique.values() if cs.erasure), key=lambda c: (c.event.occurred_at, c.event.event_id)
@@ -363,12 +372,23 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         attempt: list[tuple[Pending, set[str]]] = []  # the last attempt's, remembered once it commits
 
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
+            nonlocal attempts
+            attempts += 1
             attempt.clear()
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            lock_people(tx, self.namespace, people)  # before their tombstones are read
+            landed = self._landed(tx, list(unique), now) if unsettled or attempts > 1 else []
+            if not landed:
+                lock_people(tx, self.namespace, people)  # before their tombstones are read
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
+            if landed:  # the earlier attempt committed: report what it did, write nothing
+                done = set(landed)
+                return landed, [
+                    cs.event.event_id
+                    for cs in others
+                    if cs.event.event_id not in done and _covered(cs, tombstones.get(cs.event.subject, ()))
+                ]
             applied: list[str] = []
             for cs in erasures:
                 assert cs.erasure is not None
@@ -411,7 +431,13 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 tx.run(plan.FORGET_BARE, keys=bare, ns=self.namespace).consume()
             return applied + [cs.event.event_id for cs in fresh], suppressed
 
-        applied, suppressed = self._run("write to", work, write=True)
+        try:
+            applied, suppressed = self._run("write to", work, write=True)
+        except StoreUnavailable:
+            self._unsettled[key] = now
+            while len(self._unsettled) > _UNSETTLED_KEPT:
+                self._unsettled.pop(next(iter(self._unsettled)))
+            raise
         for pending, units in attempt:
             agg.committed(pending)
             self._registered.update(units)
@@ -423,6 +449,28 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
     def purge(self) -> PurgeResult:
         # the server's files are out of reach of a client, and Neo4j frees nothing while it runs: see the text
         return PurgeResult(False, NEO4J_RESIDUE)
+
+    def export_graph(self, out: TextIO) -> transfer.TransferCounts:
+        """This namespace's nodes and relationships to ``out`` (graph/neo4j_transfer.py)."""
+        return transfer.export_graph(self._query, self.namespace, out)
+
+    def import_graph(self, lines: Callable[[], Iterable[str]]) -> transfer.TransferCounts:
+        """An export of this namespace into it, which must be empty; ``lines`` opens the export (it is read twice:
+        checked, then written; graph/neo4j_transfer.py)."""
+        labels = frozenset(label for _, label, _ in CONSTRAINTS)
+        return transfer.import_graph(self._query, self.namespace, lines, labels, frozenset(RELATIONSHIP_TYPES))
+
+    def _query(self, query: str, params: dict[str, Any]) -> list[neo4j.Record]:
+        with self._translated("copy the graph of"):
+            records, _, _ = self._driver.execute_query(
+                query, params, database_=self.database, bookmark_manager_=self._bookmarks
+            )
+        return list(records)
+
+    def _landed(self, tx: neo4j.ManagedTransaction, ids: list[str], now: datetime) -> list[str]:
+        """The events among ``ids`` an earlier attempt of this batch (applied at ``now``) committed."""
+        record = tx.run(plan.LANDED, ids=ids, now=now, ns=self.namespace).single(strict=True)
+        return list(record[0])
 
     def _events(
         self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime
@@ -634,6 +682,20 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         self._driver.close()
 
 
+#: batches whose commit may have landed unseen, kept (by batch) until a retry settles them; the oldest go first
+_UNSETTLED_KEPT = 64
+
+
+def _batch_key(unique: dict[str, ChangeSet]) -> str:
+    """Names a batch by its events, so that a retry of the same events finds its earlier attempt's stamp."""
+    return hashlib.sha256("\x1f".join(sorted(unique)).encode("utf-8")).hexdigest()
+
+
+def _covered(cs: ChangeSet, tombstones: Iterable[tuple[datetime, str]]) -> bool:
+    at = cs.event.occurred_at.astimezone(UTC)
+    return any(t >= at for t, _ in tombstones)
+
+
 def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -> None:
     """Take the write locks of these people (sorted keys) for the rest of ``tx``: see :data:`plan.LOCK_PEOPLE`."""
     tx.run(plan.LOCK_PEOPLE, keys=keys, ns=namespace).consume()
@@ -667,10 +729,11 @@ def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.St
             tx.run(query, rows=rows, ns=namespace).consume()
 
 
-# What an erasure leaves on a Neo4j server's disk (measured: docs/privacy.md, "Erasure on Neo4j").
+# What an erasure leaves on a Neo4j server's disk (measured in docs/privacy.md, "Erasure on Neo4j").
 NEO4J_RESIDUE = (
     "Neo4j keeps deleted records in its store, index and transaction-log files until they are reused or pruned; "
-    "the server's operator removes them (docs/privacy.md, Erasure in the store's files)"
+    "the operator removes them by rebuilding the database (lineage neo4j export / import: docs/privacy.md, "
+    "Erasure on Neo4j)"
 )
 
 _SCHEMA_ALREADY_THERE = (

@@ -88,13 +88,13 @@ def read_key_file(path: Path) -> bytes:
     return key_from_text(path.read_text(encoding="utf-8"), origin=origin)
 
 
-def load_or_create_key_file(path: Path) -> bytes:
+def load_or_create_key_file(path: Path, *, what: str = "pseudonym key") -> bytes:
     """Read a key file, creating it (mode 0600, 32 random bytes as hex, in a directory made 0700) when absent.
 
     An existing key file that its group or others may read is used, with a warning on the ``graph.pseudonym``
-    logger: whoever reads the key can confirm who is in the graph.
+    logger: whoever reads the pseudonym key can confirm who is in the graph. ``what`` names the key in messages.
     """
-    origin = f"the pseudonym key file {path}"
+    origin = f"the {what} file {path}"
     if path.exists():
         return read_key_file(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage import cli_neo4j, cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
 from lineage.cli_common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -401,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_web.register,
         cli_privacy.register,
         cli_policy.register,
+        cli_neo4j.register,
     ):
         register(sub)
 

@@ -1,4 +1,5 @@
-"""`lineage serve` (the web console and HTTP API) and `lineage tokens add|list|revoke` (its API tokens)."""
+"""`lineage serve` (the web console and HTTP API), `lineage tokens add|list|revoke` (its API tokens) and
+`lineage audit verify|repair` (its audit trail)."""
 
 from __future__ import annotations
 
@@ -99,11 +100,54 @@ def cmd_tokens(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    from lineage.web.audit import AuditLog, AuditVerification
+
+    web = _web_settings(args, settings)
+    if not web.audit_key_hex and not web.audit_key_file.exists():
+        err.write(
+            f"lineage audit: no audit key at {web.audit_key_file} (set LINEAGE_AUDIT_KEY_FILE or LINEAGE_AUDIT_KEY to "
+            "the key the trail was written with)\n"
+        )
+        return EXIT_USAGE
+    trail = AuditLog(web.audit_log, web.audit_key(), web.audit_head)
+    if args.audit_command == "repair":
+        repaired = trail.repair(new_head=args.new_head)
+        if repaired.quarantined is not None:
+            out.write(f"moved an incomplete last line ({repaired.quarantined_bytes} bytes) to {repaired.quarantined}\n")
+        if repaired.new_head:
+            out.write(
+                f"signed a new head for the trail as it is ({repaired.verification.entries} entries): entries removed "
+                "from its end before now cannot be detected\n"
+            )
+        if repaired.quarantined is None and not repaired.new_head:
+            out.write("nothing to repair\n")
+        result: AuditVerification = repaired.verification
+    else:
+        result = trail.verify()
+    if args.format == "json":
+        out.write(result.model_dump_json(indent=2) + "\n")
+    elif result.ok:
+        legacy = (
+            f"; {result.legacy_entries} written before the trail had a key (checked by their unkeyed chain only)"
+            if result.legacy_entries
+            else ""
+        )
+        out.write(
+            f"ok: {result.entries} entries{legacy}; the head records {result.head_entries}; "
+            f"last MAC {result.last_mac}\n"
+        )
+    else:
+        err.write(f"lineage audit: {web.audit_log} does not verify: {result.problem}\n")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 _TOKENS_FILE = "API tokens file (default: $LINEAGE_TOKENS_FILE or tokens.json beside the pseudonym key file)"
+_AUDIT_LOG = "audit trail file (default: $LINEAGE_AUDIT_LOG or audit.jsonl beside the pseudonym key file)"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `serve` and `tokens` to the `lineage` command line."""
+    """Add `serve`, `audit` and `tokens` to the `lineage` command line."""
     sp = with_store(sub.add_parser("serve", help="the web console and HTTP API (FastAPI + uvicorn)"))
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     sp.add_argument("--port", type=int, default=8400, help="port to listen on")
@@ -122,6 +166,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sp.add_argument("--quiet", action="store_true", help="log warnings only (no per-request lines)")
     sp.set_defaults(func=cmd_serve)
+
+    audit = sub.add_parser(
+        "audit",
+        help="the audit trail of lookups: verify its MACs, chain and head; repair an incomplete last line",
+    )
+    asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    sp = asub.add_parser(
+        "verify",
+        help="check every line's MAC and chain and the trail against its signed head (exit 0 ok, 1 not)",
+    )
+    sp.add_argument("--audit-log", metavar="FILE", help=_AUDIT_LOG)
+    sp.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text, or the verification as JSON (default: text)"
+    )
+    sp.set_defaults(func=cmd_audit)
+    sp = asub.add_parser(
+        "repair",
+        help="move an incomplete last line (a write cut short) to a quarantine file beside the trail",
+        description="Moves an incomplete last line to TRAIL.torn-<UTC time> (mode 0600) so that lookups can be "
+        "recorded again, then verifies. Nothing else is changed: a trail that still does not verify is evidence. "
+        "--new-head signs a head for the trail as it is when the head is missing or unreadable (entries removed from "
+        "the end before then cannot be detected). Exit 0 when the trail then verifies, 1 otherwise.",
+    )
+    sp.add_argument("--audit-log", metavar="FILE", help=_AUDIT_LOG)
+    sp.add_argument("--new-head", action="store_true", help="sign a new head when it is missing or unreadable")
+    sp.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text, or the verification as JSON (default: text)"
+    )
+    sp.set_defaults(func=cmd_audit)
 
     tok = sub.add_parser("tokens", help="API tokens of the web console: add, list, revoke")
     tsub = tok.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")

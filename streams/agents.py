@@ -301,16 +301,30 @@ async def retrying(
     The batch is held meanwhile, so nothing is committed and the partitions keep their position.
     """
     loop = asyncio.get_running_loop()
-    delay = initial
+    delay, tries, down_since = initial, 0, 0.0
     while True:
         try:
-            return await loop.run_in_executor(executor, work, arg)
+            result = await loop.run_in_executor(executor, work, arg)
         except StoreUnavailable as exc:
-            _log.warning("graph store unavailable (%s); retrying %d event(s) in %.1f s", exc, events, delay)
+            tries += 1
+            if tries == 1:  # one line when the outage begins and one when it ends, not one per try
+                down_since = loop.time()
+                _log.warning(
+                    "graph store unavailable (%s); holding %d event(s) and retrying, at most %.0f s apart",
+                    exc,
+                    events,
+                    maximum,
+                )
             if health is not None:
                 health.store_unavailable(str(exc), events, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, maximum)
+            continue
+        if tries:
+            _log.warning(
+                "graph store available again after %.1f s and %d failed tries", loop.time() - down_since, tries
+            )
+        return result
 
 
 async def publish_findings(publisher: Publisher, topic: str, findings: Sequence[Finding]) -> None:
@@ -377,7 +391,10 @@ async def channel_batches(channel: Any, size: int, wait: float) -> AsyncGenerato
     get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
     poll = min(wait, BATCH_POLL)
     while True:
-        batch = [await get()]
+        try:
+            batch = [await get()]
+        except StopAsyncIteration:  # the channel is closed: the worker stops (raised on, it would read as a crash)
+            return
         deadline = loop.time() + wait
         while True:
             while len(batch) < size and not empty():

@@ -23,6 +23,7 @@ from streams.alerts.dispatcher import AlertDispatcher
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.kafka_clients import broker_credentials, broker_urls
+from streams.outages import Outages
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
@@ -77,8 +78,11 @@ def create_app(
         health=health,
         publish_findings=settings.worker_alerts,
     )
-    if health is not None:
-        _report_health(app, health)
+    # one log line per outage of the broker or the store, and the broker's state in the health file
+    outages = Outages(health)
+    outages.install()
+    _report_health(app, health, outages)
+    app.lineage_outages = outages  # type: ignore[attr-defined]
     register_agents(
         app,
         processor,
@@ -130,16 +134,20 @@ def _faust_app(settings: Settings, group: str) -> faust.App:
     return app
 
 
-def _report_health(app: faust.App, health: HealthFile) -> None:
-    """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py)."""
+def _report_health(app: faust.App, health: HealthFile | None, outages: Outages) -> None:
+    """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py) and
+    notices the broker answering again (streams/outages.py)."""
 
     @app.task  # type: ignore[untyped-decorator, unused-ignore]
     async def started() -> None:
-        health.running()
+        if health is not None:
+            health.running()
 
     @app.timer(interval=HEARTBEAT_SECONDS)  # type: ignore[untyped-decorator, unused-ignore]
     async def heartbeat() -> None:
-        health.heartbeat()
+        outages.tick()
+        if health is not None:
+            health.heartbeat()
 
 
 def _datadir(group: str) -> Path:
@@ -156,6 +164,9 @@ def close_app(app: faust.App) -> None:
     health: HealthFile | None = getattr(app, "lineage_health", None)
     if health is not None:
         health.stopped()
+    outages: Outages | None = getattr(app, "lineage_outages", None)
+    if outages is not None:
+        outages.uninstall()
     dispatcher: AlertDispatcher | None = getattr(app, "lineage_dispatcher", None)
     if dispatcher is not None:
         dispatcher.close()

@@ -4,13 +4,16 @@
 
     {"status": "ok", "since": "...", "updated_at": "...", "pid": 4242, "error": null,
      "batches": 12, "applied": 5400, "duplicates": 0, "rejected": 3, "suppressed": 0, "last_batch_at": "...",
-     "retrying_events": 0, "retry_in_seconds": null, "outages": 1}
+     "retrying_events": 0, "retry_in_seconds": null, "outages": 1, "kafka_error": null, "kafka_outages": 0}
 
 ``status`` is ``starting`` (the worker is joining its group), ``ok``, ``store_unavailable`` (the graph store
 cannot be written: the worker holds the batch, commits nothing, and retries with backoff; ``error`` says why,
-``since`` when it began, ``retrying_events`` how many events wait) or ``stopped``. ``updated_at`` is refreshed at
-least every heartbeat interval while the worker runs, so a file older than a few intervals means a hung or dead
-worker. The file holds no personal data (counts, times, and the store error, which names the server only).
+``since`` when it began, ``retrying_events`` how many events wait), ``kafka_unavailable`` (the worker cannot reach
+the Kafka broker: nothing arrives and nothing is committed; ``kafka_error`` says why, ``kafka_outages`` counts
+them; see streams/outages.py) or ``stopped``. When both are down the status is ``store_unavailable``.
+``updated_at`` is refreshed at least every heartbeat interval while the worker runs, so a file older than a few
+intervals means a hung or dead worker. The file holds no personal data (counts, times, and the errors, which name
+servers only).
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ class HealthFile:
             "retrying_events": 0,
             "retry_in_seconds": None,
             "outages": 0,
+            "kafka_error": None,
+            "kafka_outages": 0,
         }
+        self._store_down = self._kafka_down = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write()
 
@@ -63,6 +69,19 @@ class HealthFile:
         if self._state["status"] != status:
             self._state["status"], self._state["since"] = status, _now()
 
+    def _running_status(self, *, progress: bool = False) -> None:
+        """The status from what is down (the store first: a batch is held); ``progress``: the worker has done
+        something (started, or finished a batch), which ends ``starting``."""
+        status = self._state["status"]
+        if status == "stopped":
+            return
+        if self._store_down:
+            self._set_status("store_unavailable")
+        elif self._kafka_down:
+            self._set_status("kafka_unavailable")
+        elif status != "starting" or progress:
+            self._set_status("ok")
+
     def _write(self) -> None:
         self._state["updated_at"] = _now()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -72,23 +91,42 @@ class HealthFile:
     def running(self) -> None:
         """The worker has started and waits for events."""
         with self._lock:
-            if self._state["status"] == "starting":
-                self._set_status("ok")
+            self._running_status(progress=True)
             self._write()
 
     def store_unavailable(self, error: str, events: int, retry_in: float) -> None:
         """A write failed because the store cannot be reached; the batch is held and retried in ``retry_in`` s."""
         with self._lock:
-            if self._state["status"] != "store_unavailable":
+            if not self._store_down:
                 self._state["outages"] += 1
-            self._set_status("store_unavailable")
+            self._store_down = True
+            self._running_status()
             self._state.update(error=error, retrying_events=events, retry_in_seconds=retry_in)
+            self._write()
+
+    def kafka_unavailable(self, error: str) -> None:
+        """The worker cannot reach the Kafka broker (nothing arrives, nothing can be committed)."""
+        with self._lock:
+            if not self._kafka_down:
+                self._state["kafka_outages"] += 1
+            self._kafka_down = True
+            self._state["kafka_error"] = error
+            self._running_status()
+            self._write()
+
+    def kafka_available(self) -> None:
+        """The broker answers again."""
+        with self._lock:
+            self._kafka_down = False
+            self._state["kafka_error"] = None
+            self._running_status()
             self._write()
 
     def batch_done(self, applied: int, duplicates: int, rejected: int, suppressed: int) -> None:
         """A batch is in the store (and its offsets are about to be committed)."""
         with self._lock:
-            self._set_status("ok")
+            self._store_down = False
+            self._running_status(progress=True)
             s = self._state
             s.update(error=None, retrying_events=0, retry_in_seconds=None, last_batch_at=_now())
             s["batches"] += 1

@@ -9,6 +9,7 @@ from policies import default_policy
 from schemas.policy import Policy
 
 TEST_KEY = bytes.fromhex("5f" * 32)
+TEST_AUDIT_KEY = bytes.fromhex("a7" * 32)
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from lineage.web.audit import AuditEntry, AuditVerification, to_csv, to_jsonl
+from lineage.web.audit import AuditEntry, AuditTrailError, AuditVerification, to_csv, to_jsonl
 from lineage.web.auth import REFUSALS, requires
-from lineage.web.common import Instant, audited, aware
+from lineage.web.common import Instant, audit_refusal, audited, aware
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
 
@@ -47,9 +47,12 @@ def audit_router(console: Console) -> APIRouter:
         limit: int | None,
     ) -> list[AuditEntry]:
         target = console.pseudonymize(subject) if subject is not None else pseudonym
-        entries = console.audit.entries(
-            subject=target, actor=actor, action=what, since=aware(since), until=aware(until), limit=limit
-        )
+        try:
+            entries = console.audit.entries(
+                subject=target, actor=actor, action=what, since=aware(since), until=aware(until), limit=limit
+            )
+        except AuditTrailError as exc:
+            raise audit_refusal(exc) from None
         if target is not None:  # asking whether someone was looked up is itself a lookup of that person
             audited(console.audit, request, who, action=action, subject=target, returned={"entries": len(entries)})
         return entries
@@ -97,7 +100,8 @@ def audit_router(console: Console) -> APIRouter:
 
     @r.get("/api/audit/verify", response_model=AuditVerification, responses=REFUSALS)
     def verify(_: Principal = Depends(dpo)) -> AuditVerification:  # noqa: B008
-        """Check the hash chain of the trail: an edited or removed line shows as the first broken entry."""
+        """Check the trail: every line's MAC and chain, and its length against the signed head. An edited, removed or
+        forged line shows as the first broken entry, lines cut off the end as a trail shorter than its head."""
         return console.audit.verify()
 
     return r

@@ -1,29 +1,33 @@
-"""The audit trail of per-person lookups: an append-only, hash-chained JSON Lines file of who looked up whom."""
+"""The audit trail of per-person lookups: an append-only JSON Lines file of who looked up whom, each line MACed and
+chained under a key kept apart from it, with a signed head (see lineage/web/audit_chain.py)."""
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from lineage.web import audit_chain as chain
+from lineage.web.audit_chain import AuditBroken, AuditTorn, AuditTrailError, Head
 from lineage.web.tokens import Principal
 from reports.escaping import csv_text
+from schemas.base import Frozen
 
-GENESIS = "0" * 64
+__all__ = ["AuditBroken", "AuditEntry", "AuditLog", "AuditTorn", "AuditTrailError", "AuditVerification"]
+
 _TAIL = 65_536  # an entry is far shorter; the last line is always within this many bytes of the end
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Frozen):
     """One recorded lookup or action: who, when, which subject (by pseudonym), what was returned (as counts)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     seq: int = Field(description="Position in the trail, from 1.")
     at: datetime = Field(description="When the lookup was answered (UTC).")
     actor: str = Field(description="Name of the API token used.")
@@ -36,31 +40,59 @@ class AuditEntry(BaseModel):
     subject: str | None = Field(default=None, description="Pseudonym of the person looked up (never the raw id).")
     target: str | None = Field(default=None, description="Non-personal object of an action (e.g. an alert id).")
     returned: dict[str, int] = Field(description="What was returned, as counts (e.g. categories, recipients).")
-    prev: str = Field(description="SHA-256 of the previous line of the file (a chain: edits and deletions show).")
+    prev: str = Field(
+        description="MAC of the previous line (for a line written before the trail had a key: SHA-256 of it)."
+    )
+    mac: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 of this line (without this member) under the audit key; none on lines written "
+        "before the trail had a key.",
+    )
 
 
-class AuditVerification(BaseModel):
-    """Result of checking the hash chain of the trail."""
+class AuditVerification(Frozen):
+    """Result of checking the trail: every line's MAC and chain, and the trail against its signed head."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    ok: bool = Field(description="True when every line chains to the one before it.")
-    entries: int = Field(description="Number of entries read.")
-    first_broken: int | None = Field(default=None, description="Line number of the first entry whose chain breaks.")
+    ok: bool = Field(description="True when every line verifies and the trail is as long as its head records.")
+    entries: int = Field(description="Number of entries that verify, from the first.")
+    first_broken: int | None = Field(default=None, description="Line number of the first entry that does not verify.")
+    problem: str | None = Field(default=None, description="What is wrong, and what to do (no personal data).")
+    legacy_entries: int = Field(
+        default=0,
+        description="Entries written before the trail had a key, checked by their unkeyed SHA-256 chain only: an edit "
+        "made to them before the first keyed entry cannot show.",
+    )
+    head_entries: int | None = Field(default=None, description="The entry count the signed head records.")
+    last_mac: str | None = Field(
+        default=None, description="The last entry's MAC: record it elsewhere to detect a rollback of trail and head."
+    )
 
 
-def _line_hash(line: str) -> str:
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class RepairResult:
+    """What ``lineage audit repair`` did."""
+
+    quarantined: Path | None  # where an incomplete last line was moved
+    quarantined_bytes: int
+    new_head: bool
+    verification: AuditVerification
 
 
 class AuditLog:
     """Append-only JSON Lines file; safe for several threads and processes (an exclusive lock around each append).
 
-    Each line stores the SHA-256 of the line before it, so removing or editing a line breaks the chain
-    (:meth:`verify`). The file is created with mode 0600.
+    Each line carries the MAC of the line before it and its own MAC under ``key``; ``head`` (a file kept apart from
+    the trail) records the number of entries and the last MAC, signed with the same key. Editing or removing a line,
+    rebuilding the chain without the key, or cutting lines off the end all show in :meth:`verify`, and
+    :meth:`record` refuses to append to such a trail (AuditBroken) or to one ending in an incomplete line
+    (AuditTorn). A trail written before it had a key is continued after its unkeyed chain is checked. The files are
+    created with mode 0600.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes, head: Path) -> None:
         self.path = path
+        self.head_path = head
+        self._key = key
         self._lock = threading.Lock()
 
     def record(
@@ -74,15 +106,15 @@ class AuditLog:
         target: str | None = None,
         client: str = "api",
     ) -> AuditEntry:
-        """Append one entry; return it. Raises OSError if the trail cannot be written (then nothing is answered)."""
+        """Append one entry; return it. Raises OSError if the trail cannot be written and AuditTrailError if it does
+        not verify (then nothing is answered)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                last = _last_line(fd)
-                seq = json.loads(last)["seq"] + 1 if last else 1
-                entry = AuditEntry(
+                prev, seq = self._tail(fd)
+                body = AuditEntry(
                     seq=seq,
                     at=datetime.now(UTC),
                     actor=who.name,
@@ -93,23 +125,57 @@ class AuditLog:
                     subject=subject,
                     target=target,
                     returned=returned,
-                    prev=_line_hash(last) if last else GENESIS,
-                )
-                os.write(fd, (entry.model_dump_json() + "\n").encode("utf-8"))
+                    prev=prev,
+                ).model_dump_json(exclude={"mac"})
+                line = chain.seal(body, self._key)
+                os.write(fd, (line + "\n").encode("utf-8"))
                 os.fsync(fd)
+                mac, _ = chain.mac_of(line, self._key)
+                assert mac is not None
+                chain.write_head(self.head_path, self._key, Head(seq, mac))
             finally:
                 os.close(fd)  # also releases the lock
-        return entry
+        return AuditEntry.model_validate_json(line)
 
-    def _lines(self) -> Iterator[str]:
+    def _tail(self, fd: int) -> tuple[str, int]:
+        """The ``prev`` and ``seq`` of the next entry, once the trail's end agrees with its head."""
+        last = _last_line(fd)
+        if last is None:
+            if chain.read_head(self.head_path, self._key) is not None:
+                raise AuditBroken(f"the audit trail {self.path} is empty but its head records entries: it was emptied")
+            return chain.GENESIS, 1
+        line, complete = last
+        if not complete:
+            raise AuditTorn(
+                f"the audit trail {self.path} ends in an incomplete line (a write cut short); lookups are refused "
+                "until it is repaired: lineage audit repair"
+            )
+        mac, right = chain.mac_of(line, self._key)
+        head = chain.read_head(self.head_path, self._key)
+        if mac is not None and right and head is not None and head.last_mac == mac:
+            try:
+                return mac, int(json.loads(line)["seq"]) + 1
+            except (ValueError, KeyError, TypeError):  # pragma: no cover - a right MAC is on a line we wrote
+                pass
+        # anything else (the first keyed entry after unkeyed ones, a crash between a line and its head, tampering)
+        # takes the whole walk, which says what is wrong
+        found = self.verify()
+        if not found.ok:
+            raise AuditBroken(f"the audit trail {self.path} does not verify: {found.problem}")
+        walked = chain.walk(self._raw_lines(), self._key)
+        return walked.prev, walked.last_seq + 1
+
+    def _raw_lines(self) -> Iterator[tuple[str, bool]]:
+        """Each non-blank line and whether it ends with a newline (only the last one may not)."""
         try:
-            fh = self.path.open(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return
-        with fh:
-            for line in fh:
-                if line.strip():
-                    yield line.rstrip("\n")
+        pieces = data.split(b"\n")
+        for i, piece in enumerate(pieces):
+            text = piece.decode("utf-8", errors="replace")
+            if text.strip():
+                yield text, i < len(pieces) - 1
 
     def entries(
         self,
@@ -121,10 +187,20 @@ class AuditLog:
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Matching entries, newest first (at most ``limit``)."""
+        """Matching entries, newest first (at most ``limit``). AuditTorn when the trail ends in an incomplete line,
+        AuditBroken when a line is not an entry."""
         out: list[AuditEntry] = []
-        for line in self._lines():
-            e = AuditEntry.model_validate_json(line)
+        for n, (line, complete) in enumerate(self._raw_lines(), start=1):
+            if not complete:
+                raise AuditTorn(
+                    f"the audit trail {self.path} ends in an incomplete line (a write cut short); it is not read until "
+                    "it is repaired: lineage audit repair"
+                )
+            try:
+                e = AuditEntry.model_validate_json(line)
+            except ValueError:
+                where = f"line {n} of the audit trail {self.path}"
+                raise AuditBroken(f"{where} is not an entry: lineage audit verify") from None
             if subject is not None and e.subject != subject:
                 continue
             if actor is not None and e.actor != actor:
@@ -140,30 +216,102 @@ class AuditLog:
         return out[:limit] if limit is not None else out
 
     def verify(self) -> AuditVerification:
-        """Walk the chain from the first line."""
-        prev, n = GENESIS, 0
-        for n, line in enumerate(self._lines(), start=1):
+        """Walk the trail from the first line, then compare it with its head."""
+        found = chain.walk(self._raw_lines(), self._key)
+        try:
+            head = chain.read_head(self.head_path, self._key)
+        except AuditBroken as exc:
+            return self._verification(found, None, found.problem or str(exc), found.first_broken)
+        problem = found.problem or chain.against_head(found, head, self.head_path)
+        first_broken = found.first_broken
+        if problem is not None and first_broken is None:
+            if found.last_mac is None and head is not None:
+                first_broken = 1
+            elif head is None or head.entries > found.entries:
+                first_broken = found.entries + 1
+            else:
+                first_broken = found.entries
+        return self._verification(found, head, problem, first_broken)
+
+    @staticmethod
+    def _verification(
+        found: chain.Walk, head: Head | None, problem: str | None, first_broken: int | None
+    ) -> AuditVerification:
+        return AuditVerification(
+            ok=problem is None,
+            entries=found.entries,
+            first_broken=first_broken,
+            problem=problem,
+            legacy_entries=found.legacy,
+            head_entries=head.entries if head is not None else None,
+            last_mac=found.last_mac,
+        )
+
+    def repair(self, *, new_head: bool = False) -> RepairResult:
+        """Move an incomplete last line to a quarantine file beside the trail (``<trail>.torn-<UTC time>``, 0600)
+        and, with ``new_head``, sign a head for the trail as it is when the head is missing or unreadable. Nothing
+        else is changed: a trail that still does not verify is evidence, for a person to look at."""
+        quarantined, size, wrote_head = None, 0, False
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                stated = json.loads(line)["prev"]
-            except (ValueError, KeyError, TypeError):
-                return AuditVerification(ok=False, entries=n, first_broken=n)
-            if stated != prev:
-                return AuditVerification(ok=False, entries=n, first_broken=n)
-            prev = _line_hash(line)
-        return AuditVerification(ok=True, entries=n)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                data = os.pread(fd, os.fstat(fd).st_size, 0)
+                keep = data.rfind(b"\n") + 1
+                if data[keep:].strip():
+                    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+                    quarantined = self.path.with_name(f"{self.path.name}.torn-{stamp}")
+                    qfd = os.open(quarantined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    try:
+                        os.write(qfd, data[keep:])
+                        os.fsync(qfd)
+                    finally:
+                        os.close(qfd)
+                    size = len(data) - keep
+                    os.ftruncate(fd, keep)
+                    os.fsync(fd)
+                if new_head:
+                    try:
+                        head = chain.read_head(self.head_path, self._key)
+                    except AuditBroken:
+                        head = None
+                    found = chain.walk(self._raw_lines(), self._key)
+                    if head is None and found.problem is None and found.last_mac is not None:
+                        chain.write_head(self.head_path, self._key, Head(found.last_seq, found.last_mac))
+                        wrote_head = True
+            finally:
+                os.close(fd)
+        return RepairResult(quarantined, size, wrote_head, self.verify())
 
 
-def _last_line(fd: int) -> str | None:
+def _last_line(fd: int) -> tuple[str, bool] | None:
+    """The last non-blank line and whether it ends with a newline."""
     size = os.fstat(fd).st_size
     if size == 0:
         return None
     start = max(0, size - _TAIL)
     chunk = os.pread(fd, size - start, start).decode("utf-8", errors="replace")
-    lines = [x for x in chunk.split("\n") if x.strip()]
-    return lines[-1] if lines else None
+    pieces = chunk.split("\n")
+    for i in range(len(pieces) - 1, -1, -1):
+        if pieces[i].strip():
+            return pieces[i], i < len(pieces) - 1  # a newline follows it
+    return None
 
 
-CSV_COLUMNS = ("seq", "at", "actor", "role", "action", "endpoint", "client", "subject", "target", "returned", "prev")
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "endpoint",
+    "client",
+    "subject",
+    "target",
+    "returned",
+    "prev",
+    "mac",
+)
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> str:
@@ -184,6 +332,7 @@ def to_csv(entries: Iterable[AuditEntry]) -> str:
                 e.target or "",
                 ";".join(f"{k}={v}" for k, v in sorted(e.returned.items())),
                 e.prev,
+                e.mac or "",
             ]
             for e in entries
         ),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Request
 from pydantic import BeforeValidator
 
-from lineage.web.audit import AuditLog
+from lineage.web.audit import AuditLog, AuditTorn, AuditTrailError
 from lineage.web.auth import client_of
 from lineage.web.tokens import Principal
+
+_log = logging.getLogger("lineage.web.audit")
 
 
 def _is_number(text: str) -> bool:
@@ -68,3 +71,19 @@ def audited(
         )
     except OSError:
         raise HTTPException(503, "the audit trail cannot be written, so the lookup is refused") from None
+    except AuditTrailError as exc:
+        raise audit_refusal(exc) from None
+
+
+def audit_refusal(exc: AuditTrailError) -> HTTPException:
+    """The 503 for a trail that is torn or does not verify; the details (file names) go to the server's log only."""
+    _log.warning("%s", exc)
+    if isinstance(exc, AuditTorn):
+        return HTTPException(
+            503,
+            "the audit trail ends in an incomplete line (a write cut short): lookups are refused until an operator "
+            "runs lineage audit repair",
+        )
+    return HTTPException(
+        503, "the audit trail does not verify (see GET /api/audit/verify): lookups are refused until an operator looks"
+    )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config import Settings, SettingsError
-from graph.pseudonym import Pseudonymizer
+from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_file
 from graph.store import GraphStore
 from lineage.web.audit import AuditLog
 from lineage.web.tokens import TokenFile
@@ -23,11 +23,15 @@ DEFAULT_MAX_BODY = 1 << 20
 
 @dataclass(frozen=True)
 class WebSettings:
-    """Where the tokens file and the audit trail live; by default beside the pseudonym key file."""
+    """Where the tokens file, the audit trail, its key and its signed head live; by default beside the pseudonym
+    key file (the key and the head belong apart from the trail: see docs/web.md)."""
 
     tokens_file: Path
     audit_log: Path
+    audit_key_file: Path
+    audit_head: Path
     max_body: int = DEFAULT_MAX_BODY  # LINEAGE_WEB_MAX_BODY / --max-body: bytes of request body accepted
+    audit_key_hex: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(
@@ -41,11 +45,24 @@ class WebSettings:
     ) -> WebSettings:
         e = os.environ if env is None else env
         home = settings.pseudonym_key_file.parent
+        key_file = Path(e.get("LINEAGE_AUDIT_KEY_FILE") or home / "audit.key")
         return cls(
             tokens_file=tokens_file or Path(e.get("LINEAGE_TOKENS_FILE") or home / "tokens.json"),
             audit_log=audit_log or Path(e.get("LINEAGE_AUDIT_LOG") or home / "audit.jsonl"),
             max_body=max_body if max_body is not None else _bytes(e, "LINEAGE_WEB_MAX_BODY", DEFAULT_MAX_BODY),
+            audit_key_file=key_file,
+            audit_head=Path(e.get("LINEAGE_AUDIT_HEAD") or key_file.with_name("audit.head")),
+            audit_key_hex=e.get("LINEAGE_AUDIT_KEY") or None,
         )
+
+    def audit_key(self) -> bytes:
+        """The audit trail's MAC key: LINEAGE_AUDIT_KEY, or the key file (created when absent)."""
+        if self.audit_key_hex:
+            return key_from_text(self.audit_key_hex, origin="LINEAGE_AUDIT_KEY")
+        return load_or_create_key_file(self.audit_key_file, what="audit key")
+
+    def audit_trail(self) -> AuditLog:
+        return AuditLog(self.audit_log, self.audit_key(), self.audit_head)
 
 
 def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
@@ -85,7 +102,7 @@ def open_console(settings: Settings, web: WebSettings) -> Console:
     store = open_configured_store(settings)
     try:
         return Console(
-            store, policy, key, TokenFile(web.tokens_file), AuditLog(web.audit_log), window, max_body=web.max_body
+            store, policy, key, TokenFile(web.tokens_file), web.audit_trail(), window, max_body=web.max_body
         )
     except BaseException:
         store.close()

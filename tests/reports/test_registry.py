@@ -16,6 +16,7 @@ from reports.formats import render_csv, render_html, tables
 from reports.registry import REPORTS, ReportKind, ReportRequest
 from reports.vocab import Table, make_header, make_period
 from schemas.reports import Report
+from tests.conftest import TEST_AUDIT_KEY
 from tests.reports.test_reports import ALICE, KEY, NOW, POLICY, load_golden
 
 
@@ -92,7 +93,9 @@ def test_a_new_report_is_served_by_the_api(headcount: ReportKind[HeadcountReport
     tokens = TokenFile(tmp_path / "tokens.json")
     auditor = {"Authorization": f"Bearer {tokens.add('auditor-1', 'auditor')}"}
     store = load_golden(SQLiteGraphStore(":memory:"))
-    console = Console(store, POLICY, KEY, tokens, AuditLog(tmp_path / "audit.jsonl"))
+    console = Console(
+        store, POLICY, KEY, tokens, AuditLog(tmp_path / "audit.jsonl", TEST_AUDIT_KEY, tmp_path / "audit.head")
+    )
     with TestClient(create_app(console)) as client:
         answer = client.get("/api/reports/headcount", headers=auditor)
         assert answer.status_code == 200 and answer.json()["people"] == 2

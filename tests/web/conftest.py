@@ -23,7 +23,7 @@ from lineage.web.tokens import TokenFile  # noqa: E402
 from policies import default_policy  # noqa: E402
 from schemas.events import validate_event  # noqa: E402
 from streams.handler import Handler  # noqa: E402
-from tests.conftest import TEST_KEY  # noqa: E402
+from tests.conftest import TEST_AUDIT_KEY, TEST_KEY  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def site(world: World, tmp_path: Path) -> Iterator[Site]:
     shutil.copy(world.db, db)
     tokens = TokenFile(tmp_path / "tokens.json")
     secrets = {role: tokens.add(f"{role}-1", role) for role in ("dpo", "auditor", "service")}
-    audit = AuditLog(tmp_path / "audit.jsonl")
+    audit = AuditLog(tmp_path / "audit.jsonl", TEST_AUDIT_KEY, tmp_path / "keys" / "audit.head")
     console = Console(SQLiteGraphStore(db), default_policy(), Pseudonymizer(TEST_KEY), tokens, audit)
     yield Site(console, secrets, audit.path)
     console.close()

@@ -23,16 +23,15 @@ from lineage.web.console import Console
 from lineage.web.tokens import TokenFile
 from policies import default_policy
 from schemas.events import validate_event
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
 
 pytestmark = pytest.mark.integration
 
 
 def _client(store: GraphStore, folder: Path, events: list[dict[str, Any]]) -> tuple[TestClient, dict[str, str]]:
     folder.mkdir()
-    console = Console(
-        store, default_policy(), Pseudonymizer(TEST_KEY), TokenFile(folder / "t.json"), AuditLog(folder / "a.jsonl")
-    )
+    audit = AuditLog(folder / "a.jsonl", TEST_AUDIT_KEY, folder / "a.head")
+    console = Console(store, default_policy(), Pseudonymizer(TEST_KEY), TokenFile(folder / "t.json"), audit)
     console.handler.handle([validate_event(e, console.handler.taxonomy) for e in events])
     return TestClient(create_app(console)), {"Authorization": f"Bearer {console.tokens.add('dpo', 'dpo')}"}
 

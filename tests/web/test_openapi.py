@@ -29,7 +29,7 @@ from lineage.web.audit import AuditLog  # noqa: E402
 from lineage.web.console import Console  # noqa: E402
 from lineage.web.tokens import TokenFile  # noqa: E402
 from policies import default_policy  # noqa: E402
-from tests.conftest import TEST_KEY  # noqa: E402
+from tests.conftest import TEST_AUDIT_KEY, TEST_KEY  # noqa: E402
 from tests.web.conftest import World  # noqa: E402
 from tests.web.live import serving  # noqa: E402
 
@@ -39,7 +39,7 @@ EXAMPLES = 5
 def _console(db: Path | str, tmp: Path) -> Console:
     return Console(
         SQLiteGraphStore(db), default_policy(), Pseudonymizer(TEST_KEY), TokenFile(tmp / "tokens.json"),
-        AuditLog(tmp / "audit.jsonl"),
+        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
     )
 
 

@@ -22,9 +22,9 @@ from graph.sqlite_store import SQLiteGraphStore
 from lineage.web.app import create_app
 from lineage.web.audit import AuditLog
 from lineage.web.console import Console
-from lineage.web.tokens import TokenFile
+from lineage.web.tokens import Principal, Role, TokenFile
 from policies import default_policy
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
 from tests.web.conftest import World
 from tests.web.live import serving
 
@@ -75,7 +75,7 @@ def live(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
         default_policy(),
         Pseudonymizer(TEST_KEY),
         tokens,
-        AuditLog(tmp / "audit.jsonl"),
+        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
     )
     with serving(create_app(console)) as base:
         yield Live(base, console, secrets)
@@ -241,3 +241,24 @@ def test_a_wrong_token_is_refused(browser: Any, live: Live) -> None:
     _css(d, "#login-form button")[0].click()
     _wait(d, lambda d: "refused" in _css(d, "#message")[0].text)
     assert _css(d, "#view-login")[0].is_displayed() and not _css(d, "#nav")[0].is_displayed()
+
+
+def test_the_audit_view_says_when_the_trail_does_not_verify(browser: Any, live: Live, world: World) -> None:
+    d = browser
+    trail = live.console.audit
+    for _ in range(3):
+        trail.record(Principal("dpo-page", Role.DPO), action="who-has", endpoint="GET /x", returned={})
+    kept = trail.path.read_bytes()
+    try:
+        trail.path.write_bytes(b"".join(line + b"\n" for line in kept.splitlines()[:-2]))  # the last two cut off
+        _sign_in(d, live, "dpo")
+        _css(d, 'nav a[data-view="audit"]')[0].click()
+        _wait(d, lambda d: _css(d, "p.warn"))
+        warning = _css(d, "p.warn")[0].text
+        assert (
+            warning.startswith("Trail does NOT verify, from entry ")
+            and "2 entries were removed from the end" in warning
+        )
+        _shot(d, "web-audit-broken.png")
+    finally:
+        trail.path.write_bytes(kept)

@@ -242,7 +242,7 @@ async function showAudit(event) {
   try {
     const [entries, check] = await Promise.all([getJson("/api/audit?" + auditQuery()), getJson("/api/audit/verify")]);
     out.replaceChildren(
-      el("p", { class: check.ok ? "hint" : "warn", text: check.ok ? `Hash chain intact (${check.entries} entries).` : `Hash chain BROKEN at entry ${check.first_broken}: the trail was edited.` }),
+      el("p", { class: check.ok ? "hint" : "warn", text: check.ok ? `Trail verified: ${check.entries} entries, each line's MAC and chain, and the signed head.` : `Trail does NOT verify, from entry ${check.first_broken}: ${check.problem}` }),
       el("table", { id: "audit-table" }, th("#", "When", "Actor", "Role", "Action", "Client", "Person (pseudonym)", "Returned"),
         entries.map((e) => el("tr", {},
           el("td", { class: "num", text: e.seq }), el("td", { text: when(e.at) }), el("td", { text: e.actor }), el("td", { text: e.role }),
