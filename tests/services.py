@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def require(name: str, reason: str) -> None:
@@ -13,3 +18,72 @@ def require(name: str, reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (CI=true: a missing server is a failure, not a skip)")
     pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the time of asking."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateServer:
+    """A server of the project's own scripts (docker/local/NAME.sh) with its own ports and state directory, for a
+    test that stops, restarts or inspects the files of a server: the shared one is never touched."""
+
+    script = ""
+    timeout = 240
+
+    def __init__(self, state: Path, env: dict[str, str]) -> None:
+        self.state = state
+        self.env = dict(os.environ, LINEAGE_STATE_DIR=str(state), **env)
+
+    def run(self, action: str) -> None:
+        """``docker/local/<script>.sh ACTION``; a failure fails the test with the script's own words."""
+        done = subprocess.run(  # noqa: S603 - our own script
+            ["bash", str(REPO / "docker" / "local" / f"{self.script}.sh"), action],  # noqa: S607
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"docker/local/{self.script}.sh {action} (private server) failed:\n{done.stderr[-3000:]}")
+
+
+class PrivateNeo4j(PrivateServer):
+    """Neo4j on its own Bolt port, with a small heap and page cache."""
+
+    script = "neo4j"
+
+    def __init__(self, state: Path) -> None:
+        self.port = free_port()
+        self.data = state / "neo4j" / "home" / "data"
+        super().__init__(state, {"NEO4J_BOLT_PORT": str(self.port), "NEO4J_HEAP": "384m", "NEO4J_PAGECACHE": "64m"})
+
+    @property
+    def url(self) -> str:
+        return f"bolt://127.0.0.1:{self.port}"
+
+
+class PrivateKafka(PrivateServer):
+    """A single-node KRaft broker on its own broker and controller ports, with a small heap."""
+
+    script = "kafka"
+    timeout = 180
+
+    def __init__(self, state: Path) -> None:
+        self.port, self.controller = free_port(), free_port()
+        super().__init__(
+            state,
+            {
+                "KAFKA_PORT": str(self.port),
+                "KAFKA_CONTROLLER_PORT": str(self.controller),
+                "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m",
+            },
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"

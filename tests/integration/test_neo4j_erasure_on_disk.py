@@ -12,10 +12,7 @@ from __future__ import annotations
 import collections
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,45 +21,10 @@ import pytest
 from graph.pseudonym import Pseudonymizer, key_from_text
 from lineage.cli import main
 from lineage.simulator import simulate
-from tests.integration.test_kafka_pipeline import REPO
+from tests.services import PrivateNeo4j
 
 pytestmark = pytest.mark.integration
 KEY = "3c" * 32
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateNeo4j:
-    def __init__(self, state: Path) -> None:
-        self.port = _free_port()
-        self.data = state / "neo4j" / "home" / "data"
-        self.env = dict(
-            os.environ,
-            LINEAGE_STATE_DIR=str(state),
-            NEO4J_BOLT_PORT=str(self.port),
-            NEO4J_HEAP="384m",
-            NEO4J_PAGECACHE="64m",
-        )
-
-    @property
-    def url(self) -> str:
-        return f"bolt://127.0.0.1:{self.port}"
-
-    def run(self, action: str) -> None:
-        done = subprocess.run(  # noqa: S603 - our own script
-            ["bash", str(REPO / "docker" / "local" / "neo4j.sh"), action],  # noqa: S607
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"docker/local/neo4j.sh {action} (private server) failed:\n{done.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="module")

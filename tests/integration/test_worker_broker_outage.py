@@ -5,10 +5,7 @@ comes back (not one per retry), and a SIGTERM afterwards stops it cleanly (exit 
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,43 +17,10 @@ from config import Settings
 from streams.health import read_health
 from streams.topics import create_topics
 from tests.factories import event
-from tests.integration.test_kafka_pipeline import KEY, REPO, Deployment
+from tests.integration.test_kafka_pipeline import KEY, Deployment
+from tests.services import PrivateKafka
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateKafka:
-    def __init__(self, state: Path) -> None:
-        self.port, self.controller = _free_port(), _free_port()
-        self.env = dict(
-            os.environ,
-            LINEAGE_STATE_DIR=str(state),
-            KAFKA_PORT=str(self.port),
-            KAFKA_CONTROLLER_PORT=str(self.controller),
-            KAFKA_HEAP_OPTS="-Xms128m -Xmx256m",
-        )
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def run(self, action: str) -> None:
-        done = subprocess.run(  # noqa: S603 - our own script
-            ["bash", str(REPO / "docker" / "local" / "kafka.sh"), action],  # noqa: S607
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"docker/local/kafka.sh {action} (private broker) failed:\n{done.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from lineage.cli import main
+from tests.services import free_port
 from tests.web.conftest import World
 
 
@@ -49,12 +49,6 @@ def test_tokens_add_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert run("tokens", "add", "--role", "service", "--name", "ingest")[0] == 0 and other.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_answers_and_never_logs_a_subject_id(world: World, tmp_path: Path) -> None:
     db = tmp_path / "lineage.db"
     shutil.copy(world.db, db)
@@ -64,10 +58,13 @@ def test_serve_answers_and_never_logs_a_subject_id(world: World, tmp_path: Path)
     add = [*lineage, "tokens", "add", "--role", "dpo", "--name", "dpo"]
     made = subprocess.run(add, env=env, capture_output=True, text=True, check=True)  # noqa: S603 - our own command
     token = made.stdout.strip()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(  # noqa: S603 - our own command
         [*lineage, "serve", "--port", str(port), "--store", f"sqlite:///{db}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"

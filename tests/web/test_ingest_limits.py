@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from lineage.web.app import create_app
 from schemas.jsontext import JsonTextError, array_items
 from tests.hostile import MARKER, hostile_lines, valid_event
+from tests.services import free_port
 from tests.web.conftest import Site, World
 
 
@@ -111,12 +112,6 @@ def test_error_answers_never_repeat_the_request(client: TestClient, site: Site) 
     assert res.status_code == 422 and MARKER not in res.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _rss_kib(pid: int) -> dict[str, int]:
     status = Path(f"/proc/{pid}/status").read_text()
     return {
@@ -157,7 +152,7 @@ def test_a_50_mb_body_is_answered_413_and_the_server_does_not_grow(world: World,
     lineage = [sys.executable, "-c", "import sys; from lineage.cli import main; sys.exit(main())"]
     add = [*lineage, "tokens", "add", "--role", "service", "--name", "svc"]
     token = subprocess.run(add, env=env, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(  # noqa: S603 - our own command
         [*lineage, "serve", "--port", str(port), "--store", f"sqlite:///{db}", "--quiet"],
         env=env,

@@ -7,7 +7,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from graph.pseudonym import Pseudonymizer
 from lineage.cli import main
 from lineage.simulator import simulate
 from tests.conftest import TEST_KEY
+from tests.services import free_port
 from tests.web.conftest import World
 
 LINEAGE = [sys.executable, "-c", "import sys; from lineage.cli import main; sys.exit(main())"]
@@ -40,12 +40,6 @@ class Server:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(world: World, tmp_path: Path) -> Iterator[Server]:
     db = tmp_path / "lineage.db"
@@ -56,7 +50,7 @@ def server(world: World, tmp_path: Path) -> Iterator[Server]:
     for role in ("dpo", "service"):
         add = [*LINEAGE, "tokens", "add", "--role", role, "--name", role]
         tokens[role] = subprocess.run(add, env=env, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own command
         [*LINEAGE, "serve", "--port", str(port), "--store", f"sqlite:///{db}"],
         env=env,
