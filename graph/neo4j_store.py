@@ -38,7 +38,7 @@ from graph import neo4j_transfer as transfer
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator, Pending
 from graph.changes import ChangeSet, EventFacts, Tombstone
-from graph.erasure import tombstones_by_person
+from graph.erasure import covering, tombstones_by_person
 from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
     ALERT_SAMPLE,
@@ -347,26 +347,17 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 " LINEAGE_PSEUDONYM_KEY or re-key the store"
             )
 
-    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
-        unique: dict[str, ChangeSet] = {}
-        for cs in batch:  # the same event twice in a batch is one event: the first occurrence wins
-            unique.setdefault(cs.event.event_id, cs)
-        if not unique:
-            return ApplyResult(0, len(batch))
+    def _write_batch(self, erasures: list[ChangeSet], others: list[ChangeSet]) -> ApplyResult:
+        ids = [cs.event.event_id for cs in (*erasures, *others)]
         # A batch whose commit may have landed unseen (the connection lost during COMMIT) is retried with the same
         # applied_at: its events found with that stamp are then the earlier attempt's, reported as applied (their
         # findings too) instead of as duplicates, and nothing is written again.
-        key = _batch_key(unique)
+        key = _batch_key(ids)
         unsettled = self._unsettled.pop(key, None)
         now = unsettled or datetime.now(UTC)
         attempts = 0
-        # erasures first (oldest first), so that the batch's later events about the person survive them
-        erasures = sorted(
-            (cs for cs in unique.values() if cs.erasure), key=lambda c: (c.event.occurred_at, c.event.event_id)
-        )
-        others = [cs for cs in unique.values() if cs.erasure is None]
         keys = sorted({cs.event.subject for cs in others})
-        people = sorted({cs.event.subject for cs in unique.values()})
+        people = sorted({cs.event.subject for cs in (*erasures, *others)})
 
         agg = self._aggregator
         attempt: list[tuple[Pending, set[str]]] = []  # the last attempt's, remembered once it commits
@@ -376,7 +367,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             attempts += 1
             attempt.clear()
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            landed = self._landed(tx, list(unique), now) if unsettled or attempts > 1 else []
+            landed = self._landed(tx, ids, now) if unsettled or attempts > 1 else []
             if not landed:
                 lock_people(tx, self.namespace, people)  # before their tombstones are read
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
@@ -387,7 +378,8 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 return landed, [
                     cs.event.event_id
                     for cs in others
-                    if cs.event.event_id not in done and _covered(cs, tombstones.get(cs.event.subject, ()))
+                    if cs.event.event_id not in done
+                    and covering(tombstones.get(cs.event.subject, ()), cs.event.occurred_at.astimezone(UTC)) is not None
                 ]
             applied: list[str] = []
             for cs in erasures:
@@ -398,12 +390,11 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                     tombstones.setdefault(er.subject, []).append((er.occurred_at.astimezone(UTC), er.event_id))
             kept, covered = [], []
             for cs in others:
-                at = cs.event.occurred_at.astimezone(UTC)
-                covering = min((t for t in tombstones.get(cs.event.subject, ()) if t[0] >= at), default=None)
-                if covering is None:
+                tombstone = covering(tombstones.get(cs.event.subject, ()), cs.event.occurred_at.astimezone(UTC))
+                if tombstone is None:
                     kept.append(cs)
                 else:
-                    covered.append((cs, covering[1]))
+                    covered.append((cs, tombstone))
             if covered:  # the catalogue as in-order delivery leaves it; late disclosures added to Art. 19 lists
                 for query, statement_rows in plan.catalogue([cs for cs, _ in covered]):
                     if statement_rows:
@@ -443,7 +434,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             self._registered.update(units)
         erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(
-            len(applied), len(batch) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased
+            len(applied), len(ids) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased
         )
 
     def purge(self) -> PurgeResult:
@@ -686,14 +677,9 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
 _UNSETTLED_KEPT = 64
 
 
-def _batch_key(unique: dict[str, ChangeSet]) -> str:
+def _batch_key(ids: list[str]) -> str:
     """Names a batch by its events, so that a retry of the same events finds its earlier attempt's stamp."""
-    return hashlib.sha256("\x1f".join(sorted(unique)).encode("utf-8")).hexdigest()
-
-
-def _covered(cs: ChangeSet, tombstones: Iterable[tuple[datetime, str]]) -> bool:
-    at = cs.event.occurred_at.astimezone(UTC)
-    return any(t >= at for t, _ in tombstones)
+    return hashlib.sha256("\x1f".join(sorted(ids)).encode("utf-8")).hexdigest()
 
 
 def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -> None:

@@ -17,7 +17,7 @@ from graph import sqlite_writes as writes
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator
 from graph.changes import ChangeSet, EventFacts, Rel, Tombstone
-from graph.erasure import tombstones_by_person
+from graph.erasure import covering, tombstones_by_person
 from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
 from graph.store import (
     ALERT_SAMPLE,
@@ -129,18 +129,10 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                     "or re-key the store"
                 )
 
-    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
-        unique: dict[str, ChangeSet] = {}
-        for cs in batch:  # the same event twice in a batch is one event: the first occurrence counts
-            unique.setdefault(cs.event.event_id, cs)
-        applied, duplicates = 0, len(batch) - len(unique)
+    def _write_batch(self, erasures: list[ChangeSet], others: list[ChangeSet]) -> ApplyResult:
+        applied, duplicates = 0, 0
         suppressed: list[str] = []
         now = ts(datetime.now(UTC))
-        # erasures first (oldest first), so that the batch's later events about the person survive them
-        erasures = sorted(
-            (cs for cs in unique.values() if cs.erasure), key=lambda cs: (cs.event.occurred_at, cs.event.event_id)
-        )
-        others = [cs for cs in unique.values() if cs.erasure is None]
         with self._lock:
             cur = self._db.cursor()
             try:
@@ -158,13 +150,13 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 for cs in others:
                     at = ts(cs.event.occurred_at)
                     cuts = cutoffs.get(cs.event.subject)
-                    covering = next((e for t, e in cuts if t >= at), None) if cuts else None
-                    if covering is not None:
+                    tombstone = covering(cuts, at) if cuts else None
+                    if tombstone is not None:
                         suppressed.append(cs.event.event_id)
-                        writes.suppress(cur, cs, covering)
+                        writes.suppress(cur, cs, tombstone)
                     else:
                         candidates.append((cs, at))
-                # an event already stored is not applied again (repeats within the batch went above)
+                # an event already stored is not applied again (the batch's own repeats never reach this hook)
                 stored = writes.known(cur, [cs.event.event_id for cs, _ in candidates])
                 fresh = [(cs, at) for cs, at in candidates if cs.event.event_id not in stored]
                 duplicates += len(candidates) - len(fresh)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
 from typing import NamedTuple
 
 from config import Settings
 from graph.changes import ChangeSet, EventFacts, Tombstone
+from graph.erasure import erasures_first
 from policies.consent import ConsentRecord, ConsentState
 from schemas.answers import Alert, Flow, FlowSummary, RecipientRef, SourceRef, StoreStats, WhoHas
 
@@ -136,10 +137,30 @@ class GraphStore(ABC):
     def bind_key(self, fingerprint: str) -> None:
         """Remember the pseudonym key's fingerprint; raise StoreConfigError if the store has another one."""
 
-    @abstractmethod
     def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
         """Apply the changes of a batch of events atomically, skipping events already processed (recorded, or
-        earlier in the batch); the result names the events applied, read in the same transaction as the writes."""
+        earlier in the batch); the result names the events applied, read in the same transaction as the writes.
+
+        The same for every store: an event given twice in a batch is one event (its first occurrence), erasures go
+        first, oldest first (:func:`graph.erasure.erasures_first`), then the store's :meth:`_write_batch` writes
+        them in one transaction.
+        """
+        unique: dict[str, ChangeSet] = {}
+        for cs in batch:
+            unique.setdefault(cs.event.event_id, cs)
+        if not unique:
+            return ApplyResult(0, len(batch))
+        erasures, others = erasures_first(unique.values())
+        result = self._write_batch(erasures, others)
+        return replace(result, duplicates=result.duplicates + len(batch) - len(unique))
+
+    @abstractmethod
+    def _write_batch(self, erasures: list[ChangeSet], others: list[ChangeSet]) -> ApplyResult:
+        """The store's write hook: in one transaction, apply the ``erasures`` (distinct events, oldest first: see the
+        class's docstring), then drop the ``others`` (distinct events, in the batch's order) that an erasure covers,
+        the batch's or one already recorded (:func:`graph.erasure.covering`, on tombstones read in that
+        transaction), and write the rest that is not already recorded, with the processed-event records.
+        ``duplicates`` counts the events already recorded (the caller adds the batch's own repeats)."""
 
     @abstractmethod
     def who_has(self, subject: str) -> WhoHas | None:
