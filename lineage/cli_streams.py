@@ -25,7 +25,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     from dataclasses import replace
 
     from lineage.wiring import build_handler
-    from streams.app import create_app, run_worker, service_settings
+    from streams.app import create_worker, run_worker, service_settings
 
     if args.health_file:
         settings = replace(settings, worker_health_file=Path(args.health_file))
@@ -38,7 +38,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     if args.no_alerts_topic:
         settings = replace(settings, worker_alerts=False)
     settings = service_settings(settings)
-    app = create_app(settings, build_handler(settings))
+    worker = create_worker(settings, build_handler(settings))
     alerts = "alerts left to `lineage alerter`"
     if settings.worker_alerts:
         alerts = f"alerts to {settings.kafka_alerts_topic}"
@@ -48,7 +48,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
         f"dead letters to {settings.kafka_deadletter_topic}, {alerts}\n"
     )
     err.flush()
-    return run_worker(app, loglevel=settings.log_level)
+    return run_worker(worker, loglevel=settings.log_level)
 
 
 def cmd_alerter(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:

@@ -1,4 +1,5 @@
-"""The Faust app factory (no global app): broker and security from settings, the events agent, the handler."""
+"""The Faust worker (no global app): its app, with broker and security from settings and the events agent, and the
+service holding what the agent works with (the handler, the writer thread, the alert dispatcher, health)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import faust
 
 from streams.agents import (
     BatchProcessor,
@@ -27,8 +30,6 @@ from streams.outages import Outages
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
-    import faust
-
     from config import Settings
 
 _log = logging.getLogger(__name__)
@@ -43,14 +44,66 @@ def service_settings(settings: Settings) -> Settings:
     return settings
 
 
-def create_app(
+class WorkerService(faust.Service):
+    """What the worker's agent works with beside its Faust app: the handler (and with it the store), the one writer
+    thread, the alert dispatcher, the health file and the watch on outages.
+
+    The app starts and stops it as a dependency of its own (added before its consumer and agents, so it is stopped
+    after them): on start it reports the worker running; on stop it waits for a batch still being written, then
+    closes the dispatcher and the store. :meth:`release` does the same for an app that never ran (a test context).
+    """
+
+    def __init__(
+        self,
+        app: faust.App,
+        handler: Handler,
+        executor: ThreadPoolExecutor,
+        dispatcher: AlertDispatcher,
+        health: HealthFile | None,
+        outages: Outages,
+    ) -> None:
+        super().__init__()
+        self.app, self.handler, self.executor = app, handler, executor
+        self.dispatcher, self.health, self.outages = dispatcher, health, outages
+        self._released = False
+
+    async def on_start(self) -> None:
+        if self.health is not None:
+            self.health.running()
+
+    @faust.Service.timer(HEARTBEAT_SECONDS)
+    async def _heartbeat(self) -> None:
+        """Keep the health file's ``updated_at`` fresh and notice the broker answering again (streams/outages.py)."""
+        self.outages.tick()
+        if self.health is not None:
+            self.health.heartbeat()
+
+    async def on_stop(self) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Wait for a batch still being written, then close what the worker opened (once; later calls do nothing)."""
+        if self._released:
+            return
+        self._released = True
+        self.executor.shutdown(wait=True)
+        if self.health is not None:
+            self.health.stopped()
+        self.outages.uninstall()
+        self.dispatcher.close()
+        self.handler.store.close()
+        shutil.rmtree(self.app.conf.datadir, ignore_errors=True)  # nothing in it: the tables are in memory
+
+
+def create_worker(
     settings: Settings,
     handler: Handler,
     *,
     publisher: Publisher | None = None,
     committer: OffsetCommitter | None = None,
-) -> faust.App:
-    """A Faust app that applies the events topic to the graph store through the shared handler.
+) -> WorkerService:
+    """The worker: a Faust app that applies the events topic to the graph store through the shared handler, and the
+    service holding what its agent works with (``.app`` is the app; no global app).
 
     The caller builds the handler (and with it the store connection and pseudonym key) from
     :func:`service_settings`, so a bad store URL or a mismatched key fails before the worker joins the consumer
@@ -81,8 +134,8 @@ def create_app(
     # one log line per outage of the broker or the store, and the broker's state in the health file
     outages = Outages(health)
     outages.install()
-    _report_health(app, health, outages)
-    app.lineage_outages = outages  # type: ignore[attr-defined]
+    worker = WorkerService(app, handler, executor, dispatcher, health, outages)
+    app.add_dependency(worker)
     register_agents(
         app,
         processor,
@@ -90,17 +143,11 @@ def create_app(
         batch_size=settings.kafka_batch_size,
         batch_wait=settings.kafka_batch_wait,
     )
-    app.lineage_handler = handler  # type: ignore[attr-defined]
-    app.lineage_executor = executor  # type: ignore[attr-defined]
-    app.lineage_dispatcher = dispatcher  # type: ignore[attr-defined]
-    app.lineage_health = health  # type: ignore[attr-defined]
-    return app
+    return worker
 
 
 def _faust_app(settings: Settings, group: str) -> faust.App:
-    """The Faust app of a worker or an alerter: consumer group ``group``, broker and security from settings."""
-    import faust
-
+    """The Faust app of a worker: consumer group ``group``, broker and security from settings."""
     from streams.faust_consumer import use_fetch_consumer
 
     web_port = settings.kafka_web_port
@@ -134,58 +181,20 @@ def _faust_app(settings: Settings, group: str) -> faust.App:
     return app
 
 
-def _report_health(app: faust.App, health: HealthFile | None, outages: Outages) -> None:
-    """``ok`` once the worker runs, and a heartbeat that keeps ``updated_at`` fresh (see streams/health.py) and
-    notices the broker answering again (streams/outages.py)."""
-
-    @app.task  # type: ignore[untyped-decorator, unused-ignore]
-    async def started() -> None:
-        if health is not None:
-            health.running()
-
-    @app.timer(interval=HEARTBEAT_SECONDS)  # type: ignore[untyped-decorator, unused-ignore]
-    async def heartbeat() -> None:
-        outages.tick()
-        if health is not None:
-            health.heartbeat()
-
-
 def _datadir(group: str) -> Path:
     owner = str(os.getuid()) if hasattr(os, "getuid") else "user"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in group)
     return Path(tempfile.gettempdir()) / f"privacy-lineage-faust-{owner}-{safe}"
 
 
-def close_app(app: faust.App) -> None:
-    """Release what :func:`create_app` opened: wait for a batch still being written, then close the store."""
-    executor: ThreadPoolExecutor | None = getattr(app, "lineage_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=True)
-    health: HealthFile | None = getattr(app, "lineage_health", None)
-    if health is not None:
-        health.stopped()
-    outages: Outages | None = getattr(app, "lineage_outages", None)
-    if outages is not None:
-        outages.uninstall()
-    dispatcher: AlertDispatcher | None = getattr(app, "lineage_dispatcher", None)
-    if dispatcher is not None:
-        dispatcher.close()
-    handler: Handler | None = getattr(app, "lineage_handler", None)
-    if handler is not None:
-        handler.store.close()
-    shutil.rmtree(app.conf.datadir, ignore_errors=True)  # nothing in it: the tables are in memory
-
-
-def run_worker(app: faust.App, *, loglevel: str = "WARNING") -> int:
+def run_worker(worker: WorkerService, *, loglevel: str = "WARNING") -> int:
     """Run the Faust worker in this (main) thread until interrupted or crashed; return its exit status."""
-    import faust
-
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
-    worker.spinner = None  # a service: no terminal spinner and cursor codes in its logs
+    runner = faust.Worker(worker.app, loglevel=loglevel, quiet=True, override_logging=True)
+    runner.spinner = None  # a service: no terminal spinner and cursor codes in its logs
     try:
-        worker.execute_from_commandline()
+        runner.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int | None) else 1
     finally:
-        close_app(app)
+        worker.release()  # stopping the app released it; an app that failed to start did not
     return 0  # pragma: no cover - execute_from_commandline always raises SystemExit

@@ -10,8 +10,10 @@ and the messages it had not delivered yet are not delivered, as Faust's own loop
 flow is suspended. The fetch itself stays outside the race, as in Faust's loop. Offsets are unaffected: the worker
 commits explicitly after its store write (streams/agents.py).
 
-The loop is an adapted copy of Faust's, so it is used only while Faust's own loop is the one it was adapted from
-(same source text, :data:`ADAPTED_FROM`); any other Faust version keeps Faust's consumer, with a warning.
+The loop is an adapted copy of Faust's, fenced twice: it is used only while Faust's own loop is the one it was
+adapted from (same source text, :data:`ADAPTED_FROM`; any other Faust version keeps Faust's consumer, with a
+warning), and only while no topic the app consumes has acks on (:func:`acking`), which lets it leave out Faust's
+ack bookkeeping.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class FetchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering each fetch under one wait (see the module docstring)."""
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs under a live worker
+        if acking(self.app):  # Faust's gap and ack-count bookkeeping are needed: its own loop keeps them
+            return await super()._drain_messages(fetcher)
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
@@ -54,8 +58,6 @@ class FetchConsumer(faust_aiokafka.Consumer):
         flag_consumer_fetching = CONSUMER_FETCHING
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         sleep = asyncio.sleep
 
@@ -74,12 +76,8 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 offset = message.offset
                 r_offset = get_read_offset(tp)
                 if r_offset is None or offset >= r_offset:
-                    gap = offset - (r_offset or 0)
-                    if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
+                    # Faust's loop records gaps and commits every n acked messages here, both for topics with
+                    # acks; none has them when this loop runs (see acking)
                     await callback(message)
                     set_read_offset(tp, offset)
 
@@ -110,6 +108,13 @@ class FetchConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(flag_consumer_fetching)
+
+
+def acking(app: faust.types.AppT) -> bool:
+    """Whether a topic the app consumes has acks on: the adapted loop leaves out Faust's bookkeeping for those (gaps
+    between acked offsets, a commit every n acks), so it gives way to Faust's own. The worker's events topic has
+    them off: it commits explicitly after each batch (streams/agents.py)."""
+    return any(getattr(topic, "acks", False) for topic in app.topics)
 
 
 class FetchTransport(faust_aiokafka.Transport):

@@ -135,7 +135,7 @@ def test_faust_agent_at_debug_writes_no_personal_data(
     capfd: pytest.CaptureFixture[str], debug_log: io.StringIO
 ) -> None:
     from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
-    from streams.app import close_app, create_app
+    from streams.app import create_worker
 
     lines = traffic_with_mistakes(people=30, days=5, seed=8)
     messages = [line.encode("utf-8") for line in lines] + [b"\xff\xfe binary", b""]
@@ -152,7 +152,8 @@ def test_faust_agent_at_debug_writes_no_personal_data(
     )
 
     handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
-    app = create_app(settings, handler, publisher=publisher, committer=committer)
+    worker = create_worker(settings, handler, publisher=publisher, committer=committer)
+    app = worker.app
     app.finalize()
     agent = app.agents[AGENT_NAME]
 
@@ -169,7 +170,7 @@ def test_faust_agent_at_debug_writes_no_personal_data(
     try:
         asyncio.run(go())
     finally:
-        close_app(app)  # flushes the alert dispatcher's log sink, closes the store
+        worker.release()  # flushes the alert dispatcher's log sink, closes the store
     captured = capfd.readouterr()
     log = debug_log.getvalue()
     assert publisher.on("pii.alerts") and publisher.on("pii.deadletter")  # the paths were exercised

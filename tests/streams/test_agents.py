@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -22,7 +23,7 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreError, StoreUnavailable
 from policies import default_policy
 from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
-from streams.app import close_app, create_app
+from streams.app import create_worker
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
@@ -66,7 +67,8 @@ def _run(
     publisher, committer = MemoryPublisher(), MemoryCommitter()
 
     handler = Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
-    app = create_app(settings or _settings(), handler, publisher=publisher, committer=committer)
+    worker = create_worker(settings or _settings(), handler, publisher=publisher, committer=committer)
+    app = worker.app
     app.finalize()
     agent = app.agents[AGENT_NAME]
 
@@ -84,7 +86,7 @@ def _run(
     try:
         asyncio.run(go())
     finally:
-        app.lineage_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+        worker.executor.shutdown(wait=True)
     return the_store, publisher, committer
 
 
@@ -234,15 +236,38 @@ def test_app_factory_has_no_global_state_and_honours_settings() -> None:
     def handler() -> Handler:
         return Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
 
-    a = create_app(_settings(), handler())
-    b = create_app(Settings(kafka_group="other", kafka_bootstrap="h1:9092,h2:9092"), handler())
+    worker_a = create_worker(_settings(), handler())
+    worker_b = create_worker(Settings(kafka_group="other", kafka_bootstrap="h1:9092,h2:9092"), handler())
+    a, b = worker_a.app, worker_b.app
     assert isinstance(a, faust.App) and a is not b
     assert a.conf.id == "privacy-lineage" and b.conf.id == "other"
     assert [str(u) for u in b.conf.broker] == ["kafka://h1:9092", "kafka://h2:9092"]
     assert a.conf.web_enabled is False
     assert a.conf.consumer_auto_offset_reset == "earliest"
-    close_app(a)
-    close_app(b)
+    worker_a.release()
+    worker_b.release()
+
+
+def test_the_worker_service_reports_running_and_releases_what_it_holds_when_stopped(tmp_path: Path) -> None:
+    """The app starts and stops the service with itself; here it is started and stopped alone (no broker)."""
+    store = SQLiteGraphStore(tmp_path / "lineage.db")
+    health_file = tmp_path / "health.json"
+    settings = replace(_settings(), worker_health_file=health_file)
+    worker = create_worker(settings, Handler(store, default_policy(), Pseudonymizer(TEST_KEY)))
+
+    async def run() -> str:
+        await worker.start()
+        running = json.loads(health_file.read_text())["status"]
+        await worker.stop()
+        return str(running)
+
+    assert asyncio.run(run()) == "ok"
+    assert json.loads(health_file.read_text())["status"] == "stopped"
+    with pytest.raises(RuntimeError):  # the writer thread is gone
+        worker.executor.submit(print)
+    with pytest.raises(StoreError):  # and the store is closed
+        store.stats()
+    worker.release()  # a second release does nothing
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SSL"])
@@ -302,11 +327,24 @@ def test_the_fetch_consumer_is_used_only_with_the_faust_loop_it_was_adapted_from
     # re-adapt streams/faust_consumer.py before moving ADAPTED_FROM)
     assert faust_loop_fingerprint() == ADAPTED_FROM
 
-    app = create_app(_settings(), Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY)))
+    handler = Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(TEST_KEY))
+    worker = create_worker(_settings(), handler)
+    app = worker.app
     assert app.transport.Consumer is FetchConsumer
-    close_app(app)
+    worker.release()
 
     other = faust.App("other-faust", broker="kafka://127.0.0.1:9092", autodiscover=False, web_enabled=False)
     assert use_fetch_consumer(other, fingerprint="0" * 64) is False
     assert other.transport.Consumer is not FetchConsumer
     assert "uses Faust's own consumer" in caplog.text
+
+
+def test_the_fetch_loop_gives_way_to_fausts_when_a_topic_has_acks() -> None:
+    """The adapted loop leaves out Faust's ack bookkeeping: it runs only while no consumed topic acks."""
+    from streams.faust_consumer import acking
+
+    app = faust.App("acks-faust", broker="kafka://127.0.0.1:9092", autodiscover=False, web_enabled=False)
+    app.topics.add(app.topic("t.events", acks=False))  # the worker's events topic: it commits by itself
+    assert acking(app) is False
+    app.topics.add(app.topic("t.other"))  # Faust's default: acks on
+    assert acking(app) is True
