@@ -17,6 +17,7 @@ from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
 from lineage import cli_neo4j, cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -175,6 +176,13 @@ def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: 
         found.model_copy(update={"subject": args.subject})
         if found
         else WhoHas(subject=args.subject, categories=[], recipients=[])
+    )
+    record_lookup(
+        args,
+        settings,
+        action="who-has",
+        pseudonym=pseudonym,
+        returned={"categories": len(answer.categories), "recipients": len(answer.recipients)},
     )
     if args.format == "json":
         out.write(answer.model_dump_json(indent=2) + "\n")
@@ -344,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_store(sub.add_parser("who-has", help="what is known of one person's data, and who received it"))
     sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
     sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_actor(sp)
     sp.set_defaults(func=cmd_who_has)
 
     sp = with_store(sub.add_parser("alerts", help="list undeclared flows found, or acknowledge one"))

@@ -10,6 +10,7 @@ from typing import TextIO
 from config import Settings
 from graph.aggregate_reads import evidence
 from graph.store import GraphStore
+from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import EXIT_OK, UsageError, iso, region, with_store
 from lineage.progress import Progress
 from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
@@ -50,6 +51,9 @@ def _build(
         )
         progress.phase(f"building the {kind.name} report")
         report = kind.build(request)
+        if key is not None and subject is not None:  # a per-person report is a lookup: on the audit trail first
+            returned = kind.returned(report) if kind.returned else {}
+            record_lookup(args, settings, action=f"report:{kind.name}", pseudonym=key(subject), returned=returned)
         if kind.refs is None or not (args.evidence or args.evidence_annex):
             return report, None
         refs = kind.refs(report)
@@ -125,6 +129,7 @@ def _add(kinds: argparse._SubParsersAction[argparse.ArgumentParser], kind: Repor
     sp = kinds.add_parser(kind.name, help=kind.title)
     if kind.per_person:
         sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
+        add_actor(sp)
     with_store(sp)
     sp.add_argument("--format", choices=FORMATS, default="json", help="output format")
     sp.add_argument(
@@ -218,8 +223,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("refs", nargs="+", metavar="REF", help="a flow, purpose, category, recipient or alert reference")
     sp.add_argument("--since", type=iso, help="start of the period (ISO 8601, inclusive)")
     sp.add_argument("--until", type=iso, help="end of the period (ISO 8601, exclusive)")
-    sp.add_argument(
-        "--format", choices=("text", "csv", "jsonl"), default="text", help="text (default), csv or jsonl"
-    )
+    sp.add_argument("--format", choices=("text", "csv", "jsonl"), default="text", help="text (default), csv or jsonl")
     sp.add_argument("--output", "-o", help="write to FILE (its .csv or .jsonl name sets the format)")
     sp.set_defaults(func=cmd_evidence)

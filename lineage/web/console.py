@@ -101,9 +101,7 @@ def open_console(settings: Settings, web: WebSettings) -> Console:
     window = event_window(settings)
     store = open_configured_store(settings)
     try:
-        return Console(
-            store, policy, key, TokenFile(web.tokens_file), web.audit_trail(), window, max_body=web.max_body
-        )
+        return Console(store, policy, key, TokenFile(web.tokens_file), web.audit_trail(), window, max_body=web.max_body)
     except BaseException:
         store.close()
         raise
