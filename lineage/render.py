@@ -47,6 +47,9 @@ def who_has_text(
     category = (lambda k: f"{vocab.category(k).label} ({k})") if vocab else (lambda k: k)
     purpose = (lambda k: f"{vocab.purpose(k).label} ({k})") if vocab else (lambda k: k)
     used = {(a.category, a.purpose) for a in alerts if not a.recipient}
+    # an alert on the category itself (never declared, or from an undeclared source or kind of person) marks the
+    # category's own line: its purposes may all be declared
+    whole = {a.category for a in alerts if not a.recipient and not a.purpose}
     to = {a.recipient for a in alerts if a.recipient}
     out = [f"Data held about {answer.subject}" + (f" ({answer.subject_type})" if answer.subject_type else "") + ":"]
     out += _erased(erasures)
@@ -54,7 +57,7 @@ def who_has_text(
     for c in answer.categories:
         out.append(
             f"  - {category(c.category)}  [{', '.join(c.roles)}]  {c.event_count} event(s), "
-            f"{_day(c.first_seen)} .. {_day(c.last_seen)}"
+            f"{_day(c.first_seen)} .. {_day(c.last_seen)}" + ("  UNDECLARED" if c.category in whole else "")
         )
         if c.sources:
             out.append("      from: " + ", ".join(f"{s.type}" + (f" ({s.name})" if s.name else "") for s in c.sources))

@@ -192,13 +192,17 @@ def test_who_has_marks_undeclared_flows_and_names_an_erasure(store: str, tmp_pat
         event("collected"),
         event("shared", recipient=BROKER, purpose="marketing.advertising"),
         event("shared", event_id="fine-1"),
+        event("collected", data_categories=["user.biometric.voice"]),  # a category the policy never declares
     )
     code, out, _ = run("who-has", "alice@example.com", "--store", store)
     assert code == 0
     broker = next(line for line in out.splitlines() if "DataBrokr Inc" in line)
     affiliate = next(line for line in out.splitlines() if "SOS Hong Kong Ltd" in line)
     assert broker.endswith("UNDECLARED") and "UNDECLARED" not in affiliate
-    assert "Undeclared flows (1 alert(s); counts are this person's events):" in out
+    voice = next(line for line in out.splitlines() if "(user.biometric.voice)" in line)
+    email = next(line for line in out.splitlines() if "(user.contact.email)  [" in line)
+    assert voice.endswith("UNDECLARED") and "UNDECLARED" not in email  # the category's own line, not its neighbours
+    assert "Undeclared flows (2 alert(s); counts are this person's events):" in out
     assert "User Contact Email (user.contact.email)" in out  # a label, with its key
 
     code, out, _ = run(
