@@ -110,3 +110,15 @@ def test_pdf_keys_break_only_after_a_dot(store: GraphStore) -> None:
             cut = len(a.rstrip())
             if at != -1 and at < cut < at + len(k):
                 assert k[cut - at - 1] == ".", f"{k!r} broken inside a word: {a!r} / {b!r}"
+
+
+def test_pdf_addresses_are_never_split_at_a_hyphen(store: GraphStore) -> None:
+    _weasyprint()
+    report = letter(store, controller=Organisation(name="SOS Group Limited", dpo="data-protection@sos-group.example"))
+    lines = _pdf_lines(render_pdf(report))
+    contacts = {r.contact for r in report.recipients if r.contact and "-" in r.contact} | {
+        "data-protection@sos-group.example"
+    }
+    assert "privacy@sos-hk.example" in contacts
+    for contact in contacts:  # each address whole on one line ('privacy@sos-' / 'hk.example' reads as two)
+        assert any(contact in line for line in lines), contact
