@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from graph.aggregate_reads import evidence
 from graph.aggregates import RECIPIENT
+from lineage.web.api_vocab import declared
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audited, aware
 from lineage.web.console import Console
@@ -24,6 +25,8 @@ from lineage.web.models import (
     RecipientView,
 )
 from lineage.web.tokens import Principal, Role
+from policies.compliance import RULES
+from policies.rules import Severity
 from schemas.answers import Alert, Flow, FlowSummary, RollupCount, StoreStats
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such object."}}
@@ -32,6 +35,11 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descript
 Since = Annotated[Instant | None, Query(description="Only evidence at or after this time (ISO 8601; UTC if no zone).")]
 Until = Annotated[Instant | None, Query(description="Only evidence before this time (ISO 8601; UTC if no zone).")]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="At most this many events.")]
+# a rule id that is not one of the known rules is refused (422), not answered with an empty list a typo would hide
+RuleId = Annotated[
+    str | None,
+    Query(pattern="^(" + "|".join(r.id for r in RULES) + ")$", description="Only alerts of this rule (a known id)."),
+]
 
 
 def _version() -> str:
@@ -111,6 +119,10 @@ def data_router(console: Console) -> APIRouter:
     ) -> list[RecipientSummary]:
         """Every recipient that received personal data, with what it received in total, by name."""
         summary = console.store.flow_summary(since=aware(since), until=aware(until))
+        open_alerts: dict[str, int] = {}
+        for a in console.store.alerts(status="open"):
+            if a.recipient:
+                open_alerts[a.recipient] = open_alerts.get(a.recipient, 0) + 1
         out = []
         for flows, total in _by_recipient(summary).values():
             ref = flows[0].recipient
@@ -125,6 +137,9 @@ def data_router(console: Console) -> APIRouter:
                     people=total.people,
                     first_seen=total.first_seen,
                     last_seen=total.last_seen,
+                    declared=declared(console.policy, ref.type),
+                    open_alerts=open_alerts.get(ref.id, 0),
+                    undeclared=ref.id in open_alerts,
                 )
             )
         return sorted(out, key=lambda s: (s.recipient.name.lower(), s.recipient.id))
@@ -170,11 +185,19 @@ def data_router(console: Console) -> APIRouter:
         status: Annotated[
             str | None, Query(pattern="^(open|acknowledged)$", description="open or acknowledged")
         ] = None,
-        rule: Annotated[str | None, Query(description="Only alerts of this rule id.")] = None,
+        rule: RuleId = None,
+        severity: Annotated[Severity | None, Query(description="Only alerts of this severity.")] = None,
         since: Annotated[Instant | None, Query(description="Only alerts last seen at or after this time.")] = None,
+        until: Annotated[Instant | None, Query(description="Only alerts first seen before this time.")] = None,
     ) -> list[Alert]:
-        """Deduplicated undeclared-flow alerts, newest first. People appear by pseudonym only."""
-        return console.store.alerts(status=status, rule=rule, since=aware(since))
+        """Deduplicated undeclared-flow alerts, newest first (the console sorts them, most severe first). An alert
+        is in the period [since, until) when it was seen in it: last seen at or after ``since``, first seen before
+        ``until``. People appear by pseudonym only."""
+        found = console.store.alerts(status=status, rule=rule, since=aware(since))
+        end = aware(until)
+        return [
+            a for a in found if (severity is None or a.severity == severity) and (end is None or a.first_seen < end)
+        ]
 
     @r.post(
         "/api/alerts/{alert_id}/ack",

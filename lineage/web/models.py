@@ -72,6 +72,12 @@ class RecipientSummary(Frozen):
     people: int = Field(description="Distinct people whose data it received.")
     first_seen: date = Field(description="UTC day of the first disclosure to it.")
     last_seen: date = Field(description="UTC day of the latest disclosure to it.")
+    declared: Literal["identified", "aggregated-only", "no"] = Field(
+        description="What the policy declares of disclosures to its type: of identified data, of aggregated or "
+        "de-identified data only, or none."
+    )
+    open_alerts: int = Field(description="Open alerts about disclosures to it (undeclared flows not yet reviewed).")
+    undeclared: bool = Field(description="Whether an open alert marks a disclosure to it as undeclared.")
 
 
 class RecipientView(Frozen):

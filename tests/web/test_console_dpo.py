@@ -2,7 +2,8 @@
 (person -> categories -> purposes -> recipients, declared flows faded, undeclared ones marked, paths highlighted
 on hover and on keyboard focus, filters, a timeline per flow, the person's own alert counts), recipients with
 what the policy declares of them and their flags, a recipient page that does not repeat itself, and alerts
-sortable and filtered by severity, rule, status and period. Screenshots go to test-artifacts/.
+sortable and filtered by severity, rule, status and period; nothing wider than the window, no label cut off or
+overlapping another. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.web.test_page import ARTIFACTS, Live, _css, _no_page_errors, _sign_in
 
 live, browser = page.live, page.browser  # the page tests' server and browser, one each for this module too
 
-SIZES = {"wide": (1920, 1080), "laptop": (1280, 800)}
+SIZES = {"wide": (1400, 900), "laptop": (1024, 768)}
 
 
 def _size(d: Any, name: str) -> None:
@@ -34,6 +35,27 @@ def _shot(d: Any, name: str, size: str) -> None:
     d.execute_script("window.scrollTo(0, 0)")
     d.save_screenshot(str(ARTIFACTS / f"{name}-{size}.png"))
     _size(d, size)
+
+
+def _fits_the_window(d: Any) -> None:
+    """Nothing makes the page scroll sideways (a table too wide scrolls in its own box, if at all)."""
+    assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
+        "page wider than window"
+    )
+
+
+def _timeline_reads(d: Any) -> None:
+    """Every row label of the timeline starts inside the drawing, and no two dates of its axis overlap."""
+    boxes = d.execute_script(
+        "const svg = document.querySelector('#timeline svg'); const r = svg.getBoundingClientRect();"
+        "return {left: r.left, labels: [...svg.querySelectorAll('text.row-label')]"
+        ".map((t) => t.getBoundingClientRect().left),"
+        " ticks: [...svg.querySelectorAll('.axis text')].map((t) => { const b = t.getBoundingClientRect();"
+        " return [b.left, b.right]; })}"
+    )
+    assert boxes["labels"] and min(boxes["labels"]) >= boxes["left"], "a row label starts left of the drawing"
+    ticks = sorted(boxes["ticks"])
+    assert len(ticks) >= 2 and all(a[1] <= b[0] for a, b in zip(ticks, ticks[1:], strict=False)), ticks
 
 
 def _look_up(d: Any, person: str) -> None:
@@ -108,6 +130,8 @@ def test_the_person_page_speaks_human_and_draws_every_flow(browser: Any, live: L
         assert int(row.find_element("css selector", "td.person-count").text) == a["person_events"] <= a["count"]
     summary = _css(d, "#person-alert-count")[0].text
     assert f"{sum(a['person_events'] for a in alerts)} of this person's events" in summary
+    _timeline_reads(d)
+    _fits_the_window(d)
     _shot(d, "console-person", size)
     _no_page_errors(d)
 
@@ -184,7 +208,10 @@ def test_recipients_flags_and_a_recipient_page(browser: Any, live: Live, size: s
     d.get(live.base + "/#/recipients")
     _wait(d, lambda d: _css(d, "#recipient-list tr[data-recipient]"))
     heads = [h.text for h in _css(d, "#recipient-list th")]
-    assert {"Type", "Country", "In the policy", "Flags"} <= set(heads)
+    assert {"Type", "Country", "In the policy", "Flags", "Period"} <= set(heads)
+    _fits_the_window(d)
+    table = _css(d, "#recipient-list")[0]
+    assert table.size["width"] <= _css(d, "#recipients-result")[0].size["width"] + 1, "the list fits its panel"
     open_alerts = live.console.store.alerts(status="open")
     flagged = {a.recipient for a in open_alerts if a.recipient}
     for row in _css(d, "#recipient-list tr[data-recipient]"):
@@ -205,6 +232,7 @@ def test_recipients_flags_and_a_recipient_page(browser: Any, live: Live, size: s
     assert "In the policy: declared for" in status or "In the policy: not declared" in status
     for table in _css(d, "#recipients-result table.alerts"):  # its alerts do not repeat the recipient
         assert "Recipient" not in [h.text for h in table.find_elements("css selector", "th")]
+    _fits_the_window(d)
     _shot(d, "console-recipient", size)
 
 
@@ -259,4 +287,62 @@ def test_alerts_sort_and_filter(browser: Any, live: Live) -> None:
     _choose(d, "alert-rule", rule)
     expected = {a.alert_id for a in live.console.store.alerts(status="open", rule=rule) if a.severity == "critical"}
     _wait(d, lambda d: {alert for alert, _, _ in _alert_rows(d)} == expected)
+
+    # by period: seen up to (and including) the day the first of them began
+    _choose(d, "alert-severity", "")
+    _choose(d, "alert-rule", "")
+    opened = live.console.store.alerts(status="open")
+    first = min(a.first_seen for a in opened).date()
+    _choose(d, "alert-until", first.isoformat())
+    expected = {a.alert_id for a in opened if a.first_seen.date() <= first}
+    assert 0 < len(expected) < len(opened)
+    _wait(d, lambda d: {alert for alert, _, _ in _alert_rows(d)} == expected)
+    _choose(d, "alert-until", "")
+    # by status: the acknowledged ones, each saying so
+    ack = live.console.store.alerts(status="open")[-1].alert_id
+    live.console.store.acknowledge_alert(ack)
+    _choose(d, "alert-status", "acknowledged")
+    acknowledged = {a.alert_id for a in live.console.store.alerts(status="acknowledged")}
+    _wait(d, lambda d: {alert for alert, _, _ in _alert_rows(d)} == acknowledged and ack in acknowledged)
+    statuses = d.execute_script(
+        "return [...document.querySelectorAll('#alerts-result tr[data-alert] td[class^=status-]')]"
+        ".map((t) => t.className)"
+    )
+    assert statuses and set(statuses) == {"status-acknowledged"}
+    _no_page_errors(d)
+
+
+def test_alerts_from_the_keyboard_at_a_laptop_size(browser: Any, live: Live) -> None:
+    """Tab reaches the filters in order, then the column headers; the focused control is outlined; Enter sorts; the
+    list fits a 1024 px window."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    d = browser
+    _size(d, "laptop")
+    _sign_in(d, live, "dpo")
+    d.get(live.base + "/#/alerts")
+    _wait(d, lambda d: _alert_rows(d))
+    _fits_the_window(d)
+    d.execute_script("document.getElementById('alert-severity').focus()")
+    order = []
+    for _ in range(20):
+        active = d.execute_script("const a = document.activeElement; return a.id || a.dataset.sort || a.tagName")
+        if not order or order[-1] != active:  # a date field takes several Tabs (day, month, year)
+            order.append(active)
+        if active == "severity":
+            break
+        ActionChains(d).send_keys(Keys.TAB).perform()
+    assert order == ["alert-severity", "alert-rule", "alert-status", "alert-since", "alert-until", "BUTTON",
+                     "alert-auto", "severity"]  # fmt: skip
+    outline = d.execute_script(
+        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]"
+    )
+    assert outline[0] != "none" and outline[1] != "0px", outline  # the focus is visible
+    ActionChains(d).send_keys(Keys.ENTER).perform()  # Enter on the focused header sorts by it (least severe first)
+    _wait(d, lambda d: _css(d, 'th[aria-sort="ascending"] button[data-sort="severity"]'))
+    order_now = ["low", "medium", "high", "critical"]
+    shown = [severity for _, severity, _ in _alert_rows(d)]
+    assert shown == sorted(shown, key=order_now.index)
+    _shot(d, "console-alerts", "laptop")
     _no_page_errors(d)

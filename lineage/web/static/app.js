@@ -48,6 +48,15 @@ function when(iso) {
 }
 function day(iso) { return iso ? iso.slice(0, 10) : ""; }
 function short(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
+// Cut text to fit `px` pixels in `font` (measured, so a bold or wide label is cut as much as it needs).
+function fitText(text, px, font) {
+  const ctx = (fitText.canvas = fitText.canvas || document.createElement("canvas")).getContext("2d");
+  ctx.font = font;
+  if (ctx.measureText(text).width <= px) return text;
+  let n = text.length;
+  while (n > 1 && ctx.measureText(text.slice(0, n - 1) + "…").width > px) n--;
+  return text.slice(0, n - 1) + "…";
+}
 // A dotted key (user.contact.email) that may wrap after its dots, never inside a word.
 function dotted(text, cls) {
   const span = el("span", { class: cls || "mono" });
@@ -257,8 +266,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signout").addEventListener("click", () => signOut("Signed out."));
   $("person-form").addEventListener("submit", lookUp);
   $("alerts-form").addEventListener("submit", loadAlerts);
-  for (const id of ["alert-severity", "alert-until"]) $(id).addEventListener("change", () => { if (state.alerts) renderAlerts(); });
-  for (const id of ["alert-rule", "alert-status", "alert-since"]) $(id).addEventListener("change", () => loadAlerts());
+  for (const id of ["alert-severity", "alert-rule", "alert-status", "alert-since", "alert-until"]) $(id).addEventListener("change", () => loadAlerts());
   $("alert-auto").addEventListener("change", () => { clearInterval(state.alertTimer); if ($("alert-auto").checked) state.alertTimer = setInterval(loadAlerts, 30000); });
   $("audit-form").addEventListener("submit", showAudit);
   const exportAudit = (format) => download(`/api/audit/export?format=${format}&` + auditQuery(), "lineage-audit." + format)

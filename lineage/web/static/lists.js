@@ -14,8 +14,8 @@ async function showRecipients(args) {
   } catch (e) { failed(out, e); }
 }
 
-function declaredStatus(type) {
-  const info = (state.vocab.recipient_types || {})[type] || {};
+function declaredStatus(type, declared) {
+  const info = Object.assign({}, (state.vocab.recipient_types || {})[type] || {}, declared ? { declared } : {});
   const purposes = info.declared_purposes;
   if (info.declared === "identified" && purposes === null) return el("span", { class: "ok", text: "declared, any purpose" });
   if (info.declared === "identified") {
@@ -34,25 +34,33 @@ function flags(type, open) {
   ];
 }
 
+// Where a recipient is. A recipient registry's transfer safeguard (adequacy, SCCs, BCRs), when the project has one,
+// belongs in this cell beside the country: the list and a recipient's page both draw it from here.
+function whereCell(r) {
+  return el("td", { class: "where", text: r.country || "not recorded" });
+}
+
+function period(first, last) {
+  return el("td", { class: "nowrap" }, day(first), day(last) !== day(first) ? el("div", { class: "hint", text: "to " + day(last) }) : null);
+}
+
 async function renderRecipientList(out) {
-  const [list, alerts] = await Promise.all([getJson("/api/recipients"), getJson("/api/alerts?status=open")]);
-  const open = new Map();
-  for (const a of alerts) if (a.recipient) open.set(a.recipient, (open.get(a.recipient) || 0) + 1);
-  const flagged = list.filter((s) => open.get(s.recipient.id) || s.recipient.type === "data_broker").length;
+  const list = await getJson("/api/recipients");
+  const flagged = list.filter((s) => s.undeclared || s.recipient.type === "data_broker").length;
   out.replaceChildren(el("h2", { text: "Recipients of personal data" }),
     el("p", { class: "hint", text: `${list.length} recipient(s); ${flagged} flagged (open undeclared-flow alerts or a data broker). “In the policy”: whether the published policy declares disclosures to this type of recipient.` }),
-    el("table", { id: "recipient-list" }, th("", "Recipient", "Type", "Country", "In the policy", "Flags", "Categories", "Purposes", "Share events", "People (at least)", "First", "Last"),
+    el("div", { class: "table-wrap" }, el("table", { id: "recipient-list" }, th("", "Recipient", "Type", "Country", "In the policy", "Flags", "Categories", "Purposes", "Share events", "People", "Period"),
       list.map((s) => {
-        const r = s.recipient, n = open.get(r.id) || 0;
-        return el("tr", { class: n ? "undeclared" : "", "data-recipient": r.id },
+        const r = s.recipient;
+        return el("tr", { class: s.undeclared ? "undeclared" : "", "data-recipient": r.id },
           el("td", {}, swatch(r.type)),
           el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name })),
-          el("td", { text: label("recipient_types", r.type), title: r.type }), el("td", { text: r.country || "" }),
-          el("td", { class: "declared" }, declaredStatus(r.type)), el("td", { class: "flags" }, flags(r.type, n)),
+          el("td", { class: "type", text: label("recipient_types", r.type), title: r.type }), whereCell(r),
+          el("td", { class: "declared" }, declaredStatus(r.type, s.declared)), el("td", { class: "flags" }, flags(r.type, s.open_alerts)),
           el("td", { class: "num", text: s.categories.length }), el("td", { class: "num", text: s.purposes.length }),
           el("td", { class: "num", text: s.events }), el("td", { class: "num", text: s.people }),
-          el("td", { class: "nowrap", text: day(s.first_seen) }), el("td", { class: "nowrap", text: day(s.last_seen) }));
-      })));
+          period(s.first_seen, s.last_seen));
+      }))));
 }
 
 async function renderRecipient(out, id) {
@@ -149,7 +157,9 @@ async function loadAlerts(event) {
   const q = new URLSearchParams();
   if ($("alert-status").value) q.set("status", $("alert-status").value);
   if ($("alert-rule").value) q.set("rule", $("alert-rule").value);
+  if ($("alert-severity").value) q.set("severity", $("alert-severity").value);
   if ($("alert-since").value) q.set("since", $("alert-since").value + "T00:00:00Z");
+  if ($("alert-until").value) q.set("until", new Date(Date.parse($("alert-until").value + "T00:00:00Z") + 86400000).toISOString()); // the day included
   try {
     state.alerts = await getJson("/api/alerts?" + q);
     renderAlerts();
@@ -158,9 +168,7 @@ async function loadAlerts(event) {
 
 function renderAlerts() {
   const out = $("alerts-result");
-  const severity = $("alert-severity").value, until = $("alert-until").value;
-  const end = until ? Date.parse(until + "T00:00:00Z") + 86400000 : Infinity;
-  const shown = state.alerts.filter((a) => (!severity || a.severity === severity) && Date.parse(a.first_seen) < end);
+  const shown = state.alerts;
   const sort = state.alertSort || { key: "severity", dir: -1 };
   const counts = SEVERITIES.map((s) => [s, shown.filter((a) => a.severity === s).length]).filter(([, n]) => n);
   out.replaceChildren(
@@ -184,8 +192,8 @@ function alertTable(alerts, opts) {
   };
   const cols = [["Severity", "severity"], ["Rule", "rule"], ["Data", "category"], ["Purpose", null]];
   if (o.recipient) cols.push(["Recipient", null]);
-  cols.push(["Events", "events"], ["People", "people"], ["Last seen", "last_seen"], ["Status", "status"], ["", null]);
-  return el("table", { class: "alerts" }, el("tr", {}, cols.map(([t, k]) => head(t, k))),
+  cols.push(["Events", "events"], ["People", "people"], ["Last seen", "last_seen"], ["Status", "status"]);
+  return el("div", { class: "table-wrap" }, el("table", { class: "alerts" }, el("tr", {}, cols.map(([t, k]) => head(t, k))),
     alerts.map((a) => [
       el("tr", { "data-alert": a.alert_id, "data-severity": a.severity, class: "what" },
         el("td", { class: "sev-" + a.severity, text: a.severity }),
@@ -196,12 +204,12 @@ function alertTable(alerts, opts) {
           a.recipient_type ? el("div", { class: "hint", text: label("recipient_types", a.recipient_type) }) : null) : null,
         el("td", { class: "num", text: a.count }),
         el("td", { class: "num", text: a.people }),
-        el("td", { class: "nowrap", text: when(a.last_seen) }),
-        el("td", { class: "status-" + a.status, text: a.status }),
-        el("td", {}, o.canAck && a.status === "open" ? el("button", { class: "small ack", type: "button", onclick: (e) => acknowledge(a.alert_id, e.target) }, "Acknowledge") : null)),
+        el("td", { class: "nowrap" }, day(a.last_seen), el("div", { class: "hint", text: when(a.last_seen).slice(11) })),
+        el("td", { class: "status-" + a.status }, a.status,
+          o.canAck && a.status === "open" ? el("div", {}, el("button", { class: "small ack", type: "button", onclick: (e) => acknowledge(a.alert_id, e.target) }, "Acknowledge")) : null)),
       el("tr", { class: "why" }, el("td", {}), el("td", { colspan: cols.length - 1 }, a.reason, a.clause_section ? el("span", { class: "hint", text: "  · policy section: " + a.clause_section }) : null,
         el("span", { class: "hint" }, "  · evidence: "), evidenceLink(a.alert_id))),
-    ]));
+    ])));
 }
 
 async function acknowledge(id, button) {

@@ -292,20 +292,21 @@ function drawTimeline(who, flows, width) {
   let t0 = Math.min(...times), t1 = Math.max(...times);
   if (t1 - t0 < 86400000) { t0 -= 43200000; t1 += 43200000; }
   const W = Math.max(900, width - 30), LEFT = Math.round(Math.min(W * 0.42, 620)), RIGHT = 16, ROW = 17, TOP = 22;
-  const chars = Math.floor((LEFT - 20) / 6.4);
+  const FONT = '11.5px system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif';
   const H = TOP + rows.length * ROW + 6;
   const x = (t) => LEFT + (Date.parse(t) - t0) / (t1 - t0) * (W - LEFT - RIGHT);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": `Timeline of ${rows.length} flows of the person's data` });
   const axis = svg("g", { class: "axis" });
-  for (let i = 0; i <= 6; i++) {
-    const t = t0 + (t1 - t0) * i / 6, xx = LEFT + (W - LEFT - RIGHT) * i / 6;
-    axis.append(svg("line", { x1: xx, y1: TOP - 6, x2: xx, y2: H }), svg("text", { x: xx, y: 12, "text-anchor": i === 0 ? "start" : i === 6 ? "end" : "middle", text: new Date(t).toISOString().slice(0, 10) }));
+  const ticks = Math.max(1, Math.min(6, Math.floor((W - LEFT - RIGHT) / 110))); // dates 110 px apart at least: none overlap
+  for (let i = 0; i <= ticks; i++) {
+    const t = t0 + (t1 - t0) * i / ticks, xx = LEFT + (W - LEFT - RIGHT) * i / ticks;
+    axis.append(svg("line", { x1: xx, y1: TOP - 6, x2: xx, y2: H }), svg("text", { x: xx, y: 12, "text-anchor": i === 0 ? "start" : i === ticks ? "end" : "middle", text: new Date(t).toISOString().slice(0, 10) }));
   }
   root.append(axis);
   rows.forEach((r, i) => {
     const y = TOP + i * ROW, a = x(r.f.first_seen), b = Math.max(x(r.f.last_seen), a + 4);
     const bad = r.f.alerts.length > 0;
-    root.append(svg("text", { class: "row-label" + (bad ? " bad" : ""), x: LEFT - 8, y: y + 12, "text-anchor": "end", text: (bad ? "⚠ " : "") + short(r.text, chars - (bad ? 2 : 0)) }));
+    root.append(svg("text", { class: "row-label" + (bad ? " bad" : ""), x: LEFT - 8, y: y + 12, "text-anchor": "end", text: fitText((bad ? "⚠ " : "") + r.text, LEFT - 14, (bad ? "600 " : "") + FONT) }));
     const bar = svg("rect", { class: r.cls, x: a, y: y + 3, width: b - a, height: ROW - 6, rx: 3, "data-flow": flowKey(r.f) });
     bar.append(svg("title", { text: `${r.text}\n${r.f.events} event(s), ${when(r.f.first_seen)} – ${when(r.f.last_seen)}` + r.f.alerts.map((al) => "\n⚠ " + al.reason).join("") }));
     root.append(bar);
