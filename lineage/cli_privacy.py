@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from config import Settings
 from graph.changes import Tombstone
+from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, with_store
 from reports.escaping import printable
 
@@ -175,6 +176,9 @@ def _erase_dry_run(args: argparse.Namespace, settings: Settings, files: list[Pat
             store.bind_key(key.fingerprint)
         found = store.who_has(key(args.subject))
         report = art19_report(store, key, args.subject, policy)
+    # a dry run shows what is recorded of the person and who received it: a lookup, on the audit trail first
+    returned = {"categories": len(found.categories) if found else 0, "recipients": len(report.recipients)}
+    record_lookup(args, settings, action="erase-dry-run", pseudonym=key(args.subject), returned=returned)
     naming = [(f, dead_letters_naming(f, [args.subject])) for f in files]
     events = sum(c.event_count for c in found.categories) if found else 0
     if args.format == "json":
@@ -270,6 +274,9 @@ def cmd_erasures(args: argparse.Namespace, settings: Settings, out: TextIO, err:
         if store.has_events():
             store.bind_key(key.fingerprint)
         tombstones = store.erasures([key(args.subject)]).get(key(args.subject), [])
+    record_lookup(
+        args, settings, action="erasures", pseudonym=key(args.subject), returned={"erasures": len(tombstones)}
+    )
     if args.format == "json":
         out.write(json.dumps([_tombstone_json(t) for t in tombstones], indent=2) + "\n")
         return EXIT_OK
@@ -392,8 +399,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument(
         "--dry-run",
         action="store_true",
-        help="show what would be erased and whom Art. 19 says to tell, and change nothing",
+        help="show what would be erased and whom Art. 19 says to tell, and change nothing (a lookup: on the audit "
+        "trail)",
     )
+    add_actor(sp)
     sp.set_defaults(func=cmd_erase)
 
     dl = sub.add_parser("deadletters", help="dead-letter files").add_subparsers(dest="deadletters_command",
@@ -427,6 +436,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = with_store(sub.add_parser("erasures", help="a person's recorded erasures, with their Art. 19 recipients"))
     sp.add_argument("subject", metavar="SUBJECT_ID", help="the person's id, as the events carry it")
     sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_actor(sp)
     sp.set_defaults(func=cmd_erasures)
 
     sp = sub.add_parser(

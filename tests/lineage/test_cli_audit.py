@@ -98,3 +98,18 @@ def test_a_trail_that_does_not_verify_refuses_the_lookup(store: str, tmp_path: P
     code, out, err = run("who-has", "alice@example.com", "--store", store)
     assert (code, out) == (2, "")
     assert err.startswith("lineage who-has: the audit trail ") and "does not verify" in err
+
+
+def test_an_erase_dry_run_and_the_erasures_are_lookups_too(store: str, tmp_path: Path) -> None:
+    trail = WebSettings.from_env(Settings.from_env()).audit_trail()
+    code, out, _ = run("erase", "alice@example.com", "--dry-run", "--store", store, "--as", "dpo-desk")
+    assert code == 0 and out.startswith("Dry run: nothing was changed.")
+    assert run("erasures", "alice@example.com", "--store", store)[0] == 0
+    entries = sorted(trail.entries(), key=lambda e: e.seq)
+    assert [(e.action, e.actor, e.endpoint) for e in entries] == [
+        ("erase-dry-run", "dpo-desk", "lineage erase"),
+        ("erasures", getpass.getuser(), "lineage erasures"),
+    ]
+    assert entries[0].returned == {"categories": 1, "recipients": 1} and entries[1].returned == {"erasures": 0}
+    assert "alice@example.com" not in (tmp_path / "trail" / "audit.jsonl").read_text()
+    assert trail.verify().ok
