@@ -182,6 +182,10 @@ def test_hover_keyboard_and_filters(browser: Any, live: Live, world: World) -> N
     edges = [p for p in _css(d, "#graph path.edge") if p.get_attribute("data-from") != "person"]
     assert edges and all("undeclared" in p.get_attribute("class") for p in edges)
     assert all("flagged-bar" in b.get_attribute("class") for b in _css(d, "#timeline rect.bar"))
+    # the tables follow: only the recipients an undeclared flow of the person's reaches, fewer than all of them
+    listed = {a.get_attribute("href").rsplit("/", 1)[-1] for a in _css(d, "#person-recipients td a")}
+    alerted = {a["recipient"] for a in d.execute_script("return state.person.alerts") if a["recipient"]}
+    assert listed == alerted and len(listed) < len(who.recipients)
     _shot(d, "console-person-undeclared", "wide")
 
     # by recipient type: only recipients of that type remain

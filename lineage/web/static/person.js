@@ -70,6 +70,10 @@ function renderPerson() {
   }
   const model = personFlows(who, alerts);
   const shown = applyFilters(who, model, filters);
+  // the tables follow the filters too: a recipient when one of the flows shown reaches it
+  const filtering = Boolean(filters.undeclared || filters.type || filters.since || filters.until);
+  const reached = new Set(shown.flows.map((f) => f.recipient).filter(Boolean));
+  const recipientsShown = filtering ? who.recipients.filter((r) => reached.has(r.id)) : who.recipients;
   const purposes = new Set(model.flows.map((f) => f.purpose));
   const theirs = alerts.reduce((n, a) => n + a.person_events, 0);
   const openAlerts = alerts.filter((a) => a.status === "open").length;
@@ -91,11 +95,13 @@ function renderPerson() {
     el("p", { class: "hint", text: "From the first to the latest event of each use and disclosure of this person's data. Red: a flow an alert marks as undeclared; faded: declared uses; disclosures in their recipient's colour." }),
     drawTimeline(who, shown.flows, out.clientWidth || 1200));
   out.replaceChildren(summary, filterBar(who), graphPanel, timeline,
-    el("h3", { text: "Recipients" }), recipientTable(who, model),
+    el("h3", { text: filtering ? `Recipients (${recipientsShown.length} of ${who.recipients.length}, by the filters)` : "Recipients" }),
+    recipientTable(who, model, recipientsShown),
     alerts.length ? el("h3", { text: "Alerts concerning this person" }) : null,
     alerts.length ? el("p", { class: "hint", text: "Each alert groups every event of one undeclared flow; “this person” counts their own events in it." }) : null,
     alerts.length ? personAlertTable(alerts) : null,
-    el("h3", { text: "Categories of their data" }), categoryTable(who));
+    el("h3", { text: filtering ? `Categories of their data (${shown.categories.length} of ${who.categories.length}, by the filters)` : "Categories of their data" }),
+    categoryTable(shown.categories));
 }
 
 function stat(n, text) {
@@ -315,10 +321,10 @@ function drawTimeline(who, flows, width) {
 }
 
 // -- the tables -----------------------------------------------------------------------------------------------
-function recipientTable(who, model) {
+function recipientTable(who, model, recipients) {
   const bad = new Set(model.flows.filter((f) => f.recipient && f.alerts.length).map((f) => f.recipient));
   return el("table", { id: "person-recipients" }, th("", "Recipient", "Type", "Country", "Received", "For", "First shared", "Last shared", "Events"),
-    who.recipients.map((r) => el("tr", { class: bad.has(r.id) ? "undeclared" : "" },
+    recipients.map((r) => el("tr", { class: bad.has(r.id) ? "undeclared" : "" },
       el("td", {}, swatch(r.type)),
       el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name }), bad.has(r.id) ? el("span", { class: "warn", text: " ⚠ undeclared" }) : null),
       el("td", { text: label("recipient_types", r.type) }), el("td", { text: r.country || "" }),
@@ -326,9 +332,9 @@ function recipientTable(who, model) {
       el("td", { class: "nowrap", text: when(r.first_shared_at) }), el("td", { class: "nowrap", text: when(r.last_shared_at) }), el("td", { class: "num", text: r.event_ids.length }))));
 }
 
-function categoryTable(who) {
+function categoryTable(categories) {
   return el("table", { id: "person-categories" }, th("Category", "SOS's role", "Where it came from", "Used or disclosed for", "First seen", "Last seen", "Events"),
-    who.categories.map((c) => el("tr", {},
+    categories.map((c) => el("tr", {},
       el("td", {}, keyed("categories", c.category)), el("td", { text: c.roles.join(", ") }),
       el("td", { text: c.sources.map((s) => (s.name && label("systems", s.name, "")) || (s.name ? `${s.name} (${label("source_types", s.type)})` : label("source_types", s.type))).join("; ") }),
       el("td", {}, named("purposes", c.purposes)),
