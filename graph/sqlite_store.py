@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,6 +189,11 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             erased = [cs.event.event_id for cs in erasures if cs.event.event_id in applied_ids]
             pending = tuple(erased) if erased and not self._purge().complete else ()
         return ApplyResult(applied, duplicates, tuple(suppressed), frozenset(applied_ids), pending)
+
+    def reopener(self) -> Callable[[], SQLiteGraphStore] | None:
+        if self.path == ":memory:":
+            return None
+        return functools.partial(SQLiteGraphStore, self.path, busy_timeout=self._busy_timeout)
 
     def purge(self) -> PurgeResult:
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
@@ -290,6 +290,13 @@ class GraphStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    def reopener(self) -> Callable[[], GraphStore] | None:
+        """How another process opens this store again, or None when the store cannot be shared that way (None unless
+        a store says otherwise). The embedded ingest's second process uses it (streams/ingest_pair.py): it is
+        forked while this store is idle (no transaction, no query open) and calls this there; it never uses this
+        object's own connections."""
+        return None
 
     def __enter__(self) -> GraphStore:
         return self

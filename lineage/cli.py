@@ -40,8 +40,9 @@ from policies import PolicyFileError
 from schemas.events import json_schema
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.deadletter import DeadLetter, DeadLetterSink, FileDeadLetters
-from streams.embedded import BATCH_SIZE, IngestReport, Oversized, ingest_lines, read_lines
+from streams.embedded import BATCH_SIZE, IngestReport, ingest_lines, read_lines
 from streams.handler import describe_error
+from streams.ingest_chunks import Oversized
 
 if TYPE_CHECKING:
     from lineage.simulator import SimulatedEvent
@@ -112,6 +113,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
             origin=origin,
             batch_size=args.batch_size,
             on_progress=_alerting(dispatcher, progress),
+            processes=args.processes,
         )
     finally:
         progress.finish()
@@ -345,7 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_store(sub.add_parser("ingest", help="validate and apply JSON Lines events from FILE or - (stdin)"))
     sp.add_argument("file", metavar="FILE|-", help="a JSON Lines file of events, or - for standard input")
     sp.add_argument("--dead-letters", metavar="FILE", help="where rejected lines go (default: FILE.deadletter.jsonl)")
-    sp.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, help="events per transaction")
+    sp.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, help="lines per transaction")
+    sp.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        default=2 if (os.cpu_count() or 1) > 1 else 1,
+        help="2: a second process prepares every other batch while this one stores (a SQLite file store, more than "
+        "one batch of input); 1: this process alone",
+    )
     sp.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     sp.set_defaults(func=cmd_ingest)
 

@@ -142,10 +142,11 @@ def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     from lineage.wiring import event_window, load_configured_policy
     from schemas.events import EventError
     from streams.deadletter import DeadLetter, FileDeadLetters, raw_fields
-    from streams.embedded import MAX_LINE_BYTES, Oversized, read_lines
+    from streams.embedded import read_lines
     from streams.emitter import Emitter
     from streams.event_sinks import KafkaSink, SinkError
     from streams.handler import describe_error
+    from streams.ingest_chunks import MAX_LINE_BYTES, Oversized
 
     fh, origin, _, default_dlq = open_events(args.file)
     dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq

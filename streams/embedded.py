@@ -9,17 +9,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from graph.store import StoreError
 from policies.findings import Finding
-from schemas.events import AnyEvent, EventError, parse_event
-from streams.deadletter import DeadLetter, DeadLetterSink, raw_fields
+from streams.deadletter import DeadLetterSink
 from streams.handler import Handler
+from streams.ingest_chunks import (
+    KEPT_OF_LONG_LINE,
+    MAX_LINE_BYTES,
+    ChunkOutcome,
+    Oversized,
+    chunks,
+    commit_chunk,
+    prepare_chunk,
+)
 
 _log = logging.getLogger(__name__)
 
-MAX_LINE_BYTES = 1_000_000
-KEPT_OF_LONG_LINE = 1000
-"""Bytes of a line longer than :data:`MAX_LINE_BYTES` kept in its dead letter (the rest is never even held)."""
 # Events per store transaction: a commit writes every page the batch dirtied, and evidence for many people touches
 # pages all over the B-trees (WAL, then the checkpoint), so larger batches write fewer pages per event. With the
 # store's version 1 layout (edges stored), ingesting the bench's 153k events into a new SQLite file wrote 2.6 GB in
@@ -28,14 +32,6 @@ KEPT_OF_LONG_LINE = 1000
 # (that process, holding all the lines, peaked at 170 MB with 10,000 and 230 MB with 20,000); findings reach
 # ``on_progress`` once per batch.
 BATCH_SIZE = 10_000
-
-
-@dataclass(frozen=True)
-class Oversized:
-    """A line longer than the limit, as :func:`read_lines` yields it: its first bytes and its length."""
-
-    head: bytes
-    size: int
 
 
 def read_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[bytes | Oversized]:
@@ -71,6 +67,7 @@ class IngestReport:
 
     lines: int = 0
     blank: int = 0
+    events: int = 0  # lines parsed into events
     applied: int = 0
     duplicates: int = 0
     rejected: int = 0
@@ -112,101 +109,51 @@ def ingest_lines(
     origin: str = "-",
     batch_size: int = BATCH_SIZE,
     on_progress: Callable[[IngestReport], None] | None = None,
+    processes: int = 1,
 ) -> IngestReport:
-    """Validate each line, apply the valid ones in batches, send each bad one to the dead letters with its line number.
+    """Validate each line, apply the valid ones in batches of the events of ``batch_size`` lines, send each bad one
+    to the dead letters with its line number.
 
     One line never costs another: a line that cannot be parsed, validated, projected or stored goes to the dead
     letters with the reason, and every other line is applied; so does a line that meets an unexpected internal
     error (counted in ``failed``). A dead letter that cannot be written is counted in ``unwritten`` and the ingest
     goes on. Only a store error (unavailable, misconfigured) stops it. The garbage collector runs after each batch
     rather than all along (see :func:`collector_between_batches`).
+
+    ``processes=2`` uses a second process when the input has more than one batch and the store can be opened
+    from another process (:meth:`GraphStore.reopen`): the two take the batches in turn and store them in order
+    (:mod:`streams.ingest_pair`), with the same outcome as one process.
     """
     report = IngestReport()
-    batch: list[AnyEvent] = []
-    held: list[tuple[int, str | bytes]] = []  # the line number and text of each event of the batch
-    rejected_since = 0  # lines rejected since the collector last ran
-    taxonomy, window = handler.taxonomy, handler.window
 
-    def dead_letter(
-        number: int,
-        raw: str | bytes,
-        reason: str,
-        problems: list[dict[str, str]] | None = None,
-        event_id: str | None = None,
-    ) -> None:
-        text, encoded = raw_fields(raw)
-        letter = DeadLetter(origin, number, reason, problems or [], text, event_id, raw_base64=encoded)
-        try:
-            dead_letters.put(letter)
-        except OSError as exc:
-            report.unwritten += 1
-            report.unwritten_error = exc.strerror or type(exc).__name__
+    def deliver(out: ChunkOutcome) -> None:
+        """A chunk's outcome into the report and its dead letters out, in input order."""
+        for letter in out.letters:
+            try:
+                dead_letters.put(letter)
+            except OSError as exc:
+                report.unwritten += 1
+                report.unwritten_error = exc.strerror or type(exc).__name__
+        report.lines += out.lines
+        report.blank += out.blank
+        report.applied += out.applied
+        report.duplicates += out.duplicates
+        report.rejected += out.rejected
+        report.suppressed += out.suppressed
+        report.failed += out.failed
+        report.findings.extend(out.findings)
+        if on_progress is not None and out.events:
+            on_progress(report)
 
     with collector_between_batches() as collect:
+        pieces = chunks(lines, batch_size)
+        if processes > 1:
+            from streams.ingest_pair import ingest_in_pair
 
-        def flush() -> None:
-            nonlocal rejected_since
-            if not batch:
-                return
-            try:
-                result = handler.handle(batch)
-            except StoreError:
-                raise
-            except Exception as exc:  # not one event's fault (the handler isolates those): keep the lines
-                _log.error("a batch of %d event(s) failed: internal error %s", len(batch), type(exc).__name__)
-                for number, raw in held:
-                    dead_letter(number, raw, f"internal error while applying its batch ({type(exc).__name__})")
-                report.failed += len(held)
-            else:
-                report.applied += result.applied
-                report.duplicates += result.duplicates
-                report.suppressed += result.suppressed
-                report.findings.extend(result.findings)
-                for failure in result.failed:
-                    number, raw = held[failure.index]
-                    dead_letter(number, raw, failure.reason, event_id=failure.event_id)
-                report.failed += len(result.failed)
-            batch.clear()
-            held.clear()
-            collect()  # the batch's events and changes are gone: little is left to traverse
-            rejected_since = 0
-            if on_progress is not None:
-                on_progress(report)
-
-        for number, raw in enumerate(lines, start=1):
-            report.lines += 1
-            if rejected_since >= batch_size:  # each rejected line leaves garbage in a cycle
-                collect()
-                rejected_since = 0
-            if isinstance(raw, Oversized):
-                reason = f"line of {raw.size} bytes, longer than the limit of {MAX_LINE_BYTES} (only its start is kept)"
-                dead_letter(number, raw.head, reason)
-                report.rejected += 1
-                rejected_since += 1
-                continue
-            if not raw or raw.isspace():  # no copy of the line, unlike strip()
-                report.blank += 1
-                continue
-            if len(raw) > MAX_LINE_BYTES:
-                dead_letter(number, raw[:KEPT_OF_LONG_LINE], f"line longer than {MAX_LINE_BYTES} bytes")
-                report.rejected += 1
-                rejected_since += 1
-                continue
-            try:
-                batch.append(parse_event(raw, taxonomy, window))
-            except EventError as exc:
-                problems = [{"field": f, "message": m} for f, m in exc.problems]
-                dead_letter(number, raw, str(exc), problems, exc.event_id)
-                report.rejected += 1
-                rejected_since += 1
-                continue
-            except Exception as exc:  # a bug, not the input's fault: this line only
-                _log.error("line %d: internal error %s while reading it", number, type(exc).__name__)
-                dead_letter(number, raw, f"internal error while reading the line ({type(exc).__name__})")
-                report.failed += 1
-                continue
-            held.append((number, raw))
-            if len(batch) >= batch_size:
-                flush()
-        flush()
+            ingest_in_pair(pieces, handler, origin, deliver, collect)
+        else:
+            for chunk in pieces:
+                read = prepare_chunk(chunk, handler, origin)
+                deliver(commit_chunk(read, handler, origin))
+                collect()  # the batch's events and changes are gone: little is left to traverse
     return report

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.changes import ChangeSet
@@ -27,6 +28,16 @@ class Failure:
     index: int  # its position in the batch given to :meth:`Handler.handle`
     event_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch judged and projected but not stored (:meth:`Handler.prepare`); :meth:`Handler.commit` stores it."""
+
+    events: Sequence[AnyEvent]
+    batch: list[tuple[int, ChangeSet]]  # (position in ``events``, its changes), for each event that projected
+    failed: list[Failure]  # the events that could not be projected
+    touched: frozenset[str]  # people (pseudonyms) whose consent records the batch changes: consent and erasure events
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,14 @@ class Handler:
         self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
 
+    def for_store(self, store: GraphStore) -> Handler:
+        """This handler (policy and its judgement, key, window) writing to ``store`` instead."""
+        twin = copy.copy(self)
+        twin.store = store
+        twin._nodes = {}
+        store.bind_key(self.pseudonym.fingerprint)
+        return twin
+
     def changes(self, events: Sequence[AnyEvent], consent: Mapping[str, ConsentState] | None = None) -> list[ChangeSet]:
         """The graph changes for a batch (pure): one ChangeSet per event, findings included.
 
@@ -111,8 +130,13 @@ class Handler:
         applied. A store error (:class:`~graph.store.StoreError`: unavailable, misconfigured) is about the store,
         not the event, and propagates with nothing applied.
         """
+        return self.commit(self.prepare(events))
+
+    def prepare(self, events: Sequence[AnyEvent]) -> Prepared:
+        """The first half of :meth:`handle`: the batch judged and projected, nothing written (a read of the people's
+        consent records aside)."""
         if not events:
-            return HandleResult(0, 0, ())
+            return Prepared(events, [], [], frozenset())
         consent = self.consent_for(events)
         nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
         batch: list[tuple[int, ChangeSet]] = []
@@ -125,6 +149,34 @@ class Handler:
                 )
             except Exception as exc:  # one event's fault must not cost the batch
                 failed.append(_failure(index, event, "could not be projected into the graph", exc))
+        touched = frozenset(cs.subject.key for _, cs in batch if cs.consent is not None or cs.erasure is not None)
+        return Prepared(events, batch, failed, touched)
+
+    def commit(self, prepared: Prepared, recheck: Collection[str] = ()) -> HandleResult:
+        """The second half of :meth:`handle`: store the prepared batch and say what it did.
+
+        ``recheck`` names people whose consent records may have changed in the store since the batch was prepared
+        (another process's batch, committed meanwhile, held consent or erasure events about them): their events are
+        judged again first, against the store as it is now, so that the findings are those :meth:`handle` would
+        have reported had the batch been prepared here.
+        """
+        if not prepared.events:
+            return HandleResult(0, 0, ())
+        batch, failed = prepared.batch, list(prepared.failed)
+        again = [k for k, (_, cs) in enumerate(batch) if cs.event.subject in recheck] if recheck else []
+        if again:
+            batch = list(batch)
+            events = prepared.events
+            people = {batch[k][1].event.subject for k in again}
+            consent = self.consent_for([events[i] for i, cs in batch if cs.event.subject in people])
+            nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
+            for k in again:
+                index, cs = batch[k]
+                event, subject = events[index], cs.event.subject
+                batch[k] = (
+                    index,
+                    project(event, pseudonym, evaluate(event, subject, consent.get(subject)), nodes, subject),
+                )
         results = self._apply(batch, failed)
         # the store skips events already recorded and repeats within the batch, and says which it applied (in the
         # same transaction): only their findings are reported, once each, even when another worker applied some

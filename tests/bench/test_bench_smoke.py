@@ -35,10 +35,10 @@ def test_embedded_measurements_run_and_are_recorded(tmp_path: Path) -> None:
     assert "3. who-has, SQLite, 3,000 people" in out
     recorded = results.read_text()
     assert recorded.count("`python -m bench ") == 2
-    assert "CPUs" in recorded and "Load average" in recorded and "parse+validate only" in recorded
+    assert "CPUs" in recorded and "Load average" in recorded and "serial ceiling" in recorded
     assert "s in them (execute/executemany/COMMIT)" in recorded
-    assert "2. same, lines parsed beforehand (handler + store only)" in recorded
-    assert "handling and storing alone take" in recorded
+    assert "2. embedded ingest, 2 processes" in recorded and "2. same, one process" in recorded
+    assert "the store's statements replayed" in recorded and "cores busy on average" in recorded
 
 
 @pytest.mark.integration

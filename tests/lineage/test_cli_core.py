@@ -157,16 +157,16 @@ def test_an_unwritable_dead_letter_path_is_a_usage_error_before_anything_is_appl
 def test_an_internal_error_on_one_line_exits_3_after_the_whole_file(
     tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import streams.embedded as embedded
+    import streams.ingest_chunks as ingest_chunks
 
-    parse = embedded.parse_event
+    parse = ingest_chunks.parse_event
 
     def buggy(raw, taxonomy=None, window=None):  # type: ignore[no-untyped-def]
         if b"bug" in raw:
             raise KeyError("victim@example.com")
         return parse(raw, taxonomy, window)
 
-    monkeypatch.setattr(embedded, "parse_event", buggy)
+    monkeypatch.setattr(ingest_chunks, "parse_event", buggy)
     src = write_lines(tmp_path / "e.jsonl", [json.dumps(event(event_id=i)) for i in ("a", "bug", "c", "d")] + ["{x"])
     code, out, err = run("ingest", str(src), "--store", store)
     assert code == 3

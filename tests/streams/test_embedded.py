@@ -43,7 +43,7 @@ def test_batches_apply_every_valid_line_and_dead_letter_the_others_with_their_li
     report = ingest_lines(lines, handler, dead, origin="t", batch_size=2, on_progress=lambda r: seen.append(r.applied))
     assert (report.lines, report.blank, report.applied, report.rejected) == (8, 1, 5, 2)
     assert [(d.origin, d.line) for d in dead.letters] == [("t", 3), ("t", 7)]
-    assert seen == [2, 4, 5]
+    assert seen == [2, 3, 4, 5]  # batches of 2 lines, each with an event
     assert handler.store.processed([f"e{i}" for i in range(7)]) == {"e0", "e1", "e3", "e4", "e6"}
     again = ingest_lines(lines, handler, MemoryDeadLetters(), batch_size=3)
     assert (again.applied, again.duplicates) == (0, 5)
@@ -67,9 +67,9 @@ def test_the_collector_runs_right_after_each_batch_not_while_one_is_held(handler
     log: list[str] = []
 
     class Logging(Handler):
-        def handle(self, events):  # type: ignore[no-untyped-def]
+        def commit(self, prepared, recheck=()):  # type: ignore[no-untyped-def]
             log.append("handle")
-            return super().handle(events)
+            return super().commit(prepared, recheck)
 
     def lines() -> Iterator[str]:
         for i in range(50):
@@ -93,7 +93,8 @@ def test_the_collector_runs_right_after_each_batch_not_while_one_is_held(handler
 
 # -- isolation: one line never costs another -----------------------------------------------------------------------
 def test_lines_end_at_newline_only_and_a_long_line_is_never_held_whole() -> None:
-    from streams.embedded import Oversized, read_lines
+    from streams.embedded import read_lines
+    from streams.ingest_chunks import Oversized
 
     text = "a\u2028b\u0085c\x0cd\re\r\n".encode() + b"x" * 5000 + b"\n" + b"last"
     got = list(read_lines(io.BytesIO(text), limit=100))
@@ -176,16 +177,16 @@ def test_a_store_error_is_not_blamed_on_the_events() -> None:
 def test_an_internal_error_reading_one_line_costs_only_that_line(
     handler: Handler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import streams.embedded as embedded
+    import streams.ingest_chunks as ingest_chunks
 
-    parse = embedded.parse_event
+    parse = ingest_chunks.parse_event
 
     def buggy(raw, taxonomy=None, window=None):  # type: ignore[no-untyped-def]
         if b"bug" in raw:
             raise KeyError("victim@example.com")
         return parse(raw, taxonomy, window)
 
-    monkeypatch.setattr(embedded, "parse_event", buggy)
+    monkeypatch.setattr(ingest_chunks, "parse_event", buggy)
     lines = [json.dumps(event(event_id=i)).encode() for i in ("a", "bug", "c")]
     dead = MemoryDeadLetters()
     report = ingest_lines(lines, handler, dead)

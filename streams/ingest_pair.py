@@ -1,0 +1,144 @@
+"""The embedded ingest on two processes: each prepares every other batch (parse, judge, project) while the other
+stores its own, and the batches are stored in input order, so the outcome is the one process's.
+
+The second process is forked when the input has a second batch; it opens the store again
+(:meth:`graph.store.GraphStore.reopen`) and never touches the first process's connection. Only lines go to it and
+only each batch's outcome comes back (counts, findings, dead letters): graph changes never cross between the two.
+
+Order. Batch k+1 is stored once batch k is: the process holding k+1 waits for word that k is committed, and that
+word names the people whose consent records batch k changed (its consent and erasure events). Batch k+1 was judged
+against the store as it was while k was being written, so those people's events in it are judged again, against the
+store as it is now, before it is stored (:meth:`streams.handler.Handler.commit`): the findings are those of one
+process taking the batches in turn. Everything else a batch's writing decides (duplicates, erasures, cut-offs) is
+read inside its own write transaction, after the one before it.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from graph.store import GraphStore
+from streams.handler import Handler
+from streams.ingest_chunks import Chunk, ChunkOutcome, commit_chunk, prepare_chunk
+
+_log = logging.getLogger(__name__)
+_JOIN_SECONDS = 30.0
+
+
+class SecondProcessFailed(RuntimeError):
+    """The ingest's second process stopped with an error that could not be passed on as it was."""
+
+
+def _receive(inbox: Any, parent: int) -> Any:
+    """The next message from the first process; when that process has gone (killed, say), this one ends at once:
+    nobody is left to tell, and what it had not committed is rolled back by SQLite."""
+    while True:
+        try:
+            return inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                os._exit(1)
+
+
+def _helper(
+    handler: Handler, reopen: Callable[[], GraphStore], origin: str, inbox: Any, outbox: Any, parent: int
+) -> None:
+    """The second process: for each chunk sent, prepare it, wait for its turn, store it, send back its outcome."""
+    store: GraphStore | None = None
+    try:
+        store = reopen()
+        own = handler.for_store(store)
+        while True:
+            chunk = _receive(inbox, parent)
+            if chunk is None:
+                return
+            read = prepare_chunk(chunk, own, origin)
+            recheck = _receive(inbox, parent)  # the turn: the chunk before this one is stored
+            outbox.put(("done", commit_chunk(read, own, origin, recheck)))
+            del read
+            gc.collect(1)
+    except BaseException as exc:  # noqa: BLE001 - passed on to the first process, which raises it
+        try:
+            blob = pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled is described instead
+            blob = pickle.dumps(SecondProcessFailed(f"{type(exc).__name__} in the ingest's second process"))
+        outbox.put(("error", blob))
+    finally:
+        if store is not None:
+            store.close()
+
+
+def ingest_in_pair(
+    pieces: Iterator[Chunk],
+    handler: Handler,
+    origin: str,
+    deliver: Callable[[ChunkOutcome], None],
+    collect: Callable[[], object],
+) -> None:
+    """Ingest the chunks, every other one in a second process when there are two or more and the store can be
+    reopened; ``deliver`` gets each chunk's outcome in input order."""
+    own = next(pieces, None)
+    theirs = next(pieces, None) if own is not None else None
+    reopen = handler.store.reopener() if theirs is not None else None
+    if own is None or theirs is None or reopen is None:
+        for chunk in itertools.chain((c for c in (own, theirs) if c is not None), pieces):
+            deliver(commit_chunk(prepare_chunk(chunk, handler, origin), handler, origin))
+            collect()
+        return
+    context = multiprocessing.get_context("fork")
+    inbox, outbox = context.Queue(), context.Queue()
+    helper = context.Process(target=_helper, args=(handler, reopen, origin, inbox, outbox, os.getpid()), daemon=True)
+    helper.start()
+    waiting = False  # the helper holds the chunk just before ``own``
+
+    def outcome() -> ChunkOutcome:
+        while True:
+            try:
+                kind, value = outbox.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not helper.is_alive():
+                    raise SecondProcessFailed(
+                        f"the ingest's second process ended (status {helper.exitcode}) before its batch was stored"
+                    ) from None
+        if kind == "error":
+            raise pickle.loads(value)  # noqa: S301 - from our own forked process
+        result: ChunkOutcome = value
+        return result
+
+    try:
+        while own is not None:
+            if theirs is not None:
+                inbox.put(theirs)
+            read = prepare_chunk(own, handler, origin)
+            recheck = frozenset[str]()
+            if waiting:
+                before = outcome()
+                deliver(before)
+                recheck = before.touched
+            deliver(commit_chunk(read, handler, origin, recheck))
+            if theirs is not None:
+                inbox.put(read.outcome.touched)  # the helper's turn
+            waiting = theirs is not None
+            del read
+            collect()
+            own = next(pieces, None)
+            theirs = next(pieces, None) if own is not None else None
+        if waiting:
+            deliver(outcome())
+        inbox.put(None)
+        helper.join(_JOIN_SECONDS)
+    finally:
+        if helper.is_alive():
+            helper.kill()
+            helper.join()
+        inbox.close()
+        outbox.close()
