@@ -21,9 +21,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument(
         "measurement",
-        choices=["all", "ingest", "embedded", "who-has", "reports", "alerts"],
-        help="ingest: Kafka -> worker -> Neo4j vs naive and ceiling; embedded: ingest_lines on SQLite vs parsing; "
-        "who-has / reports: latency and report time as the graph grows (both stores); alerts: alert latency under load",
+        choices=["all", "ingest", "embedded", "who-has", "reports", "alerts", "http"],
+        help="ingest: Kafka -> worker -> Neo4j vs naive and ceiling; embedded: ingest_lines on SQLite vs its serial "
+        "ceiling; who-has / reports: latency and report time as the graph grows (both stores); alerts: alert latency "
+        "under load; http: audited who-has through the API vs /api/health",
     )
     p.add_argument("--quick", action="store_true", help="a small smoke run (seconds, not minutes)")
     p.add_argument(
@@ -48,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--report-budget", type=float, default=300.0, help="seconds the reports may take at one size")
     p.add_argument("--alert-rate", type=float, default=5000.0, help="offered events/s for alert latency")
     p.add_argument(
+        "--alert-low-rate",
+        type=float,
+        help="alerts: the second offered rate, below capacity (default: half the measured ingest rate, else 500; "
+        "0: skip it)",
+    )
+    p.add_argument(
         "--no-alerter",
         action="store_true",
         help="alerts: measure the workers' own alerts (published after each write) instead of `lineage alerter`",
@@ -65,7 +72,16 @@ def parser() -> argparse.ArgumentParser:
         help="alerts: also measure --alert-rate with the graph writes (the workers and every thread of Neo4j) at "
         "this nice value, as a deployment that gives the alert path the CPU first would (default 10; 0: skip)",
     )
+    p.add_argument(
+        "--one-session",
+        action="store_true",
+        help="start the workers and the alerter in the bench's own session (one scheduling group with the emitter "
+        "under the kernel's autogroup scheduling) rather than each in a session of its own",
+    )
     p.add_argument("--alert-seconds", type=float, help="seconds of load per alert run (default 20; quick 3)")
+    p.add_argument("--concurrency", type=int, default=20, help="http: requests in flight (default 20)")
+    p.add_argument("--http-seconds", type=float, help="http: seconds per round and endpoint (default 10; quick 2)")
+    p.add_argument("--http-people", type=int, help="http: simulated people in the store (default 300; quick 20)")
     p.add_argument("--profile", action="store_true", help="profile (pyinstrument in-process, py-spy on a worker)")
     return p
 
@@ -73,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     quick = args.quick
-    which = {"all": ["embedded", "ingest", "alerts", "who-has"]}.get(args.measurement, [args.measurement])
+    which = {"all": ["embedded", "ingest", "alerts", "http", "who-has"]}.get(args.measurement, [args.measurement])
     report = Report(command_line())
     services = Services(mode=args.services)
     people = args.people or (30 if quick else 1500)
@@ -137,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import alerts
 
                 seconds = args.alert_seconds or (3.0 if quick else 20.0)
-                rates = [500.0] if quick else [args.alert_rate, alerts.sustainable(pipeline_rate)]
+                low = alerts.sustainable(pipeline_rate) if args.alert_low_rate is None else args.alert_low_rate
+                rates = [500.0] if quick else [r for r in (args.alert_rate, low) if r > 0]
                 # about 7 events per person-day: enough for the runs and the warm-up (15 s at the lowest rate)
                 load = dataset(max(50, int((sum(rates) * seconds + min(rates) * 15) / 35)), 6, args.seed + 1)
                 # (name, offered rates, nice values): at equal priority, then the same offered rate with the graph
@@ -164,9 +181,25 @@ def main(argv: list[str] | None = None) -> int:
                             partitions=args.partitions,
                             batch_size=args.batch_size,
                             alerter=not args.no_alerter,
+                            own_sessions=not args.one_session,
                             **nice,
                         ),
                     )
+            if "http" in which:
+                from bench import http
+
+                guarded(
+                    "6. who-has over HTTP",
+                    lambda: http.run(
+                        dataset(args.http_people or (20 if quick else 300), days, args.seed + 2),
+                        report,
+                        folder,
+                        concurrency=args.concurrency,
+                        seconds=args.http_seconds or (2.0 if quick else 10.0),
+                        rounds=1 if quick else 3,
+                        warmup=0.5 if quick else 2.0,
+                    ),
+                )
             if {"who-has", "reports"} & set(which):
                 from bench import latency
 

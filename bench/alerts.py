@@ -120,6 +120,7 @@ def run(
     alerter: bool = True,
     worker_nice: int = 0,
     graph_nice: int = 0,
+    own_sessions: bool = True,
 ) -> None:
     worker_nice = max(worker_nice, graph_nice)
     dep = Deployment.new(
@@ -130,6 +131,7 @@ def run(
         batch_wait=batch_wait,
         alerter=alerter,
         worker_nice=worker_nice,
+        own_sessions=own_sessions,
     )
     create_bench_topics(services, dep.names, partitions, events_append_time=True)
     emitter = Emitter(KafkaSink(dep.settings()), default_policy().taxonomy(), emitted_by="bench")
@@ -181,7 +183,9 @@ def run(
                     + (
                         f", workers and Neo4j at nice {graph_nice}"
                         if graph_nice
-                        else f", workers at nice {worker_nice}" if worker_nice else ""
+                        else f", workers at nice {worker_nice}"
+                        if worker_nice
+                        else ""
                     ),
                     f"p50 {p50:.2f} s, p99 {p99:.2f} s",
                     f"sent {achieved:,.0f}/s, pipeline {processed:,.0f}/s",
@@ -194,6 +198,11 @@ def run(
                 f"alerts at {rate:,.0f} events/s offered: {count:,} simulated events emitted in {send_s:.1f} s "
                 f"through Emitter + KafkaSink (achieved {achieved:,.0f}/s), {workers} worker(s) on {partitions} "
                 f"partitions, batches of up to {batch_size} or {batch_wait:g} s; "
+                + (
+                    "workers and alerter each in a session of their own; "
+                    if own_sessions
+                    else "workers and alerter in the bench's session; "
+                )
                 + (
                     f"alerts from one `lineage alerter` (own consumer group, batches of up to 500 or "
                     f"{dep.alerter_batch_wait:g} s; workers with LINEAGE_WORKER_ALERTS=0); "

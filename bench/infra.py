@@ -177,6 +177,10 @@ class Deployment:
     alerter: bool = False  # a `lineage alerter` publishes the findings; the workers run with LINEAGE_WORKER_ALERTS=0
     worker_nice: int = 0  # the graph workers' CPU priority (nice value); the alerter keeps the default
     alerter_batch_wait: float = 0.05
+    # each process in a session of its own, as a deployment runs each service in a cgroup of its own: with the
+    # kernel's autogroup scheduling a session is one scheduling group, so processes started in the bench's session
+    # would share one share of the CPU between them (False: the bench's session, as before)
+    own_sessions: bool = True
 
     @classmethod
     def new(cls, services: Services, label: str, folder: Path, **kw: Any) -> Deployment:
@@ -227,7 +231,11 @@ class Deployment:
         """One `lineage alerter` (the alert fast path, consumer group ``<group>-alerter``)."""
         log = (self.folder / f"{self.group}-alerter.log").open("wb")
         cmd = [sys.executable, "-m", "lineage.cli", "alerter"]
-        self.workers.append(subprocess.Popen(cmd, env=self.env(), cwd=self.folder, stdout=log, stderr=log))  # noqa: S603
+        self.workers.append(
+            subprocess.Popen(  # noqa: S603
+                cmd, env=self.env(), cwd=self.folder, stdout=log, stderr=log, start_new_session=self.own_sessions
+            )
+        )
 
     def start_workers(self, count: int, *, profile: Path | None = None) -> None:
         """``count`` `lineage worker` processes (the product's own entry point); the first one under py-spy if asked."""
@@ -240,7 +248,9 @@ class Deployment:
                 spy = Path(sys.executable).with_name("py-spy")
                 cmd = [str(spy), "record", "--format", "raw", "--rate", "50", "-o", str(profile), "--", *cmd]
             self.workers.append(
-                subprocess.Popen(cmd, env=self.env(), cwd=self.folder, stdout=log, stderr=log)  # noqa: S603
+                subprocess.Popen(  # noqa: S603
+                    cmd, env=self.env(), cwd=self.folder, stdout=log, stderr=log, start_new_session=self.own_sessions
+                )
             )
 
     def check_workers(self) -> None:

@@ -121,7 +121,12 @@ def rows_in(cur: sqlite3.Cursor | sqlite3.Connection, sql: str, keys: Sequence[s
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """What :func:`ts` wrote, back as an aware datetime (``fromisoformat``: ~100x cheaper than ``strptime``, and a
+    who-has answer parses a time for each span it reports)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"a stored time without its zone: {text!r}")
+    return value
 
 
 # SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock for longer than the busy timeout. Everything else

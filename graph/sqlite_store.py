@@ -307,8 +307,8 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 f"SELECT rel, category, target, purpose, event_id, occurred_at FROM ({mine})",  # noqa: S608 - fixed
                 (subject,),
             ).fetchall()
-            source_ids = sorted({r[2] for r in evidence if r[0] == Rel.COLLECTED_FROM.value})
-            recipient_ids = sorted({r[2] for r in evidence if r[0] == Rel.SHARED_WITH.value})
+            source_ids = sorted({r[2] for r in evidence if r[0] == _COLLECTED_FROM})
+            recipient_ids = sorted({r[2] for r in evidence if r[0] == _SHARED_WITH})
             sources = {
                 r[0]: SourceRef(type=r[1], name=r[2])
                 for r in self._db.execute(
@@ -507,6 +507,15 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             self._db.close()
 
 
+# the relationship names as plain strings: an enum member's .value is a descriptor call, ~4 per evidence row
+_HOLDS, _COLLECTED_FROM, _USED_FOR, _SHARED_WITH = (
+    Rel.HOLDS.value,
+    Rel.COLLECTED_FROM.value,
+    Rel.USED_FOR.value,
+    Rel.SHARED_WITH.value,
+)
+
+
 def _assemble(
     subject: str,
     subject_type: str,
@@ -528,17 +537,17 @@ def _assemble(
 
     for rel, category, target, purpose, event_id, at in evidence:
         c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set(), "events": set()})
-        if rel == Rel.HOLDS.value:
+        if rel == _HOLDS:
             c["roles"].add(target)
             c["events"].add(event_id)
             lo, hi = span.get(category, (at, at))
             span[category] = (min(lo, at), max(hi, at))
-        elif rel == Rel.COLLECTED_FROM.value:
+        elif rel == _COLLECTED_FROM:
             c["sources"].add(target)
-        elif rel == Rel.USED_FOR.value:
+        elif rel == _USED_FOR:
             c["purposes"].add(target)
             flow((category, target, ""), event_id, at)
-        elif rel == Rel.SHARED_WITH.value:
+        elif rel == _SHARED_WITH:
             c["purposes"].add(purpose)
             flow((category, purpose, target), event_id, at)
             r = recs.setdefault(target, {"categories": set(), "purposes": set(), "events": set()})

@@ -3,6 +3,7 @@ chained under a key kept apart from it, with a signed head (see lineage/web/audi
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -68,6 +69,31 @@ class AuditVerification(Frozen):
     )
 
 
+@dataclass
+class _Pending:
+    """An entry waiting to be appended (:meth:`AuditLog.record`), then what became of it."""
+
+    who: Principal
+    action: str
+    endpoint: str
+    returned: dict[str, int]
+    subject: str | None
+    target: str | None
+    client: str
+    at: datetime = datetime.min
+    done: bool = False
+    entry: AuditEntry | None = None
+    error: BaseException | None = None
+
+    def outcome(self) -> AuditEntry:
+        """The entry as appended, or the error that kept its group from the trail (raised anew, a copy per
+        caller: the group's callers are on different threads)."""
+        if self.error is not None:
+            raise copy.copy(self.error)
+        assert self.entry is not None
+        return self.entry
+
+
 @dataclass(frozen=True)
 class RepairResult:
     """What ``lineage audit repair`` did."""
@@ -93,7 +119,10 @@ class AuditLog:
         self.path = path
         self.head_path = head
         self._key = key
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one writer of this process at a time (flock keeps out other processes)
+        self._queue = threading.Condition()  # guards _waiting and _writing
+        self._waiting: list[_Pending] = []
+        self._writing = False
 
     def record(
         self,
@@ -106,36 +135,70 @@ class AuditLog:
         target: str | None = None,
         client: str = "api",
     ) -> AuditEntry:
-        """Append one entry; return it. Raises OSError if the trail cannot be written and AuditTrailError if it does
-        not verify (then nothing is answered)."""
+        """Append one entry; return it once it is on disk. Raises OSError if the trail cannot be written and
+        AuditTrailError if it does not verify (then nothing is answered).
+
+        Group commit: entries recorded by several threads at once are appended together, each still chained to the
+        one before it, with one write, one fsync and one new head for the group; a caller returns only once the
+        group holding its entry is on disk, and a failure is every caller's of that group.
+        """
+        mine = _Pending(who, action, endpoint, returned, subject, target, client)
+        with self._queue:
+            mine.at = datetime.now(UTC)  # taken in queue order: the trail's order is the order of its times
+            self._waiting.append(mine)
+            while not mine.done and self._writing:
+                self._queue.wait()
+            if mine.done:
+                return mine.outcome()
+            group, self._waiting, self._writing = self._waiting, [], True
+        try:
+            self._append(group)
+        except BaseException as exc:
+            for pending in group:
+                pending.error = exc
+            raise
+        finally:
+            with self._queue:
+                for pending in group:
+                    pending.done = True
+                self._writing = False
+                self._queue.notify_all()
+        return mine.outcome()
+
+    def _append(self, group: list[_Pending]) -> None:
+        """Append a group of entries, chained in order, with one write, one fsync and one head."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 prev, seq = self._tail(fd)
-                body = AuditEntry(
-                    seq=seq,
-                    at=datetime.now(UTC),
-                    actor=who.name,
-                    role=who.role.value,
-                    action=action,
-                    endpoint=endpoint,
-                    client=client,
-                    subject=subject,
-                    target=target,
-                    returned=returned,
-                    prev=prev,
-                ).model_dump_json(exclude={"mac"})
-                line = chain.seal(body, self._key)
-                os.write(fd, (line + "\n").encode("utf-8"))
+                lines = []
+                for pending in group:
+                    entry = AuditEntry(
+                        seq=seq,
+                        at=pending.at,
+                        actor=pending.who.name,
+                        role=pending.who.role.value,
+                        action=pending.action,
+                        endpoint=pending.endpoint,
+                        client=pending.client,
+                        subject=pending.subject,
+                        target=pending.target,
+                        returned=pending.returned,
+                        prev=prev,
+                    )
+                    line, mac = chain.sealed(entry.model_dump_json(exclude={"mac"}), self._key)
+                    lines.append(line)
+                    pending.entry = entry.model_copy(update={"mac": mac})
+                    prev, seq = mac, seq + 1
+                data = ("\n".join(lines) + "\n").encode("utf-8")
+                while data:
+                    data = data[os.write(fd, data) :]
                 os.fsync(fd)
-                mac, _ = chain.mac_of(line, self._key)
-                assert mac is not None
-                chain.write_head(self.head_path, self._key, Head(seq, mac))
+                chain.write_head(self.head_path, self._key, Head(seq - 1, prev))
             finally:
                 os.close(fd)  # also releases the lock
-        return AuditEntry.model_validate_json(line)
 
     def _tail(self, fd: int) -> tuple[str, int]:
         """The ``prev`` and ``seq`` of the next entry, once the trail's end agrees with its head."""

@@ -42,8 +42,13 @@ def fingerprint(key: bytes) -> str:
 
 def seal(body: str, key: bytes) -> str:
     """The line for ``body`` (a JSON object without ``mac``, ending in ``}``): the same object with its MAC last."""
+    return sealed(body, key)[0]
+
+
+def sealed(body: str, key: bytes) -> tuple[str, str]:
+    """:func:`seal`'s line, and the MAC it carries."""
     mac = hmac.new(key, _LINE_LABEL + body.encode("utf-8"), hashlib.sha256).hexdigest()
-    return f'{body[:-1]},"mac":"{mac}"}}'
+    return f'{body[:-1]},"mac":"{mac}"}}', mac
 
 
 def mac_of(line: str, key: bytes) -> tuple[str | None, bool]:

@@ -41,6 +41,12 @@ def test_embedded_measurements_run_and_are_recorded(tmp_path: Path) -> None:
     assert "the store's statements replayed" in recorded and "cores busy on average" in recorded
 
 
+def test_the_http_measurement_runs(tmp_path: Path) -> None:
+    out = bench("http", "--no-record", results=tmp_path / "RESULTS.md")
+    assert "6. who-has over HTTP, audited, concurrency 20" in out
+    assert "/api/health" in out and "who-has entries in the audit trail" in out
+
+
 @pytest.mark.integration
 def test_server_measurements_run(tmp_path: Path) -> None:
     from bench.services import Services
