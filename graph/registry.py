@@ -35,7 +35,8 @@ def open_store(url: str, settings: Settings | None = None, *, existing: bool = F
     scheme = urlsplit(url).scheme.lower()
     entry = STORES.get(scheme)
     if entry is None:
-        raise StoreConfigError(f"unknown store URL scheme {scheme!r} in {url!r}: use sqlite:///... or neo4j://...")
+        # the URL is not repeated: it may carry a password
+        raise StoreConfigError(f"unknown store URL scheme {scheme!r}: the stores' schemes are {', '.join(STORES)}")
     try:
         module = importlib.import_module(entry.module)
     except ImportError as exc:  # pragma: no cover - depends on the environment

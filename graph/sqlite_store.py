@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -14,14 +13,14 @@ from typing import Any
 
 from config import Settings
 from graph import sqlite_aggregates as aggregates
+from graph import sqlite_reads as reads
 from graph import sqlite_writes as writes
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator
-from graph.changes import ChangeSet, EventFacts, Rel, Tombstone
+from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import covering, tombstones_by_person
-from graph.sqlite_layout import BY_PERSON, DDL, EDGES, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
+from graph.sqlite_layout import DDL, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
 from graph.store import (
-    ALERT_SAMPLE,
     AggregateRow,
     ApplyResult,
     Catalogue,
@@ -30,31 +29,14 @@ from graph.store import (
     PurgeResult,
     StoreConfigError,
 )
-from policies.consent import ConsentRecord, ConsentState, consent_by_person
+from policies.consent import ConsentState, consent_by_person
 from schemas.answers import (
     Alert,
-    CategoryLineage,
-    PersonFlow,
-    RecipientLineage,
     RecipientRef,
     SourceRef,
     StoreStats,
     WhoHas,
 )
-
-
-def _consent_record(row: Sequence[Any]) -> ConsentRecord:
-    """A ConsentRecord from a row of (event_id, subject, kind, occurred_at, purposes, categories)."""
-    event_id, subject, kind, at, purposes, categories = row
-    return ConsentRecord(
-        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(categories))
-    )
-
-
-def _tombstone(row: Sequence[Any]) -> Tombstone:
-    """A Tombstone from a row of (event_id, subject, erased_at, applied_at, reason, recipients)."""
-    event_id, subject, erased, applied, reason, recipients = row
-    return Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, tuple(json.loads(recipients)))
 
 
 class SQLiteGraphStore(AggregateQueries, GraphStore):
@@ -259,7 +241,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             " WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
         )
         with self._reading("consent records"):
-            return consent_by_person(map(_consent_record, rows_in(self._db, sql, keys)))
+            return consent_by_person(map(reads.consent_record, rows_in(self._db, sql, keys)))
 
     def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
         columns = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
@@ -269,7 +251,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 rows: Iterable[Any] = self._db.execute(columns + order)
             else:
                 rows = rows_in(self._db, columns + " WHERE subject IN ({marks})" + order, sorted(set(subjects)))
-            return tombstones_by_person([_tombstone(row) for row in rows])
+            return tombstones_by_person([reads.tombstone(row) for row in rows])
 
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
         consent_columns = "c.event_id, c.subject, c.kind, c.occurred_at, c.purposes, c.categories"
@@ -288,10 +270,13 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         with self._lock:
             try:
                 consent = tuple(
-                    map(_consent_record, self._db.execute(consent_sql + " ORDER BY c.occurred_at, c.event_id", params))
+                    map(
+                        reads.consent_record,
+                        self._db.execute(consent_sql + " ORDER BY c.occurred_at, c.event_id", params),
+                    )
                 )
                 tombstones = tuple(
-                    map(_tombstone, self._db.execute(tomb_sql + " ORDER BY erased_at, event_id", params))
+                    map(reads.tombstone, self._db.execute(tomb_sql + " ORDER BY erased_at, event_id", params))
                 )
             except sqlite3.Error as exc:
                 raise store_error(exc, f"cannot read consent records and tombstones from {self.path!r}") from exc
@@ -299,32 +284,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
 
     def who_has(self, subject: str) -> WhoHas | None:
         with self._reading("a person's lineage"):
-            row = self._db.execute("SELECT type FROM subjects WHERE key = ?", (subject,)).fetchone()
-            if row is None:
-                return None
-            mine = EDGES.format(events="events", where="e.subject = ?")
-            evidence = self._db.execute(
-                f"SELECT rel, category, target, purpose, event_id, occurred_at FROM ({mine})",  # noqa: S608 - fixed
-                (subject,),
-            ).fetchall()
-            source_ids = sorted({r[2] for r in evidence if r[0] == _COLLECTED_FROM})
-            recipient_ids = sorted({r[2] for r in evidence if r[0] == _SHARED_WITH})
-            sources = {
-                r[0]: SourceRef(type=r[1], name=r[2])
-                for r in self._db.execute(
-                    f"SELECT id, type, name FROM sources WHERE id IN ({','.join('?' * len(source_ids))})",  # noqa: S608 - placeholders only
-                    source_ids,
-                )
-            }
-            recipients = {
-                r[0]: r
-                for r in self._db.execute(
-                    "SELECT id, name, type, country, contact FROM recipients"  # noqa: S608 - placeholders only
-                    f" WHERE id IN ({','.join('?' * len(recipient_ids))})",
-                    recipient_ids,
-                )
-            }
-        return _assemble(subject, row[0], evidence, sources, recipients)
+            return reads.who_has(self._db, subject)
 
     # -- aggregates (graph/aggregate_reads.py composes these) -----------------------------------------------------
     def aggregate_totals(self) -> list[AggregateRow]:
@@ -384,59 +344,8 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         since: datetime | None = None,
         subject: str | None = None,
     ) -> list[Alert]:
-        where, args = ["1 = 1"], []
-        if status:
-            where.append("a.status = ?")
-            args.append(status)
-        if rule:
-            where.append("a.rule = ?")
-            args.append(rule)
-        if since:
-            where.append("a.last_seen >= ?")
-            args.append(ts(since))
-        if subject:
-            where.append("a.alert_id IN (SELECT alert_id FROM alert_events WHERE subject = ?)")
-            args.append(subject)
-        sql = (
-            "SELECT a.alert_id, rule, severity, status, category, purpose, recipient, recipient_type, count,"  # noqa: S608
-            " first_seen, last_seen, policy_version, reason, clause_section, clause_text, coalesce(k.people, 0)"
-            " FROM alerts a LEFT JOIN agg_keys k ON k.ref = a.alert_id"
-            f" WHERE {' AND '.join(where)} ORDER BY last_seen DESC, a.alert_id"
-        )
-        latest = (
-            "SELECT event_id, subject FROM alert_events WHERE alert_id = ? ORDER BY occurred_at DESC, event_id DESC"
-            " LIMIT ?"
-        )
         with self._reading("alerts"):
-            rows = self._db.execute(sql, args).fetchall()
-            # only the latest few events of each alert (the dispatcher asks often; the evidence can be huge)
-            evidence = {r[0]: self._db.execute(latest, (r[0], ALERT_SAMPLE)).fetchall() for r in rows}
-        out = []
-        for r in rows:
-            ev = evidence[r[0]]
-            out.append(
-                Alert(
-                    alert_id=r[0],
-                    rule=r[1],
-                    severity=r[2],
-                    status=r[3],
-                    category=r[4],
-                    purpose=r[5],
-                    recipient=r[6],
-                    recipient_type=r[7],
-                    count=r[8],
-                    first_seen=parse_ts(r[9]),
-                    last_seen=parse_ts(r[10]),
-                    policy_version=r[11],
-                    reason=r[12],
-                    clause_section=r[13],
-                    clause_text=r[14],
-                    event_ids=[e for e, _ in ev],
-                    subjects=list(dict.fromkeys(s for _, s in ev)),
-                    people=r[15],
-                )
-            )
-        return out
+            return reads.alerts(self._db, status=status, rule=rule, since=since, subject=subject)
 
     def acknowledge_alert(self, alert_id: str) -> bool:
         with self._lock:
@@ -460,41 +369,11 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 return self._stats[1]
             self._db.execute("BEGIN")  # one snapshot for all the counts (WAL: writers go on meanwhile)
             try:
-                stats = self._count()
+                stats = reads.count(self._db)
             finally:
                 self._db.execute("COMMIT")
             self._stats = (key, stats)
             return stats
-
-    def _count(self) -> StoreStats:
-        """The counts of :meth:`stats`, read with the caller's lock held."""
-        count = {
-            t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed table names
-            for t in ("events", "subjects", "recipients", "sources", "alerts")
-        }
-        # distinct edges: counted person by person (events in the order of the per-person index), so that only
-        # one person's edges are kept apart at a time; evidence, the (edge, event) pairs: per data event and
-        # category, HOLDS plus one per source, purpose and recipient with a purpose (the rule of EDGES,
-        # counted without expanding; a row's categories are stored once each)
-        (edges,) = self._db.execute(
-            "SELECT coalesce(sum(n), 0) FROM (SELECT count(DISTINCT rel || char(31) || category || char(31)"  # noqa: S608 - fixed fragments
-            " || target || char(31) || purpose) AS n"
-            f" FROM ({EDGES.format(events=BY_PERSON, where='1 = 1')}) GROUP BY subject)"
-        ).fetchone()
-        (evidence,) = self._db.execute(
-            "SELECT coalesce(sum(json_array_length(categories) * (1 + (source IS NOT NULL)"
-            " + (purpose IS NOT NULL) + (recipient IS NOT NULL AND purpose IS NOT NULL))), 0)"
-            " FROM events WHERE categories IS NOT NULL"
-        ).fetchone()
-        return StoreStats(
-            events=count["events"],
-            subjects=count["subjects"],
-            recipients=count["recipients"],
-            sources=count["sources"],
-            edges=edges,
-            evidence=evidence,
-            alerts=count["alerts"],
-        )
 
     def close(self) -> None:
         with self._lock:
@@ -505,96 +384,3 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                     self._db.execute("PRAGMA busy_timeout = 0")
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
-
-
-# the relationship names as plain strings: an enum member's .value is a descriptor call, ~4 per evidence row
-_HOLDS, _COLLECTED_FROM, _USED_FOR, _SHARED_WITH = (
-    Rel.HOLDS.value,
-    Rel.COLLECTED_FROM.value,
-    Rel.USED_FOR.value,
-    Rel.SHARED_WITH.value,
-)
-
-
-def _assemble(
-    subject: str,
-    subject_type: str,
-    evidence: list[tuple[str, str, str, str, str, str]],
-    sources: dict[str, SourceRef],
-    recipients: dict[str, tuple[str, str, str, str | None, str | None]],
-) -> WhoHas:
-    """The answer from one person's evidence rows (rel, category, target, purpose, event id, occurred_at)."""
-    cats: dict[str, dict[str, set[str]]] = {}
-    span: dict[str, tuple[str, str]] = {}
-    recs: dict[str, dict[str, set[str]]] = {}
-    rspan: dict[str, tuple[str, str]] = {}
-    flows: dict[tuple[str, str, str], tuple[str, str, set[str]]] = {}  # (category, purpose, recipient or '')
-
-    def flow(key: tuple[str, str, str], event_id: str, at: str) -> None:
-        lo, hi, ids = flows.get(key, (at, at, set()))
-        ids.add(event_id)
-        flows[key] = (min(lo, at), max(hi, at), ids)
-
-    for rel, category, target, purpose, event_id, at in evidence:
-        c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set(), "events": set()})
-        if rel == _HOLDS:
-            c["roles"].add(target)
-            c["events"].add(event_id)
-            lo, hi = span.get(category, (at, at))
-            span[category] = (min(lo, at), max(hi, at))
-        elif rel == _COLLECTED_FROM:
-            c["sources"].add(target)
-        elif rel == _USED_FOR:
-            c["purposes"].add(target)
-            flow((category, target, ""), event_id, at)
-        elif rel == _SHARED_WITH:
-            c["purposes"].add(purpose)
-            flow((category, purpose, target), event_id, at)
-            r = recs.setdefault(target, {"categories": set(), "purposes": set(), "events": set()})
-            r["categories"].add(category)
-            r["purposes"].add(purpose)
-            r["events"].add(event_id)
-            lo, hi = rspan.get(target, (at, at))
-            rspan[target] = (min(lo, at), max(hi, at))
-    categories = [
-        CategoryLineage(
-            category=key,
-            roles=sorted(c["roles"]),
-            sources=sorted((sources[s] for s in c["sources"] if s in sources), key=lambda s: (s.type, s.name or "")),
-            purposes=sorted(c["purposes"]),
-            first_seen=parse_ts(span[key][0]),
-            last_seen=parse_ts(span[key][1]),
-            event_count=len(c["events"]),
-        )
-        for key, c in sorted(cats.items())
-    ]
-    out_recipients = []
-    for rid, r in sorted(recs.items()):
-        _, name, rtype, country, contact = recipients[rid]
-        out_recipients.append(
-            RecipientLineage(
-                id=rid,
-                name=name,
-                type=rtype,
-                country=country,
-                contact=contact,
-                categories=sorted(r["categories"]),
-                purposes=sorted(r["purposes"]),
-                first_shared_at=parse_ts(rspan[rid][0]),
-                last_shared_at=parse_ts(rspan[rid][1]),
-                event_ids=sorted(r["events"]),
-            )
-        )
-    person_flows = [
-        PersonFlow(
-            category=c, purpose=p, recipient=r or None, first_seen=parse_ts(lo), last_seen=parse_ts(hi), events=len(ids)
-        )
-        for (c, p, r), (lo, hi, ids) in sorted(flows.items())
-    ]
-    return WhoHas(
-        subject=subject,
-        subject_type=subject_type,
-        categories=categories,
-        recipients=out_recipients,
-        flows=person_flows,
-    )
