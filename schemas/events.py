@@ -9,88 +9,21 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     Field,
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    ValidationInfo,
     model_validator,
 )
 
 from schemas.base import Frozen
 from schemas.jsontext import JsonTextError, keys_at_most, loads
-from schemas.taxonomy import Dimension, Taxonomy, UnknownKey, default_taxonomy
+from schemas.keys import CountryCode, DataCategoryKey, DataSubjectKey, DataUseKey, EventId, Identifier
+from schemas.taxonomy import Taxonomy, default_taxonomy
 
 SCHEMA_VERSION = 1
-
-_KEY_PATTERN = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
-
-
-def _taxonomy(info: ValidationInfo) -> Taxonomy:
-    ctx = info.context
-    found = ctx.get("taxonomy") if isinstance(ctx, dict) else None
-    return found if isinstance(found, Taxonomy) else default_taxonomy()
-
-
-def _key_validator(dimension: Dimension) -> AfterValidator:
-    def check(value: str, info: ValidationInfo) -> str:
-        # runs for every key of every event: a set lookup in the context parse_event passes (see _context);
-        # anything else (no such context, an unknown key) goes the long way, which also words the error
-        ctx = info.context
-        if type(ctx) is dict:
-            keys = ctx.get("keys")
-            if keys is not None and value in keys[dimension]:
-                return value
-        try:
-            return _taxonomy(info).check(dimension, value)
-        except UnknownKey:
-            # the key is not quoted: a producer may have put anything there, a person's id included
-            raise ValueError(
-                f"unknown {dimension.label}: not in the fideslang default taxonomy and not declared as a custom key "
-                "in the policy"
-            ) from None
-
-    return AfterValidator(check)
-
-
-_KeyStr = Annotated[str, StringConstraints(pattern=_KEY_PATTERN, max_length=200)]
-DataCategoryKey = Annotated[
-    _KeyStr,
-    _key_validator(Dimension.DATA_CATEGORY),
-    Field(description="A fideslang data-category key, e.g. 'user.contact.email', or a custom key the policy declares."),
-]
-DataUseKey = Annotated[
-    _KeyStr,
-    _key_validator(Dimension.DATA_USE),
-    Field(
-        description="A fideslang data-use key (the purpose), e.g. 'essential.service.operations.support', "
-        "or a custom key the policy declares."
-    ),
-]
-DataSubjectKey = Annotated[
-    _KeyStr,
-    _key_validator(Dimension.DATA_SUBJECT),
-    Field(
-        description="A fideslang data-subject key, e.g. 'customer', 'employee', or a custom key the policy declares."
-    ),
-]
-Identifier = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$"),
-]
-EventId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"),
-    Field(description="Unique id of the event (a UUID is recommended); replays of the same id are applied once."),
-]
-CountryCode = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Z]{2}$"),
-    Field(description="ISO 3166-1 alpha-2 country code, upper case, e.g. 'HK', 'DE', 'US'."),
-]
 
 
 @dataclass(frozen=True)
@@ -175,8 +108,6 @@ class EventKind(StrEnum):
     ERASED = "erased"
 
 
-
-
 class Subject(Frozen):
     """The person the data is about."""
 
@@ -212,7 +143,6 @@ class Recipient(Frozen):
 
 class _Envelope(Frozen):
     """What every event carries: version, id, time, emitter and the person concerned."""
-
 
     schema_version: Literal[1] = Field(description="Version of this wire format; always 1 for now.")
     event_id: EventId

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from schemas.base import Frozen
-from schemas.events import CountryCode, RecipientType, Role, SourceType
+from schemas.events import RecipientType, Role, SourceType
+from schemas.keys import CountryCode
 from schemas.taxonomy import Dimension, Taxonomy, TaxonomyEntry, default_taxonomy
 
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", max_length=200)]
