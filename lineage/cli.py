@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -19,6 +20,7 @@ from graph.store import StoreError
 from lineage import cli_neo4j, cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
 from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
@@ -468,6 +470,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         err.write(f"{prog}: interrupted\n")
         return 130
+    except BrokenPipeError:  # the reader went away (`lineage evidence REF | head`): stop quietly, as `cat` would
+        if out is sys.stdout:  # and keep Python's flush at exit from failing on it again
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug: say where, never what (an exception's text may quote the input)
         err.write(f"lineage: internal error: {describe_error(exc)}; nothing of its text is shown, it may quote input\n")
         return EXIT_INTERNAL

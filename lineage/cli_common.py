@@ -19,6 +19,7 @@ from reports.vocab import EEA
 #: with the error's type, after the rest of the input), a dead letter that could not be written, or a failure of the
 #: command itself (never a traceback, never the error's text: it could quote the input).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # the reader closed the pipe: what a shell reports for a writer ended by SIGPIPE
 
 N = TypeVar("N", int, float)
 

@@ -197,3 +197,17 @@ def test_wrong_key_is_refused_not_answered_with_no_data(store: str, monkeypatch:
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "cd" * 32)
     code, out, err = run("report", "access", ALICE, "--store", store)
     assert code == 2 and "another pseudonym key" in err and out == ""
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, s: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(store: str) -> None:
+    """`lineage evidence REF | head`: the reader closes the pipe; no internal error, the status a shell gives."""
+    _, out, _ = run("report", "gaps", "--store", store)
+    alert = json.loads(out)["undeclared"][0]["alert_id"]
+    err = io.StringIO()
+    code = main(["evidence", alert, "--store", store], out=_ClosedPipe(), err=err)
+    assert (code, err.getvalue()) == (141, "")

@@ -100,6 +100,77 @@ def test_the_gaps_and_ccpa_reports_are_fit_to_file(small: SQLiteGraphStore, buil
     assert split_words(report, data) == set()
 
 
+_MARGIN = 14 * 72 / 25.4  # the side margins of every page (reports/templates/base.html), in points
+_WORD_BOX = re.compile(r'<page width="([\d.]+)"|<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>([^<]*)<')
+
+
+def words_out_of_the_page(data: bytes, tmp_path: Path) -> list[str]:
+    """The words printed past the left or right margin (text wider than its column runs over the table's edge)."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(data)
+    command = ["pdftotext", "-bbox", str(pdf), "-"]
+    boxes = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603 - poppler's tool
+    out, page, width = [], 0, 0.0
+    for page_width, x_min, x_max, word in _WORD_BOX.findall(boxes):
+        if page_width:
+            page, width = page + 1, float(page_width)
+        elif float(x_min) < _MARGIN - 0.5 or float(x_max) > width - _MARGIN + 0.5:
+            out.append(f"page {page}: {word} ({float(x_min):.1f}-{float(x_max):.1f} of {width:.1f} pt)")
+    return out
+
+
+def overlapping_words(data: bytes, tmp_path: Path) -> list[str]:
+    """Pairs of words printed over each other (a number too wide for its column runs into the next one)."""
+    pdf = tmp_path / "overlap.pdf"
+    pdf.write_bytes(data)
+    command = ["pdftotext", "-bbox", str(pdf), "-"]
+    boxes = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603 - poppler's tool
+    out: list[str] = []
+    for n, page in enumerate(boxes.split("<page ")[1:], 1):
+        words = [
+            (float(a), float(b), float(c), float(d), w)
+            for a, b, c, d, w in re.findall(
+                r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', page
+            )
+        ]
+        for i, (x0, y0, x1, y1, w) in enumerate(words):
+            for u0, v0, u1, v1, v in words[i + 1 :]:
+                if min(x1, u1) - max(x0, u0) > 0.5 and min(y1, v1) - max(y0, v0) > 1.0:
+                    out.append(f"page {n}: {w!r} over {v!r}")
+    return out
+
+
+def at_scale(report: Report, factor: int) -> Report:
+    """The same report with every count of events and people ``factor`` times larger (its layout at that volume)."""
+
+    def grow(value: object) -> object:
+        if isinstance(value, dict):
+            return {
+                k: v * factor if k in ("events", "people") and isinstance(v, int) else grow(v) for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [grow(v) for v in value]
+        return value
+
+    return type(report).model_validate(grow(report.model_dump()))
+
+
+@pytest.mark.parametrize("build", [ropa_report, gaps_report, ccpa_report], ids=["ropa", "gaps", "ccpa"])
+def test_every_table_fits_its_page_at_any_volume(small: SQLiteGraphStore, build: object, tmp_path: Path) -> None:
+    """No word past the margins (a reference or a key too long for its column would run over the table's edge) and
+    no words printed over each other, as the report is and with counts of ten million events: the same pages."""
+    _weasyprint()
+    report = build(small, POLICY, now=NOW)  # type: ignore[operator]
+    data, big = render_pdf(report), render_pdf(at_scale(report, 10_000))
+    assert words_out_of_the_page(data, tmp_path) == []
+    assert overlapping_words(data, tmp_path) == []
+    assert words_out_of_the_page(big, tmp_path) == []
+    assert overlapping_words(big, tmp_path) == []
+    assert len(pages(big)) == len(pages(data))
+
+
 def test_the_first_page_is_not_blank(small: SQLiteGraphStore, tmp_path: Path) -> None:
     _weasyprint()
     if shutil.which("pdftoppm") is None:

@@ -262,3 +262,24 @@ def test_the_audit_view_says_when_the_trail_does_not_verify(browser: Any, live: 
         _shot(d, "web-audit-broken.png")
     finally:
         trail.path.write_bytes(kept)
+
+
+def test_every_list_shows_that_it_is_loading(browser: Any, live: Live) -> None:
+    """A view whose requests are slow (queued behind other work) says it is loading, never a blank page: the alerts
+    view, which also asks for the recipients' names, included."""
+    d = browser
+    _sign_in(d, live, "auditor")
+    slow = {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1}
+    d.execute_cdp_cmd("Network.enable", {})
+    d.execute_cdp_cmd("Network.emulateNetworkConditions", slow)
+    try:
+        for view, result in (("alerts", "#alerts-result"), ("recipients", "#recipients-result")):
+            _css(d, f'nav a[data-view="{view}"]')[0].click()
+            _wait(d, lambda d, result=result: _css(d, f"{result} [role=status]"), timeout=2)  # well before the answer
+            assert "Loading" in _css(d, f"{result} [role=status]")[0].text
+    finally:
+        d.execute_cdp_cmd("Network.emulateNetworkConditions", dict(slow, latency=0))
+    _wait(d, lambda d: _css(d, "#recipient-list"))
+    _css(d, 'nav a[data-view="alerts"]')[0].click()
+    _wait(d, lambda d: "alert(s)" in _css(d, "#alerts-result [role=status]")[0].text)
+    _no_page_errors(d)

@@ -150,10 +150,10 @@ async function showAlerts() {
 async function loadAlerts(event) {
   if (event) event.preventDefault();
   const out = $("alerts-result");
-  if (!state.recipientNames) {
-    try { state.recipientNames = new Map((await getJson("/api/recipients")).map((s) => [s.recipient.id, s.recipient.name])); } catch (e) { state.recipientNames = new Map(); }
-  }
+  // the loading state first: never a blank view while the requests wait their turn
   if (!out.firstChild || event) out.replaceChildren(el("p", { class: "hint", role: "status", text: "Loading the alerts…" }));
+  const names = state.recipientNames ? null : getJson("/api/recipients").then(
+    (list) => new Map(list.map((s) => [s.recipient.id, s.recipient.name])), () => new Map());
   const q = new URLSearchParams();
   if ($("alert-status").value) q.set("status", $("alert-status").value);
   if ($("alert-rule").value) q.set("rule", $("alert-rule").value);
@@ -161,7 +161,9 @@ async function loadAlerts(event) {
   if ($("alert-since").value) q.set("since", $("alert-since").value + "T00:00:00Z");
   if ($("alert-until").value) q.set("until", new Date(Date.parse($("alert-until").value + "T00:00:00Z") + 86400000).toISOString()); // the day included
   try {
-    state.alerts = await getJson("/api/alerts?" + q);
+    const [alerts, map] = await Promise.all([getJson("/api/alerts?" + q), names]);
+    if (map) state.recipientNames = map;
+    state.alerts = alerts;
     renderAlerts();
   } catch (e) { failed(out, e); }
 }
