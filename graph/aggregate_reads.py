@@ -83,6 +83,22 @@ def _people_between(
     return store.aggregate_persons(*_months(since, until), refs)
 
 
+def _whole_history_inside(
+    store: GraphStore, lo_month: int, hi_month: int, refs: Iterable[str]
+) -> dict[str, int] | None:
+    """When every one of these keys has all its recorded events in the months [lo_month, hi_month) (a period that
+    covers the whole history, as the CCPA's twelve months do for a younger store), their people in those months
+    are their people of all time, kept at write time: no membership to read. None when one has events outside."""
+    totals = {r.ref: r for r in store.aggregate_totals()}
+    out: dict[str, int] = {}
+    for ref in refs:
+        t = totals.get(ref)
+        if t is None or month_of(day_date(t.first_day)) < lo_month or month_of(day_date(t.last_day)) >= hi_month:
+            return None
+        out[ref] = t.people
+    return out
+
+
 def counts(store: GraphStore, since: datetime | None, until: datetime | None) -> dict[str, _Count]:
     """Per reference with events in [since, until): its key, events, people, first and last day."""
     if since is None and until is None:
@@ -99,7 +115,10 @@ def counts(store: GraphStore, since: datetime | None, until: datetime | None) ->
     lo_month = _ceil_month(since) if since is not None else _NEVER
     hi_month = month_of(until) if until is not None else _ALWAYS
     if lo_month < hi_month:
-        for ref, n in store.aggregate_people(lo_month, hi_month).items():
+        people = _whole_history_inside(store, lo_month, hi_month, out)
+        if people is None:
+            people = store.aggregate_people(lo_month, hi_month)
+        for ref, n in people.items():
             if ref in out:
                 out[ref].people = n
     # the parts of the first and last months not covered whole: their events, read

