@@ -39,6 +39,8 @@ class Settings:
     policy_file: Path | None = None
     # LINEAGE_NAMES_FILE: YAML `systems: {internal-name: description}` adding to or overriding the policy's `systems`
     names_file: Path | None = None
+    # LINEAGE_RECIPIENTS: the recipient registry (YAML or CSV): safeguards for transfers, known recipients, notices
+    recipients_file: Path | None = None
     pseudonym_key: str | None = field(default=None, repr=False)
     pseudonym_key_file: Path = field(default_factory=_default_key_file)
     neo4j_user: str = "neo4j"
@@ -106,6 +108,7 @@ class Settings:
             "store": e.get("LINEAGE_STORE") or DEFAULT_STORE,
             "policy_file": Path(e["LINEAGE_POLICY"]) if e.get("LINEAGE_POLICY") else None,
             "names_file": Path(e["LINEAGE_NAMES_FILE"]) if e.get("LINEAGE_NAMES_FILE") else None,
+            "recipients_file": Path(e["LINEAGE_RECIPIENTS"]) if e.get("LINEAGE_RECIPIENTS") else None,
             "pseudonym_key": e.get("LINEAGE_PSEUDONYM_KEY") or None,
             "neo4j_user": e.get("LINEAGE_NEO4J_USER") or e.get("NEO4J_USER") or "neo4j",
             "neo4j_password": e.get("LINEAGE_NEO4J_PASSWORD") or e.get("NEO4J_PASSWORD") or "lineage-local",

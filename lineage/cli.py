@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import cli_neo4j, cli_policy, cli_privacy, cli_reports, cli_streams, cli_web, render
+from lineage import cli_neo4j, cli_policy, cli_privacy, cli_recipients, cli_reports, cli_streams, cli_web, render
 from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import (
     EXIT_BROKEN_PIPE,
@@ -237,7 +237,7 @@ def cmd_schema(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
 
 # -- simulate and demo ----------------------------------------------------------------------------
 def cmd_simulate(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    from lineage.simulator import simulate, write_jsonl
+    from lineage.simulator import registry_yaml, simulate, write_jsonl
 
     events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate)
     target = out if args.output in (None, "-") else Path(args.output).open("w", encoding="utf-8")  # noqa: SIM115
@@ -253,18 +253,28 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings, out: TextIO, err:
             target.close()
         if truth:
             truth.close()
-    err.write(f"simulated {summary}" + (f"; truth file: {truth_path}" if truth_path else "") + "\n")
+    registry = Path(args.output + ".recipients.yaml") if args.output not in (None, "-") else None
+    if registry is not None:  # the world's recipient registry, which the truth file's transfer rules rest on
+        registry.write_text(registry_yaml(), encoding="utf-8")
+    err.write(
+        f"simulated {summary}"
+        + (f"; truth file: {truth_path}" if truth_path else "")
+        + (f"; recipient registry: {registry} (LINEAGE_RECIPIENTS)" if registry else "")
+        + "\n"
+    )
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    from lineage.simulator import simulate, write_jsonl
+    from lineage.simulator import registry_yaml, simulate, write_jsonl
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lineage-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     events_file, truth_file = workdir / "events.jsonl", workdir / "truth.jsonl"
     store_url = args.store or f"sqlite:///{workdir / 'lineage.db'}"
-    settings = replace(settings, store=store_url)
+    registry = workdir / "recipients.yaml"  # the simulated world's recipients, with their transfer safeguards
+    registry.write_text(registry_yaml(), encoding="utf-8")
+    settings = replace(settings, store=store_url, recipients_file=settings.recipients_file or registry)
     if not settings.pseudonym_key and not args.store:
         # a fresh demo store gets its own key beside it, so the demo never touches the user's key file
         settings = replace(settings, pseudonym_key_file=workdir / "pseudonym.key")
@@ -423,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_privacy.register,
         cli_policy.register,
         cli_neo4j.register,
+        cli_recipients.register,
     ):
         register(sub)
 

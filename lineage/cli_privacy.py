@@ -297,7 +297,8 @@ def cmd_rekey(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     from graph.pseudonym import Pseudonymizer, load_or_create_key_file
     from graph.registry import open_store
     from lineage.rekey import read_subject_list, rekey
-    from lineage.wiring import event_window, load_configured_policy, pseudonymizer
+    from lineage.wiring import event_window, load_configured_policy, load_configured_registry, pseudonymizer
+    from policies.transfers import RecipientRules
     from streams.deadletter import FileDeadLetters
 
     settings = replace(settings, store=args.source)
@@ -320,6 +321,7 @@ def cmd_rekey(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             report = rekey(
                 old, pseudonymizer(settings), new, new_key, load_configured_policy(settings), files, dead,
                 subjects=subjects, window=event_window(settings),
+                recipients=RecipientRules(load_configured_registry(settings)),
             )
         finally:
             new.close()

@@ -13,7 +13,7 @@ from graph.store import GraphStore
 from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import EXIT_OK, UsageError, iso, region, with_store
 from lineage.progress import Progress
-from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
+from lineage.wiring import load_configured_policy, load_configured_registry, open_configured_store, pseudonymizer
 from reports.evidence import annex as build_annex
 from reports.evidence import evidence_format, write_evidence
 from reports.formats import FORMATS, ReportFormatError, render
@@ -47,7 +47,16 @@ def _build(
             _bind_if_written(store, key.fingerprint)
         subject = getattr(args, "subject", None)
         request = ReportRequest(
-            store, policy, subject, key, args.since, args.until, args.region, _controller(args, policy), args.annex
+            store,
+            policy,
+            subject,
+            key,
+            args.since,
+            args.until,
+            args.region,
+            _controller(args, policy),
+            args.annex,
+            registry=load_configured_registry(settings),
         )
         progress.phase(f"building the {kind.name} report")
         report = kind.build(request)

@@ -23,6 +23,7 @@ from graph.changes import ChangeSet
 from graph.projection import project
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore, StoreConfigError
+from policies.transfers import RecipientRules
 from schemas.answers import StoreStats
 from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow, validate_event
 from schemas.jsontext import JsonTextError, loads
@@ -92,16 +93,19 @@ def rekey(
     subjects: Iterable[str] = (),
     batch_size: int = 1000,
     window: TimeWindow = DEFAULT_TIME_WINDOW,
+    recipients: RecipientRules | None = None,
 ) -> RekeyReport:
     """Rebuild ``new`` (empty, or a rotation to the same key interrupted earlier) from ``events`` under ``new_key``.
 
-    ``old`` must have been written with ``old_key`` (checked). Raises StoreConfigError when the keys are the same
+    ``old`` must have been written with ``old_key`` (checked); ``recipients`` are the registry rules the events are
+    judged by again, as the handler that wrote ``old`` judged them. Raises StoreConfigError when the keys are the same
     or ``new`` belongs to yet another key.
     """
     if old_key.fingerprint == new_key.fingerprint:
         raise StoreConfigError("the new pseudonym key is the key the store already uses: nothing to rotate")
     old.bind_key(old_key.fingerprint)
-    handler = Handler(new, policy, new_key, window)  # binds the new key, or refuses a store written with another
+    # binds the new key, or refuses a store written with another
+    handler = Handler(new, policy, new_key, window, recipients)
     files = list(events)
     report = RekeyReport(old=old.stats(), new=new.stats())
 

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+import yaml
+
 from lineage import traffic
 from lineage.traffic import PLANTED, Flow
+from schemas.recipients import RecipientRegistry
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 """A fixed start, so that the same arguments always give the same stream."""
@@ -274,7 +277,8 @@ def simulate(
     metadata, security checks, nightly analytics, marketing, billing, and disclosures to affiliates, a business
     partner, advertisers, an investor, a payment processor, a fraud-prevention network and, rarely, an authority or a
     successor. With probability ``undeclared_rate`` each event is replaced by one of the :data:`PLANTED` flows,
-    whose ``undeclared`` lists the rule ids it must trigger. Events fall in ``[start, start + days)``; ``start``
+    whose ``undeclared`` lists the rule ids it must trigger (judged against the world's recipient registry,
+    :func:`registry_yaml`). Events fall in ``[start, start + days)``; ``start``
     defaults to :data:`DEFAULT_START` and is rounded up to a whole second.
     """
     if people < 0 or days < 0:
@@ -288,6 +292,20 @@ def simulate(
     for day in range(days):
         for _, simulated in world.day(day):
             yield simulated
+
+
+def simulated_registry() -> RecipientRegistry:
+    """The simulated world's recipient registry (:data:`lineage.traffic.REGISTRY`), read as a registry file is."""
+    return RecipientRegistry.model_validate({"recipients": list(traffic.REGISTRY)})
+
+
+def registry_yaml() -> str:
+    """The simulated world's recipient registry (:data:`lineage.traffic.REGISTRY`) as a registry file."""
+    header = (
+        "# The recipient registry of the simulated S Plus Helpdesk world (lineage simulate): who receives data,\n"
+        "# where, in what role, and what a transfer outside the EEA rests on. Check it: lineage recipients check\n"
+    )
+    return header + yaml.safe_dump({"recipients": list(traffic.REGISTRY)}, sort_keys=False, allow_unicode=True)
 
 
 def write_jsonl(events: Iterable[SimulatedEvent], out: TextIO, truth: TextIO | None) -> SimulationSummary:

@@ -13,6 +13,8 @@ _RECIPIENT_TYPE = "undeclared-recipient-type"
 _DISCLOSURE_PURPOSE = "undeclared-disclosure-purpose"
 _PROCESSOR = "processor-beyond-instructions"
 _SUBJECT_TYPE = "undeclared-subject-type"
+_TRANSFER = "transfer-without-safeguard"
+_COUNTRY = "recipient-country-mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,40 @@ AUTHORITY = _recipient(
 )
 SUCCESSOR = _recipient("apex-holdings", "Apex Holdings Group", "successor", "SG", "privacy@apex-holdings.example")
 BROKER = _recipient("dataharvest", "DataHarvest Brokers Inc", "data_broker", "US", "optout@dataharvest.example")
+AFFILIATE_IN = _recipient("sos-in", "SOS India Pvt Ltd", "affiliate", "IN", "privacy@sos-in.example")
+US_GATEWAY = _recipient("paygate-us", "PayGate Inc", "service_provider", "US", "privacy@paygate.example")
+
+
+def _entry(recipient: dict[str, Any], role: str = "controller", **more: Any) -> dict[str, Any]:
+    return {**recipient, "role": role, **more}
+
+
+def _safeguard(kind: str, reference: str, when: str) -> dict[str, str]:
+    return {"kind": kind, "reference": reference, "date": when}
+
+
+_GROUP_BCR = _safeguard("bcr", "SOS Group binding corporate rules, approved under GDPR Art. 47", "2024-05-02")
+#: The recipient registry of the simulated world (``lineage simulate`` writes it beside its output): every recipient
+#: of declared traffic with what a transfer to it rests on. The data broker is not in it (its first disclosure is
+#: a new recipient), the Indian affiliate has no safeguard and the US gateway is not certified under the EU-US Data
+#: Privacy Framework: disclosures to those two are transfers with nothing to rest on.
+REGISTRY: tuple[dict[str, Any], ...] = (
+    _entry(AFFILIATE, safeguard=_GROUP_BCR),
+    _entry(AFFILIATE_SG, safeguard=_GROUP_BCR),
+    _entry(AFFILIATE_IN),
+    _entry(PAYMENTS, "processor", dpa="DPA-2024-003"),
+    _entry(US_GATEWAY, "processor", dpa="DPA-2025-011"),
+    _entry(PARTNER),
+    _entry(ADVERTISER, dpf_certified=True, person_reference="sha256-email"),
+    _entry(INVESTOR, safeguard=_safeguard("scc", "SCC 2021/914 module 1, data-sharing agreement DSA-7", "2024-09-16")),
+    _entry(TRACKER, "processor", dpa="DPA-2024-021", dpf_certified=True),
+    _entry(FRAUD_NETWORK),
+    _entry(
+        AUTHORITY,
+        safeguard=_safeguard("derogation", "GDPR Art. 49(1)(e): disclosure ordered in legal proceedings", "2025-01-10"),
+    ),
+    _entry(SUCCESSOR, safeguard=_safeguard("scc", "SCC 2021/914 module 1, asset purchase agreement", "2026-01-01")),
+)
 
 # -- declared flows (each one covered by a declaration in policies/s-plus-helpdesk-chatbot.yaml) ------------------
 # fmt: off
@@ -210,12 +246,12 @@ TRANSFER = Flow("shared", "legal", ("user.contact.email", "user.name", "user.con
 PLANTED: tuple[Flow, ...] = (
     Flow("shared", "marketing", ("user.contact.email", "user.contact.organization", "user.behavior"), "controller",
          "marketing.advertising.third_party", "contact list sold to a data broker",
-         recipient=BROKER, rules=(_RECIPIENT_TYPE,), weight=4),
+         recipient=BROKER, rules=(_RECIPIENT_TYPE, _TRANSFER), weight=4),
     Flow("shared", "crm", ("user.content.private",), "processor", "analytics.reporting",
-         "ticket content shared with a data broker", recipient=BROKER, rules=(_PROCESSOR,), weight=2),
+         "ticket content shared with a data broker", recipient=BROKER, rules=(_PROCESSOR, _TRANSFER), weight=2),
     Flow("shared", "analytics", ("user.health_and_medical", "user.contact.email"), "controller",
          "marketing.advertising.third_party", "health details and email sold to a data broker",
-         recipient=BROKER, rules=(_CATEGORY, _RECIPIENT_TYPE)),
+         recipient=BROKER, rules=(_CATEGORY, _RECIPIENT_TYPE, _TRANSFER)),
     Flow("collected", "teams-bot", ("user.health_and_medical",), "processor", "essential.service.operations.support",
          "health information captured from a support conversation", CHAT, rules=(_CATEGORY,), weight=3),
     Flow("collected", "mobile-app", ("user.biometric.voice",), "controller", "essential.service.authentication",
@@ -255,5 +291,17 @@ PLANTED: tuple[Flow, ...] = (
     Flow("collected", "web-app", ("user.financial.credit_card",), "controller", "employment.recruitment",
          "card number taken from a job applicant for a background-check fee", _source("data_subject", "careers-site"),
          rules=(_SUBJECT_TYPE,), subject_type="job_applicant"),
+    # transfers: to an affiliate in a country without adequacy and with no safeguard, to a US processor the
+    # registry does not say is certified under the Data Privacy Framework, and to an affiliate in another country
+    # than the registry records (its group BCR still applies, so that is no transfer without safeguard)
+    Flow("shared", "crm", ("user.contact.email", "user.name", "user.behavior"), "controller",
+         "essential.service.operations.support", "second-line support handed to the Indian affiliate",
+         recipient=AFFILIATE_IN, rules=(_TRANSFER,), weight=2),
+    Flow("shared", "billing", ("user.financial", "user.contact.address"), "controller",
+         "essential.service.payment_processing", "card charged through a US gateway not certified under the DPF",
+         recipient=US_GATEWAY, rules=(_TRANSFER,)),
+    Flow("shared", "crm", ("user.contact.email", "user.name", "user.behavior"), "controller",
+         "essential.service.operations.support", "second-line support handed to the affiliate's office in China",
+         recipient={**AFFILIATE, "country": "CN"}, rules=(_COUNTRY,)),
 )
 # fmt: on

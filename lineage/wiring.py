@@ -7,8 +7,11 @@ from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_fil
 from graph.registry import open_store
 from graph.store import GraphStore
 from policies import default_policy, load_names, load_policy
+from policies.recipients import load_registry
+from policies.transfers import RecipientRules
 from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
+from schemas.recipients import RecipientRegistry
 from streams.handler import Handler
 
 
@@ -18,6 +21,11 @@ def load_configured_policy(settings: Settings) -> Policy:
     if settings.names_file is None:
         return policy
     return policy.model_copy(update={"systems": {**policy.systems, **load_names(settings.names_file)}})
+
+
+def load_configured_registry(settings: Settings) -> RecipientRegistry | None:
+    """The recipient registry of LINEAGE_RECIPIENTS, or None when none is set."""
+    return load_registry(settings.recipients_file) if settings.recipients_file else None
 
 
 def pseudonymizer(settings: Settings, *, create: bool = True) -> Pseudonymizer:
@@ -46,6 +54,6 @@ def event_window(settings: Settings) -> TimeWindow:
 
 def build_handler(settings: Settings, store: GraphStore | None = None) -> Handler:
     window = event_window(settings)  # a bad window is refused before the store is opened
-    return Handler(
-        store or open_configured_store(settings), load_configured_policy(settings), pseudonymizer(settings), window
-    )
+    policy, registry = load_configured_policy(settings), load_configured_registry(settings)
+    rules = RecipientRules(registry)
+    return Handler(store or open_configured_store(settings), policy, pseudonymizer(settings), window, rules)

@@ -4,87 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from policies.fidelity import reading_problems, source_problems
 from policies.problems import PolicyFileError, PolicyProblem
+from policies.yaml_lines import LineLoader, line_of, parse_path, path_text, strip_lines
 from schemas.policy import Policy, declaration_problems
-
-
-class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """A safe YAML loader that remembers the line of every mapping key and sequence item (libyaml's when PyYAML has
-    it: the pure-Python parser takes about ten times as long over the S Plus policy)."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[str(key)] = value_node.start_mark.line + 1
-    mapping["__lines__"] = lines
-    return mapping
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list[Any]:
-    items = [loader.construct_object(child, deep=True) for child in node.value]
-    return _LineList(items, [child.start_mark.line + 1 for child in node.value])
-
-
-class _LineList(list[Any]):
-    def __init__(self, items: list[Any], lines: list[int]) -> None:
-        super().__init__(items)
-        self.lines = lines
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k != "__lines__"}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
-
-
-def _line_of(tree: Any, loc: tuple[int | str, ...]) -> int | None:
-    line: int | None = None
-    node = tree
-    for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            line = node.get("__lines__", {}).get(part, line)
-            node = node[part]
-        elif isinstance(node, _LineList) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.lines[part]
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _parse_path(text: str) -> tuple[int | str, ...]:
-    parts: list[int | str] = []
-    for chunk in text.replace("]", "").split("."):
-        head, *indexes = chunk.split("[")
-        if head:
-            parts.append(head)
-        parts.extend(int(i) for i in indexes if i.isdigit())
-    return tuple(parts)
 
 
 def load_policy(file: str | Path) -> Policy:
@@ -100,16 +27,16 @@ def load_policy(file: str | Path) -> Policy:
     except OSError as exc:
         raise PolicyFileError(path, [PolicyProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
     try:
-        tree = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        tree = yaml.load(text, Loader=LineLoader)  # noqa: S506 - LineLoader is a SafeLoader
     except yaml.YAMLError as exc:
         raise PolicyFileError(path, [_yaml_problem(text, exc)]) from None
     if not isinstance(tree, dict):
         raise PolicyFileError(path, [PolicyProblem("", 1, "a policy must be a mapping at the top level")])
 
-    def line_of(loc: tuple[int | str, ...]) -> int | None:
-        return _line_of(tree, loc)
+    def locate(loc: tuple[int | str, ...]) -> int | None:
+        return line_of(tree, loc)
 
-    raw = _strip(tree)
+    raw = strip_lines(tree)
     problems: list[PolicyProblem] = []
     policy: Policy | None = None
     try:
@@ -121,16 +48,16 @@ def load_policy(file: str | Path) -> Policy:
             if not loc:  # the model-level check: its messages carry their own field paths
                 for item in msg.split("; "):
                     where, _, what = item.partition(": ")
-                    problems.append(PolicyProblem(where, line_of(_parse_path(where)), what))
+                    problems.append(PolicyProblem(where, locate(parse_path(where)), what))
                 continue
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
-            problems.append(PolicyProblem(_path(loc), line_of(loc), msg))
+            problems.append(PolicyProblem(path_text(loc), locate(loc), msg))
     # run whatever the model validation skipped when a field was malformed: one typo must not hide the rest
     for where, what in declaration_problems(raw):
-        problems.append(PolicyProblem(where, line_of(_parse_path(where)), what))
-    problems += [p for p in reading_problems(raw, line_of) if not _follows_from(p, problems)]
-    problems += source_problems(raw, path, line_of)
+        problems.append(PolicyProblem(where, locate(parse_path(where)), what))
+    problems += [p for p in reading_problems(raw, locate) if not _follows_from(p, problems)]
+    problems += source_problems(raw, path, locate)
     if problems or policy is None:
         raise PolicyFileError(path, _in_order(problems))
     return policy

@@ -17,6 +17,7 @@ from policies.compliance import (
     IDENTIFIED_WHERE_AGGREGATED_ONLY,
     MARKETING_AFTER_OPT_OUT,
     PROCESSOR_BEYOND_INSTRUCTIONS,
+    RULES,
     TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
     UNDECLARED_CATEGORY,
     UNDECLARED_DISCLOSURE_PURPOSE,
@@ -161,6 +162,17 @@ def policy_mapping(policy: Policy, source: SourceText, *, policy_name: str, sour
             f"*Why:* {choice.reason}",
             "",
             f"*Rests on it:* {', '.join(users.get(choice.id, [])) or 'the policy as a whole, not one declaration'}.",
+            "",
+        ]
+    beyond = [r for r in RULES if r.judged_from]
+    if beyond:
+        lines += [
+            "## Rules the declarations do not feed",
+            "",
+            "These rules judge flows against something else than the policy's declarations; the policy's text "
+            "neither allows nor forbids what they find.",
+            "",
+            *(f"- `{r.id}` ({r.severity.value}): {r.title}; judged from {r.judged_from}." for r in beyond),
             "",
         ]
     return "\n".join(lines).rstrip("\n") + "\n"

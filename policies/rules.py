@@ -15,11 +15,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    """A compliance rule: a stable id (used in alerts and by consumers), a severity and a title."""
+    """A compliance rule: a stable id (used in alerts and by consumers), a severity and a title.
+
+    ``judged_from`` says, for a rule the policy's declarations do not feed, what it judges a flow against (the
+    recipient registry, the adequacy decisions, what the store has seen); empty for the policy's own rules.
+    """
 
     id: str
     severity: Severity
     title: str
+    judged_from: str = ""
 
 
 UNDECLARED_CATEGORY = Rule("undeclared-category", Severity.HIGH, "Data category the policy never declares collecting")
@@ -63,6 +68,19 @@ MARKETING_AFTER_OPT_OUT = Rule(
     Severity.HIGH,
     "Use or disclosure for marketing after the person opted out of it",
 )
+TRANSFER_WITHOUT_SAFEGUARD = Rule(
+    "transfer-without-safeguard",
+    Severity.HIGH,
+    "Disclosure to a recipient outside the EEA with no adequacy decision and no safeguard",
+    "the recipient's country (the event's, else the recipient registry's), the European Commission's adequacy "
+    "decisions shipped with the project (policies/adequacy.yaml) and the safeguard the recipient registry names",
+)
+RECIPIENT_COUNTRY_MISMATCH = Rule(
+    "recipient-country-mismatch",
+    Severity.MEDIUM,
+    "Disclosure to a recipient in another country than the recipient registry records",
+    "the recipient registry (LINEAGE_RECIPIENTS)",
+)
 RULES: tuple[Rule, ...] = (
     UNDECLARED_CATEGORY,
     UNDECLARED_SOURCE,
@@ -75,6 +93,8 @@ RULES: tuple[Rule, ...] = (
     TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
     DISCLOSURE_AFTER_WITHDRAWAL,
     MARKETING_AFTER_OPT_OUT,
+    TRANSFER_WITHOUT_SAFEGUARD,
+    RECIPIENT_COUNTRY_MISMATCH,
 )
 
 # Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.

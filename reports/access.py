@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from graph.store import GraphStore
+from reports.transfers import Recipient, transfer_items, transfer_rows, transfers_statement
 from reports.vocab import (
     EEA,
     Table,
@@ -26,6 +27,7 @@ from reports.vocab import (
 from schemas.answers import RecipientLineage, WhoHas
 from schemas.events import SourceType
 from schemas.policy import Organisation, Policy
+from schemas.recipients import RecipientRegistry
 from schemas.reports import (
     AccessReport,
     Art19Report,
@@ -135,6 +137,7 @@ def access_report(
     now: datetime | None = None,
     controller: Organisation | None = None,
     annex: bool = False,
+    registry: RecipientRegistry | None = None,
 ) -> AccessReport:
     """The GDPR Art. 15 answer for one person, with the CCPA §1798.110 right-to-know fields.
 
@@ -142,6 +145,7 @@ def access_report(
     (first to last event) overlaps the period, and a recipient when a share event falls in it (only those
     event ids are listed). ``region`` (country codes) is the person's region when the operator knows it.
     ``annex``: the letter (HTML, PDF) carries the evidence event ids in an annex (the JSON always does).
+    ``registry`` (the recipient registry) names the safeguards transfers rest on.
     """
     vocab = Vocabulary(policy)
     since, until = utc(since), utc(until)
@@ -226,7 +230,7 @@ def access_report(
             else "None: no data is recorded."
         ),
         retention=retention_info(policy),
-        transfers=_transfers(recipients, area, policy),
+        transfers=_transfers(recipients, area, policy, registry),
         rights=list(RIGHTS),
         automated_decisions_statement=(
             "Our records of how your data is handled do not record automated decision-making with legal or similarly "
@@ -280,7 +284,12 @@ def _source_words(s: SourceOfData) -> str:
     return s.description or s.type_label
 
 
-def _transfers(recipients: list[RecipientDisclosure], region: frozenset[str] | None, policy: Policy) -> TransferInfo:
+def _transfers(
+    recipients: list[RecipientDisclosure],
+    region: frozenset[str] | None,
+    policy: Policy,
+    registry: RecipientRegistry | None,
+) -> TransferInfo:
     by_country: dict[str | None, list[str]] = defaultdict(list)
     for r in recipients:
         by_country[r.country].append(r.name)
@@ -308,7 +317,8 @@ def _transfers(recipients: list[RecipientDisclosure], region: frozenset[str] | N
     if unknown:
         statement += f" {unknown} recipient(s) have no recorded country."
     declared = sorted({c for d in policy.disclosures for c in (d.countries or [])})
-    safeguards = (
+    transfers = transfer_items((Recipient(r.id, r.name, r.type, r.country) for r in recipients), registry)
+    policy_words = (
         f"The policy names these countries for its disclosures: {names(declared)}; it states no safeguards."
         if declared
         else "The policy names no countries for its disclosures and no safeguards for transfers to third countries "
@@ -318,7 +328,8 @@ def _transfers(recipients: list[RecipientDisclosure], region: frozenset[str] | N
         region=sorted(region) if region is not None else None,
         statement=statement,
         countries=countries,
-        safeguards_statement=safeguards,
+        transfers=transfers,
+        safeguards_statement=transfers_statement(transfers, registry, whose="your data") + " " + policy_words,
     )
 
 
@@ -384,6 +395,7 @@ def access_tables(report: AccessReport) -> dict[str, Table]:
             ["type", "name", "categories"],
             [[s.type, s.name, s.categories] for s in report.sources_other_than_subject],
         ),
+        "transfers": transfer_rows(report.transfers.transfers),
     }
 
 

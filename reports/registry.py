@@ -16,6 +16,7 @@ from graph.store import GraphStore
 from reports import access, ccpa, gaps, ropa
 from reports.vocab import Table
 from schemas.policy import Organisation, Policy
+from schemas.recipients import RecipientRegistry
 from schemas.reports import AccessReport, Art19Report, CcpaReport, GapsReport, Report, RopaReport
 
 R = TypeVar("R", bound=Report)
@@ -34,6 +35,7 @@ class ReportRequest:
     region: frozenset[str] | None = None
     controller: Organisation | None = None
     annex: bool = False  # kinds that offer it: the letter carries the evidence event ids in an annex
+    registry: RecipientRegistry | None = None  # the recipient registry: transfer safeguards, notice references
 
     def person(self) -> tuple[str, Callable[[str], str]]:
         """The subject of a per-person report and the pseudonymiser (the CLI and the API insist on both)."""
@@ -64,7 +66,15 @@ def _access(r: ReportRequest) -> AccessReport:
     subject, key = r.person()
     period = (r.since, r.until)
     return access.access_report(
-        r.store, key, r.policy, subject, *period, region=r.region, controller=r.controller, annex=r.annex
+        r.store,
+        key,
+        r.policy,
+        subject,
+        *period,
+        region=r.region,
+        controller=r.controller,
+        annex=r.annex,
+        registry=r.registry,
     )
 
 
@@ -80,7 +90,7 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         AccessReport,
         _access,
         access.access_tables,
-        ("recipients", "categories", "sources"),
+        ("recipients", "categories", "sources", "transfers"),
         per_person=True,
         region=True,
         annex=True,
@@ -101,9 +111,9 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         "ropa",
         "GDPR Art. 30 record of processing activities, with declared vs observed",
         RopaReport,
-        lambda r: ropa.ropa_report(r.store, r.policy, r.since, r.until, controller=r.controller),
+        lambda r: ropa.ropa_report(r.store, r.policy, r.since, r.until, controller=r.controller, registry=r.registry),
         ropa.ropa_tables,
-        ("activities", "flows", "undeclared", "unexercised"),
+        ("activities", "flows", "transfers", "undeclared", "unexercised"),
         refs=ropa.ropa_refs,
     ),
     ReportKind(

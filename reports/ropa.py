@@ -10,6 +10,7 @@ from typing import Literal
 from graph.aggregates import ACTIVITY
 from graph.store import GraphStore
 from reports.gaps import Declared, declaration_ref, gaps_of, gaps_refs, gaps_tables
+from reports.transfers import Recipient, country_adequacy, transfer_items, transfer_rows, transfers_statement
 from reports.vocab import (
     EEA,
     Table,
@@ -22,6 +23,7 @@ from reports.vocab import (
 )
 from schemas.answers import Flow, FlowSummary, RollupCount
 from schemas.policy import Disclosure, Organisation, Policy, Use
+from schemas.recipients import RecipientRegistry
 from schemas.reports import (
     CountryItem,
     ObservedActivity,
@@ -42,9 +44,10 @@ def ropa_report(
     *,
     now: datetime | None = None,
     controller: Organisation | None = None,
+    registry: RecipientRegistry | None = None,
 ) -> RopaReport:
     """The GDPR Art. 30(1) record (controller) and Art. 30(2) record (processor), each purpose declared and
-    observed, with declared-vs-observed gaps for the same period."""
+    observed, with declared-vs-observed gaps for the same period; ``registry`` names the transfers' safeguards."""
     vocab = Vocabulary(policy)
     declared = Declared(policy)
     since, until = utc(since), utc(until)
@@ -56,6 +59,10 @@ def ropa_report(
     proc_countries = sorted(
         {c.country for a in activities["processor"] if a.observed for c in a.observed.recipient_countries}
     )
+    shared = [f.recipient for f in summary.flows if f.rel == "SHARED_WITH" and f.recipient is not None]
+    transfers = transfer_items((Recipient(r.id, r.name, r.type, r.country) for r in shared), registry)
+    proc_ids = {r.id for a in activities["processor"] if a.observed for r in a.observed.recipients}
+    proc_transfers = [t for t in transfers if t.recipient_id in proc_ids]
     return RopaReport(
         header=make_header(
             policy, "Record of processing activities", "GDPR Art. 30(1) and 30(2)", make_period(since, until), now,
@@ -72,6 +79,8 @@ def ropa_report(
             else "The policy says nothing about aggregated or de-identified information."
         ),
         retention=retention,
+        transfers=transfers,
+        transfers_statement=transfers_statement(transfers, registry, whose="personal data"),
         security_statement="Not stated in the policy (GDPR Art. 30(1)(g), 32).",
         processor=ProcessorRecord(
             controllers_statement=(
@@ -81,7 +90,8 @@ def ropa_report(
             ),
             activities=activities["processor"],
             transfers_statement=(
-                f"Recipient countries of Customer Data observed: {names(proc_countries)}. The policy names none."
+                f"Recipient countries of Customer Data observed: {names(proc_countries)}. The policy names none. "
+                + transfers_statement(proc_transfers, registry, whose="Customer Data")
                 if proc_countries
                 else "No recipient country of Customer Data was observed in the period; the policy names none."
             ),
@@ -152,9 +162,7 @@ def _activities(
             else (f"Declared countries: {names(countries)}." if countries else "The policy names no countries.")
         )
         if seen:
-            third += " Observed recipient countries: " + names(
-                f"{c} ({'EEA' if c in EEA else 'third country'})" for c in seen
-            ) + "."
+            third += " Observed recipient countries: " + names(_country_words(c) for c in seen) + "."
         out.append(ProcessingActivity(
             purpose=vocab.purpose(purpose),
             role=role,
@@ -167,6 +175,14 @@ def _activities(
             observed=obs,
         ))
     return out
+
+
+def _country_words(country: str) -> str:
+    """A recipient country as the record names it: in the EEA, or a third country with its adequacy decision."""
+    if country in EEA:
+        return f"{country} (EEA)"
+    decision = country_adequacy(country)
+    return f"{country} (third country; adequacy decision: {decision})" if decision else f"{country} (third country)"
 
 
 def _observed(
@@ -182,7 +198,7 @@ def _observed(
         purposes=vocab.purposes(f.purpose for f in flows),
         recipients=[recipients[i] for i in sorted(recipients)],
         recipient_countries=[
-            CountryItem(country=c, in_eea=c in EEA)
+            CountryItem(country=c, in_eea=c in EEA, adequacy=None if c in EEA else country_adequacy(c))
             for c in sorted({r.country for r in recipients.values() if r.country})
         ],
         undeclared_recipient_types=[
@@ -236,7 +252,12 @@ def ropa_tables(report: RopaReport) -> dict[str, Table]:
     ]
     flow_head = ["role", "activity", "flow", "kind", "category", "purpose", "recipient_id", "subject_type", "people",
                  "events", "first_day", "last_day"]
-    return {"activities": (head, rows), "flows": (flow_head, flows), **gaps_tables(report.gaps)}
+    return {
+        "activities": (head, rows),
+        "flows": (flow_head, flows),
+        "transfers": transfer_rows(report.transfers),
+        **gaps_tables(report.gaps),
+    }
 
 
 # -- references (what `--evidence` writes) -----------------------------------------------------------------

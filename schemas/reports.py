@@ -153,6 +153,25 @@ class CountryRecipients(Frozen):
     recipients: list[str] = Field(description="Names of the recipients there (sorted).")
 
 
+class TransferItem(Frozen):
+    """A transfer to one recipient outside the EEA and what it rests on (GDPR Chapter V: Art. 15(2), 30(1)(e))."""
+
+    recipient_id: str = Field(description="Recipient id.")
+    recipient_name: str = Field(description="The recipient's name.")
+    country: str | None = Field(description="Where it receives the data (ISO 3166-1 alpha-2); null when unknown.")
+    basis: Literal["adequacy", "safeguard", "none", "unknown"] = Field(
+        description="'adequacy' (an adequacy decision covers it), 'safeguard' (the recipient registry names one), "
+        "'none' (nothing known to rest on) or 'unknown' (no country known)."
+    )
+    statement: str = Field(description="What it rests on, in words (the decision or the safeguard, with dates).")
+    decision: str | None = Field(description="The adequacy decision's act, when one covers it.")
+    decision_date: date | None = Field(description="When the Commission adopted that decision.")
+    safeguard: str | None = Field(description="The registry's safeguard: adequacy, scc, bcr or derogation.")
+    safeguard_reference: str | None = Field(description="The safeguard's reference, as the registry gives it.")
+    safeguard_date: date | None = Field(description="The safeguard's date, as the registry gives it.")
+    in_registry: bool = Field(description="Whether the recipient registry lists the recipient.")
+
+
 class TransferInfo(Frozen):
     """Transfers of the person's data by recipient country (GDPR Art. 15(1)(c), 15(2))."""
 
@@ -162,7 +181,13 @@ class TransferInfo(Frozen):
     )
     statement: str = Field(description="What is known about transfers outside the person's region, in words.")
     countries: list[CountryRecipients] = Field(description="Recipients by country, sorted by code, unknown last.")
-    safeguards_statement: str = Field(description="What the policy declares about transfer countries and safeguards.")
+    transfers: list[TransferItem] = Field(
+        description="Each recipient outside the EEA (or of unknown country) with the safeguard its transfer rests on, "
+        "by recipient id."
+    )
+    safeguards_statement: str = Field(
+        description="The safeguards the transfers rest on, and what the policy declares about transfers."
+    )
 
 
 # -- GDPR Art. 15 / CCPA right to know -------------------------------------------------------------
@@ -327,6 +352,10 @@ class CountryItem(Frozen):
 
     country: str = Field(description="ISO 3166-1 alpha-2 code.")
     in_eea: bool = Field(description="Whether it is in the EEA (outside it is a GDPR third country).")
+    adequacy: str | None = Field(
+        default=None,
+        description="The adequacy decision covering it (act and date; partial ones say whom they cover), if any.",
+    )
 
 
 class ObservedFlow(Frozen):
@@ -398,6 +427,13 @@ class RopaReport(Report):
     activities: list[ProcessingActivity] = Field(description="Processing as controller, by purpose key.")
     aggregated_statement: str = Field(description="What the policy allows for aggregated or de-identified data.")
     retention: RetentionInfo = Field(description="What the policy says about retention.")
+    transfers: list[TransferItem] = Field(
+        description="Transfers observed in the period (Art. 30(1)(e)): each recipient outside the EEA with its "
+        "safeguard, by recipient id."
+    )
+    transfers_statement: str = Field(
+        description="Summary of the transfers and their safeguards, or the statement that there are none."
+    )
     security_statement: str = Field(description="Security measures (Art. 30(1)(g)).")
     processor: ProcessorRecord = Field(description="Processing of Customer Data as a processor (Art. 30(2)).")
     gaps: GapsReport = Field(description="Declared vs observed for the same period.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.changes import ChangeSet
@@ -14,7 +14,8 @@ from graph.store import ApplyResult, GraphStore, StoreError
 from policies.compliance import PolicyEvaluator
 from policies.consent import ConsentState, consent_record
 from policies.findings import Finding
-from schemas.events import CONSENT_EVENTS, DATA_EVENTS, DEFAULT_TIME_WINDOW, AnyEvent, TimeWindow
+from policies.transfers import RecipientRules, TransferJudge
+from schemas.events import CONSENT_EVENTS, DATA_EVENTS, DEFAULT_TIME_WINDOW, AnyEvent, DataShared, TimeWindow
 from schemas.policy import Policy
 
 _log = logging.getLogger(__name__)
@@ -77,13 +78,17 @@ class Handler:
         policy: Policy,
         pseudonymizer: Pseudonymizer,
         window: TimeWindow = DEFAULT_TIME_WINDOW,
+        recipients: RecipientRules | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
+        #: the rules judged against the recipient registry (None: off, the policy alone judges)
+        self.recipients = recipients
         self.taxonomy = policy.taxonomy()
         #: the event times accepted: readers pass it to parse_event with the taxonomy
         self.window = window
         self.evaluator = PolicyEvaluator(policy)
+        self.transfers = TransferJudge(recipients.registry, policy.version) if recipients is not None else None
         self.pseudonym = pseudonymizer
         self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
@@ -96,13 +101,27 @@ class Handler:
         store.bind_key(self.pseudonym.fingerprint)
         return twin
 
+    def judge(self, event: AnyEvent, subject: str, consent: ConsentState | None = None) -> tuple[Finding, ...]:
+        """Every finding one event raises on its own: the policy's rules, then the transfer rules for a disclosure
+        (``subject`` is the person's pseudonym; ``consent`` as for :meth:`PolicyEvaluator.evaluate`)."""
+        found = self.evaluator.evaluate(event, subject, consent)
+        if type(event) is DataShared and self.transfers is not None:
+            transfers = self.transfers.judge(event, subject)
+            if transfers:
+                return found + transfers
+        return found
+
+    def _judge(self) -> Callable[[AnyEvent, str, ConsentState | None], tuple[Finding, ...]]:
+        """:meth:`judge`, or the policy's evaluation alone when no registry rules are on (a call less per event)."""
+        return self.judge if self.transfers is not None else self.evaluator.evaluate
+
     def changes(self, events: Sequence[AnyEvent], consent: Mapping[str, ConsentState] | None = None) -> list[ChangeSet]:
         """The graph changes for a batch (pure): one ChangeSet per event, findings included.
 
         ``consent`` maps pseudonyms to what is known of their withdrawals and opt-outs (see :meth:`consent_for`).
         """
         known = consent or {}
-        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
+        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
         out = []
         for event in events:
             subject = pseudonym(event.subject.id)
@@ -138,7 +157,7 @@ class Handler:
         if not events:
             return Prepared(events, [], [], frozenset())
         consent = self.consent_for(events)
-        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
+        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
         batch: list[tuple[int, ChangeSet]] = []
         failed: list[Failure] = []
         for index, event in enumerate(events):
@@ -169,7 +188,7 @@ class Handler:
             events = prepared.events
             people = {batch[k][1].event.subject for k in again}
             consent = self.consent_for([events[i] for i, cs in batch if cs.event.subject in people])
-            nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self.evaluator.evaluate
+            nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
             for k in again:
                 index, cs = batch[k]
                 event, subject = events[index], cs.event.subject

@@ -75,11 +75,21 @@ def reports_router(console: Console) -> APIRouter:
     ) -> Report:
         lo, hi = period(since, until) if kind.period else (None, None)
         if not kind.per_person:
-            return kind.build(ReportRequest(console.store, console.policy, since=lo, until=hi))
+            return kind.build(
+                ReportRequest(console.store, console.policy, since=lo, until=hi, registry=console.registry)
+            )
         assert subject is not None  # the endpoint's query parameter, or checked by the download
         where = _region(region) if kind.region else None
         asked = ReportRequest(
-            console.store, console.policy, subject, console.pseudonymize, lo, hi, where, annex=annex and kind.annex
+            console.store,
+            console.policy,
+            subject,
+            console.pseudonymize,
+            lo,
+            hi,
+            where,
+            annex=annex and kind.annex,
+            registry=console.registry,
         )
         report = kind.build(asked)
         audited(

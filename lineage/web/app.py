@@ -18,6 +18,7 @@ from lineage.web.api_audit import audit_router
 from lineage.web.api_data import _version, data_router
 from lineage.web.api_ingest import ingest_router
 from lineage.web.api_people import people_router
+from lineage.web.api_registry import registry_router
 from lineage.web.api_reports import reports_router
 from lineage.web.api_vocab import vocabulary_router
 from lineage.web.common import endpoint_of
@@ -73,6 +74,7 @@ def create_app(console: Console) -> FastAPI:
     app.include_router(audit_router(console))
     app.include_router(reports_router(console))
     app.include_router(vocabulary_router(console))
+    app.include_router(registry_router(console))
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:

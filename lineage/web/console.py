@@ -12,9 +12,17 @@ from graph.pseudonym import Pseudonymizer, key_from_text, load_or_create_key_fil
 from graph.store import GraphStore
 from lineage.web.audit import AuditLog
 from lineage.web.tokens import TokenFile
-from lineage.wiring import event_window, load_configured_policy, open_configured_store, pseudonymizer
+from lineage.wiring import (
+    event_window,
+    load_configured_policy,
+    load_configured_registry,
+    open_configured_store,
+    pseudonymizer,
+)
+from policies.transfers import RecipientRules
 from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
+from schemas.recipients import RecipientRegistry
 from streams.handler import Handler
 
 DEFAULT_MAX_BODY = 1 << 20
@@ -85,10 +93,12 @@ class Console:
     audit: AuditLog
     window: TimeWindow = DEFAULT_TIME_WINDOW  # the event times POST /api/events accepts
     max_body: int = DEFAULT_MAX_BODY  # bytes of request body accepted (lineage.web.limits)
+    registry: RecipientRegistry | None = None  # LINEAGE_RECIPIENTS: transfer safeguards, known recipients
 
     def __post_init__(self) -> None:
         # binds the store to the key, so a lookup with another key is refused before any answer
-        self.handler = Handler(self.store, self.policy, self.pseudonymize, self.window)
+        rules = RecipientRules(self.registry)
+        self.handler = Handler(self.store, self.policy, self.pseudonymize, self.window, rules)
 
     def close(self) -> None:
         self.store.close()
@@ -97,11 +107,20 @@ class Console:
 def open_console(settings: Settings, web: WebSettings) -> Console:
     """Open the configured store and bind it to the configured pseudonym key."""
     key = pseudonymizer(settings)
-    policy = load_configured_policy(settings)
+    policy, registry = load_configured_policy(settings), load_configured_registry(settings)
     window = event_window(settings)
     store = open_configured_store(settings)
     try:
-        return Console(store, policy, key, TokenFile(web.tokens_file), web.audit_trail(), window, max_body=web.max_body)
+        return Console(
+            store,
+            policy,
+            key,
+            TokenFile(web.tokens_file),
+            web.audit_trail(),
+            window,
+            max_body=web.max_body,
+            registry=registry,
+        )
     except BaseException:
         store.close()
         raise

@@ -125,7 +125,7 @@ class AlertJudge:
             if seen is not None:
                 state = seen if state is None else state.merged(seen.records)
             try:
-                out.extend(self.handler.evaluator.evaluate(event, subject, state))
+                out.extend(self.handler.judge(event, subject, state))
             except Exception as exc:  # one event's fault: the workers dead-letter it; the alerter goes on
                 _log.error("event %s could not be judged: internal error %s", event.event_id, describe_error(exc))
         return out

@@ -20,8 +20,9 @@ import pytest
 from config import Settings
 from graph.pseudonym import Pseudonymizer, key_from_text
 from graph.sqlite_store import SQLiteGraphStore
-from lineage.simulator import simulate
+from lineage.simulator import registry_yaml, simulate, simulated_registry
 from policies import default_policy
+from policies.transfers import RecipientRules
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import ingest_lines
 from streams.emitter import Emitter
@@ -81,9 +82,17 @@ class Deployment:
             LINEAGE_KAFKA_SESSION_TIMEOUT=str(s.kafka_session_timeout),
             LINEAGE_ALERT_LOG="0",
             LINEAGE_LOG_LEVEL="WARNING",
+            LINEAGE_RECIPIENTS=str(self.registry()),
             PYTHONPATH=str(REPO),
         )
         return env
+
+    def registry(self) -> Path:
+        """The simulated world's recipient registry, which the workers judge transfers against."""
+        path = self.folder / "recipients.yaml"
+        if not path.exists():
+            path.write_text(registry_yaml(), encoding="utf-8")
+        return path
 
     def start_worker(self, command: str = "worker", *extra: str) -> subprocess.Popen[bytes]:
         log = (self.folder / f"worker-{len(self.workers)}.log").open("wb")
@@ -177,7 +186,8 @@ def deployment(broker: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 def _embedded(events: list[dict[str, Any]]) -> tuple[SQLiteGraphStore, int]:
     """The same events through the embedded runner: the reference answer, and its number of findings."""
     store = SQLiteGraphStore(":memory:")
-    handler = Handler(store, default_policy(), Pseudonymizer(key_from_text(KEY)))
+    rules = RecipientRules(simulated_registry())  # as the workers judge (LINEAGE_RECIPIENTS)
+    handler = Handler(store, default_policy(), Pseudonymizer(key_from_text(KEY)), recipients=rules)
     report = ingest_lines((json.dumps(e) for e in events), handler, MemoryDeadLetters())
     assert report.rejected == 0
     return store, len(report.findings)

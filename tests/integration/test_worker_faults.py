@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from graph.pseudonym import Pseudonymizer, key_from_text
-from lineage.simulator import simulate
+from graph.sqlite_store import SQLiteGraphStore
+from lineage.simulator import simulate, simulated_registry
 from policies import default_policy
+from policies.transfers import RecipientRules
 from schemas.events import validate_event
 from streams.agents import finding_document
 from streams.handler import Handler
@@ -23,7 +25,7 @@ from streams.health import read_health
 from tests.contract.neo4j_backend import server_settings
 from tests.integration.bolt_proxy import BoltFaultProxy
 from tests.integration.test_faults import committed, neo4j_deployment, neo4j_namespace, open_neo4j, wait
-from tests.integration.test_kafka_pipeline import KEY, Deployment, _embedded, broker, deployment
+from tests.integration.test_kafka_pipeline import KEY, Deployment, broker, deployment
 
 pytestmark = pytest.mark.integration
 SHARED_FIXTURES = (broker, deployment, neo4j_namespace)
@@ -49,9 +51,10 @@ def test_every_finding_reaches_the_alerts_topic_when_neo4j_fails_mid_stream(
     )
     deployment.settings = replace(deployment.settings, store=url.replace(server_settings()["uri"], proxy.url))
     sims = [s.event for s in simulate(20, 4, seed=100 + trial, undeclared_rate=0.06)]
-    reference, _ = _embedded(sims)
-    # the simulation has no consent events, so an event's findings do not depend on how the stream is batched
-    judge = Handler(reference, default_policy(), Pseudonymizer(key_from_text(KEY)))
+    # the simulation has no consent events, so an event's findings do not depend on how the stream is batched; the
+    # workers judge against the simulated world's recipient registry (LINEAGE_RECIPIENTS), and so does this handler
+    rules = RecipientRules(simulated_registry())
+    judge = Handler(SQLiteGraphStore(":memory:"), default_policy(), Pseudonymizer(key_from_text(KEY)), recipients=rules)
     changes = judge.changes([validate_event(e, judge.taxonomy) for e in sims], {})
     expected = _finding_keys([finding_document(f) for cs in changes for f in cs.findings])
     assert len(expected) >= 20

@@ -176,7 +176,7 @@ def test_rule_is_checked_against_the_known_rules(store: str, tmp_path: Path) -> 
 
 def test_acknowledging_twice_says_so(store: str, tmp_path: Path) -> None:
     ingest(store, tmp_path, event("shared", recipient=BROKER))
-    (alert,) = json.loads(run("alerts", "--store", store, "--format", "json")[1])
+    (alert,) = json.loads(run("alerts", "--store", store, "--format", "json", "--rule", "undeclared-recipient-type")[1])
     assert run("alerts", "ack", alert["alert_id"], "--store", store)[1] == f"acknowledged {alert['alert_id']}\n"
     code, out, _ = run("alerts", "ack", alert["alert_id"], "--store", store)
     assert (code, out) == (0, f"{alert['alert_id']} was already acknowledged; nothing changed\n")
@@ -185,7 +185,16 @@ def test_acknowledging_twice_says_so(store: str, tmp_path: Path) -> None:
 
 
 # -- who-has and erase ----------------------------------------------------------------------------
-def test_who_has_marks_undeclared_flows_and_names_an_erasure(store: str, tmp_path: Path) -> None:
+def test_who_has_marks_undeclared_flows_and_names_an_erasure(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = tmp_path / "recipients.yaml"  # the affiliate's transfers rest on the group's BCR; the broker is in none
+    registry.write_text(
+        "recipients:\n  - {id: hk-affiliate, name: SOS Hong Kong Ltd, type: affiliate, country: HK, role: controller,"
+        " safeguard: {kind: bcr, reference: SOS Group BCR, date: 2024-05-02}}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LINEAGE_RECIPIENTS", str(registry))
     ingest(
         store,
         tmp_path,
@@ -202,7 +211,9 @@ def test_who_has_marks_undeclared_flows_and_names_an_erasure(store: str, tmp_pat
     voice = next(line for line in out.splitlines() if "(user.biometric.voice)" in line)
     email = next(line for line in out.splitlines() if "(user.contact.email)  [" in line)
     assert voice.endswith("UNDECLARED") and "UNDECLARED" not in email  # the category's own line, not its neighbours
-    assert "Undeclared flows (2 alert(s); counts are this person's events):" in out
+    # the voiceprint, and the broker's disclosure: an undeclared recipient type and a transfer to the US with no
+    # safeguard
+    assert "Undeclared flows (3 alert(s); counts are this person's events):" in out
     assert "User Contact Email (user.contact.email)" in out  # a label, with its key
 
     code, out, _ = run(

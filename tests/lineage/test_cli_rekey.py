@@ -24,6 +24,14 @@ def run(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def old(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", OLD_KEY)
+    # the affiliate's transfers rest on the group's BCR; the broker's (alice's and bob's) on nothing
+    registry = tmp_path / "recipients.yaml"
+    registry.write_text(
+        "recipients:\n  - {id: hk-affiliate, name: SOS Hong Kong Ltd, type: affiliate, country: HK, role: controller,"
+        " safeguard: {kind: bcr, reference: SOS Group BCR, date: 2024-05-02}}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LINEAGE_RECIPIENTS", str(registry))
     return f"sqlite:///{tmp_path / 'old.db'}"
 
 

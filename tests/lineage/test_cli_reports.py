@@ -19,9 +19,22 @@ def run(*argv: str, out: io.StringIO | None = None) -> tuple[int, str, str]:
     return main(list(argv), out, err), out.getvalue(), err.getvalue()
 
 
+#: The golden events' recipients but the data broker, with what a transfer to each rests on.
+REGISTRY = """\
+recipients:
+  - {id: hk-affiliate, name: SOS Hong Kong Ltd, type: affiliate, country: HK, role: controller,
+     safeguard: {kind: bcr, reference: SOS Group BCR, date: 2024-05-02}}
+  - {id: hk-police, name: Hong Kong Police Force, type: authority, country: HK, role: controller,
+     safeguard: {kind: derogation, reference: "GDPR Art. 49(1)(e)", date: 2026-02-10}}
+  - {id: adnet, name: AdNet GmbH, type: advertiser, country: DE, role: controller}
+"""
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    (tmp_path / "recipients.yaml").write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.setenv("LINEAGE_RECIPIENTS", str(tmp_path / "recipients.yaml"))
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(e) + "\n" for e in golden_events()), encoding="utf-8")
@@ -85,12 +98,20 @@ def test_gaps_and_ropa(store: str) -> None:
     code, out, _ = run("report", "gaps", "--store", store, "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
+    # the broker is in no registry, in the US and not certified under the Data Privacy Framework
     assert [(r["rule"], r["recipient_name"], r["events"], r["people"]) for r in rows] == [
-        ("undeclared-recipient-type", "DataBrokr Inc", "1", "1")]
+        ("undeclared-recipient-type", "DataBrokr Inc", "1", "1"),
+        ("transfer-without-safeguard", "DataBrokr Inc", "1", "1"),
+    ]
     code, out, _ = run("report", "ropa", "--store", store, "--controller-contact", "legal@sos.example")
     data = json.loads(out)
     assert data["header"]["controller"]["contact"] == "legal@sos.example"
     assert data["gaps"]["undeclared"][0]["events"] == 1
+    transfers = {t["recipient_id"]: (t["basis"], t["safeguard"], t["in_registry"]) for t in data["transfers"]}
+    assert transfers == {
+        "brokr": ("none", None, False), "hk-affiliate": ("safeguard", "bcr", True),
+        "hk-police": ("safeguard", "derogation", True),
+    }
 
 
 def test_evidence_file_and_command(store: str, tmp_path: Path) -> None:
@@ -112,7 +133,11 @@ def test_evidence_file_and_command(store: str, tmp_path: Path) -> None:
     jsonl = tmp_path / "gaps.jsonl"
     code, _, err = run("report", "gaps", "--store", store, "--evidence", str(jsonl), "--since", "2026-03-01")
     assert code == 0 and f"to {jsonl}" in err
-    assert [json.loads(line)["event_id"] for line in jsonl.read_text(encoding="utf-8").splitlines()] == ["s3"]
+    lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    # both of the broker's alerts (undeclared type, transfer without safeguard) rest on the one event
+    assert sorted((d["ref"], d["event_id"]) for d in lines) == sorted(
+        (a["alert_id"], "s3") for a in data["gaps"]["undeclared"]
+    )
     code, _, err = run("report", "gaps", "--store", store, "--evidence", str(tmp_path / "x.txt"))
     assert code == 2 and ".csv or .jsonl" in err
     code, _, err = run("report", "gaps", "--store", store, "--evidence-annex")

@@ -8,14 +8,17 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from lineage.simulator import DEFAULT_START, SimulatedEvent, simulate, write_jsonl
+from lineage.simulator import DEFAULT_START, SimulatedEvent, registry_yaml, simulate, simulated_registry, write_jsonl
 from lineage.traffic import PLANTED
 from policies import compliance
 from policies.compliance import RULES, PolicyEvaluator
-from schemas.events import AnyEvent, EventError, RecipientType, parse_event, validate_event
+from policies.rules import RECIPIENT_COUNTRY_MISMATCH, TRANSFER_WITHOUT_SAFEGUARD
+from policies.transfers import TransferJudge
+from schemas.events import AnyEvent, DataShared, EventError, RecipientType, parse_event, validate_event
 from schemas.policy import Policy
 
 PEOPLE, DAYS, SEED = 300, 30, 20260101  # the large stream the precision/recall check runs on
@@ -33,9 +36,11 @@ class Judged:
 
 @pytest.fixture(scope="module")
 def big_stream(policy: Policy) -> list[Judged]:
-    """PEOPLE people over DAYS days, each event validated against the contract and judged by the evaluator."""
+    """PEOPLE people over DAYS days, each event validated against the contract and judged by the evaluator and the
+    transfer rules against the simulated world's recipient registry."""
     taxonomy = policy.taxonomy()
     evaluator = PolicyEvaluator(policy)
+    transfers = TransferJudge(simulated_registry(), policy.version)
     out: list[Judged] = []
     for sim in simulate(PEOPLE, DAYS, SEED):
         try:
@@ -43,8 +48,10 @@ def big_stream(policy: Policy) -> list[Judged]:
         except EventError as exc:
             out.append(Judged(sim, None, str(exc), frozenset()))
             continue
-        found = frozenset(f.rule for f in evaluator.evaluate(parsed, "p_simulated"))
-        out.append(Judged(sim, parsed, "", found))
+        found = evaluator.evaluate(parsed, "p_simulated")
+        if isinstance(parsed, DataShared):
+            found += transfers.judge(parsed, "p_simulated")
+        out.append(Judged(sim, parsed, "", frozenset(f.rule for f in found)))
     return out
 
 
@@ -186,6 +193,8 @@ def test_planted_flows_exercise_every_collection_use_and_disclosure_rule(big_str
         compliance.UNDECLARED_RECIPIENT_TYPE.id,
         compliance.UNDECLARED_DISCLOSURE_PURPOSE.id,
         compliance.PROCESSOR_BEYOND_INSTRUCTIONS.id,
+        TRANSFER_WITHOUT_SAFEGUARD.id,
+        RECIPIENT_COUNTRY_MISMATCH.id,
     }
     assert exercised <= planted_rules <= {r.id for r in RULES}
 
@@ -215,8 +224,8 @@ def test_recipients_are_stable_and_described(big_stream: list[Judged]) -> None:
     by_id: dict[str, str] = {}
     for j in big_stream:
         recipient = j.sim.event.get("recipient")
-        if recipient is None:
-            continue
+        if recipient is None or RECIPIENT_COUNTRY_MISMATCH.id in j.sim.undeclared:
+            continue  # the planted mismatch names a registered recipient in another country
         assert recipient["name"] and recipient["country"] and "@" in recipient["contact"], recipient
         by_id.setdefault(recipient["id"], json.dumps(recipient, sort_keys=True))
         assert by_id[recipient["id"]] == json.dumps(recipient, sort_keys=True)
@@ -268,3 +277,12 @@ def test_write_jsonl_without_a_truth_file_and_with_no_events() -> None:
     empty = write_jsonl([], io.StringIO(), io.StringIO())
     assert (empty.events, empty.undeclared, empty.first_at) == (0, 0, None)
     assert datetime.fromisoformat(summary.last_at or "").tzinfo == UTC
+
+
+def test_the_simulated_registry_is_a_valid_registry_file(tmp_path: Path) -> None:
+    from policies.recipients import read_registry
+
+    path = tmp_path / "recipients.yaml"
+    path.write_text(registry_yaml(), encoding="utf-8")
+    registry, problems = read_registry(path)
+    assert problems == [] and registry == simulated_registry()

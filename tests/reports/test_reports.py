@@ -594,7 +594,7 @@ def test_csv_tables(store: GraphStore) -> None:
     ccpa = render_csv(reports["ccpa"], "business_purpose").splitlines()
     refs = reports["ccpa"].business_purpose[1].flows  # type: ignore[attr-defined]
     assert len(refs) == 2 and ccpa[2].endswith(",2," + "; ".join(refs))
-    assert set(tables(reports["ropa"])) == {"activities", "flows", "undeclared", "unexercised"}
+    assert set(tables(reports["ropa"])) == {"activities", "flows", "transfers", "undeclared", "unexercised"}
     with pytest.raises(ReportFormatError, match="no table 'nope'"):
         render_csv(reports["gaps"], "nope")
 

@@ -22,11 +22,13 @@ from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreError, StoreUnavailable
 from policies import default_policy
+from policies.transfers import RecipientRules
 from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
 from streams.app import create_worker
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
+from tests.rule_cases import REGISTRY, TRANSFER_CASES, expected, stored_rules
 
 DLQ, ALERTS = "t.deadletter", "t.alerts"
 
@@ -61,12 +63,13 @@ def _run(
     store: SQLiteGraphStore | None = None,
     check: Callable[[Any], Awaitable[None]] | None = None,
     settings: Settings | None = None,
+    recipients: RecipientRules | None = None,
 ) -> tuple[SQLiteGraphStore, MemoryPublisher, MemoryCommitter]:
     """Put ``messages`` through the agent in a test context (one partition, offsets 0, 1, ...)."""
     the_store = store or SQLiteGraphStore(":memory:")
     publisher, committer = MemoryPublisher(), MemoryCommitter()
 
-    handler = Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY))
+    handler = Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY), recipients=recipients)
     worker = create_worker(settings or _settings(), handler, publisher=publisher, committer=committer)
     app = worker.app
     app.finalize()
@@ -348,3 +351,11 @@ def test_the_fetch_loop_gives_way_to_fausts_when_a_topic_has_acks() -> None:
     assert acking(app) is False
     app.topics.add(app.topic("t.other"))  # Faust's default: acks on
     assert acking(app) is True
+
+
+def test_the_worker_raises_exactly_the_registry_rules_and_publishes_them() -> None:
+    sent = [_json(e) for c in TRANSFER_CASES for e in c.events]
+    store, publisher, _ = _run(sent, recipients=RecipientRules(REGISTRY))
+    assert stored_rules(store.alerts(), TRANSFER_CASES) == expected(TRANSFER_CASES)
+    published = {(m["event_id"], m["rule"]) for m in publisher.on(ALERTS)}
+    assert published == {(e, r) for e, rules in expected(TRANSFER_CASES).items() for r in rules}

@@ -25,6 +25,7 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/recipients"): {"dpo", "auditor"},
     ("GET", "/api/recipients/sos-hk"): {"dpo", "auditor"},
     ("GET", "/api/evidence/f_0000000000000000"): {"dpo", "auditor"},
+    ("GET", "/api/registry"): {"dpo", "auditor"},
     ("GET", "/api/alerts"): {"dpo", "auditor"},
     ("GET", "/api/vocabulary"): {"dpo", "auditor"},
     ("POST", "/api/alerts/a_0000000000000000/ack"): {"dpo"},

@@ -221,7 +221,7 @@ def test_auditor_sees_no_person_lookup(browser: Any, live: Live) -> None:
     d = browser
     _sign_in(d, live, "auditor")
     visible = {a.get_attribute("data-view") for a in _css(d, "nav a") if a.is_displayed()}
-    assert visible == {"recipients", "alerts", "reports"}
+    assert visible == {"recipients", "transfers", "alerts", "reports"}
     d.get(live.base + "/#/person")
     _wait(d, lambda d: _css(d, "#recipient-list"))  # sent to a view the role may use
     _shot(d, "web-recipients-auditor.png")

@@ -20,6 +20,7 @@ from config import Settings
 from graph.aggregate_reads import evidence
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
+from policies.transfers import RecipientRules
 from schemas.answers import Alert
 from schemas.events import validate_event
 from streams.alerts.dispatcher import AlertConfig, AlertDispatcher, RetryPolicy
@@ -95,11 +96,11 @@ def store() -> Iterator[GraphStore]:
     s.close()
 
 
-def make_handler(store: GraphStore) -> Handler:
+def make_handler(store: GraphStore, recipients: RecipientRules | None = None) -> Handler:
     from graph.pseudonym import Pseudonymizer
     from policies import default_policy
 
-    return Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
+    return Handler(store, default_policy(), Pseudonymizer(TEST_KEY), recipients=recipients)
 
 
 def broker_share(n: int, *, people: int = 1, at: datetime | None = None) -> dict[str, Any]:
@@ -480,23 +481,31 @@ def test_lineage_ingest_sends_its_alerts_to_the_configured_webhook(
     events = tmp_path / "events.jsonl"
     declared = event("shared", event_id="fine-1", purpose="essential.service.operations.support")
     events.write_text("\n".join(json.dumps(e) for e in [declared, broker_share(0), broker_share(1)]) + "\n")
+    registry = tmp_path / "recipients.yaml"  # the affiliate's transfers rest on the group's BCR; the broker is in none
+    registry.write_text(
+        "recipients:\n  - {id: hk-affiliate, name: SOS Hong Kong Ltd, type: affiliate, country: HK, role: controller,"
+        " safeguard: {kind: bcr, reference: SOS Group BCR, date: 2024-05-02}}\n"
+    )
+    monkeypatch.setenv("LINEAGE_RECIPIENTS", str(registry))
     monkeypatch.setenv("LINEAGE_ALERT_WEBHOOK_URL", receiver.url)
     monkeypatch.setenv("LINEAGE_ALERT_LOG", "0")
     out, err = io.StringIO(), io.StringIO()
     assert main(["ingest", str(events), "--store", f"sqlite:///{tmp_path / 'l.db'}"], out, err) == 0, err.getvalue()
     (body,) = receiver.bodies()
-    (doc,) = body["alerts"]
-    assert doc["rule"] == "undeclared-recipient-type" and doc["event_ids"] == [
-        "flood-000001", "flood-000000"]  # newest first
+    docs = {doc["rule"]: doc["event_ids"] for doc in body["alerts"]}
+    assert docs == {  # newest first
+        "undeclared-recipient-type": ["flood-000001", "flood-000000"],
+        "transfer-without-safeguard": ["flood-000001", "flood-000000"],
+    }
 
 
 # -- recall and precision on a large simulated stream --------------------------------------------------------------
 
 
 def test_every_planted_flow_is_alerted_with_its_event_id_and_declared_traffic_raises_none(store: GraphStore) -> None:
-    from lineage.simulator import simulate
+    from lineage.simulator import simulate, simulated_registry
 
-    handler = make_handler(store)
+    handler = make_handler(store, RecipientRules(simulated_registry()))
     sink = MemoryAlertSink()
     dispatcher = AlertDispatcher(store, [sink], background=False)
     sims = list(simulate(200, 30, 20260301))

@@ -1,0 +1,159 @@
+"""Cases for the rules judged against the recipient registry, shared by every path that must give the same answer
+(the handler on every store, `lineage ingest`, the worker): events that must raise exactly the rules listed, and
+nearby events that must stay silent. Each case's events are about a person of its own, so that all of them can be
+applied to one store together and judged by event id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schemas.answers import Alert
+from schemas.recipients import RecipientRegistry
+from tests.factories import event
+
+TRANSFER, MISMATCH = "transfer-without-safeguard", "recipient-country-mismatch"
+
+
+def _r(rid: str, name: str, rtype: str, country: str, role: str = "controller", **more: Any) -> dict[str, Any]:
+    return {"id": rid, "name": name, "type": rtype, "country": country, "role": role, **more}
+
+
+BCR = {"kind": "bcr", "reference": "SOS Group binding corporate rules", "date": "2024-05-02"}
+REGISTRY = RecipientRegistry.model_validate(
+    {
+        "recipients": [
+            _r("sos-hk", "SOS Hong Kong Ltd", "affiliate", "HK", safeguard=BCR, contact="privacy@sos-hk.example"),
+            _r("sos-in", "SOS India Pvt Ltd", "affiliate", "IN"),
+            _r("adverta", "Adverta Media", "advertiser", "US", dpf_certified=True),
+            _r("gateway-us", "PayGate Inc", "service_provider", "US", "processor", dpa="DPA-11"),
+            _r("payflow", "Payflow Payments", "service_provider", "IE", "processor", dpa="DPA-3"),
+            _r("northwind", "Northwind Partners", "business_partner", "GB"),
+            _r("maple", "Maple Partners Inc", "business_partner", "CA", pipeda=True),
+            _r("ontario-court", "Ontario Superior Court", "authority", "CA"),
+            _r("tokyo-partner", "Tokyo Partners KK", "business_partner", "JP"),
+            _r("tokyo-police", "Tokyo Metropolitan Police", "authority", "JP"),
+        ]
+    }
+)
+
+
+def recipient(rid: str, **change: Any) -> dict[str, Any]:
+    """A recipient as an event names it: the registry's entry (or an unregistered one), changed as asked."""
+    entry = REGISTRY.get(rid)
+    base = (
+        {"id": rid, "name": entry.name, "type": entry.type.value, "country": entry.country}
+        if entry is not None
+        else {"id": rid, "name": rid.title(), "type": "affiliate", "country": "HK"}
+    )
+    return {k: v for k, v in {**base, **change}.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Case:
+    """Events about one person; the last is judged and must raise exactly ``rules`` (none: it must stay silent)."""
+
+    name: str
+    events: tuple[dict[str, Any], ...]
+    rules: tuple[str, ...] = ()
+    judged: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "judged", self.events[-1]["event_id"])
+
+
+_n = 0
+
+
+def shared(rid: str, purpose: str = "essential.service.operations.support", **more: Any) -> dict[str, Any]:
+    global _n
+    _n += 1
+    change = more.pop("recipient", {})
+    return event(
+        "shared",
+        event_id=f"case-{_n:03d}",
+        subject_id=f"case-{_n:03d}@example.com",
+        occurred_at="2026-05-04T10:00:00Z",
+        recipient=recipient(rid, **change),
+        purpose=purpose,
+        **more,
+    )
+
+
+ANALYSIS, PROMOTION, PAYMENT, LAW = (
+    "analytics.reporting",
+    "marketing.communications",
+    "essential.service.payment_processing",
+    "essential.legal_obligation",
+)
+CARD = ["user.financial"]
+
+TRANSFER_CASES: tuple[Case, ...] = (
+    # must alert
+    Case("an affiliate in India with no safeguard", (shared("sos-in"),), (TRANSFER,)),
+    Case(
+        "an affiliate in India, the event naming no country",
+        (shared("sos-in", recipient={"country": None}),),
+        (TRANSFER,),
+    ),
+    Case(
+        "a US gateway not certified under the DPF", (shared("gateway-us", PAYMENT, data_categories=CARD),), (TRANSFER,)
+    ),
+    Case(
+        "a Canadian court: the Canadian decision covers PIPEDA organisations only",
+        (shared("ontario-court", LAW),),
+        (TRANSFER,),
+    ),
+    Case(
+        "the Tokyo police: the Japanese decision covers the private sector", (shared("tokyo-police", LAW),), (TRANSFER,)
+    ),
+    Case("a Hong Kong affiliate the registry lacks", (shared("sos-hk2"),), (TRANSFER,)),
+    Case(
+        "the Hong Kong affiliate receiving in China (its BCR still applies)",
+        (shared("sos-hk", recipient={"country": "CN"}),),
+        (MISMATCH,),
+    ),
+    Case(
+        "the certified advertiser receiving in the UK (adequate too)",
+        (shared("adverta", ANALYSIS, recipient={"country": "GB"}, data_categories=["user.behavior"]),),
+        (MISMATCH,),
+    ),
+    Case(
+        "the Indian affiliate receiving in Singapore: both rules",
+        (shared("sos-in", recipient={"country": "SG"}),),
+        (MISMATCH, TRANSFER),
+    ),
+    # must stay silent
+    Case("the Hong Kong affiliate on the group's BCR", (shared("sos-hk"),)),
+    Case("the Hong Kong affiliate, the event naming no country", (shared("sos-hk", recipient={"country": None}),)),
+    Case("a DPF-certified US advertiser", (shared("adverta", ANALYSIS, data_categories=["user.behavior"]),)),
+    Case("a UK partner: the UK adequacy decision", (shared("northwind", PROMOTION),)),
+    Case("an Irish processor: no transfer", (shared("payflow", PAYMENT, data_categories=CARD),)),
+    Case("a Canadian partner subject to PIPEDA", (shared("maple", PROMOTION),)),
+    Case("a Japanese business", (shared("tokyo-partner", PROMOTION),)),
+    Case("aggregated data to the Indian affiliate", (shared("sos-in", identifiability="aggregated"),)),
+)
+
+
+def registry_file(folder: Path) -> Path:
+    """:data:`REGISTRY` written as a registry file (YAML) in ``folder``."""
+    path = folder / "recipients.yaml"
+    path.write_text(yaml.safe_dump(REGISTRY.model_dump(mode="json", exclude_defaults=True)), encoding="utf-8")
+    return path
+
+
+def stored_rules(alerts: list[Alert], cases: tuple[Case, ...]) -> dict[str, set[str]]:
+    """The rules alerts name for each case's judged event."""
+    rules: dict[str, set[str]] = {c.judged: set() for c in cases}
+    for alert in alerts:
+        for event_id in alert.event_ids:
+            if event_id in rules:
+                rules[event_id].add(alert.rule)
+    return rules
+
+
+def expected(cases: tuple[Case, ...]) -> dict[str, set[str]]:
+    return {c.judged: set(c.rules) for c in cases}
