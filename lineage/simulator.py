@@ -278,7 +278,8 @@ def simulate(
     partner, advertisers, an investor, a payment processor, a fraud-prevention network and, rarely, an authority or a
     successor. With probability ``undeclared_rate`` each event is replaced by one of the :data:`PLANTED` flows,
     whose ``undeclared`` lists the rule ids it must trigger (judged against the world's recipient registry,
-    :func:`registry_yaml`). Events fall in ``[start, start + days)``; ``start``
+    :func:`registry_yaml`); the first disclosure to a recipient the registry lacks (the data broker) also names
+    ``new-recipient``. Events fall in ``[start, start + days)``; ``start``
     defaults to :data:`DEFAULT_START` and is rounded up to a whole second.
     """
     if people < 0 or days < 0:
@@ -289,8 +290,14 @@ def simulate(
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware")
     world = _World(people, days, seed, undeclared_rate, start)
+    registered = {r["id"] for r in traffic.REGISTRY}
+    seen: set[str] = set()
     for day in range(days):
         for _, simulated in world.day(day):
+            recipient = simulated.event.get("recipient")
+            if recipient is not None and recipient["id"] not in registered and recipient["id"] not in seen:
+                seen.add(recipient["id"])  # the first disclosure ever to a recipient the registry lacks
+                simulated = SimulatedEvent(simulated.event, (*simulated.undeclared, traffic.NEW), simulated.note)
             yield simulated
 
 

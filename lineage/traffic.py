@@ -15,6 +15,7 @@ _PROCESSOR = "processor-beyond-instructions"
 _SUBJECT_TYPE = "undeclared-subject-type"
 _TRANSFER = "transfer-without-safeguard"
 _COUNTRY = "recipient-country-mismatch"
+NEW = "new-recipient"  # stamped by the simulator on the first disclosure to a recipient the registry lacks
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,13 @@ RECIPIENT_COUNTRY_MISMATCH = Rule(
     "Disclosure to a recipient in another country than the recipient registry records",
     "the recipient registry (LINEAGE_RECIPIENTS)",
 )
+NEW_RECIPIENT = Rule(
+    "new-recipient",
+    Severity.MEDIUM,
+    "First disclosure ever observed to a recipient the recipient registry does not list",
+    "the recipient registry (LINEAGE_RECIPIENTS) and the recipients the store has seen (with no registry, every "
+    "recipient not seen before)",
+)
 RULES: tuple[Rule, ...] = (
     UNDECLARED_CATEGORY,
     UNDECLARED_SOURCE,
@@ -95,6 +102,7 @@ RULES: tuple[Rule, ...] = (
     MARKETING_AFTER_OPT_OUT,
     TRANSFER_WITHOUT_SAFEGUARD,
     RECIPIENT_COUNTRY_MISMATCH,
+    NEW_RECIPIENT,
 )
 
 # Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.

@@ -8,12 +8,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from graph.changes import ChangeSet
+from graph.erasure import covers
 from graph.projection import bounded_nodes, project
 from graph.pseudonym import Pseudonymizer
 from graph.store import ApplyResult, GraphStore, StoreError
 from policies.compliance import PolicyEvaluator
 from policies.consent import ConsentState, consent_record
 from policies.findings import Finding
+from policies.new_recipients import NewRecipients
+from policies.rules import NEW_RECIPIENT
 from policies.transfers import RecipientRules, TransferJudge
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, DEFAULT_TIME_WINDOW, AnyEvent, DataShared, TimeWindow
 from schemas.policy import Policy
@@ -89,6 +92,9 @@ class Handler:
         self.window = window
         self.evaluator = PolicyEvaluator(policy)
         self.transfers = TransferJudge(recipients.registry, policy.version) if recipients is not None else None
+        #: the first disclosure to a recipient outside the registry (None: off, as the transfer rules)
+        self.new_recipients = NewRecipients(recipients.registry, policy.version) if recipients is not None else None
+        self._seen_recipients: set[str] = set()  # recipients the store has had a disclosure to (grows, never shrinks)
         self.pseudonym = pseudonymizer
         self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
@@ -115,17 +121,46 @@ class Handler:
         """:meth:`judge`, or the policy's evaluation alone when no registry rules are on (a call less per event)."""
         return self.judge if self.transfers is not None else self.evaluator.evaluate
 
+    def first_disclosures(self, events: Sequence[AnyEvent]) -> dict[int, DataShared]:
+        """The disclosures of a batch that are the first ever observed to a recipient outside the registry (by
+        position): the first in the batch to each recipient the store has never had a disclosure to. Reads the
+        store's recipients only when the batch names one this handler has not seen yet."""
+        new = self.new_recipients
+        if new is None or not new.candidates(events) - self._seen_recipients:
+            return {}
+        self._seen_recipients.update(self.store.catalogue().recipients)
+        unseen = new.candidates(events) - self._seen_recipients
+        if not unseen:
+            return {}
+        # a disclosure about a person erased after it is dropped by the store (not recorded): it is not the first
+        people = {self.pseudonym(e.subject.id) for e in events if type(e) is DataShared and e.recipient.id in unseen}
+        tombstones = self.store.erasures(sorted(people))
+
+        def dropped(e: DataShared) -> bool:
+            return any(covers(t.erased_at, e.occurred_at) for t in tombstones.get(self.pseudonym(e.subject.id), ()))
+
+        return new.firsts(events, self._seen_recipients, dropped if tombstones else None)
+
+    def _new_recipient(self, found: tuple[Finding, ...], first: DataShared, subject: str) -> tuple[Finding, ...]:
+        assert self.new_recipients is not None  # firsts are only found when the rule is on
+        return (*found, self.new_recipients.finding(first, subject))
+
     def changes(self, events: Sequence[AnyEvent], consent: Mapping[str, ConsentState] | None = None) -> list[ChangeSet]:
-        """The graph changes for a batch (pure): one ChangeSet per event, findings included.
+        """The graph changes for a batch: one ChangeSet per event, findings included (pure but for the store's
+        recipients, read when a new-recipient finding may be due).
 
         ``consent`` maps pseudonyms to what is known of their withdrawals and opt-outs (see :meth:`consent_for`).
         """
         known = consent or {}
         nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
+        firsts = self.first_disclosures(events)
         out = []
-        for event in events:
+        for i, event in enumerate(events):
             subject = pseudonym(event.subject.id)
-            out.append(project(event, pseudonym, evaluate(event, subject, known.get(subject)), nodes, subject))
+            found = evaluate(event, subject, known.get(subject))
+            if firsts and i in firsts:
+                found = self._new_recipient(found, firsts[i], subject)
+            out.append(project(event, pseudonym, found, nodes, subject))
         return out
 
     def consent_for(self, events: Sequence[AnyEvent]) -> dict[str, ConsentState]:
@@ -158,14 +193,16 @@ class Handler:
             return Prepared(events, [], [], frozenset())
         consent = self.consent_for(events)
         nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
+        firsts = self.first_disclosures(events)
         batch: list[tuple[int, ChangeSet]] = []
         failed: list[Failure] = []
         for index, event in enumerate(events):
             try:
                 subject = pseudonym(event.subject.id)
-                batch.append(
-                    (index, project(event, pseudonym, evaluate(event, subject, consent.get(subject)), nodes, subject))
-                )
+                found = evaluate(event, subject, consent.get(subject))
+                if firsts and index in firsts:
+                    found = self._new_recipient(found, firsts[index], subject)
+                batch.append((index, project(event, pseudonym, found, nodes, subject)))
             except Exception as exc:  # one event's fault must not cost the batch
                 failed.append(_failure(index, event, "could not be projected into the graph", exc))
         touched = frozenset(cs.subject.key for _, cs in batch if cs.consent is not None or cs.erasure is not None)
@@ -192,10 +229,12 @@ class Handler:
             for k in again:
                 index, cs = batch[k]
                 event, subject = events[index], cs.event.subject
-                batch[k] = (
-                    index,
-                    project(event, pseudonym, evaluate(event, subject, consent.get(subject)), nodes, subject),
-                )
+                # judged again for consent; a first disclosure to a new recipient stays one
+                kept = tuple(f for f in cs.findings if f.rule == NEW_RECIPIENT.id)
+                found = evaluate(event, subject, consent.get(subject)) + kept
+                batch[k] = (index, project(event, pseudonym, found, nodes, subject))
+        if self.new_recipients is not None:
+            batch = self._still_new(batch)
         results = self._apply(batch, failed)
         # the store skips events already recorded and repeats within the batch, and says which it applied (in the
         # same transaction): only their findings are reported, once each, even when another worker applied some
@@ -207,11 +246,32 @@ class Handler:
             if cs.event.event_id in applied and cs.event.event_id not in reported:
                 reported.add(cs.event.event_id)
                 findings.extend(cs.findings)
+        if self.new_recipients is not None:  # the store now has these recipients' disclosures
+            for index, cs in batch:
+                shared = prepared.events[index]
+                if type(shared) is DataShared and cs.event.event_id in applied:
+                    self._seen_recipients.add(shared.recipient.id)
         count = sum(r.applied for _, r in results)
         dropped = sum(len(r.suppressed) for _, r in results)
         stored = sum(size for size, _ in results)
         pending = tuple(e for _, r in results for e in r.erasures_pending)
         return HandleResult(count, stored - count - dropped, tuple(findings), dropped, pending, tuple(failed))
+
+    def _still_new(self, batch: list[tuple[int, ChangeSet]]) -> list[tuple[int, ChangeSet]]:
+        """The batch without the new-recipient findings of recipients the store has met since it was prepared (another
+        process committed a disclosure to them meanwhile): one store read, only when the batch has such a finding."""
+        flagged = [k for k, (_, cs) in enumerate(batch) if any(f.rule == NEW_RECIPIENT.id for f in cs.findings)]
+        if not flagged:
+            return batch
+        known = set(self.store.catalogue().recipients)
+        self._seen_recipients.update(known)
+        out = list(batch)
+        for k in flagged:
+            index, cs = out[k]
+            kept = tuple(f for f in cs.findings if f.rule != NEW_RECIPIENT.id or f.recipient_id not in known)
+            if len(kept) < len(cs.findings):
+                out[k] = (index, cs._replace(findings=kept))
+        return out
 
     def _apply(self, batch: list[tuple[int, ChangeSet]], failed: list[Failure]) -> list[tuple[int, ApplyResult]]:
         """``store.apply`` the batch (with its size); when it fails for a reason other than the store, apply each

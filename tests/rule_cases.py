@@ -15,7 +15,7 @@ from schemas.answers import Alert
 from schemas.recipients import RecipientRegistry
 from tests.factories import event
 
-TRANSFER, MISMATCH = "transfer-without-safeguard", "recipient-country-mismatch"
+TRANSFER, MISMATCH, NEW = "transfer-without-safeguard", "recipient-country-mismatch", "new-recipient"
 
 
 def _r(rid: str, name: str, rtype: str, country: str, role: str = "controller", **more: Any) -> dict[str, Any]:
@@ -110,7 +110,7 @@ TRANSFER_CASES: tuple[Case, ...] = (
     Case(
         "the Tokyo police: the Japanese decision covers the private sector", (shared("tokyo-police", LAW),), (TRANSFER,)
     ),
-    Case("a Hong Kong affiliate the registry lacks", (shared("sos-hk2"),), (TRANSFER,)),
+    Case("a Hong Kong affiliate the registry lacks (and a new recipient)", (shared("sos-hk2"),), (TRANSFER, NEW)),
     Case(
         "the Hong Kong affiliate receiving in China (its BCR still applies)",
         (shared("sos-hk", recipient={"country": "CN"}),),
@@ -136,6 +136,28 @@ TRANSFER_CASES: tuple[Case, ...] = (
     Case("a Japanese business", (shared("tokyo-partner", PROMOTION),)),
     Case("aggregated data to the Indian affiliate", (shared("sos-in", identifiability="aggregated"),)),
 )
+
+NEWCO = {"name": "Newco Partners Ltd", "type": "business_partner", "country": "IE"}
+
+#: Judged in this order, after :data:`TRANSFER_CASES` or alone (a later case may rest on an earlier one).
+NEW_RECIPIENT_CASES: tuple[Case, ...] = (
+    # must alert
+    Case(
+        "the first disclosure to a partner the registry lacks", (shared("newco", PROMOTION, recipient=NEWCO),), (NEW,)
+    ),
+    Case(
+        "aggregated data to another unregistered recipient (still its first disclosure)",
+        (shared("newco-stats", ANALYSIS, recipient=NEWCO, identifiability="aggregated"),),
+        (NEW,),
+    ),
+    # must stay silent
+    Case("the second disclosure to that partner", (shared("newco", PROMOTION, recipient=NEWCO),)),
+    Case("the first disclosure to a registered processor", (shared("payflow", PAYMENT, data_categories=CARD),)),
+    Case("the first disclosure to a registered partner in the UK", (shared("northwind", PROMOTION),)),
+)
+
+#: Every case of the registry rules, in the order they are judged together.
+REGISTRY_CASES = TRANSFER_CASES + NEW_RECIPIENT_CASES
 
 
 def registry_file(folder: Path) -> Path:

@@ -1,4 +1,5 @@
-"""What the alert fast path judges with: the policy and what is known of each person's consent and erasures.
+"""What the alert fast path judges with: the policy, what is known of each person's consent and erasures, and the
+recipients disclosed to so far (for new recipients).
 
 The rules are the workers' own: the policy judgement (:mod:`policies.compliance`), the grouping of consent records
 (:func:`policies.consent.consent_by_person`) and the erasure rule the stores follow (:func:`graph.erasure.covers`:
@@ -19,7 +20,7 @@ from graph.erasure import covers
 from graph.store import ConsentLedger
 from policies.consent import ConsentState, consent_by_person, consent_record
 from policies.findings import Finding
-from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased
+from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataErased, DataShared
 from streams.handler import Handler, describe_error
 
 _log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ V = TypeVar("V")
 
 
 class AlertJudge:
-    """Findings for batches of events, from the policy and what is known of each person's consent and erasures.
+    """Findings for batches of events, from the policy and what is known of each person's consent and erasures (and
+    of the recipients disclosed to, for new recipients).
 
     What the store records of consent and erasures is held in memory, loaded in bulk (:meth:`fetch` then
     :meth:`absorb`, or :meth:`load`): everything on the first load, then what was applied since a little before the
@@ -57,6 +59,7 @@ class AlertJudge:
         self._erased: OrderedDict[str, tuple[datetime, ...]] = OrderedDict()
         self._stored_consent: dict[str, ConsentState] = {}  # the store's, for every withdrawn or opted-out person
         self._stored_erased: dict[str, tuple[datetime, ...]] = {}  # the store's, for every erased person
+        self._recipients: set[str] = set()  # recipients disclosed to: the store's, then those of the stream
         self._since: datetime | None = None  # ask the store for what was applied from then on (None: everything)
         self._loaded_at: float | None = None  # time.monotonic() of the last load's start
 
@@ -67,10 +70,13 @@ class AlertJudge:
         """Read the store's consent records and tombstones: all of them at first, then those applied since a little
         before the previous load. Only reads the store, so it may run on another thread than :meth:`findings`."""
         started, started_at = datetime.now(UTC), time.monotonic()
-        return StoreLoad(self.handler.store.consent_and_erasures(self._since), started, started_at)
+        store = self.handler.store
+        recipients = frozenset(store.catalogue().recipients) if self.handler.new_recipients is not None else frozenset()
+        return StoreLoad(store.consent_and_erasures(self._since), started, started_at, recipients)
 
     def absorb(self, load: StoreLoad) -> None:
         """Merge a :meth:`fetch` into what is held; run it on the thread that calls :meth:`findings`."""
+        self._recipients.update(load.recipients)
         for t in load.ledger.tombstones:
             times = self._stored_erased.get(t.subject, ())
             if t.erased_at not in times:
@@ -128,6 +134,15 @@ class AlertJudge:
                 out.extend(self.handler.judge(event, subject, state))
             except Exception as exc:  # one event's fault: the workers dead-letter it; the alerter goes on
                 _log.error("event %s could not be judged: internal error %s", event.event_id, describe_error(exc))
+            new = self.handler.new_recipients
+            if (
+                new is not None
+                and type(event) is DataShared
+                and event.recipient.id not in new.registered
+                and event.recipient.id not in self._recipients  # the first disclosure to it the alerter sees
+            ):
+                self._recipients.add(event.recipient.id)
+                out.append(new.finding(event, subject))
         return out
 
     def _remember(self, table: OrderedDict[str, V], subject: str, value: V) -> None:
@@ -144,3 +159,4 @@ class StoreLoad:
     ledger: ConsentLedger
     started: datetime  # wall clock (UTC), compared with the writers' applied_at
     started_at: float  # time.monotonic()
+    recipients: frozenset[str] = frozenset()  # the recipients the store has had disclosures to

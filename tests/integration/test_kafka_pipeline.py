@@ -30,6 +30,7 @@ from streams.event_sinks import KafkaSink, partition_key
 from streams.handler import Handler
 from streams.topics import TopicNames, create_topics
 from tests.factories import event
+from tests.rule_cases import REGISTRY_CASES, expected, registry_file, stored_rules
 from tests.services import require
 
 pytestmark = pytest.mark.integration
@@ -259,6 +260,29 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_stream_goes_on(d
     assert json.loads(letters[1]["raw"]) == bad_contract
     assert letters[2]["raw_base64"] and letters[2]["topic"] == deployment.settings.kafka_events_topic
     assert store.processed([e["event_id"] for e in good]) == {e["event_id"] for e in good}
+
+
+def test_the_worker_raises_exactly_the_registry_rules(deployment: Deployment) -> None:
+    """The registry rules' must-alert and must-stay-silent cases (tests/rule_cases.py: transfers, country mismatches,
+    new recipients) through `lineage worker` on the real broker, in order on one partition, judged against the cases'
+    registry: the stored alerts and the alerts topic name exactly the expected rules for exactly those events."""
+    from kafka import KafkaProducer
+
+    registry_file(deployment.folder)  # the cases' registry, where the workers' LINEAGE_RECIPIENTS points
+    events = [e for c in REGISTRY_CASES for e in c.events]
+    producer = KafkaProducer(bootstrap_servers=deployment.settings.kafka_bootstrap)
+    for e in events:
+        producer.send(deployment.settings.kafka_events_topic, key=b"rule-cases", value=json.dumps(e).encode())
+    producer.flush()
+    producer.close()
+    deployment.start_worker()
+    store = deployment.store()
+    deployment.wait_for(f"the {len(events)} events", lambda: store.stats().events == len(events))
+    assert stored_rules(store.alerts(), REGISTRY_CASES) == expected(REGISTRY_CASES)
+    want = {(e, r) for e, rules in expected(REGISTRY_CASES).items() for r in rules}
+    records = deployment.read_topic(deployment.topics.alerts, len(want))
+    assert {(json.loads(r.value)["event_id"], json.loads(r.value)["rule"]) for r in records} == want
+    assert len(records) == len(want)
 
 
 def _produce_steadily(

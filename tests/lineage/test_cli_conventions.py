@@ -211,9 +211,10 @@ def test_who_has_marks_undeclared_flows_and_names_an_erasure(
     voice = next(line for line in out.splitlines() if "(user.biometric.voice)" in line)
     email = next(line for line in out.splitlines() if "(user.contact.email)  [" in line)
     assert voice.endswith("UNDECLARED") and "UNDECLARED" not in email  # the category's own line, not its neighbours
-    # the voiceprint, and the broker's disclosure: an undeclared recipient type and a transfer to the US with no
-    # safeguard
-    assert "Undeclared flows (3 alert(s); counts are this person's events):" in out
+    # the voiceprint, and the broker's disclosure: an undeclared recipient type, a transfer to the US with no
+    # safeguard, and the first disclosure to a recipient the registry does not list
+    assert "Undeclared flows (4 alert(s); counts are this person's events):" in out
+    assert "new-recipient" in out
     assert "User Contact Email (user.contact.email)" in out  # a label, with its key
 
     code, out, _ = run(

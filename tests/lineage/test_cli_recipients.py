@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lineage.cli import main
-from tests.rule_cases import TRANSFER_CASES, expected, registry_file
+from tests.rule_cases import REGISTRY_CASES, TRANSFER_CASES, expected, registry_file
 from tests.rule_cases import shared as case_share
 
 
@@ -23,20 +23,20 @@ def ingested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
     monkeypatch.setenv("LINEAGE_RECIPIENTS", str(registry_file(tmp_path)))
     events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps(e) + "\n" for c in TRANSFER_CASES for e in c.events), encoding="utf-8")
+    events.write_text("".join(json.dumps(e) + "\n" for c in REGISTRY_CASES for e in c.events), encoding="utf-8")
     store = f"sqlite:///{tmp_path / 'lineage.db'}"
     code, _, err = run("ingest", str(events), "--store", store)
     assert code == 0, err
     return store
 
 
-def test_ingest_raises_exactly_the_transfer_rules(ingested: str) -> None:
+def test_ingest_raises_exactly_the_registry_rules(ingested: str) -> None:
     _, out, _ = run("alerts", "--store", ingested, "--format", "json")
-    rules: dict[str, set[str]] = {e: set() for e in expected(TRANSFER_CASES)}
+    rules: dict[str, set[str]] = {e: set() for e in expected(REGISTRY_CASES)}
     for alert in json.loads(out):
         for event_id in alert["event_ids"]:
             rules.setdefault(event_id, set()).add(alert["rule"])
-    assert rules == expected(TRANSFER_CASES)
+    assert rules == expected(REGISTRY_CASES)
 
 
 def test_the_access_report_lists_each_transfer_with_its_safeguard(ingested: str) -> None:
@@ -73,17 +73,22 @@ def test_the_ropa_names_the_uk_adequacy_decision_and_every_transfer(ingested: st
     )
 
 
-def test_without_a_registry_every_transfer_rests_on_nothing_known(
+def test_without_a_registry_every_transfer_rests_on_nothing_known_and_every_recipient_is_new_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
     monkeypatch.delenv("LINEAGE_RECIPIENTS", raising=False)
     events = tmp_path / "events.jsonl"
-    events.write_text(json.dumps(case_share("sos-hk")) + "\n", encoding="utf-8")
+    first, second = case_share("sos-hk"), case_share("sos-hk")
+    events.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n", encoding="utf-8")
     store = f"sqlite:///{tmp_path / 'l.db'}"
     assert run("ingest", str(events), "--store", store)[0] == 0
     _, out, _ = run("alerts", "--store", store, "--format", "json")
-    assert [a["rule"] for a in json.loads(out)] == ["transfer-without-safeguard"]
+    found = {a["rule"]: sorted(a["event_ids"]) for a in json.loads(out)}
+    assert found == {
+        "transfer-without-safeguard": sorted([first["event_id"], second["event_id"]]),
+        "new-recipient": [first["event_id"]],
+    }
     _, out, _ = run("report", "ropa", "--store", store)
     assert "No recipient registry is configured (LINEAGE_RECIPIENTS)" in json.loads(out)["transfers_statement"]
 

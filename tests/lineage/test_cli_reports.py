@@ -98,10 +98,12 @@ def test_gaps_and_ropa(store: str) -> None:
     code, out, _ = run("report", "gaps", "--store", store, "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    # the broker is in no registry, in the US and not certified under the Data Privacy Framework
+    # the broker is in no registry, in the US and not certified under the Data Privacy Framework, and this is its
+    # first disclosure
     assert [(r["rule"], r["recipient_name"], r["events"], r["people"]) for r in rows] == [
         ("undeclared-recipient-type", "DataBrokr Inc", "1", "1"),
         ("transfer-without-safeguard", "DataBrokr Inc", "1", "1"),
+        ("new-recipient", "DataBrokr Inc", "1", "1"),
     ]
     code, out, _ = run("report", "ropa", "--store", store, "--controller-contact", "legal@sos.example")
     data = json.loads(out)

@@ -16,7 +16,8 @@ from lineage.simulator import DEFAULT_START, SimulatedEvent, registry_yaml, simu
 from lineage.traffic import PLANTED
 from policies import compliance
 from policies.compliance import RULES, PolicyEvaluator
-from policies.rules import RECIPIENT_COUNTRY_MISMATCH, TRANSFER_WITHOUT_SAFEGUARD
+from policies.new_recipients import NewRecipients
+from policies.rules import NEW_RECIPIENT, RECIPIENT_COUNTRY_MISMATCH, TRANSFER_WITHOUT_SAFEGUARD
 from policies.transfers import TransferJudge
 from schemas.events import AnyEvent, DataShared, EventError, RecipientType, parse_event, validate_event
 from schemas.policy import Policy
@@ -36,11 +37,13 @@ class Judged:
 
 @pytest.fixture(scope="module")
 def big_stream(policy: Policy) -> list[Judged]:
-    """PEOPLE people over DAYS days, each event validated against the contract and judged by the evaluator and the
-    transfer rules against the simulated world's recipient registry."""
+    """PEOPLE people over DAYS days, each event validated against the contract and judged by the evaluator, the
+    transfer rules and the new-recipient rule against the simulated world's recipient registry."""
     taxonomy = policy.taxonomy()
     evaluator = PolicyEvaluator(policy)
     transfers = TransferJudge(simulated_registry(), policy.version)
+    new = NewRecipients(simulated_registry(), policy.version)
+    seen: set[str] = set()
     out: list[Judged] = []
     for sim in simulate(PEOPLE, DAYS, SEED):
         try:
@@ -51,6 +54,9 @@ def big_stream(policy: Policy) -> list[Judged]:
         found = evaluator.evaluate(parsed, "p_simulated")
         if isinstance(parsed, DataShared):
             found += transfers.judge(parsed, "p_simulated")
+            if new.firsts([parsed], seen):
+                found += (new.finding(parsed, "p_simulated"),)
+            seen.add(parsed.recipient.id)
         out.append(Judged(sim, parsed, "", frozenset(f.rule for f in found)))
     return out
 
@@ -195,6 +201,7 @@ def test_planted_flows_exercise_every_collection_use_and_disclosure_rule(big_str
         compliance.PROCESSOR_BEYOND_INSTRUCTIONS.id,
         TRANSFER_WITHOUT_SAFEGUARD.id,
         RECIPIENT_COUNTRY_MISMATCH.id,
+        NEW_RECIPIENT.id,
     }
     assert exercised <= planted_rules <= {r.id for r in RULES}
 

@@ -28,7 +28,7 @@ from streams.app import create_worker
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
-from tests.rule_cases import REGISTRY, TRANSFER_CASES, expected, stored_rules
+from tests.rule_cases import REGISTRY, REGISTRY_CASES, expected, stored_rules
 
 DLQ, ALERTS = "t.deadletter", "t.alerts"
 
@@ -354,8 +354,8 @@ def test_the_fetch_loop_gives_way_to_fausts_when_a_topic_has_acks() -> None:
 
 
 def test_the_worker_raises_exactly_the_registry_rules_and_publishes_them() -> None:
-    sent = [_json(e) for c in TRANSFER_CASES for e in c.events]
+    sent = [_json(e) for c in REGISTRY_CASES for e in c.events]
     store, publisher, _ = _run(sent, recipients=RecipientRules(REGISTRY))
-    assert stored_rules(store.alerts(), TRANSFER_CASES) == expected(TRANSFER_CASES)
+    assert stored_rules(store.alerts(), REGISTRY_CASES) == expected(REGISTRY_CASES)
     published = {(m["event_id"], m["rule"]) for m in publisher.on(ALERTS)}
-    assert published == {(e, r) for e, rules in expected(TRANSFER_CASES).items() for r in rules}
+    assert published == {(e, r) for e, rules in expected(REGISTRY_CASES).items() for r in rules}

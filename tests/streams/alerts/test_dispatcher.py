@@ -496,6 +496,7 @@ def test_lineage_ingest_sends_its_alerts_to_the_configured_webhook(
     assert docs == {  # newest first
         "undeclared-recipient-type": ["flood-000001", "flood-000000"],
         "transfer-without-safeguard": ["flood-000001", "flood-000000"],
+        "new-recipient": ["flood-000000"],  # its first disclosure only
     }
 
 
