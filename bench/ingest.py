@@ -10,8 +10,8 @@ All three take the same simulated events and write to the same Neo4j server, eac
   planning), then written with the store's own statements in batches of ``ceiling_batch`` events, one write
   transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part except what the
   store's statements need at write time (the Data and Subject element ids their first statements return, put into
-  the later statements' rows, as the store does: :func:`graph.neo4j_store.lock_people`,
-  :func:`~graph.neo4j_store.events` and :func:`~graph.neo4j_store.write`).
+  the later statements' rows, as the store does: :func:`graph.neo4j_writes.lock_people`,
+  :func:`~graph.neo4j_writes.events` and :func:`~graph.neo4j_writes.write`).
 
 Each figure is the sustained rate between 10 % and 90 % of the events done (see :func:`bench.common.sustained_rate`).
 """
@@ -92,7 +92,7 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     writer; (time, done so far) marks."""
     import threading
 
-    from graph import neo4j_store
+    from graph import neo4j_writes
 
     marks = [(time.perf_counter(), 0)]
     done = [0]
@@ -112,9 +112,9 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
                         data_rows: list[Any] = data_rows,
                         statements: list[Any] = statements,
                     ) -> None:
-                        neo4j_store.lock_people(tx, namespace, people)
-                        _, data = neo4j_store.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
-                        neo4j_store.write(tx, namespace, statements, data)
+                        neo4j_writes.lock_people(tx, namespace, people)
+                        _, data = neo4j_writes.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
+                        neo4j_writes.write(tx, namespace, statements, data)
 
                     session.execute_write(work)
                     with lock:

@@ -1,5 +1,6 @@
-"""The Neo4j store's reads: their Cypher, and turning the records into the project's answers (who-has,
-consent records, tombstones), as the SQLite store assembles them."""
+"""The Neo4j store's reads: their Cypher, and turning the records into the project's answers (who-has, alerts, the
+catalogue, consent records, tombstones), as the SQLite store assembles them; the store runs them in its read
+transactions."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import neo4j
+
 from graph.changes import Tombstone
+from graph.store import Catalogue
 from policies.consent import ConsentRecord
-from schemas.answers import CategoryLineage, PersonFlow, RecipientLineage, SourceRef, WhoHas
+from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage, RecipientRef, SourceRef, WhoHas
 
 # -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
 TOMBSTONES = """
@@ -81,6 +85,54 @@ RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS
   COLLECT { MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) }[0] AS evidence,
   COUNT { (:Alert {ns: $ns}) } AS alerts
 """
+
+
+def occurred(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> dict[str, datetime]:
+    """When each of these recorded events occurred (UTC)."""
+    query = "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id}) RETURN id, e.occurred_at AS at"
+    return {r["id"]: utc(r["at"]) for r in tx.run(query, ids=ids, ns=ns)}
+
+
+def processed(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> set[str]:
+    """Which of these event ids are recorded."""
+    query = "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id}) RETURN e.event_id AS id"
+    return {r["id"] for r in tx.run(query, ids=ids, ns=ns)}
+
+
+def who_has(tx: neo4j.ManagedTransaction, ns: str, subject: str) -> WhoHas | None:
+    """One person's lineage (by pseudonym), or None when the person is unknown."""
+    found = tx.run("MATCH (s:Subject {ns: $ns, key: $key}) RETURN s.type AS type", key=subject, ns=ns).single()
+    if found is None:
+        return None
+    rows = [r.data() for r in tx.run(WHO_HAS, key=subject, ns=ns)]
+    counts = {r["category"]: r["n"] for r in tx.run(EVENT_COUNTS, key=subject, ns=ns)}
+    return assemble(subject, found["type"], rows, counts)
+
+
+def catalogue(tx: neo4j.ManagedTransaction, ns: str) -> Catalogue:
+    """The sources and recipients, by id."""
+    sources = {
+        r["x"]["id"]: SourceRef(type=r["x"]["type"], name=r["x"]["name"])
+        for r in tx.run("MATCH (x:Source {ns: $ns}) RETURN x {.id, .type, .name} AS x", ns=ns)
+    }
+    recipients = {
+        r["x"]["id"]: RecipientRef(**r["x"])
+        for r in tx.run("MATCH (x:Recipient {ns: $ns}) RETURN x {.id, .name, .type, .country, .contact} AS x", ns=ns)
+    }
+    return Catalogue(sources, recipients)
+
+
+def alerts(tx: neo4j.ManagedTransaction, params: dict[str, Any]) -> list[Alert]:
+    """The alerts :data:`ALERT_LIST` finds with these parameters, each with its latest events."""
+    out = []
+    for r in tx.run(ALERT_LIST, params):
+        a = {k: v for k, v in r["alert"].items() if k != "ns"}
+        a["first_seen"], a["last_seen"] = utc(a["first_seen"]), utc(a["last_seen"])
+        a["event_ids"] = [e for e, _ in r["evidence"]]
+        a["subjects"] = list(dict.fromkeys(s for _, s in r["evidence"]))
+        a["people"] = r["people"]
+        out.append(Alert(**a))
+    return out
 
 
 def consent_record(c: dict[str, Any]) -> ConsentRecord:

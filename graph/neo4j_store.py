@@ -17,28 +17,29 @@ Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (disti
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO, TypeVar
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import neo4j
 from neo4j import exceptions as neo4j_errors
 
 from config import Settings
 from graph import neo4j_aggregates as aggregates
+from graph import neo4j_connection as connection
 from graph import neo4j_migration as migration
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
+from graph import neo4j_schema as schema
 from graph import neo4j_transfer as transfer
+from graph import neo4j_writes as writes
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator, Pending
 from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import covering, tombstones_by_person
+from graph.neo4j_connection import DEFAULT_NAMESPACE
 from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
     ALERT_SAMPLE,
@@ -48,95 +49,17 @@ from graph.store import (
     ConsentLedger,
     GraphStore,
     PurgeResult,
-    StoreAuthError,
     StoreConfigError,
-    StoreError,
     StoreUnavailable,
 )
 from policies.consent import ConsentRecord, ConsentState, consent_by_person
 from schemas.answers import (
     Alert,
-    RecipientRef,
-    SourceRef,
     StoreStats,
     WhoHas,
 )
 
-DEFAULT_NAMESPACE = "default"
 T = TypeVar("T")
-
-# (name, label, key property): every MERGE key, (ns, key), is backed by a uniqueness constraint
-CONSTRAINTS = (
-    ("lineage_event", "Event", "event_id"),
-    ("lineage_subject", "Subject", "key"),
-    ("lineage_data", "Data", "id"),
-    ("lineage_source", "Source", "id"),
-    ("lineage_purpose", "Purpose", "key"),
-    ("lineage_recipient", "Recipient", "id"),
-    ("lineage_alert", "Alert", "alert_id"),
-    ("lineage_consent", "Consent", "event_id"),
-    ("lineage_meta", "Meta", "name"),
-    ("lineage_tombstone", "Tombstone", "event_id"),
-    ("lineage_agg_unit", "AggUnit", "id"),
-    ("lineage_agg_key", "AggKey", "ref"),
-    ("lineage_agg_month", "AggMonth", "id"),
-)
-INDEXES = (
-    ("lineage_data_subject", "Data", "subject"),  # who_has: all data of one person
-    ("lineage_event_time", "Event", "occurred_at"),  # flows by period
-    ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
-    ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
-    ("lineage_agg_month_month", "AggMonth", "month"),  # flow aggregates of a period
-)
-# Every relationship type and property key the store's Cypher names, created with the schema (the constraints
-# create the labels): on a new database a query naming one that nothing has written yet makes the server warn
-# ("relationship type does not exist", "property key does not exist"). Kept complete by a test against what a
-# full workload writes.
-RELATIONSHIP_TYPES = (
-    "HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH", "EVIDENCE", "TRIGGERED", "RECORDED", "COUNTS_IN", "IN_UNIT",
-)  # fmt: skip
-PROPERTY_KEYS = (
-    "ns", "key", "type", "seen_at", "lock", "id", "subject", "category", "name", "country", "contact", "seen_event",
-    "event_id", "kind", "emitted_by", "role", "customer", "occurred_at", "applied_at", "batch", "rels", "targets",
-    "purposes", "purpose", "first_seen", "last_seen", "count", "alert_id", "rule", "severity", "recipient",
-    "recipient_type", "reason", "clause_section", "clause_text", "policy_version", "status", "categories",
-    "erased_at", "recipients", "schema_version", "key_fingerprint", "migration_lock", "migrating_by",
-    "migrating_until", "subject_type", "fields", "events", "first_day", "last_day", "ref", "rollup", "people",
-    "unit", "month", "days", "months",
-)  # fmt: skip
-CREATE_TOKENS = """
-UNWIND $types AS t CALL db.createRelationshipType(t)
-WITH count(*) AS done UNWIND $keys AS k CALL db.createProperty(k)
-RETURN count(*) AS n
-"""
-
-
-def _tls_config(uri: str, trusted_ca: str | None, client_cert: str | None, client_key: str | None) -> dict[str, Any]:
-    """Driver settings for a private CA and a client certificate (the ``+s``/``+ssc`` schemes need neither)."""
-    config: dict[str, Any] = {}
-    scheme = uri.split("://", 1)[0].lower()
-    if trusted_ca:
-        if "+" in scheme:
-            raise StoreConfigError(
-                f"a trusted CA file (LINEAGE_NEO4J_TRUSTED_CA) goes with a plain bolt:// or neo4j:// URL, not "
-                f"{scheme}:// (+s trusts the system's CAs, +ssc any certificate)"
-            )
-        if not Path(trusted_ca).is_file():
-            raise StoreConfigError(f"the Neo4j trusted CA file {trusted_ca!r} does not exist")
-        config.update(encrypted=True, trusted_certificates=neo4j.TrustCustomCAs(trusted_ca))
-    if client_cert:
-        from neo4j.auth_management import ClientCertificate
-
-        if "+" not in scheme and not trusted_ca:
-            raise StoreConfigError("a client certificate needs TLS: use bolt+s:// or neo4j+s://, or a trusted CA file")
-        config["client_certificate"] = ClientCertificate(client_cert, client_key)
-    return config
-
-
-def _is_auth_error(exc: neo4j_errors.Neo4jError) -> bool:
-    return isinstance(exc, neo4j_errors.AuthError | neo4j_errors.Forbidden) or (exc.code or "").startswith(
-        "Neo.ClientError.Security."
-    )
 
 
 class Neo4jGraphStore(AggregateQueries, GraphStore):
@@ -176,7 +99,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 # the server sends no notifications: a query's warnings are the code's to fix, not a user's to read
                 # (the driver logs each one on `neo4j.notifications`, which reached the terminal and the worker's log)
                 notifications_min_severity="OFF",
-                **_tls_config(uri, trusted_ca, client_cert, client_key),
+                **connection.tls_config(uri, trusted_ca, client_cert, client_key),
             )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreConfigError(f"bad Neo4j store URL {uri!r}: {exc}") from exc
@@ -194,71 +117,28 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> Neo4jGraphStore:
-        """Open ``neo4j[+s|+ssc]://`` or ``bolt[+s|+ssc]://[user:password@]host[:port][/database][?namespace=ns]``.
-
-        What the URL gives wins over ``settings`` (``neo4j_user``, ``neo4j_password``, ``neo4j_database``,
-        ``neo4j_namespace``); ``neo4j_connection_timeout`` and ``neo4j_max_retry_time`` are in seconds. TLS comes
-        with the scheme (``+s``: the certificate is verified against the system's CAs; ``+ssc``: any certificate,
-        encryption without authentication of the server), or, with a plain ``bolt://`` or ``neo4j://`` URL, from
-        ``neo4j_trusted_ca`` (a PEM file of the CA(s) to trust, e.g. a private CA). ``neo4j_client_cert`` and
-        ``neo4j_client_key`` (PEM files) present a client certificate (mutual TLS).
-        """
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise StoreConfigError(f"bad Neo4j store URL {url!r}: {exc}") from exc
-        host = parts.hostname or ""
-        if not host:
-            raise StoreConfigError(f"bad Neo4j store URL {url!r}: no host (expected neo4j://host:7687)")
-        netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-        user = unquote(parts.username) if parts.username else settings.neo4j_user
-        password = unquote(parts.password) if parts.password is not None else settings.neo4j_password
-        database = unquote(parts.path.strip("/")) or settings.neo4j_database or "neo4j"
-        query = parse_qsl(parts.query, keep_blank_values=True)  # the rest is the driver's routing context
-        namespace = next((v for k, v in query if k == "namespace"), None) or settings.neo4j_namespace
-        routing = urlencode([(k, v) for k, v in query if k != "namespace"])
-        retry = settings.neo4j_max_retry_time
-
-        def path(value: Path | None) -> str | None:
-            return str(value) if value else None
-
+        """Open ``neo4j[+s|+ssc]://`` or ``bolt[+s|+ssc]://[user:password@]host[:port][/database][?namespace=ns]``
+        (graph.neo4j_connection.from_url: what the URL gives wins over ``settings``; TLS from the scheme or the
+        ``neo4j_trusted_ca``, ``neo4j_client_cert`` and ``neo4j_client_key`` settings)."""
+        c = connection.from_url(url, settings)
         return cls(
-            urlunsplit((parts.scheme.lower(), netloc, "", routing, "")),
-            (user, password) if user else None,
-            database=database,
-            namespace=namespace or DEFAULT_NAMESPACE,
-            connection_timeout=settings.neo4j_connection_timeout,
-            max_retry_time=30.0 if retry is None else retry,
-            trusted_ca=path(settings.neo4j_trusted_ca),
-            client_cert=path(settings.neo4j_client_cert),
-            client_key=path(settings.neo4j_client_key),
+            c.uri,
+            c.auth,
+            database=c.database,
+            namespace=c.namespace,
+            connection_timeout=c.connection_timeout,
+            max_retry_time=c.max_retry_time,
+            trusted_ca=c.trusted_ca,
+            client_cert=c.client_cert,
+            client_key=c.client_key,
         )
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _where(self) -> str:
         return f"Neo4j at {self.uri} (database {self.database!r})"
 
-    @contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
-        """Driver errors become the project's own, naming the server (never the password)."""
-        where = self._where()
-        try:
-            yield
-        except neo4j_errors.Neo4jError as exc:
-            if _is_auth_error(exc):
-                raise StoreAuthError(f"{where} refused the credentials: {exc.message}") from exc
-            if isinstance(exc, neo4j_errors.TransientError):
-                raise StoreUnavailable(f"cannot {what} {where}: {exc.message}") from exc
-            if (exc.code or "").startswith(("Neo.ClientError.Database.", "Neo.ClientError.Schema.")):
-                raise StoreConfigError(f"cannot {what} {where}: {exc.message}") from exc
-            raise StoreError(f"cannot {what} {where}: {exc.code}: {exc.message}") from exc
-        except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, neo4j_errors.ConnectionPoolError) as exc:
-            raise StoreUnavailable(f"cannot {what} {where}: {exc}") from exc
-        except neo4j_errors.ConfigurationError as exc:
-            raise StoreConfigError(f"cannot {what} {where}: {exc}") from exc
-        except neo4j_errors.DriverError as exc:
-            raise StoreError(f"cannot {what} {where}: {exc}") from exc
+    def _translated(self, what: str) -> AbstractContextManager[None]:
+        return connection.translated(self._where(), what)
 
     def _run(self, what: str, work: Callable[[neo4j.ManagedTransaction], T], *, write: bool = False) -> T:
         with (
@@ -269,13 +149,6 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
 
     def _ensure_schema(self) -> None:
         """Create the constraints and indexes that are missing (schema changes run outside data transactions)."""
-        wanted = [
-            (name, f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE (n.ns, n.{key}) IS UNIQUE")
-            for name, label, key in CONSTRAINTS
-        ] + [
-            (name, f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.ns, n.{prop})")
-            for name, label, prop in INDEXES
-        ]
         with self._translated("create constraints in"):
             try:
                 records, _, _ = self._driver.execute_query(
@@ -286,7 +159,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 present = set(records[0]["names"])
             except neo4j_errors.ClientError:  # no SHOW privilege: let IF NOT EXISTS decide
                 present = set()
-            for name, statement in wanted:
+            for name, statement in schema.statements():
                 if name not in present:
                     try:
                         self._driver.execute_query(
@@ -294,11 +167,13 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                         )
                     except neo4j_errors.ClientError as exc:
                         # several workers starting together on a new database: another one created it meanwhile
-                        if exc.code not in _SCHEMA_ALREADY_THERE:
+                        if exc.code not in schema.ALREADY_THERE:
                             raise
         self._run(
             "create the relationship types and property keys in",
-            lambda tx: tx.run(CREATE_TOKENS, types=list(RELATIONSHIP_TYPES), keys=list(PROPERTY_KEYS)).consume(),
+            lambda tx: tx.run(
+                schema.CREATE_TOKENS, types=list(schema.RELATIONSHIP_TYPES), keys=list(schema.PROPERTY_KEYS)
+            ).consume(),
             write=True,
         )
         version = self._run("initialise", self._init_meta, write=True)
@@ -352,7 +227,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         # A batch whose commit may have landed unseen (the connection lost during COMMIT) is retried with the same
         # applied_at: its events found with that stamp are then the earlier attempt's, reported as applied (their
         # findings too) instead of as duplicates, and nothing is written again.
-        key = _batch_key(ids)
+        key = writes.batch_key(ids)
         unsettled = self._unsettled.pop(key, None)
         now = unsettled or datetime.now(UTC)
         attempts = 0
@@ -367,9 +242,9 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             attempts += 1
             attempt.clear()
             token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            landed = self._landed(tx, ids, now) if unsettled or attempts > 1 else []
+            landed = writes.landed(tx, self.namespace, ids, now) if unsettled or attempts > 1 else []
             if not landed:
-                lock_people(tx, self.namespace, people)  # before their tombstones are read
+                writes.lock_people(tx, self.namespace, people)  # before their tombstones are read
             tombstones: dict[str, list[tuple[datetime, str]]] = {}
             for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
                 tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
@@ -384,7 +259,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             applied: list[str] = []
             for cs in erasures:
                 assert cs.erasure is not None
-                if self._erase(tx, cs, token, now):
+                if writes.erase(tx, self.namespace, cs, token, now):
                     applied.append(cs.event.event_id)
                     er = cs.erasure
                     tombstones.setdefault(er.subject, []).append((er.occurred_at.astimezone(UTC), er.event_id))
@@ -405,9 +280,9 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             fresh: list[ChangeSet] = []
             if kept:
                 # the events with their Data nodes and evidence; only those this attempt created are new
-                created, data = self._events(tx, kept, token, now)
+                created, data = writes.merge_events(tx, self.namespace, kept, token, now)
                 fresh = [cs for cs in kept if cs.event.event_id in created]
-                write(tx, self.namespace, plan.plan(fresh), data)
+                writes.write(tx, self.namespace, plan.plan(fresh), data)
                 # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
                 delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
                 ns = self.namespace
@@ -448,8 +323,8 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
     def import_graph(self, lines: Callable[[], Iterable[str]]) -> transfer.TransferCounts:
         """An export of this namespace into it, which must be empty; ``lines`` opens the export (it is read twice:
         checked, then written; graph/neo4j_transfer.py)."""
-        labels = frozenset(label for _, label, _ in CONSTRAINTS)
-        return transfer.import_graph(self._query, self.namespace, lines, labels, frozenset(RELATIONSHIP_TYPES))
+        labels = frozenset(label for _, label, _ in schema.CONSTRAINTS)
+        return transfer.import_graph(self._query, self.namespace, lines, labels, frozenset(schema.RELATIONSHIP_TYPES))
 
     def _query(self, query: str, params: dict[str, Any]) -> list[neo4j.Record]:
         with self._translated("copy the graph of"):
@@ -457,39 +332,6 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 query, params, database_=self.database, bookmark_manager_=self._bookmarks
             )
         return list(records)
-
-    def _landed(self, tx: neo4j.ManagedTransaction, ids: list[str], now: datetime) -> list[str]:
-        """The events among ``ids`` an earlier attempt of this batch (applied at ``now``) committed."""
-        record = tx.run(plan.LANDED, ids=ids, now=now, ns=self.namespace).single(strict=True)
-        return list(record[0])
-
-    def _events(
-        self, tx: neo4j.ManagedTransaction, batch: Sequence[ChangeSet], token: str, now: datetime
-    ) -> tuple[set[str], dict[str, str]]:
-        """MERGE the events, their Data nodes and evidence: the ids of the events this attempt created, and the
-        element ids of the Data nodes (by Data id)."""
-        rows, data_rows = plan.event_rows(batch)
-        return events(tx, self.namespace, rows, data_rows, token, now)
-
-    def _erase(self, tx: neo4j.ManagedTransaction, cs: ChangeSet, token: str, now: datetime) -> bool:
-        """Apply one erasure in ``tx``; False when its event was already processed."""
-        er = cs.erasure
-        assert er is not None
-        if not self._events(tx, [cs], token, now)[0]:
-            return False
-        params = {
-            "ns": self.namespace,
-            "key": er.subject,
-            "at": er.occurred_at.astimezone(UTC),
-            "event_id": er.event_id,
-            "now": now,
-            "reason": er.reason,
-            "known": list(er.recipients),
-        }
-        aggregates.erase(tx, self.namespace, er.subject, er.occurred_at)  # while the events it takes away are there
-        for statement in plan.ERASURE_STATEMENTS:
-            tx.run(statement, params).consume()
-        return True
 
     def acknowledge_alert(self, alert_id: str) -> bool:
         def work(tx: neo4j.ManagedTransaction) -> int:
@@ -505,21 +347,14 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
     # -- reads ------------------------------------------------------------------------------------
     def occurred(self, event_ids: Sequence[str]) -> dict[str, datetime]:
         ids = sorted(set(event_ids))
-        if not ids:
-            return {}
-        query = "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id}) RETURN id, e.occurred_at AS at"
-        return self._run(
-            "read events from",
-            lambda tx: {r["id"]: reads.utc(r["at"]) for r in tx.run(query, ids=ids, ns=self.namespace)},
-        )
+        return self._run("read events from", lambda tx: reads.occurred(tx, self.namespace, ids)) if ids else {}
 
     def processed(self, event_ids: Sequence[str]) -> set[str]:
         ids = list(dict.fromkeys(event_ids))
-        if not ids:
-            return set()
-        query = "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id}) RETURN e.event_id AS id"
-        return self._run(
-            "read processed events from", lambda tx: {r["id"] for r in tx.run(query, ids=ids, ns=self.namespace)}
+        return (
+            self._run("read processed events from", lambda tx: reads.processed(tx, self.namespace, ids))
+            if ids
+            else set()
         )
 
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
@@ -562,17 +397,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         )
 
     def who_has(self, subject: str) -> WhoHas | None:
-        def work(tx: neo4j.ManagedTransaction) -> WhoHas | None:
-            found = tx.run(
-                "MATCH (s:Subject {ns: $ns, key: $key}) RETURN s.type AS type", key=subject, ns=self.namespace
-            ).single()
-            if found is None:
-                return None
-            rows = [r.data() for r in tx.run(reads.WHO_HAS, key=subject, ns=self.namespace)]
-            counts = {r["category"]: r["n"] for r in tx.run(reads.EVENT_COUNTS, key=subject, ns=self.namespace)}
-            return reads.assemble(subject, found["type"], rows, counts)
-
-        return self._run("query", work)
+        return self._run("query", lambda tx: reads.who_has(tx, self.namespace, subject))
 
     # -- aggregates (graph/aggregate_reads.py composes these) -----------------------------------------------------
     def aggregate_totals(self) -> list[AggregateRow]:
@@ -615,21 +440,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             yield from self._run("read events from", page(people[i : i + 200]))
 
     def catalogue(self) -> Catalogue:
-        def work(tx: neo4j.ManagedTransaction) -> Catalogue:
-            sources = {
-                r["x"]["id"]: SourceRef(type=r["x"]["type"], name=r["x"]["name"])
-                for r in tx.run("MATCH (x:Source {ns: $ns}) RETURN x {.id, .type, .name} AS x", ns=self.namespace)
-            }
-            recipients = {
-                r["x"]["id"]: RecipientRef(**r["x"])
-                for r in tx.run(
-                    "MATCH (x:Recipient {ns: $ns}) RETURN x {.id, .name, .type, .country, .contact} AS x",
-                    ns=self.namespace,
-                )
-            }
-            return Catalogue(sources, recipients)
-
-        return self._run("query", work)
+        return self._run("query", lambda tx: reads.catalogue(tx, self.namespace))
 
     def alerts(
         self,
@@ -647,19 +458,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             "subject": subject or None,
             "sample": ALERT_SAMPLE,
         }
-
-        def work(tx: neo4j.ManagedTransaction) -> list[Alert]:
-            out = []
-            for r in tx.run(reads.ALERT_LIST, params):
-                a = {k: v for k, v in r["alert"].items() if k != "ns"}
-                a["first_seen"], a["last_seen"] = reads.utc(a["first_seen"]), reads.utc(a["last_seen"])
-                a["event_ids"] = [e for e, _ in r["evidence"]]
-                a["subjects"] = list(dict.fromkeys(s for _, s in r["evidence"]))
-                a["people"] = r["people"]
-                out.append(Alert(**a))
-            return out
-
-        return self._run("query", work)
+        return self._run("query", lambda tx: reads.alerts(tx, params))
 
     def has_events(self) -> bool:
         query = "MATCH (e:Event {ns: $ns}) RETURN true AS found LIMIT 1"  # stops at the first one
@@ -677,53 +476,9 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
 _UNSETTLED_KEPT = 64
 
 
-def _batch_key(ids: list[str]) -> str:
-    """Names a batch by its events, so that a retry of the same events finds its earlier attempt's stamp."""
-    return hashlib.sha256("\x1f".join(sorted(ids)).encode("utf-8")).hexdigest()
-
-
-def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -> None:
-    """Take the write locks of these people (sorted keys) for the rest of ``tx``: see :data:`plan.LOCK_PEOPLE`."""
-    tx.run(plan.LOCK_PEOPLE, keys=keys, ns=namespace).consume()
-
-
-def events(
-    tx: neo4j.ManagedTransaction,
-    namespace: str,
-    rows: list[list[Any]],
-    data_rows: list[list[Any]],
-    token: str,
-    now: datetime,
-) -> tuple[set[str], dict[str, str]]:
-    """Run :data:`plan.DATA` and :data:`plan.EVENTS` on rows of :func:`plan.event_rows`: the ids of the events this
-    attempt (``token``) created, and the Data nodes' element ids by Data id."""
-    nodes = dict(tx.run(plan.DATA, rows=data_rows, ns=namespace).single(strict=True)[0]) if data_rows else {}
-    rows = plan.resolve_evidence(rows, nodes)
-    created = set(tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace).single(strict=True)[0])
-    return created, nodes
-
-
-def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.Statement], data: dict[str, str]) -> None:
-    """Run the statements of :func:`plan.plan` for the events just created, ``data`` the Data nodes' element ids."""
-    (subjects_query, subject_rows), rest = statements[0], statements[1:]
-    assert subjects_query == plan.SUBJECTS
-    if not subject_rows:  # no new event (each has its subject's row)
-        return
-    subjects = dict(tx.run(plan.SUBJECTS, rows=subject_rows, ns=namespace).single(strict=True)[0])
-    for query, rows in plan.resolve(rest, data, subjects):
-        if rows:
-            tx.run(query, rows=rows, ns=namespace).consume()
-
-
 # What an erasure leaves on a Neo4j server's disk (measured in docs/privacy.md, "Erasure on Neo4j").
 NEO4J_RESIDUE = (
     "Neo4j keeps deleted records in its store, index and transaction-log files until they are reused or pruned; "
     "the operator removes them by rebuilding the database (lineage neo4j export / import: docs/privacy.md, "
     "Erasure on Neo4j)"
-)
-
-_SCHEMA_ALREADY_THERE = (
-    "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
-    "Neo.ClientError.Schema.IndexAlreadyExists",
-    "Neo.ClientError.Schema.ConstraintAlreadyExists",
 )

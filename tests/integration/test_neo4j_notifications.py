@@ -23,12 +23,8 @@ from tests.integration.test_neo4j_store import cypher, events
 pytestmark = pytest.mark.integration
 
 neo4j = pytest.importorskip("neo4j")
-from graph.neo4j_store import (  # noqa: E402 - needs the driver
-    CONSTRAINTS,
-    PROPERTY_KEYS,
-    RELATIONSHIP_TYPES,
-    Neo4jGraphStore,
-)
+from graph.neo4j_schema import CONSTRAINTS, PROPERTY_KEYS, RELATIONSHIP_TYPES  # noqa: E402 - needs the driver
+from graph.neo4j_store import Neo4jGraphStore  # noqa: E402
 
 KEY = Pseudonymizer(TEST_KEY)
 ERASURE = {

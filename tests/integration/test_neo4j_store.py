@@ -27,7 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 neo4j = pytest.importorskip("neo4j")
-from graph.neo4j_store import CONSTRAINTS, INDEXES, Neo4jGraphStore  # noqa: E402 - needs the driver
+from graph.neo4j_schema import CONSTRAINTS, INDEXES  # noqa: E402 - needs the driver
+from graph.neo4j_store import Neo4jGraphStore  # noqa: E402
 
 KEY = Pseudonymizer(TEST_KEY)
 
@@ -332,7 +333,7 @@ def test_workers_opening_a_new_database_together_race_for_its_indexes_and_all_st
     import uuid
 
     name = f"lineage_race_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr("graph.neo4j_store.INDEXES", (*INDEXES, (name, "Data", f"race_{name[-8:]}")))
+    monkeypatch.setattr("graph.neo4j_schema.INDEXES", (*INDEXES, (name, "Data", f"race_{name[-8:]}")))
     start, opened, failures = threading.Barrier(6), [], []
 
     def open_one() -> None:
