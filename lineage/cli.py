@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, TextIO
 from config import Settings, SettingsError
 from graph.pseudonym import PseudonymKeyError
 from graph.store import StoreError
-from lineage import cli_neo4j, cli_policy, cli_privacy, cli_recipients, cli_reports, cli_streams, cli_web, render
+from lineage import (
+    cli_neo4j,
+    cli_policy,
+    cli_privacy,
+    cli_recipients,
+    cli_reports,
+    cli_retention,
+    cli_streams,
+    cli_web,
+    render,
+)
 from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import (
     EXIT_BROKEN_PIPE,
@@ -39,6 +49,8 @@ from lineage.cli_common import (
 )
 from lineage.wiring import build_handler, load_configured_policy, open_configured_store, pseudonymizer
 from policies import PolicyFileError
+from policies.retention import RetentionJudge
+from schemas.answers import WhoHas
 from schemas.events import json_schema
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.deadletter import DeadLetter, DeadLetterSink, FileDeadLetters
@@ -166,7 +178,6 @@ def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None])
 # -- queries --------------------------------------------------------------------------------------
 def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from graph.concerning import person_alerts
-    from schemas.answers import WhoHas
 
     key = pseudonymizer(settings, create=False)
     pseudonym = key(args.subject)
@@ -177,7 +188,9 @@ def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: 
         alerts = person_alerts(store, pseudonym)
         erasures = store.erasures([pseudonym]).get(pseudonym, [])
     answer = (
-        found.model_copy(update={"subject": args.subject})
+        RetentionJudge(load_configured_policy(settings)).with_kept_until(
+            found.model_copy(update={"subject": args.subject})
+        )
         if found
         else WhoHas(subject=args.subject, categories=[], recipients=[])
     )
@@ -298,7 +311,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     out.write(f"2. Ingested into {store_url}: {report.applied} applied, {report.rejected} rejected\n\n")
     person = _demo_person(sims)
     found = handler.store.who_has(handler.pseudonym(person))
-    from schemas.answers import WhoHas
 
     if found:
         answer = found.model_copy(update={"subject": person})
@@ -434,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_policy.register,
         cli_neo4j.register,
         cli_recipients.register,
+        cli_retention.register,
     ):
         register(sub)
 

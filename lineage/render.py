@@ -64,6 +64,8 @@ def who_has_text(
         if c.purposes:
             marked = [purpose(p) + (" UNDECLARED" if (c.category, p) in used else "") for p in c.purposes]
             out.append("      for:  " + ", ".join(marked))
+        if c.kept_until:
+            out.append("      kept: " + c.kept_until)
     out.append("")
     if not answer.recipients:
         out.append("Recipients: none recorded.")

@@ -88,6 +88,13 @@ NEW_RECIPIENT = Rule(
     "the recipient registry (LINEAGE_RECIPIENTS) and the recipients the store has seen (with no registry, every "
     "recipient not seen before)",
 )
+RETENTION_EXCEEDED = Rule(
+    "retention-exceeded",
+    Severity.HIGH,
+    "Data used, disclosed or held past the retention period the policy declares for it",
+    "the retention periods the policy declares per category and purpose (retention.periods, none in the S Plus "
+    "policy) and when the person's data of the category was first recorded",
+)
 RULES: tuple[Rule, ...] = (
     UNDECLARED_CATEGORY,
     UNDECLARED_SOURCE,
@@ -103,6 +110,7 @@ RULES: tuple[Rule, ...] = (
     TRANSFER_WITHOUT_SAFEGUARD,
     RECIPIENT_COUNTRY_MISMATCH,
     NEW_RECIPIENT,
+    RETENTION_EXCEEDED,
 )
 
 # Special categories (GDPR Art. 9/10) raise the severity of an undeclared category to critical.

@@ -12,7 +12,7 @@ from typing import Literal
 from graph.aggregates import ALERT, QUIET, ref_of
 from graph.store import GraphStore
 from policies.compliance import RULES
-from reports.vocab import Table, Vocabulary, make_header, make_period, names, utc
+from reports.vocab import Table, Vocabulary, make_header, make_period, names, retention_info, utc
 from schemas.answers import Alert, Flow, FlowSummary
 from schemas.policy import Collection, Disclosure, Organisation, Policy, Use
 from schemas.reports import DeclarationRef, GapsReport, RecipientRefItem, UndeclaredFlow, UnexercisedDeclaration
@@ -209,6 +209,7 @@ def gaps_of(
             else f"None: every one of the {total} declarations was exercised in the period."
         ),
         undeclared=undeclared,
+        policy_gaps=[f"Retention: {policy.retention.statement} {gap}"] if (gap := retention_info(policy).gap) else [],
         undeclared_statement=(
             f"{len(undeclared)} undeclared flow(s) observed in the period: "
             + names(f"{counts[s]} {s}" for s in _SEVERITY_ORDER if counts[s]) + "."

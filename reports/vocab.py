@@ -251,13 +251,30 @@ def make_header(
     )
 
 
+#: What the reports say when a policy declares no retention period: a gap of the policy, not of the data.
+RETENTION_GAP = (
+    "A gap of the policy itself: it declares no retention period and no criteria per category of data and purpose, "
+    "which GDPR Art. 5(1)(e), 13(2)(a) and 30(1)(f) require; nothing can be checked against it."
+)
+
+
 def retention_info(policy: Policy) -> RetentionInfo:
     clause = policy.retention.clause
+    periods = [
+        f"{', '.join(p.data_categories)}"
+        + (f" for {', '.join(p.purposes)}" if p.purposes else "")
+        + (f": {p.days} days from when the data was first recorded" if p.days else "")
+        + (f": {p.criteria}" if p.criteria else "")
+        + f" ({p.id})"
+        for p in policy.retention.periods
+    ]
     return RetentionInfo(
         statement=policy.retention.statement,
-        declared=clause is not None,
+        declared=clause is not None or bool(periods),
         clause_section=clause.section if clause else None,
         clause_text=clause.text if clause else None,
+        periods=periods,
+        gap=None if periods else RETENTION_GAP,
     )
 
 

@@ -26,6 +26,11 @@ class CategoryLineage(Frozen):
     first_seen: datetime = Field(description="Earliest event about this category of this person.")
     last_seen: datetime = Field(description="Latest event about this category of this person.")
     event_count: int = Field(description="Number of distinct events about this category of this person.")
+    kept_until: str | None = Field(
+        default=None,
+        description="Until when it may be kept under the policy's retention periods (counted from first_seen), or "
+        "that the policy declares none; set by who-has, not by the stores.",
+    )
 
 
 class RecipientLineage(Frozen):

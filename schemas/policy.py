@@ -158,6 +158,30 @@ class Disclosure(Frozen):
     )
 
 
+class RetentionPeriod(Frozen):
+    """How long data of some categories, for some purposes, may be kept (GDPR Art. 5(1)(e)): a period counted
+    from when the person's data of the category was first recorded, or criteria in words."""
+
+    id: DeclId = Field(description="Stable id; findings and reports name it.")
+    data_categories: list[Key] = Field(
+        min_length=1, description="Categories it applies to (a key covers its children)."
+    )
+    purposes: list[Key] | None = Field(
+        default=None,
+        description="Purposes it applies to (a key covers its children); null: whatever the purpose, and the data's "
+        "holding too (lineage retention check).",
+    )
+    days: int | None = Field(default=None, gt=0, description="The period in days; null when only criteria are given.")
+    criteria: Text | None = Field(default=None, description="The criteria for the period, in words, if any.")
+    clause: Clause | None = Field(default=None, description="The policy sentence it comes from, if any.")
+
+    @model_validator(mode="after")
+    def _period_or_criteria(self) -> RetentionPeriod:
+        if self.days is None and self.criteria is None:
+            raise ValueError("a retention period needs days or criteria")
+        return self
+
+
 class Retention(Frozen):
     """What the policy says about how long data is kept (GDPR Art. 13(2)(a), 15(1)(d), 30(1)(f))."""
 
@@ -165,6 +189,10 @@ class Retention(Frozen):
         description="The retention period or its criteria, or a plain statement that the policy gives none."
     )
     clause: Clause | None = Field(default=None, description="The policy sentence it comes from, if any.")
+    periods: list[RetentionPeriod] = Field(
+        default_factory=list,
+        description="Periods per category and purpose (the first that applies wins); none: the policy declares none.",
+    )
 
 
 class NotDeclaration(Frozen):

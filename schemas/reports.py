@@ -69,6 +69,15 @@ class RetentionInfo(Frozen):
     declared: bool = Field(description="True when the policy quotes a retention clause; false when it gives none.")
     clause_section: str | None = Field(description="Section of the policy the retention clause comes from, if any.")
     clause_text: str | None = Field(description="The retention clause quoted, if any.")
+    periods: list[str] = Field(
+        default_factory=list,
+        description="Each period the policy declares: its categories, purposes, days or criteria, and id.",
+    )
+    gap: str | None = Field(
+        default=None,
+        description="When the policy declares no period per category and purpose: that this is a gap of the policy "
+        "itself (GDPR Art. 5(1)(e), 13(2)(a), 30(1)(f)).",
+    )
 
 
 class SourceItem(Frozen):
@@ -344,6 +353,10 @@ class GapsReport(Report):
         description="Undeclared flows, by severity then rule, category, recipient."
     )
     undeclared_statement: str = Field(description="Summary, or the statement that no undeclared flow was observed.")
+    policy_gaps: list[str] = Field(
+        default_factory=list,
+        description="What the policy itself lacks that the law asks it to state (retention periods), in words.",
+    )
 
 
 # -- GDPR Art. 30 -----------------------------------------------------------------------------------

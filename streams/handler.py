@@ -6,6 +6,7 @@ import copy
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from graph.changes import ChangeSet
 from graph.erasure import covers
@@ -16,9 +17,18 @@ from policies.compliance import PolicyEvaluator
 from policies.consent import ConsentState, consent_record
 from policies.findings import Finding
 from policies.new_recipients import NewRecipients
+from policies.retention import RetentionJudge
 from policies.rules import NEW_RECIPIENT
 from policies.transfers import RecipientRules, TransferJudge
-from schemas.events import CONSENT_EVENTS, DATA_EVENTS, DEFAULT_TIME_WINDOW, AnyEvent, DataShared, TimeWindow
+from schemas.events import (
+    CONSENT_EVENTS,
+    DATA_EVENTS,
+    DEFAULT_TIME_WINDOW,
+    AnyEvent,
+    DataShared,
+    DataUsed,
+    TimeWindow,
+)
 from schemas.policy import Policy
 
 _log = logging.getLogger(__name__)
@@ -95,6 +105,8 @@ class Handler:
         #: the first disclosure to a recipient outside the registry (None: off, as the transfer rules)
         self.new_recipients = NewRecipients(recipients.registry, policy.version) if recipients is not None else None
         self._seen_recipients: set[str] = set()  # recipients the store has had a disclosure to (grows, never shrinks)
+        #: the policy's retention periods (a use or disclosure past its period is a finding)
+        self.retention = RetentionJudge(policy)
         self.pseudonym = pseudonymizer
         self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
@@ -141,6 +153,31 @@ class Handler:
 
         return new.firsts(events, self._seen_recipients, dropped if tombstones else None)
 
+    def held_since(self, events: Sequence[AnyEvent]) -> dict[str, dict[str, datetime]]:
+        """When each person of the batch whose use or disclosure falls under a declared period in days had each
+        category of their data first recorded (by pseudonym, then category): the store's answer, or earlier in the
+        batch. Reads the store only when the policy declares such a period, once per such person."""
+        judge = self.retention
+        if not judge.active:
+            return {}
+        people = {
+            self.pseudonym(e.subject.id)
+            for e in events
+            if (type(e) is DataUsed or type(e) is DataShared)
+            and any(judge.period(c, e.purpose) is not None for c in e.data_categories)
+        }
+        out: dict[str, dict[str, datetime]] = {}
+        for subject in sorted(people):
+            found = self.store.who_has(subject)
+            out[subject] = {c.category: c.first_seen for c in found.categories} if found is not None else {}
+        for e in events:
+            if isinstance(e, DATA_EVENTS) and (subject := self.pseudonym(e.subject.id)) in out:
+                seen, at = out[subject], e.occurred_at.astimezone(UTC)
+                for c in e.data_categories:
+                    if c not in seen or at < seen[c]:
+                        seen[c] = at
+        return out
+
     def _new_recipient(self, found: tuple[Finding, ...], first: DataShared, subject: str) -> tuple[Finding, ...]:
         assert self.new_recipients is not None  # firsts are only found when the rule is on
         return (*found, self.new_recipients.finding(first, subject))
@@ -153,13 +190,15 @@ class Handler:
         """
         known = consent or {}
         nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
-        firsts = self.first_disclosures(events)
+        firsts, held = self.first_disclosures(events), self.held_since(events)
         out = []
         for i, event in enumerate(events):
             subject = pseudonym(event.subject.id)
             found = evaluate(event, subject, known.get(subject))
             if firsts and i in firsts:
                 found = self._new_recipient(found, firsts[i], subject)
+            if held and subject in held:
+                found += self.retention.judge(event, subject, held[subject])
             out.append(project(event, pseudonym, found, nodes, subject))
         return out
 
@@ -193,7 +232,7 @@ class Handler:
             return Prepared(events, [], [], frozenset())
         consent = self.consent_for(events)
         nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
-        firsts = self.first_disclosures(events)
+        firsts, held = self.first_disclosures(events), self.held_since(events)
         batch: list[tuple[int, ChangeSet]] = []
         failed: list[Failure] = []
         for index, event in enumerate(events):
@@ -202,6 +241,8 @@ class Handler:
                 found = evaluate(event, subject, consent.get(subject))
                 if firsts and index in firsts:
                     found = self._new_recipient(found, firsts[index], subject)
+                if held and subject in held:
+                    found += self.retention.judge(event, subject, held[subject])
                 batch.append((index, project(event, pseudonym, found, nodes, subject)))
             except Exception as exc:  # one event's fault must not cost the batch
                 failed.append(_failure(index, event, "could not be projected into the graph", exc))

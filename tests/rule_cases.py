@@ -11,7 +11,9 @@ from typing import Any
 
 import yaml
 
+from policies import default_policy
 from schemas.answers import Alert
+from schemas.policy import Policy, RetentionPeriod
 from schemas.recipients import RecipientRegistry
 from tests.factories import event
 
@@ -179,3 +181,78 @@ def stored_rules(alerts: list[Alert], cases: tuple[Case, ...]) -> dict[str, set[
 
 def expected(cases: tuple[Case, ...]) -> dict[str, set[str]]:
     return {c.judged: set(c.rules) for c in cases}
+
+
+# -- retention (a policy declaring periods: the S Plus policy declares none) --------------------------------------
+RETENTION = "retention-exceeded"
+
+
+def retention_policy() -> Policy:
+    """The S Plus policy with retention periods declared: contact details 30 days whatever the purpose, ticket
+    content 90 days for support, behaviour by criteria only."""
+    base = default_policy()
+    periods = [
+        RetentionPeriod(id="contact-30-days", data_categories=["user.contact"], days=30),
+        RetentionPeriod(
+            id="tickets-90-days-for-support",
+            data_categories=["user.content.private"],
+            purposes=["essential.service.operations.support"],
+            days=90,
+        ),
+        RetentionPeriod(
+            id="behaviour-while-open", data_categories=["user.behavior"], criteria="while the account is open"
+        ),
+    ]
+    retention = base.retention.model_copy(update={"periods": periods})
+    return base.model_copy(update={"retention": retention, "source": None})
+
+
+_r = 0
+
+
+def person_events(*events: tuple[str, str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Events about one new person: (kind, occurred_at, overrides) each."""
+    global _r
+    _r += 1
+    return tuple(
+        event(kind, event_id=f"ret-{_r:03d}-{i}", subject_id=f"ret-{_r:03d}@example.com", occurred_at=at, **more)
+        for i, (kind, at, more) in enumerate(events)
+    )
+
+
+_CHAT = {"source": {"type": "data_subject", "name": "teams-chat"}}
+_TICKET = {"data_categories": ["user.content.private"], "role": "processor", "customer": "acme-corp"}
+_BEHAVIOUR = {"data_categories": ["user.behavior"]}
+
+RETENTION_CASES: tuple[Case, ...] = (
+    # must alert
+    Case(
+        "an email address used 59 days after it was collected (30 days declared)",
+        person_events(("collected", "2026-01-01T10:00:00Z", {}), ("used", "2026-03-01T10:00:00Z", {})),
+        (RETENTION,),
+    ),
+    Case(
+        "ticket content used for support 120 days after it was collected (90 days declared for support)",
+        person_events(
+            ("collected", "2026-01-01T10:00:00Z", {**_TICKET, **_CHAT}),
+            ("used", "2026-05-01T10:00:00Z", _TICKET),
+        ),
+        (RETENTION,),
+    ),
+    # must stay silent
+    Case(
+        "an email address used 14 days after it was collected",
+        person_events(("collected", "2026-02-15T10:00:00Z", {}), ("used", "2026-03-01T10:00:00Z", {})),
+    ),
+    Case(
+        "an email address used on the last moment of its period",
+        person_events(("collected", "2026-01-01T10:00:00Z", {}), ("used", "2026-01-31T10:00:00Z", {})),
+    ),
+    Case(
+        "behaviour kept by criteria only, used after half a year",
+        person_events(
+            ("collected", "2026-01-01T10:00:00Z", {**_BEHAVIOUR, "source": {"type": "automatic", "name": "metadata"}}),
+            ("used", "2026-07-01T10:00:00Z", {**_BEHAVIOUR, "purpose": "analytics.reporting"}),
+        ),
+    ),
+)

@@ -12,6 +12,7 @@ from lineage.web.common import audited
 from lineage.web.console import Console
 from lineage.web.models import Problem
 from lineage.web.tokens import Principal, Role
+from policies.retention import RetentionJudge
 from schemas.answers import PersonAlert, WhoHas
 
 _NO_ROUTE: dict[int | str, dict[str, Any]] = {
@@ -60,7 +61,7 @@ def people_router(console: Console) -> APIRouter:
         pseudonym = console.pseudonymize(subject_id)
         found = console.store.who_has(pseudonym)
         answer = (
-            found.model_copy(update={"subject": subject_id})
+            RetentionJudge(console.policy).with_kept_until(found.model_copy(update={"subject": subject_id}))
             if found
             else WhoHas(subject=subject_id, categories=[], recipients=[])
         )

@@ -30,7 +30,15 @@ from streams.event_sinks import KafkaSink, partition_key
 from streams.handler import Handler
 from streams.topics import TopicNames, create_topics
 from tests.factories import event
-from tests.rule_cases import REGISTRY_CASES, expected, registry_file, stored_rules
+from tests.rule_cases import (
+    REGISTRY_CASES,
+    RETENTION,
+    RETENTION_CASES,
+    expected,
+    registry_file,
+    retention_policy,
+    stored_rules,
+)
 from tests.services import require
 
 pytestmark = pytest.mark.integration
@@ -283,6 +291,38 @@ def test_the_worker_raises_exactly_the_registry_rules(deployment: Deployment) ->
     records = deployment.read_topic(deployment.topics.alerts, len(want))
     assert {(json.loads(r.value)["event_id"], json.loads(r.value)["rule"]) for r in records} == want
     assert len(records) == len(want)
+
+
+def test_the_worker_raises_exactly_the_retention_findings(deployment: Deployment) -> None:
+    """The retention cases (tests/rule_cases.py) through `lineage worker` on the real broker under a policy declaring
+    periods (LINEAGE_POLICY): the findings stored and on the alerts topic are exactly the expected ones."""
+    import yaml
+    from kafka import KafkaProducer
+
+    policy = deployment.folder / "policy.yaml"
+    policy.write_text(yaml.safe_dump(retention_policy().model_dump(mode="json", exclude_none=True)), encoding="utf-8")
+    base = deployment.env
+    deployment.env = lambda: {**base(), "LINEAGE_POLICY": str(policy)}  # type: ignore[method-assign]
+    events = [e for c in RETENTION_CASES for e in c.events]
+    producer = KafkaProducer(bootstrap_servers=deployment.settings.kafka_bootstrap)
+    for e in events:  # one person's events in order on one partition, as their producer would send them
+        producer.send(
+            deployment.settings.kafka_events_topic, key=e["subject"]["id"].encode(), value=json.dumps(e).encode()
+        )
+    producer.flush()
+    producer.close()
+    deployment.start_worker()
+    store = deployment.store()
+    deployment.wait_for(f"the {len(events)} events", lambda: store.stats().events == len(events))
+    rules = {e: r & {RETENTION} for e, r in stored_rules(store.alerts(), RETENTION_CASES).items()}
+    assert rules == expected(RETENTION_CASES)
+    want = {(e, r) for e, rs in expected(RETENTION_CASES).items() for r in rs}
+    deadline = time.monotonic() + 20  # the alerts topic may hold other rules' findings too: wait for these
+    found: set[tuple[str, str]] = set()
+    while found != want and time.monotonic() < deadline:
+        records = [json.loads(r.value) for r in deployment.read_topic(deployment.topics.alerts, 10**6, 2)]
+        found = {(d["event_id"], d["rule"]) for d in records if d["rule"] == RETENTION}
+    assert found == want
 
 
 def _produce_steadily(

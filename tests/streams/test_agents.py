@@ -23,12 +23,21 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreError, StoreUnavailable
 from policies import default_policy
 from policies.transfers import RecipientRules
+from schemas.policy import Policy
 from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
 from streams.app import create_worker
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
-from tests.rule_cases import REGISTRY, REGISTRY_CASES, expected, stored_rules
+from tests.rule_cases import (
+    REGISTRY,
+    REGISTRY_CASES,
+    RETENTION,
+    RETENTION_CASES,
+    expected,
+    retention_policy,
+    stored_rules,
+)
 
 DLQ, ALERTS = "t.deadletter", "t.alerts"
 
@@ -64,12 +73,13 @@ def _run(
     check: Callable[[Any], Awaitable[None]] | None = None,
     settings: Settings | None = None,
     recipients: RecipientRules | None = None,
+    policy: Policy | None = None,
 ) -> tuple[SQLiteGraphStore, MemoryPublisher, MemoryCommitter]:
     """Put ``messages`` through the agent in a test context (one partition, offsets 0, 1, ...)."""
     the_store = store or SQLiteGraphStore(":memory:")
     publisher, committer = MemoryPublisher(), MemoryCommitter()
 
-    handler = Handler(the_store, default_policy(), Pseudonymizer(TEST_KEY), recipients=recipients)
+    handler = Handler(the_store, policy or default_policy(), Pseudonymizer(TEST_KEY), recipients=recipients)
     worker = create_worker(settings or _settings(), handler, publisher=publisher, committer=committer)
     app = worker.app
     app.finalize()
@@ -359,3 +369,12 @@ def test_the_worker_raises_exactly_the_registry_rules_and_publishes_them() -> No
     assert stored_rules(store.alerts(), REGISTRY_CASES) == expected(REGISTRY_CASES)
     published = {(m["event_id"], m["rule"]) for m in publisher.on(ALERTS)}
     assert published == {(e, r) for e, rules in expected(REGISTRY_CASES).items() for r in rules}
+
+
+def test_the_worker_raises_exactly_the_retention_findings_and_publishes_them() -> None:
+    sent = [_json(e) for c in RETENTION_CASES for e in c.events]
+    store, publisher, _ = _run(sent, policy=retention_policy())
+    rules = {e: r & {RETENTION} for e, r in stored_rules(store.alerts(), RETENTION_CASES).items()}
+    assert rules == expected(RETENTION_CASES)
+    published = {(m["event_id"], m["rule"]) for m in publisher.on(ALERTS) if m["rule"] == RETENTION}
+    assert published == {(e, r) for e, rules in expected(RETENTION_CASES).items() for r in rules}

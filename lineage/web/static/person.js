@@ -333,12 +333,13 @@ function recipientTable(who, model, recipients) {
 }
 
 function categoryTable(categories) {
-  return el("table", { id: "person-categories" }, th("Category", "SOS's role", "Where it came from", "Used or disclosed for", "First seen", "Last seen", "Events"),
+  return el("table", { id: "person-categories" }, th("Category", "SOS's role", "Where it came from", "Used or disclosed for", "First seen", "Last seen", "Events", "May be kept"),
     categories.map((c) => el("tr", {},
       el("td", {}, keyed("categories", c.category)), el("td", { text: c.roles.join(", ") }),
       el("td", { text: c.sources.map((s) => (s.name && label("systems", s.name, "")) || (s.name ? `${s.name} (${label("source_types", s.type)})` : label("source_types", s.type))).join("; ") }),
       el("td", {}, named("purposes", c.purposes)),
-      el("td", { class: "nowrap", text: when(c.first_seen) }), el("td", { class: "nowrap", text: when(c.last_seen) }), el("td", { class: "num", text: c.event_count }))));
+      el("td", { class: "nowrap", text: when(c.first_seen) }), el("td", { class: "nowrap", text: when(c.last_seen) }), el("td", { class: "num", text: c.event_count }),
+      el("td", { text: c.kept_until || "" }))));
 }
 
 function recipientName(id) {
