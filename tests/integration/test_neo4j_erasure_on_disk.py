@@ -30,11 +30,8 @@ KEY = "3c" * 32
 @pytest.fixture(scope="module")
 def private_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNeo4j]:
     server = PrivateNeo4j(tmp_path_factory.mktemp("private-neo4j"))
-    server.run("start")
-    try:
+    with server.running():
         yield server
-    finally:
-        server.run("clean")
 
 
 def _traces(data: Path, needles: list[str]) -> dict[str, dict[str, int]]:

@@ -26,11 +26,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateKafka]:
     kafka = PrivateKafka(tmp_path_factory.mktemp("private-kafka"))
-    kafka.run("start")
-    try:
+    with kafka.running():
         yield kafka
-    finally:
-        kafka.run("clean")
 
 
 def _lines_after(log: Path, mark: int) -> list[str]:
