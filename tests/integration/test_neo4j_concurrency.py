@@ -24,7 +24,7 @@ def test_an_erasure_applied_while_a_batch_about_the_person_is_in_flight_covers_t
     """The batch has read the person's tombstones (none yet) and is about to write their events when a direct
     `lineage erase` of the person arrives through another store. Without the per-person lock the erasure
     committed first and the batch then wrote events the erasure covers: the person came back."""
-    from graph import neo4j_store as module
+    from graph import neo4j_writes as module
 
     store = neo4j_store(tmp_path)
     other = open_store(server_settings()["uri"], options(store.namespace))
