@@ -160,12 +160,15 @@ async function loadAlerts(event) {
   if ($("alert-severity").value) q.set("severity", $("alert-severity").value);
   if ($("alert-since").value) q.set("since", $("alert-since").value + "T00:00:00Z");
   if ($("alert-until").value) q.set("until", new Date(Date.parse($("alert-until").value + "T00:00:00Z") + 86400000).toISOString()); // the day included
+  // filters changed quickly send requests that may answer out of order: only the latest one is shown
+  const asked = (state.alertRequest = (state.alertRequest || 0) + 1);
   try {
     const [alerts, map] = await Promise.all([getJson("/api/alerts?" + q), names]);
     if (map) state.recipientNames = map;
+    if (asked !== state.alertRequest) return;
     state.alerts = alerts;
     renderAlerts();
-  } catch (e) { failed(out, e); }
+  } catch (e) { if (asked === state.alertRequest) failed(out, e); }
 }
 
 function renderAlerts() {
