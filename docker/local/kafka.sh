@@ -127,6 +127,11 @@ min.insync.replicas=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# The log cleaner allocates its whole dedupe buffer at start (default 128 MiB):
+# with a small heap (the tests' private brokers run at -Xmx256m) that alone can
+# end the broker with OutOfMemoryError. 32 MiB holds ~1.4M keys, far more than
+# a single-node broker's compacted topics (offsets, Faust changelogs) hold.
+log.cleaner.dedupe.buffer.size=33554432
 EOF
 }
 
