@@ -25,6 +25,7 @@ from lineage.web.models import (
     RecipientView,
 )
 from lineage.web.tokens import Principal, Role
+from policies.adequacy import transfer_basis
 from policies.compliance import RULES
 from policies.rules import Severity
 from schemas.answers import Alert, Flow, FlowSummary, RollupCount, StoreStats
@@ -123,10 +124,13 @@ def data_router(console: Console) -> APIRouter:
         for a in console.store.alerts(status="open"):
             if a.recipient:
                 open_alerts[a.recipient] = open_alerts.get(a.recipient, 0) + 1
+        entries = console.registry.by_id() if console.registry is not None else {}
         out = []
         for flows, total in _by_recipient(summary).values():
             ref = flows[0].recipient
             assert ref is not None  # noqa: S101 - share flows carry their recipient
+            entry = entries.get(ref.id)
+            basis = transfer_basis(ref.country or (entry.country if entry else None), entry, ref.type)
             out.append(
                 RecipientSummary(
                     recipient=ref,
@@ -140,6 +144,8 @@ def data_router(console: Console) -> APIRouter:
                     declared=declared(console.policy, ref.type),
                     open_alerts=open_alerts.get(ref.id, 0),
                     undeclared=ref.id in open_alerts,
+                    transfer=basis.status,
+                    transfer_statement=basis.words,
                 )
             )
         return sorted(out, key=lambda s: (s.recipient.name.lower(), s.recipient.id))

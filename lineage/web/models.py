@@ -78,6 +78,11 @@ class RecipientSummary(Frozen):
     )
     open_alerts: int = Field(description="Open alerts about disclosures to it (undeclared flows not yet reviewed).")
     undeclared: bool = Field(description="Whether an open alert marks a disclosure to it as undeclared.")
+    transfer: Literal["home", "adequacy", "safeguard", "none", "unknown"] = Field(
+        description="What a disclosure to it rests on (GDPR Chapter V): home (in the home area, no transfer), "
+        "adequacy (a decision covers it), safeguard (the recipient registry names one), none, or unknown (no country)."
+    )
+    transfer_statement: str = Field(description="The same in words, naming the decision or the safeguard.")
 
 
 class RecipientView(Frozen):

@@ -212,7 +212,7 @@ def test_recipients_flags_and_a_recipient_page(browser: Any, live: Live, size: s
     d.get(live.base + "/#/recipients")
     _wait(d, lambda d: _css(d, "#recipient-list tr[data-recipient]"))
     heads = [h.text for h in _css(d, "#recipient-list th")]
-    assert {"Type", "Country", "In the policy", "Flags", "Period"} <= set(heads)
+    assert {"Type", "Country, transfer", "In the policy", "Flags", "Period"} <= set(heads)
     _fits_the_window(d)
     table = _css(d, "#recipient-list")[0]
     assert table.size["width"] <= _css(d, "#recipients-result")[0].size["width"] + 1, "the list fits its panel"
@@ -227,6 +227,9 @@ def test_recipients_flags_and_a_recipient_page(browser: Any, live: Live, size: s
             kind.type == "data_broker"
         )
         assert "_" not in row.find_elements("css selector", "td")[2].text  # the type in words
+        where = row.find_element("css selector", "td.where")
+        assert where.get_attribute("title"), rid  # what the transfer rests on, in words, on hover
+        assert where.text.splitlines()[-1] in {"no transfer", "adequacy decision", "safeguard", "no safeguard"}, rid
     _shot(d, "console-recipients", size)
 
     broker = next(r for r in _css(d, "#recipient-list tr[data-recipient]") if "data broker" in r.text)

@@ -63,6 +63,19 @@ def test_the_registry_endpoint_joins_registry_and_observed_recipients(world: Wor
         assert (broker["in_registry"], broker["observed"], broker["basis"]) == (False, True, "none")
 
 
+def test_the_recipients_list_says_what_each_transfer_rests_on(world: World, tmp_path: Path) -> None:
+    console, tokens = _console(world, tmp_path)
+    auth = {"Authorization": f"Bearer {tokens['dpo']}"}
+    with TestClient(create_app(console)) as client:
+        listed = {s["recipient"]["id"]: s for s in client.get("/api/recipients", headers=auth).json()}
+        registry = {r["id"]: r for r in client.get("/api/registry", headers=auth).json()["recipients"]}
+    console.close()
+    assert listed and set(listed) <= set(registry)
+    for rid, s in listed.items():  # one judgement, whichever view a DPO opens
+        assert (s["transfer"], s["transfer_statement"]) == (registry[rid]["basis"], registry[rid]["statement"]), rid
+    assert listed["northwind"]["transfer"] == "adequacy" and listed["sos-in"]["transfer"] == "none"
+
+
 def test_without_a_registry_every_observed_recipient_is_listed_unregistered(world: World, tmp_path: Path) -> None:
     console, tokens = _console(world, tmp_path, registry=False)
     with TestClient(create_app(console)) as client:

@@ -36,8 +36,14 @@ function flags(type, open) {
 
 // Where a recipient is. A recipient registry's transfer safeguard (adequacy, SCCs, BCRs), when the project has one,
 // belongs in this cell beside the country: the list and a recipient's page both draw it from here.
-function whereCell(r) {
-  return el("td", { class: "where", text: r.country || "not recorded" });
+// Chapter V: what a disclosure to the recipient rests on, under its country (the words on hover).
+const TRANSFER_LABELS = { home: "no transfer", adequacy: "adequacy decision", safeguard: "safeguard", none: "no safeguard", unknown: "" };
+
+function whereCell(s) {
+  const basis = TRANSFER_LABELS[s.transfer] || "";
+  return el("td", { class: "where", title: s.transfer_statement },
+    s.recipient.country || "not recorded",
+    basis ? el("div", { class: s.transfer === "none" ? "hint transfer warn" : "hint transfer", text: basis }) : null);
 }
 
 function period(first, last) {
@@ -49,13 +55,13 @@ async function renderRecipientList(out) {
   const flagged = list.filter((s) => s.undeclared || s.recipient.type === "data_broker").length;
   out.replaceChildren(el("h2", { text: "Recipients of personal data" }),
     el("p", { class: "hint", text: `${list.length} recipient(s); ${flagged} flagged (open undeclared-flow alerts or a data broker). “In the policy”: whether the published policy declares disclosures to this type of recipient.` }),
-    el("div", { class: "table-wrap" }, el("table", { id: "recipient-list" }, th("", "Recipient", "Type", "Country", "In the policy", "Flags", "Categories", "Purposes", "Share events", "People", "Period"),
+    el("div", { class: "table-wrap" }, el("table", { id: "recipient-list" }, th("", "Recipient", "Type", "Country, transfer", "In the policy", "Flags", "Categories", "Purposes", "Share events", "People", "Period"),
       list.map((s) => {
         const r = s.recipient;
         return el("tr", { class: s.undeclared ? "undeclared" : "", "data-recipient": r.id },
           el("td", {}, swatch(r.type)),
           el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name })),
-          el("td", { class: "type", text: label("recipient_types", r.type), title: r.type }), whereCell(r),
+          el("td", { class: "type", text: label("recipient_types", r.type), title: r.type }), whereCell(s),
           el("td", { class: "declared" }, declaredStatus(r.type, s.declared)), el("td", { class: "flags" }, flags(r.type, s.open_alerts)),
           el("td", { class: "num", text: s.categories.length }), el("td", { class: "num", text: s.purposes.length }),
           el("td", { class: "num", text: s.events }), el("td", { class: "num", text: s.people }),
