@@ -355,7 +355,7 @@ def art19_report(
         f"{len(recipients)} recipient(s) to notify: {names(r.name for r in recipients)}."
         + (f" {len(missing)} of them have no recorded contact details." if missing else "")
         if recipients
-        else "None: no disclosure of this person's data is recorded, so there is no recipient to notify."
+        else "No recipient to notify, as no disclosure of this person's data is recorded."
     )
     return Art19Report(
         header=make_header(

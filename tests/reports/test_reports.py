@@ -238,7 +238,7 @@ def test_art19_lists_every_recipient_with_contact_and_what_it_received(store: Gr
 def test_art19_for_a_person_with_no_data(store: GraphStore) -> None:
     r = art19_report(store, KEY, CAROL, now=NOW)  # the bundled policy by default
     assert (r.data_found, r.recipients, r.recipients_without_contact) == (False, [], [])
-    assert r.recipients_statement.startswith("None: no disclosure of this person's data is recorded")
+    assert r.recipients_statement == "No recipient to notify, as no disclosure of this person's data is recorded."
 
 
 # -- CCPA -------------------------------------------------------------------------------------------
