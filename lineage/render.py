@@ -82,10 +82,11 @@ def who_has_text(
             )
     if alerts:
         out += ["", f"Undeclared flows ({len(alerts)} alert(s); counts are this person's events):"]
-        for a in alerts:
-            target = f" -> {a.recipient} ({a.recipient_type})" if a.recipient else ""
-            what = f" for {a.purpose}" if a.purpose else ""
-            out.append(f"  - [{a.severity.upper()}] {a.rule}: {a.category}{what}{target}  x{a.person_events}")
+        names = {r.id: r.name for r in answer.recipients}
+        for a in alerts:  # in words, as the lists above name them (the keys in brackets)
+            target = f" -> {names.get(a.recipient, a.recipient)} ({a.recipient_type})" if a.recipient else ""
+            what = f" for {purpose(a.purpose)}" if a.purpose else ""
+            out.append(f"  - [{a.severity.upper()}] {a.rule}: {category(a.category)}{what}{target}  x{a.person_events}")
             out.append(f"      {a.reason} (alert {a.alert_id}, {a.status})")
     return _lines(out)
 

@@ -215,6 +215,10 @@ def test_who_has_marks_undeclared_flows_and_names_an_erasure(
     # safeguard, and the first disclosure to a recipient the registry does not list
     assert "Undeclared flows (4 alert(s); counts are this person's events):" in out
     assert "new-recipient" in out
+    flows = out.split("Undeclared flows")[1].splitlines()[1:]
+    # each alert names its data, purpose and recipient in words, as the lists above do
+    assert all("-> DataBrokr Inc (" in line for line in flows if line.startswith("  - [") and "->" in line)
+    assert any("(user.biometric.voice)" in line for line in flows if line.startswith("  - ["))
     assert "User Contact Email (user.contact.email)" in out  # a label, with its key
 
     code, out, _ = run(
