@@ -8,6 +8,8 @@ overlapping another. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pytest
@@ -130,6 +132,10 @@ def test_the_person_page_speaks_human_and_draws_every_flow(browser: Any, live: L
         assert int(row.find_element("css selector", "td.person-count").text) == a["person_events"] <= a["count"]
     summary = _css(d, "#person-alert-count")[0].text
     assert f"{sum(a['person_events'] for a in alerts)} of this person's events" in summary
+    # instants say their zone, to the second (they used to lose the "UTC" to a cut)
+    cells = [r.find_elements("css selector", "td") for r in _css(d, "#person-categories tr")]
+    first = [c[-4].text for c in cells if c]  # the day, and under it the time
+    assert first and all(re.fullmatch(r"\d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d UTC", t) for t in first), first
     _timeline_reads(d)
     _fits_the_window(d)
     _shot(d, "console-person", size)

@@ -44,9 +44,16 @@ function svg(tag, attrs, ...children) {
 
 function when(iso) {
   if (!iso) return "";
-  return iso.replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, " UTC").slice(0, 20).trim();
+  // the API gives UTC instants ("...Z" or "+00:00"): to the second, and saying so
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|\+00:00)$/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso.replace("T", " ");
 }
 function day(iso) { return iso ? iso.slice(0, 10) : ""; }
+// a table cell for an instant: the day, and under it the time with its zone (narrow enough for a laptop's table)
+function whenCell(iso) {
+  const text = when(iso);
+  return el("td", { class: "nowrap when" }, text.slice(0, 10), text.length > 10 ? el("div", { class: "hint", text: text.slice(11) }) : null);
+}
 function short(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
 // Cut text to fit `px` pixels in `font` (measured, so a bold or wide label is cut as much as it needs).
 function fitText(text, px, font) {

@@ -115,7 +115,7 @@ async function showEvidence(args) {
     out.replaceChildren(el("h2", {}, "Evidence for ", el("code", { text: ref })),
       el("p", { class: "hint", text: page.complete ? `${page.events.length} event(s).` : `The first ${page.events.length} event(s); \`lineage evidence ${ref}\` lists every one.` }),
       el("table", { id: "evidence-table" }, th("#", "Occurred (UTC)", "Event id"),
-        page.events.map((e, i) => el("tr", {}, el("td", { class: "num", text: i + 1 }), el("td", { class: "nowrap", text: when(e.occurred_at) }), el("td", { class: "mono", text: e.event_id })))));
+        page.events.map((e, i) => el("tr", {}, el("td", { class: "num", text: i + 1 }), whenCell(e.occurred_at), el("td", { class: "mono", text: e.event_id })))));
   } catch (e) { failed(out, e); }
 }
 

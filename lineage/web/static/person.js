@@ -329,7 +329,7 @@ function recipientTable(who, model, recipients) {
       el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name }), bad.has(r.id) ? el("span", { class: "warn", text: " ⚠ undeclared" }) : null),
       el("td", { text: label("recipient_types", r.type) }), el("td", { text: r.country || "" }),
       el("td", {}, named("categories", r.categories)), el("td", {}, named("purposes", r.purposes)),
-      el("td", { class: "nowrap", text: when(r.first_shared_at) }), el("td", { class: "nowrap", text: when(r.last_shared_at) }), el("td", { class: "num", text: r.event_ids.length }))));
+      whenCell(r.first_shared_at), whenCell(r.last_shared_at), el("td", { class: "num", text: r.event_ids.length }))));
 }
 
 function categoryTable(categories) {
@@ -338,7 +338,7 @@ function categoryTable(categories) {
       el("td", {}, keyed("categories", c.category)), el("td", { text: c.roles.join(", ") }),
       el("td", { text: c.sources.map((s) => (s.name && label("systems", s.name, "")) || (s.name ? `${s.name} (${label("source_types", s.type)})` : label("source_types", s.type))).join("; ") }),
       el("td", {}, named("purposes", c.purposes)),
-      el("td", { class: "nowrap", text: when(c.first_seen) }), el("td", { class: "nowrap", text: when(c.last_seen) }), el("td", { class: "num", text: c.event_count }),
+      whenCell(c.first_seen), whenCell(c.last_seen), el("td", { class: "num", text: c.event_count }),
       el("td", { text: c.kept_until || "" }))));
 }
 
