@@ -99,8 +99,13 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             raise UsageError(str(exc)) from None
         # the recipients to notify come from the graph as it is before the erasure deletes the evidence
         report = art19_report(handler.store, handler.pseudonym, args.subject, handler.policy)
-        result = handler.handle([event])
         pseudonym = handler.pseudonym(args.subject)
+        # the answer names the person's recipients: a lookup, and who erased whom, on the audit trail before any
+        # change (a trail that cannot be written refuses the erasure, which is then not done)
+        record_lookup(
+            args, settings, action="erase", pseudonym=pseudonym, returned={"recipients": len(report.recipients)}
+        )
+        result = handler.handle([event])
         tombstone = next(
             (t for t in handler.store.erasures([pseudonym]).get(pseudonym, []) if t.event_id == event.event_id), None
         )

@@ -113,3 +113,25 @@ def test_an_erase_dry_run_and_the_erasures_are_lookups_too(store: str, tmp_path:
     assert entries[0].returned == {"categories": 1, "recipients": 1} and entries[1].returned == {"erasures": 0}
     assert "alice@example.com" not in (tmp_path / "trail" / "audit.jsonl").read_text()
     assert trail.verify().ok
+
+
+def test_an_erasure_is_recorded_before_it_is_done(store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trail = WebSettings.from_env(Settings.from_env()).audit_trail()
+    assert run("erase", "alice@example.com", "--store", store, "--as", "dpo-desk", "--event-id", "erase-1")[0] == 0
+    [entry] = [e for e in trail.entries() if e.action == "erase"]
+    assert (entry.actor, entry.endpoint, entry.client, entry.returned) == (
+        "dpo-desk",
+        "lineage erase",
+        "cli",
+        {"recipients": 1},
+    )
+    assert "alice@example.com" not in (tmp_path / "trail" / "audit.jsonl").read_text() and trail.verify().ok
+
+    # a trail that cannot be written refuses the erasure: nothing is erased
+    (tmp_path / "blocked").write_text("a file where the trail's folder should be")
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "blocked" / "audit.jsonl"))
+    code, out, err = run("erase", "bob@example.com", "--store", store, "--event-id", "erase-2")
+    assert (code, out) == (2, "") and "so the lookup is refused" in err
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "trail" / "audit.jsonl"))
+    code, out, _ = run("erasures", "bob@example.com", "--store", store, "--format", "json")
+    assert code == 0 and "erase-2" not in out
