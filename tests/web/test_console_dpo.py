@@ -9,7 +9,6 @@ overlapping another. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import pytest
@@ -76,7 +75,7 @@ def test_the_person_page_speaks_human_and_draws_every_flow(browser: Any, live: L
     _size(d, size)
     _sign_in(d, live, "dpo")
     _look_up(d, world.person)
-    pseudonym = live.console.pseudonymize(world.person)
+    pseudonym = live.console.pseudonymizer(world.person)
     who = live.console.store.who_has(pseudonym)
     assert who is not None
     labels = live.console.policy.taxonomy()
@@ -154,7 +153,7 @@ def test_hover_keyboard_and_filters(browser: Any, live: Live, world: World) -> N
 
     # hovering a recipient lights its paths back to the person and dims the rest; chosen, when there is one, so
     # that a purpose it shares with other data would light more than its own flows if paths were followed blindly
-    who = live.console.store.who_has(live.console.pseudonymize(world.person))
+    who = live.console.store.who_has(live.console.pseudonymizer(world.person))
     assert who is not None
 
     def wider(r: Any) -> set[str]:

@@ -4,6 +4,7 @@ of the person in the store's files, and every way of stopping the server closes 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -93,6 +94,7 @@ def test_lineage_erase_beside_a_running_server_leaves_no_byte(
     assert who.status_code == 200 and who.json()["recipients"]  # the server has read the person
     assert len(_traces(server.db, ids)) == len(ids) > 10
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", TEST_KEY.hex())
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", server.env["LINEAGE_AUDIT_LOG"])  # one trail for console and command line
     out, err = io.StringIO(), io.StringIO()
     assert main(["erase", world.person, "--store", f"sqlite:///{server.db}"], out, err) == 0, err.getvalue()
     assert "has left the store's files" in out.getvalue()
@@ -104,6 +106,9 @@ def test_lineage_erase_beside_a_running_server_leaves_no_byte(
         ]
         == []
     )
+    trail = [json.loads(line) for line in Path(server.env["LINEAGE_AUDIT_LOG"]).read_text().splitlines()]
+    assert [(e["client"], e["action"]) for e in trail][-3:-1] == [("api", "who-has"), ("cli", "erase")]
+    assert main(["audit", "verify"], io.StringIO(), io.StringIO()) == 0  # both writers kept one chain
 
 
 def test_an_erasure_posted_to_the_server_leaves_no_byte_while_it_runs(server: Server, world: World) -> None:
