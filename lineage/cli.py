@@ -310,7 +310,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     dead.close()
     out.write(f"2. Ingested into {store_url}: {report.applied} applied, {report.rejected} rejected\n\n")
     person = _demo_person(sims)
-    found = handler.store.who_has(handler.pseudonym(person))
+    found = handler.store.who_has(handler.pseudonymizer(person))
 
     if found:
         answer = found.model_copy(update={"subject": person})

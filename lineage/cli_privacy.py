@@ -79,7 +79,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     try:
         at, future = args.at, None
         if at is None:  # now, or later when data about the person is dated later: the default covers all of it
-            future = _latest_recorded(handler.store, handler.pseudonym(args.subject))
+            future = _latest_recorded(handler.store, handler.pseudonymizer(args.subject))
             now = datetime.now(UTC)
             at = future if future is not None and future > now else now
         try:
@@ -98,8 +98,8 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         except EventError as exc:
             raise UsageError(str(exc)) from None
         # the recipients to notify come from the graph as it is before the erasure deletes the evidence
-        report = art19_report(handler.store, handler.pseudonym, args.subject, handler.policy)
-        pseudonym = handler.pseudonym(args.subject)
+        report = art19_report(handler.store, handler.pseudonymizer, args.subject, handler.policy)
+        pseudonym = handler.pseudonymizer(args.subject)
         # the answer names the person's recipients: a lookup, and who erased whom, on the audit trail before any
         # change (a trail that cannot be written refuses the erasure, which is then not done)
         record_lookup(

@@ -29,7 +29,7 @@ class ReportRequest:
     store: GraphStore
     policy: Policy
     subject: str | None = None  # per-person reports: the person's id, and the pseudonymiser to find them by
-    pseudonymize: Callable[[str], str] | None = None
+    pseudonymizer: Callable[[str], str] | None = None
     since: datetime | None = None
     until: datetime | None = None
     region: frozenset[str] | None = None
@@ -39,9 +39,9 @@ class ReportRequest:
 
     def person(self) -> tuple[str, Callable[[str], str]]:
         """The subject of a per-person report and the pseudonymiser (the CLI and the API insist on both)."""
-        if self.subject is None or self.pseudonymize is None:
+        if self.subject is None or self.pseudonymizer is None:
             raise ValueError("a per-person report needs a subject and the pseudonymiser")
-        return self.subject, self.pseudonymize
+        return self.subject, self.pseudonymizer
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ class Handler:
         self._seen_recipients: set[str] = set()  # recipients the store has had a disclosure to (grows, never shrinks)
         #: the policy's retention periods (a use or disclosure past its period is a finding)
         self.retention = RetentionJudge(policy)
-        self.pseudonym = pseudonymizer
+        self.pseudonymizer = pseudonymizer
         self._nodes: dict[object, object] = {}  # the projection's memo of people, sources, recipients
         store.bind_key(pseudonymizer.fingerprint)
 
@@ -116,7 +116,7 @@ class Handler:
         twin = copy.copy(self)
         twin.store = store
         twin._nodes = {}
-        store.bind_key(self.pseudonym.fingerprint)
+        store.bind_key(self.pseudonymizer.fingerprint)
         return twin
 
     def judge(self, event: AnyEvent, subject: str, consent: ConsentState | None = None) -> tuple[Finding, ...]:
@@ -145,11 +145,12 @@ class Handler:
         if not unseen:
             return {}
         # a disclosure about a person erased after it is dropped by the store (not recorded): it is not the first
-        people = {self.pseudonym(e.subject.id) for e in events if type(e) is DataShared and e.recipient.id in unseen}
+        shared = (e for e in events if type(e) is DataShared and e.recipient.id in unseen)
+        people = {self.pseudonymizer(e.subject.id) for e in shared}
         tombstones = self.store.erasures(sorted(people))
 
         def dropped(e: DataShared) -> bool:
-            return any(covers(t.erased_at, e.occurred_at) for t in tombstones.get(self.pseudonym(e.subject.id), ()))
+            return any(covers(t.erased_at, e.occurred_at) for t in tombstones.get(self.pseudonymizer(e.subject.id), ()))
 
         return new.firsts(events, self._seen_recipients, dropped if tombstones else None)
 
@@ -161,7 +162,7 @@ class Handler:
         if not judge.active:
             return {}
         people = {
-            self.pseudonym(e.subject.id)
+            self.pseudonymizer(e.subject.id)
             for e in events
             if (type(e) is DataUsed or type(e) is DataShared)
             and any(judge.period(c, e.purpose) is not None for c in e.data_categories)
@@ -171,7 +172,7 @@ class Handler:
             found = self.store.who_has(subject)
             out[subject] = {c.category: c.first_seen for c in found.categories} if found is not None else {}
         for e in events:
-            if isinstance(e, DATA_EVENTS) and (subject := self.pseudonym(e.subject.id)) in out:
+            if isinstance(e, DATA_EVENTS) and (subject := self.pseudonymizer(e.subject.id)) in out:
                 seen, at = out[subject], e.occurred_at.astimezone(UTC)
                 for c in e.data_categories:
                     if c not in seen or at < seen[c]:
@@ -189,7 +190,7 @@ class Handler:
         ``consent`` maps pseudonyms to what is known of their withdrawals and opt-outs (see :meth:`consent_for`).
         """
         known = consent or {}
-        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
+        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonymizer, self._judge()
         firsts, held = self.first_disclosures(events), self.held_since(events)
         out = []
         for i, event in enumerate(events):
@@ -204,13 +205,13 @@ class Handler:
 
     def consent_for(self, events: Sequence[AnyEvent]) -> dict[str, ConsentState]:
         """The consent state of the people in a batch: the store's records plus the batch's own consent events."""
-        people = {self.pseudonym(e.subject.id) for e in events if isinstance(e, DATA_EVENTS)}
+        people = {self.pseudonymizer(e.subject.id) for e in events if isinstance(e, DATA_EVENTS)}
         if not people:
             return {}
         state = self.store.consent_state(sorted(people))
         for e in events:
             if isinstance(e, CONSENT_EVENTS):
-                subject = self.pseudonym(e.subject.id)
+                subject = self.pseudonymizer(e.subject.id)
                 if subject in people:
                     base = state.get(subject) or ConsentState(subject, ())
                     state[subject] = base.merged((consent_record(e, subject),))
@@ -231,7 +232,7 @@ class Handler:
         if not events:
             return Prepared(events, [], [], frozenset())
         consent = self.consent_for(events)
-        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
+        nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonymizer, self._judge()
         firsts, held = self.first_disclosures(events), self.held_since(events)
         batch: list[tuple[int, ChangeSet]] = []
         failed: list[Failure] = []
@@ -266,7 +267,7 @@ class Handler:
             events = prepared.events
             people = {batch[k][1].event.subject for k in again}
             consent = self.consent_for([events[i] for i, cs in batch if cs.event.subject in people])
-            nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonym, self._judge()
+            nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonymizer, self._judge()
             for k in again:
                 index, cs = batch[k]
                 event, subject = events[index], cs.event.subject

@@ -46,7 +46,7 @@ def audit_router(console: Console) -> APIRouter:
         until: datetime | None,
         limit: int | None,
     ) -> list[AuditEntry]:
-        target = console.pseudonymize(subject) if subject is not None else pseudonym
+        target = console.pseudonymizer(subject) if subject is not None else pseudonym
         try:
             entries = console.audit.entries(
                 subject=target, actor=actor, action=what, since=aware(since), until=aware(until), limit=limit

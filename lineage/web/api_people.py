@@ -39,7 +39,7 @@ def people_router(console: Console) -> APIRouter:
         """Alerts an event of the person triggered (their own events: a disclosure of their data is one), each with
         how many of its events are this person's (`person_events`; the alert's own counts are over everyone).
         URL-encode the id."""
-        pseudonym = console.pseudonymize(subject_id)
+        pseudonym = console.pseudonymizer(subject_id)
         alerts = person_alerts(console.store, pseudonym)
         audited(
             console.audit, request, who, action="subject-alerts", subject=pseudonym, returned={"alerts": len(alerts)}
@@ -58,7 +58,7 @@ def people_router(console: Console) -> APIRouter:
         URL-encode the id (``alice%40example.com``). The lookup is recorded in the audit trail by pseudonym, with
         counts of what was returned.
         """
-        pseudonym = console.pseudonymize(subject_id)
+        pseudonym = console.pseudonymizer(subject_id)
         found = console.store.who_has(pseudonym)
         answer = (
             RetentionJudge(console.policy).with_kept_until(found.model_copy(update={"subject": subject_id}))

@@ -84,7 +84,7 @@ def reports_router(console: Console) -> APIRouter:
             console.store,
             console.policy,
             subject,
-            console.pseudonymize,
+            console.pseudonymizer,
             lo,
             hi,
             where,
@@ -97,7 +97,7 @@ def reports_router(console: Console) -> APIRouter:
             request,
             who,
             action=f"report:{kind.name}",
-            subject=console.pseudonymize(subject),
+            subject=console.pseudonymizer(subject),
             returned=kind.returned(report) if kind.returned else {},
         )
         return report

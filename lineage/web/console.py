@@ -88,7 +88,7 @@ class Console:
 
     store: GraphStore
     policy: Policy
-    pseudonymize: Pseudonymizer
+    pseudonymizer: Pseudonymizer
     tokens: TokenFile
     audit: AuditLog
     window: TimeWindow = DEFAULT_TIME_WINDOW  # the event times POST /api/events accepts
@@ -98,7 +98,7 @@ class Console:
     def __post_init__(self) -> None:
         # binds the store to the key, so a lookup with another key is refused before any answer
         rules = RecipientRules(self.registry)
-        self.handler = Handler(self.store, self.policy, self.pseudonymize, self.window, rules)
+        self.handler = Handler(self.store, self.policy, self.pseudonymizer, self.window, rules)
 
     def close(self) -> None:
         self.store.close()

@@ -109,7 +109,7 @@ class AlertJudge:
     def findings(self, events: Sequence[AnyEvent]) -> list[Finding]:
         if self._loaded_at is None or (self.inline_refresh and self.refresh_due()):
             self.load()
-        pseudonym = self.handler.pseudonym
+        pseudonym = self.handler.pseudonymizer
         for event in events:  # the batch's consent and erasure events count for the whole batch
             if isinstance(event, CONSENT_EVENTS):
                 subject = pseudonym(event.subject.id)

@@ -23,5 +23,5 @@ def test_events_dated_at_the_end_of_the_window_are_in_the_default_reads(store: G
     shared = [f for f in store.flows() if f.rel == "SHARED_WITH"]
     assert {e.event_id for e in evidence(store, [f.ref for f in shared])} == {"late-1", "late-2"}
     assert {(f.events, f.last_seen.isoformat()) for f in shared} == {(2, "2099-12-31")}
-    found = store.who_has(handler.pseudonym("alice@example.com"))
+    found = store.who_has(handler.pseudonymizer("alice@example.com"))
     assert found is not None and sorted(found.recipients[0].event_ids) == ["late-1", "late-2"]

@@ -105,7 +105,7 @@ def test_who_has_answers_and_is_audited_by_pseudonym(client: TestClient, site: S
     assert res.headers["cache-control"] == "no-store"
     (entry,) = site.console.audit.entries()
     assert entry.actor == "dpo-1" and entry.role == "dpo" and entry.action == "who-has" and entry.client == "page"
-    assert entry.subject == site.console.pseudonymize(world.person)
+    assert entry.subject == site.console.pseudonymizer(world.person)
     assert entry.returned == {"categories": len(body["categories"]), "recipients": len(body["recipients"])}
     assert entry.endpoint == "GET /api/subjects/{subject_id:path}"
     assert world.person not in site.audit_path.read_text()  # the trail holds pseudonyms, never the id
@@ -134,7 +134,7 @@ def test_alerts_concerning_a_person(client: TestClient, site: Site, world: World
     mine = client.get(path + "/alerts", headers=site.auth("dpo")).json()
     assert mine, "the chosen person had an undeclared disclosure"
     # the alerts its events triggered: the same as every alert whose evidence holds one of the person's events
-    pseudonym = site.console.pseudonymize(world.person)
+    pseudonym = site.console.pseudonymizer(world.person)
     theirs = {e.event_id for e in site.console.store.event_facts(people=[pseudonym])}
     everyone_full = site.console.store.alerts()
     expected = {a.alert_id for a in everyone_full
@@ -220,7 +220,7 @@ def test_audit_query_export_and_verify(client: TestClient, site: Site, world: Wo
     assert len(client.get("/api/audit", headers=dpo).json()) == 3
     mine = client.get("/api/audit", headers=dpo, params={"subject": world.person}).json()
     assert [e["seq"] for e in mine] == [3, 1]  # newest first; the query itself is recorded after answering
-    assert mine[0]["subject"] == site.console.pseudonymize(world.person)
+    assert mine[0]["subject"] == site.console.pseudonymizer(world.person)
     assert client.get("/api/audit", headers=dpo, params={"actor": "nobody"}).json() == []
     assert len(client.get("/api/audit", headers=dpo, params={"action": "audit-query"}).json()) == 1
     assert client.get("/api/audit", headers=dpo, params={"since": "2999-01-01"}).json() == []

@@ -162,7 +162,7 @@ def test_dpo_looks_up_a_person_follows_a_recipient_and_acknowledges_an_alert(
     box.send_keys(world.person)
     _css(d, "#person-form button")[0].click()
     _wait(d, lambda d: len(_css(d, "#graph svg g.node")) > 3)
-    who = live.console.store.who_has(live.console.pseudonymize(world.person))
+    who = live.console.store.who_has(live.console.pseudonymizer(world.person))
     assert who is not None
     assert len(_css(d, "#graph svg g.node.category")) == len(who.categories)
     assert len(_css(d, "#graph svg g.node.recipient")) == len(who.recipients)
@@ -202,7 +202,7 @@ def test_dpo_looks_up_a_person_follows_a_recipient_and_acknowledges_an_alert(
     assert "who-has" in text and "alert-ack" in text and "page" in text
     assert world.person not in text
     _shot(d, "web-audit.png")
-    entries = live.console.audit.entries(subject=live.console.pseudonymize(world.person))
+    entries = live.console.audit.entries(subject=live.console.pseudonymizer(world.person))
     assert {e.action for e in entries} >= {"who-has", "subject-alerts"} and {e.client for e in entries} == {"page"}
 
     # the reports view offers downloads
