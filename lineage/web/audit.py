@@ -205,7 +205,10 @@ class AuditLog:
         last = _last_line(fd)
         if last is None:
             if chain.read_head(self.head_path, self._key) is not None:
-                raise AuditBroken(f"the audit trail {self.path} is empty but its head records entries: it was emptied")
+                raise AuditBroken(
+                    f"the audit trail {self.path} is empty but its head {self.head_path} records entries: it was "
+                    "emptied, or that head is another trail's (two trails need two heads: LINEAGE_AUDIT_HEAD)"
+                )
             return chain.GENESIS, 1
         line, complete = last
         if not complete:

@@ -81,6 +81,14 @@ def test_truncation_is_detected(tmp_path: Path) -> None:
     assert len(_lines(trail)) == 4  # nothing appended to a trail that does not verify
 
 
+def test_a_second_trail_on_the_first_ones_head_is_refused_and_the_message_says_why(tmp_path: Path) -> None:
+    first = _trail(tmp_path, entries=2)
+    second = AuditLog(tmp_path / "elsewhere" / "audit.jsonl", TEST_AUDIT_KEY, first.head_path)
+    with pytest.raises(AuditBroken, match=r"or that head is another trail's \(two trails need two heads"):
+        second.record(DPO, action="who-has", endpoint="GET /x", returned={})
+    assert first.verify().ok  # the first trail is untouched
+
+
 def test_deletion_is_detected(tmp_path: Path) -> None:
     trail = _trail(tmp_path)
     lines = _lines(trail)
