@@ -14,18 +14,12 @@ from typing import TYPE_CHECKING
 
 import faust
 
-from streams.agents import (
-    BatchProcessor,
-    FaustCommitter,
-    FaustPublisher,
-    OffsetCommitter,
-    Publisher,
-    register_agents,
-)
+from streams.agents import BatchProcessor, register_agents
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.kafka_clients import broker_credentials, broker_urls
+from streams.messages import FaustCommitter, FaustPublisher, OffsetCommitter, Publisher
 from streams.outages import Outages
 from streams.topics import TopicNames
 

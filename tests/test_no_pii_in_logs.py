@@ -134,8 +134,9 @@ def test_embedded_ingest_at_debug_writes_no_personal_data(
 def test_faust_agent_at_debug_writes_no_personal_data(
     capfd: pytest.CaptureFixture[str], debug_log: io.StringIO
 ) -> None:
-    from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
+    from streams.agents import AGENT_NAME
     from streams.app import create_worker
+    from streams.messages import MemoryCommitter, MemoryPublisher
 
     lines = traffic_with_mistakes(people=30, days=5, seed=8)
     messages = [line.encode("utf-8") for line in lines] + [b"\xff\xfe binary", b""]

@@ -4,7 +4,7 @@ A worker publishes a batch's findings after the batch is in the graph, so anythi
 backlog at peak load, Neo4j restarting) delays the alerts too. The alerter is a consumer group of its own on the
 events topic: it writes nothing to the graph, judges each event with the workers' own
 :class:`~policies.compliance.PolicyEvaluator` and pseudonymiser, and publishes the findings to the alerts topic
-(the same documents, :func:`streams.agents.finding_document`) within its batch wait of their arrival, however far
+(the same documents, :func:`streams.messages.finding_document`) within its batch wait of their arrival, however far
 behind the graph writers are. Deploy it with ``LINEAGE_WORKER_ALERTS=0`` on the workers, so that the topic gets each
 finding from one path. The webhook, Teams, Slack and log notices stay with the workers: they carry the stored
 alert's counts, which exist only once the graph has the event.
@@ -55,10 +55,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from graph.store import StoreUnavailable
 from policies.findings import Finding
-from streams.agents import Publisher, RawMessage, parse_messages, publish_findings, retrying
+from streams.agents import retrying
 from streams.alerts.judge import AlertJudge
 from streams.handler import Handler
 from streams.kafka_clients import aiokafka_options
+from streams.messages import Publisher, RawMessage, parse_messages, publish_findings
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:

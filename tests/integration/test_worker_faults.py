@@ -19,9 +19,9 @@ from lineage.simulator import simulate, simulated_registry
 from policies import default_policy
 from policies.transfers import RecipientRules
 from schemas.events import validate_event
-from streams.agents import finding_document
 from streams.handler import Handler
 from streams.health import read_health
+from streams.messages import finding_document
 from tests.contract.neo4j_backend import server_settings
 from tests.integration.bolt_proxy import BoltFaultProxy
 from tests.integration.test_faults import committed, neo4j_deployment, neo4j_namespace, open_neo4j, wait

@@ -24,9 +24,10 @@ from graph.store import ApplyResult, StoreError, StoreUnavailable
 from policies import default_policy
 from policies.transfers import RecipientRules
 from schemas.policy import Policy
-from streams.agents import AGENT_NAME, MemoryCommitter, MemoryPublisher
+from streams.agents import AGENT_NAME
 from streams.app import create_worker
 from streams.handler import Handler
+from streams.messages import MemoryCommitter, MemoryPublisher
 from tests.conftest import TEST_KEY
 from tests.factories import BROKER, event
 from tests.rule_cases import (

@@ -11,8 +11,8 @@ from typing import Any
 
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import StoreUnavailable
-from streams.agents import MAX_DEAD_LETTER_RAW, RawMessage, dead_letter_envelope
 from streams.health import HealthFile, read_health
+from streams.messages import MAX_DEAD_LETTER_RAW, RawMessage, dead_letter_envelope
 from tests.factories import BROKER, event
 from tests.streams.test_agents import FlakyStore, _json, _run, _settings
 

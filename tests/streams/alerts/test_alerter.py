@@ -20,11 +20,11 @@ from lineage.simulator import simulate
 from policies import default_policy
 from policies.consent import ConsentState
 from schemas.events import validate_event
-from streams.agents import MemoryPublisher, RawMessage
 from streams.alerts.alerter import AlertProcessor, deliver_in_order, refresh_store_view
 from streams.alerts.judge import AlertJudge
 from streams.handler import Handler
 from streams.kafka_clients import aiokafka_options
+from streams.messages import MemoryPublisher, RawMessage
 from streams.topics import TopicNames
 from tests.conftest import TEST_KEY
 from tests.factories import ADVERTISER, BROKER, event
