@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from lineage.web.audit import AuditEntry, AuditTrailError, AuditVerification, to_csv, to_jsonl
+from lineage.web.audit import AuditEntry, AuditTrailError, AuditVerification
+from lineage.web.audit_export import to_csv, to_jsonl
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audit_refusal, audited, aware
 from lineage.web.console import Console

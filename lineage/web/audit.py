@@ -8,7 +8,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,6 @@ from pydantic import Field
 from lineage.web import audit_chain as chain
 from lineage.web.audit_chain import AuditBroken, AuditTorn, AuditTrailError, Head
 from lineage.web.tokens import Principal
-from reports.escaping import csv_text
 from schemas.base import Frozen
 
 __all__ = ["AuditBroken", "AuditEntry", "AuditLog", "AuditTorn", "AuditTrailError", "AuditVerification"]
@@ -362,50 +361,3 @@ def _last_line(fd: int) -> tuple[str, bool] | None:
         if pieces[i].strip():
             return pieces[i], i < len(pieces) - 1  # a newline follows it
     return None
-
-
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "role",
-    "action",
-    "endpoint",
-    "client",
-    "subject",
-    "target",
-    "returned",
-    "prev",
-    "mac",
-)
-
-
-def to_csv(entries: Iterable[AuditEntry]) -> str:
-    """Entries as CSV; ``returned`` as ``key=count`` pairs separated by ';'; a cell that starts like a spreadsheet
-    formula is made text (a target, an alert id, is whatever was asked for)."""
-    return csv_text(
-        CSV_COLUMNS,
-        (
-            [
-                e.seq,
-                e.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                e.actor,
-                e.role,
-                e.action,
-                e.endpoint,
-                e.client,
-                e.subject or "",
-                e.target or "",
-                ";".join(f"{k}={v}" for k, v in sorted(e.returned.items())),
-                e.prev,
-                e.mac or "",
-            ]
-            for e in entries
-        ),
-        lineterminator="\n",
-    )
-
-
-def to_jsonl(entries: Iterable[AuditEntry]) -> str:
-    """Entries as JSON Lines, one entry per line."""
-    return "".join(e.model_dump_json() + "\n" for e in entries)

@@ -77,7 +77,8 @@ def _number(cell: str) -> bool:
 
 
 def test_the_audit_export_makes_formulas_text() -> None:
-    from lineage.web.audit import AuditEntry, to_csv
+    from lineage.web.audit import AuditEntry
+    from lineage.web.audit_export import to_csv
 
     entry = AuditEntry.model_construct(
         seq=1,
