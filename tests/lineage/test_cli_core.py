@@ -185,7 +185,7 @@ def test_a_failure_of_the_command_itself_exits_3_without_its_text(
     def broken(*args: object, **kwargs: object) -> None:
         raise TypeError("victim@example.com")
 
-    monkeypatch.setattr("lineage.cli.ingest_lines", broken)
+    monkeypatch.setattr("lineage.cli_ingest.ingest_lines", broken)
     src = write_lines(tmp_path / "e.jsonl", [json.dumps(event())])
     code, _, err = run("ingest", str(src), "--store", store)
     assert code == 3 and err.startswith("lineage: internal error: TypeError at test_cli_core.py:")
