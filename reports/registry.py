@@ -60,6 +60,8 @@ class ReportKind(Generic[R]):
     returned: Callable[[R], dict[str, int]] | None = None  # for per-person kinds: what the audit trail counts
     annex: bool = False  # offers an annex of evidence event ids in its letter (--annex, ?annex=true)
     refs: Callable[[R], list[str]] | None = None  # the references its lines quote: what --evidence writes
+    heading: str = ""  # the console's card: its heading (default: the title) and one sentence on what it holds
+    summary: str = ""
 
 
 def _access(r: ReportRequest) -> AccessReport:
@@ -95,6 +97,8 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         region=True,
         annex=True,
         returned=lambda r: {"categories": len(r.categories), "recipients": len(r.recipients)},
+        heading="Access report (GDPR Art. 15 / CCPA right to know)",
+        summary="What is recorded of the person, for what, from where, and who received it.",
     ),
     ReportKind(
         "art19",
@@ -106,6 +110,8 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         per_person=True,
         period=False,
         returned=lambda r: {"recipients": len(r.recipients)},
+        heading="Recipients to notify (GDPR Art. 19)",
+        summary="Who received the person's data and must be told of an erasure, rectification or restriction.",
     ),
     ReportKind(
         "ropa",
@@ -115,6 +121,8 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         ropa.ropa_tables,
         ("activities", "flows", "transfers", "undeclared", "unexercised"),
         refs=ropa.ropa_refs,
+        heading="Record of processing (GDPR Art. 30)",
+        summary="Declared processing activities with what was observed.",
     ),
     ReportKind(
         "ccpa",
@@ -124,6 +132,9 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         ccpa.ccpa_tables,
         ("collected", "sold_or_shared", "business_purpose"),
         refs=ccpa.ccpa_refs,
+        heading="CCPA disclosures",
+        summary="Categories collected, sold or shared, and disclosed for a business purpose (default: the preceding "
+        "12 months).",
     ),
     ReportKind(
         "gaps",
@@ -133,6 +144,8 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         gaps.gaps_tables,
         ("undeclared", "unexercised"),
         refs=gaps.gaps_refs,
+        heading="Declared vs observed",
+        summary="Undeclared flows and declarations never exercised.",
     ),
 )
 #: Every report by kind, in the order the CLI and the API list them.

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
+from pydantic import Field
 
 from lineage.cli_common import region as parse_region
 from lineage.web.auth import REFUSALS, requires
@@ -21,6 +22,7 @@ from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
 from reports.formats import ReportFormatError, render
 from reports.registry import REPORTS, ReportKind, ReportRequest
+from schemas.base import Frozen
 from schemas.reports import Report
 
 _MEDIA = {"json": "application/json", "csv": "text/csv", "html": "text/html", "pdf": "application/pdf"}
@@ -50,6 +52,16 @@ def _region(text: str | None) -> frozenset[str] | None:
         return parse_region(text)  # one region syntax for the CLI and the API
     except argparse.ArgumentTypeError:  # its message quotes the value: an answer never repeats the request
         raise HTTPException(400, "region: expected ISO 3166 country codes and/or EEA, comma-separated") from None
+
+
+class ReportOffer(Frozen):
+    """One report the console offers, from the table of report kinds (reports/registry.py)."""
+
+    kind: str = Field(description="Its name: /api/reports/{kind} and /api/reports/{kind}/download.")
+    heading: str = Field(description="What the console's card calls it.")
+    summary: str = Field(description="One sentence on what it holds.")
+    per_person: bool = Field(description="About one person: needs ?subject= and the dpo role, and is audited.")
+    period: bool = Field(description="Whether it takes since and until.")
 
 
 def reports_router(console: Console) -> APIRouter:
@@ -129,6 +141,21 @@ def reports_router(console: Console) -> APIRouter:
                 parameters.append(p)
         report_json.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         return report_json
+
+    @r.get("/api/reports", response_model=list[ReportOffer], responses=REFUSALS)
+    def offered(who: Principal = Depends(readers)) -> list[ReportOffer]:  # noqa: B008
+        """The reports the console offers (the CLI's and the API's table): per-person ones to the dpo role only."""
+        return [
+            ReportOffer(
+                kind=k.name,
+                heading=k.heading or k.title,
+                summary=k.summary,
+                per_person=k.per_person,
+                period=k.period,
+            )
+            for k in REPORTS.values()
+            if who.role is Role.DPO or not k.per_person
+        ]
 
     for kind in REPORTS.values():
         title = kind.title[0].upper() + kind.title[1:]

@@ -37,6 +37,7 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/audit/verify"): {"dpo"},
     ("GET", "/api/reports/access?subject={person}"): {"dpo"},
     ("GET", "/api/reports/art19?subject={person}"): {"dpo"},
+    ("GET", "/api/reports"): {"dpo", "auditor"},
     ("GET", "/api/reports/ropa"): {"dpo", "auditor"},
     ("GET", "/api/reports/ccpa"): {"dpo", "auditor"},
     ("GET", "/api/reports/gaps"): {"dpo", "auditor"},
@@ -253,6 +254,18 @@ def test_revoked_token_is_refused_at_once(client: TestClient, site: Site) -> Non
     assert client.get("/api/health", headers=site.auth("auditor")).status_code == 200
     site.console.tokens.revoke("auditor-1")
     assert client.get("/api/health", headers=site.auth("auditor")).status_code == 401
+
+
+def test_the_reports_on_offer_are_the_table_of_report_kinds(client: TestClient, site: Site) -> None:
+    from reports.registry import REPORTS
+
+    dpo = client.get("/api/reports", headers=site.auth("dpo")).json()
+    assert [r["kind"] for r in dpo] == list(REPORTS)  # one table feeds the CLI, the API and the console
+    assert all(r["heading"] and r["summary"] for r in dpo)
+    assert {r["kind"]: r["period"] for r in dpo if r["per_person"]} == {"access": True, "art19": False}
+    auditor = client.get("/api/reports", headers=site.auth("auditor")).json()
+    assert [r["kind"] for r in auditor] == [k for k, v in REPORTS.items() if not v.per_person]
+    assert client.get("/api/reports", headers=site.auth("service")).status_code == 403
 
 
 def test_reports_json_and_downloads(client: TestClient, site: Site, world: World) -> None:

@@ -24,6 +24,7 @@ from lineage.web.audit import AuditLog
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role, TokenFile
 from policies import default_policy
+from reports.registry import REPORTS
 from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
 from tests.web.conftest import World
 from tests.web.live import serving
@@ -209,6 +210,9 @@ def test_dpo_looks_up_a_person_follows_a_recipient_and_acknowledges_an_alert(
     _css(d, 'nav a[data-view="reports"]')[0].click()
     _wait(d, lambda d: _css(d, 'button[data-report="ropa"][data-format="pdf"]'))
     assert _css(d, 'button[data-report="access"]')  # per-person reports for a DPO
+    cards = [p.get_attribute("data-kind") for p in _css(d, "#reports-result .panel[data-kind]")]
+    # a card per kind of the table the CLI and the API read: the period's reports, then the per-person ones
+    assert cards == sorted(REPORTS, key=lambda k: REPORTS[k].per_person)
     _shot(d, "web-reports.png")
     _css(d, 'button[data-report="gaps"][data-format="csv"]')[0].click()
     _wait(d, lambda d: list(d.downloads.glob("lineage-gaps-*.csv")))

@@ -215,28 +215,23 @@ function reportFile(kind, format, subject, since, until) {
     .catch((e) => { if (!(e instanceof ApiError && e.status === 401)) showMessage(`Could not make the ${kind} report: ${e.message}`); });
 }
 
-const REPORTS = [
-  { kind: "ropa", title: "Record of processing (GDPR Art. 30)", text: "Declared processing activities with what was observed." },
-  { kind: "ccpa", title: "CCPA disclosures", text: "Categories collected, sold or shared, and disclosed for a business purpose (default: the preceding 12 months)." },
-  { kind: "gaps", title: "Declared vs observed", text: "Undeclared flows and declarations never exercised." },
-];
-
-function showReports() {
+// the reports on offer come from the server's table of report kinds (the CLI's and the API's): a new kind shows here
+async function showReports() {
   const out = $("reports-result");
+  const offered = await getJson("/api/reports");
   const buttons = (kind, getArgs) => ["pdf", "html", "csv", "json"].map((f) =>
     el("button", { class: "secondary small", type: "button", "data-report": kind, "data-format": f, onclick: () => { const a = getArgs(); if (a) reportFile(kind, f, ...a); } }, f.toUpperCase()));
   const since = el("input", { type: "date", id: "report-since" }), until = el("input", { type: "date", id: "report-until" });
-  const cards = REPORTS.map((r) => el("div", { class: "panel" }, el("h3", { text: r.title }), el("p", { class: "hint", text: r.text }),
-    el("div", { class: "row" }, buttons(r.kind, () => [null, since.value, until.value]))));
+  const card = (r, getArgs) => el("div", { class: "panel", "data-kind": r.kind }, el("h3", { text: r.heading }), el("p", { class: "hint", text: r.summary }),
+    el("div", { class: "row" }, buttons(r.kind, getArgs)));
   const parts = [el("h2", { text: "Reports" }), el("div", { class: "row" }, el("label", {}, "Period from", since), el("label", {}, "until (exclusive)", until)),
-    el("div", { class: "reports-grid" }, cards)];
-  if (state.me.role === "dpo") {
+    el("div", { class: "reports-grid" }, offered.filter((r) => !r.per_person).map((r) => card(r, () => [null, since.value, until.value])))];
+  const personal = offered.filter((r) => r.per_person);  // offered to the dpo role only
+  if (personal.length) {
     const subject = el("input", { type: "search", id: "report-subject", size: 32, placeholder: "person's id", autocomplete: "off" });
     const need = () => { const s = subject.value.trim(); if (!s) { showMessage("Give the person's id first."); return null; } return [s]; };
     parts.push(el("h3", { text: "For one person (recorded in the audit trail)" }), el("div", { class: "row" }, el("label", {}, "Person's id", subject)),
-      el("div", { class: "reports-grid" },
-        el("div", { class: "panel" }, el("h3", { text: "Access report (GDPR Art. 15 / CCPA right to know)" }), el("div", { class: "row" }, buttons("access", () => { const s = need(); return s && [s[0], since.value, until.value]; }))),
-        el("div", { class: "panel" }, el("h3", { text: "Recipients to notify (GDPR Art. 19)" }), el("div", { class: "row" }, buttons("art19", need)))));
+      el("div", { class: "reports-grid" }, personal.map((r) => card(r, () => { const s = need(); return s && (r.period ? [s[0], since.value, until.value] : [s[0]]); }))));
   }
   out.replaceChildren(...parts);
 }
