@@ -8,10 +8,13 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO, TypeVar
 
 from config import Settings
 from reports.vocab import EEA
+
+if TYPE_CHECKING:
+    from streams.deadletter import FileDeadLetters
 
 #: Exit codes of every command: 1 when some input was rejected (the rest applied) or the work is incomplete;
 #: 2 when the command could not be used as called: bad arguments or settings, a store or broker it cannot use;
@@ -129,6 +132,23 @@ def open_events(name: str) -> tuple[BinaryIO, str, int | None, Path]:
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
     return path.open("rb"), str(path), path.stat().st_size, path.with_name(path.name + ".deadletter.jsonl")
+
+
+def open_events_and_dead_letters(
+    name: str, dead_letters: str | None
+) -> tuple[BinaryIO, str, int | None, FileDeadLetters]:
+    """:func:`open_events`, and the dead-letter file its rejected lines go to (``dead_letters`` or the default beside
+    it), refused before anything is read when it cannot be written."""
+    from streams.deadletter import FileDeadLetters
+
+    fh, origin, total, default_path = open_events(name)
+    dead = FileDeadLetters(Path(dead_letters) if dead_letters else default_path)
+    problem = dead.problem()
+    if problem is not None:
+        if name != "-":
+            fh.close()
+        raise UsageError(f"cannot write dead letters: {problem} (choose another with --dead-letters)")
+    return fh, origin, total, dead
 
 
 def with_store(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:

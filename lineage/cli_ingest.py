@@ -18,10 +18,9 @@ from lineage.cli_common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
-    UsageError,
     fraction,
     non_negative_int,
-    open_events,
+    open_events_and_dead_letters,
     positive_int,
     with_store,
 )
@@ -81,14 +80,8 @@ class _Shown:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    fh, origin, total, default_dlq = open_events(args.file)
-    dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
-    dead = FileDeadLetters(dlq_path)
-    problem = dead.problem()
-    if problem is not None:
-        if args.file != "-":
-            fh.close()
-        raise UsageError(f"cannot write dead letters: {problem} (choose another with --dead-letters)")
+    fh, origin, total, dead = open_events_and_dead_letters(args.file, args.dead_letters)
+    dlq_path = dead.path
     shown = _Shown(dead)
     progress = _Progress(total, args.progress or (err.isatty() and (total or 0) > 5_000_000), err)
     handler = build_handler(settings)

@@ -12,7 +12,7 @@ from lineage.cli_common import (
     EXIT_INTERNAL,
     EXIT_OK,
     UsageError,
-    open_events,
+    open_events_and_dead_letters,
     positive_float,
     positive_int,
     with_store,
@@ -141,21 +141,15 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings, out: TextIO,
 def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import event_window, load_configured_policy
     from schemas.events import EventError
-    from streams.deadletter import DeadLetter, FileDeadLetters, raw_fields
+    from streams.deadletter import DeadLetter, raw_fields
     from streams.embedded import read_lines
     from streams.emitter import Emitter
     from streams.event_sinks import KafkaSink, SinkError
     from streams.handler import describe_error
     from streams.ingest_chunks import MAX_LINE_BYTES, Oversized
 
-    fh, origin, _, default_dlq = open_events(args.file)
-    dlq_path = Path(args.dead_letters) if args.dead_letters else default_dlq
-    dead = FileDeadLetters(dlq_path)
-    problem = dead.problem()
-    if problem is not None:
-        if args.file != "-":
-            fh.close()
-        raise UsageError(f"cannot write dead letters: {problem} (choose another with --dead-letters)")
+    fh, origin, _, dead = open_events_and_dead_letters(args.file, args.dead_letters)
+    dlq_path = dead.path
     taxonomy = load_configured_policy(settings).taxonomy()
     sent = rejected = failed = unwritten = 0
     try:
