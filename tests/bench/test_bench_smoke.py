@@ -57,6 +57,8 @@ def test_server_measurements_run(tmp_path: Path) -> None:
             require(name.capitalize() if name == "kafka" else "Neo4j", f"no {name} answers on the default port")
     out = bench("ingest", "--services", "shared", "--no-record", results=tmp_path / "RESULTS.md", timeout=180)
     assert "1. ingest Kafka -> worker -> Neo4j vs naive" in out
+    assert "1. ingest Kafka -> worker -> Neo4j vs raw write" in out and "raw per-person write" in out
+    assert "Neo4j CPU per event: the pipeline" in out
     assert "kafka: already running (shared mode), left running" in out
 
 

@@ -1,0 +1,178 @@
+"""Where Neo4j's time goes per batch: `python -m bench.write_profile [--people N] [--days D] [--batch B]`.
+
+The simulator's events, turned into ChangeSets by the handler (policy on, as the workers do), are applied with
+``Neo4jGraphStore.apply`` in batches of ``--batch`` events from one thread, into a fresh namespace of the default
+server (``LINEAGE_TEST_NEO4J_URI`` or bolt://127.0.0.1:7687), deleted afterwards. Every statement the store runs is
+timed (sent, and its records read) and named; the rest of a batch's time is the commit and the store's Python.
+One batch in the middle is then profiled (``PROFILE``): the database hits of each statement. Prints a table;
+records nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import neo4j
+from neo4j._sync.work.transaction import TransactionBase
+
+from bench.common import KEY, dataset
+from bench.profiling import cpu_seconds, pid_file
+from bench.services import PASSWORD, REPO
+from graph import neo4j_aggregates, neo4j_plan
+from graph.changes import Rel
+from graph.pseudonym import Pseudonymizer, key_from_text
+from policies import default_policy
+from schemas.events import parse_event
+from streams.handler import Handler
+
+
+def statement_names() -> dict[str, str]:
+    """The store's write statements by their text."""
+    names = {
+        getattr(neo4j_plan, name): name
+        for name in (
+            "DATA", "EVENTS", "LANDED", "SUBJECTS", "RECIPIENTS", "SOURCES", "ALERTS", "TRIGGERS", "CONSENTS",
+            "LOCK_PEOPLE", "FORGET_BARE", "CUTOFFS", "LATE_RECIPIENTS",
+        )
+    }  # fmt: skip
+    names |= {neo4j_plan.EDGES[rel]: f"EDGES[{rel.value}]" for rel in Rel}
+    names |= {
+        getattr(neo4j_aggregates, name): f"aggregates.{name}"
+        for name in ("REGISTER", "UNITS", "PEOPLE", "MEMBERS", "STORED_UNITS", "UNIT_KEYS")
+    }
+    return names
+
+
+class Recorder:
+    """Times (and, when profiling, PROFILEs) every statement run in a transaction."""
+
+    def __init__(self) -> None:
+        self.names = statement_names()
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
+        self.hits: dict[str, int] = {}
+        self.profiling = False
+
+    def name(self, query: str) -> str:
+        return self.names.get(query, " ".join(query.split())[:50])
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        original = TransactionBase.run
+        recorder = self
+
+        def run(tx: Any, query: Any, parameters: Any = None, **kw: Any) -> Any:
+            name = recorder.name(query)
+            if recorder.profiling:
+                result = original(tx, "PROFILE " + query, parameters, **kw)
+                result._buffer_all()
+                summary = result._summary or result.consume()
+                recorder.hits[name] = recorder.hits.get(name, 0) + _db_hits(summary.profile)
+                return result
+            start = time.perf_counter()
+            result = original(tx, query, parameters, **kw)
+            result._buffer_all()
+            recorder.seconds[name] = recorder.seconds.get(name, 0.0) + time.perf_counter() - start
+            recorder.calls[name] = recorder.calls.get(name, 0) + 1
+            rows = (parameters or {}).get("rows", kw.get("rows", kw.get("keys")))
+            if isinstance(rows, list):
+                recorder.rows[name] = recorder.rows.get(name, 0) + len(rows)
+            return result
+
+        TransactionBase.run = run  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            TransactionBase.run = original  # type: ignore[method-assign]
+
+
+def _db_hits(plan: dict[str, Any] | None) -> int:
+    if not plan:
+        return 0
+    return int(plan.get("dbHits", 0)) + sum(_db_hits(child) for child in plan.get("children", ()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.write_profile", description=__doc__)
+    p.add_argument("--people", type=int, default=600)
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--batch", type=int, default=1000, help="events per apply() (the workers' batch size)")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+
+    from config import Settings
+    from graph.neo4j_store import Neo4jGraphStore
+
+    uri = os.environ.get("LINEAGE_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
+    namespace = f"bench-profile-{uuid.uuid4().hex[:8]}"
+    settings = Settings(neo4j_user="neo4j", neo4j_password=PASSWORD, neo4j_max_retry_time=120.0)
+    data = dataset(args.people, args.days, args.seed)
+    policy = default_policy()
+    taxonomy = policy.taxonomy()
+    events = [parse_event(line, taxonomy) for line in data.lines]
+    store = Neo4jGraphStore.from_url(f"{uri}?namespace={namespace}", settings)
+    state = os.environ.get("LINEAGE_STATE_DIR") or str(REPO / ".local-services")
+    pid = pid_file(Path(state) / "neo4j" / "neo4j.pid")
+    recorder = Recorder()
+    try:
+        handler = Handler(store, policy, Pseudonymizer(key_from_text(KEY)))
+        changes = handler.changes(events)
+        batches = [changes[i : i + args.batch] for i in range(0, len(changes), args.batch)]
+        profiled = len(batches) // 2
+        wall = 0.0
+        cpu0 = cpu_seconds(pid) if pid else float("nan")
+        with recorder.installed():
+            for i, batch in enumerate(batches):
+                if i == profiled:
+                    continue
+                start = time.perf_counter()
+                store.apply(batch)
+                wall += time.perf_counter() - start
+            cpu = (cpu_seconds(pid) if pid else float("nan")) - cpu0
+            recorder.profiling = True
+            store.apply(batches[profiled])
+        timed = len(changes) - len(batches[profiled])
+        stats = store.stats()
+    finally:
+        store.close()
+        with (
+            neo4j.GraphDatabase.driver(uri, auth=("neo4j", PASSWORD)) as driver,
+            driver.session(database="neo4j") as session,
+        ):
+            session.run(
+                "MATCH (n) WHERE n.ns = $ns CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", ns=namespace
+            ).consume()
+    in_statements = sum(recorder.seconds.values())
+    print(
+        f"{data.describe()}: {timed:,} events applied in {len(batches) - 1} batches of {args.batch} from one thread"
+        f" in {wall:.1f} s ({timed / wall:,.0f} events/s); Neo4j CPU {cpu:.1f} s ({1e6 * cpu / timed:.0f} us/event);"
+        f" statements {in_statements:.1f} s, commit and Python {wall - in_statements:.1f} s."
+    )
+    print(f"graph: {stats}")
+    print(f"db hits of batch {profiled} ({len(batches[profiled])} events): {sum(recorder.hits.values()):,}")
+    print("| statement | calls | rows/event | seconds | us/event | share | db hits/event (profiled batch) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    n_prof = len(batches[profiled])
+    for name, secs in sorted(recorder.seconds.items(), key=lambda kv: -kv[1]):
+        rows = recorder.rows.get(name)
+        print(
+            f"| {name} | {recorder.calls[name]} | {rows / timed if rows else 0:.2f} | {secs:.2f} |"
+            f" {1e6 * secs / timed:.0f} | {100 * secs / wall:.0f}% | {recorder.hits.get(name, 0) / n_prof:.1f} |"
+        )
+    print(
+        f"| commit and Python | | | {wall - in_statements:.2f} | {1e6 * (wall - in_statements) / timed:.0f} |"
+        f" {100 * (wall - in_statements) / wall:.0f}% | |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
