@@ -107,13 +107,13 @@ CREATE (dn)-[:COLLECTED_FROM {first_seen: t1, last_seen: t1, count: 1}]->(src)
 CREATE (de)-[:USED_FOR {first_seen: t2, last_seen: t2, count: 1}]->(pur)
 CREATE (de)-[:SHARED_WITH {purpose: purpose, first_seen: t2, last_seen: t2, count: 1}]->(rec)
 CREATE (e1:Event {ns: $ns, event_id: key + '-c', kind: 'collected', occurred_at: t1, emitted_by: 'bench',
-                  subject: key, role: 'controller', customer: 'acme-corp', applied_at: $now, batch: 'bench'})
+                  subject: key, role: 'controller', customer: 'acme-corp', applied_at: $now, subject_type: 'customer',
+                  categories: [$email, $name], source: $source})
 CREATE (e2:Event {ns: $ns, event_id: key + '-s', kind: 'shared', occurred_at: t2, emitted_by: 'bench',
-                  subject: key, role: 'controller', customer: 'acme-corp', applied_at: $now, batch: 'bench'})
-CREATE (e1)-[:EVIDENCE {rels: ['HOLDS', 'COLLECTED_FROM'], targets: ['controller', $source], purposes: ['', '']}]->(de)
-CREATE (e1)-[:EVIDENCE {rels: ['HOLDS', 'COLLECTED_FROM'], targets: ['controller', $source], purposes: ['', '']}]->(dn)
-CREATE (e2)-[:EVIDENCE {rels: ['HOLDS', 'USED_FOR', 'SHARED_WITH'], targets: ['controller', purpose, rid],
-                        purposes: ['', '', purpose]}]->(de)
+                  subject: key, role: 'controller', customer: 'acme-corp', applied_at: $now, subject_type: 'customer',
+                  categories: [$email], purpose: purpose, recipient: rid})
+CREATE (e1)-[:ABOUT]->(s)
+CREATE (e2)-[:ABOUT]->(s)
 """
 
 

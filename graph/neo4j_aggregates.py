@@ -67,8 +67,8 @@ UNWIND $keys AS key
 MATCH (e:Event {ns: $ns, subject: key})
 WHERE e.kind IN $kinds AND ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
 RETURN e.event_id AS id, e.kind AS kind, e.occurred_at AS at, key AS subject, coalesce(e.subject_type, '') AS type,
-       e.role AS role, [(e)-[x:EVIDENCE]->(d:Data) | [d.category, x.rels, x.targets]] AS evidence,
-       [(e)-[:TRIGGERED]->(a:Alert) | a.alert_id] AS alerts
+       e.role AS role, coalesce(e.categories, []) AS categories, e.source AS source, e.purpose AS purpose,
+       e.recipient AS recipient, [(e)-[:TRIGGERED]->(a:Alert) | a.alert_id] AS alerts
 ORDER BY key, at, id
 """
 
@@ -141,18 +141,7 @@ def write(tx: Any, ns: str, delta: Delta, added: Mapping[str, int], sign: int = 
 def _facts(records: Iterable[Any]) -> list[EventFacts]:
     out = []
     for r in records:
-        categories: list[str] = []
-        source = purpose = recipient = None
-        for category, rels, targets in r["evidence"]:
-            for rel, target in zip(rels, targets, strict=True):
-                if rel == "HOLDS":
-                    categories.append(category)
-                elif rel == "COLLECTED_FROM":
-                    source = target
-                elif rel == "USED_FOR":
-                    purpose = target
-                elif rel == "SHARED_WITH":
-                    recipient = target
+        categories = r["categories"]
         out.append(
             EventFacts(
                 r["id"],
@@ -162,9 +151,9 @@ def _facts(records: Iterable[Any]) -> list[EventFacts]:
                 r["type"],
                 r["role"],
                 tuple(sorted(set(categories))),
-                source,
-                purpose,
-                recipient,
+                r["source"],
+                r["purpose"],
+                r["recipient"],
                 tuple(sorted(r["alerts"])),
             )
         )

@@ -27,18 +27,18 @@ def _dt(seconds: str, nanos: str) -> str:
 
 # -- Data nodes, events and evidence -----------------------------------------------------------------------
 # The batch's Data nodes first, once each (rows [data id, subject, category], sorted by id), returning their element
-# ids (one record of [id, element id] pairs: a record per row costs the driver more than the rest): the evidence and
-# the lineage edges then reach them directly instead of by an index seek each.
+# ids (one record of [id, element id] pairs: a record per row costs the driver more than the rest): the lineage edges
+# then reach them directly instead of by an index seek each.
 DATA = """
 UNWIND $rows AS r
 MERGE (d:Data {ns: $ns, id: r[0]}) ON CREATE SET d.subject = r[1], d.category = r[2]
 RETURN collect([r[0], elementId(d)]) AS nodes
 """
-# One row per event: [event_id, seconds, nanoseconds, props, evidence], evidence one entry per Data node the event
-# is about: [data node's element id, rels, targets, purposes] (parallel lists: the event is evidence for the
-# lineage relationship rels[i] of the Data node to targets[i], with purposes[i] for SHARED_WITH, '' otherwise).
+# One row per event: [event_id, seconds, nanoseconds, props, data]. A data event (``data`` true) carries what its
+# lineage edges follow from (categories, source, purpose, recipient: graph.changes.edge_keys) as properties, which
+# makes it the evidence of each of those edges, and gets one ABOUT relationship to its person (locked, so present).
 # Only events created by this attempt ($batch, a mark removed again in the same statement, so never stored) get
-# their evidence; the statement returns their ids (one record).
+# their relationship; the statement returns their ids (one record).
 EVENTS = f"""
 UNWIND $rows AS r
 MERGE (e:Event {{ns: $ns, event_id: r[0]}})
@@ -47,9 +47,9 @@ WITH e, r WHERE e.batch = $batch
 REMOVE e.batch
 WITH e, r
 CALL (e, r) {{
-  UNWIND r[4] AS x
-  MATCH (d:Data) WHERE elementId(d) = x[0]
-  CREATE (e)-[:EVIDENCE {{rels: x[1], targets: x[2], purposes: x[3]}}]->(d)
+  WITH e, r WHERE r[4]
+  MATCH (s:Subject {{ns: $ns, key: e.subject}})
+  CREATE (e)-[:ABOUT]->(s)
 }}
 RETURN collect(e.event_id) AS created
 """
@@ -165,10 +165,9 @@ MATCH (t:Tombstone {ns: $ns, event_id: r[0]}) WHERE NOT r[1] IN t.recipients
 SET t.recipients = t.recipients + r[1]
 """
 _ERASE_TOMBSTONE = """
-OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})-[x:EVIDENCE]->(:Data)
-WHERE ev.occurred_at <= $at AND 'SHARED_WITH' IN x.rels
-UNWIND [i IN range(0, size(coalesce(x.rels, [])) - 1) WHERE x.rels[i] = 'SHARED_WITH' | x.targets[i]] AS target
-WITH collect(DISTINCT target) AS found
+OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})
+WHERE ev.occurred_at <= $at AND ev.recipient IS NOT NULL AND size(ev.categories) > 0
+WITH collect(DISTINCT ev.recipient) AS found
 CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
                      recipients: found + [r IN $known WHERE NOT r IN found]})
 SET t.reason = $reason
@@ -188,26 +187,29 @@ _ERASE_CONSENTS = """
 MATCH (:Subject {ns: $ns, key: $key})-[:RECORDED]->(c:Consent) WHERE c.occurred_at <= $at
 DETACH DELETE c
 """
-# what is left of each edge: the evidence of events after the erasure (usually none: the edge goes)
+# what is left of each edge: the events after the erasure that are its evidence (usually none: the edge goes)
 _ERASE_HOLDS = """
 MATCH (:Subject {ns: $ns, key: $key})-[e:HOLDS]->(d:Data)
-OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d)
-WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'HOLDS' AND x.targets[i] = e.role)
+OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.role = e.role AND d.category IN ev.categories
 WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
 FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
 FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
 """
 _ERASE_EDGES = """
 MATCH (d:Data {ns: $ns, subject: $key})-[e:COLLECTED_FROM|USED_FOR|SHARED_WITH]->(t)
-WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target, coalesce(e.purpose, '') AS purpose
-OPTIONAL MATCH (ev:Event)-[x:EVIDENCE]->(d)
-WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = rel AND x.targets[i] = target AND x.purposes[i] = purpose)
+WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target
+OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})
+WHERE d.category IN ev.categories AND CASE rel
+  WHEN 'COLLECTED_FROM' THEN ev.source = target
+  WHEN 'USED_FOR' THEN ev.purpose = target
+  ELSE ev.recipient = target AND ev.purpose = e.purpose END
 WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
 FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
 FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
 """
 _ERASE_DATA = """
-MATCH (d:Data {ns: $ns, subject: $key}) WHERE NOT EXISTS { (:Event)-[:EVIDENCE]->(d) }
+MATCH (d:Data {ns: $ns, subject: $key})
+WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE d.category IN ev.categories }
 DETACH DELETE d
 """
 _ERASE_SUBJECT = """
@@ -245,6 +247,27 @@ CALL (e) { REMOVE e.batch } IN TRANSACTIONS OF 10000 ROWS
 """
 
 
+# -- schema version 4 -> 5: a data event carries its evidence (categories, source, purpose, recipient) and one ABOUT
+# relationship to its person, instead of an EVIDENCE relationship to each of its Data nodes
+MIGRATE_EVENT_EVIDENCE = """
+MATCH (e:Event) WHERE e.ns = $ns AND e.categories IS NULL AND EXISTS { (e)-[:EVIDENCE]->() }
+CALL (e) {
+  MATCH (e)-[x:EVIDENCE]->(d:Data)
+  WITH e, collect(x) AS xs, collect(d.category) AS categories
+  WITH e, xs, categories,
+       reduce(acc = [], x IN xs | acc + [i IN range(0, size(x.rels) - 1) | [x.rels[i], x.targets[i]]]) AS pairs
+  SET e.categories = categories,
+      e.source = head([p IN pairs WHERE p[0] = 'COLLECTED_FROM' | p[1]]),
+      e.purpose = head([p IN pairs WHERE p[0] = 'USED_FOR' | p[1]]),
+      e.recipient = head([p IN pairs WHERE p[0] = 'SHARED_WITH' | p[1]])
+  FOREACH (x IN xs | DELETE x)
+  WITH e
+  MATCH (s:Subject {ns: e.ns, key: e.subject})
+  MERGE (e)-[:ABOUT]->(s)
+} IN TRANSACTIONS OF 5000 ROWS
+"""
+
+
 # -- planning ----------------------------------------------------------------------------------------------------
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -258,38 +281,30 @@ def epoch(value: datetime) -> tuple[int, int]:
 
 def event_rows(batch: Iterable[ChangeSet]) -> tuple[list[list[Any]], list[list[Any]]]:
     """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch) and
-    the :data:`DATA` rows of their Data nodes.
-
-    The evidence entries name their Data node by its id; :func:`resolve_evidence` puts its element id there.
-    """
+    the :data:`DATA` rows of their Data nodes."""
     out = []
     data: dict[str, list[Any]] = {}
     for cs in batch:
         ev = cs.event
-        props = {"kind": ev.kind, "emitted_by": ev.emitted_by, "subject": ev.subject, "role": ev.role}
-        if cs.categories:  # a data event: the data-subject type it gave its person (flow aggregates count by it)
-            props["subject_type"] = cs.subject.type
+        props: dict[str, Any] = {"kind": ev.kind, "emitted_by": ev.emitted_by, "subject": ev.subject, "role": ev.role}
         if ev.customer is not None:
             props["customer"] = ev.customer
-        evidence: dict[str, list[Any]] = {}
-        for e in dict.fromkeys(cs.edges):
-            data_id = f"{e.subject}|{e.category}"
-            x = evidence.get(data_id)
-            if x is None:
-                x = evidence[data_id] = [data_id, [], [], []]
+        if cs.categories:  # a data event: its evidence, and the data-subject type it gave its person
+            categories = list(dict.fromkeys(cs.categories))
+            props["categories"] = categories
+            props["subject_type"] = cs.subject.type
+            if cs.source is not None:
+                props["source"] = cs.source.id
+            if cs.purpose is not None:
+                props["purpose"] = cs.purpose
+                if cs.recipient is not None:
+                    props["recipient"] = cs.recipient.id
+            for category in categories:
+                data_id = f"{ev.subject}|{category}"
                 if data_id not in data:
-                    data[data_id] = [data_id, e.subject, e.category]
-            x[1].append(e.rel.value)
-            x[2].append(e.target)
-            x[3].append(e.purpose)
-        out.append([ev.event_id, *epoch(ev.occurred_at), props, [evidence[k] for k in sorted(evidence)]])
+                    data[data_id] = [data_id, ev.subject, category]
+        out.append([ev.event_id, *epoch(ev.occurred_at), props, bool(cs.categories)])
     return out, [data[k] for k in sorted(data)]
-
-
-def resolve_evidence(rows: list[list[Any]], nodes: Mapping[str, str]) -> list[list[Any]]:
-    """``rows`` (from :func:`event_rows`) with each evidence entry's Data id replaced by the element id :data:`DATA`
-    returned for it (``nodes``)."""
-    return [[r[0], r[1], r[2], r[3], [[nodes[x[0]], x[1], x[2], x[3]] for x in r[4]]] for r in rows]
 
 
 def resolve(statements: Sequence[Statement], data: Mapping[str, str], subjects: Mapping[str, str]) -> list[Statement]:

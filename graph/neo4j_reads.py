@@ -34,13 +34,12 @@ RETURN d.category AS category,
   [(d)-[:COLLECTED_FROM]->(t:Source) | [t.type, t.name]] AS sources,
   [(d)-[e:USED_FOR]->(t:Purpose) | [t.key, e.first_seen, e.last_seen, e.count]] AS uses,
   [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, first: e.first_seen, last: e.last_seen,
-     recipient: t {.id, .name, .type, .country, .contact},
-     events: [(ev:Event)-[x:EVIDENCE]->(d) WHERE any(i IN range(0, size(x.rels) - 1) WHERE x.rels[i] = 'SHARED_WITH'
-              AND x.targets[i] = t.id AND x.purposes[i] = e.purpose) | ev.event_id]}] AS shares
+     recipient: t {.id, .name, .type, .country, .contact}}] AS shares
 """
-EVENT_COUNTS = """
-MATCH (d:Data {ns: $ns, subject: $key})<-[x:EVIDENCE]-(ev:Event) WHERE 'HOLDS' IN x.rels
-RETURN d.category AS category, count(DISTINCT ev) AS n
+# the person's data events, each the evidence of the lineage edges its fields give (graph.changes.edge_keys)
+EVIDENCE = """
+MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.categories IS NOT NULL
+RETURN ev.event_id AS id, ev.categories AS categories, ev.purpose AS purpose, ev.recipient AS recipient
 """
 # each alert with its count of people (its flow aggregate) and its latest $sample triggering events, never all of them
 ALERT_LIST = """
@@ -82,7 +81,10 @@ RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS
   COUNT { (:Recipient {ns: $ns}) } AS recipients, COUNT { (:Source {ns: $ns}) } AS sources,
   COUNT { (:Subject {ns: $ns})-[:HOLDS]->() } + COUNT { (:Data {ns: $ns})-[:COLLECTED_FROM|USED_FOR|SHARED_WITH]->() }
     AS edges,
-  COLLECT { MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) }[0] AS evidence,
+  COLLECT { MATCH (e:Event {ns: $ns}) WHERE e.categories IS NOT NULL
+            RETURN sum(size(e.categories) * (1 + CASE WHEN e.source IS NULL THEN 0 ELSE 1 END
+              + CASE WHEN e.purpose IS NULL THEN 0 ELSE 1 END + CASE WHEN e.recipient IS NULL THEN 0 ELSE 1 END)) }[0]
+    AS evidence,
   COUNT { (:Alert {ns: $ns}) } AS alerts
 """
 
@@ -105,7 +107,16 @@ def who_has(tx: neo4j.ManagedTransaction, ns: str, subject: str) -> WhoHas | Non
     if found is None:
         return None
     rows = [r.data() for r in tx.run(WHO_HAS, key=subject, ns=ns)]
-    counts = {r["category"]: r["n"] for r in tx.run(EVENT_COUNTS, key=subject, ns=ns)}
+    counts: dict[str, int] = {}
+    shared: dict[tuple[str, str, str], list[str]] = {}  # (category, recipient, purpose) -> its events
+    for r in tx.run(EVIDENCE, key=subject, ns=ns):
+        for category in r["categories"]:
+            counts[category] = counts.get(category, 0) + 1
+            if r["recipient"] is not None:
+                shared.setdefault((category, r["recipient"], r["purpose"]), []).append(r["id"])
+    for row in rows:
+        for share in row["shares"]:
+            share["events"] = shared.get((row["category"], share["recipient"]["id"], share["purpose"]), [])
     return assemble(subject, found["type"], rows, counts)
 
 

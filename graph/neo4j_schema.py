@@ -31,7 +31,8 @@ INDEXES = (
 # ("relationship type does not exist", "property key does not exist"). Kept complete by a test against what a
 # full workload writes.
 RELATIONSHIP_TYPES = (
-    "HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH", "EVIDENCE", "TRIGGERED", "RECORDED", "COUNTS_IN", "IN_UNIT",
+    "HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH", "ABOUT", "TRIGGERED", "RECORDED", "COUNTS_IN", "IN_UNIT",
+    "EVIDENCE",  # read only by the migration of a store older than version 5
 )  # fmt: skip
 PROPERTY_KEYS = (
     "ns", "key", "type", "seen_at", "lock", "id", "subject", "category", "name", "country", "contact", "seen_event",
@@ -40,7 +41,7 @@ PROPERTY_KEYS = (
     "recipient_type", "reason", "clause_section", "clause_text", "policy_version", "status", "categories",
     "erased_at", "recipients", "schema_version", "key_fingerprint", "migration_lock", "migrating_by",
     "migrating_until", "subject_type", "fields", "events", "first_day", "last_day", "ref", "rollup", "people",
-    "unit", "month", "days", "months",
+    "unit", "month", "days", "months", "source",
 )  # fmt: skip
 CREATE_TOKENS = """
 UNWIND $types AS t CALL db.createRelationshipType(t)

@@ -5,8 +5,9 @@ The graph model is documented in docs/graph-model.md. In short (every node also 
     (:Subject {key})-[:HOLDS {role}]->(:Data {id, subject, category})
     (:Data)-[:COLLECTED_FROM]->(:Source {id})   (:Data)-[:USED_FOR]->(:Purpose {key})
     (:Data)-[:SHARED_WITH {purpose}]->(:Recipient {id})
-    (:Event {event_id})-[:EVIDENCE {rels, targets, purposes}]->(:Data)  one per (event, Data): the lineage
-                                                                         edges (rels[i], targets[i], purposes[i])
+    (:Event {event_id, categories, source, purpose, recipient})-[:ABOUT]->(:Subject)
+                                        a data event, the evidence of the lineage edges its fields give
+                                        (graph.changes.edge_keys)
     (:Event)-[:TRIGGERED {subject}]->(:Alert {alert_id})                alert evidence
     (:Subject)-[:RECORDED]->(:Consent {event_id})                       consent withdrawals and opt-outs
     (:Tombstone {event_id, subject, erased_at, recipients})             an erasure (no relationships)
@@ -279,7 +280,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             suppressed = [cs.event.event_id for cs, _ in covered]
             fresh: list[ChangeSet] = []
             if kept:
-                # the events with their Data nodes and evidence; only those this attempt created are new
+                # the events with their evidence, and their Data nodes; only those this attempt created are new
                 created, data = writes.merge_events(tx, self.namespace, kept, token, now)
                 fresh = [cs for cs in kept if cs.event.event_id in created]
                 writes.write(tx, self.namespace, plan.plan(fresh), data)

@@ -1,5 +1,6 @@
 """The Neo4j store's writes, run in the transaction its write hook holds (graph/neo4j_store.py): the people locked,
-the events merged with their Data nodes and evidence, the lineage statements of graph/neo4j_plan.py, erasures."""
+the events merged (with their evidence) and their Data nodes, the lineage statements of graph/neo4j_plan.py,
+erasures."""
 
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ def events(
     """Run :data:`plan.DATA` and :data:`plan.EVENTS` on rows of :func:`plan.event_rows`: the ids of the events this
     attempt (``token``) created, and the Data nodes' element ids by Data id."""
     nodes = dict(tx.run(plan.DATA, rows=data_rows, ns=namespace).single(strict=True)[0]) if data_rows else {}
-    rows = plan.resolve_evidence(rows, nodes)
     created = set(tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace).single(strict=True)[0])
     return created, nodes
 
@@ -62,8 +62,8 @@ def landed(tx: neo4j.ManagedTransaction, namespace: str, ids: list[str], now: da
 def merge_events(
     tx: neo4j.ManagedTransaction, namespace: str, batch: Sequence[ChangeSet], token: str, now: datetime
 ) -> tuple[set[str], dict[str, str]]:
-    """MERGE the events, their Data nodes and evidence: the ids of the events this attempt created, and the
-    element ids of the Data nodes (by Data id)."""
+    """MERGE the events (each data event its own evidence) and their Data nodes: the ids of the events this attempt
+    created, and the element ids of the Data nodes (by Data id)."""
     rows, data_rows = plan.event_rows(batch)
     return events(tx, namespace, rows, data_rows, token, now)
 

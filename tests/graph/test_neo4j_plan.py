@@ -1,4 +1,4 @@
-"""The Neo4j write planning (pure): evidence per (event, Data node), aggregates per key, lock order."""
+"""The Neo4j write planning (pure): each data event its own evidence, aggregates per key, lock order."""
 
 from __future__ import annotations
 
@@ -21,27 +21,24 @@ def shared(event_id: str, subject: str, at: datetime, purpose: str = "marketing.
     )
 
 
-def test_one_evidence_entry_per_event_and_data_node_lists_the_edges_it_supports() -> None:
+def test_a_data_event_carries_what_its_lineage_edges_follow_from() -> None:
     [row], data = plan.event_rows([shared("e1", "p_a", T0)])
-    event_id, seconds, nanos, props, evidence = row
+    event_id, seconds, nanos, props, data_event = row
     assert (event_id, seconds, nanos) == ("e1", int(T0.timestamp()), 0)
+    # no None; the data-subject type the event gave; its evidence: what its lineage edges follow from
     assert props == {
-        "kind": "shared", "emitted_by": "crm", "subject": "p_a", "role": "controller", "subject_type": "customer"
-    }  # no None; the data-subject type the event gave
-    assert evidence == [
-        [
-            f"p_a|{category}",
-            ["HOLDS", "USED_FOR", "SHARED_WITH"],
-            ["controller", "marketing.advertising", "hk-affiliate"],
-            ["", "", "marketing.advertising"],
-        ]
-        for category in ("user.contact.email", "user.name")
-    ]
-    # each Data node once, looked up once per batch; the evidence then names it by the element id found
+        "kind": "shared",
+        "emitted_by": "crm",
+        "subject": "p_a",
+        "role": "controller",
+        "subject_type": "customer",
+        "categories": ["user.contact.email", "user.name"],
+        "purpose": "marketing.advertising",
+        "recipient": "hk-affiliate",
+    }
+    assert data_event is True
+    # each Data node once, looked up once per batch (the lineage edges name it by the element id found)
     assert data == [[f"p_a|{c}", "p_a", c] for c in ("user.contact.email", "user.name")]
-    nodes = {"p_a|user.contact.email": "4:x:1", "p_a|user.name": "4:x:2"}
-    assert [x[0] for x in plan.resolve_evidence([row], nodes)[0][4]] == ["4:x:1", "4:x:2"]
-    assert evidence[0][0] == "p_a|user.contact.email"  # the planned rows stay as they were (a retry resolves again)
 
 
 def test_edges_are_aggregated_per_key_with_count_and_span() -> None:

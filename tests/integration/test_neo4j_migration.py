@@ -14,6 +14,23 @@ from tests.contract.neo4j_backend import neo4j_store, options, server_settings
 neo4j = pytest.importorskip("neo4j")
 from graph.neo4j_store import SCHEMA_VERSION, Neo4jGraphStore  # noqa: E402 - needs the driver
 
+# what version 4 wrote: each data event's evidence as one EVIDENCE relationship per (event, Data node), listing the
+# lineage edges (rels, targets, purposes) the event supports there, and no evidence properties or ABOUT on the event
+TO_VERSION_4 = """
+MATCH (e:Event {ns: $ns})-[a:ABOUT]->(:Subject)
+UNWIND e.categories AS category
+MATCH (d:Data {ns: $ns, id: e.subject + '|' + category})
+WITH e, a, d,
+     [['HOLDS', e.role, '']] + CASE WHEN e.source IS NULL THEN [] ELSE [['COLLECTED_FROM', e.source, '']] END
+     + CASE WHEN e.purpose IS NULL THEN [] ELSE [['USED_FOR', e.purpose, '']] END
+     + CASE WHEN e.recipient IS NULL THEN [] ELSE [['SHARED_WITH', e.recipient, e.purpose]] END AS edges
+CREATE (e)-[:EVIDENCE {rels: [x IN edges | x[0]], targets: [x IN edges | x[1]], purposes: [x IN edges | x[2]]}]->(d)
+WITH DISTINCT e, a
+DELETE a
+REMOVE e.categories, e.source, e.purpose, e.recipient
+WITH count(*) AS _
+MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = '4'
+"""
 # what version 1 wrote: one relationship per (event, lineage edge), with single rel/target/purpose properties
 TO_VERSION_1 = """
 MATCH (e:Event {ns: $ns})-[x:EVIDENCE]->(d)
@@ -24,6 +41,13 @@ WITH count(*) AS _
 MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = '1'
 """
 EVIDENCE = "MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN count(x) AS n, count(x.rels) AS lists"
+# this version's evidence: data events with their evidence properties and one ABOUT each, no EVIDENCE relationship
+SHAPE = """
+MATCH (e:Event {ns: $ns})
+RETURN count(e.categories) AS data_events, sum(size(coalesce(e.categories, []))) AS categories,
+       count(e.source) AS sources, count(e.purpose) AS purposes, count(e.recipient) AS recipients,
+       sum(COUNT { (e)-[:ABOUT]->(:Subject {key: e.subject}) }) AS about, sum(COUNT { (e)-[:EVIDENCE]->() }) AS old
+"""
 
 
 def test_version_1_evidence_becomes_one_relationship_per_event_and_data_node(tmp_path: Path) -> None:
@@ -39,12 +63,14 @@ def test_version_1_evidence_becomes_one_relationship_per_event_and_data_node(tmp
             records, _, _ = driver.execute_query(query, ns=store.namespace, database_=s["database"])
             return records[0].data() if records else {}
 
-        new_format = run(EVIDENCE)
+        new_format = run(SHAPE)
+        assert new_format["about"] == new_format["data_events"] > 0 and new_format["old"] == 0
+        run(TO_VERSION_4)
         run(TO_VERSION_1)
         assert run(EVIDENCE) == {"n": before[2].evidence, "lists": 0}
         with open_store(s["uri"], options(store.namespace)) as reopened:
             assert ([reopened.who_has(p) for p in people], reopened.flows(), reopened.stats()) == before
-        assert run(EVIDENCE) == new_format
+        assert run(SHAPE) == new_format
         assert run("MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v") == {"v": SCHEMA_VERSION}
     store.close()
 
@@ -116,16 +142,48 @@ def test_version_3_gets_its_flow_aggregates_once(tmp_path: Path) -> None:
     store.close()
 
 
+def test_version_4_evidence_moves_onto_the_events_once_and_every_answer_stays(tmp_path: Path) -> None:
+    store = neo4j_store(tmp_path)
+    assert isinstance(store, Neo4jGraphStore)
+    batch = list(changesets(0, 40))
+    store.apply(batch)
+    people = [subject_key(i) for i in range(40)]
+    before = ([store.who_has(p) for p in people], store.flow_summary(), store.stats(), store.alerts())
+    s = server_settings()
+    with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+
+        def run(query: str) -> dict[str, Any]:
+            records, _, _ = driver.execute_query(query, ns=store.namespace, database_=s["database"])
+            return records[0].data() if records else {}
+
+        new_format = run(SHAPE)
+        assert new_format["about"] == new_format["data_events"] == len(batch) and new_format["old"] == 0
+        run(TO_VERSION_4)
+        assert run(SHAPE) == {**dict.fromkeys(new_format, 0), "old": run(EVIDENCE)["n"]}
+        assert run(EVIDENCE)["n"] == sum(len(cs.categories) for cs in batch)  # one per (event, Data node)
+        with open_store(s["uri"], options(store.namespace)) as reopened:
+            answers = [reopened.who_has(p) for p in people]
+            assert (answers, reopened.flow_summary(), reopened.stats(), reopened.alerts()) == before
+            assert reopened.apply(batch).applied == 0
+        assert run(SHAPE) == new_format
+        assert run("MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v") == {"v": SCHEMA_VERSION}
+        with open_store(s["uri"], options(store.namespace)) as again:  # a migrated store is not migrated again
+            assert again.stats() == before[2]
+        assert run(SHAPE) == new_format
+    store.close()
+
+
 def _downgraded_to_version_1(tmp_path: Path, people: int) -> tuple[Neo4jGraphStore, Any, dict[str, Any]]:
-    """A store of ``people`` people, rewritten as version 1 left it; a driver to the server; and the counts of
-    EVIDENCE before the rewrite."""
+    """A store of ``people`` people, rewritten as version 1 left it; a driver to the server; and the shape of its
+    evidence before the rewrite."""
     store = neo4j_store(tmp_path)
     assert isinstance(store, Neo4jGraphStore)
     for start in range(0, people, 500):
         store.apply(list(changesets(start, min(people, start + 500))))
     s = server_settings()
     driver = neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"]))
-    current = driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0][0].data()
+    current = driver.execute_query(SHAPE, ns=store.namespace, database_=s["database"])[0][0].data()
+    driver.execute_query(TO_VERSION_4, ns=store.namespace, database_=s["database"])
     driver.execute_query(TO_VERSION_1, ns=store.namespace, database_=s["database"])
     return store, driver, current
 
@@ -140,9 +198,9 @@ def _meta(driver: Any, namespace: str) -> dict[str, Any]:
 
 
 def _assert_migrated_once(driver: Any, namespace: str, current: dict[str, Any]) -> None:
-    """One relationship with lists per (event, Data node) again, as before the downgrade (none doubled); this
-    version recorded and no migration lease left."""
-    found = driver.execute_query(EVIDENCE, ns=namespace, database_=server_settings()["database"])[0][0].data()
+    """Each data event with its evidence and one ABOUT again, as before the downgrade (none doubled, no old
+    relationship left); this version recorded and no migration lease left."""
+    found = driver.execute_query(SHAPE, ns=namespace, database_=server_settings()["database"])[0][0].data()
     assert found == current
     assert _meta(driver, namespace) == {"v": SCHEMA_VERSION, "owner": None}
 
@@ -156,7 +214,7 @@ def test_processes_opening_an_old_store_together_migrate_it_once(tmp_path: Path)
     s = server_settings()
     try:
         (v1,) = driver.execute_query(EVIDENCE, ns=store.namespace, database_=s["database"])[0]
-        assert v1["lists"] == 0 and v1["n"] > 10_000 and current["n"] < v1["n"]
+        assert v1["lists"] == 0 and v1["n"] > 10_000 and current["old"] == 0 and current["about"] > 0
         errors: list[BaseException] = []
         answers: list[Any] = []
 

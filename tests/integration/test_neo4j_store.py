@@ -120,9 +120,11 @@ def test_replaying_the_same_events_leaves_node_and_relationship_counts_unchanged
     assert handler.handle([validate_event(e, handler.taxonomy) for e in events()]).applied == 0
     assert graph_counts(store.namespace) == before
     assert store.stats() == stats
-    # one EVIDENCE relationship per (event, Data node), listing the lineage edges the event supports there
-    links = cypher("MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN sum(size(x.rels)) AS n", ns=store.namespace)
-    assert stats.evidence == links[0]["n"] > before["[:EVIDENCE]"]
+    # a data event is the evidence of the lineage edges its fields give, with one ABOUT to its person
+    assert stats.evidence == sum(len(set(cs.edges)) for cs in batch) > 0
+    assert before["[:ABOUT]"] == sum(1 for cs in batch if cs.categories) and "[:EVIDENCE]" not in before
+    about = cypher("MATCH (e:Event {ns: $ns})-[:ABOUT]->(s) RETURN e.subject = s.key AS same", ns=store.namespace)
+    assert {r["same"] for r in about} == {True}
     assert stats.edges == sum(before.get(f"[:{t}]", 0) for t in ("HOLDS", "COLLECTED_FROM", "USED_FOR", "SHARED_WITH"))
 
 
