@@ -97,6 +97,13 @@ class Settings:
     alert_kafka: bool = False
     alert_kafka_topic: str | None = None  # default: kafka_alerts_topic
     alert_timeout: float = 5.0
+    # Art. 19 notices (LINEAGE_NOTICE_*, streams/notice_sinks.py): files for a mail system to pick up, a JSON
+    # webhook, a Teams webhook; the controller's contact a notice gives recipients to answer to
+    notice_dir: Path | None = None
+    notice_webhook_url: str | None = field(default=None, repr=False)
+    notice_webhook_token: str | None = field(default=None, repr=False)
+    notice_teams_url: str | None = field(default=None, repr=False)
+    notice_contact: str | None = None
     alert_attempts: int = 5
     alert_backoff: float = 0.5
     alert_update_interval: float = 900.0
@@ -123,6 +130,11 @@ class Settings:
             "alert_kafka": _flag(e, "LINEAGE_ALERT_KAFKA", False),
             "alert_kafka_topic": e.get("LINEAGE_ALERT_KAFKA_TOPIC") or None,
             "alert_timeout": _number(e, "LINEAGE_ALERT_TIMEOUT", 5.0),
+            "notice_dir": Path(e["LINEAGE_NOTICE_DIR"]) if e.get("LINEAGE_NOTICE_DIR") else None,
+            "notice_webhook_url": e.get("LINEAGE_NOTICE_WEBHOOK_URL") or None,
+            "notice_webhook_token": e.get("LINEAGE_NOTICE_WEBHOOK_TOKEN") or None,
+            "notice_teams_url": e.get("LINEAGE_NOTICE_TEAMS_URL") or None,
+            "notice_contact": e.get("LINEAGE_NOTICE_CONTACT") or None,
             "alert_attempts": int(_number(e, "LINEAGE_ALERT_ATTEMPTS", 5, minimum=1)),
             "alert_backoff": _number(e, "LINEAGE_ALERT_BACKOFF", 0.5),
             "alert_update_interval": _number(e, "LINEAGE_ALERT_UPDATE_INTERVAL", 900.0),

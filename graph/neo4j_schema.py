@@ -18,6 +18,7 @@ CONSTRAINTS = (
     ("lineage_agg_unit", "AggUnit", "id"),
     ("lineage_agg_key", "AggKey", "ref"),
     ("lineage_agg_month", "AggMonth", "id"),
+    ("lineage_art19_notice", "Art19Notice", "notice_id"),
 )
 INDEXES = (
     ("lineage_data_subject", "Data", "subject"),  # who_has: all data of one person
@@ -25,6 +26,7 @@ INDEXES = (
     ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
     ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
     ("lineage_agg_month_month", "AggMonth", "month"),  # flow aggregates of a period
+    ("lineage_art19_notice_subject", "Art19Notice", "subject"),  # a person's Art. 19 notices
 )
 # Every relationship type and property key the store's Cypher names, created with the schema (the constraints
 # create the labels): on a new database a query naming one that nothing has written yet makes the server warn
@@ -41,7 +43,8 @@ PROPERTY_KEYS = (
     "recipient_type", "reason", "clause_section", "clause_text", "policy_version", "status", "categories",
     "erased_at", "recipients", "schema_version", "key_fingerprint", "migration_lock", "migrating_by",
     "migrating_until", "subject_type", "fields", "events", "first_day", "last_day", "ref", "rollup", "people",
-    "unit", "month", "days", "months", "source",
+    "unit", "month", "days", "months", "source", "notice_id", "request", "channel", "sent_at", "acknowledged_at",
+    "acknowledged_by", "created",
 )  # fmt: skip
 CREATE_TOKENS = """
 UNWIND $types AS t CALL db.createRelationshipType(t)

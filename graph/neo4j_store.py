@@ -31,6 +31,7 @@ from config import Settings
 from graph import neo4j_aggregates as aggregates
 from graph import neo4j_connection as connection
 from graph import neo4j_migration as migration
+from graph import neo4j_notices as notice_nodes
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
 from graph import neo4j_schema as schema
@@ -59,6 +60,7 @@ from schemas.answers import (
     StoreStats,
     WhoHas,
 )
+from schemas.notices import NoticeRecord
 
 T = TypeVar("T")
 
@@ -344,6 +346,23 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             return int(record["n"])
 
         return self._run("acknowledge an alert in", work, write=True) > 0
+
+    def record_notice(self, notice: NoticeRecord) -> bool:
+        return self._run(
+            "keep an Art. 19 notice in", lambda tx: notice_nodes.record(tx, self.namespace, notice), write=True
+        )
+
+    def notices(self, subject: str | None = None, *, notice_id: str | None = None) -> list[NoticeRecord]:
+        return self._run(
+            "read Art. 19 notices from", lambda tx: notice_nodes.read(tx, self.namespace, subject, notice_id)
+        )
+
+    def acknowledge_notice(self, notice_id: str, at: datetime, by: str | None) -> NoticeRecord | None:
+        return self._run(
+            "acknowledge an Art. 19 notice in",
+            lambda tx: notice_nodes.acknowledge(tx, self.namespace, notice_id, at, by),
+            write=True,
+        )
 
     # -- reads ------------------------------------------------------------------------------------
     def occurred(self, event_ids: Sequence[str]) -> dict[str, datetime]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from config import Settings
 from graph import sqlite_aggregates as aggregates
+from graph import sqlite_notices as notice_rows
 from graph import sqlite_reads as reads
 from graph import sqlite_writes as writes
 from graph.aggregate_reads import AggregateQueries
@@ -37,6 +38,7 @@ from schemas.answers import (
     StoreStats,
     WhoHas,
 )
+from schemas.notices import NoticeRecord
 
 
 class SQLiteGraphStore(AggregateQueries, GraphStore):
@@ -354,6 +356,24 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             except sqlite3.Error as exc:
                 raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
             return cur.rowcount > 0
+
+    def record_notice(self, notice: NoticeRecord) -> bool:
+        with self._lock:
+            try:
+                return notice_rows.record(self._db, notice)
+            except sqlite3.Error as exc:
+                raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
+
+    def notices(self, subject: str | None = None, *, notice_id: str | None = None) -> list[NoticeRecord]:
+        with self._reading("Art. 19 notices"):
+            return notice_rows.read(self._db, subject, notice_id)
+
+    def acknowledge_notice(self, notice_id: str, at: datetime, by: str | None) -> NoticeRecord | None:
+        with self._lock:
+            try:
+                return notice_rows.acknowledge(self._db, notice_id, at, by)
+            except sqlite3.Error as exc:
+                raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
 
     def has_events(self) -> bool:
         with self._reading("whether any event is recorded"):

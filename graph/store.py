@@ -15,6 +15,7 @@ from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import erasures_first
 from policies.consent import ConsentRecord, ConsentState
 from schemas.answers import Alert, Flow, FlowSummary, RecipientRef, SourceRef, StoreStats, WhoHas
+from schemas.notices import NoticeRecord
 
 
 class StoreError(RuntimeError):
@@ -262,6 +263,22 @@ class GraphStore(ABC):
         the person's consent records that occurred at or before it, and a reader holding them drops them on reading
         the tombstone.
         """
+
+    # -- Art. 19 notices (see streams/notify.py): kept by pseudonym, apart from the graph; an erasure leaves them -----
+    @abstractmethod
+    def record_notice(self, notice: NoticeRecord) -> bool:
+        """Keep a notice that was sent; False when one with its id is kept already (nothing changes: the id names the
+        person, request, recipient and how many notices went before, so a repeated send is the same notice)."""
+
+    @abstractmethod
+    def notices(self, subject: str | None = None, *, notice_id: str | None = None) -> list[NoticeRecord]:
+        """The notices kept of this person (pseudonym; None: of everyone), or the one with this id, oldest first
+        (sent_at, then notice id)."""
+
+    @abstractmethod
+    def acknowledge_notice(self, notice_id: str, at: datetime, by: str | None) -> NoticeRecord | None:
+        """Record that the recipient acknowledged a notice (the first acknowledgement stays); the notice as it is
+        then, or None when no notice has this id."""
 
     @abstractmethod
     def occurred(self, event_ids: Sequence[str]) -> dict[str, datetime]:

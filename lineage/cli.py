@@ -18,6 +18,7 @@ from graph.store import StoreError
 from lineage import (
     cli_ingest,
     cli_neo4j,
+    cli_notify,
     cli_policy,
     cli_privacy,
     cli_recipients,
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_neo4j.register,
         cli_recipients.register,
         cli_retention.register,
+        cli_notify.register,
     ):
         register(sub)
 

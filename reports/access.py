@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from graph.store import GraphStore
+from reports.notices import notice_rows, notices_statement, statuses
 from reports.transfers import Recipient, transfer_items, transfer_rows, transfers_statement
 from reports.vocab import (
     EEA,
@@ -341,20 +342,27 @@ def art19_report(
     *,
     now: datetime | None = None,
     controller: Organisation | None = None,
+    registry: RecipientRegistry | None = None,
 ) -> Art19Report:
-    """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19)."""
+    """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19), and
+    for each of the person's erasures, each recipient on its list and where its notice stands (reports/notices.py)."""
     if policy is None:
         from policies import default_policy
 
         policy = default_policy()
     vocab = Vocabulary(policy)
-    found = store.who_has(pseudonymizer(subject_id))
+    key = pseudonymizer(subject_id)
+    found = store.who_has(key)
     recipients = _recipients(found, vocab, None, None)
+    notices = statuses(store, key, registry)
     missing = [r.id for r in recipients if not r.contact]
     statement = (
         f"{len(recipients)} recipient(s) to notify: {names(r.name for r in recipients)}."
         + (f" {len(missing)} of them have no recorded contact details." if missing else "")
         if recipients
+        else "No recipient to notify is recorded now: the person's erasure deleted the evidence of disclosures; the "
+        "recipients on its Art. 19 list are under the notices."
+        if notices
         else "No recipient to notify, as no disclosure of this person's data is recorded."
     )
     return Art19Report(
@@ -369,6 +377,8 @@ def art19_report(
         recipients_statement=statement,
         recipients_without_contact=missing,
         evidence_event_ids=sorted({e for r in recipients for e in r.event_ids}),
+        notices=notices,
+        notices_statement=notices_statement(notices, erased=bool(store.erasures([key]).get(key))),
     )
 
 
@@ -400,5 +410,5 @@ def access_tables(report: AccessReport) -> dict[str, Table]:
 
 
 def art19_tables(report: Art19Report) -> dict[str, Table]:
-    """The Art. 19 report's table: the recipients to notify."""
-    return {"recipients": _recipient_rows(report.recipients)}
+    """The Art. 19 report's tables: the recipients to notify, and the notices of the person's erasures."""
+    return {"recipients": _recipient_rows(report.recipients), "notices": notice_rows(report.notices)}

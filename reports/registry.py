@@ -82,7 +82,7 @@ def _access(r: ReportRequest) -> AccessReport:
 
 def _art19(r: ReportRequest) -> Art19Report:
     subject, key = r.person()
-    return access.art19_report(r.store, key, subject, r.policy, controller=r.controller)
+    return access.art19_report(r.store, key, subject, r.policy, controller=r.controller, registry=r.registry)
 
 
 _KINDS: tuple[ReportKind[Any], ...] = (
@@ -106,12 +106,13 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         Art19Report,
         _art19,
         access.art19_tables,
-        ("recipients",),
+        ("recipients", "notices"),
         per_person=True,
         period=False,
-        returned=lambda r: {"recipients": len(r.recipients)},
+        returned=lambda r: {"recipients": len(r.recipients), "notices": len(r.notices)},
         heading="Recipients to notify (GDPR Art. 19)",
-        summary="Who received the person's data and must be told of an erasure, rectification or restriction.",
+        summary="Who received the person's data and must be told of an erasure, rectification or restriction, and "
+        "where each notice stands.",
     ),
     ReportKind(
         "ropa",

@@ -41,11 +41,12 @@ class Safeguard(Frozen):
 
 
 class PersonReference(StrEnum):
-    """How an Art. 19 notice names the person to a recipient: the least that lets the recipient find them."""
+    """How an Art. 19 notice names the person to a recipient: the least that lets the recipient find them, and never
+    the raw identifier, an e-mail address or a name (schemas/notices.py)."""
 
-    SUBJECT_ID = "subject-id"  # the id as the request gives it (what the events named the person by)
+    PSEUDONYM = "pseudonym"  # this system's pseudonym, with the request's reference (the default)
     SHA256_EMAIL = "sha256-email"  # SHA-256 of the trimmed, lower-cased e-mail address: what hashed-e-mail matching
-    # recipients (advertisers, data brokers) hold, so the notice carries no readable identifier
+    # recipients (advertisers, data brokers) hold as their own reference for the person
 
 
 class RegisteredRecipient(Frozen):
@@ -77,9 +78,10 @@ class RegisteredRecipient(Frozen):
         description="A Canadian organisation subject to PIPEDA: the Canadian adequacy decision covers only those.",
     )
     person_reference: PersonReference = Field(
-        default=PersonReference.SUBJECT_ID,
-        description="How an Art. 19 notice names the person to it: 'subject-id' (the id the request gives) or "
-        "'sha256-email' (the SHA-256 of the trimmed, lower-cased address, for recipients that match hashed e-mails).",
+        default=PersonReference.PSEUDONYM,
+        description="How an Art. 19 notice names the person to it: 'pseudonym' (this system's pseudonym and the "
+        "request's reference) or 'sha256-email' (its own reference: the SHA-256 of the trimmed, lower-cased address, "
+        "for recipients that match hashed e-mails).",
     )
 
 

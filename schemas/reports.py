@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.base import Frozen
+from schemas.notices import NoticeStatus
 
 DisclosureKind = Literal["sold_or_shared", "business_purpose"]
 
@@ -292,6 +293,15 @@ class Art19Report(Report):
     recipients_statement: str = Field(description="Summary, or the statement that there is no one to notify.")
     recipients_without_contact: list[str] = Field(description="Ids of recipients with no recorded contact details.")
     evidence_event_ids: list[str] = Field(description="Ids of the share events the list rests on (sorted).")
+    notices: list[NoticeStatus] = Field(
+        default_factory=list,
+        description="Each recipient on the Art. 19 list of each of the person's erasures (its tombstone, kept when "
+        "the evidence is gone) and where its notice stands: not sent, sent (when, through what) or acknowledged.",
+    )
+    notices_statement: str = Field(
+        default="No erasure is recorded for this person, so no notice is due.",
+        description="Summary of the notices, or the statement that none is due.",
+    )
 
 
 # -- declared vs observed ---------------------------------------------------------------------------

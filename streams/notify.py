@@ -1,0 +1,95 @@
+"""Sending a person's Art. 19 notices: one per recipient on the Art. 19 list of each of their erasures, through a
+sink, each recorded in the store once sent (by pseudonym). A recipient already notified of a request is skipped
+unless a resend is asked for; a notice whose sink fails is not recorded (it stays not sent) and the rest go on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from graph.store import GraphStore
+from reports.notices import art19_list, build_notice, notice_id
+from schemas.notices import Art19Notice, NoticeRecord
+from schemas.policy import Organisation, Policy
+from schemas.recipients import RecipientRegistry
+from streams.notice_sinks import NoticeDeliveryError, NoticeSink
+
+
+class NothingToNotify(LookupError):
+    """The person has no erasure recorded (``known``: whether the store knows the person at all)."""
+
+    def __init__(self, known: bool) -> None:
+        super().__init__(
+            "no erasure is recorded for this person, so there is nothing to notify"
+            if known
+            else "this person is unknown to the store: no data and no erasure is recorded"
+        )
+        self.known = known
+
+
+Outcome = Literal["sent", "already-sent", "would-send", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeOutcome:
+    """What became of one recipient's notice for one request; ``notice`` is what was (or would be) sent."""
+
+    outcome: Outcome
+    recipient: str
+    request: str
+    notice: Art19Notice | None  # None when already sent (see ``record``)
+    record: NoticeRecord | None  # what the store keeps: the new notice, or the earlier one
+    error: str | None = None
+
+
+def send_art19_notices(
+    store: GraphStore,
+    pseudonym: str,
+    subject_id: str,
+    policy: Policy,
+    sink: NoticeSink | None,
+    *,
+    registry: RecipientRegistry | None = None,
+    resend: bool = False,
+    controller: Organisation | None = None,
+    now: datetime | None = None,
+) -> list[NoticeOutcome]:
+    """Notify each recipient on the person's Art. 19 lists (``sink`` None: a dry run, nothing sent or recorded).
+
+    ``subject_id`` is read only to make a recipient's own reference (the hash of an e-mail address) where the
+    registry says it keeps one; no notice carries it, and the store records only the pseudonym."""
+    listed = art19_list(store, pseudonym, registry)
+    if not listed:
+        if store.erasures([pseudonym]).get(pseudonym):
+            return []  # erased, and no recipient had received the data: nobody to tell
+        raise NothingToNotify(known=store.who_has(pseudonym) is not None)
+    kept = store.notices(pseudonym)
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    out = []
+    for item in listed:
+        request = item.tombstone.event_id
+        earlier = [r for r in kept if r.request == request and r.recipient == item.recipient]
+        if earlier and not resend:
+            out.append(NoticeOutcome("already-sent", item.recipient, request, None, earlier[-1]))
+            continue
+        nid = notice_id(pseudonym, request, item.recipient, len(earlier))
+        notice = build_notice(
+            item, notice=nid, subject_id=subject_id, pseudonym=pseudonym, policy=policy, sent_at=at,
+            controller=controller,
+        )  # fmt: skip
+        if sink is None:
+            out.append(NoticeOutcome("would-send", item.recipient, request, notice, None))
+            continue
+        try:
+            sink.send(notice)
+        except NoticeDeliveryError as exc:
+            out.append(NoticeOutcome("failed", item.recipient, request, notice, None, str(exc)))
+            continue
+        record = NoticeRecord(
+            notice_id=nid, subject=pseudonym, request=request, kind=notice.kind, recipient=item.recipient,
+            channel=sink.name, sent_at=at,
+        )  # fmt: skip
+        store.record_notice(record)
+        out.append(NoticeOutcome("sent", item.recipient, request, notice, record))
+    return out

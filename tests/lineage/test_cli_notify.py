@@ -1,0 +1,129 @@
+"""`lineage notify art19 | ack | list` end to end on the embedded store, through the file sink."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from lineage.cli import main
+from tests.factories import AFFILIATE, BROKER, event
+
+ALICE, BOB = "alice@example.com", "bob@example.com"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(argv), out, err), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    lines = [
+        event("collected", event_id="c1", occurred_at="2026-03-01T09:00:00Z"),
+        event("shared", event_id="s1", occurred_at="2026-03-02T09:00:00Z",
+              recipient=AFFILIATE | {"contact": "privacy@sos-hk.example"}),
+        event("shared", event_id="s2", occurred_at="2026-03-03T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising"),
+        event("collected", event_id="b1", subject_id=BOB, occurred_at="2026-03-01T09:00:00Z"),
+    ]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    assert run("ingest", str(path), "--store", url)[0] == 0
+    code, _, err = run("erase", ALICE, "--store", url, "--at", "2026-03-10T00:00:00Z", "--event-id", "erase-1")
+    assert (code, err) == (0, "")
+    return url
+
+
+def test_notify_sends_once_records_and_lists(store: str, tmp_path: Path) -> None:
+    code, out, err = run("notify", "art19", ALICE, "--store", store, "--controller-contact", "privacy@sos.example")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert [x.split(":")[0] for x in lines] == ["brokr", "hk-affiliate"]
+    assert all("sent via file (notice n_" in x and "request erase-1" in x for x in lines)
+    files = sorted((tmp_path / "outbox").glob("n_*.json"))
+    assert len(files) == 2
+    doc = json.loads(files[0].read_text())
+    assert doc["notice"]["controller_contact"] == "privacy@sos.example"
+    for f in files:
+        text = f.read_text()
+        assert ALICE not in text and "alice" not in text.lower()
+    assert ALICE not in out
+
+    code, out, _ = run("notify", "art19", ALICE, "--store", store)  # again: nothing new
+    assert code == 0 and out.count("already notified (use --resend to send again)") == 2
+    assert len(list((tmp_path / "outbox").glob("n_*.json"))) == 2
+
+    code, out, _ = run("notify", "list", ALICE, "--store", store, "--format", "json")
+    items = json.loads(out)
+    assert [(i["recipient_id"], i["status"], i["channel"]) for i in items] == [
+        ("brokr", "sent", "file"), ("hk-affiliate", "sent", "file"),
+    ]  # fmt: skip
+    nid = items[0]["notice_id"]
+    code, out, _ = run("notify", "ack", nid, "--store", store, "--by", "dpo-desk")
+    assert (code, out) == (0, f"acknowledged {nid}\n")
+    assert "already acknowledged" in run("notify", "ack", nid, "--store", store)[1]
+    code, out, _ = run("notify", "list", ALICE, "--store", store)
+    assert "DataBrokr Inc (brokr), erasure erase-1: acknowledged" in out and "by dpo-desk" in out
+    assert "SOS Hong Kong Ltd (hk-affiliate), erasure erase-1: sent" in out
+
+    code, out, _ = run("report", "art19", ALICE, "--store", store, "--format", "json")
+    report = json.loads(out)
+    assert [(n["recipient_id"], n["status"]) for n in report["notices"]] == [
+        ("brokr", "acknowledged"), ("hk-affiliate", "sent"),
+    ]  # fmt: skip
+    assert "1 sent and awaiting acknowledgement, 1 acknowledged" in report["notices_statement"]
+    code, out, _ = run("report", "art19", ALICE, "--store", store, "--format", "csv", "--table", "notices")
+    assert code == 0 and out.splitlines()[0].startswith("recipient_id,name,request,kind,requested_at,status")
+
+    code, out, _ = run("notify", "art19", ALICE, "--store", store, "--resend", "--format", "json")
+    assert [o["outcome"] for o in json.loads(out)] == ["sent", "sent"]
+    assert len(list((tmp_path / "outbox").glob("n_*.json"))) == 4
+    code, out, _ = run("notify", "list", "--store", store, "--format", "json")
+    assert len(json.loads(out)) == 4 and all(r["subject"].startswith("p_") for r in json.loads(out))
+
+
+def test_dry_run_sends_nothing(store: str, tmp_path: Path) -> None:
+    code, out, _ = run("notify", "art19", ALICE, "--store", store, "--dry-run")
+    assert code == 0 and out.startswith("Dry run: nothing was sent or recorded.\n") and out.count("would send") == 2
+    assert not (tmp_path / "outbox").exists()
+    assert "No notice has been sent." in run("notify", "list", "--store", store)[1]
+
+
+def test_clear_errors(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = run("notify", "art19", BOB, "--store", store)
+    assert (code, out) == (1, "")
+    assert err == "lineage notify art19: no erasure is recorded for this person, so there is nothing to notify\n"
+    code, _, err = run("notify", "art19", "nobody@example.com", "--store", store)
+    assert code == 1 and err.endswith("this person is unknown to the store: no data and no erasure is recorded\n")
+    code, _, err = run("notify", "ack", "n_0000", "--store", store)
+    assert (code, err) == (1, "lineage notify ack: no notice with id n_0000\n")
+    monkeypatch.delenv("LINEAGE_NOTICE_DIR")
+    code, _, err = run("notify", "art19", ALICE, "--store", store)
+    assert code == 2 and "no notice sink is configured: set one of LINEAGE_NOTICE_DIR" in err
+    code, _, err = run("notify", "art19", ALICE, "--store", store, "--sink", "teams")
+    assert code == 2 and "the teams notice sink is not configured: set LINEAGE_NOTICE_TEAMS_URL" in err
+    for e in (err,):
+        assert "alice" not in e and "bob" not in e
+
+
+def test_lookups_are_on_the_audit_trail(store: str, tmp_path: Path) -> None:
+    from config import Settings
+    from lineage.web.console import WebSettings
+
+    assert run("notify", "art19", ALICE, "--store", store, "--dry-run", "--as", "dpo-desk")[0] == 0
+    assert run("notify", "list", ALICE, "--store", store)[0] == 0
+    assert run("notify", "list", "--store", store)[0] == 0  # everyone's notices, by pseudonym: not a person's lookup
+    entries = WebSettings.from_env(Settings.from_env()).audit_trail().entries()
+    notify = [e for e in reversed(entries) if e.action.startswith("notify")]  # the trail answers newest first
+    assert [(e.action, e.endpoint, e.client) for e in notify] == [
+        ("notify-art19", "lineage notify art19", "cli"), ("notify-list", "lineage notify list", "cli"),
+    ]  # fmt: skip
+    assert notify[0].actor == "dpo-desk" and all(e.subject and e.subject.startswith("p_") for e in notify)
+    assert ALICE not in (tmp_path / "audit.jsonl").read_text()
