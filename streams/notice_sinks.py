@@ -203,3 +203,11 @@ def notice_sink(settings: Settings, name: str | None = None) -> NoticeSink:
             return sink
     wanted = ", ".join(v for v, _ in NOTICE_SINKS.values())
     raise NoSink(f"no notice sink is configured: set one of {wanted}")
+
+
+def configured_sink(settings: Settings) -> NoticeSink | None:
+    """The first configured sink, in table order, or None (the console's button then says what to set)."""
+    try:
+        return notice_sink(settings)
+    except NoSink:
+        return None

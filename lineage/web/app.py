@@ -17,6 +17,7 @@ from graph.store import StoreError
 from lineage.web.api_audit import audit_router
 from lineage.web.api_data import _version, data_router
 from lineage.web.api_ingest import ingest_router
+from lineage.web.api_notices import notices_router
 from lineage.web.api_people import people_router
 from lineage.web.api_registry import registry_router
 from lineage.web.api_reports import reports_router
@@ -70,6 +71,7 @@ def create_app(console: Console) -> FastAPI:
     app.state.console = console
     app.include_router(data_router(console))
     app.include_router(ingest_router(console))
+    app.include_router(notices_router(console))  # before people_router, whose {subject_id:path} would match
     app.include_router(people_router(console))
     app.include_router(audit_router(console))
     app.include_router(reports_router(console))

@@ -24,6 +24,7 @@ from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from schemas.recipients import RecipientRegistry
 from streams.handler import Handler
+from streams.notice_sinks import NoticeSink, configured_sink
 
 DEFAULT_MAX_BODY = 1 << 20
 """Bytes of request body the API accepts by default (1 MiB: 1,000 events of the contract take about half of it)."""
@@ -94,6 +95,8 @@ class Console:
     window: TimeWindow = DEFAULT_TIME_WINDOW  # the event times POST /api/events accepts
     max_body: int = DEFAULT_MAX_BODY  # bytes of request body accepted (lineage.web.limits)
     registry: RecipientRegistry | None = None  # LINEAGE_RECIPIENTS: transfer safeguards, known recipients
+    notice_sink: NoticeSink | None = None  # LINEAGE_NOTICE_*: where the person page's button sends Art. 19 notices
+    notice_contact: str | None = None  # LINEAGE_NOTICE_CONTACT: the contact a notice gives, when the policy has none
 
     def __post_init__(self) -> None:
         # binds the store to the key, so a lookup with another key is refused before any answer
@@ -101,6 +104,8 @@ class Console:
         self.handler = Handler(self.store, self.policy, self.pseudonymizer, self.window, rules)
 
     def close(self) -> None:
+        if self.notice_sink is not None:
+            self.notice_sink.close()
         self.store.close()
 
 
@@ -120,6 +125,8 @@ def open_console(settings: Settings, web: WebSettings) -> Console:
             window,
             max_body=web.max_body,
             registry=registry,
+            notice_sink=configured_sink(settings),
+            notice_contact=settings.notice_contact,
         )
     except BaseException:
         store.close()

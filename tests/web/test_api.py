@@ -32,6 +32,9 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/events"): {"dpo", "service"},
     ("GET", "/api/subjects/{person}"): {"dpo"},
     ("GET", "/api/subjects/{person}/alerts"): {"dpo"},
+    ("GET", "/api/subjects/{person}/notices"): {"dpo"},
+    ("POST", "/api/subjects/{person}/notices"): {"dpo"},
+    ("POST", "/api/notices/n_0000000000000000/ack"): {"dpo"},
     ("GET", "/api/audit"): {"dpo"},
     ("GET", "/api/audit/export"): {"dpo"},
     ("GET", "/api/audit/verify"): {"dpo"},
@@ -63,6 +66,7 @@ def test_every_route_is_in_the_table(client: TestClient) -> None:
             .replace("{person}", "{subject_id}")
             .replace("sos-hk", "{recipient_id}")
             .replace("a_0000000000000000", "{alert_id}")
+            .replace("n_0000000000000000", "{notice_id}")
             .replace("f_0000000000000000", "{ref}"),
         )
         for m, p in covered

@@ -16,8 +16,8 @@ async function lookUp(event) {
   out.replaceChildren(el("p", { class: "hint", role: "status", text: "Looking up…" }));
   try {
     const path = "/api/subjects/" + encodeURIComponent(id);
-    const [who, alerts] = await Promise.all([getJson(path), getJson(path + "/alerts")]);
-    state.person = { who, alerts, filters: { undeclared: false, type: "", since: "", until: "" } };
+    const [who, alerts, notices] = await Promise.all([getJson(path), getJson(path + "/alerts"), getJson(path + "/notices")]);
+    state.person = { who, alerts, notices, filters: { undeclared: false, type: "", since: "", until: "" } };
     renderPerson();
   } catch (e) { failed(out, e); }
 }
@@ -61,11 +61,12 @@ function applyFilters(who, model, filters) {
 
 // -- the page -------------------------------------------------------------------------------------------------
 function renderPerson() {
-  const { who, alerts, filters } = state.person;
+  const { who, alerts, notices, filters } = state.person;
   const out = $("person-result");
   if (!who.categories.length && !who.recipients.length) {
-    out.replaceChildren(el("div", { class: "panel" }, el("p", {}, "Nothing is recorded about ", el("b", { text: who.subject }),
-      ". (An unknown person is an empty answer, not an error.)")));
+    out.replaceChildren(...[el("div", { class: "panel" }, el("p", {}, "Nothing is recorded about ", el("b", { text: who.subject }),
+      notices.length ? ". Their erasure deleted what was; the recipients it had reached are to be told, below." : ". (An unknown person is an empty answer, not an error.)")),
+      noticesPanel(who.subject, notices)].filter(Boolean));
     return;
   }
   const model = personFlows(who, alerts);
@@ -94,7 +95,7 @@ function renderPerson() {
   const timeline = el("div", { class: "panel", id: "timeline" }, el("h3", { text: "Timeline, one row per flow" }),
     el("p", { class: "hint", text: "From the first to the latest event of each use and disclosure of this person's data. Red: a flow an alert marks as undeclared; faded: declared uses; disclosures in their recipient's colour." }),
     drawTimeline(who, shown.flows, out.clientWidth || 1200));
-  out.replaceChildren(summary, filterBar(who), graphPanel, timeline,
+  out.replaceChildren(...[summary, noticesPanel(who.subject, notices)].filter(Boolean), filterBar(who), graphPanel, timeline,
     el("h3", { text: filtering ? `Recipients (${recipientsShown.length} of ${who.recipients.length}, by the filters)` : "Recipients" }),
     recipientTable(who, model, recipientsShown),
     alerts.length ? el("h3", { text: "Alerts concerning this person" }) : null,
