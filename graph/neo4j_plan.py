@@ -381,6 +381,7 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
                 "subject": c.subject,
                 "purposes": list(c.purposes),
                 "categories": list(c.categories),
+                "signal": c.signal or None,
             }
             consents[c.event_id] = [c.event_id, c.subject, c.occurred_at, record]
 

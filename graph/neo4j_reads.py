@@ -12,7 +12,7 @@ import neo4j
 
 from graph.changes import Tombstone
 from graph.store import Catalogue
-from policies.consent import ConsentRecord
+from policies.consent import ConsentRecord, stored_signal
 from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage, RecipientRef, SourceRef, WhoHas
 
 # -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
@@ -59,18 +59,18 @@ ORDER BY a.last_seen DESC, a.alert_id
 CONSENT_STATE = """
 UNWIND $keys AS key
 MATCH (:Subject {ns: $ns, key: key})-[:RECORDED]->(c:Consent)
-RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories, .signal} AS c
 """
 # the alerter's bulk read (consent_and_erasures): everyone's, or what batches applied since $since wrote (a consent
 # record is written with its event, which carries the batch's applied_at)
 ALL_CONSENT = """
 MATCH (c:Consent {ns: $ns})
-RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories, .signal} AS c
 """
 CONSENT_SINCE = """
 MATCH (c:Consent {ns: $ns})
 MATCH (e:Event {ns: $ns, event_id: c.event_id}) WHERE e.applied_at >= $since
-RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories} AS c
+RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories, .signal} AS c
 """
 TOMBSTONES_SINCE = """
 MATCH (t:Tombstone {ns: $ns}) WHERE t.applied_at >= $since
@@ -154,6 +154,7 @@ def consent_record(c: dict[str, Any]) -> ConsentRecord:
         utc(c["occurred_at"]),
         tuple(c["purposes"] or ()),
         tuple(c["categories"] or ()),
+        stored_signal(c["kind"], c["signal"]),
     )
 
 

@@ -1,4 +1,4 @@
-"""The SQLite store's file layout: its tables (version 2), the expansion of a data event's row into its lineage
+"""The SQLite store's file layout: its tables (version 4), the expansion of a data event's row into its lineage
 edges that reads share, the conversion of version 1 files, timestamps as stored, and sqlite3 errors translated."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from graph.store import StoreConfigError, StoreError, StoreUnavailable
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 DDL = (
     """
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE TABLE IF NOT EXISTS consents (
   event_id TEXT PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, occurred_at TEXT NOT NULL,
-  purposes TEXT NOT NULL, categories TEXT NOT NULL
+  purposes TEXT NOT NULL, categories TEXT NOT NULL, signal TEXT
 );
 CREATE INDEX IF NOT EXISTS consents_subject ON consents(subject, occurred_at);
 CREATE TABLE IF NOT EXISTS alert_events (
@@ -177,6 +177,11 @@ V2_TO_V3 = (
 )
 
 
+# Version 4 records how an opt-out was received (a request or a Global Privacy Control signal); an opt-out of an
+# older file was a request (policies.consent.stored_signal reads NULL so).
+V3_TO_V4 = ("ALTER TABLE consents ADD COLUMN signal TEXT",)
+
+
 def statements(script: str) -> Iterator[str]:
     """The SQL statements of a script, one by one (a trigger's body keeps its own semicolons)."""
     pending = ""
@@ -206,7 +211,7 @@ def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor
     try:
         row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
         version = row[0] if row is not None else SCHEMA_VERSION
-        if version not in ("1", "2", SCHEMA_VERSION):
+        if version not in ("1", "2", "3", SCHEMA_VERSION):
             raise StoreConfigError(
                 f"the store {path!r} has schema version {version}, which this version of privacy-lineage cannot"
                 f" read (it reads versions 1 to {SCHEMA_VERSION}); upgrade privacy-lineage"
@@ -214,13 +219,17 @@ def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor
         if version == "1":
             for statement in V1_TO_V2:
                 db.execute(statement)
+        signal = "consents" in tables and "signal" in {r[1] for r in db.execute("PRAGMA table_info(consents)")}
+        if "consents" in tables and not signal:  # before the DDL, which would make a version 4 table
+            for statement in V3_TO_V4:
+                db.execute(statement)
         if version in ("1", "2"):
             for statement in V2_TO_V3:
                 db.execute(statement)
             for statement in statements(DDL):  # not executescript: it would commit the transaction
                 db.execute(statement)
             rebuild(db.cursor())
-            db.execute("UPDATE meta SET v = ? WHERE k = 'schema_version'", (SCHEMA_VERSION,))
+        db.execute("UPDATE meta SET v = ? WHERE k = 'schema_version'", (SCHEMA_VERSION,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

@@ -12,7 +12,7 @@ from typing import Any
 from graph.changes import Rel, Tombstone
 from graph.sqlite_layout import BY_PERSON, EDGES, parse_ts, ts
 from graph.store import ALERT_SAMPLE
-from policies.consent import ConsentRecord
+from policies.consent import ConsentRecord, stored_signal
 from schemas.answers import (
     Alert,
     CategoryLineage,
@@ -33,10 +33,16 @@ _HOLDS, _COLLECTED_FROM, _USED_FOR, _SHARED_WITH = (
 
 
 def consent_record(row: Sequence[Any]) -> ConsentRecord:
-    """A ConsentRecord from a row of (event_id, subject, kind, occurred_at, purposes, categories)."""
-    event_id, subject, kind, at, purposes, categories = row
+    """A ConsentRecord from a row of (event_id, subject, kind, occurred_at, purposes, categories, signal)."""
+    event_id, subject, kind, at, purposes, categories, signal = row
     return ConsentRecord(
-        event_id, kind, subject, parse_ts(at), tuple(json.loads(purposes)), tuple(json.loads(categories))
+        event_id,
+        kind,
+        subject,
+        parse_ts(at),
+        tuple(json.loads(purposes)),
+        tuple(json.loads(categories)),
+        stored_signal(kind, signal),
     )
 
 

@@ -239,7 +239,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
         keys = sorted(set(subjects))
         sql = (
-            "SELECT event_id, subject, kind, occurred_at, purposes, categories FROM consents"
+            "SELECT event_id, subject, kind, occurred_at, purposes, categories, signal FROM consents"
             " WHERE subject IN ({marks}) ORDER BY occurred_at, event_id"
         )
         with self._reading("consent records"):
@@ -256,7 +256,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             return tombstones_by_person([reads.tombstone(row) for row in rows])
 
     def consent_and_erasures(self, applied_since: datetime | None = None) -> ConsentLedger:
-        consent_columns = "c.event_id, c.subject, c.kind, c.occurred_at, c.purposes, c.categories"
+        consent_columns = "c.event_id, c.subject, c.kind, c.occurred_at, c.purposes, c.categories, c.signal"
         if applied_since is None:
             consent_sql = f"SELECT {consent_columns} FROM consents c"  # noqa: S608 - fixed fragments
             params: tuple[str, ...] = ()

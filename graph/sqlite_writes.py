@@ -153,7 +153,7 @@ def write(
         return
     events: list[tuple[Any, ...]] = []
     subjects: dict[str, tuple[str, str]] = {}
-    consents: list[tuple[str, str, str, str, str, str]] = []
+    consents: list[tuple[str, str, str, str, str, str, str | None]] = []
     alerts: dict[str, list[Any]] = {}
     alert_evidence: list[tuple[str, str, str, str]] = []
     for cs, at in fresh:
@@ -171,7 +171,15 @@ def write(
             lineage = (None, None, None, None, None)
             c = cs.consent
             consents.append(
-                (c.event_id, c.subject, c.kind, ts(c.occurred_at), json.dumps(c.purposes), json.dumps(c.categories))
+                (
+                    c.event_id,
+                    c.subject,
+                    c.kind,
+                    ts(c.occurred_at),
+                    json.dumps(c.purposes),
+                    json.dumps(c.categories),
+                    c.signal or None,
+                )
             )
         events.append((ev.event_id, ev.kind, at, ev.emitted_by, ev.subject, ev.role, ev.customer, now, *lineage))
         # the latest event (by occurred_at) decides a subject's type: order-independent
@@ -215,8 +223,8 @@ def write(
     upsert_catalogue(cur, fresh)
     if consents:
         cur.executemany(
-            "INSERT OR IGNORE INTO consents(event_id, subject, kind, occurred_at, purposes, categories)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO consents(event_id, subject, kind, occurred_at, purposes, categories, signal)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             consents,
         )
     if alerts:

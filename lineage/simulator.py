@@ -64,6 +64,7 @@ class _Person:
     marketing_opt_in: bool
     client: str  # the app the person mostly uses
     activity: float  # probability of being active on a working day
+    gpc: bool  # their browser sends a Global Privacy Control signal
 
 
 # -- the generator ------------------------------------------------------------------------------------------------
@@ -74,7 +75,11 @@ class _World:
 
     def __init__(self, people: int, days: int, seed: int, rate: float, start: datetime) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible test traffic, not security
+        # opt-outs of sale and sharing draw from a stream of their own, so the rest of the traffic stays as it was
+        self.gpc_rng = random.Random(seed ^ 0x675043)  # noqa: S311
         self.rate = rate
+        self.ignore_opt_out = min(1.0, 10 * rate)  # how often a job ignores an opt-out (planted: none at rate 0)
+        self.opted_out: dict[str, tuple[int, int]] = {}  # person -> (day, second) of their opt-out of sale and sharing
         self.days = days
         start = start.astimezone(UTC)
         if start.microsecond:
@@ -115,8 +120,9 @@ class _World:
                     signup=signup,
                     billing=billing,
                     marketing_opt_in=rng.random() < 0.6,
-                    client=rng.choice(traffic.CLIENTS),
+                    client=(client := rng.choice(traffic.CLIENTS)),
                     activity=0.55 + 0.4 * rng.random(),
+                    gpc=client == "web-app" and self.gpc_rng.random() < 0.5,
                 )
             )
         return out
@@ -128,8 +134,9 @@ class _World:
         h = f"{x:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def emit(self, day: int, t: int, person: _Person, flow: Flow, by: str | None = None) -> None:
-        """Add ``flow`` at second ``t`` of ``day``, or, with probability ``rate``, a planted flow in its place."""
+    def emit(self, day: int, t: int, person: _Person, flow: Flow, by: str | None = None) -> Flow:
+        """Add ``flow`` at second ``t`` of ``day``, or, with probability ``rate``, a planted flow in its place;
+        return the flow added. A sale or sharing after the person's opt-out of it is marked as such."""
         if self.rate and self.rng.random() < self.rate:
             flow = self._planted[int(self.rng.random() * len(self._planted))]
             by = None
@@ -144,17 +151,27 @@ class _World:
             "occurred_at": f"{date}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z",
             "emitted_by": by or flow.emitted_by,
             "subject": person.subject if flow.subject_type is None else {**person.subject, "type": flow.subject_type},
-            "data_categories": list(flow.categories),
-            "role": flow.role,
-            "customer": person.customer,
         }
+        if flow is traffic.GPC_OPT_OUT:
+            event.update(scope="sale_and_sharing", signal="gpc")
+            self.buffer.append((t, SimulatedEvent(event, (), flow.note)))
+            return flow
+        event.update(data_categories=list(flow.categories), role=flow.role, customer=person.customer)
         if flow.source is not None:
             event["source"] = flow.source
         if flow.purpose is not None:
             event["purpose"] = flow.purpose
         if flow.recipient is not None:
             event["recipient"] = flow.recipient
-        self.buffer.append((t, SimulatedEvent(event, flow.rules, flow.note)))
+        rules = flow.rules
+        if self._opted_out_before(person, day, t) and traffic.sold_or_shared(flow):
+            rules = (*rules, traffic.SALE)
+        self.buffer.append((t, SimulatedEvent(event, rules, flow.note)))
+        return flow
+
+    def _opted_out_before(self, person: _Person, day: int, t: int) -> bool:
+        when = self.opted_out.get(person.subject["id"])
+        return when is not None and when < (day, min(t, _LAST_SECOND))
 
     def _join(self, person: _Person, day: int) -> int:
         """Account creation, profile and billing details; returns the second from which the person is active."""
@@ -162,6 +179,8 @@ class _World:
         self.emit(day, t, person, person.signup)
         self.emit(day, t + 40, person, traffic.PROFILE_PHOTO if self.rng.random() < 0.4 else traffic.PROFILE)
         self.emit(day, t + 45, person, traffic.WELCOME)
+        if person.gpc and self.emit(day, t + 50, person, traffic.GPC_OPT_OUT) is traffic.GPC_OPT_OUT:
+            self.opted_out[person.subject["id"]] = (day, t + 50)
         if person.billing is not None:
             self.emit(day, t + 90, person, person.billing)
         return t + 120
@@ -221,7 +240,12 @@ class _World:
             (traffic.TRANSFER, 0.002),
         ):
             if rand() < chance:
-                emit(day, at(), person, flow)
+                t = at()
+                if self._opted_out_before(person, day, t) and traffic.sold_or_shared(flow):
+                    if self.gpc_rng.random() >= self.ignore_opt_out:
+                        continue  # the opt-out is honoured: no sale, no sharing
+                    flow = traffic.IGNORED_OPT_OUT[id(flow)]  # planted: the job ignores it (emit marks the rule)
+                emit(day, t, person, flow)
 
     def _person_day(self, person: _Person, day: int, weekend: bool) -> None:
         rand = self.rng.random

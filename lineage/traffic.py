@@ -16,6 +16,7 @@ _SUBJECT_TYPE = "undeclared-subject-type"
 _TRANSFER = "transfer-without-safeguard"
 _COUNTRY = "recipient-country-mismatch"
 NEW = "new-recipient"  # stamped by the simulator on the first disclosure to a recipient the registry lacks
+SALE = "sale-after-opt-out"  # stamped on a sale or sharing after the person's opt-out of it (see sold_or_shared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,36 @@ TRANSFER = Flow("shared", "legal", ("user.contact.email", "user.name", "user.con
                  "controller", "operations.business_transfer", "account transferred to the acquirer",
                  recipient=SUCCESSOR)
 
+# A person whose browser sends a Global Privacy Control signal opts out of sale and sharing on their first visit
+# (CCPA §1798.135(e)); the service then stops every disclosure that is a sale or sharing, except where a job ignores
+# the opt-out, which the simulator plants.
+GPC_OPT_OUT = Flow("opted_out", "web-app", (), "", None, "Global Privacy Control signal received: opted out of sale "
+                   "and sharing")
+
+# -- which disclosures are a sale or sharing: the simulator's own reading of CCPA §1798.140(ad), (ah), written apart
+# from the core it checks (policies/sale.py): advertisers and data brokers always; advertising to anyone; marketing
+# or sales by another third party; and third parties' tracking cookies, which the S Plus policy marks as sharing
+_ALWAYS = ("advertiser", "data_broker")
+_THIRD_PARTIES = ("business_partner", "investor", "other_third_party")
+_TRACKING = ("user.device.cookie", "user.device.cookie_id", "user.behavior.browsing_history")
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")
+
+
+def sold_or_shared(flow: Flow) -> bool:
+    """Whether the flow is a disclosure of personal information that is a sale or sharing under the CCPA."""
+    if flow.kind != "shared" or flow.recipient is None or flow.purpose is None:
+        return False
+    rtype, purpose = flow.recipient["type"], flow.purpose
+    if rtype in _ALWAYS or _under(purpose, "marketing.advertising"):
+        return True
+    if rtype in _THIRD_PARTIES and (_under(purpose, "marketing") or _under(purpose, "sales")):
+        return True
+    return rtype == "other_third_party" and any(_under(c, t) for c in flow.categories for t in _TRACKING)
+
+
 # -- planted undeclared flows, with the rule ids each must trigger --------------------------------------------------
 PLANTED: tuple[Flow, ...] = (
     Flow("shared", "marketing", ("user.contact.email", "user.contact.organization", "user.behavior"), "controller",
@@ -306,3 +337,18 @@ PLANTED: tuple[Flow, ...] = (
          recipient={**AFFILIATE, "country": "CN"}, rules=(_COUNTRY,)),
 )
 # fmt: on
+
+# The declared sales and sharing, as a job that ignores the person's opt-out sends them (emit marks the rule).
+IGNORED_OPT_OUT: dict[int, Flow] = {  # by id() of the declared flow
+    id(flow): Flow(
+        flow.kind,
+        flow.emitted_by,
+        flow.categories,
+        flow.role,
+        flow.purpose,
+        f"{flow.note}, despite the person's opt-out of sale and sharing",
+        flow.source,
+        flow.recipient,
+    )
+    for flow in (TO_PARTNER, AD_COOKIE, AD_PERFORMANCE, TO_ADVERTISER)
+}

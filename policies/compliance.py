@@ -20,6 +20,7 @@ from policies.rules import (  # the rule table lives in policies/rules.py; re-ex
     MARKETING_AFTER_OPT_OUT,
     PROCESSOR_BEYOND_INSTRUCTIONS,
     RULES,
+    SALE_AFTER_OPT_OUT,
     SPECIAL_CATEGORIES,
     TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
     UNDECLARED_CATEGORY,
@@ -31,6 +32,7 @@ from policies.rules import (  # the rule table lives in policies/rules.py; re-ex
     Rule,
     Severity,
 )
+from policies.sale import SaleClassifier
 from schemas.events import (
     DATA_EVENTS,
     AnyEvent,
@@ -40,6 +42,7 @@ from schemas.events import (
     Identifiability,
     Role,
 )
+from schemas.keys import SALE_AND_SHARING
 from schemas.policy import Clause, Collection, Policy
 from schemas.taxonomy import covers
 
@@ -50,6 +53,7 @@ __all__ = [
     "NOT_CONSENT_BASED",
     "PROCESSOR_BEYOND_INSTRUCTIONS",
     "RULES",
+    "SALE_AFTER_OPT_OUT",
     "PolicyEvaluator",
     "Rule",
     "SPECIAL_CATEGORIES",
@@ -98,6 +102,7 @@ class PolicyEvaluator(DisclosureRules):
         # Bounded by the taxonomy: keys are taxonomy keys, roles and recipient types.
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._compliant: set[tuple[Any, ...]] = set()  # shapes of events that raise no finding (see evaluate)
+        self.sales = SaleClassifier(policy)  # which disclosures are a sale or sharing under the CCPA
 
     # -- declarations ---------------------------------------------------------------------------
     def collected_categories(self, role: Role) -> list[str]:
@@ -282,8 +287,10 @@ class PolicyEvaluator(DisclosureRules):
         """
         at = event.occurred_at.astimezone(UTC)
         earlier = [r for r in records if r.occurred_at < at]
+        opted_out = [r for r in earlier if r.kind == "opted_out" and r.purposes != (SALE_AND_SHARING,)]
+        no_sale = [r for r in earlier if r.kind == "opted_out" and r.purposes == (SALE_AND_SHARING,)]
         for category in event.data_categories:
-            opted = [r for r in earlier if r.kind == "opted_out" and any(covers(p, purpose) for p in r.purposes)]
+            opted = [r for r in opted_out if any(covers(p, purpose) for p in r.purposes)]
             withdrawn = [
                 r
                 for r in earlier
@@ -302,6 +309,9 @@ class PolicyEvaluator(DisclosureRules):
                     f"(opt-out event {r.event_id} at {r.occurred_at.isoformat()})",
                     clause,
                 )
+            sale = self.sales.after_opt_out(event, category, purpose, no_sale[-1]) if no_sale else None
+            if sale is not None:  # the clause marking it a sale or sharing, else the one that would allow it
+                add(SALE_AFTER_OPT_OUT, category, sale[0], sale[1] if sale[1] != NO_CLAUSE else clause)
             if withdrawn:
                 r = withdrawn[-1]
                 scope = ", ".join(r.purposes) if r.purposes else "every purpose resting on consent"

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.events import ConsentEvent, ConsentWithdrawn
+from schemas.events import ConsentEvent, ConsentWithdrawn, OptOutSignal
 
 
 @dataclass(frozen=True, slots=True)
 class ConsentRecord:
-    """A consent withdrawal or a marketing opt-out, as stored: whose, when, which purposes and categories it covers."""
+    """A consent withdrawal or an opt-out (of marketing, or of sale and sharing), as stored: whose, when, which
+    purposes (an opt-out's scope) and categories it covers, and how an opt-out was received."""
 
     event_id: str
     kind: str  # "consent_withdrawn" | "opted_out"
@@ -19,6 +20,7 @@ class ConsentRecord:
     occurred_at: datetime  # UTC
     purposes: tuple[str, ...]  # purpose keys covered (an opt-out's scope); () = every purpose resting on consent
     categories: tuple[str, ...] = ()  # category keys covered; () = every category
+    signal: str = ""  # an opt-out's OptOutSignal value ("user_request", "gpc"); "" for a withdrawal
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +38,18 @@ class ConsentState:
 
 def consent_record(event: ConsentEvent, subject: str) -> ConsentRecord:
     """What a consent withdrawal or opt-out records for ``subject`` (the pseudonym)."""
+    at = event.occurred_at.astimezone(UTC)
     if isinstance(event, ConsentWithdrawn):
         purposes, categories = tuple(event.purposes or ()), tuple(event.data_categories or ())
-    else:
-        purposes, categories = (event.scope,), ()
-    return ConsentRecord(event.event_id, event.kind, subject, event.occurred_at.astimezone(UTC), purposes, categories)
+        return ConsentRecord(event.event_id, event.kind, subject, at, purposes, categories)
+    return ConsentRecord(event.event_id, event.kind, subject, at, (event.scope,), (), event.signal.value)
+
+
+def stored_signal(kind: str, signal: str | None) -> str:
+    """An opt-out's signal as read back from a store: one written before signals were recorded was a request."""
+    if kind != "opted_out":
+        return ""
+    return signal or OptOutSignal.USER_REQUEST.value
 
 
 def consent_by_person(records: Iterable[ConsentRecord]) -> dict[str, ConsentState]:

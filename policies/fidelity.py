@@ -28,11 +28,11 @@ Loc = tuple[int | str, ...]
 
 _GROUPS = ("collections", "uses", "disclosures")
 # the fields a reading can yield, and which declaration fields they justify
-_READ_FIELDS = ("data_categories", "purposes", "recipient_types", "sources", "data_subjects")
+_READ_FIELDS = ("data_categories", "purposes", "recipient_types", "sources", "data_subjects", "ccpa")
 _DECLARED_FIELDS = {
     "collections": ("data_categories", "sources", "data_subjects"),
     "uses": ("purposes",),
-    "disclosures": ("data_categories", "purposes", "recipient_types"),
+    "disclosures": ("data_categories", "purposes", "recipient_types", "ccpa"),
 }
 _ALL_COLLECTED = "all-collected"
 
@@ -215,6 +215,7 @@ def _label(field: str) -> str:
         "data_subjects": "data subject",
         "roles": "role",
         "identifiability": "identifiability",
+        "ccpa": "CCPA mark",
     }[field]
 
 

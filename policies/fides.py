@@ -4,7 +4,8 @@ loads), and a Fides system read into a policy skeleton whose clauses are marked 
 Fides declares, per system, data uses with the categories and subjects they concern and whether the data is shared
 with third parties; it has no sources, no roles per declaration, no recipient types and no quotations. The export
 writes one declaration per (use or disclosure declaration, purpose), and keeps what Fides cannot say in the
-system's ``meta.privacy_lineage`` (declaration ids, roles, sources, recipient types, "all categories"), so that
+system's ``meta.privacy_lineage`` (declaration ids, roles, sources, recipient types, "all categories", CCPA
+marks), so that
 importing an export gives the same declarations back. A system from elsewhere is read with defaults, which the
 skeleton's markers ask the author to check: its role from the system's ``responsibility``, recipient types from the
 ``third_parties`` text, one collection per role with source ``data_subject``.
@@ -92,6 +93,7 @@ def export_fides(policy: Policy) -> dict[str, Any]:
             "all_categories": d.data_categories is None,
             "identifiability": d.identifiability,
             "countries": d.countries,
+            "ccpa": d.ccpa,
             "order": list(d.purposes) if isinstance(d.purposes, list) else None,
             # a disclosure naming no purpose has no Fides declaration: it comes back from here
             "data_categories": d.data_categories,
@@ -231,6 +233,7 @@ def _declarations(system: System, meta: Mapping[str, Any]) -> tuple[list[Use], l
                     data_categories=cats,
                     identifiability=note.get("identifiability") or _identifiability(decls),
                     countries=note.get("countries"),
+                    ccpa=note.get("ccpa") or [],
                 )
             )
     return uses, disclosures

@@ -8,7 +8,7 @@ the declaration feeds), or the reason it declares nothing; then every reading ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from policies.closest import any_recipient
@@ -26,6 +26,7 @@ from policies.compliance import (
     UNDECLARED_SOURCE,
     UNDECLARED_SUBJECT_TYPE,
 )
+from policies.rules import SALE_AFTER_OPT_OUT
 from policies.source_text import Sentence, SourceText
 from schemas.events import Role
 from schemas.policy import Collection, Disclosure, NotDeclaration, Policy, Reading, Use
@@ -84,6 +85,11 @@ def rules_fed(kind: str, decl: Declaration) -> list[str]:
         out.append(f"`{PROCESSOR_BEYOND_INSTRUCTIONS.id}`: the only disclosures of Customer Data allowed")
     if decl.countries:
         out.append(f"`{TRANSFER_OUTSIDE_DECLARED_COUNTRIES.id}`: only to {', '.join(decl.countries)}")
+    if decl.ccpa:
+        out.append(
+            f"`{SALE_AFTER_OPT_OUT.id}`: its flows are {_marks(decl.ccpa)} under the CCPA, stopped by an "
+            "opt-out of sale and sharing (and so listed in the CCPA report)"
+        )
     out.append(
         f"`{DISCLOSURE_AFTER_WITHDRAWAL.id}`, `{MARKETING_AFTER_OPT_OUT.id}`: quoted as the permission a "
         "withdrawal or opt-out overrides"
@@ -236,6 +242,8 @@ def _reading(r: Reading, tax: Taxonomy) -> str:
         parts.append("role " + ", ".join(f"`{x.value}`" for x in r.roles))
     if r.identifiability:
         parts.append("aggregated or de-identified data only")
+    if r.ccpa:
+        parts.append(f"{_marks(r.ccpa)} under the CCPA")
     return "; ".join(parts)
 
 
@@ -260,7 +268,12 @@ def _declares(d: Declaration, tax: Taxonomy) -> str:
     extra = " · aggregated or de-identified data only" if d.identifiability == "aggregated-only" else ""
     where = f" · only to {', '.join(d.countries)}" if d.countries else ""
     purposes = "no purpose named" if d.purposes == [] else _purposes(d.purposes, tax)
-    return f"{types} · {purposes} · {cats}{extra}{where}"
+    ccpa = f" · {_marks(d.ccpa)} under the CCPA" if d.ccpa else ""
+    return f"{types} · {purposes} · {cats}{extra}{where}{ccpa}"
+
+
+def _marks(marks: Sequence[str]) -> str:
+    return " and ".join({"sale": "a sale", "sharing": "sharing"}[m] for m in marks)
 
 
 def _purposes(purposes: list[str] | str, tax: Taxonomy) -> str:

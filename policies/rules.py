@@ -68,6 +68,14 @@ MARKETING_AFTER_OPT_OUT = Rule(
     Severity.HIGH,
     "Use or disclosure for marketing after the person opted out of it",
 )
+SALE_AFTER_OPT_OUT = Rule(
+    "sale-after-opt-out",
+    Severity.CRITICAL,
+    "Sale or sharing of personal information after the person opted out of it (CCPA §1798.120)",
+    "the person's opt-outs of sale and sharing (a request or a Global Privacy Control signal) and which disclosures "
+    "are a sale or sharing: to an advertiser or a data broker, for advertising, to other third parties for marketing "
+    "or sales, or under a declaration the policy marks as a sale or sharing (policies/sale.py)",
+)
 TRANSFER_WITHOUT_SAFEGUARD = Rule(
     "transfer-without-safeguard",
     Severity.HIGH,
@@ -107,6 +115,7 @@ RULES: tuple[Rule, ...] = (
     TRANSFER_OUTSIDE_DECLARED_COUNTRIES,
     DISCLOSURE_AFTER_WITHDRAWAL,
     MARKETING_AFTER_OPT_OUT,
+    SALE_AFTER_OPT_OUT,
     TRANSFER_WITHOUT_SAFEGUARD,
     RECIPIENT_COUNTRY_MISMATCH,
     NEW_RECIPIENT,

@@ -20,7 +20,16 @@ from pydantic import (
 
 from schemas.base import Frozen
 from schemas.jsontext import JsonTextError, keys_at_most, loads
-from schemas.keys import CountryCode, DataCategoryKey, DataSubjectKey, DataUseKey, EventId, Identifier
+from schemas.keys import (
+    SALE_AND_SHARING,
+    CountryCode,
+    DataCategoryKey,
+    DataSubjectKey,
+    DataUseKey,
+    EventId,
+    Identifier,
+    OptOutScope,
+)
 from schemas.taxonomy import Taxonomy, default_taxonomy
 
 SCHEMA_VERSION = 1
@@ -97,6 +106,13 @@ class Identifiability(StrEnum):
     PSEUDONYMISED = "pseudonymised"
     AGGREGATED = "aggregated"
     DEIDENTIFIED = "deidentified"
+
+
+class OptOutSignal(StrEnum):
+    """How an opt-out reached the business: the person asked, or their browser sent a Global Privacy Control signal."""
+
+    USER_REQUEST = "user_request"
+    GPC = "gpc"
 
 
 class EventKind(StrEnum):
@@ -244,19 +260,35 @@ class ConsentWithdrawn(_Envelope):
 
 
 class OptedOut(_Envelope):
-    """The person opted out of (objected to) direct marketing (GDPR Art. 21(2)-(3)), from then on."""
+    """The person opted out, from then on: of (objected to) direct marketing (GDPR Art. 21(2)-(3)), or of the sale
+    and sharing of their personal information (CCPA §1798.120), by a request or a Global Privacy Control signal
+    (CCPA §1798.135(e), 11 CCR §7025)."""
 
     kind: Literal["opted_out"] = Field(description="'opted_out'")
-    scope: DataUseKey = Field(
+    scope: OptOutScope = Field(
         default="marketing",
-        description="What the person opted out of: 'marketing' (the default, all of it) or a narrower marketing "
-        "key, e.g. 'marketing.communications.email'.",
+        description="What the person opted out of: 'marketing' (the default, all of it), a narrower marketing "
+        "key, e.g. 'marketing.communications.email', or 'sale_and_sharing' (the sale of their personal information "
+        "and its sharing for cross-context behavioural advertising, CCPA §1798.120).",
+    )
+    signal: OptOutSignal = Field(
+        default=OptOutSignal.USER_REQUEST,
+        description="How the opt-out was received: 'user_request' (the default: the person asked, e.g. through a "
+        "preference centre or a 'Do Not Sell or Share' link) or 'gpc' (a Global Privacy Control signal sent by their "
+        "browser, which is an opt-out of sale and sharing: its scope must be 'sale_and_sharing').",
     )
 
     @model_validator(mode="after")
     def _check_scope(self) -> OptedOut:
-        if self.scope != "marketing" and not self.scope.startswith("marketing."):
-            raise ValueError("scope must be 'marketing' or a key under it; withdraw consent for other purposes instead")
+        if self.scope != "marketing" and not self.scope.startswith("marketing.") and self.scope != SALE_AND_SHARING:
+            raise ValueError(
+                f"scope must be 'marketing', a key under it or '{SALE_AND_SHARING}'; withdraw consent for other "
+                "purposes instead"
+            )
+        if self.signal is OptOutSignal.GPC and self.scope != SALE_AND_SHARING:
+            raise ValueError(
+                f"a Global Privacy Control signal is an opt-out of sale and sharing: scope must be '{SALE_AND_SHARING}'"
+            )
         return self
 
 
@@ -448,10 +480,11 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "privacy-lineage event, schema_version 1"
     schema["description"] = (
-        "A collection, use or share event about one person's data, a consent withdrawal or marketing opt-out "
-        "by that person, or the erasure of their data. Taxonomy keys (subject.type, data_categories, purpose, "
-        "purposes, scope) must also exist in the fideslang default taxonomy or be declared as custom keys in the "
-        "policy, and an opt-out's scope must be 'marketing' or under it; those checks are not expressible here and "
-        "are done by the reader."
+        "A collection, use or share event about one person's data, a consent withdrawal, a marketing opt-out or "
+        "an opt-out of sale and sharing by that person, or the erasure of their data. Taxonomy keys (subject.type, "
+        "data_categories, purpose, purposes, scope) must also exist in the fideslang default taxonomy or be declared "
+        "as custom keys in the policy, an opt-out's scope must be 'marketing', under it or 'sale_and_sharing', and a "
+        "'gpc' signal needs the scope 'sale_and_sharing'; those checks are not expressible here and are done by the "
+        "reader."
     )
     return schema

@@ -18,23 +18,27 @@ def _taxonomy(info: ValidationInfo) -> Taxonomy:
     return found if isinstance(found, Taxonomy) else default_taxonomy()
 
 
+def _check_key(dimension: Dimension, value: str, info: ValidationInfo) -> str:
+    # runs for every key of every event: a set lookup in the context parse_event passes (schemas.events._context);
+    # anything else (no such context, an unknown key) goes the long way, which also words the error
+    ctx = info.context
+    if type(ctx) is dict:
+        keys = ctx.get("keys")
+        if keys is not None and value in keys[dimension]:
+            return value
+    try:
+        return _taxonomy(info).check(dimension, value)
+    except UnknownKey:
+        # the key is not quoted: a producer may have put anything there, a person's id included
+        raise ValueError(
+            f"unknown {dimension.label}: not in the fideslang default taxonomy and not declared as a custom key "
+            "in the policy"
+        ) from None
+
+
 def _key_validator(dimension: Dimension) -> AfterValidator:
     def check(value: str, info: ValidationInfo) -> str:
-        # runs for every key of every event: a set lookup in the context parse_event passes (schemas.events._context);
-        # anything else (no such context, an unknown key) goes the long way, which also words the error
-        ctx = info.context
-        if type(ctx) is dict:
-            keys = ctx.get("keys")
-            if keys is not None and value in keys[dimension]:
-                return value
-        try:
-            return _taxonomy(info).check(dimension, value)
-        except UnknownKey:
-            # the key is not quoted: a producer may have put anything there, a person's id included
-            raise ValueError(
-                f"unknown {dimension.label}: not in the fideslang default taxonomy and not declared as a custom key "
-                "in the policy"
-            ) from None
+        return _check_key(dimension, value, info)
 
     return AfterValidator(check)
 
@@ -52,6 +56,20 @@ DataUseKey = Annotated[
         description="A fideslang data-use key (the purpose), e.g. 'essential.service.operations.support', "
         "or a custom key the policy declares."
     ),
+]
+SALE_AND_SHARING = "sale_and_sharing"
+"""The scope of an opt-out of the sale and sharing of personal information (CCPA §1798.120): no purpose key, since
+it concerns disclosures whatever their purpose."""
+
+
+def _opt_out_scope(value: str, info: ValidationInfo) -> str:
+    return value if value == SALE_AND_SHARING else _check_key(Dimension.DATA_USE, value, info)
+
+
+OptOutScope = Annotated[
+    _KeyStr,
+    AfterValidator(_opt_out_scope),
+    Field(description=f"A fideslang data-use key under 'marketing', or '{SALE_AND_SHARING}'."),
 ]
 DataSubjectKey = Annotated[
     _KeyStr,

@@ -24,6 +24,11 @@ class Clause(Frozen):
     text: Text = Field(description="The sentence(s) quoted verbatim from the policy.")
 
 
+CcpaMark = Literal["sale", "sharing"]
+"""What a disclosure is under the CCPA, where the policy's text says so: a sale (§1798.140(ad)) or sharing for
+cross-context behavioural advertising (§1798.140(ah))."""
+
+
 class Reading(Frozen):
     """How one phrase of a declaration's clause is read: the keys it yields (what a reviewer checks)."""
 
@@ -44,6 +49,10 @@ class Reading(Frozen):
     )
     identifiability: Literal["aggregated-only"] | None = Field(
         default=None, description="'aggregated-only' when the phrase limits the declaration to aggregated data."
+    )
+    ccpa: list[CcpaMark] = Field(
+        default_factory=list,
+        description="'sale' and/or 'sharing' when the phrase says the disclosure is a sale or sharing under the CCPA.",
     )
     choice: DeclId | None = Field(
         default=None, description="Id of the reading choice (reading_choices) this reading rests on, if any."
@@ -148,6 +157,14 @@ class Disclosure(Frozen):
     )
     countries: list[CountryCode] | None = Field(
         default=None, description="Countries declared for this disclosure; null means the policy names none."
+    )
+    ccpa: list[CcpaMark] = Field(
+        default_factory=list,
+        description="What the text says this disclosure is under the CCPA: 'sale' (for money or other valuable "
+        "consideration, §1798.140(ad)) and/or 'sharing' (for cross-context behavioural advertising, §1798.140(ah)). "
+        "Empty: judged by recipient type and purpose alone (policies/sale.py). A flow falls under the declaration "
+        "when its recipient type, role and category are the declaration's, and its purpose too where the "
+        "declaration names purposes.",
     )
     reads: list[Reading] = Field(
         default_factory=list,

@@ -256,3 +256,99 @@ RETENTION_CASES: tuple[Case, ...] = (
         ),
     ),
 )
+
+
+# -- sale and sharing after an opt-out (CCPA §1798.120), judged under the S Plus policy --------------------------
+SALE = "sale-after-opt-out"
+_s = 0
+
+
+def opted_out_then(
+    shared_at: str, opted_at: str, opt_out: dict[str, Any], **disclosure: Any
+) -> tuple[dict[str, Any], ...]:
+    """A new person's opt-out (``opt_out``: scope, signal) and then, in the stream, a disclosure (``disclosure``
+    overrides; its recipient by the registry's id, or a dict)."""
+    global _s
+    _s += 1
+    person = {"subject_id": f"sale-{_s:03d}@example.com"}
+    rid = disclosure.pop("recipient", "adverta")
+    return (
+        event(
+            "opted_out",
+            event_id=f"sale-{_s:03d}-0",
+            occurred_at=opted_at,
+            emitted_by="web-app",
+            data_categories=None,
+            role=None,
+            **opt_out,
+            **person,
+        ),
+        event(
+            "shared",
+            event_id=f"sale-{_s:03d}-1",
+            occurred_at=shared_at,
+            recipient=rid if isinstance(rid, dict) else recipient(rid),
+            **disclosure,
+            **person,
+        ),
+    )
+
+
+_GPC = {"scope": "sale_and_sharing", "signal": "gpc"}
+_ASKED = {"scope": "sale_and_sharing"}
+_BEFORE, _AFTER = "2026-04-01T10:00:00Z", "2026-04-02T10:00:00Z"
+_COOKIE = ["user.device.cookie_id"]
+BROKER = {"id": "databroker", "name": "DataHarvest Brokers Inc", "type": "data_broker", "country": "US"}
+TRACKER = {"id": "clicktrail", "name": "ClickTrail Analytics", "type": "other_third_party", "country": "US"}
+
+SALE_CASES: tuple[Case, ...] = (
+    # must alert
+    Case(
+        "a cookie id shared with an advertiser for targeted ads after a Global Privacy Control signal",
+        opted_out_then(_AFTER, _BEFORE, _GPC, data_categories=_COOKIE, purpose="marketing.advertising.third_party"),
+        (SALE,),
+    ),
+    Case(
+        "an email address sold to a data broker after the person asked not to be sold",
+        opted_out_then(_AFTER, _BEFORE, _ASKED, recipient=BROKER, purpose="marketing.communications"),
+        (SALE,),
+    ),
+    Case(
+        "contact details given to a business partner for its promotions (presumed sold) after a GPC signal",
+        opted_out_then(_AFTER, _BEFORE, _GPC, recipient="northwind", purpose=PROMOTION),
+        (SALE,),
+    ),
+    Case(
+        "a cookie id read by a third party's tracker, which the policy marks as sharing, after a GPC signal",
+        opted_out_then(_AFTER, _BEFORE, _GPC, recipient=TRACKER, data_categories=_COOKIE, purpose="analytics"),
+        (SALE,),
+    ),
+    Case(
+        "usage trends shared with an advertiser for analysis, one second after a GPC signal",
+        opted_out_then("2026-04-01T10:00:01Z", _BEFORE, _GPC, data_categories=["user.behavior"], purpose=ANALYSIS),
+        (SALE,),
+    ),
+    # must stay silent
+    Case(
+        "support handed to the Hong Kong affiliate after a GPC signal (a business purpose)",
+        opted_out_then(_AFTER, _BEFORE, _GPC, recipient="sos-hk"),
+    ),
+    Case(
+        "aggregated usage shared with an advertiser after a GPC signal (not personal information)",
+        opted_out_then(
+            _AFTER, _BEFORE, _GPC, data_categories=["user.behavior"], purpose=ANALYSIS, identifiability="aggregated"
+        ),
+    ),
+    Case(
+        "a cookie id shared with an advertiser before the GPC signal that follows it in the stream",
+        opted_out_then(_BEFORE, _AFTER, _GPC, data_categories=_COOKIE, purpose="marketing.advertising.third_party"),
+    ),
+    Case(
+        "a cookie id shared with an advertiser at the very moment of the GPC signal",
+        opted_out_then(_BEFORE, _BEFORE, _GPC, data_categories=_COOKIE, purpose="marketing.advertising.third_party"),
+    ),
+    Case(
+        "usage trends shared with an advertiser for analysis after a marketing opt-out only",
+        opted_out_then(_AFTER, _BEFORE, {}, data_categories=["user.behavior"], purpose=ANALYSIS),
+    ),
+)

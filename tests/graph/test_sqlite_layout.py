@@ -242,6 +242,7 @@ def test_a_version_2_store_gets_its_flow_aggregates_once_on_open(tmp_path: Path)
     v2.execute("DROP INDEX events_person")
     v2.execute("DROP INDEX alert_events_latest")
     v2.execute("ALTER TABLE events DROP COLUMN subject_type")
+    v2.execute("ALTER TABLE consents DROP COLUMN signal")
     v2.execute("CREATE INDEX events_subject ON events(subject)")
     v2.execute("UPDATE meta SET v = '2' WHERE k = 'schema_version'")
     v2.close()
@@ -253,6 +254,28 @@ def test_a_version_2_store_gets_its_flow_aggregates_once_on_open(tmp_path: Path)
     assert answers(old) == converted
     old.close()
     fresh.close()
+
+
+def test_a_version_3_store_records_signals_from_then_on_and_reads_its_opt_outs_as_requests(tmp_path: Path) -> None:
+    person = {"subject_id": "gpc@example.com"}
+    consent = {"data_categories": None, "role": None, "emitted_by": "web-app", **person}
+    fresh = SQLiteGraphStore(tmp_path / "old.db")
+    handle(fresh, event("opted_out", event_id="old-opt-out", occurred_at="2026-01-01T00:00:00Z", **consent))
+    fresh.close()
+    v3 = sqlite3.connect(tmp_path / "old.db", isolation_level=None)  # as version 3 left it: no signal column
+    v3.execute("ALTER TABLE consents DROP COLUMN signal")
+    v3.execute("UPDATE meta SET v = '3' WHERE k = 'schema_version'")
+    v3.close()
+    old = SQLiteGraphStore(tmp_path / "old.db")
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
+    gpc = {"scope": "sale_and_sharing", "signal": "gpc"}
+    handle(old, event("opted_out", event_id="gpc-opt-out", occurred_at="2026-02-01T00:00:00Z", **gpc, **consent))
+    (state,) = old.consent_state([KEY("gpc@example.com")]).values()
+    assert [(r.event_id, r.purposes, r.signal) for r in state.records] == [
+        ("old-opt-out", ("marketing",), "user_request"),
+        ("gpc-opt-out", ("sale_and_sharing",), "gpc"),
+    ]
+    old.close()
 
 
 def test_a_store_of_a_newer_version_is_refused_with_a_clear_error(tmp_path: Path) -> None:

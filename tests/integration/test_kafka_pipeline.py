@@ -34,6 +34,8 @@ from tests.rule_cases import (
     REGISTRY_CASES,
     RETENTION,
     RETENTION_CASES,
+    SALE,
+    SALE_CASES,
     expected,
     registry_file,
     retention_policy,
@@ -322,6 +324,35 @@ def test_the_worker_raises_exactly_the_retention_findings(deployment: Deployment
     while found != want and time.monotonic() < deadline:
         records = [json.loads(r.value) for r in deployment.read_topic(deployment.topics.alerts, 10**6, 2)]
         found = {(d["event_id"], d["rule"]) for d in records if d["rule"] == RETENTION}
+    assert found == want
+
+
+def test_the_worker_raises_exactly_the_sale_findings(deployment: Deployment) -> None:
+    """The sale-and-sharing cases (tests/rule_cases.py) through `lineage worker` on the real broker, each person's
+    events in order on one partition: the critical findings stored and on the alerts topic are exactly the expected
+    ones, and the opt-outs are stored with their signal."""
+    from kafka import KafkaProducer
+
+    events = [e for c in SALE_CASES for e in c.events]
+    producer = KafkaProducer(bootstrap_servers=deployment.settings.kafka_bootstrap)
+    for e in events:
+        producer.send(
+            deployment.settings.kafka_events_topic, key=e["subject"]["id"].encode(), value=json.dumps(e).encode()
+        )
+    producer.flush()
+    producer.close()
+    deployment.start_worker()
+    store = deployment.store()
+    deployment.wait_for(f"the {len(events)} events", lambda: store.stats().events == len(events))
+    rules = {e: r & {SALE} for e, r in stored_rules(store.alerts(), SALE_CASES).items()}
+    assert rules == expected(SALE_CASES)
+    assert {r.signal for r in store.consent_and_erasures().consent} == {"gpc", "user_request"}
+    want = {(e, r) for e, rs in expected(SALE_CASES).items() for r in rs}
+    deadline = time.monotonic() + 20  # the alerts topic holds other rules' findings too: wait for these
+    found: set[tuple[str, str]] = set()
+    while found != want and time.monotonic() < deadline:
+        records = [json.loads(r.value) for r in deployment.read_topic(deployment.topics.alerts, 10**6, 2)]
+        found = {(d["event_id"], d["rule"]) for d in records if d["rule"] == SALE}
     assert found == want
 
 

@@ -16,10 +16,11 @@ from lineage.simulator import DEFAULT_START, SimulatedEvent, registry_yaml, simu
 from lineage.traffic import PLANTED
 from policies import compliance
 from policies.compliance import RULES, PolicyEvaluator
+from policies.consent import ConsentState, consent_record
 from policies.new_recipients import NewRecipients
-from policies.rules import NEW_RECIPIENT, RECIPIENT_COUNTRY_MISMATCH, TRANSFER_WITHOUT_SAFEGUARD
+from policies.rules import NEW_RECIPIENT, RECIPIENT_COUNTRY_MISMATCH, SALE_AFTER_OPT_OUT, TRANSFER_WITHOUT_SAFEGUARD
 from policies.transfers import TransferJudge
-from schemas.events import AnyEvent, DataShared, EventError, RecipientType, parse_event, validate_event
+from schemas.events import AnyEvent, DataShared, EventError, OptedOut, RecipientType, parse_event, validate_event
 from schemas.policy import Policy
 
 PEOPLE, DAYS, SEED = 300, 30, 20260101  # the large stream the precision/recall check runs on
@@ -37,13 +38,15 @@ class Judged:
 
 @pytest.fixture(scope="module")
 def big_stream(policy: Policy) -> list[Judged]:
-    """PEOPLE people over DAYS days, each event validated against the contract and judged by the evaluator, the
-    transfer rules and the new-recipient rule against the simulated world's recipient registry."""
+    """PEOPLE people over DAYS days, each event validated against the contract and judged by the evaluator (with
+    each person's opt-outs so far), the transfer rules and the new-recipient rule against the simulated world's
+    recipient registry."""
     taxonomy = policy.taxonomy()
     evaluator = PolicyEvaluator(policy)
     transfers = TransferJudge(simulated_registry(), policy.version)
     new = NewRecipients(simulated_registry(), policy.version)
     seen: set[str] = set()
+    consent: dict[str, ConsentState] = {}
     out: list[Judged] = []
     for sim in simulate(PEOPLE, DAYS, SEED):
         try:
@@ -51,7 +54,11 @@ def big_stream(policy: Policy) -> list[Judged]:
         except EventError as exc:
             out.append(Judged(sim, None, str(exc), frozenset()))
             continue
-        found = evaluator.evaluate(parsed, "p_simulated")
+        person = parsed.subject.id  # the person's own id stands in for a pseudonym: nothing is stored
+        if isinstance(parsed, OptedOut):
+            state = consent.get(person) or ConsentState(person, ())
+            consent[person] = state.merged((consent_record(parsed, person),))
+        found = evaluator.evaluate(parsed, "p_simulated", consent.get(person))
         if isinstance(parsed, DataShared):
             found += transfers.judge(parsed, "p_simulated")
             if new.firsts([parsed], seen):
@@ -108,7 +115,7 @@ def test_event_ids_are_unique_uuid4(big_stream: list[Judged]) -> None:
 def test_events_name_the_customer_and_subjects_are_emails(big_stream: list[Judged]) -> None:
     for j in big_stream:
         event = j.sim.event
-        assert event["customer"], event
+        assert event["kind"] == "opted_out" or event["customer"], event
         local, at, domain = event["subject"]["id"].partition("@")
         assert local and at and domain.endswith(".example"), event["subject"]
 
@@ -116,7 +123,8 @@ def test_events_name_the_customer_and_subjects_are_emails(big_stream: list[Judge
 def test_each_person_is_one_stable_subject_of_one_customer(big_stream: list[Judged]) -> None:
     customers: dict[str, set[str]] = {}
     for j in big_stream:
-        customers.setdefault(j.sim.event["subject"]["id"], set()).add(j.sim.event["customer"])
+        if j.sim.event["kind"] != "opted_out":
+            customers.setdefault(j.sim.event["subject"]["id"], set()).add(j.sim.event["customer"])
     assert PEOPLE * 0.8 <= len(customers) <= PEOPLE  # nearly everyone is active at least once
     assert all(len(c) == 1 for c in customers.values())
 
@@ -202,8 +210,29 @@ def test_planted_flows_exercise_every_collection_use_and_disclosure_rule(big_str
         TRANSFER_WITHOUT_SAFEGUARD.id,
         RECIPIENT_COUNTRY_MISMATCH.id,
         NEW_RECIPIENT.id,
+        SALE_AFTER_OPT_OUT.id,
     }
     assert exercised <= planted_rules <= {r.id for r in RULES}
+
+
+def test_gpc_opt_outs_stop_declared_sales_and_sharing_and_only_planted_ones_follow(big_stream: list[Judged]) -> None:
+    """Some web users' browsers send a Global Privacy Control signal when they join; from then on no declared
+    disclosure of theirs is a sale or sharing, and every one that is (a job ignoring the opt-out, or a planted flow)
+    is marked sale-after-opt-out. Recall and precision are checked with the other rules above."""
+    opted: dict[str, str] = {}
+    after = 0
+    for j in big_stream:
+        event = j.sim.event
+        if event["kind"] == "opted_out":
+            assert (event["scope"], event["signal"], j.sim.undeclared) == ("sale_and_sharing", "gpc", ())
+            opted[event["subject"]["id"]] = event["occurred_at"]
+        elif SALE_AFTER_OPT_OUT.id in j.sim.undeclared:
+            assert event["occurred_at"] > opted[event["subject"]["id"]]
+            after += 1
+    assert len(opted) >= 10 and after >= 20
+    ignored = [j for j in big_stream if "despite the person's opt-out" in j.sim.note]
+    assert ignored and all(j.sim.undeclared == (SALE_AFTER_OPT_OUT.id,) for j in ignored)
+    assert not any(s.event["kind"] == "opted_out" for s in simulate(10, 3, 5, undeclared_rate=1.0))
 
 
 def test_the_undeclared_share_is_near_the_rate(big_stream: list[Judged]) -> None:
@@ -240,8 +269,8 @@ def test_recipients_are_stable_and_described(big_stream: list[Judged]) -> None:
 
 def test_all_three_kinds_and_both_roles_occur_in_declared_traffic(big_stream: list[Judged]) -> None:
     declared = [j.sim.event for j in big_stream if not j.sim.undeclared]
-    assert {e["kind"] for e in declared} == {"collected", "used", "shared"}
-    assert {e["role"] for e in declared} == {"controller", "processor"}
+    assert {e["kind"] for e in declared} == {"collected", "used", "shared", "opted_out"}
+    assert {e["role"] for e in declared if "role" in e} == {"controller", "processor"}
     assert {e["source"]["type"] for e in declared if "source" in e} == {
         "data_subject",
         "customer",

@@ -431,7 +431,12 @@ def test_consent_events_are_part_of_the_v1_contract_and_its_json_schema() -> Non
 
     schema = json_schema()
     assert set(schema["discriminator"]["mapping"]) == {
-        "collected", "used", "shared", "consent_withdrawn", "opted_out", "erased"
+        "collected",
+        "used",
+        "shared",
+        "consent_withdrawn",
+        "opted_out",
+        "erased",
     }
     validator = jsonschema.Draft202012Validator(schema)
     for good in (consent_event("consent_withdrawn"), consent_event("opted_out", scope="marketing"), event("shared")):
@@ -439,6 +444,30 @@ def test_consent_events_are_part_of_the_v1_contract_and_its_json_schema() -> Non
     assert list(validator.iter_errors(consent_event("consent_withdrawn", colour="blue")))
     # the v1 round trip: what a producer sends is what is written back
     assert json.loads(event_to_json(opted)) == raw_opt_out
+
+
+def test_an_opt_out_of_sale_and_sharing_records_its_signal_and_old_opt_outs_stay_valid() -> None:
+    import jsonschema
+
+    gpc = consent_event("opted_out", scope="sale_and_sharing", signal="gpc")
+    parsed = validate_event(gpc)
+    assert (parsed.scope, parsed.signal) == ("sale_and_sharing", "gpc")  # type: ignore[union-attr]
+    assert json.loads(event_to_json(parsed)) == gpc  # the signal goes back on the wire as it came
+    asked = validate_event(consent_event("opted_out", scope="sale_and_sharing"))
+    assert asked.signal == "user_request"  # type: ignore[union-attr]
+    old = validate_event(consent_event("opted_out"))  # an event of before signals: a request to stop marketing
+    assert (old.scope, old.signal) == ("marketing", "user_request")  # type: ignore[union-attr]
+    problems = {
+        "gpc for marketing": (consent_event("opted_out", signal="gpc"), "scope must be 'sale_and_sharing'"),
+        "unknown signal": (consent_event("opted_out", scope="sale_and_sharing", signal="dnt"), "signal"),
+        "sale as a purpose": (consent_event("opted_out", scope="sale"), "unknown data use"),
+    }
+    for bad, said in problems.values():
+        with pytest.raises(EventError, match=said):
+            validate_event(bad)
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert not list(validator.iter_errors(gpc))
+    assert list(validator.iter_errors({**gpc, "signal": "dnt"}))
 
 
 def test_lineage_schema_shows_the_consent_events() -> None:

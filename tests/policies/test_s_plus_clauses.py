@@ -7,12 +7,14 @@ named), and, where the text allows more than one reading, the reading choice of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from policies import DEFAULT_POLICY_FILE, default_policy
 from policies.compliance import PolicyEvaluator
+from policies.consent import ConsentRecord, ConsentState
 from policies.source_text import normalize, read_source
 from schemas.events import validate_event
 from tests.factories import event
@@ -65,6 +67,7 @@ class Case:
     event: dict[str, Any]
     rules: tuple[str, ...] = ()
     choice: str | None = None
+    after_gpc: bool = False  # judged after the person's Global Privacy Control signal (an opt-out of sale and sharing)
 
 
 SILENT: tuple[str, ...] = ()
@@ -557,6 +560,32 @@ CASES = (
         shared(["user.device.cookie_id"], ADVERTISER, "marketing.advertising.third_party.targeted"),
         choice="third-party-cookies-name-no-purpose",
     ),
+    # -- the CCPA: which disclosures an opt-out of sale and sharing stops ---------------------------------------------
+    Case(
+        "a tracker's cookie id after the person's Global Privacy Control signal",
+        "Cookie Information",
+        "across other websites and online services",
+        shared(["user.device.cookie_id"], TRACKER, "analytics"),
+        (*DISCLOSURE_PURPOSE, "sale-after-opt-out"),
+        choice="tracking-across-websites-is-sharing",
+        after_gpc=True,
+    ),
+    Case(
+        "a suspicious sign-in reported to a fraud network (no tracking) after a GPC signal",
+        "By Law or to Protect Rights",
+        "This includes exchanging information with other entities for fraud protection",
+        shared(["user.device.ip_address"], FRAUD_NET, "essential.fraud_detection"),
+        choice="tracking-across-websites-is-sharing",
+        after_gpc=True,
+    ),
+    Case(
+        "an account transferred to the successor after a GPC signal (no sale)",
+        "Sale or Bankruptcy",
+        "we may transfer your information to the successor entity",
+        shared(["user.account"], SUCCESSOR, "operations.business_transfer"),
+        choice="tracking-across-websites-is-sharing",
+        after_gpc=True,
+    ),
     # -- By Law or to Protect Rights --------------------------------------------------------------------------------
     Case(
         "account records under a court order",
@@ -850,7 +879,11 @@ CASES = (
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_clause(case: Case) -> None:
     evaluator = PolicyEvaluator(POLICY)
-    findings = evaluator.evaluate(validate_event(case.event, POLICY.taxonomy()), "p_case")
+    gpc = ConsentRecord(
+        "gpc", "opted_out", "p_case", datetime(2026, 1, 1, tzinfo=UTC), ("sale_and_sharing",), (), "gpc"
+    )
+    consent = ConsentState("p_case", (gpc,)) if case.after_gpc else None
+    findings = evaluator.evaluate(validate_event(case.event, POLICY.taxonomy()), "p_case", consent)
     assert tuple(sorted({f.rule for f in findings})) == tuple(sorted(case.rules)), [f.reason for f in findings]
 
 

@@ -38,6 +38,13 @@ BASES: list[dict[str, Any]] = [
     },
     {
         **{k: event("used")[k] for k in ("schema_version", "occurred_at", "emitted_by", "subject")},
+        "event_id": "o-2",
+        "kind": "opted_out",
+        "scope": "sale_and_sharing",
+        "signal": "gpc",
+    },
+    {
+        **{k: event("used")[k] for k in ("schema_version", "occurred_at", "emitted_by", "subject")},
         "event_id": "e-1",
         "kind": "erased",
         "reason": "Art. 17(1)(a) request",

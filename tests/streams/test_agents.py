@@ -35,6 +35,8 @@ from tests.rule_cases import (
     REGISTRY_CASES,
     RETENTION,
     RETENTION_CASES,
+    SALE,
+    SALE_CASES,
     expected,
     retention_policy,
     stored_rules,
@@ -379,3 +381,12 @@ def test_the_worker_raises_exactly_the_retention_findings_and_publishes_them() -
     assert rules == expected(RETENTION_CASES)
     published = {(m["event_id"], m["rule"]) for m in publisher.on(ALERTS) if m["rule"] == RETENTION}
     assert published == {(e, r) for e, rules in expected(RETENTION_CASES).items() for r in rules}
+
+
+def test_the_worker_raises_exactly_the_sale_findings_and_publishes_them() -> None:
+    sent = [_json(e) for c in SALE_CASES for e in c.events]
+    store, publisher, _ = _run(sent)
+    rules = {e: r & {SALE} for e, r in stored_rules(store.alerts(), SALE_CASES).items()}
+    assert rules == expected(SALE_CASES)
+    published = {(m["event_id"], m["rule"], m["severity"]) for m in publisher.on(ALERTS) if m["rule"] == SALE}
+    assert published == {(e, r, "critical") for e, rules in expected(SALE_CASES).items() for r in rules}

@@ -32,6 +32,7 @@ class World:
 
     db: Path
     person: str  # someone whose data reached a recipient the policy does not declare
+    mixed_person: str  # someone like that whose data also reached recipients by declared disclosures only
     plain_person: str  # someone with declared disclosures only
     people: list[str]
 
@@ -43,13 +44,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     store = SQLiteGraphStore(db)
     handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
     handler.handle([validate_event(s.event, handler.taxonomy) for s in sims])
-    store.close()
     bad = [s for s in sims if s.event["kind"] == "shared" and s.undeclared]
     bad_ids = {s.event["subject"]["id"] for s in sims if s.undeclared}
     plain = [s for s in sims if s.event["kind"] == "shared" and s.event["subject"]["id"] not in bad_ids]
     assert bad and plain, "the simulation should have both undeclared and declared disclosures"
     people = sorted({s.event["subject"]["id"] for s in sims})
-    return World(db, str(bad[0].event["subject"]["id"]), str(plain[0].event["subject"]["id"]), people)
+    undeclared: dict[str, set[str]] = {}  # person -> the recipients their undeclared disclosures reached
+    for s in bad:
+        undeclared.setdefault(s.event["subject"]["id"], set()).add(s.event["recipient"]["id"])
+
+    def mixed(person: str) -> bool:
+        """Some recipients of the person's reached by declared disclosures only, and one whose purposes carry other
+        categories of theirs too (what the console's filter and hover tests need)."""
+        who = store.who_has(Pseudonymizer(TEST_KEY)(person))
+        assert who is not None
+        wider = [
+            r for r in who.recipients if {f.category for f in who.flows if f.purpose in r.purposes} - set(r.categories)
+        ]
+        return len(undeclared[person]) < len(who.recipients) and bool(wider)
+
+    mixed_person = next(p for p in dict.fromkeys(str(s.event["subject"]["id"]) for s in bad) if mixed(p))
+    store.close()
+    return World(db, str(bad[0].event["subject"]["id"]), mixed_person, str(plain[0].event["subject"]["id"]), people)
 
 
 @dataclass

@@ -148,12 +148,12 @@ def test_hover_keyboard_and_filters(browser: Any, live: Live, world: World) -> N
     d = browser
     _size(d, "wide")
     _sign_in(d, live, "dpo")
-    _look_up(d, world.person)
+    _look_up(d, world.mixed_person)  # some of whose recipients no undeclared flow reaches
     graph = _css(d, "#graph svg")[0]
 
     # hovering a recipient lights its paths back to the person and dims the rest; chosen, when there is one, so
     # that a purpose it shares with other data would light more than its own flows if paths were followed blindly
-    who = live.console.store.who_has(live.console.pseudonymizer(world.person))
+    who = live.console.store.who_has(live.console.pseudonymizer(world.mixed_person))
     assert who is not None
 
     def wider(r: Any) -> set[str]:

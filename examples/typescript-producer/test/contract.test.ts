@@ -24,6 +24,7 @@ const VALID = [
   },
   { ...base, kind: "consent_withdrawn", purposes: ["analytics"] },
   { ...base, kind: "opted_out", scope: "marketing" },
+  { ...base, kind: "opted_out", scope: "sale_and_sharing", signal: "gpc" },
   { ...base, kind: "erased", reason: "Art. 17 request" },
 ];
 

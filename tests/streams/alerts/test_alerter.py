@@ -276,3 +276,15 @@ def test_offsets_are_committed_in_batch_order_and_never_past_a_failed_publish() 
     committed, failure = asyncio.run(scenario())
     assert committed == [0, 1]  # 2 failed, so neither 2 nor 3 (whose findings were out) is committed
     assert isinstance(failure, ConnectionError)
+
+
+def test_the_alerter_raises_exactly_the_sale_findings_from_opt_outs_it_read_on_the_stream() -> None:
+    """The sale-and-sharing cases (tests/rule_cases.py), each event in a batch of its own: the opt-outs are known
+    to the alerter from the stream only (it writes nothing), and the sales after them are critical findings."""
+    from tests.rule_cases import SALE, SALE_CASES, expected
+
+    publisher = MemoryPublisher()
+    processor = AlertProcessor(AlertJudge(_handler()), publisher, TOPICS)
+    _judge(processor, *([e] for c in SALE_CASES for e in c.events))
+    found = {(d["event_id"], d["rule"], d["severity"]) for d in publisher.on(ALERTS) if d["rule"] == SALE}
+    assert found == {(e, r, "critical") for e, rules in expected(SALE_CASES).items() for r in rules}
