@@ -124,6 +124,14 @@ class SaleClassifier:
         return reason, (marked.clause.section, marked.clause.text) if marked is not None else ("", "")
 
 
+def classification_rule(classifier: SaleClassifier) -> str:
+    """:data:`CLASSIFICATION_RULE`, with the declarations the policy marks (or that it marks none)."""
+    marked = "; ".join(f"{d.id!r} ({' and '.join(d.ccpa)})" for d in classifier.marked)
+    return CLASSIFICATION_RULE + (
+        f" The policy marks these declarations: {marked}." if marked else " The policy marks no declaration."
+    )
+
+
 def kinds_text(kinds: frozenset[str]) -> str:
     """'a sale', 'sharing' or 'a sale and sharing', as a finding says it."""
     return " and ".join(w for k, w in ((SOLD, "a sale"), (SHARED, "sharing")) if k in kinds)

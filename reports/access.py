@@ -16,7 +16,6 @@ from reports.vocab import (
     Table,
     Vocabulary,
     ccpa_category,
-    disclosure_kind,
     in_period,
     make_header,
     make_period,
@@ -91,13 +90,14 @@ def _disclosure(
     r: RecipientLineage, vocab: Vocabulary, event_ids: list[str], region: frozenset[str] | None
 ) -> RecipientDisclosure:
     in_eea, outside = _country_flags(r.country, region)
-    kinds = {disclosure_kind(r.type, p) for p in r.purposes}
+    # the person's record keeps categories and purposes per recipient, not per flow: any pair sold or shared counts
+    sold = any(vocab.sales.kinds(r.type, p, c, "controller") for p in r.purposes for c in r.categories)
     return RecipientDisclosure(
         id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
         country=r.country, in_eea=in_eea, outside_region=outside,
         contact=r.contact, contact_statement=_contact_statement(r.contact),
         categories=vocab.categories(r.categories), purposes=vocab.purposes(r.purposes),
-        ccpa_disclosure="sold_or_shared" if "sold_or_shared" in kinds else "business_purpose",
+        ccpa_disclosure="sold_or_shared" if sold else "business_purpose",
         first_shared_at=r.first_shared_at, last_shared_at=r.last_shared_at, event_ids=event_ids,
     )
 

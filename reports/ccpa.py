@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 from graph.aggregates import CATEGORY
 from graph.store import GraphStore
+from policies.sale import KINDS, SHARED, SOLD, SaleClassifier, classification_rule
 from reports.vocab import (
-    CLASSIFICATION_RULE,
     Table,
     Vocabulary,
     ccpa_category,
-    disclosure_kind,
     make_header,
     make_period,
     names,
@@ -21,6 +20,8 @@ from reports.vocab import (
 from schemas.answers import Flow
 from schemas.policy import Organisation, Policy
 from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport
+
+_BUSINESS = "business_purpose"
 
 
 def preceding_12_months(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -46,14 +47,15 @@ def ccpa_report(
     """CCPA §1798.130(a)(5) / §1798.115 disclosures; without a period, the preceding 12 months up to ``now``.
 
     Only data held as the business (controller) counts; Customer Data processed as a service provider is
-    summarised separately. Which disclosures are sold or shared is decided by
-    :data:`reports.vocab.CLASSIFICATION_RULE`.
+    summarised separately. Which disclosures are sold, shared (both, for some) or for a business purpose is decided
+    by :class:`policies.sale.SaleClassifier`, the table the rule sale-after-opt-out uses too.
     """
     since, until = utc(since), utc(until)
     default = since is None and until is None
     if default:
         since, until = preceding_12_months(now)
     vocab = Vocabulary(policy)
+    sales = SaleClassifier(policy)
     found = store.flow_summary(since=since, until=until)
     flows = found.flows
     mine = [f for f in flows if f.role == "controller"]
@@ -68,7 +70,9 @@ def ccpa_report(
         elif f.rel in ("USED_FOR", "SHARED_WITH"):
             purposes[f.category].add(f.purpose)
         if f.rel == "SHARED_WITH" and f.recipient is not None:
-            shared[(disclosure_kind(f.recipient.type, f.purpose), f.category)].append(f)
+            kinds = sales.kinds(f.recipient.type, f.purpose, f.category, f.role) or {_BUSINESS}
+            for kind in kinds:  # a disclosure both sold and shared is listed in both sections
+                shared[(kind, f.category)].append(f)
 
     # people and events per category as the business: the category rollup counts them over every data-subject type
     per_category = {cat: c for (role, cat), c in found.counts(CATEGORY).items() if role == "controller"}
@@ -98,7 +102,7 @@ def ccpa_report(
             )
         return out
 
-    sold, business = disclosed("sold_or_shared"), disclosed("business_purpose")
+    by_kind, business = {k: disclosed(k) for k in KINDS}, disclosed(_BUSINESS)
 
     def summary(items: list[CcpaDisclosed], none: str, verb: str) -> str:
         if not items:
@@ -115,10 +119,10 @@ def ccpa_report(
     processor_shares = sorted({f.recipient.name for f in flows if f.role == "processor" and f.recipient is not None})
     return CcpaReport(
         header=make_header(
-            policy, "CCPA disclosures: personal information collected, sold or shared, and disclosed",
+            policy, "CCPA disclosures: personal information collected, sold, shared, and disclosed",
             "CCPA §1798.100, §1798.110, §1798.115, §1798.130(a)(5)", make_period(since, until), now, controller,
         ),
-        classification_rule=CLASSIFICATION_RULE,
+        classification_rule=classification_rule(sales),
         collected=collected,
         collected_statement=(
             f"Categories of personal information collected {when}: "
@@ -126,9 +130,13 @@ def ccpa_report(
             if collected
             else f"None: no personal information was collected {when}."
         ),
-        sold_or_shared=sold,
-        sold_or_shared_statement=summary(
-            sold, f"None: no personal information was sold or shared {when}.", "Sold or shared"
+        sold=by_kind[SOLD],
+        sold_statement=summary(by_kind[SOLD], f"None: no personal information was sold {when}.", "Sold"),
+        shared=by_kind[SHARED],
+        shared_statement=summary(
+            by_kind[SHARED],
+            f"None: no personal information was shared for cross-context behavioural advertising {when}.",
+            "Shared for cross-context behavioural advertising",
         ),
         business_purpose=business,
         business_purpose_statement=summary(
@@ -155,14 +163,15 @@ def _disclosed_rows(items: list[CcpaDisclosed]) -> Table:
 
 
 def ccpa_tables(report: CcpaReport) -> dict[str, Table]:
-    """The CCPA report's tables: collected, sold_or_shared, business_purpose."""
+    """The CCPA report's tables: collected, sold, shared, business_purpose."""
     return {
         "collected": (
             ["category", "label", "ccpa_category", "sources", "purposes", "people", "events", "ref"],
             [[c.category.key, c.category.label, c.ccpa_category, c.sources, c.purposes, c.people, c.events,
               c.ref] for c in report.collected],
         ),
-        "sold_or_shared": _disclosed_rows(report.sold_or_shared),
+        "sold": _disclosed_rows(report.sold),
+        "shared": _disclosed_rows(report.shared),
         "business_purpose": _disclosed_rows(report.business_purpose),
     }
 
@@ -170,5 +179,5 @@ def ccpa_tables(report: CcpaReport) -> dict[str, Table]:
 def ccpa_refs(report: CcpaReport) -> list[str]:
     """The references the CCPA report quotes: per category collected, then the disclosures' flows."""
     refs = [c.ref for c in report.collected]
-    refs += [ref for d in [*report.sold_or_shared, *report.business_purpose] for ref in d.flows]
+    refs += [ref for d in [*report.sold, *report.shared, *report.business_purpose] for ref in d.flows]
     return list(dict.fromkeys(refs))

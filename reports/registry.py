@@ -131,11 +131,11 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         CcpaReport,
         lambda r: ccpa.ccpa_report(r.store, r.policy, r.since, r.until, controller=r.controller),
         ccpa.ccpa_tables,
-        ("collected", "sold_or_shared", "business_purpose"),
+        ("collected", "sold", "shared", "business_purpose"),
         refs=ccpa.ccpa_refs,
         heading="CCPA disclosures",
-        summary="Categories collected, sold or shared, and disclosed for a business purpose (default: the preceding "
-        "12 months).",
+        summary="Categories collected, sold, shared for advertising, and disclosed for a business purpose, each "
+        "listed apart (default: the preceding 12 months).",
     ),
     ReportKind(
         "gaps",

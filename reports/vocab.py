@@ -6,19 +6,19 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from policies.sale import SaleClassifier
 from schemas.answers import Flow
 from schemas.events import RecipientType, SourceType
 from schemas.policy import Organisation, Policy
 from schemas.reports import (
     ControllerDetails,
-    DisclosureKind,
     Labelled,
     Period,
     RecipientRefItem,
     ReportHeader,
     RetentionInfo,
 )
-from schemas.taxonomy import Dimension, Taxonomy, covers
+from schemas.taxonomy import Dimension, Taxonomy
 
 #: How many evidence ids a report asks the store for per flow; past it, lists are marked incomplete.
 EVIDENCE_LIMIT = 100_000
@@ -118,40 +118,12 @@ def ccpa_category(key: str) -> str:
     return _O
 
 
-# Which disclosures CCPA counts as "sold or shared" (§1798.140(ad), (ah)); every other disclosure recorded is
-# reported as "disclosed for a business purpose". A sale needs consideration, which events do not record, so
-# the rule errs towards telling the consumer: any doubt is reported as sold or shared.
-SOLD_OR_SHARED_RECIPIENT_TYPES = frozenset({RecipientType.ADVERTISER.value, RecipientType.DATA_BROKER.value})
-SHARING_PURPOSES = ("marketing.advertising",)  # cross-context behavioural advertising, with its narrower keys
-THIRD_PARTY_MARKETING_TYPES = frozenset(
-    {RecipientType.BUSINESS_PARTNER.value, RecipientType.INVESTOR.value, RecipientType.OTHER_THIRD_PARTY.value}
-)
-THIRD_PARTY_MARKETING_PURPOSES = ("marketing", "sales")
-CLASSIFICATION_RULE = (
-    "A disclosure counts as sold or shared when it goes to an advertiser or a data broker (any purpose); when its "
-    "purpose is advertising (marketing.advertising and narrower: cross-context behavioural advertising); or when it "
-    "goes to a business partner, investor or other third party for marketing or sales. Every other disclosure "
-    "(affiliates, service providers, authorities, successors, and third parties for other purposes) is reported as "
-    "disclosed for a business purpose. Events do not record whether money or other valuable consideration changed "
-    "hands, so doubtful cases are reported as sold or shared."
-)
-
-
-def disclosure_kind(recipient_type: str, purpose: str) -> DisclosureKind:
-    """Classify one disclosure for CCPA (see CLASSIFICATION_RULE)."""
-    if recipient_type in SOLD_OR_SHARED_RECIPIENT_TYPES or any(covers(p, purpose) for p in SHARING_PURPOSES):
-        return "sold_or_shared"
-    third_party = recipient_type in THIRD_PARTY_MARKETING_TYPES
-    if third_party and any(covers(p, purpose) for p in THIRD_PARTY_MARKETING_PURPOSES):
-        return "sold_or_shared"
-    return "business_purpose"
-
-
 class Vocabulary:
     """Labels for the keys of one policy's taxonomy and for our own recipient and source types."""
 
     def __init__(self, policy: Policy, taxonomy: Taxonomy | None = None) -> None:
         self.taxonomy = taxonomy or policy.taxonomy()
+        self.sales = SaleClassifier(policy)  # which disclosures are sold or shared under the CCPA
 
     def category(self, key: str) -> Labelled:
         return Labelled(key=key, label=self.taxonomy.label(Dimension.DATA_CATEGORY, key))

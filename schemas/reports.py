@@ -493,12 +493,21 @@ class CcpaReport(Report):
     kind: Literal["ccpa"] = Field(default="ccpa", description="'ccpa'.")
     header: ReportHeader = Field(description="What, when, which policy and period.")
     classification_rule: str = Field(
-        description="Which disclosures count as sold or shared, and which as business purpose."
+        description="Which disclosures count as sold, as shared, and as for a business purpose, and which "
+        "declarations the policy marks as a sale or sharing."
     )
     collected: list[CcpaCollected] = Field(description="Categories collected, sorted by key.")
     collected_statement: str = Field(description="Summary, or the statement that none were collected.")
-    sold_or_shared: list[CcpaDisclosed] = Field(description="Categories sold or shared, sorted by key.")
-    sold_or_shared_statement: str = Field(description="Summary, or the statement that none were sold or shared.")
+    sold: list[CcpaDisclosed] = Field(
+        description="Categories sold (§1798.140(ad)), sorted by key; a disclosure both sold and shared is in both."
+    )
+    sold_statement: str = Field(description="Summary by category of third party, or the statement that none were sold.")
+    shared: list[CcpaDisclosed] = Field(
+        description="Categories shared for cross-context behavioural advertising (§1798.140(ah)), sorted by key."
+    )
+    shared_statement: str = Field(
+        description="Summary by category of third party, or the statement that none were shared."
+    )
     business_purpose: list[CcpaDisclosed] = Field(description="Categories disclosed for a business purpose, by key.")
     business_purpose_statement: str = Field(description="Summary, or the statement that none were so disclosed.")
     service_provider_statement: str = Field(

@@ -81,17 +81,24 @@ def test_unknown_person_and_empty_store(store: str, tmp_path: Path) -> None:
 
 def test_ccpa_csv_tables_and_period(store: str) -> None:
     code, out, err = run("report", "ccpa", "--store", store, "--since", "2026-01-01", "--until", "2026-04-01",
-                         "--format", "csv", "--table", "sold_or_shared")
+                         "--format", "csv", "--table", "shared")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["category"], r["third_party_categories"], r["events"]) for r in rows] == [
         ("user.contact.email", "advertiser; data_broker", "2")]
+    code, out, err = run("report", "ccpa", "--store", store, "--since", "2026-01-01", "--until", "2026-04-01",
+                         "--format", "csv", "--table", "sold")
+    assert code == 0, err
+    assert [(r["third_party_categories"], r["recipients"], r["events"])
+            for r in csv.DictReader(io.StringIO(out))] == [("data_broker", "brokr", "1")]
     code, out, err = run("evidence", *rows[0]["flows"].split("; "), "--store", store)
     assert code == 0, err
     assert sorted(line.split()[-1] for line in out.splitlines()) == ["s2", "s3"]
     code, out, _ = run("report", "ccpa", "--store", store, "--since", "2030-01-01", "--until", "2031-01-01")
-    none = "None: no personal information was sold or shared in the period."
-    assert json.loads(out)["sold_or_shared_statement"] == none
+    found = json.loads(out)
+    assert found["sold_statement"] == "None: no personal information was sold in the period."
+    assert found["shared_statement"] == (
+        "None: no personal information was shared for cross-context behavioural advertising in the period.")
 
 
 def test_gaps_and_ropa(store: str) -> None:

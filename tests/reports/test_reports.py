@@ -20,7 +20,7 @@ from reports.ccpa import ccpa_report, preceding_12_months
 from reports.formats import ReportFormatError, render_csv, render_html, render_json, render_pdf, tables
 from reports.gaps import gaps_report
 from reports.ropa import ropa_report
-from reports.vocab import ccpa_category, disclosure_kind
+from reports.vocab import ccpa_category
 from schemas.events import validate_event
 from schemas.policy import Organisation
 from schemas.reports import RecipientDisclosure, Report
@@ -258,13 +258,19 @@ def test_ccpa_report_for_the_preceding_12_months(store: GraphStore) -> None:
     ]
     assert r.collected_statement == (
         "Categories of personal information collected in the preceding 12 months: A. Identifiers.")
-    # sold or shared, by category of third party
-    assert [(d.category.key, keys(d.third_party_categories), [x.id for x in d.recipients], d.events,
-             ids(store, *d.flows)) for d in r.sold_or_shared] == [
-        ("user.contact.email", ["advertiser", "data_broker"], ["adnet", "brokr"], 2, ["s2", "s3"])]
-    assert r.sold_or_shared_statement == (
-        "Sold or shared in the preceding 12 months: A. Identifiers to Advertisers and advertising networks; "
-        "A. Identifiers to Data brokers.")
+    # sold (the data broker), shared for advertising (the advertiser, and the broker's advertising use): separately,
+    # by category of third party; the broker's disclosure is in both
+    def listed(items: list[Any]) -> list[Any]:
+        return [(d.category.key, keys(d.third_party_categories), [x.id for x in d.recipients], d.events,
+                 ids(store, *d.flows)) for d in items]
+
+    assert listed(r.sold) == [("user.contact.email", ["data_broker"], ["brokr"], 1, ["s3"])]
+    assert r.sold_statement == "Sold in the preceding 12 months: A. Identifiers to Data brokers."
+    assert listed(r.shared) == [("user.contact.email", ["advertiser", "data_broker"], ["adnet", "brokr"], 2,
+                                 ["s2", "s3"])]
+    assert r.shared_statement == (
+        "Shared for cross-context behavioural advertising in the preceding 12 months: A. Identifiers to Advertisers "
+        "and advertising networks; A. Identifiers to Data brokers.")
     # disclosed for a business purpose, with recipients
     business = [(d.category.key, keys(d.third_party_categories), [x.id for x in d.recipients], keys(d.purposes),
                  ids(store, *d.flows)) for d in r.business_purpose]
@@ -278,16 +284,18 @@ def test_ccpa_report_for_the_preceding_12_months(store: GraphStore) -> None:
 
 def test_ccpa_none_statements_when_nothing_was_sold(store: GraphStore) -> None:
     r = ccpa_report(store, POLICY, at("2026-01-01"), at("2026-02-15"), now=NOW)  # s2 (15 Feb) is outside
-    assert r.sold_or_shared == []
-    assert r.sold_or_shared_statement == "None: no personal information was sold or shared in the period."
+    assert (r.sold, r.shared) == ([], [])
+    assert r.sold_statement == "None: no personal information was sold in the period."
+    assert r.shared_statement == (
+        "None: no personal information was shared for cross-context behavioural advertising in the period.")
     assert [(d.events, ids(store, *d.flows)) for d in r.business_purpose] == [(1, ["s1"]), (2, ["b2", "s1"])]
 
 
 def test_ccpa_for_a_period_with_no_events(store: GraphStore) -> None:
     r = ccpa_report(store, POLICY, at("2030-01-01"), at("2031-01-01"), now=NOW)
-    assert (r.collected, r.sold_or_shared, r.business_purpose) == ([], [], [])
+    assert (r.collected, r.sold, r.shared, r.business_purpose) == ([], [], [], [])
     assert r.collected_statement == "None: no personal information was collected in the period."
-    assert r.sold_or_shared_statement == "None: no personal information was sold or shared in the period."
+    assert r.sold_statement == "None: no personal information was sold in the period."
     assert r.business_purpose_statement == (
         "None: no personal information was disclosed for a business purpose in the period.")
     assert r.service_provider_statement == "No Customer Data was processed as a service provider in the period."
@@ -298,22 +306,6 @@ def test_preceding_12_months_are_the_whole_months_before_this_one() -> None:
         datetime(2027, 2, 1, tzinfo=UTC), datetime(2028, 2, 1, tzinfo=UTC))
     assert preceding_12_months(datetime(2026, 1, 1, tzinfo=UTC)) == (
         datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
-
-
-@pytest.mark.parametrize(("recipient_type", "purpose", "kind"), [
-    ("advertiser", "analytics.reporting", "sold_or_shared"),
-    ("data_broker", "essential.service", "sold_or_shared"),
-    ("affiliate", "marketing.advertising.third_party.targeted", "sold_or_shared"),
-    ("business_partner", "marketing.communications", "sold_or_shared"),
-    ("investor", "sales", "sold_or_shared"),
-    ("business_partner", "analytics.reporting", "business_purpose"),
-    ("affiliate", "marketing.communications", "business_purpose"),
-    ("service_provider", "essential.service.payment_processing", "business_purpose"),
-    ("authority", "essential.legal_obligation", "business_purpose"),
-    ("successor", "operations.business_transfer", "business_purpose"),
-])
-def test_sold_or_shared_rule(recipient_type: str, purpose: str, kind: str) -> None:
-    assert disclosure_kind(recipient_type, purpose) == kind
 
 
 def test_ccpa_categories_take_the_longest_prefix() -> None:
@@ -505,7 +497,9 @@ EXPECTED_TEXT = {
                "The policy states no retention period and no criteria for determining it.",
                "Complaint to a supervisory authority", "Contact details not stated in the policy."],
     "art19": ["Recipients to notify", "Hong Kong", "No contact details are recorded for: AdNet GmbH, DataBrokr Inc."],
-    "ccpa": ["Personal information sold or shared", "A. Identifiers to Data brokers",
+    "ccpa": ["Personal information sold", "Personal information shared", "Sold in the preceding 12 months: "
+             "A. Identifiers to Data brokers.", "Shared for cross-context behavioural advertising in the preceding 12 "
+             "months: A. Identifiers to Advertisers and advertising networks; A. Identifiers to Data brokers.",
              "disclosed for a business purpose", "Hong Kong Police Force"],
     "gaps": ["Observed flows the policy does not declare", "critical", "DataBrokr Inc", "never exercised",
              "cannot be observed"],
@@ -523,7 +517,8 @@ def test_html_is_self_contained_and_says_what_it_should(store: GraphStore, kind:
 
 def test_html_states_none_for_an_empty_period(store: GraphStore) -> None:
     text = visible_text(render_html(ccpa_report(store, POLICY, at("2030-01-01"), at("2031-01-01"), now=NOW)))
-    assert "None: no personal information was sold or shared in the period." in text
+    assert "None: no personal information was sold in the period." in text
+    assert "None: no personal information was shared for cross-context behavioural advertising in the period." in text
     assert "None: no personal information was disclosed for a business purpose in the period." in text
     text = visible_text(render_html(access_report(store, KEY, POLICY, CAROL, now=NOW)))
     assert "No personal data about you is recorded." in text
@@ -558,7 +553,8 @@ PDF_TEXT = {
     "access": ["Access to your personal data", "SOS Hong Kong Ltd", "DataBrokr Inc", "How long we keep it",
                "The policy states no retention period and no criteria for determining it.",
                "Complaint to a supervisory authority", "Page 1 of"],
-    "ccpa": ["Personal information sold or shared", "A. Identifiers to Data brokers", "Hong Kong Police Force"],
+    "ccpa": ["Personal information sold", "Personal information shared", "A. Identifiers to Data brokers",
+             "Hong Kong Police Force"],
     "ropa": ["Record of processing activities", "Processing as processor: Customer Data (Art. 30(2))",
              "Observed flows the policy does not declare", "Annex: the observed flows, with their references"],
 }

@@ -30,7 +30,7 @@ function declaredStatus(type, declared) {
 function flags(type, open) {
   return [
     open ? el("span", { class: "flag-chip bad", title: "Open alerts about disclosures to this recipient", text: `⚠ ${open} undeclared` }) : null,
-    type === "data_broker" ? el("span", { class: "flag-chip broker", title: "A data broker: disclosures to it count as sold or shared (CCPA)", text: "data broker" }) : null,
+    type === "data_broker" ? el("span", { class: "flag-chip broker", title: "A data broker: disclosures to it count as sold (CCPA)", text: "data broker" }) : null,
   ];
 }
 
