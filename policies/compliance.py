@@ -305,8 +305,9 @@ class PolicyEvaluator(DisclosureRules):
                 add(
                     MARKETING_AFTER_OPT_OUT,
                     category,
-                    f"{category!r} {what} for {purpose!r} after its subject opted out of {r.purposes[0]!r} "
-                    f"(opt-out event {r.event_id} at {r.occurred_at.isoformat()})",
+                    # no id or time of the opt-out: an alert's reason outlives the person's erasure (the evidence
+                    # event ids, which erasure removes, lead to it)
+                    f"{category!r} {what} for {purpose!r} after its subject opted out of {r.purposes[0]!r}",
                     clause,
                 )
             sale = self.sales.after_opt_out(event, category, purpose, no_sale[-1]) if no_sale else None
@@ -318,8 +319,7 @@ class PolicyEvaluator(DisclosureRules):
                 add(
                     DISCLOSURE_AFTER_WITHDRAWAL,
                     category,
-                    f"{category!r} {what} for {purpose!r} after its subject withdrew consent for {scope} "
-                    f"(withdrawal event {r.event_id} at {r.occurred_at.isoformat()})",
+                    f"{category!r} {what} for {purpose!r} after its subject withdrew consent for {scope}",
                     clause,
                 )
 
