@@ -46,15 +46,17 @@ def rebuild_aggregates(namespace: str, write: WriteRunner, auto: AutoRunner, peo
 Migration = str | Callable[[str, WriteRunner, AutoRunner], None]
 
 # 2: one EVIDENCE per (event, Data node); 3: no `batch` on events; 4: events' subject_type, flow aggregates;
-# 5: a data event carries its evidence as properties, with one ABOUT to its person (no EVIDENCE relationships)
+# 5: a data event carries its evidence as properties, with one ABOUT to its person (no EVIDENCE relationships), and
+# the lineage edges no count, first_seen or last_seen
 SCHEMA_VERSION = "5"
+_TO_5: tuple[Migration, ...] = (plan.MIGRATE_EVENT_EVIDENCE, plan.MIGRATE_EDGE_COUNTS)
 #: what brings a store of each older version to SCHEMA_VERSION, in order (auto-commit queries, in batches, or
 #: functions running their own transactions); the aggregates are rebuilt from the events' evidence, so after it moved
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
-    "1": (plan.MIGRATE_EVIDENCE, plan.MIGRATE_BATCH_MARK, plan.MIGRATE_EVENT_EVIDENCE, rebuild_aggregates),
-    "2": (plan.MIGRATE_BATCH_MARK, plan.MIGRATE_EVENT_EVIDENCE, rebuild_aggregates),
-    "3": (plan.MIGRATE_EVENT_EVIDENCE, rebuild_aggregates),
-    "4": (plan.MIGRATE_EVENT_EVIDENCE,),
+    "1": (plan.MIGRATE_EVIDENCE, plan.MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
+    "2": (plan.MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
+    "3": (*_TO_5, rebuild_aggregates),
+    "4": _TO_5,
 }
 LEASE_SECONDS = 60
 POLL_SECONDS = 0.5

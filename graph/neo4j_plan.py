@@ -79,37 +79,22 @@ SET x.name = r[1].name, x.type = r[1].type, x.country = r[1].country, x.contact 
     x.seen_at = at, x.seen_event = r[4]
 """
 SOURCES = "UNWIND $rows AS r MERGE (x:Source {ns: $ns, id: r[0]}) ON CREATE SET x.type = r[1], x.name = r[2]"
-# HOLDS rows: [Data element id, Subject element id, role, first s, first ns, last s, last ns, count]; the other
-# edges' rows, one per target: [target key, [[Data element id, purpose, first s, first ns, last s, last ns, count]]]
-
-
-def _span(at: int) -> str:
-    """first and last, from the row's r[at] to r[at + 3] (seconds and nanoseconds each)."""
-    return f"{_dt(f'r[{at}]', f'r[{at + 1}]')} AS first, {_dt(f'r[{at + 2}]', f'r[{at + 3}]')} AS last"
-
-
-def _edge_span(count: int) -> str:
-    """first_seen = min, last_seen = max (written only when they move), count += the row's r[count]."""
-    return f"""
-ON CREATE SET e.first_seen = first, e.last_seen = last, e.count = r[{count}]
-ON MATCH SET e.count = e.count + r[{count}]
-FOREACH (_ IN CASE WHEN first < e.first_seen THEN [1] ELSE [] END | SET e.first_seen = first)
-FOREACH (_ IN CASE WHEN last > e.last_seen THEN [1] ELSE [] END | SET e.last_seen = last)
-"""
+# The lineage edges say that a flow exists; how often and when come from their evidence, the events (who-has reads
+# the person's events), so an edge is written once and never updated: MERGE, nothing set. HOLDS rows: [Data element
+# id, Subject element id, role]; the other edges' rows, one per target: [target key, [[Data element id, purpose]]]
 
 
 def _to_target(label: str, key: str, rel: str) -> str:
     return (
         f"UNWIND $rows AS g MERGE (t:{label} {{ns: $ns, {key}: g[0]}}) WITH t, g UNWIND g[1] AS r\n"
-        f"WITH t, r, {_span(2)}\n"
-        f"MATCH (d:Data) WHERE elementId(d) = r[0] MERGE (d)-[e:{rel}]->(t)" + _edge_span(6)
+        f"MATCH (d:Data) WHERE elementId(d) = r[0] MERGE (d)-[:{rel}]->(t)"
     )
 
 
 EDGES = {
-    Rel.HOLDS: f"UNWIND $rows AS r WITH r, {_span(3)}\n"
+    Rel.HOLDS: "UNWIND $rows AS r\n"
     "MATCH (d:Data) WHERE elementId(d) = r[0] MATCH (s:Subject) WHERE elementId(s) = r[1]\n"
-    "MERGE (s)-[e:HOLDS {role: r[2]}]->(d)" + _edge_span(7),
+    "MERGE (s)-[:HOLDS {role: r[2]}]->(d)",
     Rel.COLLECTED_FROM: _to_target("Source", "id", "COLLECTED_FROM"),
     Rel.USED_FOR: _to_target("Purpose", "key", "USED_FOR"),
     Rel.SHARED_WITH: _to_target("Recipient", "id", "SHARED_WITH {purpose: r[1]}"),
@@ -187,25 +172,23 @@ _ERASE_CONSENTS = """
 MATCH (:Subject {ns: $ns, key: $key})-[:RECORDED]->(c:Consent) WHERE c.occurred_at <= $at
 DETACH DELETE c
 """
-# what is left of each edge: the events after the erasure that are its evidence (usually none: the edge goes)
+# an edge stays while an event after the erasure is its evidence (usually none: the edge goes)
 _ERASE_HOLDS = """
 MATCH (:Subject {ns: $ns, key: $key})-[e:HOLDS]->(d:Data)
-OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.role = e.role AND d.category IN ev.categories
-WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
-FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
-FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
+WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.role = e.role AND d.category IN ev.categories }
+DELETE e
 """
 _ERASE_EDGES = """
 MATCH (d:Data {ns: $ns, subject: $key})-[e:COLLECTED_FROM|USED_FOR|SHARED_WITH]->(t)
 WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target
-OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})
-WHERE d.category IN ev.categories AND CASE rel
-  WHEN 'COLLECTED_FROM' THEN ev.source = target
-  WHEN 'USED_FOR' THEN ev.purpose = target
-  ELSE ev.recipient = target AND ev.purpose = e.purpose END
-WITH e, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last, count(ev) AS n
-FOREACH (_ IN CASE WHEN n = 0 THEN [1] ELSE [] END | DELETE e)
-FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | SET e.first_seen = first, e.last_seen = last, e.count = n)
+WHERE NOT EXISTS {
+  MATCH (ev:Event {ns: $ns, subject: $key})
+  WHERE d.category IN ev.categories AND CASE rel
+    WHEN 'COLLECTED_FROM' THEN ev.source = target
+    WHEN 'USED_FOR' THEN ev.purpose = target
+    ELSE ev.recipient = target AND ev.purpose = e.purpose END
+}
+DELETE e
 """
 _ERASE_DATA = """
 MATCH (d:Data {ns: $ns, subject: $key})
@@ -266,6 +249,14 @@ CALL (e) {
   MERGE (e)-[:ABOUT]->(s)
 } IN TRANSACTIONS OF 5000 ROWS
 """
+# ... and its lineage edges lose their counts and spans (read from the events since)
+MIGRATE_EDGE_COUNTS = """
+MATCH (d:Data) WHERE d.ns = $ns
+CALL (d) {
+  MATCH (d)-[e]-() WHERE e.count IS NOT NULL AND type(e) IN ['HOLDS', 'COLLECTED_FROM', 'USED_FOR', 'SHARED_WITH']
+  REMOVE e.count, e.first_seen, e.last_seen
+} IN TRANSACTIONS OF 5000 ROWS
+"""
 
 
 # -- planning ----------------------------------------------------------------------------------------------------
@@ -321,8 +312,8 @@ def resolve(statements: Sequence[Statement], data: Mapping[str, str], subjects: 
 
 
 def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
-    """The statements (in order) and their rows for the events :data:`EVENTS` created, aggregated per key as SQLite
-    would apply them: one MERGE per distinct node or lineage edge of the batch, counts added up.
+    """The statements (in order) and their rows for the events :data:`EVENTS` created, aggregated per key: one MERGE
+    per distinct node or lineage edge of the batch (alerts' counts added up).
 
     Statements that lock shared nodes (sources, purposes, recipients, alerts) come last, each sorted by the node's
     key, so that concurrent writers take those locks in one order and hold them for the shortest time.
@@ -347,14 +338,11 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
                 recipients[rc.id] = [rc.id, props, at, eid]
         if cs.source is not None and cs.source.id not in sources:
             sources[cs.source.id] = [cs.source.id, cs.source.type, cs.source.name]
-        for e in dict.fromkeys(cs.edges):
+        for e in cs.edges:
             # shared targets first in the key: the order in which writers lock them
             key = (e.target, e.purpose, e.subject, e.category)
-            row = edges[e.rel].get(key)
-            if row is None:
-                edges[e.rel][key] = [f"{e.subject}|{e.category}", e.subject, e.target, e.purpose, at, at, 1]
-            else:
-                row[4], row[5], row[6] = min(row[4], at), max(row[5], at), row[6] + 1
+            if key not in edges[e.rel]:
+                edges[e.rel][key] = [f"{e.subject}|{e.category}", e.subject, e.target, e.purpose]
         for f in cs.findings:
             aid = alert_id(*f.dedupe_key)
             a = alerts.get(aid)
@@ -396,16 +384,15 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
         return [[*r[:at], *epoch(r[at]), *epoch(r[at + 1]), *r[at + 2 :]] for r in rows]
 
     def holds() -> list[list[Any]]:
-        rows = edges[Rel.HOLDS]
-        return [[d, who, role, *epoch(first), *epoch(last), n] for d, who, role, _, first, last, n in by_key(rows)]
+        return [[d, who, role] for d, who, role, _ in by_key(edges[Rel.HOLDS])]
 
     def by_target(rel: Rel) -> list[list[Any]]:
-        """One row per target (in key order): [target, [[data id, purpose, first, last, count], ...]]."""
+        """One row per target (in key order): [target, [[data id, purpose], ...]]."""
         out: list[list[Any]] = []
-        for d, _, target, purpose, first, last, n in by_key(edges[rel]):
+        for d, _, target, purpose in by_key(edges[rel]):
             if not out or out[-1][0] != target:
                 out.append([target, []])
-            out[-1][1].append([d, purpose, *epoch(first), *epoch(last), n])
+            out[-1][1].append([d, purpose])
         return out
 
     return [

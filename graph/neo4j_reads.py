@@ -27,19 +27,21 @@ RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS
 """
 
 # -- reads -----------------------------------------------------------------------------------------
+# the person's lineage edges (their counts and spans come from their evidence, below)
 WHO_HAS = """
 MATCH (d:Data {ns: $ns, subject: $key})
 RETURN d.category AS category,
-  [(:Subject)-[e:HOLDS]->(d) | [e.role, e.first_seen, e.last_seen]] AS holds,
+  [(:Subject)-[e:HOLDS]->(d) | e.role] AS roles,
   [(d)-[:COLLECTED_FROM]->(t:Source) | [t.type, t.name]] AS sources,
-  [(d)-[e:USED_FOR]->(t:Purpose) | [t.key, e.first_seen, e.last_seen, e.count]] AS uses,
-  [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, first: e.first_seen, last: e.last_seen,
-     recipient: t {.id, .name, .type, .country, .contact}}] AS shares
+  [(d)-[:USED_FOR]->(t:Purpose) | t.key] AS uses,
+  [(d)-[e:SHARED_WITH]->(t:Recipient) | {purpose: e.purpose, recipient: t {.id, .name, .type, .country, .contact}}]
+    AS shares
 """
 # the person's data events, each the evidence of the lineage edges its fields give (graph.changes.edge_keys)
 EVIDENCE = """
 MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.categories IS NOT NULL
-RETURN ev.event_id AS id, ev.categories AS categories, ev.purpose AS purpose, ev.recipient AS recipient
+RETURN ev.event_id AS id, ev.occurred_at AS at, ev.role AS role, ev.categories AS categories, ev.purpose AS purpose,
+       ev.recipient AS recipient
 """
 # each alert with its count of people (its flow aggregate) and its latest $sample triggering events, never all of them
 ALERT_LIST = """
@@ -107,16 +109,35 @@ def who_has(tx: neo4j.ManagedTransaction, ns: str, subject: str) -> WhoHas | Non
     if found is None:
         return None
     rows = [r.data() for r in tx.run(WHO_HAS, key=subject, ns=ns)]
+    # each edge's evidence: its events' times and ids, by (rel, category, target, purpose) as edge_keys gives them
+    evidence: dict[tuple[str, str, str, str], list[tuple[datetime, str]]] = {}
     counts: dict[str, int] = {}
-    shared: dict[tuple[str, str, str], list[str]] = {}  # (category, recipient, purpose) -> its events
     for r in tx.run(EVIDENCE, key=subject, ns=ns):
+        seen = (utc(r["at"]), r["id"])
         for category in r["categories"]:
             counts[category] = counts.get(category, 0) + 1
-            if r["recipient"] is not None:
-                shared.setdefault((category, r["recipient"], r["purpose"]), []).append(r["id"])
+            evidence.setdefault(("HOLDS", category, r["role"], ""), []).append(seen)
+            if r["purpose"] is not None:
+                evidence.setdefault(("USED_FOR", category, r["purpose"], ""), []).append(seen)
+                if r["recipient"] is not None:
+                    evidence.setdefault(("SHARED_WITH", category, r["recipient"], r["purpose"]), []).append(seen)
+
+    def span(key: tuple[str, str, str, str]) -> tuple[datetime, datetime, list[str]]:
+        found = evidence[key]
+        return min(at for at, _ in found), max(at for at, _ in found), [event for _, event in found]
+
     for row in rows:
+        category = row["category"]
+        row["holds"] = [[role, *span(("HOLDS", category, role, ""))[:2]] for role in row.pop("roles")]
+        uses = []
+        for purpose in row["uses"]:
+            first, last, events = span(("USED_FOR", category, purpose, ""))
+            uses.append([purpose, first, last, len(events)])
+        row["uses"] = uses
         for share in row["shares"]:
-            share["events"] = shared.get((row["category"], share["recipient"]["id"], share["purpose"]), [])
+            share["first"], share["last"], share["events"] = span(
+                ("SHARED_WITH", category, share["recipient"]["id"], share["purpose"])
+            )
     return assemble(subject, found["type"], rows, counts)
 
 

@@ -13,7 +13,8 @@ The graph model is documented in docs/graph-model.md. In short (every node also 
     (:Tombstone {event_id, subject, erased_at, recipients})             an erasure (no relationships)
     (:Meta {name: 'lineage'})                                           schema version, pseudonym-key fingerprint
 
-Lineage edges carry first_seen, last_seen (Neo4j DateTime, UTC) and count (distinct events).
+Lineage edges are written once each and carry nothing but their key (HOLDS its role, SHARED_WITH its purpose): how
+often and when a flow occurred is read from its evidence, the person's data events.
 """
 
 from __future__ import annotations

@@ -41,19 +41,18 @@ def test_a_data_event_carries_what_its_lineage_edges_follow_from() -> None:
     assert data == [[f"p_a|{c}", "p_a", c] for c in ("user.contact.email", "user.name")]
 
 
-def test_edges_are_aggregated_per_key_with_count_and_span() -> None:
+def test_each_edge_is_merged_once_per_batch_and_carries_only_its_key() -> None:
     batch = [shared(f"e{i}", "p_a", T0 + timedelta(hours=i)) for i in (2, 0, 1)]
     statements = dict(plan.plan(batch))
     holds = statements[plan.EDGES[Rel.HOLDS]]
-    assert len(holds) == 2  # one per Data node, for three events
-    first, last = plan.epoch(T0), plan.epoch(T0 + timedelta(hours=2))
-    assert holds[0] == ["p_a|user.contact.email", "p_a", "controller", *first, *last, 3]
+    assert holds == [[f"p_a|{c}", "p_a", "controller"] for c in ("user.contact.email", "user.name")]  # for 3 events
     nodes = {"p_a|user.contact.email": "4:x:1", "p_a|user.name": "4:x:2"}
     resolved = dict(plan.resolve(list(statements.items()), nodes, {"p_a": "4:x:9"}))
-    assert resolved[plan.EDGES[Rel.HOLDS]][0] == ["4:x:1", "4:x:9", "controller", *first, *last, 3]
+    assert resolved[plan.EDGES[Rel.HOLDS]][0] == ["4:x:1", "4:x:9", "controller"]
     [(target, shares)] = resolved[plan.EDGES[Rel.SHARED_WITH]]  # one row per target, its edges inside
     assert target == "hk-affiliate"
-    assert shares == [[node, "marketing.advertising", *first, *last, 3] for node in ("4:x:1", "4:x:2")]
+    assert shares == [[node, "marketing.advertising"] for node in ("4:x:1", "4:x:2")]
+    assert "count" not in plan.EDGES[Rel.SHARED_WITH] and "SET" not in plan.EDGES[Rel.HOLDS]
     [recipient] = statements[plan.RECIPIENTS]
     assert recipient[0] == "hk-affiliate" and recipient[4] == "e2"  # the latest event's properties
 

@@ -31,6 +31,20 @@ REMOVE e.categories, e.source, e.purpose, e.recipient
 WITH count(*) AS _
 MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = '4'
 """
+# ... and kept each lineage edge's count of events, first_seen and last_seen (from the events, before TO_VERSION_4)
+EDGE_COUNTS = """
+MATCH (d:Data {ns: $ns})-[e]-(t) WHERE type(e) IN ['HOLDS', 'COLLECTED_FROM', 'USED_FOR', 'SHARED_WITH']
+CALL (d, e, t) {
+  MATCH (ev:Event {ns: $ns, subject: d.subject})
+  WHERE d.category IN ev.categories AND CASE type(e)
+    WHEN 'HOLDS' THEN ev.role = e.role
+    WHEN 'COLLECTED_FROM' THEN ev.source = t.id
+    WHEN 'USED_FOR' THEN ev.purpose = t.key
+    ELSE ev.recipient = t.id AND ev.purpose = e.purpose END
+  WITH count(ev) AS n, min(ev.occurred_at) AS first, max(ev.occurred_at) AS last
+  SET e.count = n, e.first_seen = first, e.last_seen = last
+}
+"""
 # what version 1 wrote: one relationship per (event, lineage edge), with single rel/target/purpose properties
 TO_VERSION_1 = """
 MATCH (e:Event {ns: $ns})-[x:EVIDENCE]->(d)
@@ -43,10 +57,14 @@ MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = '1'
 EVIDENCE = "MATCH (:Event {ns: $ns})-[x:EVIDENCE]->() RETURN count(x) AS n, count(x.rels) AS lists"
 # this version's evidence: data events with their evidence properties and one ABOUT each, no EVIDENCE relationship
 SHAPE = """
+CALL () {
+  MATCH (:Data {ns: $ns})-[x]-() WHERE x.count IS NOT NULL OR x.first_seen IS NOT NULL RETURN count(x) AS counted
+}
 MATCH (e:Event {ns: $ns})
 RETURN count(e.categories) AS data_events, sum(size(coalesce(e.categories, []))) AS categories,
        count(e.source) AS sources, count(e.purpose) AS purposes, count(e.recipient) AS recipients,
-       sum(COUNT { (e)-[:ABOUT]->(:Subject {key: e.subject}) }) AS about, sum(COUNT { (e)-[:EVIDENCE]->() }) AS old
+       sum(COUNT { (e)-[:ABOUT]->(:Subject {key: e.subject}) }) AS about, sum(COUNT { (e)-[:EVIDENCE]->() }) AS old,
+       counted
 """
 
 
@@ -64,7 +82,8 @@ def test_version_1_evidence_becomes_one_relationship_per_event_and_data_node(tmp
             return records[0].data() if records else {}
 
         new_format = run(SHAPE)
-        assert new_format["about"] == new_format["data_events"] > 0 and new_format["old"] == 0
+        assert new_format["about"] == new_format["data_events"] > 0 and new_format["old"] == new_format["counted"] == 0
+        run(EDGE_COUNTS)
         run(TO_VERSION_4)
         run(TO_VERSION_1)
         assert run(EVIDENCE) == {"n": before[2].evidence, "lists": 0}
@@ -158,8 +177,9 @@ def test_version_4_evidence_moves_onto_the_events_once_and_every_answer_stays(tm
 
         new_format = run(SHAPE)
         assert new_format["about"] == new_format["data_events"] == len(batch) and new_format["old"] == 0
+        run(EDGE_COUNTS)
         run(TO_VERSION_4)
-        assert run(SHAPE) == {**dict.fromkeys(new_format, 0), "old": run(EVIDENCE)["n"]}
+        assert run(SHAPE) == {**dict.fromkeys(new_format, 0), "old": run(EVIDENCE)["n"], "counted": before[2].edges}
         assert run(EVIDENCE)["n"] == sum(len(cs.categories) for cs in batch)  # one per (event, Data node)
         with open_store(s["uri"], options(store.namespace)) as reopened:
             answers = [reopened.who_has(p) for p in people]
@@ -183,6 +203,7 @@ def _downgraded_to_version_1(tmp_path: Path, people: int) -> tuple[Neo4jGraphSto
     s = server_settings()
     driver = neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"]))
     current = driver.execute_query(SHAPE, ns=store.namespace, database_=s["database"])[0][0].data()
+    driver.execute_query(EDGE_COUNTS, ns=store.namespace, database_=s["database"])
     driver.execute_query(TO_VERSION_4, ns=store.namespace, database_=s["database"])
     driver.execute_query(TO_VERSION_1, ns=store.namespace, database_=s["database"])
     return store, driver, current
