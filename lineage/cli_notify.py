@@ -16,6 +16,10 @@ from reports.escaping import printable
 
 if TYPE_CHECKING:
     from schemas.notices import NoticeRecord
+    from schemas.policy import Organisation, Policy
+    from schemas.reports import Art19Report
+    from streams.handler import Handler
+    from streams.notice_sinks import NoticeSink
     from streams.notify import NoticeOutcome
 
 
@@ -23,7 +27,7 @@ def _record_json(r: NoticeRecord) -> dict[str, Any]:
     return r.model_dump(mode="json")
 
 
-def _outcome_json(o: NoticeOutcome) -> dict[str, Any]:
+def outcome_json(o: NoticeOutcome) -> dict[str, Any]:
     return {
         "outcome": o.outcome,
         "recipient": o.recipient,
@@ -43,21 +47,57 @@ _WORDS = {
 }
 
 
+def chosen_sink(settings: Settings, name: str | None) -> NoticeSink:
+    """The notice sink named (or the first configured); a usage error saying what to set when there is none."""
+    from streams.notice_sinks import NoSink, notice_sink
+
+    try:
+        return notice_sink(settings, name)
+    except NoSink as exc:
+        raise UsageError(str(exc)) from None
+
+
+def notice_controller(policy: Policy, contact: str | None) -> Organisation | None:
+    """The controller as notices name it, with the operator's contact where the policy states none."""
+    from schemas.policy import Organisation
+
+    return Organisation(name=policy.controller.name, contact=contact) if contact else None
+
+
+def write_outcomes(out: TextIO, outcomes: list[NoticeOutcome]) -> None:
+    """One line per recipient: what became of its notice (recipients and notice ids, never the person)."""
+    for o in outcomes:
+        nid = o.notice.notice_id if o.notice else o.record.notice_id if o.record else "-"
+        via = f" via {o.record.channel}" if o.record and o.outcome == "sent" else ""
+        why = f": {o.error}" if o.error else ""
+        out.write(printable(f"{o.recipient}: {_WORDS[o.outcome]}{via} (notice {nid}, request {o.request}){why}") + "\n")
+
+
+def notify_erased(
+    handler: Handler, subject: str, report: Art19Report, sink: NoticeSink, settings: Settings
+) -> list[NoticeOutcome]:
+    """`erase --notify`: the notices of the erasure just applied, listing what each recipient had received
+    (``report``, the Art. 19 report read before the erasure deleted that evidence)."""
+    from lineage.wiring import load_configured_registry
+    from streams.notify import send_art19_notices
+
+    received = {r.id: [c.key for c in r.categories] for r in report.recipients}
+    return send_art19_notices(
+        handler.store, handler.pseudonymizer(subject), subject, handler.policy, sink,
+        registry=load_configured_registry(settings),
+        controller=notice_controller(handler.policy, settings.notice_contact), received=received,
+    )  # fmt: skip
+
+
 def cmd_art19(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import load_configured_policy, load_configured_registry, open_configured_store, pseudonymizer
-    from schemas.policy import Organisation
-    from streams.notice_sinks import NoSink, notice_sink
     from streams.notify import NothingToNotify, send_art19_notices
 
     key = pseudonymizer(settings, create=False)
     policy = load_configured_policy(settings)
     registry = load_configured_registry(settings)
-    try:
-        sink = None if args.dry_run else notice_sink(settings, args.sink)
-    except NoSink as exc:
-        raise UsageError(str(exc)) from None
-    contact = args.controller_contact or settings.notice_contact
-    controller = Organisation(name=policy.controller.name, contact=contact) if contact else None
+    sink = None if args.dry_run else chosen_sink(settings, args.sink)
+    controller = notice_controller(policy, args.controller_contact or settings.notice_contact)
     pseudonym = key(args.subject)
     with open_configured_store(settings, existing=True) as store:
         if store.has_events():
@@ -78,18 +118,13 @@ def cmd_art19(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
                 sink.close()
     failed = [o for o in outcomes if o.outcome == "failed"]
     if args.format == "json":
-        out.write(json.dumps([_outcome_json(o) for o in outcomes], indent=2, ensure_ascii=False) + "\n")
+        out.write(json.dumps([outcome_json(o) for o in outcomes], indent=2, ensure_ascii=False) + "\n")
     else:
         if args.dry_run:
             out.write("Dry run: nothing was sent or recorded.\n")
         if not outcomes:
             out.write("The person's erasure found nothing disclosed to anyone: there is nobody to notify.\n")
-        for o in outcomes:
-            nid = o.notice.notice_id if o.notice else o.record.notice_id if o.record else "-"
-            via = f" via {o.record.channel}" if o.record and o.outcome == "sent" else ""
-            why = f": {o.error}" if o.error else ""
-            out.write(printable(f"{o.recipient}: {_WORDS[o.outcome]}{via} (notice {nid}, request {o.request}){why}")
-                      + "\n")  # fmt: skip
+        write_outcomes(out, outcomes)
     if failed:
         err.write(f"{args.prog}: {len(failed)} notice(s) could not be sent; run again to retry them\n")
     return EXIT_FAILED if failed else EXIT_OK

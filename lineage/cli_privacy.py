@@ -15,12 +15,14 @@ from config import Settings
 from graph.changes import Tombstone
 from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, iso, with_store
+from lineage.cli_notify import chosen_sink, notify_erased, outcome_json, write_outcomes
 from reports.escaping import printable
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
     from schemas.reports import Art19Report
     from streams.deadletter import PurgeResult
+    from streams.notify import NoticeOutcome
 
 
 def erasure_event(
@@ -75,7 +77,9 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     dead_letter_files = _existing_files(args.dead_letters or [])
     if args.dry_run:
         return _erase_dry_run(args, settings, dead_letter_files, out)
+    sink = chosen_sink(settings, args.sink) if args.notify else None  # a sink missing is said before anything is done
     handler = build_handler(settings)
+    notices: list[NoticeOutcome] = []
     try:
         at, future = args.at, None
         if at is None:  # now, or later when data about the person is dated later: the default covers all of it
@@ -109,13 +113,20 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         tombstone = next(
             (t for t in handler.store.erasures([pseudonym]).get(pseudonym, []) if t.event_id == event.event_id), None
         )
+        if sink is not None and result.applied:  # the categories each recipient received, read before the erasure
+            notices = notify_erased(handler, args.subject, report, sink, settings)
         # the store tried to make the erasure physical; one more try before it is reported pending
         pending = handler.store.purge() if result.erasures_pending else None
         if pending is not None and pending.complete:
             pending = None
     finally:
         handler.store.close()
+        if sink is not None:
+            sink.close()
     purged = _purge(dead_letter_files, [args.subject])
+    failed = any(o.outcome == "failed" for o in notices)
+    if failed:
+        err.write("lineage erase: some Art. 19 notices could not be sent; lineage notify art19 retries them\n")
     if args.at is None and future is not None and event.occurred_at == future:
         err.write(
             f"lineage erase: data about the person is dated in the future (up to {future.isoformat()}): the erasure "
@@ -134,8 +145,10 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             "art19": report.model_dump(mode="json"),
             "dead_letters": [_purge_json(p) for p in purged],
         }
+        if args.notify:
+            doc["notices"] = [outcome_json(o) for o in notices]
         out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        return EXIT_OK if pending is None else EXIT_FAILED
+        return EXIT_OK if pending is None and not failed else EXIT_FAILED
     when = event.occurred_at.astimezone(UTC).isoformat()
     if result.applied and not report.data_found:
         out.write(
@@ -155,8 +168,12 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     else:
         out.write(f"Erasure event {event.event_id} was already applied; nothing changed.\n")
     _write_art19(out, report)
+    if notices:
+        out.write("Art. 19 notices:\n")
+        write_outcomes(out, notices)
     _write_purged(out, purged)
-    return EXIT_OK if pending is None else EXIT_FAILED
+    return EXIT_OK if pending is None and not failed else EXIT_FAILED
+
 
 
 def _write_art19(out: TextIO, report: Art19Report) -> None:
@@ -408,6 +425,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="show what would be erased and whom Art. 19 says to tell, and change nothing (a lookup: on the audit "
         "trail)",
+    )
+    sp.add_argument(
+        "--notify",
+        action="store_true",
+        help="also send each recipient on the Art. 19 list a notice of the erasure, listing the categories it received "
+        "(read before the erasure deletes them; lineage notify art19 cannot list them afterwards)",
+    )
+    sp.add_argument(
+        "--sink",
+        choices=("file", "webhook", "teams"),
+        help="with --notify: where notices go (default: the first configured LINEAGE_NOTICE_* sink)",
     )
     add_actor(sp)
     sp.set_defaults(func=cmd_erase)

@@ -5,6 +5,7 @@ status from the notices the store keeps. Sending is streams/notify.py's; this mo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,11 +107,14 @@ def build_notice(
     policy: Policy,
     sent_at: datetime,
     controller: Organisation | None = None,
+    categories: Sequence[str] | None = None,
 ) -> Art19Notice:
-    """The notice of one erasure to one recipient. The categories it received are not listed: the erasure deleted
-    the evidence of them, and its tombstone keeps only whom to tell (see docs/privacy.md)."""
+    """The notice of one erasure to one recipient. The categories it received are listed when the caller read them
+    before the erasure (``categories``); otherwise the notice says they are every category disclosed to it: the
+    erasure deleted the evidence of them, and its tombstone keeps only whom to tell (see docs/privacy.md)."""
     who = controller_details(policy, controller)
     when = item.tombstone.erased_at
+    listed = sorted(set(categories or ()))
     return Art19Notice(
         notice_id=notice,
         kind=RequestKind.ERASURE,
@@ -120,9 +124,12 @@ def build_notice(
         recipient_name=item.name,
         recipient_contact=item.contact,
         person=person_ref(item.reference, subject_id, pseudonym),
-        categories=[],
+        categories=listed,
         categories_statement=(
-            f"Every category of this person's personal data we disclosed to you up to {when.date().isoformat()}: "
+            f"The categories of this person's personal data we disclosed to you up to {when.date().isoformat()}: "
+            f"{', '.join(listed)} (as recorded before the erasure)."
+            if listed
+            else f"Every category of this person's personal data we disclosed to you up to {when.date().isoformat()}: "
             "the erasure deleted our record of which categories they were, and kept only whom to tell."
         ),
         action=(

@@ -4,6 +4,7 @@ unless a resend is asked for; a notice whose sink fails is not recorded (it stay
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -54,11 +55,14 @@ def send_art19_notices(
     resend: bool = False,
     controller: Organisation | None = None,
     now: datetime | None = None,
+    received: Mapping[str, Sequence[str]] | None = None,
 ) -> list[NoticeOutcome]:
     """Notify each recipient on the person's Art. 19 lists (``sink`` None: a dry run, nothing sent or recorded).
 
     ``subject_id`` is read only to make a recipient's own reference (the hash of an e-mail address) where the
-    registry says it keeps one; no notice carries it, and the store records only the pseudonym."""
+    registry says it keeps one; no notice carries it, and the store records only the pseudonym. ``received``: the
+    categories each recipient had received, when the caller read them before the erasure deleted that evidence
+    (`lineage erase --notify`); the notices then list them."""
     listed = art19_list(store, pseudonym, registry)
     if not listed:
         if store.erasures([pseudonym]).get(pseudonym):
@@ -76,7 +80,7 @@ def send_art19_notices(
         nid = notice_id(pseudonym, request, item.recipient, len(earlier))
         notice = build_notice(
             item, notice=nid, subject_id=subject_id, pseudonym=pseudonym, policy=policy, sent_at=at,
-            controller=controller,
+            controller=controller, categories=(received or {}).get(item.recipient),
         )  # fmt: skip
         if sink is None:
             out.append(NoticeOutcome("would-send", item.recipient, request, notice, None))

@@ -127,3 +127,39 @@ def test_lookups_are_on_the_audit_trail(store: str, tmp_path: Path) -> None:
     ]  # fmt: skip
     assert notify[0].actor == "dpo-desk" and all(e.subject and e.subject.startswith("p_") for e in notify)
     assert ALICE not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_erase_notify_lists_what_each_recipient_received(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    lines = [
+        event("collected", event_id="c1", occurred_at="2026-03-01T09:00:00Z"),
+        event("shared", event_id="s1", occurred_at="2026-03-02T09:00:00Z", recipient=AFFILIATE),
+        event("shared", event_id="s2", occurred_at="2026-03-03T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising", data_categories=["user.name"]),
+    ]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    assert run("ingest", str(path), "--store", url)[0] == 0
+    code, _, err = run("erase", ALICE, "--store", url, "--notify")  # no sink: said before anything is done
+    assert code == 2 and "no notice sink is configured" in err
+    assert json.loads(run("who-has", ALICE, "--store", url, "--format", "json")[1])["categories"]  # not erased
+
+    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    code, out, err = run("erase", ALICE, "--store", url, "--event-id", "erase-1", "--notify", "--format", "json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert [(n["recipient"], n["outcome"]) for n in doc["notices"]] == [("brokr", "sent"), ("hk-affiliate", "sent")]
+    got = {n["recipient"]: n["notice"]["categories"] for n in doc["notices"]}
+    assert got == {"brokr": ["user.name"], "hk-affiliate": ["user.contact.email"]}
+    files = {
+        json.loads(f.read_text())["notice"]["recipient_id"]: f.read_text() for f in (tmp_path / "outbox").iterdir()
+    }
+    assert "up to " in files["brokr"] and ": user.name (as recorded before the erasure)" in files["brokr"]
+    assert all(ALICE not in text for text in files.values())
+    # the same erasure's notices again, afterwards: already sent, and no longer able to name the categories
+    code, out, _ = run("notify", "art19", ALICE, "--store", url)
+    assert code == 0 and out.count("already notified") == 2
+    code, out, _ = run("notify", "art19", ALICE, "--store", url, "--resend", "--format", "json")
+    assert [o["notice"]["categories"] for o in json.loads(out)] == [[], []]
