@@ -8,18 +8,21 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.common import KEY
 from bench.services import PASSWORD, REPO, Services
 from config import Settings
 from streams.event_sinks import partition_key
 from streams.topics import TopicNames
+
+T = TypeVar("T")
 
 NODE_LABELS = ("Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Meta")
 
@@ -33,6 +36,38 @@ def neo4j_driver(services: Services) -> Any:
     import neo4j
 
     return neo4j.GraphDatabase.driver(services.neo4j_uri, auth=("neo4j", PASSWORD))
+
+
+def threaded_writes(
+    services: Services, shares: Sequence[Sequence[T]], write_batch: Callable[[Any, T], int]
+) -> list[tuple[float, int]]:
+    """Each share's batches written from a thread of its own, one session per thread (``write_batch(session, batch)``
+    writes one batch and says how many events it held); (time, done so far) marks. The first failure is re-raised."""
+    marks = [(time.perf_counter(), 0)]
+    done = [0]
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def writer(batches: Sequence[T], driver: Any) -> None:
+        try:
+            with driver.session(database="neo4j") as session:
+                for batch in batches:
+                    events = write_batch(session, batch)
+                    with lock:
+                        done[0] += events
+                        marks.append((time.perf_counter(), done[0]))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            failures.append(exc)
+
+    with neo4j_driver(services) as driver:
+        threads = [threading.Thread(target=writer, args=(batches, driver)) for batches in shares]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if failures:
+        raise failures[0]
+    return marks
 
 
 def neo4j_version(services: Services) -> str:

@@ -21,7 +21,6 @@ Each figure is the sustained rate between 10 % and 90 % of the events done (see 
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +32,10 @@ from bench.infra import (
     Deployment,
     create_bench_topics,
     delete_namespace,
-    neo4j_driver,
     open_neo4j_store,
     preload,
     run_id,
+    threaded_writes,
 )
 from bench.profiling import cpu_seconds, spy_shares
 from bench.services import Services
@@ -105,48 +104,22 @@ def _raw_rows(shares: list[list[Any]], batch: int) -> list[list[list[list[Any]]]
 def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[float, int]]:
     """Write pre-planned batches with the store's statements, one write transaction per batch, one thread per
     writer; (time, done so far) marks."""
-    import threading
-
     from graph import neo4j_writes
 
-    marks = [(time.perf_counter(), 0)]
-    done = [0]
-    lock = threading.Lock()
     now = datetime.now(UTC)
-    failures: list[BaseException] = []
 
-    def write(batches: list[tuple[list[str], list[Any], list[Any], list[Any]]], driver: Any) -> None:
-        try:
-            with driver.session(database="neo4j") as session:
-                for people, event_rows, data_rows, statements in batches:
+    def batch(session: Any, planned_batch: tuple[list[str], list[Any], list[Any], list[Any]]) -> int:
+        people, event_rows, data_rows, statements = planned_batch
 
-                    def work(
-                        tx: Any,
-                        people: list[str] = people,
-                        event_rows: list[Any] = event_rows,
-                        data_rows: list[Any] = data_rows,
-                        statements: list[Any] = statements,
-                    ) -> None:
-                        neo4j_writes.lock_people(tx, namespace, people)
-                        _, data = neo4j_writes.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
-                        neo4j_writes.write(tx, namespace, statements, data)
+        def work(tx: Any) -> None:
+            neo4j_writes.lock_people(tx, namespace, people)
+            _, data = neo4j_writes.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
+            neo4j_writes.write(tx, namespace, statements, data)
 
-                    session.execute_write(work)
-                    with lock:
-                        done[0] += len(event_rows)
-                        marks.append((time.perf_counter(), done[0]))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            failures.append(exc)
+        session.execute_write(work)
+        return len(event_rows)
 
-    with neo4j_driver(services) as driver:
-        threads = [threading.Thread(target=write, args=(batches, driver)) for batches in planned]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    if failures:
-        raise failures[0]
-    return marks
+    return threaded_writes(services, planned, batch)
 
 
 def pipeline(

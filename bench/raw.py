@@ -8,12 +8,10 @@ events (the store's own pseudonyms and fields), the same server and as many writ
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.infra import delete_namespace, neo4j_driver
+from bench.infra import delete_namespace, neo4j_driver, threaded_writes
 from bench.services import Services
 from graph.changes import ChangeSet
 from graph.neo4j_plan import epoch
@@ -66,31 +64,12 @@ def create_constraints(services: Services) -> None:
 def write(services: Services, namespace: str, shares: Sequence[Sequence[list[list[Any]]]]) -> list[tuple[float, int]]:
     """Write each share's batches of rows from a thread of its own; (time, done so far) marks."""
     create_constraints(services)
-    marks = [(time.perf_counter(), 0)]
-    done = [0]
-    lock = threading.Lock()
-    failures: list[BaseException] = []
 
-    def writer(batches: Sequence[list[list[Any]]], driver: Any) -> None:
-        try:
-            with driver.session(database="neo4j") as session:
-                for batch in batches:
-                    session.execute_write(lambda tx, b=batch: tx.run(WRITE, rows=b, ns=namespace).consume())
-                    with lock:
-                        done[0] += len(batch)
-                        marks.append((time.perf_counter(), done[0]))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            failures.append(exc)
+    def batch(session: Any, rows: list[list[Any]]) -> int:
+        session.execute_write(lambda tx: tx.run(WRITE, rows=rows, ns=namespace).consume())
+        return len(rows)
 
-    with neo4j_driver(services) as driver:
-        threads = [threading.Thread(target=writer, args=(batches, driver)) for batches in shares]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    if failures:
-        raise failures[0]
-    return marks
+    return threaded_writes(services, shares, batch)
 
 
 def drop(services: Services, namespace: str) -> None:
