@@ -171,3 +171,24 @@ def _migrate(version: str, namespace: str, me: str, write: WriteRunner, auto: Au
     finally:
         stop.set()
         renewer.join()
+
+
+def init_meta(tx: Any, namespace: str) -> str:
+    """The store's schema version (a new store gets this module's)."""
+    record = tx.run(
+        "MERGE (m:Meta {ns: $ns, name: 'lineage'}) ON CREATE SET m.schema_version = $v RETURN m.schema_version AS v",
+        ns=namespace,
+        v=SCHEMA_VERSION,
+    ).single(strict=True)
+    return str(record["v"])
+
+
+def bind_key(tx: Any, namespace: str, fingerprint: str) -> str | None:
+    """Record the pseudonym key's fingerprint on a store that has none: the fingerprint it had before (None: none)."""
+    record = tx.run(
+        "MERGE (m:Meta {ns: $ns, name: 'lineage'}) WITH m, m.key_fingerprint AS old"
+        " SET m.key_fingerprint = coalesce(old, $fp) RETURN old",
+        ns=namespace,
+        fp=fingerprint,
+    ).single(strict=True)
+    return record["old"]  # type: ignore[no-any-return]

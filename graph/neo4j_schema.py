@@ -3,6 +3,9 @@ relationship types and property keys its Cypher names (graph/neo4j_store.py crea
 
 from __future__ import annotations
 
+import neo4j
+from neo4j import exceptions as neo4j_errors
+
 # (name, label, key property): every MERGE key, (ns, key), is backed by a uniqueness constraint
 CONSTRAINTS = (
     ("lineage_event", "Event", "event_id"),
@@ -69,3 +72,22 @@ def statements() -> list[tuple[str, str]]:
         (name, f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.ns, n.{prop})")
         for name, label, prop in INDEXES
     ]
+
+
+def create_missing(driver: neo4j.Driver, database: str, bookmarks: neo4j.BookmarkManager) -> None:
+    """Create the constraints and indexes that are missing (schema changes run outside data transactions)."""
+    try:
+        records, _, _ = driver.execute_query(
+            "SHOW INDEXES YIELD name RETURN collect(name) AS names", database_=database, bookmark_manager_=bookmarks
+        )
+        present = set(records[0]["names"])
+    except neo4j_errors.ClientError:  # no SHOW privilege: let IF NOT EXISTS decide
+        present = set()
+    for name, statement in statements():
+        if name not in present:
+            try:
+                driver.execute_query(statement, database_=database, bookmark_manager_=bookmarks)
+            except neo4j_errors.ClientError as exc:
+                # several workers starting together on a new database: another one created it meanwhile
+                if exc.code not in ALREADY_THERE:
+                    raise

@@ -19,7 +19,6 @@ often and when a flow occurred is read from its evidence, the person's data even
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -33,7 +32,6 @@ from graph import neo4j_aggregates as aggregates
 from graph import neo4j_connection as connection
 from graph import neo4j_migration as migration
 from graph import neo4j_notices as notice_nodes
-from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
 from graph import neo4j_schema as schema
 from graph import neo4j_transfer as transfer
@@ -41,9 +39,8 @@ from graph import neo4j_writes as writes
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator, Pending
 from graph.changes import ChangeSet, EventFacts, Tombstone
-from graph.erasure import covering, tombstones_by_person
+from graph.erasure import tombstones_by_person
 from graph.neo4j_connection import DEFAULT_NAMESPACE
-from graph.neo4j_migration import SCHEMA_VERSION
 from graph.store import (
     ALERT_SAMPLE,
     AggregateRow,
@@ -154,25 +151,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
     def _ensure_schema(self) -> None:
         """Create the constraints and indexes that are missing (schema changes run outside data transactions)."""
         with self._translated("create constraints in"):
-            try:
-                records, _, _ = self._driver.execute_query(
-                    "SHOW INDEXES YIELD name RETURN collect(name) AS names",
-                    database_=self.database,
-                    bookmark_manager_=self._bookmarks,
-                )
-                present = set(records[0]["names"])
-            except neo4j_errors.ClientError:  # no SHOW privilege: let IF NOT EXISTS decide
-                present = set()
-            for name, statement in schema.statements():
-                if name not in present:
-                    try:
-                        self._driver.execute_query(
-                            statement, database_=self.database, bookmark_manager_=self._bookmarks
-                        )
-                    except neo4j_errors.ClientError as exc:
-                        # several workers starting together on a new database: another one created it meanwhile
-                        if exc.code not in schema.ALREADY_THERE:
-                            raise
+            schema.create_missing(self._driver, self.database, self._bookmarks)
         self._run(
             "create the relationship types and property keys in",
             lambda tx: tx.run(
@@ -180,7 +159,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             ).consume(),
             write=True,
         )
-        version = self._run("initialise", self._init_meta, write=True)
+        version = self._run("initialise", lambda tx: migration.init_meta(tx, self.namespace), write=True)
         migration.bring_up_to_date(  # returns at once when the store is of this version
             version,
             self.namespace,
@@ -197,28 +176,11 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         ):
             session.run(query, ns=self.namespace).consume()
 
-    def _init_meta(self, tx: neo4j.ManagedTransaction) -> str:
-        """The store's schema version (a new store gets this module's)."""
-        record = tx.run(
-            "MERGE (m:Meta {ns: $ns, name: 'lineage'}) ON CREATE SET m.schema_version = $v"
-            " RETURN m.schema_version AS v",
-            ns=self.namespace,
-            v=SCHEMA_VERSION,
-        ).single(strict=True)
-        return str(record["v"])
-
     # -- writes -----------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
-        def work(tx: neo4j.ManagedTransaction) -> str | None:
-            record = tx.run(
-                "MERGE (m:Meta {ns: $ns, name: 'lineage'}) WITH m, m.key_fingerprint AS old"
-                " SET m.key_fingerprint = coalesce(old, $fp) RETURN old",
-                ns=self.namespace,
-                fp=fingerprint,
-            ).single(strict=True)
-            return record["old"]  # type: ignore[no-any-return]
-
-        old = self._run("bind the pseudonym key in", work, write=True)
+        old = self._run(
+            "bind the pseudonym key in", lambda tx: migration.bind_key(tx, self.namespace, fingerprint), write=True
+        )
         if old is not None and old != fingerprint:
             raise StoreConfigError(
                 f"the store {self.uri} (database {self.database!r}, namespace {self.namespace!r}) was written with"
@@ -238,68 +200,15 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         keys = sorted({cs.event.subject for cs in others})
         people = sorted({cs.event.subject for cs in (*erasures, *others)})
 
-        agg = self._aggregator
         attempt: list[tuple[Pending, set[str]]] = []  # the last attempt's, remembered once it commits
 
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
             nonlocal attempts
             attempts += 1
             attempt.clear()
-            token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
-            landed = writes.landed(tx, self.namespace, ids, now) if unsettled or attempts > 1 else []
-            if not landed:
-                writes.lock_people(tx, self.namespace, people)  # before their tombstones are read
-            tombstones: dict[str, list[tuple[datetime, str]]] = {}
-            for r in tx.run(plan.CUTOFFS, keys=keys, ns=self.namespace) if keys else ():
-                tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
-            if landed:  # the earlier attempt committed: report what it did, write nothing
-                done = set(landed)
-                return landed, [
-                    cs.event.event_id
-                    for cs in others
-                    if cs.event.event_id not in done
-                    and covering(tombstones.get(cs.event.subject, ()), cs.event.occurred_at.astimezone(UTC)) is not None
-                ]
-            applied: list[str] = []
-            for cs in erasures:
-                assert cs.erasure is not None
-                if writes.erase(tx, self.namespace, cs, token, now):
-                    applied.append(cs.event.event_id)
-                    er = cs.erasure
-                    tombstones.setdefault(er.subject, []).append((er.occurred_at.astimezone(UTC), er.event_id))
-            kept, covered = [], []
-            for cs in others:
-                tombstone = covering(tombstones.get(cs.event.subject, ()), cs.event.occurred_at.astimezone(UTC))
-                if tombstone is None:
-                    kept.append(cs)
-                else:
-                    covered.append((cs, tombstone))
-            if covered:  # the catalogue as in-order delivery leaves it; late disclosures added to Art. 19 lists
-                for query, statement_rows in plan.catalogue([cs for cs, _ in covered]):
-                    if statement_rows:
-                        tx.run(query, rows=statement_rows, ns=self.namespace).consume()
-                late = sorted({(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None})
-                tx.run(plan.LATE_RECIPIENTS, rows=[list(x) for x in late], ns=self.namespace).consume()
-            suppressed = [cs.event.event_id for cs, _ in covered]
-            fresh: list[ChangeSet] = []
-            if kept:
-                # the events with their evidence, and their Data nodes; only those this attempt created are new
-                created, data = writes.merge_events(tx, self.namespace, kept, token, now)
-                fresh = [cs for cs in kept if cs.event.event_id in created]
-                writes.write(tx, self.namespace, plan.plan(fresh), data)
-                # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
-                delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
-                ns = self.namespace
-                aggregates.register(tx, ns, [u for u in delta.units.values() if u.id not in self._registered])
-                read, units = aggregates.stored_units(tx, ns, pending.unseen, agg.units)
-                agg.add_units(units)
-                aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read))
-                attempt.append((pending, set(delta.units)))
-            written = {cs.subject.key for cs in fresh}
-            bare = [key for key in people if key not in written]  # locked, but nothing new about them
-            if bare:
-                tx.run(plan.FORGET_BARE, keys=bare, ns=self.namespace).consume()
-            return applied + [cs.event.event_id for cs in fresh], suppressed
+            check = unsettled is not None or attempts > 1
+            batch = writes.Batch(erasures, others, ids, keys, people, now, check)
+            return writes.apply_batch(tx, self.namespace, batch, self._aggregator, self._registered, attempt)
 
         try:
             applied, suppressed = self._run("write to", work, write=True)
@@ -309,7 +218,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
                 self._unsettled.pop(next(iter(self._unsettled)))
             raise
         for pending, units in attempt:
-            agg.committed(pending)
+            self._aggregator.committed(pending)
             self._registered.update(units)
         erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(

@@ -1,11 +1,13 @@
-"""The Neo4j store's writes, run in the transaction its write hook holds (graph/neo4j_store.py): the people locked,
-the events merged (with their evidence) and their Data nodes, the lineage statements of graph/neo4j_plan.py,
-erasures."""
+"""The Neo4j store's writes, run in the transaction its write hook holds (graph/neo4j_store.py): one batch's whole
+transaction (:func:`apply_batch`), the people locked, the events merged (with their evidence) and their Data nodes,
+the lineage statements of graph/neo4j_plan.py, erasures."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +15,10 @@ import neo4j
 
 from graph import neo4j_aggregates as aggregates
 from graph import neo4j_plan as plan
+from graph import neo4j_reads as reads
+from graph.aggregates import Aggregator, Pending
 from graph.changes import ChangeSet
+from graph.erasure import covering
 
 
 def batch_key(ids: list[str]) -> str:
@@ -87,3 +92,86 @@ def erase(tx: neo4j.ManagedTransaction, namespace: str, cs: ChangeSet, token: st
     for statement in plan.ERASURE_STATEMENTS:
         tx.run(statement, params).consume()
     return True
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch as :func:`apply_batch` writes it: its erasures and other change sets, the ids of all its events, the
+    people it writes about (``keys``: those of the other change sets; ``people``: all), its ``applied_at`` stamp, and
+    whether an earlier attempt may have committed (``check``: a retry, or a batch whose commit was not seen)."""
+
+    erasures: list[ChangeSet]
+    others: list[ChangeSet]
+    ids: list[str]
+    keys: list[str]
+    people: list[str]
+    now: datetime
+    check: bool
+
+
+def apply_batch(
+    tx: neo4j.ManagedTransaction,
+    ns: str,
+    batch: Batch,
+    agg: Aggregator,
+    registered: set[str],
+    attempt: list[tuple[Pending, set[str]]],
+) -> tuple[list[str], list[str]]:
+    """One attempt at a batch's transaction: the ids of the events applied and of those an erasure suppressed. What
+    the flow aggregates need once the transaction commits is appended to ``attempt`` (``registered``: aggregate
+    units known to be recorded)."""
+    now, people, others = batch.now, batch.people, batch.others
+    token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
+    done = landed(tx, ns, batch.ids, now) if batch.check else []
+    if not done:
+        lock_people(tx, ns, people)  # before their tombstones are read
+    tombstones: dict[str, list[tuple[datetime, str]]] = {}
+    for r in tx.run(plan.CUTOFFS, keys=batch.keys, ns=ns) if batch.keys else ():
+        tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
+    if done:  # the earlier attempt committed: report what it did, write nothing
+        found = set(done)
+        return done, [
+            cs.event.event_id
+            for cs in others
+            if cs.event.event_id not in found
+            and covering(tombstones.get(cs.event.subject, ()), cs.event.occurred_at.astimezone(UTC)) is not None
+        ]
+    applied: list[str] = []
+    for cs in batch.erasures:
+        assert cs.erasure is not None
+        if erase(tx, ns, cs, token, now):
+            applied.append(cs.event.event_id)
+            er = cs.erasure
+            tombstones.setdefault(er.subject, []).append((er.occurred_at.astimezone(UTC), er.event_id))
+    kept, covered = [], []
+    for cs in others:
+        tombstone = covering(tombstones.get(cs.event.subject, ()), cs.event.occurred_at.astimezone(UTC))
+        if tombstone is None:
+            kept.append(cs)
+        else:
+            covered.append((cs, tombstone))
+    if covered:  # the catalogue as in-order delivery leaves it; late disclosures added to Art. 19 lists
+        for query, statement_rows in plan.catalogue([cs for cs, _ in covered]):
+            if statement_rows:
+                tx.run(query, rows=statement_rows, ns=ns).consume()
+        late = sorted({(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None})
+        tx.run(plan.LATE_RECIPIENTS, rows=[list(x) for x in late], ns=ns).consume()
+    suppressed = [cs.event.event_id for cs, _ in covered]
+    fresh: list[ChangeSet] = []
+    if kept:
+        # the events with their evidence, and their Data nodes; only those this attempt created are new
+        created, data = merge_events(tx, ns, kept, token, now)
+        fresh = [cs for cs in kept if cs.event.event_id in created]
+        write(tx, ns, plan.plan(fresh), data)
+        # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
+        delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
+        aggregates.register(tx, ns, [u for u in delta.units.values() if u.id not in registered])
+        read, units = aggregates.stored_units(tx, ns, pending.unseen, agg.units)
+        agg.add_units(units)
+        aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read))
+        attempt.append((pending, set(delta.units)))
+    written = {cs.subject.key for cs in fresh}
+    bare = [key for key in people if key not in written]  # locked, but nothing new about them
+    if bare:
+        tx.run(plan.FORGET_BARE, keys=bare, ns=ns).consume()
+    return applied + [cs.event.event_id for cs in fresh], suppressed
