@@ -12,7 +12,8 @@ from graph.registry import open_store
 from tests.contract.neo4j_backend import neo4j_store, options, server_settings
 
 neo4j = pytest.importorskip("neo4j")
-from graph.neo4j_store import SCHEMA_VERSION, Neo4jGraphStore  # noqa: E402 - needs the driver
+from graph.neo4j_migration import SCHEMA_VERSION  # noqa: E402 - needs the driver
+from graph.neo4j_store import Neo4jGraphStore  # noqa: E402
 
 # what version 4 wrote: each data event's evidence as one EVIDENCE relationship per (event, Data node), listing the
 # lineage edges (rels, targets, purposes) the event supports there, and no evidence properties or ABOUT on the event
