@@ -139,3 +139,63 @@ def test_the_person_page_sends_the_notices_and_shows_each_status(browser: Any, n
     assert {n.recipient for n in kept} == set(tombstone.recipients)
     actions = [e.action for e in notice_live.console.audit.entries()]  # newest first
     assert actions[0] == "notify-art19" and "subject-notices" in actions[1:4]
+
+
+def test_a_notice_is_acknowledged_from_its_row_after_a_confirmation(
+    browser: Any, notice_live: Live, world: World
+) -> None:
+    d = browser
+    d.set_window_size(1400, 1000)
+    _sign_in(d, notice_live, "dpo")
+    d.get(d.current_url.split("#")[0] + "#/person")
+    _wait(d, lambda d: _css(d, "#subject-id") and _css(d, "#subject-id")[0].is_displayed())
+    _css(d, "#subject-id")[0].send_keys(world.person)
+    _css(d, "#person-form button")[0].click()
+    _wait(d, lambda d: _css(d, "#notices-table tr[data-recipient]"))
+    if _css(d, "#send-notices")[0].get_attribute("disabled") is None:  # not sent yet when this test runs alone
+        _css(d, "#send-notices")[0].click()
+        _wait(
+            d,
+            lambda d: (
+                len(_css(d, "#notices-table button.ack-notice")) == len(_css(d, "#notices-table tr[data-recipient]"))
+            ),
+        )
+    store, pseudonym = notice_live.console.store, notice_live.console.pseudonymizer(world.person)
+    d.execute_script("window.notReloaded = true")
+    row = _css(d, "#notices-table tr[data-recipient]")[0]
+    nid, name = row.get_attribute("data-notice"), row.find_element("css selector", "td a").text
+    assert nid and store.notices(notice_id=nid)[0].acknowledged_at is None
+
+    # the button asks first; cancelling records nothing
+    row.find_element("css selector", "button.ack-notice").click()
+    _wait(d, lambda d: _css(d, "#notices-table .ack-confirm"))
+    ask = _css(d, "#notices-table .ack-confirm")[0].text
+    assert f"Record that {name} acknowledged this notice, now, by dpo-page?" in ask
+    assert d.execute_script("return document.activeElement.classList.contains('confirm-ack')")  # keyboard: Enter
+    _shot(d, "person-notice-ack-confirm")
+    _css(d, "#notices-table .cancel-ack")[0].click()
+    _wait(d, lambda d: not _css(d, "#notices-table .ack-confirm"))
+    assert store.notices(notice_id=nid)[0].acknowledged_at is None
+    assert "notice-ack" not in [e.action for e in notice_live.console.audit.entries()]
+
+    # confirmed: recorded through the audited API by the token's name, shown in the row without a reload
+    _css(d, f'#notices-table tr[data-notice="{nid}"] button.ack-notice')[0].click()
+    _wait(d, lambda d: _css(d, "#notices-table .confirm-ack"))
+    _css(d, "#notices-table .confirm-ack")[0].click()
+    status = f"return document.querySelector('#notices-table tr[data-notice=\"{nid}\"] td.notice-status').textContent"
+    _wait(d, lambda d: d.execute_script(status).startswith("acknowledged "))
+    (kept,) = store.notices(notice_id=nid)
+    assert kept.acknowledged_by == "dpo-page" and kept.acknowledged_at is not None
+    assert d.execute_script(status) == (
+        f"acknowledged {kept.acknowledged_at.strftime('%Y-%m-%d %H:%M:%S')} UTC by dpo-page"
+    )
+    assert d.execute_script("return window.notReloaded === true"), "the page was reloaded"
+    assert not _css(d, f'#notices-table tr[data-notice="{nid}"] button.ack-notice')  # nothing left to acknowledge
+    assert len(_css(d, "#notices-table button.ack-notice")) == len(_css(d, "#notices-table tr[data-recipient]")) - 1
+    assert f"Notice {nid} to {name}: acknowledged" in _css(d, "#message")[0].text
+    (entry,) = [e for e in notice_live.console.audit.entries() if e.action == "notice-ack"]
+    assert (entry.actor, entry.target, entry.subject, entry.client) == ("dpo-page", nid, pseudonym, "page")
+    assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), "page too wide"
+    page._shot(d, "person-notice-acked-wide.png")
+    _shot(d, "person-notice-acked")
+    _no_page_errors(d)

@@ -17,7 +17,7 @@ async function lookUp(event) {
   try {
     const path = "/api/subjects/" + encodeURIComponent(id);
     const [who, alerts, notices] = await Promise.all([getJson(path), getJson(path + "/alerts"), getJson(path + "/notices")]);
-    state.person = { who, alerts, notices, filters: { undeclared: false, type: "", since: "", until: "" } };
+    state.person = { who, alerts, notices, askAck: null, filters: { undeclared: false, type: "", since: "", until: "" } };
     renderPerson();
   } catch (e) { failed(out, e); }
 }
