@@ -34,22 +34,37 @@ def _os_user() -> str:
         return f"uid {os.getuid()}"
 
 
+def actor_name(args: argparse.Namespace) -> str:
+    """Who the audit trail records as acting: --as NAME, else the OS user."""
+    return getattr(args, "actor", None) or _os_user()
+
+
 def record_lookup(
-    args: argparse.Namespace, settings: Settings, *, action: str, pseudonym: str, returned: dict[str, int]
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    action: str,
+    pseudonym: str,
+    returned: dict[str, int],
+    target: str | None = None,
+    refusing: str = "lookup",
 ) -> None:
-    """Record a per-person lookup before it is answered; a trail that cannot be written refuses the lookup."""
+    """Record a per-person lookup (or action: ``refusing`` names it in the refusal) before it is answered or done,
+    with the id it acts on (``target``, e.g. a notice id) if any; a trail that cannot be written refuses it."""
     web = WebSettings.from_env(settings)
     # a command-line user reads the store directly, with everything a DPO token may do: recorded as that role, and
     # told apart from the console's lookups by the client ('cli')
-    who = Principal(name=getattr(args, "actor", None) or _os_user(), role=Role.DPO)
+    who = Principal(name=actor_name(args), role=Role.DPO)
     try:
         web.audit_trail().record(
-            who, action=action, endpoint=args.prog, returned=returned, subject=pseudonym, client="cli"
+            who, action=action, endpoint=args.prog, returned=returned, subject=pseudonym, target=target, client="cli"
         )
     except OSError as exc:
         raise UsageError(
             f"the audit trail {web.audit_log} cannot be written ({exc.strerror or type(exc).__name__}), so the "
-            "lookup is refused"
+            f"{refusing} is refused"
         ) from None
     except AuditTrailError as exc:  # edited, cut short or torn: the console refuses lookups on it too
-        raise UsageError(f"the audit trail {web.audit_log} does not verify ({exc}), so the lookup is refused") from None
+        raise UsageError(
+            f"the audit trail {web.audit_log} does not verify ({exc}), so the {refusing} is refused"
+        ) from None

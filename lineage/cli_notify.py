@@ -1,6 +1,7 @@
 """`lineage notify art19 PERSON` (send each recipient on the person's Art. 19 lists a notice of the erasure, through
 a sink), `notify ack NOTICE_ID` (record the recipient's acknowledgement), `notify list [PERSON]`. Lookups of a person
-are on the audit trail, as `report art19` is; output names recipients and notice ids, never the person."""
+and acknowledgements are on the audit trail, as `report art19` and the console's acknowledgement are; output names
+recipients and notice ids, never the person."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from config import Settings
-from lineage.cli_audit import add_actor, record_lookup
+from lineage.cli_audit import actor_name, add_actor, record_lookup
 from lineage.cli_common import EXIT_FAILED, EXIT_OK, UsageError, with_store
 from reports.escaping import printable
 
@@ -138,11 +139,15 @@ def cmd_ack(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
         if not known:
             err.write(f"{args.prog}: no notice with id {printable(args.notice_id)}\n")
             return EXIT_FAILED
+        # on the audit trail like the console's acknowledgement (action notice-ack, the notice, the person's
+        # pseudonym), before anything changes: a trail that cannot be written refuses the acknowledgement
+        record_lookup(args, settings, action="notice-ack", pseudonym=known[0].subject, returned={"notices": 1},
+                      target=args.notice_id, refusing="acknowledgement")  # fmt: skip
         if known[0].acknowledged_at is not None:
             when = known[0].acknowledged_at.isoformat()
             out.write(f"{args.notice_id} was already acknowledged ({when}); nothing changed\n")
             return EXIT_OK
-        store.acknowledge_notice(args.notice_id, args.at or datetime.now(UTC), args.by)
+        store.acknowledge_notice(args.notice_id, args.at or datetime.now(UTC), args.by or actor_name(args))
     out.write(f"acknowledged {args.notice_id}\n")
     return EXIT_OK
 
@@ -219,8 +224,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     sp = with_store(cmds.add_parser("ack", help="record that a recipient acknowledged a notice"))
     sp.add_argument("notice_id", metavar="NOTICE_ID", help="the notice's id (n_...)")
-    sp.add_argument("--by", metavar="NAME", help="who records the acknowledgement (kept with it)")
+    sp.add_argument("--by", metavar="NAME", help="who records the acknowledgement, kept with it (default: --as NAME, "
+                    "else the OS user)")  # fmt: skip
     sp.add_argument("--at", type=iso, metavar="TIME", help="when it was acknowledged (default: now)")
+    add_actor(sp)
     sp.set_defaults(func=cmd_ack)
 
     sp = with_store(cmds.add_parser("list", help="every notice sent, or a person's recipients and their notices"))

@@ -163,3 +163,36 @@ def test_erase_notify_lists_what_each_recipient_received(tmp_path: Path, monkeyp
     assert code == 0 and out.count("already notified") == 2
     code, out, _ = run("notify", "art19", ALICE, "--store", url, "--resend", "--format", "json")
     assert [o["notice"]["categories"] for o in json.loads(out)] == [[], []]
+
+
+def test_an_acknowledgement_is_recorded_before_it_is_done(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from config import Settings
+    from lineage.web.console import WebSettings
+
+    code, out, _ = run("notify", "art19", ALICE, "--store", store, "--format", "json")
+    first, second = (o["notice_id"] for o in json.loads(out))
+    assert run("notify", "ack", first, "--store", store, "--as", "dpo-desk")[0] == 0
+    trail = WebSettings.from_env(Settings.from_env()).audit_trail()
+    [entry] = [e for e in trail.entries() if e.action == "notice-ack"]  # as the console's acknowledgement
+    assert (entry.actor, entry.endpoint, entry.client, entry.target, entry.returned) == (
+        "dpo-desk", "lineage notify ack", "cli", first, {"notices": 1},
+    )  # fmt: skip
+    pseudonym = json.loads(run("notify", "list", "--store", store, "--format", "json")[1])[0]["subject"]
+    assert entry.subject == pseudonym and ALICE not in (tmp_path / "audit.jsonl").read_text() and trail.verify().ok
+    listed = {
+        i["notice_id"]: i for i in json.loads(run("notify", "list", ALICE, "--store", store, "--format", "json")[1])
+    }
+    assert listed[first]["acknowledged_by"] == "dpo-desk"  # --by defaults to who acts, as the console's token name
+
+    # a trail that cannot be written refuses the acknowledgement: nothing changes
+    (tmp_path / "blocked").write_text("a file where the trail's folder should be")
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "blocked" / "audit.jsonl"))
+    code, out, err = run("notify", "ack", second, "--store", store, "--by", "dpo-desk")
+    assert (code, out) == (2, "") and "so the acknowledgement is refused" in err and "alice" not in err
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    listed = {
+        i["notice_id"]: i for i in json.loads(run("notify", "list", ALICE, "--store", store, "--format", "json")[1])
+    }
+    assert listed[second]["status"] == "sent" and listed[second]["acknowledged_at"] is None
