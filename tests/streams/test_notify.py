@@ -16,6 +16,7 @@ import pytest
 from config import Settings
 from graph.sqlite_store import SQLiteGraphStore
 from schemas.notices import Art19Notice
+from schemas.policy import Organisation
 from streams.notice_sinks import (
     NOTICE_SINKS,
     FileNoticeSink,
@@ -26,6 +27,7 @@ from streams.notice_sinks import (
     notice_sink,
 )
 from streams.notify import send_art19_notices
+from tests.streams.adaptive import adaptive_card_validator, card_errors
 
 T0 = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 
@@ -138,13 +140,29 @@ def test_teams_sink_posts_an_adaptive_card(erased_alice: SQLiteGraphStore, serve
     from tests.contract.test_erasure import ALICE, KEY, POLICY
 
     sink = TeamsNoticeSink(f"http://127.0.0.1:{server.server_address[1]}/teams")
-    send_art19_notices(erased_alice, KEY(ALICE), ALICE, POLICY, sink, now=T0)
+    sent = send_art19_notices(erased_alice, KEY(ALICE), ALICE, POLICY, sink, now=T0)
     _, body, _ = server.bodies[0]
     card = body["attachments"][0]["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]}
     assert facts["Request"] == "erasure (erase-1)" and facts["Person"] == f"pseudonym {KEY(ALICE)}"
     _raw_ids_absent(json.dumps(body))
+
+    # every card the sink posted is an Adaptive Card by Microsoft's schema, as the alert card is: without the
+    # categories (a notice sent after the erasure) and with them (erase --notify), with and without a contact
+    controller = Organisation(name="SOS Group", contact="privacy@sos.example")
+    received = {r: ["user.contact.email", "user.name"] for r in {o.recipient for o in sent}}
+    send_art19_notices(erased_alice, KEY(ALICE), ALICE, POLICY, sink, now=T0, resend=True, controller=controller,
+                       received=received)  # fmt: skip
+    cards = [b["attachments"][0]["content"] for _, b, _ in server.bodies]
+    assert len(cards) == 2 * len(sent) and any("user.name" in json.dumps(c) for c in cards)
+    for version in ("1.4", "1.5"):
+        validator = adaptive_card_validator(version)
+        for c in cards:
+            assert not card_errors(validator, c)
+        broken = json.loads(json.dumps(cards[0]))  # the schema is strict enough to catch a broken card
+        next(b for b in broken["body"] if b["type"] == "FactSet")["facts"][0].pop("value")
+        assert card_errors(validator, broken)
 
 
 def test_the_sink_table_says_what_to_set() -> None:
