@@ -6,7 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from schemas.answers import OptOutItem
 from schemas.events import ConsentEvent, ConsentWithdrawn, OptOutSignal
+from schemas.keys import SALE_AND_SHARING
+from schemas.taxonomy import Dimension, Taxonomy
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,32 @@ def stored_signal(kind: str, signal: str | None) -> str:
     if kind != "opted_out":
         return ""
     return signal or OptOutSignal.USER_REQUEST.value
+
+
+_SIGNAL_WORDS = {OptOutSignal.GPC.value: "Global Privacy Control", OptOutSignal.USER_REQUEST.value: "at their request"}
+
+
+def opt_out_items(state: ConsentState | None, taxonomy: Taxonomy) -> list[OptOutItem]:
+    """A person's opt-outs (not their consent withdrawals), oldest first, each said in words: "Opted out of sale and
+    sharing (Global Privacy Control), 2026-05-01 10:00 UTC"."""
+    items = []
+    for r in state.records if state else ():
+        if r.kind != "opted_out":
+            continue
+        scope = r.purposes[0] if r.purposes else "marketing"
+        if scope == SALE_AND_SHARING:
+            what = "sale and sharing"
+        elif scope == "marketing":
+            what = "marketing"
+        else:
+            what = f"{taxonomy.label(Dimension.DATA_USE, scope)} ({scope})"
+        how = _SIGNAL_WORDS.get(r.signal, r.signal)
+        at = r.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        items.append(
+            OptOutItem(scope=scope, signal=r.signal, occurred_at=r.occurred_at, event_id=r.event_id,
+                       statement=f"Opted out of {what} ({how}), {at}")
+        )  # fmt: skip
+    return items
 
 
 def consent_by_person(records: Iterable[ConsentRecord]) -> dict[str, ConsentState]:

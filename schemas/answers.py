@@ -78,6 +78,36 @@ class WhoHas(Frozen):
     )
 
 
+class OptOutItem(Frozen):
+    """One opt-out the person made, as recorded: of what, how it was received and when."""
+
+    scope: str = Field(
+        description="What they opted out of: 'marketing', a narrower marketing key, or 'sale_and_sharing' (the sale "
+        "of their personal information and its sharing for cross-context behavioural advertising, CCPA §1798.120)."
+    )
+    signal: str = Field(
+        description="How it was received: 'user_request' (the person asked) or 'gpc' (a Global Privacy Control "
+        "signal from their browser)."
+    )
+    occurred_at: datetime = Field(description="When they opted out (UTC).")
+    event_id: str = Field(description="The opt-out event's id.")
+    statement: str = Field(
+        description="The opt-out in words, e.g. 'Opted out of sale and sharing (Global Privacy Control), 2026-05-01 "
+        "10:00 UTC'."
+    )
+
+
+class PersonLookup(WhoHas):
+    """The console's answer for one person: what who-has answers, and the opt-outs the person made."""
+
+    opt_outs: list[OptOutItem] = Field(
+        default_factory=list,
+        description="The person's opt-outs of marketing and of sale and sharing, oldest first (an erasure deletes "
+        "those made before it). A disclosure that is a sale or sharing after an opt-out of it raises a "
+        "sale-after-opt-out alert (GET /api/subjects/{id}/alerts).",
+    )
+
+
 class Alert(Frozen):
     """One deduplicated alert: a rule broken for a (recipient, category, purpose), with all its evidence."""
 

@@ -12,8 +12,9 @@ from lineage.web.common import audited
 from lineage.web.console import Console
 from lineage.web.models import Problem
 from lineage.web.tokens import Principal, Role
+from policies.consent import opt_out_items
 from policies.retention import RetentionJudge
-from schemas.answers import PersonAlert, WhoHas
+from schemas.answers import PersonAlert, PersonLookup, WhoHas
 
 _NO_ROUTE: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such route (an id with a line break cannot be routed)."}
@@ -48,30 +49,37 @@ def people_router(console: Console) -> APIRouter:
 
     @r.get(
         "/api/subjects/{subject_id:path}",
-        response_model=WhoHas,
+        response_model=PersonLookup,
         responses=REFUSALS | _NO_ROUTE,
         summary="Who has this person's data",
     )
-    def who_has(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> WhoHas:  # noqa: B008
-        """Categories held of the person and the recipients of their data; an unknown person is an empty answer.
+    def who_has(subject_id: str, request: Request, who: Principal = Depends(dpo)) -> PersonLookup:  # noqa: B008
+        """Categories held of the person and the recipients of their data, and the person's opt-outs (of marketing,
+        of sale and sharing: how each came and when); an unknown person is an empty answer.
 
         URL-encode the id (``alice%40example.com``). The lookup is recorded in the audit trail by pseudonym, with
         counts of what was returned.
         """
         pseudonym = console.pseudonymizer(subject_id)
         found = console.store.who_has(pseudonym)
-        answer = (
+        held = (
             RetentionJudge(console.policy).with_kept_until(found.model_copy(update={"subject": subject_id}))
             if found
             else WhoHas(subject=subject_id, categories=[], recipients=[])
         )
+        opt_outs = opt_out_items(console.store.consent_state([pseudonym]).get(pseudonym), console.handler.taxonomy)
+        answer = PersonLookup.model_validate({**dict(held), "opt_outs": opt_outs})
         audited(
             console.audit,
             request,
             who,
             action="who-has",
             subject=pseudonym,
-            returned={"categories": len(answer.categories), "recipients": len(answer.recipients)},
+            returned={
+                "categories": len(answer.categories),
+                "recipients": len(answer.recipients),
+                "opt_outs": len(answer.opt_outs),
+            },
         )
         return answer
 

@@ -111,7 +111,11 @@ def test_who_has_answers_and_is_audited_by_pseudonym(client: TestClient, site: S
     (entry,) = site.console.audit.entries()
     assert entry.actor == "dpo-1" and entry.role == "dpo" and entry.action == "who-has" and entry.client == "page"
     assert entry.subject == site.console.pseudonymizer(world.person)
-    assert entry.returned == {"categories": len(body["categories"]), "recipients": len(body["recipients"])}
+    assert entry.returned == {
+        "categories": len(body["categories"]),
+        "recipients": len(body["recipients"]),
+        "opt_outs": len(body["opt_outs"]),
+    }
     assert entry.endpoint == "GET /api/subjects/{subject_id:path}"
     assert world.person not in site.audit_path.read_text()  # the trail holds pseudonyms, never the id
 
@@ -124,8 +128,9 @@ def test_unknown_person_is_an_empty_answer(client: TestClient, site: Site) -> No
         "categories": [],
         "recipients": [],
         "flows": [],
+        "opt_outs": [],
     }
-    assert site.console.audit.entries()[0].returned == {"categories": 0, "recipients": 0}
+    assert site.console.audit.entries()[0].returned == {"categories": 0, "recipients": 0, "opt_outs": 0}
 
 
 def test_an_id_with_a_slash_is_one_id(client: TestClient, site: Site) -> None:

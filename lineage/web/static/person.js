@@ -85,7 +85,7 @@ function renderPerson() {
     stat(purposes.size, "purposes"),
     stat(who.recipients.length, "recipients"),
     el("div", { id: "person-alert-count" }, el("div", { class: `big${alerts.length ? " warn" : ""}`, text: alerts.length }),
-      el("div", { class: "lbl", text: alerts.length ? `undeclared-flow alerts (${openAlerts} open), ${theirs} of this person's events` : "undeclared-flow alerts" })),
+      el("div", { class: "lbl", text: alerts.length ? `alerts on their data (${openAlerts} open), ${theirs} of this person's events` : "alerts on their data" })),
     el("div", { class: "row actions" },
       el("button", { class: "secondary small", type: "button", onclick: () => reportFile("access", "pdf", who.subject) }, "Access letter (PDF)"),
       el("button", { class: "secondary small", type: "button", onclick: () => reportFile("access", "json", who.subject) }, "Access report (JSON)"),
@@ -95,14 +95,34 @@ function renderPerson() {
   const timeline = el("div", { class: "panel", id: "timeline" }, el("h3", { text: "Timeline, one row per flow" }),
     el("p", { class: "hint", text: "From the first to the latest event of each use and disclosure of this person's data. Red: a flow an alert marks as undeclared; faded: declared uses; disclosures in their recipient's colour." }),
     drawTimeline(who, shown.flows, out.clientWidth || 1200));
-  out.replaceChildren(...[summary, noticesPanel(who.subject, notices)].filter(Boolean), filterBar(who), graphPanel, timeline,
+  out.replaceChildren(...[summary, optOutPanel(who, model), noticesPanel(who.subject, notices)].filter(Boolean), filterBar(who), graphPanel, timeline,
     el("h3", { text: filtering ? `Recipients (${recipientsShown.length} of ${who.recipients.length}, by the filters)` : "Recipients" }),
     recipientTable(who, model, recipientsShown),
     alerts.length ? el("h3", { text: "Alerts concerning this person" }) : null,
-    alerts.length ? el("p", { class: "hint", text: "Each alert groups every event of one undeclared flow; “this person” counts their own events in it." }) : null,
+    alerts.length ? el("p", { class: "hint", text: "Each alert groups every event of one flow a rule flags (undeclared, a sale or sharing after an opt-out, a transfer without safeguard…); “this person” counts their own events in it." }) : null,
     alerts.length ? personAlertTable(alerts) : null,
     el("h3", { text: filtering ? `Categories of their data (${shown.categories.length} of ${who.categories.length}, by the filters)` : "Categories of their data" }),
     categoryTable(shown.categories));
+}
+
+// The person's opt-outs in words, and what was sold or shared after one (the sale-after-opt-out alerts' flows,
+// flagged in the graph, the timeline and the recipients like undeclared ones)
+const SALE_RULE = "sale-after-opt-out";
+function optOutPanel(who, model) {
+  const outs = who.opt_outs || [];
+  const sold = model.flows.filter((f) => f.alerts.some((a) => a.rule === SALE_RULE));
+  const name = (id) => (who.recipients.find((r) => r.id === id) || { name: id }).name;
+  return el("div", { class: "panel", id: "person-opt-outs" },
+    el("h3", { text: "Opt-outs" }),
+    outs.length ? el("ul", { class: "opt-outs" }, outs.map((o) => el("li", { "data-scope": o.scope, "data-signal": o.signal, text: o.statement })))
+      : el("p", { class: "hint", text: "No opt-out of marketing or of sale and sharing is recorded." }),
+    sold.length ? el("p", { class: "warn", id: "sold-after-opt-out" },
+      `⚠ Sold or shared after the person opted out: ${sold.length} flow(s), to ${[...new Set(sold.map((f) => name(f.recipient)))].join(", ")} (flagged below; see the alerts).`) : null);
+}
+
+// what an alert on a flow says it is, for a flag: a sale or sharing after an opt-out, or an undeclared flow
+function flagWords(alerts) {
+  return alerts.some((a) => a.rule === SALE_RULE) ? "sold or shared after opt-out" : "undeclared";
 }
 
 function stat(n, text) {
@@ -133,7 +153,7 @@ function legend(who) {
   return el("div", { class: "legend" },
     types.map((t) => el("span", {}, swatch(t), label("recipient_types", t))),
     el("span", {}, el("span", { class: "swatch declared-line" }), "declared flow"),
-    el("span", {}, el("span", { class: "swatch undeclared-line" }), "undeclared flow (alert)"),
+    el("span", {}, el("span", { class: "swatch undeclared-line" }), "flagged flow (an alert: undeclared, or sold or shared after an opt-out)"),
     el("span", { class: "hint" }, "Hover or focus (Tab) a box to follow its paths; Enter on a recipient opens it."));
 }
 
@@ -258,12 +278,12 @@ function drawGraph(who, shown, loose, width) {
   const group = (keyOf) => { const m = new Map(); for (const f of shown.flows) { const k = keyOf(f); if (!m.has(k)) m.set(k, []); m.get(k).push(f); } return m; };
   for (const [k, fs] of group((f) => f.category + "|" + f.purpose)) {
     const [c, p] = k.split("|");
-    link("c:" + c, "p:" + p, flagged(fs), `${label("categories", c)} used or disclosed for ${label("purposes", p)}` + (flagged(fs) ? "\nUNDECLARED" + why(fs) : ""), fs.map(flowKey));
+    link("c:" + c, "p:" + p, flagged(fs), `${label("categories", c)} used or disclosed for ${label("purposes", p)}` + (flagged(fs) ? "\n" + flagWords(fs.flatMap((f) => f.alerts)).toUpperCase() + why(fs) : ""), fs.map(flowKey));
   }
   for (const [k, fs] of group((f) => f.recipient ? f.purpose + "|" + f.recipient : "")) {
     if (!k) continue;
     const [p, r] = k.split("|");
-    link("p:" + p, "r:" + r, flagged(fs), `disclosed for ${label("purposes", p)} to ${(who.recipients.find((x) => x.id === r) || {}).name || r}` + (flagged(fs) ? "\nUNDECLARED" + why(fs) : ""), fs.map(flowKey));
+    link("p:" + p, "r:" + r, flagged(fs), `disclosed for ${label("purposes", p)} to ${(who.recipients.find((x) => x.id === r) || {}).name || r}` + (flagged(fs) ? "\n" + flagWords(fs.flatMap((f) => f.alerts)).toUpperCase() + why(fs) : ""), fs.map(flowKey));
   }
   for (const p of [...edges.querySelectorAll("path.undeclared")]) edges.append(p); // undeclared on top
   root.links = links;
@@ -323,11 +343,13 @@ function drawTimeline(who, flows, width) {
 
 // -- the tables -----------------------------------------------------------------------------------------------
 function recipientTable(who, model, recipients) {
-  const bad = new Set(model.flows.filter((f) => f.recipient && f.alerts.length).map((f) => f.recipient));
+  const bad = new Map();  // recipient -> the alerts on its flows
+  for (const f of model.flows) if (f.recipient && f.alerts.length) bad.set(f.recipient, (bad.get(f.recipient) || []).concat(f.alerts));
   return el("table", { id: "person-recipients" }, th("", "Recipient", "Type", "Country", "Received", "For", "First shared", "Last shared", "Events"),
-    recipients.map((r) => el("tr", { class: bad.has(r.id) ? "undeclared" : "" },
+    recipients.map((r) => el("tr", { class: bad.has(r.id) ? "undeclared" : "", "data-recipient": r.id },
       el("td", {}, swatch(r.type)),
-      el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name }), bad.has(r.id) ? el("span", { class: "warn", text: " ⚠ undeclared" }) : null),
+      el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name }),
+        bad.has(r.id) ? el("span", { class: "warn flag", text: " ⚠ " + flagWords(bad.get(r.id)) }) : null),
       el("td", { text: label("recipient_types", r.type) }), el("td", { text: r.country || "" }),
       el("td", {}, named("categories", r.categories)), el("td", {}, named("purposes", r.purposes)),
       whenCell(r.first_shared_at), whenCell(r.last_shared_at), el("td", { class: "num", text: r.event_ids.length }))));
