@@ -7,8 +7,10 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from graph.store import GraphStore
+from policies.sale import SHARED, SOLD
 from reports.notices import notice_rows, notices_statement, statuses
 from reports.transfers import Recipient, transfer_items, transfer_rows, transfers_statement
 from reports.vocab import (
@@ -22,9 +24,10 @@ from reports.vocab import (
     names,
     overlaps,
     retention_info,
+    to_third_parties,
     utc,
 )
-from schemas.answers import RecipientLineage, WhoHas
+from schemas.answers import PersonFlow, RecipientLineage, WhoHas
 from schemas.events import SourceType
 from schemas.policy import Organisation, Policy
 from schemas.recipients import RecipientRegistry
@@ -44,6 +47,8 @@ from schemas.reports import (
 )
 
 Pseudonym = Callable[[str], str]
+#: A disclosure that is neither a sale nor sharing, as :func:`sale_kinds` marks it.
+BUSINESS_PURPOSE = "business_purpose"
 
 RIGHTS: tuple[RightInfo, ...] = (
     RightInfo(right="Rectification", provision="GDPR Art. 16; CCPA §1798.106",
@@ -86,12 +91,33 @@ def _contact_statement(contact: str | None) -> str:
     return contact or "No contact details are recorded for this recipient; they must be looked up before notifying it."
 
 
+def sale_kinds(
+    r: RecipientLineage, flows: list[PersonFlow], vocab: Vocabulary, since: datetime | None, until: datetime | None
+) -> dict[str, frozenset[str]]:
+    """Each category of the person's data the recipient received (in the period) and how, by policies/sale.py's table:
+    ``{"sold"}``, ``{"shared"}``, both, or empty for a business purpose. From the person's flows to it (category,
+    purpose), those whose recorded span overlaps the period; an answer without flows pairs each of the recipient's
+    categories with each of its purposes."""
+    mine = [(f.category, f.purpose) for f in flows if f.recipient == r.id and overlaps(f.first_seen, f.last_seen,
+                                                                                        since, until)]  # fmt: skip
+    pairs = mine or [(c, p) for c in r.categories for p in r.purposes]
+    out: dict[str, frozenset[str]] = {}
+    for category, purpose in pairs:
+        # disclosed for a business purpose when some flow of the category is neither a sale nor sharing
+        kinds = vocab.sales.kinds(r.type, purpose, category, "controller") or frozenset({BUSINESS_PURPOSE})
+        out[category] = out.get(category, frozenset()) | kinds
+    return out
+
+
 def _disclosure(
-    r: RecipientLineage, vocab: Vocabulary, event_ids: list[str], region: frozenset[str] | None
+    r: RecipientLineage,
+    vocab: Vocabulary,
+    event_ids: list[str],
+    region: frozenset[str] | None,
+    kinds: dict[str, frozenset[str]],
 ) -> RecipientDisclosure:
     in_eea, outside = _country_flags(r.country, region)
-    # the person's record keeps categories and purposes per recipient, not per flow: any pair sold or shared counts
-    sold = any(vocab.sales.kinds(r.type, p, c, "controller") for p in r.purposes for c in r.categories)
+    sold = any(k & {SOLD, SHARED} for k in kinds.values())
     return RecipientDisclosure(
         id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
         country=r.country, in_eea=in_eea, outside_region=outside,
@@ -115,14 +141,50 @@ def _share_ids_in(
 def _recipients(
     found: WhoHas | None,
     vocab: Vocabulary,
-    period_ids: set[str] | None,
+    period: tuple[set[str] | None, datetime | None, datetime | None],
     region: frozenset[str] | None,
+    kinds: dict[str, dict[str, frozenset[str]]] | None = None,
 ) -> list[RecipientDisclosure]:
+    """The recipients with a share event in the period (``period``: those events' ids, None for every one, and the
+    period's bounds); ``kinds``, when given, is filled with each one's :func:`sale_kinds`."""
+    period_ids, since, until = period
     out = []
     for r in found.recipients if found else []:
         ids = sorted(r.event_ids if period_ids is None else (e for e in r.event_ids if e in period_ids))
         if ids:
-            out.append(_disclosure(r, vocab, ids, region))
+            how = sale_kinds(r, found.flows if found else [], vocab, since, until)
+            if kinds is not None:
+                kinds[r.id] = how
+            out.append(_disclosure(r, vocab, ids, region, how))
+    return out
+
+
+def _right_to_know_sections(
+    recipients: list[RecipientDisclosure], kinds: dict[str, dict[str, frozenset[str]]]
+) -> dict[str, Any]:
+    """The right to know's three sections (CCPA §1798.110(c)(4)-(5), §1798.115(a)): the categories sold, those shared
+    for cross-context behavioural advertising and those disclosed for a business purpose, each with its statement by
+    category of third party, or "None: ..." where there are none. A disclosure both sold and shared is in both."""
+    words = {
+        SOLD: ("sold", "Sold", "None: no personal information about you was sold."),
+        SHARED: (
+            "shared",
+            "Shared for cross-context behavioural advertising",
+            "None: no personal information about you was shared for cross-context behavioural advertising.",
+        ),
+        BUSINESS_PURPOSE: (
+            "disclosed_for_business_purpose",
+            "Disclosed for a business purpose",
+            "None: no personal information about you was disclosed for a business purpose.",
+        ),
+    }
+    out: dict[str, Any] = {}
+    for kind, (field, verb, none) in words.items():
+        pairs = sorted(
+            {(ccpa_category(cat), r.type_label) for r in recipients for cat, k in kinds[r.id].items() if kind in k}
+        )
+        out[f"categories_{field}"] = sorted({c for c, _ in pairs})
+        out[f"{field}_statement"] = f"{verb}: {to_third_parties(pairs)}." if pairs else none
     return out
 
 
@@ -158,7 +220,8 @@ def access_report(
         policy, "Access to your personal data", "GDPR Art. 15; CCPA §1798.110", period, now, controller
     )
     held = [c for c in (found.categories if found else []) if overlaps(c.first_seen, c.last_seen, since, until)]
-    recipients = _recipients(found, vocab, _share_ids_in(store, found, since, until), area)
+    kinds: dict[str, dict[str, frozenset[str]]] = {}
+    recipients = _recipients(found, vocab, (_share_ids_in(store, found, since, until), since, until), area, kinds)
 
     categories = [
         HeldCategory(
@@ -197,9 +260,6 @@ def access_report(
     ]
     data_found = bool(categories)
     processor_cats = [c for c in categories if "processor" in c.roles]
-    sold = sorted(
-        {ccpa_category(k.key) for r in recipients if r.ccpa_disclosure == "sold_or_shared" for k in r.categories}
-    )
     evidence = sorted({e for r in recipients for e in r.event_ids})
     profiling = [p.label for p in purposes if "profil" in p.key]
     return AccessReport(
@@ -254,12 +314,7 @@ def access_report(
             categories_of_sources=[vocab.source_type(t) for t in sorted({s.type for c in held for s in c.sources})],
             purposes=[Labelled(key=p.key, label=p.label) for p in purposes],
             categories_of_third_parties=[vocab.recipient_type(t) for t in sorted({r.type for r in recipients})],
-            categories_sold_or_shared=sold,
-            sold_or_shared_statement=(
-                f"Sold or shared: {names(sold)}."
-                if sold
-                else "None: no personal information about you was sold or shared."
-            ),
+            **_right_to_know_sections(recipients, kinds),
             specific_pieces_statement=(
                 "The specific pieces of personal information are provided from the systems that hold them; this "
                 "report lists their categories."
@@ -353,7 +408,7 @@ def art19_report(
     vocab = Vocabulary(policy)
     key = pseudonymizer(subject_id)
     found = store.who_has(key)
-    recipients = _recipients(found, vocab, None, None)
+    recipients = _recipients(found, vocab, (None, None, None), None)
     notices = statuses(store, key, registry)
     missing = [r.id for r in recipients if not r.contact]
     statement = (

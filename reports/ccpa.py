@@ -15,6 +15,7 @@ from reports.vocab import (
     make_header,
     make_period,
     names,
+    to_third_parties,
     utc,
 )
 from schemas.answers import Flow
@@ -105,15 +106,8 @@ def ccpa_report(
     by_kind, business = {k: disclosed(k) for k in KINDS}, disclosed(_BUSINESS)
 
     def summary(items: list[CcpaDisclosed], none: str, verb: str) -> str:
-        if not items:
-            return none
-        by_type: dict[str, set[str]] = defaultdict(set)
-        for d in items:
-            for t in d.third_party_categories:
-                by_type[t.label].add(d.ccpa_category)
-        return f"{verb} {when}: " + "; ".join(
-            f"{names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items())
-        ) + "."
+        pairs = [(d.ccpa_category, t.label) for d in items for t in d.third_party_categories]
+        return f"{verb} {when}: {to_third_parties(pairs)}." if items else none
 
     processor = sorted({cat for role, cat in found.counts(CATEGORY) if role == "processor"})
     processor_shares = sorted({f.recipient.name for f in flows if f.role == "processor" and f.recipient is not None})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -257,3 +258,13 @@ def in_period(value: datetime, since: datetime | None, until: datetime | None) -
 def overlaps(first: datetime, last: datetime, since: datetime | None, until: datetime | None) -> bool:
     """Whether the span [first, last] can hold an instant of [since, until)."""
     return (since is None or last >= since) and (until is None or first < until)
+
+
+def to_third_parties(pairs: Iterable[tuple[str, str]]) -> str:
+    """(CCPA category, category of third party) pairs in words, by category of third party: "A. Identifiers to Data
+    brokers; A. Identifiers, F. Internet activity to Advertisers" (the CCPA's statement of what was sold, shared or
+    disclosed, §1798.115(c); the access report's right to know says it the same way)."""
+    by_type: dict[str, set[str]] = defaultdict(set)
+    for category, third_party in pairs:
+        by_type[third_party].add(category)
+    return "; ".join(f"{names(sorted(cats))} to {label}" for label, cats in sorted(by_type.items()))

@@ -230,8 +230,23 @@ class RightToKnow(Frozen):
     categories_of_sources: list[Labelled] = Field(description="Categories of sources (source types).")
     purposes: list[Labelled] = Field(description="Business or commercial purposes for collecting, selling or sharing.")
     categories_of_third_parties: list[Labelled] = Field(description="Categories (types) of third parties disclosed to.")
-    categories_sold_or_shared: list[str] = Field(description="CCPA categories sold or shared (sorted; empty: none).")
-    sold_or_shared_statement: str = Field(description="The categories sold or shared, or the statement that none were.")
+    categories_sold: list[str] = Field(description="CCPA categories sold (sorted; empty: none), §1798.115(a)(2).")
+    sold_statement: str = Field(
+        description="The categories sold, by category of third party, or the statement that none were."
+    )
+    categories_shared: list[str] = Field(
+        description="CCPA categories shared for cross-context behavioural advertising (sorted; empty: none)."
+    )
+    shared_statement: str = Field(
+        description="The categories shared, by category of third party, or the statement that none were."
+    )
+    categories_disclosed_for_business_purpose: list[str] = Field(
+        description="CCPA categories disclosed for a business purpose (sorted; empty: none), §1798.115(a)(3)."
+    )
+    disclosed_for_business_purpose_statement: str = Field(
+        description="The categories disclosed for a business purpose, by category of third party, or the statement "
+        "that none were."
+    )
     specific_pieces_statement: str = Field(description="Where the specific pieces of information can be obtained.")
 
 

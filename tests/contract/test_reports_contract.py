@@ -55,3 +55,31 @@ def test_reports_never_write(make_store: StoreFactory) -> None:
     before = (store.stats(), store.alerts(), store.flows(), store.who_has(KEY(ALICE)))
     reports(store)
     assert (store.stats(), store.alerts(), store.flows(), store.who_has(KEY(ALICE))) == before
+
+
+def test_the_access_report_tells_sold_shared_and_business_purpose_apart(make_store: StoreFactory) -> None:
+    store = load_golden(make_store())
+    whole, feb, bob = (access_report(store, KEY, POLICY, *a, now=NOW) for a in ((ALICE,), (ALICE, *FEB), (BOB,)))
+    # the broker bought Alice's address and had it shared for advertising; the advertiser had it shared
+    assert whole.ccpa.sold_statement == "Sold: A. Identifiers to Data brokers."
+    assert whole.ccpa.shared_statement == (
+        "Shared for cross-context behavioural advertising: A. Identifiers to Advertisers and advertising networks; "
+        "A. Identifiers to Data brokers."
+    )
+    assert {r.id: r.ccpa_disclosure for r in whole.recipients} == {
+        "adnet": "sold_or_shared", "brokr": "sold_or_shared", "hk-affiliate": "business_purpose",
+    }  # fmt: skip
+    # in February only the advertiser and the affiliate received it: nothing was sold then
+    assert (feb.ccpa.categories_sold, feb.ccpa.sold_statement) == (
+        [],
+        "None: no personal information about you was sold.",
+    )
+    assert feb.ccpa.shared_statement.endswith(": A. Identifiers to Advertisers and advertising networks.")
+    # Bob's address went to the police only: a business purpose, neither sold nor shared
+    assert (bob.ccpa.categories_sold, bob.ccpa.categories_shared) == ([], [])
+    assert bob.ccpa.shared_statement == (
+        "None: no personal information about you was shared for cross-context behavioural advertising."
+    )
+    assert bob.ccpa.disclosed_for_business_purpose_statement == (
+        "Disclosed for a business purpose: A. Identifiers to Government entities, courts and law enforcement."
+    )

@@ -180,7 +180,19 @@ def test_access_report_for_alice_line_by_line(store: GraphStore) -> None:
     assert r.ccpa.categories_collected == ["A. Identifiers", "Other personal information (no enumerated category)"]
     assert keys(r.ccpa.categories_of_sources) == ["automatic", "data_subject", "third_party"]
     assert keys(r.ccpa.categories_of_third_parties) == ["advertiser", "affiliate", "data_broker"]
-    assert r.ccpa.categories_sold_or_shared == ["A. Identifiers"]
+    # sold, shared and disclosed for a business purpose apart, by policies/sale.py's table: the broker bought the
+    # address and (for advertising) had it shared; the advertiser had it shared; the affiliate got it for support
+    assert (r.ccpa.categories_sold, r.ccpa.categories_shared, r.ccpa.categories_disclosed_for_business_purpose) == (
+        ["A. Identifiers"], ["A. Identifiers"], ["A. Identifiers"],
+    )  # fmt: skip
+    assert r.ccpa.sold_statement == "Sold: A. Identifiers to Data brokers."
+    assert r.ccpa.shared_statement == (
+        "Shared for cross-context behavioural advertising: A. Identifiers to Advertisers and advertising networks; "
+        "A. Identifiers to Data brokers."
+    )
+    assert r.ccpa.disclosed_for_business_purpose_statement == (
+        "Disclosed for a business purpose: A. Identifiers to Affiliates (companies of the same group)."
+    )
 
 
 def test_access_report_with_region_names_transfers_outside_it(store: GraphStore) -> None:
@@ -205,7 +217,14 @@ def test_access_report_for_a_person_with_no_data(store: GraphStore) -> None:
     assert r.confirmation == "No personal data about you is recorded."
     assert r.recipients_statement == "None: no disclosure of your data to any recipient is recorded."
     assert r.sources_statement == "None: no data is recorded."
-    assert r.ccpa.sold_or_shared_statement == "None: no personal information about you was sold or shared."
+    assert (r.ccpa.sold_statement, r.ccpa.shared_statement, r.ccpa.disclosed_for_business_purpose_statement) == (
+        "None: no personal information about you was sold.",
+        "None: no personal information about you was shared for cross-context behavioural advertising.",
+        "None: no personal information about you was disclosed for a business purpose.",
+    )
+    assert (r.ccpa.categories_sold, r.ccpa.categories_shared, r.ccpa.categories_disclosed_for_business_purpose) == (
+        [], [], [],
+    )  # fmt: skip
     assert r.transfers.statement == "No disclosure of your data is recorded, so no transfer is recorded."
     assert r.processor_statement is None and r.evidence_event_ids == []
 
