@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +80,9 @@ class ErasureRecord:
     occurred_at: datetime  # UTC
     reason: str | None = None
     recipients: tuple[str, ...] = ()  # known to have to be told besides what the evidence shows (re-keying)
+    # (recipient id, category) pairs known to have been disclosed besides what the evidence shows (re-keying); None
+    # when they are not known (a tombstone carried from a store that did not keep them): the new one keeps none
+    received: tuple[tuple[str, str], ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,10 @@ class Tombstone:
     """What a store keeps of an erasure: whose (pseudonym), when, by which event, and whom to tell (Art. 19).
 
     ``recipients`` are the ids of the recipients the erased data had been disclosed to, computed by the store
-    before it deleted the evidence; ``applied_at`` is when the store applied the erasure.
+    before it deleted the evidence; ``received`` the (recipient id, category key) pairs of what each of them had
+    received, sorted, computed likewise, so that a notice sent after the erasure can name the categories (None: a
+    tombstone written before stores kept them, SQLite layout 4 and Neo4j schema 5 or older); ``applied_at`` is when
+    the store applied the erasure.
     """
 
     event_id: str
@@ -95,6 +102,20 @@ class Tombstone:
     applied_at: datetime  # UTC
     reason: str | None
     recipients: tuple[str, ...]
+    received: tuple[tuple[str, str], ...] | None = None
+
+    def categories_received(self, recipient: str) -> tuple[str, ...] | None:
+        """The categories ``recipient`` had received, sorted; None when this tombstone does not say (an older store,
+        or a recipient known only from a re-keyed tombstone without them)."""
+        if self.received is None:
+            return None
+        found = tuple(sorted({c for r, c in self.received if r == recipient}))
+        return found or None
+
+
+def received_pairs(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """(recipient id, category) pairs as a tombstone keeps them: each once, sorted."""
+    return tuple(sorted({(str(r), str(c)) for r, c in pairs}))
 
 
 class ChangeSet(NamedTuple):

@@ -47,8 +47,11 @@ Migration = str | Callable[[str, WriteRunner, AutoRunner], None]
 
 # 2: one EVIDENCE per (event, Data node); 3: no `batch` on events; 4: events' subject_type, flow aggregates;
 # 5: a data event carries its evidence as properties, with one ABOUT to its person (no EVIDENCE relationships), and
-# the lineage edges no count, first_seen or last_seen
-SCHEMA_VERSION = "5"
+# the lineage edges no count, first_seen or last_seen; 6: a tombstone keeps what each recipient on its Art. 19 list
+# received (``received``). A tombstone of an older store has none, and keeps none: its notices say "every category
+# disclosed to you" (reports/notices.py), as they did. Nothing is converted, so the step to 6 is only the version
+# recorded, which makes an older privacy-lineage refuse the store rather than write tombstones without them.
+SCHEMA_VERSION = "6"
 _TO_5: tuple[Migration, ...] = (plan.MIGRATE_EVENT_EVIDENCE, plan.MIGRATE_EDGE_COUNTS)
 #: what brings a store of each older version to SCHEMA_VERSION, in order (auto-commit queries, in batches, or
 #: functions running their own transactions); the aggregates are rebuilt from the events' evidence, so after it moved
@@ -57,6 +60,7 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "2": (plan.MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
     "3": (*_TO_5, rebuild_aggregates),
     "4": _TO_5,
+    "5": (),
 }
 LEASE_SECONDS = 60
 POLL_SECONDS = 0.5

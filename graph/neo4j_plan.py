@@ -143,19 +143,28 @@ UNWIND $keys AS key
 MATCH (t:Tombstone {ns: $ns, subject: key})
 RETURN key, t.erased_at AS at, t.event_id AS event_id
 """
-# a share an erasure covers, delivered after it: its recipient must be told too (Art. 19); rows: [tombstone, id]
+# a share an erasure covers, delivered after it: its recipient must be told too (Art. 19), with the categories it
+# received (each pair "recipient category", see _ERASE_TOMBSTONE) unless the tombstone, of an older store, kept none;
+# rows: [tombstone, recipient id, [pairs]]
 LATE_RECIPIENTS = """
 UNWIND $rows AS r
-MATCH (t:Tombstone {ns: $ns, event_id: r[0]}) WHERE NOT r[1] IN t.recipients
-SET t.recipients = t.recipients + r[1]
+MATCH (t:Tombstone {ns: $ns, event_id: r[0]})
+SET t.recipients = CASE WHEN r[1] IN t.recipients THEN t.recipients ELSE t.recipients + r[1] END,
+    t.received = CASE WHEN t.received IS NULL THEN null ELSE t.received + [p IN r[2] WHERE NOT p IN t.received] END
 """
+# What each recipient received is kept as a list of strings "<recipient id> <category key>" (neither has a space;
+# Neo4j has no list of pairs): the notices sent after the evidence is gone name the categories. $received is null
+# when the erasure's pairs are not known (a tombstone re-keyed from an older store): the tombstone keeps none then.
 _ERASE_TOMBSTONE = """
 OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})
 WHERE ev.occurred_at <= $at AND ev.recipient IS NOT NULL AND size(ev.categories) > 0
-WITH collect(DISTINCT ev.recipient) AS found
+WITH ev, CASE WHEN ev IS NULL THEN [null] ELSE [c IN ev.categories | ev.recipient + ' ' + c] END AS pairs
+UNWIND pairs AS pair
+WITH collect(DISTINCT ev.recipient) AS found, collect(DISTINCT pair) AS pairs
 CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
                      recipients: found + [r IN $known WHERE NOT r IN found]})
-SET t.reason = $reason
+SET t.reason = $reason,
+    t.received = CASE WHEN $received IS NULL THEN null ELSE pairs + [p IN $received WHERE NOT p IN pairs] END
 """
 # the catalogue's tie-break between events of the same instant must not keep an erased event's id (as in SQLite)
 _ERASE_SEEN_EVENT = """
@@ -419,3 +428,19 @@ def catalogue(batch: Sequence[ChangeSet]) -> list[Statement]:
         elif q == SOURCES:
             out.append((q, rows))
     return out
+
+
+def received_pair(recipient: str, category: str) -> str:
+    """One (recipient, category) pair as a tombstone keeps it (see _ERASE_TOMBSTONE)."""
+    return f"{recipient} {category}"
+
+
+def late_recipients(covered: Iterable[tuple[ChangeSet, str]]) -> list[list[Any]]:
+    """The rows of LATE_RECIPIENTS for the disclosures (change set, covering tombstone's event id) an erasure
+    covers: per tombstone and recipient, the pairs of the categories it received."""
+    pairs: dict[tuple[str, str], set[str]] = {}
+    for cs, tombstone in covered:
+        if cs.recipient is not None:
+            rid = cs.recipient.id
+            pairs.setdefault((tombstone, rid), set()).update(received_pair(rid, c) for c in cs.categories)
+    return [[t, rid, sorted(p)] for (t, rid), p in sorted(pairs.items())]

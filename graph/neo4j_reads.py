@@ -10,7 +10,7 @@ from typing import Any
 
 import neo4j
 
-from graph.changes import Tombstone
+from graph.changes import Tombstone, received_pairs
 from graph.store import Catalogue
 from policies.consent import ConsentRecord, stored_signal
 from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage, RecipientRef, SourceRef, WhoHas
@@ -19,11 +19,11 @@ from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage
 TOMBSTONES = """
 UNWIND $keys AS key
 MATCH (t:Tombstone {ns: $ns, subject: key})
-RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients, .received} AS t
 """
 ALL_TOMBSTONES = """
 MATCH (t:Tombstone {ns: $ns})
-RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients, .received} AS t
 """
 
 # -- reads -----------------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ RETURN c {.event_id, .kind, .subject, .occurred_at, .purposes, .categories, .sig
 """
 TOMBSTONES_SINCE = """
 MATCH (t:Tombstone {ns: $ns}) WHERE t.applied_at >= $since
-RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients} AS t
+RETURN t {.event_id, .subject, .erased_at, .applied_at, .reason, .recipients, .received} AS t
 """
 STATS = """
 RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS subjects,
@@ -187,6 +187,9 @@ def tombstone(t: dict[str, Any]) -> Tombstone:
         utc(t["applied_at"]),
         t["reason"],
         tuple(sorted(t["recipients"] or ())),
+        None
+        if t["received"] is None
+        else received_pairs((r, c) for r, _, c in (p.partition(" ") for p in t["received"])),
     )
 
 

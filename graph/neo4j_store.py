@@ -10,7 +10,9 @@ The graph model is documented in docs/graph-model.md. In short (every node also 
                                         (graph.changes.edge_keys)
     (:Event)-[:TRIGGERED {subject}]->(:Alert {alert_id})                alert evidence
     (:Subject)-[:RECORDED]->(:Consent {event_id})                       consent withdrawals and opt-outs
-    (:Tombstone {event_id, subject, erased_at, recipients})             an erasure (no relationships)
+    (:Tombstone {event_id, subject, erased_at, recipients, received})   an erasure (no relationships); received:
+                                        "<recipient id> <category>" of what each recipient on its Art. 19 list got
+    (:Art19Notice {notice_id, subject, request, recipient, ...})        a notice sent (graph/neo4j_notices.py)
     (:Meta {name: 'lineage'})                                           schema version, pseudonym-key fingerprint
 
 Lineage edges are written once each and carry nothing but their key (HOLDS its role, SHARED_WITH its purpose): how

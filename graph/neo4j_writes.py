@@ -87,6 +87,7 @@ def erase(tx: neo4j.ManagedTransaction, namespace: str, cs: ChangeSet, token: st
         "now": now,
         "reason": er.reason,
         "known": list(er.recipients),
+        "received": None if er.received is None else [plan.received_pair(r, c) for r, c in er.received],
     }
     aggregates.erase(tx, namespace, er.subject, er.occurred_at)  # while the events it takes away are there
     for statement in plan.ERASURE_STATEMENTS:
@@ -154,8 +155,7 @@ def apply_batch(
         for query, statement_rows in plan.catalogue([cs for cs, _ in covered]):
             if statement_rows:
                 tx.run(query, rows=statement_rows, ns=ns).consume()
-        late = sorted({(t, cs.recipient.id) for cs, t in covered if cs.recipient is not None})
-        tx.run(plan.LATE_RECIPIENTS, rows=[list(x) for x in late], ns=ns).consume()
+        tx.run(plan.LATE_RECIPIENTS, rows=plan.late_recipients(covered), ns=ns).consume()
     suppressed = [cs.event.event_id for cs, _ in covered]
     fresh: list[ChangeSet] = []
     if kept:

@@ -1,4 +1,4 @@
-"""The SQLite store's file layout: its tables (version 4), the expansion of a data event's row into its lineage
+"""The SQLite store's file layout: its tables (version 5), the expansion of a data event's row into its lineage
 edges that reads share, the conversion of version 1 files, timestamps as stored, and sqlite3 errors translated."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from graph.store import StoreConfigError, StoreError, StoreUnavailable
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 DDL = (
     """
@@ -48,7 +48,7 @@ CREATE INDEX IF NOT EXISTS alert_events_subject ON alert_events(subject);
 CREATE INDEX IF NOT EXISTS alert_events_latest ON alert_events(alert_id, occurred_at);
 CREATE TABLE IF NOT EXISTS tombstones (
   event_id TEXT PRIMARY KEY, subject TEXT NOT NULL, erased_at TEXT NOT NULL, applied_at TEXT NOT NULL,
-  reason TEXT, recipients TEXT NOT NULL
+  reason TEXT, recipients TEXT NOT NULL, received TEXT
 );
 CREATE INDEX IF NOT EXISTS tombstones_subject ON tombstones(subject, erased_at);
 """
@@ -181,6 +181,14 @@ V2_TO_V3 = (
 # older file was a request (policies.consent.stored_signal reads NULL so).
 V3_TO_V4 = ("ALTER TABLE consents ADD COLUMN signal TEXT",)
 
+# Version 5 keeps with each tombstone what each recipient on its Art. 19 list had received: a JSON array of
+# [recipient id, category key] pairs, sorted. A tombstone of an older file did not keep them: NULL, which notices
+# read as "every category disclosed to you" (reports/notices.py); an erasure applied from then on records them.
+V4_TO_V5 = ("ALTER TABLE tombstones ADD COLUMN received TEXT",)
+
+#: The columns a Tombstone is read from (graph/sqlite_reads.tombstone), in its order.
+TOMBSTONE_COLUMNS = "event_id, subject, erased_at, applied_at, reason, recipients, received"
+
 
 def statements(script: str) -> Iterator[str]:
     """The SQL statements of a script, one by one (a trigger's body keeps its own semicolons)."""
@@ -211,7 +219,7 @@ def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor
     try:
         row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
         version = row[0] if row is not None else SCHEMA_VERSION
-        if version not in ("1", "2", "3", SCHEMA_VERSION):
+        if version not in ("1", "2", "3", "4", SCHEMA_VERSION):
             raise StoreConfigError(
                 f"the store {path!r} has schema version {version}, which this version of privacy-lineage cannot"
                 f" read (it reads versions 1 to {SCHEMA_VERSION}); upgrade privacy-lineage"
@@ -222,6 +230,10 @@ def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor
         signal = "consents" in tables and "signal" in {r[1] for r in db.execute("PRAGMA table_info(consents)")}
         if "consents" in tables and not signal:  # before the DDL, which would make a version 4 table
             for statement in V3_TO_V4:
+                db.execute(statement)
+        received = "tombstones" in tables and "received" in {r[1] for r in db.execute("PRAGMA table_info(tombstones)")}
+        if "tombstones" in tables and not received:  # likewise: the DDL would make a version 5 table
+            for statement in V4_TO_V5:
                 db.execute(statement)
         if version in ("1", "2"):
             for statement in V2_TO_V3:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from graph.changes import Rel, Tombstone
+from graph.changes import Rel, Tombstone, received_pairs
 from graph.sqlite_layout import BY_PERSON, EDGES, parse_ts, ts
 from graph.store import ALERT_SAMPLE
 from policies.consent import ConsentRecord, stored_signal
@@ -47,9 +47,12 @@ def consent_record(row: Sequence[Any]) -> ConsentRecord:
 
 
 def tombstone(row: Sequence[Any]) -> Tombstone:
-    """A Tombstone from a row of (event_id, subject, erased_at, applied_at, reason, recipients)."""
-    event_id, subject, erased, applied, reason, recipients = row
-    return Tombstone(event_id, subject, parse_ts(erased), parse_ts(applied), reason, tuple(json.loads(recipients)))
+    """A Tombstone from a row of its columns (sqlite_layout.TOMBSTONE_COLUMNS)."""
+    event_id, subject, erased, applied, reason, recipients, received = row
+    pairs = received_pairs(json.loads(received)) if received is not None else None
+    return Tombstone(
+        event_id, subject, parse_ts(erased), parse_ts(applied), reason, tuple(json.loads(recipients)), pairs
+    )
 
 
 def who_has(db: sqlite3.Connection, subject: str) -> WhoHas | None:

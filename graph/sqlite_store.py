@@ -20,7 +20,16 @@ from graph.aggregate_reads import AggregateQueries
 from graph.aggregates import Aggregator
 from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import covering, tombstones_by_person
-from graph.sqlite_layout import DDL, SCHEMA_VERSION, migrate, parse_ts, rows_in, store_error, ts
+from graph.sqlite_layout import (
+    DDL,
+    SCHEMA_VERSION,
+    TOMBSTONE_COLUMNS,
+    migrate,
+    parse_ts,
+    rows_in,
+    store_error,
+    ts,
+)
 from graph.store import (
     AggregateRow,
     ApplyResult,
@@ -246,7 +255,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             return consent_by_person(map(reads.consent_record, rows_in(self._db, sql, keys)))
 
     def erasures(self, subjects: Sequence[str] | None) -> dict[str, list[Tombstone]]:
-        columns = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
+        columns = f"SELECT {TOMBSTONE_COLUMNS} FROM tombstones"  # noqa: S608 - fixed fragments
         order = " ORDER BY erased_at, event_id"
         with self._reading("tombstones"):
             if subjects is None:
@@ -266,7 +275,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 " WHERE e.applied_at >= ?"
             )
             params = (ts(applied_since),)
-        tomb_sql = "SELECT event_id, subject, erased_at, applied_at, reason, recipients FROM tombstones"
+        tomb_sql = f"SELECT {TOMBSTONE_COLUMNS} FROM tombstones"  # noqa: S608 - fixed fragments
         if applied_since is not None:
             tomb_sql += " WHERE applied_at >= ?"
         with self._lock:

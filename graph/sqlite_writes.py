@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from graph import sqlite_aggregates as aggregates
-from graph.changes import ChangeSet, RecipientNode, Rel, SourceNode
+from graph.changes import ChangeSet, RecipientNode, Rel, SourceNode, received_pairs
 from graph.sqlite_layout import EDGES, rows_in, ts
 from graph.store import alert_id
 
@@ -25,16 +25,26 @@ def cutoffs(cur: sqlite3.Cursor, subjects: Iterable[str]) -> dict[str, list[tupl
 
 def suppress(cur: sqlite3.Cursor, cs: ChangeSet, tombstone: str) -> None:
     """An event an erasure covers: nothing about the person is kept, but the recipient it names is added to
-    the erasure's Art. 19 list (a disclosure learnt of late must be notified too), and the recipient and
-    source catalogue (no personal data) is kept as in-order delivery would have left it."""
+    the erasure's Art. 19 list with the categories it received (a disclosure learnt of late must be notified too;
+    a tombstone of an older file, which kept no categories, keeps none), and the recipient and source catalogue
+    (no personal data) is kept as in-order delivery would have left it."""
     upsert_catalogue(cur, [(cs, ts(cs.event.occurred_at))], seen_event="")  # as erase() leaves it
     if cs.recipient is None:
         return
-    (current,) = cur.execute("SELECT recipients FROM tombstones WHERE event_id = ?", (tombstone,)).fetchone()
+    rid = cs.recipient.id
+    current, kept = cur.execute(
+        "SELECT recipients, received FROM tombstones WHERE event_id = ?", (tombstone,)
+    ).fetchone()
     recipients = set(json.loads(current))
-    if cs.recipient.id not in recipients:
-        updated = json.dumps(sorted(recipients | {cs.recipient.id}))
+    if rid not in recipients:
+        updated = json.dumps(sorted(recipients | {rid}))
         cur.execute("UPDATE tombstones SET recipients = ? WHERE event_id = ?", (updated, tombstone))
+    if kept is not None:
+        pairs = {(r, c) for r, c in json.loads(kept)}
+        more = pairs | {(rid, c) for c in cs.categories}
+        if more != pairs:
+            received = json.dumps([list(p) for p in received_pairs(more)])
+            cur.execute("UPDATE tombstones SET received = ? WHERE event_id = ?", (received, tombstone))
 
 
 def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
@@ -52,14 +62,24 @@ def erase(cur: sqlite3.Cursor, cs: ChangeSet, now: str) -> bool:
     aggregates.erase(cur, subject, er.occurred_at)  # while the events it takes away are still there
     covered = EDGES.format(events="events", where="e.subject = ? AND e.occurred_at <= ?")
     shared = cur.execute(
-        f"SELECT DISTINCT target FROM ({covered}) WHERE rel = ?",  # noqa: S608 - fixed fragments
+        f"SELECT DISTINCT target, category FROM ({covered}) WHERE rel = ?",  # noqa: S608 - fixed fragments
         (subject, at, Rel.SHARED_WITH.value),
-    )
-    recipients = sorted(set(er.recipients) | {r[0] for r in shared})
+    ).fetchall()
+    recipients = sorted(set(er.recipients) | {r for r, _ in shared})
+    # what each recipient received, for the notices sent after the evidence is gone (unknown stays unknown)
+    received = None if er.received is None else [list(p) for p in received_pairs([*shared, *er.received])]
     cur.execute(
-        "INSERT INTO tombstones(event_id, subject, erased_at, applied_at, reason, recipients)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (ev.event_id, subject, at, now, er.reason, json.dumps(recipients)),
+        "INSERT INTO tombstones(event_id, subject, erased_at, applied_at, reason, recipients, received)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            ev.event_id,
+            subject,
+            at,
+            now,
+            er.reason,
+            json.dumps(recipients),
+            None if received is None else json.dumps(received),
+        ),
     )
     # the catalogue's tie-break between events of the same instant must not keep an erased event's id
     cur.execute(

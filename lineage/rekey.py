@@ -7,7 +7,9 @@ old store is carried across where it can be:
 
 * tombstones (erasures applied with ``lineage erase`` need not be in the source): an old tombstone is re-created
   under the new pseudonym when the subject id behind it appears in the source events or in a supplied list of
-  subject ids, keeping its event id, time, reason and Art. 19 recipients;
+  subject ids, keeping its event id, time, reason, Art. 19 recipients and what each of them received;
+* Art. 19 notices (kept by pseudonym) go with their person's tombstones: each is recorded again under the new
+  pseudonym with its notice id (what the recipient quotes), sending time, sink and acknowledgement;
 * acknowledged alerts (alert ids do not depend on people) are acknowledged again.
 
 The rebuild is idempotent (event ids), so an interrupted rotation is simply run again.
@@ -44,6 +46,8 @@ class RekeyReport:
     tombstones_lost: int = 0  # erased people whose subject id appears neither in the events nor in the list
     acknowledgements_carried: int = 0
     acknowledgements_pending: int = 0  # acknowledged alerts the rebuilt store does not (yet) have
+    notices_carried: int = 0
+    notices_lost: int = 0  # Art. 19 notices of people whose subject id is neither in the events nor in the list
 
     @property
     def complete(self) -> bool:
@@ -51,6 +55,7 @@ class RekeyReport:
         missing from the new one (as far as the counts tell)."""
         return (
             self.tombstones_lost == 0
+            and self.notices_lost == 0
             and self.acknowledgements_pending == 0
             and self.new.events >= self.old.events
             and self.new.subjects >= self.old.subjects
@@ -132,10 +137,21 @@ def rekey(
             )
             cs = project(event, new_key)
             assert cs.erasure is not None
-            carried.append(cs._replace(erasure=replace(cs.erasure, recipients=t.recipients)))
+            erasure = replace(cs.erasure, recipients=t.recipients, received=t.received)
+            carried.append(cs._replace(erasure=erasure))
     for i in range(0, len(carried), batch_size):
         new.apply(carried[i : i + batch_size])
     report.tombstones_carried = len(carried)
+
+    # the notices of those erasures, under the new pseudonym; the same notice id, so an acknowledgement quoting it
+    # still finds it (recording one already carried changes nothing)
+    for notice in old.notices():
+        sid = known.get(notice.subject)
+        if sid is None:
+            report.notices_lost += 1
+            continue
+        new.record_notice(notice.model_copy(update={"subject": new_key(sid)}))
+        report.notices_carried += 1
 
     for path in files:
         with path.open("rb") as fh:

@@ -20,13 +20,16 @@ from schemas.recipients import PersonReference, RecipientRegistry
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """One recipient on one erasure's Art. 19 list, with what the registry or the store knows of it."""
+    """One recipient on one erasure's Art. 19 list, with what the registry or the store knows of it, and the
+    categories of the person's data it had received as the erasure recorded them (None: not recorded, the tombstone
+    of an older store)."""
 
     tombstone: Tombstone
     recipient: str
     name: str
     contact: str | None
     reference: PersonReference
+    categories: tuple[str, ...] | None = None
 
 
 def notice_id(pseudonym: str, request: str, recipient: str, earlier: int) -> str:
@@ -54,6 +57,7 @@ def art19_list(store: GraphStore, pseudonym: str, registry: RecipientRegistry | 
                     name=entry.name if entry else ref.name if ref else rid,
                     contact=(entry.contact if entry else None) or (ref.contact if ref else None),
                     reference=entry.person_reference if entry else PersonReference.PSEUDONYM,
+                    categories=t.categories_received(rid),
                 )
             )
     return listed
@@ -78,6 +82,7 @@ def statuses(store: GraphStore, pseudonym: str, registry: RecipientRegistry | No
                 request=item.tombstone.event_id,
                 kind=RequestKind.ERASURE,
                 requested_at=item.tombstone.erased_at,
+                categories=list(item.categories) if item.categories is not None else None,
                 status=status,
                 notice_id=last.notice_id if last else None,
                 channel=last.channel if last else None,
@@ -109,12 +114,13 @@ def build_notice(
     controller: Organisation | None = None,
     categories: Sequence[str] | None = None,
 ) -> Art19Notice:
-    """The notice of one erasure to one recipient. The categories it received are listed when the caller read them
-    before the erasure (``categories``); otherwise the notice says they are every category disclosed to it: the
-    erasure deleted the evidence of them, and its tombstone keeps only whom to tell (see docs/privacy.md)."""
+    """The notice of one erasure to one recipient, listing the categories it received: those the erasure recorded
+    with its tombstone (``item.categories``), or those the caller read before the erasure (``categories``, which
+    win). A tombstone of an older store kept only whom to tell: the notice then says they are every category
+    disclosed to the recipient (see docs/privacy.md)."""
     who = controller_details(policy, controller)
     when = item.tombstone.erased_at
-    listed = sorted(set(categories or ()))
+    listed = sorted(set(categories if categories is not None else item.categories or ()))
     return Art19Notice(
         notice_id=notice,
         kind=RequestKind.ERASURE,
@@ -163,7 +169,7 @@ def notices_statement(items: list[NoticeStatus], *, erased: bool) -> str:
 def notice_rows(items: list[NoticeStatus]) -> Table:
     """The notices as a CSV table."""
     head = ["recipient_id", "name", "request", "kind", "requested_at", "status", "notice_id", "channel", "sent_at",
-            "acknowledged_at", "acknowledged_by"]  # fmt: skip
+            "acknowledged_at", "acknowledged_by", "categories"]  # fmt: skip
     rows = [[i.recipient_id, i.recipient_name, i.request, i.kind.value, i.requested_at, i.status, i.notice_id,
-             i.channel, i.sent_at, i.acknowledged_at, i.acknowledged_by] for i in items]  # fmt: skip
+             i.channel, i.sent_at, i.acknowledged_at, i.acknowledged_by, i.categories] for i in items]  # fmt: skip
     return head, rows

@@ -83,6 +83,12 @@ class NoticeStatus(Frozen):
     request: str = Field(description="The request's reference (the erasure event's id).")
     kind: RequestKind = Field(description="What the request was: 'erasure'.")
     requested_at: datetime = Field(description="The erasure's date (UTC).")
+    categories: list[str] | None = Field(
+        default=None,
+        description="Categories of the person's data the recipient had received, as the erasure recorded them "
+        "(fideslang keys, sorted); null when its tombstone does not say (written by an older version, which kept "
+        "only whom to tell): the notice then names every category disclosed to the recipient.",
+    )
     status: Literal["not-sent", "sent", "acknowledged"] = Field(description="Where the notice stands.")
     notice_id: str | None = Field(description="The latest notice's id; null when none was sent.")
     channel: str | None = Field(description="The sink the latest notice went through.")

@@ -1,5 +1,6 @@
 """Art. 19 notices on every store: kept by pseudonym apart from the graph, one per (request, recipient) unless
-resent, acknowledged once, untouched by a later erasure; the status each recipient on the list is in."""
+resent, acknowledged once, untouched by a later erasure; the status each recipient on the list is in; what each
+recipient received, kept with the erasure's tombstone, so that a notice sent after the erasure names it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graph.store import GraphStore
+from reports.access import art19_report
 from reports.notices import notice_id, statuses
 from schemas.notices import NoticeRecord, RequestKind
 from schemas.recipients import PersonReference, RecipientRegistry, RegisteredRecipient
 from streams.notify import NothingToNotify, send_art19_notices
+from tests.contract.conftest import StoreFactory
 from tests.contract.test_erasure import ALICE, BOB, ERASURE, KEY, POLICY, alice_before, erased, handle
+from tests.factories import ADVERTISER, AFFILIATE, BROKER, event
 from tests.streams.test_notify import MemoryNoticeSink
 
 T0 = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
@@ -129,8 +133,6 @@ def test_a_notice_names_the_person_only_by_the_recipients_reference_or_the_pseud
 
 
 def test_the_art19_report_shows_each_recipients_notice(store: GraphStore) -> None:
-    from reports.access import art19_report
-
     handle(store, *alice_before(), ERASURE)
     before = art19_report(store, KEY, ALICE, POLICY, now=T0)
     assert before.recipients == [] and [n.status for n in before.notices] == ["not-sent", "not-sent"]
@@ -142,3 +144,101 @@ def test_the_art19_report_shows_each_recipients_notice(store: GraphStore) -> Non
     assert art19_report(store, KEY, BOB, POLICY, now=T0).notices_statement == (
         "No erasure is recorded for this person, so no notice is due."
     )
+
+
+# Alice's name went to the broker as well: the recipients received different categories
+NAME_TO_BROKER = event("shared", event_id="a-s3", occurred_at="2026-03-04T12:00:00Z", recipient=BROKER,
+                       purpose="marketing.advertising", data_categories=["user.name"])  # fmt: skip
+RECEIVED = (("brokr", "user.contact.email"), ("brokr", "user.name"), ("hk-affiliate", "user.contact.email"))
+
+
+def test_notices_sent_after_the_erasure_name_what_erase_notify_names(make_store: StoreFactory) -> None:
+    """Erased today, notified tomorrow (lineage notify art19, the console) says what erasing and notifying at once
+    (lineage erase --notify, which reads the categories before the erasure) says, on a twin store."""
+    at_once, later = make_store(), make_store()
+    handle(at_once, *alice_before(), NAME_TO_BROKER)
+    read_before = art19_report(at_once, KEY, ALICE, POLICY, now=T0)  # what erase --notify reads first
+    received = {r.id: [c.key for c in r.categories] for r in read_before.recipients}
+    handle(at_once, ERASURE)
+    sent_at_once = MemoryNoticeSink()
+    send_art19_notices(at_once, KEY(ALICE), ALICE, POLICY, sent_at_once, now=T0, received=received)
+
+    handle(later, *alice_before(), NAME_TO_BROKER)
+    handle(later, ERASURE)
+    assert later.who_has(KEY(ALICE)) is None  # the evidence is gone
+    sent_later = MemoryNoticeSink()
+    send_art19_notices(later, KEY(ALICE), ALICE, POLICY, sent_later, now=T0 + timedelta(days=1))
+    assert {n.recipient_id: n.categories for n in sent_later.notices} == {
+        "brokr": ["user.contact.email", "user.name"], "hk-affiliate": ["user.contact.email"],
+    }  # fmt: skip
+    assert [n.model_copy(update={"sent_at": T0}) for n in sent_later.notices] == sent_at_once.notices
+    assert all("as recorded before the erasure" in n.categories_statement for n in sent_later.notices)
+    assert [(s.recipient_id, s.categories) for s in statuses(later, KEY(ALICE))] == [
+        ("brokr", ["user.contact.email", "user.name"]), ("hk-affiliate", ["user.contact.email"]),
+    ]  # fmt: skip
+    report = art19_report(later, KEY, ALICE, POLICY, now=T0)
+    assert report.notices == statuses(later, KEY(ALICE)) and ALICE not in str(later.erasures(None))
+
+
+def test_the_tombstone_keeps_what_each_recipient_received_once(store: GraphStore) -> None:
+    handle(store, *alice_before(), NAME_TO_BROKER, ERASURE)
+    (tomb,) = store.erasures([KEY(ALICE)])[KEY(ALICE)]
+    assert tomb.received == RECEIVED and tomb.recipients == ("brokr", "hk-affiliate")
+    kept = store.erasures(None)
+    handle(store, ERASURE)  # repeated
+    handle(store, *alice_before(), NAME_TO_BROKER, ERASURE)  # replayed
+    assert store.erasures(None) == kept
+    # a disclosure the erasure covers, learnt of late: its recipient and what it received join the list, once
+    late = event("shared", event_id="a-s9", occurred_at="2026-03-08T00:00:00Z", recipient=ADVERTISER,
+                 purpose="marketing.advertising", data_categories=["user.name", "user.contact.email"])  # fmt: skip
+    late_again = late | {"event_id": "a-s9-again", "data_categories": ["user.name"]}
+    handle(store, late)
+    handle(store, late, late_again)
+    (tomb,) = store.erasures([KEY(ALICE)])[KEY(ALICE)]
+    assert tomb.recipients == ("adnet", "brokr", "hk-affiliate")
+    assert tomb.received == (("adnet", "user.contact.email"), ("adnet", "user.name"), *RECEIVED)
+    # a second erasure after new disclosures keeps its own: the first one's stay as they were
+    handle(store, event("shared", event_id="a-s10", occurred_at="2026-03-12T09:00:00Z", recipient=AFFILIATE,
+                        data_categories=["user.name"]), erased("erase-2", "2026-04-01T00:00:00Z"))  # fmt: skip
+    first, second = store.erasures([KEY(ALICE)])[KEY(ALICE)]
+    assert first == tomb and second.received == (("hk-affiliate", "user.name"),)
+    assert [(s.request, s.recipient_id, s.categories) for s in statuses(store, KEY(ALICE))] == [
+        ("erase-1", "adnet", ["user.contact.email", "user.name"]),
+        ("erase-1", "brokr", ["user.contact.email", "user.name"]),
+        ("erase-1", "hk-affiliate", ["user.contact.email"]),
+        ("erase-2", "hk-affiliate", ["user.name"]),
+    ]
+    # the second erasure's notice names only what it erased
+    sink = MemoryNoticeSink()
+    send_art19_notices(store, KEY(ALICE), ALICE, POLICY, sink, now=T0)
+    assert [(n.request, n.recipient_id, n.categories) for n in sink.notices][-1] == (
+        "erase-2", "hk-affiliate", ["user.name"],
+    )  # fmt: skip
+
+
+def older_store(store: GraphStore) -> None:
+    """What the conversion tests of both stores write before they take the store back to the version before
+    tombstones kept what each recipient received: Alice's history, erased."""
+    handle(store, *alice_before(), NAME_TO_BROKER, ERASURE)
+
+
+def check_older_store(store: GraphStore) -> None:
+    """A store converted from that version: its tombstone keeps whom to tell and no categories, so its notices say
+    "every category disclosed to you", and a disclosure learnt of late adds its recipient but no categories; an
+    erasure applied from then on records them."""
+    (tomb,) = store.erasures([KEY(ALICE)])[KEY(ALICE)]
+    assert tomb.received is None and tomb.recipients == ("brokr", "hk-affiliate")
+    late = event("shared", event_id="a-s9", occurred_at="2026-03-08T00:00:00Z", recipient=ADVERTISER,
+                 purpose="marketing.advertising", data_categories=["user.name"])  # fmt: skip
+    handle(store, late)
+    (tomb,) = store.erasures([KEY(ALICE)])[KEY(ALICE)]
+    assert tomb.received is None and tomb.recipients == ("adnet", "brokr", "hk-affiliate")
+    assert {s.categories is None for s in statuses(store, KEY(ALICE))} == {True}
+    dry = send_art19_notices(store, KEY(ALICE), ALICE, POLICY, None, now=T0)
+    for o in dry:
+        assert o.notice is not None and o.notice.categories == []
+        assert o.notice.categories_statement.startswith("Every category of this person's personal data we disclosed")
+    handle(store, event("shared", event_id="b-s2", subject_id=BOB, occurred_at="2026-03-05T00:00:00Z",
+                        recipient=AFFILIATE), erased("erase-bob", "2026-03-10T00:00:00Z", subject=BOB))  # fmt: skip
+    (bob,) = store.erasures([KEY(BOB)])[KEY(BOB)]
+    assert bob.received == (("brokr", "user.contact.email"), ("hk-affiliate", "user.contact.email"))

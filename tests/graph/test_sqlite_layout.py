@@ -278,6 +278,22 @@ def test_a_version_3_store_records_signals_from_then_on_and_reads_its_opt_outs_a
     old.close()
 
 
+def test_a_version_4_stores_tombstones_keep_no_categories_and_later_ones_do(tmp_path: Path) -> None:
+    from tests.contract.test_art19_notices import check_older_store, older_store
+
+    fresh = SQLiteGraphStore(tmp_path / "old.db")
+    older_store(fresh)
+    fresh.close()
+    v4 = sqlite3.connect(tmp_path / "old.db", isolation_level=None)  # as version 4 left it: no received column
+    v4.execute("ALTER TABLE tombstones DROP COLUMN received")
+    v4.execute("UPDATE meta SET v = '4' WHERE k = 'schema_version'")
+    v4.close()
+    old = SQLiteGraphStore(tmp_path / "old.db")
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,) == ("5",)
+    check_older_store(old)
+    old.close()
+
+
 def test_a_store_of_a_newer_version_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     store = SQLiteGraphStore(tmp_path / "l.db")
     store._db.execute("UPDATE meta SET v = '99' WHERE k = 'schema_version'")

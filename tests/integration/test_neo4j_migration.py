@@ -194,6 +194,28 @@ def test_version_4_evidence_moves_onto_the_events_once_and_every_answer_stays(tm
     store.close()
 
 
+def test_version_5_tombstones_keep_no_categories_and_later_ones_do(tmp_path: Path) -> None:
+    from tests.contract.test_art19_notices import check_older_store, older_store
+
+    store = neo4j_store(tmp_path)
+    older_store(store)
+    s = server_settings()
+    with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+        records, _, _ = driver.execute_query(  # as version 5 left it: tombstones without what each recipient got
+            "MATCH (t:Tombstone {ns: $ns}) REMOVE t.received WITH count(t) AS n"
+            " MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = '5' RETURN n",
+            ns=store.namespace, database_=s["database"],
+        )  # fmt: skip
+        assert records[0]["n"] == 1
+        with open_store(s["uri"], options(store.namespace)) as reopened:
+            check_older_store(reopened)
+        records, _, _ = driver.execute_query(
+            "MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v", ns=store.namespace, database_=s["database"]
+        )
+        assert records[0]["v"] == SCHEMA_VERSION == "6"
+    store.close()
+
+
 def _downgraded_to_version_1(tmp_path: Path, people: int) -> tuple[Neo4jGraphStore, Any, dict[str, Any]]:
     """A store of ``people`` people, rewritten as version 1 left it; a driver to the server; and the shape of its
     evidence before the rewrite."""

@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,12 @@ from lineage.simulator import simulate
 from policies import default_policy
 from schemas.events import validate_event
 from streams.handler import Handler
+from streams.notify import send_art19_notices
 from tests.conftest import TEST_KEY
 from tests.contract.neo4j_backend import delete_namespace, new_namespace, options, server_settings
 from tests.factories import AFFILIATE, event
 from tests.services import require
+from tests.streams.test_notify import MemoryNoticeSink
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +56,7 @@ def _answers(store, people: list[str]):  # type: ignore[no-untyped-def]
         store.erasures(None),
         store.consent_and_erasures(),
         store.flows(),
+        store.notices(),
     )
 
 
@@ -80,6 +84,12 @@ def test_an_export_imported_into_an_empty_namespace_answers_the_same(namespace: 
     }
     handler.handle([validate_event(erasure, handler.taxonomy)])
     store.acknowledge_alert(store.alerts()[0].alert_id)
+    # the erasure's Art. 19 notices, one acknowledged, and what each recipient received (its tombstone) come across
+    erased_key = Pseudonymizer(TEST_KEY)(people[0])
+    sent = send_art19_notices(store, erased_key, people[0], default_policy(), MemoryNoticeSink())
+    assert sent and sent[0].record and store.acknowledge_notice(sent[0].record.notice_id, datetime.now(UTC), "dpo")
+    (tomb,) = store.erasures(None)[erased_key]
+    assert ("only-from-the-erased", "user.contact.email") in (tomb.received or ())
     before = _answers(store, people)
     file = tmp_path / "graph.jsonl"
     with file.open("w", encoding="utf-8") as fh:

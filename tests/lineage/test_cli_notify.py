@@ -158,11 +158,11 @@ def test_erase_notify_lists_what_each_recipient_received(tmp_path: Path, monkeyp
     }
     assert "up to " in files["brokr"] and ": user.name (as recorded before the erasure)" in files["brokr"]
     assert all(ALICE not in text for text in files.values())
-    # the same erasure's notices again, afterwards: already sent, and no longer able to name the categories
+    # the same erasure's notices again, afterwards: already sent; resent, they name what the erasure recorded
     code, out, _ = run("notify", "art19", ALICE, "--store", url)
     assert code == 0 and out.count("already notified") == 2
     code, out, _ = run("notify", "art19", ALICE, "--store", url, "--resend", "--format", "json")
-    assert [o["notice"]["categories"] for o in json.loads(out)] == [[], []]
+    assert {o["recipient"]: o["notice"]["categories"] for o in json.loads(out)} == got
 
 
 def test_an_acknowledgement_is_recorded_before_it_is_done(
@@ -196,3 +196,36 @@ def test_an_acknowledgement_is_recorded_before_it_is_done(
         i["notice_id"]: i for i in json.loads(run("notify", "list", ALICE, "--store", store, "--format", "json")[1])
     }
     assert listed[second]["status"] == "sent" and listed[second]["acknowledged_at"] is None
+
+
+def test_notify_after_erase_names_what_erase_notify_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Erased today and notified tomorrow sends the notices that erasing and notifying at once sends (twin stores,
+    the same events and erasure)."""
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    lines = [
+        event("shared", event_id="s1", occurred_at="2026-03-02T09:00:00Z", recipient=AFFILIATE),
+        event("shared", event_id="s2", occurred_at="2026-03-03T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising", data_categories=["user.name", "user.contact.email"]),
+    ]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    erase = ("--event-id", "erase-1", "--at", "2026-03-10T00:00:00Z")
+    notices = {}
+    for twin in ("at-once", "later"):
+        url = f"sqlite:///{tmp_path / twin}.db"
+        monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / twin))
+        assert run("ingest", str(path), "--store", url)[0] == 0
+        if twin == "at-once":
+            assert run("erase", ALICE, "--store", url, *erase, "--notify")[0] == 0
+        else:
+            assert run("erase", ALICE, "--store", url, *erase)[0] == 0
+            assert run("notify", "art19", ALICE, "--store", url)[0] == 0
+        notices[twin] = {
+            doc["notice"]["recipient_id"]: {k: v for k, v in doc["notice"].items() if k != "sent_at"}
+            for doc in (json.loads(f.read_text()) for f in (tmp_path / twin).glob("n_*.json"))
+        }
+    assert notices["later"] == notices["at-once"]
+    assert {r: n["categories"] for r, n in notices["later"].items()} == {
+        "brokr": ["user.contact.email", "user.name"], "hk-affiliate": ["user.contact.email"],
+    }  # fmt: skip
