@@ -18,7 +18,6 @@ from reports.escaping import printable
 if TYPE_CHECKING:
     from schemas.notices import NoticeRecord
     from schemas.policy import Organisation, Policy
-    from schemas.reports import Art19Report
     from streams.handler import Handler
     from streams.notice_sinks import NoticeSink
     from streams.notify import NoticeOutcome
@@ -74,19 +73,17 @@ def write_outcomes(out: TextIO, outcomes: list[NoticeOutcome]) -> None:
         out.write(printable(f"{o.recipient}: {_WORDS[o.outcome]}{via} (notice {nid}, request {o.request}){why}") + "\n")
 
 
-def notify_erased(
-    handler: Handler, subject: str, report: Art19Report, sink: NoticeSink, settings: Settings
-) -> list[NoticeOutcome]:
-    """`erase --notify`: the notices of the erasure just applied, listing what each recipient had received
-    (``report``, the Art. 19 report read before the erasure deleted that evidence)."""
+def notify_erased(handler: Handler, subject: str, sink: NoticeSink, settings: Settings) -> list[NoticeOutcome]:
+    """`erase --notify`: the notices of the erasure just applied, each listing what its recipient had received up to
+    the erasure, as the erasure recorded it with its tombstone (the Art. 19 report read before the erasure would
+    also count what was disclosed after an erasure back-dated with --at, which that erasure leaves)."""
     from lineage.wiring import load_configured_registry
     from streams.notify import send_art19_notices
 
-    received = {r.id: [c.key for c in r.categories] for r in report.recipients}
     return send_art19_notices(
         handler.store, handler.pseudonymizer(subject), subject, handler.policy, sink,
         registry=load_configured_registry(settings),
-        controller=notice_controller(handler.policy, settings.notice_contact), received=received,
+        controller=notice_controller(handler.policy, settings.notice_contact),
     )  # fmt: skip
 
 

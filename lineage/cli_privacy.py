@@ -65,6 +65,10 @@ def _tombstone_json(t: Tombstone) -> dict[str, Any]:
         "applied_at": t.applied_at.isoformat(),
         "reason": t.reason,
         "recipients": list(t.recipients),
+        # what each recipient had received (category keys), as the erasure recorded it; null: an older store's
+        "received": (
+            None if t.received is None else {r: list(t.categories_received(r) or ()) for r in t.recipients}
+        ),
     }
 
 
@@ -113,8 +117,8 @@ def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         tombstone = next(
             (t for t in handler.store.erasures([pseudonym]).get(pseudonym, []) if t.event_id == event.event_id), None
         )
-        if sink is not None and result.applied:  # the categories each recipient received, read before the erasure
-            notices = notify_erased(handler, args.subject, report, sink, settings)
+        if sink is not None and result.applied:  # each listing what the erasure recorded its recipient received
+            notices = notify_erased(handler, args.subject, sink, settings)
         # the store tried to make the erasure physical; one more try before it is reported pending
         pending = handler.store.purge() if result.erasures_pending else None
         if pending is not None and pending.complete:
@@ -306,10 +310,13 @@ def cmd_erasures(args: argparse.Namespace, settings: Settings, out: TextIO, err:
         out.write("No erasure is recorded for this person.\n")
     for t in tombstones:
         to_tell = ", ".join(t.recipients) if t.recipients else "none"
+        got = [f"{r}: {', '.join(t.categories_received(r) or ())}" for r in t.recipients if t.categories_received(r)]
         out.write(
             f"erased as of {t.erased_at.isoformat()} (event {t.event_id}, applied {t.applied_at.isoformat()})"
             + (f", reason: {t.reason}" if t.reason else "")
-            + f"; recipients to notify (Art. 19): {to_tell}\n"
+            + f"; recipients to notify (Art. 19): {to_tell}"
+            + (f"; what each received: {'; '.join(got)}" if got else "")
+            + "\n"
         )
     return EXIT_OK
 
@@ -361,6 +368,8 @@ def cmd_rekey(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             "suppressed": report.ingest.suppressed,
             "tombstones_carried": report.tombstones_carried,
             "tombstones_lost": report.tombstones_lost,
+            "notices_carried": report.notices_carried,
+            "notices_lost": report.notices_lost,
             "acknowledgements_carried": report.acknowledgements_carried,
             "acknowledgements_pending": report.acknowledgements_pending,
             "new_key_fingerprint": new_key.fingerprint,
@@ -372,8 +381,8 @@ def cmd_rekey(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             f"Rebuilt {args.target} under key {new_key.fingerprint} from {len(files)} file(s): {i.applied} event(s) "
             f"applied, {i.duplicates} already present, {i.suppressed} about erased people dropped, {i.rejected} "
             f"line(s) rejected" + (f" (see {dlq})" if i.rejected else "") + ".\n"
-            f"Tombstones carried: {report.tombstones_carried}; acknowledged alerts carried: "
-            f"{report.acknowledgements_carried}.\n"
+            f"Tombstones carried: {report.tombstones_carried}; Art. 19 notices carried: {report.notices_carried}; "
+            f"acknowledged alerts carried: {report.acknowledgements_carried}.\n"
             f"Old store: {report.old.events} events, {report.old.subjects} people; "
             f"new store: {report.new.events} events, {report.new.subjects} people.\n"
         )
@@ -381,6 +390,11 @@ def cmd_rekey(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             out.write(
                 f"WARNING: {report.tombstones_lost} tombstone(s) could not be carried: the subject ids behind them are "
                 "in neither the events nor --subjects. Add them to a --subjects file and run again.\n"
+            )
+        if report.notices_lost:
+            out.write(
+                f"WARNING: {report.notices_lost} Art. 19 notice(s) could not be carried: the subject ids of their "
+                "people are in neither the events nor --subjects. Add them to a --subjects file and run again.\n"
             )
         if report.acknowledgements_pending:
             out.write(

@@ -229,3 +229,28 @@ def test_notify_after_erase_names_what_erase_notify_names(tmp_path: Path, monkey
     assert {r: n["categories"] for r, n in notices["later"].items()} == {
         "brokr": ["user.contact.email", "user.name"], "hk-affiliate": ["user.contact.email"],
     }  # fmt: skip
+
+
+def test_erase_notify_back_dated_names_only_what_the_erasure_covers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erasure back-dated with --at leaves what was disclosed after it: its notices do not name that."""
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    lines = [
+        event("shared", event_id="s1", occurred_at="2026-03-02T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising"),
+        event("shared", event_id="s2", occurred_at="2026-03-20T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising", data_categories=["user.name"]),
+    ]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    assert run("ingest", str(path), "--store", url)[0] == 0
+    code, out, err = run("erase", ALICE, "--store", url, "--at", "2026-03-10T00:00:00Z", "--notify", "--format", "json")
+    assert (code, err) == (0, "")
+    assert [(n["recipient"], n["notice"]["categories"]) for n in json.loads(out)["notices"]] == [
+        ("brokr", ["user.contact.email"])
+    ]
+    assert json.loads(run("who-has", ALICE, "--store", url, "--format", "json")[1])["categories"]  # the later data

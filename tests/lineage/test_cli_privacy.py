@@ -63,8 +63,10 @@ def test_erase_lists_the_recipients_then_forgets_the_person(store: str, events: 
     assert tomb["event_id"] == "erase-alice" and tomb["recipients"] == ["brokr", "hk-affiliate"]
     assert tomb["reason"] == "Art. 17(1)(a) request" and tomb["erased_at"].startswith("2026-03-10T00:00:00")
     assert tomb["pseudonym"].startswith("p_")
+    assert tomb["received"] == {"brokr": ["user.contact.email"], "hk-affiliate": ["user.contact.email"]}
     code, out, _ = run("erasures", "alice@example.com", "--store", store)
     assert "recipients to notify (Art. 19): brokr, hk-affiliate" in out
+    assert "what each received: brokr: user.contact.email; hk-affiliate: user.contact.email" in out
     assert "No erasure is recorded" in run("erasures", "bob@example.com", "--store", store)[1]
 
 

@@ -61,13 +61,18 @@ def prepare(tmp_path: Path, old: str) -> Path:
     return events
 
 
-def test_rekey_rebuilds_the_store_under_the_new_key(tmp_path: Path, old: str) -> None:
+def test_rekey_rebuilds_the_store_under_the_new_key(tmp_path: Path, old: str, monkeypatch: pytest.MonkeyPatch) -> None:
     events = prepare(tmp_path, old)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("LINEAGE_AUDIT_HEAD", str(tmp_path / "audit.head"))
+    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    assert run("notify", "art19", "alice@example.com", "--store", old)[0] == 0  # two notices, by the old pseudonym
     new, key_file = f"sqlite:///{tmp_path / 'new.db'}", tmp_path / "new.key"
     code, out, err = run("rekey", "--from", old, "--to", new, "--new-key-file", str(key_file),
                          "--events", str(events))
     assert (code, err) == (0, ""), out
-    assert "Tombstones carried: 1; acknowledged alerts carried: 1." in out and "Complete." in out
+    assert "Tombstones carried: 1; Art. 19 notices carried: 2; acknowledged alerts carried: 1." in out
+    assert "Complete." in out
     assert key_file.stat().st_mode & 0o777 == 0o600
     old_store, new_store = SQLiteGraphStore(tmp_path / "old.db"), SQLiteGraphStore(tmp_path / "new.db")
     old_key, new_key = Pseudonymizer(key_from_text(OLD_KEY)), Pseudonymizer(load_or_create_key_file(key_file))
@@ -77,8 +82,10 @@ def test_rekey_rebuilds_the_store_under_the_new_key(tmp_path: Path, old: str) ->
     assert new_store.who_has(new_key("alice@example.com")) is None
     (tomb,) = new_store.erasures([new_key("alice@example.com")])[new_key("alice@example.com")]
     (was,) = old_store.erasures([old_key("alice@example.com")])[old_key("alice@example.com")]
-    assert (tomb.event_id, tomb.erased_at, tomb.reason, tomb.recipients) == (
-        was.event_id, was.erased_at, was.reason, was.recipients)
+    assert (tomb.event_id, tomb.erased_at, tomb.reason, tomb.recipients, tomb.received) == (
+        was.event_id, was.erased_at, was.reason, was.recipients, was.received)
+    assert [(n.notice_id, n.subject) for n in new_store.notices()] == [
+        (n.notice_id, new_key("alice@example.com")) for n in old_store.notices()]
     assert [a.status for a in new_store.alerts()] == [a.status for a in old_store.alerts()]
     # nothing in the new store is under an old pseudonym
     assert new_store.who_has(old_key("bob@example.com")) is None
@@ -93,6 +100,7 @@ def test_rekey_rebuilds_the_store_under_the_new_key(tmp_path: Path, old: str) ->
                        "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["complete"] and doc["applied"] == 0 and doc["old"] == doc["new"]
+    assert (doc["notices_carried"], doc["notices_lost"]) == (2, 0)
 
 
 def test_a_tombstone_without_its_subject_id_is_reported_until_the_id_is_supplied(tmp_path: Path, old: str) -> None:
