@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from reports.escaping import csv_text
+from reports.gaps import undeclared_groups
 from reports.registry import REPORTS
 from schemas.reports import Labelled, Report
 
@@ -124,6 +125,7 @@ def _environment() -> Any:
         "yesno": _yes_no,
         "dotted": _dotted,
         "breakable": _breakable,
+        "undeclared_groups": undeclared_groups,
     }
     env.filters.update(filters)
     env.globals.update(id_limit=HTML_ID_LIMIT, sections=[], hash_of=content_hash, annex=None)

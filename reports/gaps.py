@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -20,6 +21,7 @@ from schemas.taxonomy import covers
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _RULE_TITLES = {r.id: r.title for r in RULES}
+_JUDGED_FROM = {r.id: r.judged_from for r in RULES}
 
 
 class Declared:
@@ -250,6 +252,52 @@ def _undeclared(
         u.purpose.key if u.purpose else "", u.alert_id,
     ))
     return out
+
+
+# -- grouped by rule (the HTML and PDF form) ----------------------------------------------------------
+@dataclass(frozen=True)
+class ClauseGroup:
+    """The undeclared flows of a rule that concern one clause of the policy (none: section and text empty)."""
+
+    clause_section: str
+    clause_text: str
+    flows: tuple[UndeclaredFlow, ...]
+
+
+@dataclass(frozen=True)
+class UndeclaredGroup:
+    """The undeclared flows of one rule and severity: what they share (the rule's title, what it judges from, each
+    clause's words), said once, then each flow in a compact line."""
+
+    rule: str
+    rule_title: str
+    severity: str
+    judged_from: str
+    clauses: tuple[ClauseGroup, ...]
+
+    @property
+    def flows(self) -> tuple[UndeclaredFlow, ...]:
+        return tuple(u for c in self.clauses for u in c.flows)
+
+    @property
+    def events(self) -> int:
+        return sum(u.events for u in self.flows)
+
+
+def undeclared_groups(flows: Iterable[UndeclaredFlow]) -> list[UndeclaredGroup]:
+    """Undeclared flows grouped by rule and severity, then by policy clause, each group in the order of its first
+    flow (the report's order: severity, then rule) and each flow in the report's order; every flow is in one."""
+    grouped: dict[tuple[str, str], dict[tuple[str, str], list[UndeclaredFlow]]] = {}
+    for u in flows:
+        grouped.setdefault((u.rule, u.severity), {}).setdefault((u.clause_section, u.clause_text), []).append(u)
+    return [
+        UndeclaredGroup(
+            rule=rule, rule_title=by_clause[next(iter(by_clause))][0].rule_title, severity=severity,
+            judged_from=_JUDGED_FROM.get(rule, ""),
+            clauses=tuple(ClauseGroup(section, text, tuple(items)) for (section, text), items in by_clause.items()),
+        )
+        for (rule, severity), by_clause in grouped.items()
+    ]
 
 
 # -- tables (the CSV form) ----------------------------------------------------------------------------

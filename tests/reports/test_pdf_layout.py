@@ -17,10 +17,10 @@ from graph.sqlite_store import SQLiteGraphStore
 from lineage.simulator import simulate
 from reports.ccpa import ccpa_report
 from reports.formats import content_hash, render_html, render_pdf
-from reports.gaps import gaps_report
+from reports.gaps import gaps_report, undeclared_groups
 from reports.ropa import ropa_report
 from schemas.events import validate_event
-from schemas.reports import Report
+from schemas.reports import Report, RopaReport
 from streams.handler import Handler
 from tests.reports.test_reports import KEY, POLICY, _weasyprint, visible_text
 
@@ -204,3 +204,25 @@ def test_the_record_is_as_long_with_twice_the_history(small: SQLiteGraphStore) -
     twice = render_pdf(ropa_report(small, POLICY, now=NOW))
     assert small.stats().events == 2 * len(again)
     assert len(pages(twice)) == len(pages(once)) < 40
+
+
+@pytest.mark.parametrize("build", [ropa_report, gaps_report], ids=["ropa", "gaps"])
+def test_undeclared_flows_are_grouped_by_rule_each_quotation_once(small: SQLiteGraphStore, build: object) -> None:
+    """A rule's title and each policy clause it concerns are printed once per group, not once per flow, and every
+    undeclared flow keeps its line and its reference."""
+    _weasyprint()
+    report = build(small, POLICY, now=NOW)  # type: ignore[operator]
+    gaps = report.gaps if isinstance(report, RopaReport) else report
+    groups = undeclared_groups(gaps.undeclared)
+    assert sum(len(g.flows) for g in groups) == len(gaps.undeclared)
+    quoted = [c.clause_text for g in groups for c in g.clauses if c.clause_text]
+    # the small world fires several rules, some over many flows that quote the same clause
+    assert len(groups) >= 5 and len(quoted) < sum(1 for u in gaps.undeclared if u.clause_text)
+    data = render_pdf(report)
+    printed = " ".join(" ".join(text.split()) for text, _ in pages(data))
+    for text in set(quoted):
+        opening = " ".join(text.split()[:8])
+        assert printed.count(opening) == quoted.count(text), opening
+    for u in gaps.undeclared:
+        assert u.alert_id in printed
+    assert len(pages(data)) < 40
