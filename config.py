@@ -85,7 +85,7 @@ class Settings:
     alerter_batch_wait: float = 0.05  # LINEAGE_ALERTER_BATCH_WAIT: seconds; the alerts' latency floor
     log_level: str = "WARNING"
     # LINEAGE_EVENT_TIME_MIN / _MAX: the occurred_at window every reader (ingest, worker, API, emit) accepts; None:
-    # the contract's default bound (schemas.events.DEFAULT_TIME_WINDOW); lineage.wiring.event_window builds it
+    # the contract's default bound (schemas.parsing.DEFAULT_TIME_WINDOW); lineage.wiring.event_window builds it
     event_time_min: datetime | None = None
     event_time_max: datetime | None = None
     # alert sinks (LINEAGE_ALERT_*); webhook URLs carry their secret in the path, so they are kept out of repr

@@ -17,7 +17,7 @@ from bench.common import KEY, Dataset, Report, Row, timer
 from graph.pseudonym import Pseudonymizer, key_from_text
 from graph.sqlite_store import SQLiteGraphStore
 from policies import default_policy
-from schemas.events import parse_event
+from schemas.parsing import parse_event
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import ingest_lines
 from streams.handler import Handler

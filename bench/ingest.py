@@ -41,7 +41,7 @@ from bench.profiling import cpu_seconds, spy_shares
 from bench.services import Services
 from graph.pseudonym import Pseudonymizer, key_from_text
 from policies import default_policy
-from schemas.events import parse_event
+from schemas.parsing import parse_event
 from streams.handler import Handler
 
 NAIVE_TARGET, RAW_TARGET = 20.0, 0.5

@@ -29,7 +29,7 @@ from graph import neo4j_aggregates, neo4j_plan
 from graph.changes import Rel
 from graph.pseudonym import Pseudonymizer, key_from_text
 from policies import default_policy
-from schemas.events import parse_event
+from schemas.parsing import parse_event
 from streams.handler import Handler
 
 

@@ -76,7 +76,7 @@ def _tombstone_json(t: Tombstone) -> dict[str, Any]:
 def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import build_handler
     from reports.access import art19_report
-    from schemas.events import EventError, validate_event
+    from schemas.parsing import EventError, validate_event
 
     dead_letter_files = _existing_files(args.dead_letters or [])
     if args.dry_run:

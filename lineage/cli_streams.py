@@ -140,7 +140,7 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings, out: TextIO,
 # -- emit -----------------------------------------------------------------------------------------
 def cmd_emit(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import event_window, load_configured_policy
-    from schemas.events import EventError
+    from schemas.parsing import EventError
     from streams.deadletter import DeadLetter, raw_fields
     from streams.embedded import read_lines
     from streams.emitter import Emitter

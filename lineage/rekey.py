@@ -27,8 +27,8 @@ from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore, StoreConfigError
 from policies.transfers import RecipientRules
 from schemas.answers import StoreStats
-from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow, validate_event
 from schemas.jsontext import JsonTextError, loads
+from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow, validate_event
 from schemas.policy import Policy
 from streams.deadletter import DeadLetterSink
 from streams.embedded import IngestReport, ingest_lines, read_lines

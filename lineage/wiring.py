@@ -9,7 +9,7 @@ from graph.store import GraphStore
 from policies import default_policy, load_names, load_policy
 from policies.recipients import load_registry
 from policies.transfers import RecipientRules
-from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
+from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from schemas.recipients import RecipientRegistry
 from streams.handler import Handler

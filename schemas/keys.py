@@ -19,7 +19,7 @@ def _taxonomy(info: ValidationInfo) -> Taxonomy:
 
 
 def _check_key(dimension: Dimension, value: str, info: ValidationInfo) -> str:
-    # runs for every key of every event: a set lookup in the context parse_event passes (schemas.events._context);
+    # runs for every key of every event: a set lookup in the context parse_event passes (schemas.parsing._context);
     # anything else (no such context, an unknown key) goes the long way, which also words the error
     ctx = info.context
     if type(ctx) is dict:

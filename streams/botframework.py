@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botbuilder.core import Middleware, TurnContext
 from botbuilder.schema import Activity
 
-from schemas.events import EventError
+from schemas.parsing import EventError
 from schemas.taxonomy import Taxonomy
 from streams.buffered_sink import BufferedSink, BufferStats
 from streams.emitter import Emitter

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.events import SCHEMA_VERSION, AnyEvent, EventError, TimeWindow, parse_event, validate_event
+from schemas.events import SCHEMA_VERSION, AnyEvent
+from schemas.parsing import EventError, TimeWindow, parse_event, validate_event
 from schemas.taxonomy import Taxonomy
 from streams.event_sinks import EventSink
 
@@ -20,7 +21,7 @@ class Emitter:
 
     Every event is checked against the contract, taxonomy keys and the window of event times included, *before* it
     is sent, with the same checks as the worker (``parse_event``): a bad event raises
-    :class:`schemas.events.EventError` in the caller and never reaches the sink. The keyword helpers
+    :class:`schemas.parsing.EventError` in the caller and never reaches the sink. The keyword helpers
     fill ``schema_version``, a UUID ``event_id`` and ``occurred_at`` (now, UTC) unless given.
 
     >>> from streams.event_sinks import MemorySink

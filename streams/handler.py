@@ -20,15 +20,8 @@ from policies.new_recipients import NewRecipients
 from policies.retention import RetentionJudge
 from policies.rules import NEW_RECIPIENT
 from policies.transfers import RecipientRules, TransferJudge
-from schemas.events import (
-    CONSENT_EVENTS,
-    DATA_EVENTS,
-    DEFAULT_TIME_WINDOW,
-    AnyEvent,
-    DataShared,
-    DataUsed,
-    TimeWindow,
-)
+from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataShared, DataUsed
+from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 
 _log = logging.getLogger(__name__)

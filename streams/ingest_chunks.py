@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from graph.store import StoreError
 from policies.findings import Finding
-from schemas.events import AnyEvent, EventError, parse_event
+from schemas.events import AnyEvent
+from schemas.parsing import EventError, parse_event
 from streams.deadletter import DeadLetter, raw_fields
 from streams.handler import Handler, Prepared
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graph.store import alert_id
 from policies.findings import Finding
-from schemas.events import AnyEvent, EventError, TimeWindow, parse_event
+from schemas.events import AnyEvent
+from schemas.parsing import EventError, TimeWindow, parse_event
 from schemas.taxonomy import Taxonomy
 from streams.deadletter import DeadLetter
 from streams.handler import describe_error

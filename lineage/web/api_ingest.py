@@ -19,8 +19,9 @@ from lineage.web.auth import REFUSALS, requires
 from lineage.web.console import Console
 from lineage.web.models import EventProblem, IngestResult, Problem, RejectedEvent
 from lineage.web.tokens import Principal, Role
-from schemas.events import AnyEvent, EventError, parse_event
+from schemas.events import AnyEvent
 from schemas.jsontext import JsonTextError, array_items
+from schemas.parsing import EventError, parse_event
 from streams.handler import HandleResult
 
 MAX_INGEST = 1000

@@ -20,7 +20,7 @@ from lineage.wiring import (
     pseudonymizer,
 )
 from policies.transfers import RecipientRules
-from schemas.events import DEFAULT_TIME_WINDOW, TimeWindow
+from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from schemas.recipients import RecipientRegistry
 from streams.handler import Handler

@@ -8,7 +8,7 @@ from typing import Any
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import event

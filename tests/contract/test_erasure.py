@@ -12,7 +12,7 @@ from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies import default_policy
 from reports.access import art19_report
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler, HandleResult
 from tests.conftest import TEST_KEY
 from tests.contract.conftest import StoreFactory

@@ -11,7 +11,7 @@ from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore, StoreConfigError
 from policies import default_policy
 from schemas.answers import Flow
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import ADVERTISER, AFFILIATE, BROKER, event

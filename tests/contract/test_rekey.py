@@ -10,8 +10,8 @@ from pathlib import Path
 from graph.pseudonym import Pseudonymizer
 from lineage.rekey import rekey
 from policies import default_policy
-from schemas.events import validate_event
 from schemas.notices import NoticeRecord, RequestKind
+from schemas.parsing import validate_event
 from streams.deadletter import MemoryDeadLetters
 from streams.handler import Handler
 from streams.notify import send_art19_notices

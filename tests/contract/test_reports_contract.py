@@ -10,7 +10,7 @@ from reports.access import access_report, art19_report
 from reports.ccpa import ccpa_report
 from reports.gaps import gaps_report
 from reports.ropa import ropa_report
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from schemas.reports import Report
 from streams.handler import Handler
 from tests.contract.conftest import StoreFactory

@@ -7,7 +7,7 @@ from __future__ import annotations
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.rule_cases import RETENTION, RETENTION_CASES, expected, retention_policy, stored_rules

@@ -6,7 +6,7 @@ import pytest
 
 from policies import default_policy
 from policies.compliance import PolicyEvaluator
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from tests.factories import event
 
 POLICY = default_policy()

@@ -13,7 +13,7 @@ from graph.sqlite_layout import store_error
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import StoreError, StoreUnavailable
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import event

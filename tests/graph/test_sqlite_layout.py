@@ -16,7 +16,7 @@ from graph.sqlite_layout import EDGES, SCHEMA_VERSION
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import StoreConfigError, StoreError
 from policies import default_policy, load_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import event

@@ -14,7 +14,7 @@ from graph.pseudonym import Pseudonymizer
 from graph.store import StoreUnavailable
 from lineage.simulator import simulate
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.contract.neo4j_backend import delete_namespace, new_namespace, options, server_settings

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from graph.registry import open_store
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.contract.neo4j_backend import neo4j_store, options, server_settings
 from tests.contract.test_erasure import ALICE, KEY, POLICY, alice_before, erased

@@ -14,7 +14,7 @@ import pytest
 
 from graph.pseudonym import Pseudonymizer
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.contract.neo4j_backend import delete_namespace, neo4j_store, new_namespace, server_settings

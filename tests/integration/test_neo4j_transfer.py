@@ -18,7 +18,7 @@ from graph.store import StoreUnavailable
 from lineage.cli import main
 from lineage.simulator import simulate
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from streams.notify import send_art19_notices
 from tests.conftest import TEST_KEY

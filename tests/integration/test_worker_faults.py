@@ -18,7 +18,7 @@ from graph.sqlite_store import SQLiteGraphStore
 from lineage.simulator import simulate, simulated_registry
 from policies import default_policy
 from policies.transfers import RecipientRules
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from streams.health import read_health
 from streams.messages import finding_document

@@ -212,7 +212,7 @@ def test_the_store_that_erases_leaves_no_byte_while_it_stays_open(
     """As in lineage serve, which erases (POST /api/events) and keeps its connection: the erasure itself clears the
     log, not the closing of the store."""
     from policies import default_policy
-    from schemas.events import validate_event
+    from schemas.parsing import validate_event
     from streams.handler import Handler
 
     db, victim_ids = store

@@ -20,7 +20,8 @@ from policies.consent import ConsentState, consent_record
 from policies.new_recipients import NewRecipients
 from policies.rules import NEW_RECIPIENT, RECIPIENT_COUNTRY_MISMATCH, SALE_AFTER_OPT_OUT, TRANSFER_WITHOUT_SAFEGUARD
 from policies.transfers import TransferJudge
-from schemas.events import AnyEvent, DataShared, EventError, OptedOut, RecipientType, parse_event, validate_event
+from schemas.events import AnyEvent, DataShared, OptedOut, RecipientType
+from schemas.parsing import EventError, parse_event, validate_event
 from schemas.policy import Policy
 
 PEOPLE, DAYS, SEED = 300, 30, 20260101  # the large stream the precision/recall check runs on

@@ -12,7 +12,8 @@ from policies import default_policy
 from policies.compliance import RULES, PolicyEvaluator, Severity
 from policies.consent import ConsentRecord, ConsentState
 from policies.findings import Finding
-from schemas.events import EventError, event_to_json, json_schema, validate_event
+from schemas.events import event_to_json, json_schema
+from schemas.parsing import EventError, validate_event
 from schemas.policy import Policy
 from tests.factories import ADVERTISER, AFFILIATE, BROKER, event
 

@@ -20,7 +20,7 @@ from lineage.simulator import simulate
 from policies import default_policy, load_policy
 from policies.compliance import PolicyEvaluator
 from policies.fides import NEEDS_QUOTE, FidesImportError, export_fides, import_fides, needs_quote
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from schemas.policy import Policy
 
 POLICY = default_policy()

@@ -16,7 +16,7 @@ from policies import DEFAULT_POLICY_FILE, default_policy
 from policies.compliance import PolicyEvaluator
 from policies.consent import ConsentRecord, ConsentState
 from policies.source_text import normalize, read_source
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from tests.factories import event
 
 POLICY = default_policy()

@@ -19,7 +19,7 @@ from policies import default_policy
 from reports.escaping import FORMULA_STARTS, csv_text, printable, spreadsheet_cell
 from reports.formats import render_csv
 from reports.registry import REPORTS, ReportRequest
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.handler import Handler
 from tests.conftest import TEST_KEY
 from tests.factories import event

@@ -21,7 +21,7 @@ from reports.formats import ReportFormatError, render_csv, render_html, render_j
 from reports.gaps import gaps_report
 from reports.ropa import ropa_report
 from reports.vocab import ccpa_category
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from schemas.policy import Organisation
 from schemas.reports import RecipientDisclosure, Report
 from streams.handler import Handler

@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from policies import default_policy
-from schemas.events import EventError, json_schema, parse_event, validate_event
+from schemas.events import json_schema
+from schemas.parsing import EventError, parse_event, validate_event
 from tests.factories import AFFILIATE, event
 
 TAXONOMY = default_policy().taxonomy()
@@ -131,7 +132,7 @@ def test_times_outside_the_window_are_refused_naming_the_window(when: str) -> No
 def test_the_window_bounds_are_included_and_excluded_as_documented() -> None:
     from datetime import UTC, datetime
 
-    from schemas.events import TimeWindow
+    from schemas.parsing import TimeWindow
 
     assert validate_event(event(occurred_at="1970-01-01T00:00:00Z"), TAXONOMY).occurred_at.year == 1970
     assert validate_event(event(occurred_at="2099-12-31T23:59:59.999999Z"), TAXONOMY).occurred_at.year == 2099

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policies import default_policy
-from schemas.events import EVENT_ADAPTER, EventError, _context, parse_event, parse_event_in_two_steps
+from schemas.events import EVENT_ADAPTER
+from schemas.parsing import EventError, _context, parse_event, parse_event_in_two_steps
 from tests.factories import event
 
 TAXONOMY = default_policy().taxonomy()

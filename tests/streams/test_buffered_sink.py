@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from schemas.events import AnyEvent, validate_event
+from schemas.events import AnyEvent
+from schemas.parsing import validate_event
 from streams.buffered_sink import BufferedSink
 from streams.event_sinks import MemorySink, SinkError
 from tests.factories import event

@@ -18,7 +18,7 @@ from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreUnavailable
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.deadletter import DeadLetter, FileDeadLetters, MemoryDeadLetters
 from streams.embedded import ingest_lines
 from streams.handler import Handler

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from schemas.events import DataShared, EventError, validate_event
+from schemas.events import DataShared
+from schemas.parsing import EventError, validate_event
 from streams.emitter import Emitter
 from streams.event_sinks import FileSink, MemorySink, SinkError, partition_key
 from streams.kafka_clients import kafka_client_options
@@ -129,7 +130,7 @@ def test_what_the_worker_would_refuse_is_never_sent(line: str | bytes) -> None:
 
 
 def test_the_emitter_takes_the_readers_window() -> None:
-    from schemas.events import TimeWindow
+    from schemas.parsing import TimeWindow
 
     window = TimeWindow(datetime(2020, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     with pytest.raises(EventError, match="outside the accepted window"):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from policies import default_policy
-from schemas.events import EventError, parse_event
+from schemas.parsing import EventError, parse_event
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import ingest_lines
 from streams.handler import Handler

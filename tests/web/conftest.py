@@ -21,7 +21,7 @@ from lineage.web.audit import AuditLog  # noqa: E402
 from lineage.web.console import Console  # noqa: E402
 from lineage.web.tokens import TokenFile  # noqa: E402
 from policies import default_policy  # noqa: E402
-from schemas.events import validate_event  # noqa: E402
+from schemas.parsing import validate_event  # noqa: E402
 from streams.handler import Handler  # noqa: E402
 from tests.conftest import TEST_AUDIT_KEY, TEST_KEY  # noqa: E402
 

@@ -19,7 +19,7 @@ from graph.store import ConsentLedger, StoreUnavailable
 from lineage.simulator import simulate
 from policies import default_policy
 from policies.consent import ConsentState
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.alerts.alerter import AlertProcessor, deliver_in_order, refresh_store_view
 from streams.alerts.judge import AlertJudge
 from streams.handler import Handler

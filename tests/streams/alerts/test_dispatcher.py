@@ -20,7 +20,7 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
 from policies.transfers import RecipientRules
 from schemas.answers import Alert
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from streams.alerts.dispatcher import AlertConfig, AlertDispatcher, RetryPolicy
 from streams.alerts.notices import ADAPTIVE_CARD_CONTENT_TYPE, AlertNotice, adaptive_card, slack_message
 from streams.alerts.sinks import (
