@@ -20,7 +20,7 @@ from reports.vocab import (
 )
 from schemas.answers import Flow
 from schemas.policy import Organisation, Policy
-from schemas.reports import CcpaCollected, CcpaDisclosed, CcpaReport
+from schemas.regulator_reports import CcpaCollected, CcpaDisclosed, CcpaReport
 
 _BUSINESS = "business_purpose"
 

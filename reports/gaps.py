@@ -16,7 +16,8 @@ from policies.compliance import RULES
 from reports.vocab import Table, Vocabulary, make_header, make_period, names, retention_info, utc
 from schemas.answers import Alert, Flow, FlowSummary
 from schemas.policy import Collection, Disclosure, Organisation, Policy, Use
-from schemas.reports import DeclarationRef, GapsReport, RecipientRefItem, UndeclaredFlow, UnexercisedDeclaration
+from schemas.regulator_reports import DeclarationRef, GapsReport, UndeclaredFlow, UnexercisedDeclaration
+from schemas.reports import RecipientRefItem
 from schemas.taxonomy import covers
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}

@@ -17,7 +17,8 @@ from reports import access, ccpa, gaps, ropa
 from reports.vocab import Table
 from schemas.policy import Organisation, Policy
 from schemas.recipients import RecipientRegistry
-from schemas.reports import AccessReport, Art19Report, CcpaReport, GapsReport, Report, RopaReport
+from schemas.regulator_reports import CcpaReport, GapsReport, RopaReport
+from schemas.reports import AccessReport, Art19Report, Report
 
 R = TypeVar("R", bound=Report)
 

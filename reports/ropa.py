@@ -24,7 +24,7 @@ from reports.vocab import (
 from schemas.answers import Flow, FlowSummary, RollupCount
 from schemas.policy import Disclosure, Organisation, Policy, Use
 from schemas.recipients import RecipientRegistry
-from schemas.reports import (
+from schemas.regulator_reports import (
     CountryItem,
     ObservedActivity,
     ObservedFlow,

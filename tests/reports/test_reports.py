@@ -619,10 +619,12 @@ def test_docs_list_every_report_model_and_key() -> None:
 
     from pydantic import BaseModel
 
-    import schemas.reports as models
+    import schemas.regulator_reports
+    import schemas.reports
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
-    for name in dir(models):
+    modules = (schemas.reports, schemas.regulator_reports)
+    for models, name in ((m, n) for m in modules for n in dir(m)):
         cls = getattr(models, name)
         if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == models.__name__:
             section = doc.split(f"### {name}\n", 1)
