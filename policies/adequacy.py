@@ -120,6 +120,14 @@ def transfer_basis(country: str | None, entry: RegisteredRecipient | None, recip
     )
 
 
+def recipient_transfer(
+    observed_country: str | None, entry: RegisteredRecipient | None, recipient_type: str
+) -> TransferBasis:
+    """:func:`transfer_basis` for a recipient as observed: the country its events give, else its registry ``entry``'s
+    (the one choice of country every view of a transfer makes)."""
+    return transfer_basis(observed_country or (entry.country if entry else None), entry, recipient_type)
+
+
 _KIND_WORDS = {
     SafeguardKind.ADEQUACY: "adequacy decision (GDPR Art. 45)",
     SafeguardKind.SCC: "standard contractual clauses (GDPR Art. 46(2)(c))",

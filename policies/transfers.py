@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC
 
-from policies.adequacy import TransferBasis, transfer_basis
+from policies.adequacy import TransferBasis, recipient_transfer
 from policies.findings import Finding
 from policies.rules import RECIPIENT_COUNTRY_MISMATCH, TRANSFER_WITHOUT_SAFEGUARD, Rule
 from schemas.events import DataShared, Identifiability
@@ -43,7 +43,7 @@ class TransferJudge:
     def basis(self, recipient_id: str, country: str | None, recipient_type: str) -> TransferBasis:
         """What a disclosure to this recipient rests on: the event's country, else the registry's."""
         entry = self._entries.get(recipient_id)
-        return transfer_basis(country or (entry.country if entry else None), entry, recipient_type)
+        return recipient_transfer(country, entry, recipient_type)
 
     def judge(self, event: DataShared, subject: str) -> tuple[Finding, ...]:
         """One finding per category and broken rule; aggregated or de-identified data is no personal data and

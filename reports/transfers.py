@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from policies.adequacy import adequacy_list, decision_for, decision_words, transfer_basis
+from policies.adequacy import adequacy_list, decision_for, decision_words, recipient_transfer
 from schemas.recipients import RecipientRegistry
 from schemas.reports import TransferItem
 
@@ -28,7 +28,7 @@ def transfer_items(recipients: Iterable[Recipient], registry: RecipientRegistry 
     out: dict[str, TransferItem] = {}
     for r in recipients:
         entry = entries.get(r.id)
-        basis = transfer_basis(r.country or (entry.country if entry else None), entry, r.type)
+        basis = recipient_transfer(r.country, entry, r.type)
         if not basis.is_transfer or r.id in out:
             continue
         d, s = basis.decision, basis.safeguard

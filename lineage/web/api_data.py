@@ -25,7 +25,7 @@ from lineage.web.models import (
     RecipientView,
 )
 from lineage.web.tokens import Principal, Role
-from policies.adequacy import transfer_basis
+from policies.adequacy import recipient_transfer
 from policies.compliance import RULES
 from policies.rules import Severity
 from schemas.answers import Alert, Flow, FlowSummary, RollupCount, StoreStats
@@ -130,7 +130,7 @@ def data_router(console: Console) -> APIRouter:
             ref = flows[0].recipient
             assert ref is not None  # noqa: S101 - share flows carry their recipient
             entry = entries.get(ref.id)
-            basis = transfer_basis(ref.country or (entry.country if entry else None), entry, ref.type)
+            basis = recipient_transfer(ref.country, entry, ref.type)
             out.append(
                 RecipientSummary(
                     recipient=ref,

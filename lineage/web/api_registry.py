@@ -12,7 +12,7 @@ from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import aware
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
-from policies.adequacy import adequacy_list, transfer_basis
+from policies.adequacy import adequacy_list, recipient_transfer
 from schemas.base import Frozen
 
 
@@ -62,14 +62,13 @@ def registry_router(console: Console) -> APIRouter:
         for rid in sorted(set(entries) | set(seen)):
             entry, ref = entries.get(rid), seen.get(rid)
             rtype = entry.type.value if entry else ref.type if ref else ""
-            country = (ref.country if ref else None) or (entry.country if entry else None)
-            basis = transfer_basis(country, entry, rtype)
+            basis = recipient_transfer(ref.country if ref else None, entry, rtype)
             out.append(
                 RegistryRecipient(
                     id=rid,
                     name=entry.name if entry else ref.name if ref else rid,
                     type=rtype,
-                    country=country,
+                    country=basis.country,
                     registry_country=entry.country if entry else None,
                     in_registry=entry is not None,
                     observed=ref is not None,
