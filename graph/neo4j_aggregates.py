@@ -18,6 +18,7 @@ from typing import Any
 
 from graph.aggregates import Delta, Unit, day_date, day_of, facts_delta, month_of, month_start
 from graph.changes import EventFacts
+from graph.neo4j_plan import from_epoch
 from graph.store import AggregateRow
 
 _DATA_KINDS = ["collected", "used", "shared"]
@@ -66,10 +67,11 @@ FACTS = """
 UNWIND $keys AS key
 MATCH (e:Event {ns: $ns, subject: key})
 WHERE e.kind IN $kinds AND ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
-RETURN e.event_id AS id, e.kind AS kind, e.occurred_at AS at, key AS subject, coalesce(e.subject_type, '') AS type,
+RETURN e.event_id AS id, e.kind AS kind, e.occurred_at.epochSeconds AS s, e.occurred_at.nanosecond AS n, key AS subject,
+       coalesce(e.subject_type, '') AS type,
        e.role AS role, coalesce(e.categories, []) AS categories, e.source AS source, e.purpose AS purpose,
        e.recipient AS recipient, [(e)-[:TRIGGERED]->(a:Alert) | a.alert_id] AS alerts
-ORDER BY key, at, id
+ORDER BY key, s, n, id
 """
 
 
@@ -146,7 +148,7 @@ def _facts(records: Iterable[Any]) -> list[EventFacts]:
             EventFacts(
                 r["id"],
                 r["kind"],
-                r["at"].to_native().astimezone(UTC),
+                from_epoch(r["s"], r["n"]),
                 r["subject"],
                 r["type"],
                 r["role"],
@@ -281,17 +283,27 @@ def days(tx: Any, ns: str, first_day: int, end_day: int) -> list[AggregateRow]:
     return [AggregateRow(ref, a[0], a[1], a[2], 0, a[3], a[4]) for ref, a in acc.items()]
 
 
+# each unit's people in the period read once, with the keys the unit counts in: a key's people are the union of its
+# units' (in memory). Counting DISTINCT people per key on the server expanded each unit's members once per key it
+# counts in: 1,557,143 db hits and 13.7 s for two months of 1,500 people, against 352,722 and 4.1 s (measured).
 _PEOPLE = """
-MATCH (x:AggKey {ns: $ns}) WHERE $rollups IS NULL OR x.rollup IN $rollups
-MATCH (s:Subject)-[m:IN_UNIT]->(:AggUnit)-[:COUNTS_IN]->(x)
-WHERE any(v IN m.months WHERE $lo <= v < $hi)
-RETURN x.ref AS ref, count(DISTINCT s) AS people
+MATCH (u:AggUnit {ns: $ns})
+WITH u, [(u)-[:COUNTS_IN]->(x:AggKey) WHERE $rollups IS NULL OR x.rollup IN $rollups | x.ref] AS refs
+WHERE size(refs) > 0
+RETURN refs, COLLECT {
+  MATCH (s:Subject)-[m:IN_UNIT]->(u) WHERE any(v IN m.months WHERE $lo <= v < $hi) RETURN s.key
+} AS people
 """
 
 
 def people(tx: Any, ns: str, first_month: int, end_month: int, rollups: Sequence[str] | None) -> dict[str, int]:
     params = {"ns": ns, "lo": first_month, "hi": end_month, "rollups": list(rollups) if rollups is not None else None}
-    return {r["ref"]: r["people"] for r in tx.run(_PEOPLE, params)}
+    found: dict[str, set[str]] = {}
+    for r in tx.run(_PEOPLE, params):
+        if r["people"]:
+            for ref in r["refs"]:
+                found.setdefault(ref, set()).update(r["people"])
+    return {ref: len(keys) for ref, keys in found.items()}
 
 
 _MEMBERS = """

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graph.changes import ChangeSet, Rel
-from graph.store import alert_id
+from graph.store import ALERT_SAMPLE, alert_id
 
 Statement = tuple[str, list[Any]]
 
@@ -100,14 +100,31 @@ EDGES = {
     Rel.SHARED_WITH: _to_target("Recipient", "id", "SHARED_WITH {purpose: r[1]}"),
 }
 _TARGETED = frozenset(EDGES[rel] for rel in (Rel.COLLECTED_FROM, Rel.USED_FOR, Rel.SHARED_WITH))
+# An alert keeps its latest ALERT_SAMPLE triggering events in ``recent``, newest first, each as one sortable string
+# (:func:`sample_entry`: time, event id, pseudonym), so that listing alerts reads ten entries per alert instead of
+# sorting all its TRIGGERED relationships (which grew with the events: 1.5 s for 93 alerts of 84,077 triggering
+# events, measured). An alert written before ``recent`` existed has it computed from its relationships once.
+_SAMPLE_OF = (
+    "right('0000000000000' + toString({e}.occurred_at.epochSeconds + 100000000000), 13) + '.' +"
+    " right('000000000' + toString({e}.occurred_at.nanosecond), 9) + ' ' + {e}.event_id + ' ' + {t}.subject"
+)
+_SCANNED_SAMPLE = (
+    "COLLECT { MATCH (e:Event)-[t:TRIGGERED]->(a) WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC"
+    f" LIMIT {ALERT_SAMPLE} RETURN {_SAMPLE_OF.format(e='e', t='t')} }}"
+)
 ALERTS = f"""
 UNWIND $rows AS r WITH r, {_dt("r[3]", "r[4]")} AS first, {_dt("r[5]", "r[6]")} AS last
 MERGE (a:Alert {{ns: $ns, alert_id: r[0]}})
 ON CREATE SET a += r[1], a.status = 'open', a.count = r[2], a.first_seen = first, a.last_seen = last,
-              a.policy_version = r[7]
+              a.policy_version = r[7], a.recent = []
 ON MATCH SET a.count = a.count + r[2], a.policy_version = r[7],
              a.first_seen = CASE WHEN first < a.first_seen THEN first ELSE a.first_seen END,
              a.last_seen = CASE WHEN last > a.last_seen THEN last ELSE a.last_seen END
+WITH a, r
+SET a.recent = COLLECT {{
+  UNWIND coalesce(a.recent, {_SCANNED_SAMPLE}) + r[8] AS x
+  WITH DISTINCT x ORDER BY x DESC LIMIT {ALERT_SAMPLE} RETURN x
+}}
 """
 TRIGGERS = """
 UNWIND $rows AS r
@@ -173,6 +190,17 @@ WITH collect(ev.event_id) AS ids
 MATCH (x:Recipient {ns: $ns}) WHERE x.seen_event IN ids
 SET x.seen_event = ''
 """
+# the alerts the erased events triggered keep their latest events without them (taken before the events go)
+_ERASE_ALERT_SAMPLES = f"""
+MATCH (ev:Event {{ns: $ns, subject: $key}})-[:TRIGGERED]->(a:Alert)
+WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
+WITH DISTINCT a
+SET a.recent = COLLECT {{
+  MATCH (e:Event)-[t:TRIGGERED]->(a) WHERE NOT (e.subject = $key AND e.occurred_at <= $at AND e.kind <> 'erased')
+  WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT {ALERT_SAMPLE}
+  RETURN {_SAMPLE_OF.format(e="e", t="t")}
+}}
+"""
 _ERASE_EVENTS = """
 MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
 DETACH DELETE ev
@@ -212,6 +240,7 @@ DETACH DELETE s
 ERASURE_STATEMENTS = (
     _ERASE_TOMBSTONE,
     _ERASE_SEEN_EVENT,
+    _ERASE_ALERT_SAMPLES,
     _ERASE_EVENTS,
     _ERASE_CONSENTS,
     _ERASE_HOLDS,
@@ -279,6 +308,22 @@ def epoch(value: datetime) -> tuple[int, int]:
     return seconds, micros * 1000
 
 
+def from_epoch(seconds: int, nanos: int) -> datetime:
+    """An instant read as (epoch seconds, nanosecond of the second), as an aware UTC datetime (microseconds, as
+    :func:`epoch` writes it). Reads of many events return instants this way: the driver's own DateTime
+    costs ~0.09 ms of client CPU a value (a person's 214 events read for who-has: 26.7 ms of client CPU against
+    7.5 ms this way, measured)."""
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+def sample_entry(at: datetime, event_id: str, subject: str) -> str:
+    """One of an alert's latest events as ``recent`` keeps it: sortable as text in the order of (time, event id),
+    then the pseudonym (the Cypher of :data:`ALERTS` writes the same string from a TRIGGERED relationship). Event
+    ids hold no space, the separator, which sorts before every character they may hold."""
+    seconds, nanos = epoch(at)
+    return f"{seconds + 100_000_000_000:013d}.{nanos:09d} {event_id} {subject}"
+
+
 def event_rows(batch: Iterable[ChangeSet]) -> tuple[list[list[Any]], list[list[Any]]]:
     """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch) and
     the :data:`DATA` rows of their Data nodes."""
@@ -334,6 +379,7 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
     edges: dict[Rel, dict[tuple[str, ...], list[Any]]] = {rel: {} for rel in Rel}
     alerts: dict[str, list[Any]] = {}
     triggers: dict[tuple[str, str], list[Any]] = {}
+    samples: dict[str, list[str]] = {}  # per alert: its events in this batch, as sample_entry writes them
     consents: dict[str, list[Any]] = {}
     for cs in batch:
         at, eid = cs.event.occurred_at.astimezone(UTC), cs.event.event_id
@@ -371,7 +417,9 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
             else:
                 a[2] += 1
                 a[3], a[4], a[5] = min(a[3], at), max(a[4], at), f.policy_version
-            triggers.setdefault((aid, f.event_id), [aid, f.event_id, f.subject])
+            if (aid, f.event_id) not in triggers:
+                triggers[(aid, f.event_id)] = [aid, f.event_id, f.subject]
+                samples.setdefault(aid, []).append(sample_entry(at, f.event_id, f.subject))
         if (c := cs.consent) is not None and c.event_id not in consents:
             record = {
                 "kind": c.kind,
@@ -413,7 +461,7 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
         (EDGES[Rel.USED_FOR], by_target(Rel.USED_FOR)),
         (EDGES[Rel.SHARED_WITH], by_target(Rel.SHARED_WITH)),
         (RECIPIENTS, timed(by_key(recipients), 2)),
-        (ALERTS, spans(by_key(alerts), 3)),
+        (ALERTS, [[*row, sorted(samples[row[0]], reverse=True)[:ALERT_SAMPLE]] for row in spans(by_key(alerts), 3)]),
         (TRIGGERS, by_key(triggers)),
     ]
 

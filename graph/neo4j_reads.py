@@ -11,6 +11,7 @@ from typing import Any
 import neo4j
 
 from graph.changes import Tombstone, received_pairs
+from graph.neo4j_plan import from_epoch
 from graph.store import Catalogue
 from policies.consent import ConsentRecord, stored_signal
 from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage, RecipientRef, SourceRef, WhoHas
@@ -40,21 +41,22 @@ RETURN d.category AS category,
 # the person's data events, each the evidence of the lineage edges its fields give (graph.changes.edge_keys)
 EVIDENCE = """
 MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.categories IS NOT NULL
-RETURN ev.event_id AS id, ev.occurred_at AS at, ev.role AS role, ev.categories AS categories, ev.purpose AS purpose,
+RETURN ev.event_id AS id, ev.occurred_at.epochSeconds AS s, ev.occurred_at.nanosecond AS n, ev.role AS role,
+       ev.categories AS categories, ev.purpose AS purpose,
        ev.recipient AS recipient
 """
-# each alert with its count of people (its flow aggregate) and its latest $sample triggering events, never all of them
+# each alert with its count of people (its flow aggregate) and its latest $sample triggering events, as the alert
+# keeps them (graph.neo4j_plan.ALERTS), never all of them
 ALERT_LIST = """
 MATCH (a:Alert {ns: $ns})
 WHERE ($status IS NULL OR a.status = $status) AND ($rule IS NULL OR a.rule = $rule)
   AND ($since IS NULL OR a.last_seen >= $since)
   AND ($subject IS NULL OR EXISTS { (:Event {ns: $ns, subject: $subject})-[:TRIGGERED]->(a) })
 OPTIONAL MATCH (k:AggKey {ns: $ns, ref: a.alert_id})
-CALL (a) {
-  MATCH (e:Event)-[t:TRIGGERED]->(a)
-  WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT $sample
-  RETURN collect([e.event_id, t.subject]) AS evidence
-}
+WITH a, k, CASE WHEN a.recent IS NULL  // an alert no write has touched since `recent` came: its relationships, once
+  THEN COLLECT { MATCH (e:Event)-[t:TRIGGERED]->(a) WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC
+                 LIMIT $sample RETURN [e.event_id, t.subject] }
+  ELSE [x IN a.recent[..$sample] | split(x, ' ')[1..]] END AS evidence
 RETURN a {.*} AS alert, coalesce(k.people, 0) AS people, evidence
 ORDER BY a.last_seen DESC, a.alert_id
 """
@@ -93,8 +95,11 @@ RETURN COUNT { (:Event {ns: $ns}) } AS events, COUNT { (:Subject {ns: $ns}) } AS
 
 def occurred(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> dict[str, datetime]:
     """When each of these recorded events occurred (UTC)."""
-    query = "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id}) RETURN id, e.occurred_at AS at"
-    return {r["id"]: utc(r["at"]) for r in tx.run(query, ids=ids, ns=ns)}
+    query = (
+        "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id})"
+        " RETURN id, e.occurred_at.epochSeconds AS s, e.occurred_at.nanosecond AS n"
+    )
+    return {r["id"]: from_epoch(r["s"], r["n"]) for r in tx.run(query, ids=ids, ns=ns)}
 
 
 def processed(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> set[str]:
@@ -113,7 +118,7 @@ def who_has(tx: neo4j.ManagedTransaction, ns: str, subject: str) -> WhoHas | Non
     evidence: dict[tuple[str, str, str, str], list[tuple[datetime, str]]] = {}
     counts: dict[str, int] = {}
     for r in tx.run(EVIDENCE, key=subject, ns=ns):
-        seen = (utc(r["at"]), r["id"])
+        seen = (from_epoch(r["s"], r["n"]), r["id"])
         for category in r["categories"]:
             counts[category] = counts.get(category, 0) + 1
             evidence.setdefault(("HOLDS", category, r["role"], ""), []).append(seen)
@@ -158,7 +163,7 @@ def alerts(tx: neo4j.ManagedTransaction, params: dict[str, Any]) -> list[Alert]:
     """The alerts :data:`ALERT_LIST` finds with these parameters, each with its latest events."""
     out = []
     for r in tx.run(ALERT_LIST, params):
-        a = {k: v for k, v in r["alert"].items() if k != "ns"}
+        a = {k: v for k, v in r["alert"].items() if k not in ("ns", "recent")}
         a["first_seen"], a["last_seen"] = utc(a["first_seen"]), utc(a["last_seen"])
         a["event_ids"] = [e for e, _ in r["evidence"]]
         a["subjects"] = list(dict.fromkeys(s for _, s in r["evidence"]))

@@ -265,3 +265,22 @@ def test_every_permutation_of_a_small_stream_converges(make_store: StoreFactory)
         for ev in order:
             handle(s, ev)
         assert snapshot(s) == expected, [e["event_id"] for e in order]
+
+
+def test_an_alerts_latest_events_stay_the_latest_across_batches_out_of_order_and_erasures(store: GraphStore) -> None:
+    """An alert lists its ten latest triggering events, newest first: a later batch of older events does not push
+    newer ones out, and erasing the person whose events were the newest brings the older ones of others back."""
+
+    def flood(i: int, who: str) -> dict[str, Any]:
+        return event("shared", event_id=f"f-{i:02d}", subject_id=who, recipient=BROKER,
+                     purpose="marketing.advertising", occurred_at=f"2026-03-{i:02d}T00:00:00Z")  # fmt: skip
+
+    handle(store, *[flood(i, ALICE) for i in range(15, 21)])  # Alice's six, the newest
+    handle(store, *[flood(i, BOB) for i in range(1, 15)])  # then Bob's fourteen, all older
+    (alert,) = [a for a in store.alerts() if a.recipient == "brokr" and a.rule == "undeclared-recipient-type"]
+    assert alert.event_ids == [f"f-{i:02d}" for i in range(20, 10, -1)]
+    assert alert.subjects == [KEY(ALICE), KEY(BOB)] and alert.count == 20
+    handle(store, erased("erase-alice", "2026-03-31T00:00:00Z"))
+    (alert,) = [a for a in store.alerts() if a.alert_id == alert.alert_id]
+    assert alert.event_ids == [f"f-{i:02d}" for i in range(14, 4, -1)]
+    assert alert.subjects == [KEY(BOB)]
