@@ -19,7 +19,7 @@ from lineage.web.audit import AuditLog
 from lineage.web.console import Console
 from lineage.web.tokens import TokenFile
 from policies import default_policy
-from schemas.events import validate_event
+from schemas.parsing import validate_event
 from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
 from tests.factories import ADVERTISER, AFFILIATE, event
 from tests.web import test_page as page
