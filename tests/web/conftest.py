@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,28 @@ class World:
     mixed_person: str  # someone like that whose data also reached recipients by declared disclosures only
     plain_person: str  # someone with declared disclosures only
     people: list[str]
+
+
+def world_console(
+    world: World,
+    tmp: Path,
+    token_suffix: str = "page",  # noqa: S107 - a token name, no secret
+    **options: Any,
+) -> tuple[Console, dict[str, str]]:
+    """A console over a copy of the world's store in ``tmp``, with a dpo, an auditor and a service token (secrets by
+    role, each token named ROLE-``token_suffix``) and an audit trail of its own; ``options`` go to Console."""
+    shutil.copy(world.db, tmp / "lineage.db")
+    tokens = TokenFile(tmp / "tokens.json")
+    secrets = {role: tokens.add(f"{role}-{token_suffix}", role) for role in ("dpo", "auditor", "service")}
+    console = Console(
+        SQLiteGraphStore(tmp / "lineage.db"),
+        default_policy(),
+        Pseudonymizer(TEST_KEY),
+        tokens,
+        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
+        **options,
+    )
+    return console, secrets
 
 
 @pytest.fixture(scope="session")

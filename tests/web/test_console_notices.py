@@ -4,7 +4,6 @@ sent) and the person page's panel and button, checked in headless Chromium (scre
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,13 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.pseudonym import Pseudonymizer
-from graph.sqlite_store import SQLiteGraphStore
 from lineage.cli_privacy import erasure_event
 from lineage.web.app import create_app
-from lineage.web.audit import AuditLog
 from lineage.web.console import Console
-from lineage.web.tokens import TokenFile
-from policies import default_policy
 from schemas.parsing import validate_event
 from streams.notice_sinks import FileNoticeSink
-from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
 from tests.web import test_page as page
-from tests.web.conftest import Site, World
+from tests.web.conftest import Site, World, world_console
 from tests.web.live import serving
 from tests.web.test_page import ARTIFACTS, Live, _css, _no_page_errors, _sign_in, _wait
 
@@ -82,17 +75,7 @@ def test_the_api_sends_once_records_and_acknowledges(
 @pytest.fixture(scope="module")
 def notice_live(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("notices-page")
-    shutil.copy(world.db, tmp / "lineage.db")
-    tokens = TokenFile(tmp / "tokens.json")
-    secrets = {role: tokens.add(f"{role}-page", role) for role in ("dpo", "auditor", "service")}
-    console = Console(
-        SQLiteGraphStore(tmp / "lineage.db"),
-        default_policy(),
-        Pseudonymizer(TEST_KEY),
-        tokens,
-        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
-        notice_sink=FileNoticeSink(tmp / "outbox"),
-    )
+    console, secrets = world_console(world, tmp, "page", notice_sink=FileNoticeSink(tmp / "outbox"))
     _erase(console, world.person)
     with serving(create_app(console)) as base:
         yield Live(base, console, secrets)

@@ -4,7 +4,6 @@ alert marks the flow), checked in headless Chromium at 1400 and 1024 px (screens
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -12,18 +11,12 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.pseudonym import Pseudonymizer
-from graph.sqlite_store import SQLiteGraphStore
 from lineage.web.app import create_app
-from lineage.web.audit import AuditLog
 from lineage.web.console import Console
-from lineage.web.tokens import TokenFile
-from policies import default_policy
 from schemas.parsing import validate_event
-from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
 from tests.factories import ADVERTISER, AFFILIATE, event
 from tests.web import test_page as page
-from tests.web.conftest import Site, World
+from tests.web.conftest import Site, World, world_console
 from tests.web.live import serving
 from tests.web.test_page import ARTIFACTS, Live, _css, _no_page_errors, _sign_in, _wait
 
@@ -82,16 +75,7 @@ def test_the_api_gives_the_persons_opt_outs_in_words(client: TestClient, site: S
 @pytest.fixture(scope="module")
 def opt_out_live(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("opt-outs-page")
-    shutil.copy(world.db, tmp / "lineage.db")
-    tokens = TokenFile(tmp / "tokens.json")
-    secrets = {role: tokens.add(f"{role}-page", role) for role in ("dpo", "auditor", "service")}
-    console = Console(
-        SQLiteGraphStore(tmp / "lineage.db"),
-        default_policy(),
-        Pseudonymizer(TEST_KEY),
-        tokens,
-        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
-    )
+    console, secrets = world_console(world, tmp, "page")
     _opt_out_and_sell(console)
     with serving(create_app(console)) as base:
         yield Live(base, console, secrets)

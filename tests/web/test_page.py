@@ -9,7 +9,6 @@ tests/web/install-browser.sh).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +16,11 @@ from typing import Any
 
 import pytest
 
-from graph.pseudonym import Pseudonymizer
-from graph.sqlite_store import SQLiteGraphStore
 from lineage.web.app import create_app
-from lineage.web.audit import AuditLog
 from lineage.web.console import Console
-from lineage.web.tokens import Principal, Role, TokenFile
-from policies import default_policy
+from lineage.web.tokens import Principal, Role
 from reports.registry import REPORTS
-from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
-from tests.web.conftest import World
+from tests.web.conftest import World, world_console
 from tests.web.live import serving
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -68,16 +62,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("page")
-    shutil.copy(world.db, tmp / "lineage.db")
-    tokens = TokenFile(tmp / "tokens.json")
-    secrets = {role: tokens.add(f"{role}-page", role) for role in ("dpo", "auditor", "service")}
-    console = Console(
-        SQLiteGraphStore(tmp / "lineage.db"),
-        default_policy(),
-        Pseudonymizer(TEST_KEY),
-        tokens,
-        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
-    )
+    console, secrets = world_console(world, tmp, "page")
     with serving(create_app(console)) as base:
         yield Live(base, console, secrets)
     console.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,32 +9,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.pseudonym import Pseudonymizer
-from graph.sqlite_store import SQLiteGraphStore
 from lineage.simulator import simulated_registry
 from lineage.web.app import create_app
-from lineage.web.audit import AuditLog
 from lineage.web.console import Console
-from lineage.web.tokens import TokenFile
-from policies import default_policy
-from tests.conftest import TEST_AUDIT_KEY, TEST_KEY
-from tests.web.conftest import World
+from tests.web.conftest import World, world_console
 from tests.web.live import serving
 from tests.web.test_page import Live, _css, _no_page_errors, _shot, _sign_in, _wait, browser  # noqa: F401 - a fixture
 
 
 def _console(world: World, tmp: Path, registry: bool = True) -> tuple[Console, dict[str, str]]:
-    shutil.copy(world.db, tmp / "lineage.db")
-    tokens = TokenFile(tmp / "tokens.json")
-    secrets = {role: tokens.add(f"{role}-reg", role) for role in ("dpo", "auditor", "service")}
-    console = Console(
-        SQLiteGraphStore(tmp / "lineage.db"),
-        default_policy(),
-        Pseudonymizer(TEST_KEY),
-        tokens,
-        AuditLog(tmp / "audit.jsonl", TEST_AUDIT_KEY, tmp / "audit.head"),
-        registry=simulated_registry() if registry else None,
-    )
+    console, secrets = world_console(world, tmp, "reg", registry=simulated_registry() if registry else None)
     return console, secrets
 
 
