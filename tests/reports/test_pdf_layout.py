@@ -20,7 +20,8 @@ from reports.formats import content_hash, render_html, render_pdf
 from reports.gaps import gaps_report, undeclared_groups
 from reports.ropa import ropa_report
 from schemas.parsing import validate_event
-from schemas.reports import Report, RopaReport
+from schemas.regulator_reports import RopaReport
+from schemas.reports import Report
 from streams.handler import Handler
 from tests.reports.test_reports import KEY, POLICY, _weasyprint, visible_text
 
