@@ -19,8 +19,54 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from graph import neo4j_aggregates as aggregates
-from graph import neo4j_plan as plan
 from graph.store import StoreConfigError
+
+# -- schema version 1 -> 2: evidence written one relationship per lineage edge ({rel, target, purpose}) becomes one
+# per (event, Data node) with the lists; an auto-commit query (its own transactions), run once when a store opens
+MIGRATE_EVIDENCE = """
+MATCH (e:Event) WHERE e.ns = $ns
+CALL (e) {
+  MATCH (e)-[x:EVIDENCE]->(d) WHERE x.rels IS NULL
+  WITH e, d, collect(x) AS xs
+  CREATE (e)-[:EVIDENCE {rels: [x IN xs | x.rel], targets: [x IN xs | x.target], purposes: [x IN xs | x.purpose]}]->(d)
+  FOREACH (x IN xs | DELETE x)
+} IN TRANSACTIONS OF 5000 ROWS
+"""
+
+# -- schema version 2 -> 3: events no longer keep the `batch` mark of the attempt that created them
+MIGRATE_BATCH_MARK = """
+MATCH (e:Event) WHERE e.ns = $ns AND e.batch IS NOT NULL
+CALL (e) { REMOVE e.batch } IN TRANSACTIONS OF 10000 ROWS
+"""
+
+
+# -- schema version 4 -> 5: a data event carries its evidence (categories, source, purpose, recipient) and one ABOUT
+# relationship to its person, instead of an EVIDENCE relationship to each of its Data nodes
+MIGRATE_EVENT_EVIDENCE = """
+MATCH (e:Event) WHERE e.ns = $ns AND e.categories IS NULL AND EXISTS { (e)-[:EVIDENCE]->() }
+CALL (e) {
+  MATCH (e)-[x:EVIDENCE]->(d:Data)
+  WITH e, collect(x) AS xs, collect(d.category) AS categories
+  WITH e, xs, categories,
+       reduce(acc = [], x IN xs | acc + [i IN range(0, size(x.rels) - 1) | [x.rels[i], x.targets[i]]]) AS pairs
+  SET e.categories = categories,
+      e.source = head([p IN pairs WHERE p[0] = 'COLLECTED_FROM' | p[1]]),
+      e.purpose = head([p IN pairs WHERE p[0] = 'USED_FOR' | p[1]]),
+      e.recipient = head([p IN pairs WHERE p[0] = 'SHARED_WITH' | p[1]])
+  FOREACH (x IN xs | DELETE x)
+  WITH e
+  MATCH (s:Subject {ns: e.ns, key: e.subject})
+  MERGE (e)-[:ABOUT]->(s)
+} IN TRANSACTIONS OF 5000 ROWS
+"""
+# ... and its lineage edges lose their counts and spans (read from the events since)
+MIGRATE_EDGE_COUNTS = """
+MATCH (d:Data) WHERE d.ns = $ns
+CALL (d) {
+  MATCH (d)-[e]-() WHERE e.count IS NOT NULL AND type(e) IN ['HOLDS', 'COLLECTED_FROM', 'USED_FOR', 'SHARED_WITH']
+  REMOVE e.count, e.first_seen, e.last_seen
+} IN TRANSACTIONS OF 5000 ROWS
+"""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,12 +98,12 @@ Migration = str | Callable[[str, WriteRunner, AutoRunner], None]
 # disclosed to you" (reports/notices.py), as they did. Nothing is converted, so the step to 6 is only the version
 # recorded, which makes an older privacy-lineage refuse the store rather than write tombstones without them.
 SCHEMA_VERSION = "6"
-_TO_5: tuple[Migration, ...] = (plan.MIGRATE_EVENT_EVIDENCE, plan.MIGRATE_EDGE_COUNTS)
+_TO_5: tuple[Migration, ...] = (MIGRATE_EVENT_EVIDENCE, MIGRATE_EDGE_COUNTS)
 #: what brings a store of each older version to SCHEMA_VERSION, in order (auto-commit queries, in batches, or
 #: functions running their own transactions); the aggregates are rebuilt from the events' evidence, so after it moved
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
-    "1": (plan.MIGRATE_EVIDENCE, plan.MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
-    "2": (plan.MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
+    "1": (MIGRATE_EVIDENCE, MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
+    "2": (MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
     "3": (*_TO_5, rebuild_aggregates),
     "4": _TO_5,
     "5": (),

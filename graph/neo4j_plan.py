@@ -104,13 +104,13 @@ _TARGETED = frozenset(EDGES[rel] for rel in (Rel.COLLECTED_FROM, Rel.USED_FOR, R
 # (:func:`sample_entry`: time, event id, pseudonym), so that listing alerts reads ten entries per alert instead of
 # sorting all its TRIGGERED relationships (which grew with the events: 1.5 s for 93 alerts of 84,077 triggering
 # events, measured). An alert written before ``recent`` existed has it computed from its relationships once.
-_SAMPLE_OF = (
+SAMPLE_OF = (
     "right('0000000000000' + toString({e}.occurred_at.epochSeconds + 100000000000), 13) + '.' +"
     " right('000000000' + toString({e}.occurred_at.nanosecond), 9) + ' ' + {e}.event_id + ' ' + {t}.subject"
 )
 _SCANNED_SAMPLE = (
     "COLLECT { MATCH (e:Event)-[t:TRIGGERED]->(a) WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC"
-    f" LIMIT {ALERT_SAMPLE} RETURN {_SAMPLE_OF.format(e='e', t='t')} }}"
+    f" LIMIT {ALERT_SAMPLE} RETURN {SAMPLE_OF.format(e='e', t='t')} }}"
 )
 ALERTS = f"""
 UNWIND $rows AS r WITH r, {_dt("r[3]", "r[4]")} AS first, {_dt("r[5]", "r[6]")} AS last
@@ -153,149 +153,6 @@ UNWIND $keys AS key
 MATCH (s:Subject {ns: $ns, key: key}) WHERE s.type IS NULL AND NOT EXISTS { (s)--() }
 DELETE s
 """
-
-# -- erasure: one person, everything that occurred at or before $at (see GraphStore) ---------------------
-CUTOFFS = """
-UNWIND $keys AS key
-MATCH (t:Tombstone {ns: $ns, subject: key})
-RETURN key, t.erased_at AS at, t.event_id AS event_id
-"""
-# a share an erasure covers, delivered after it: its recipient must be told too (Art. 19), with the categories it
-# received (each pair "recipient category", see _ERASE_TOMBSTONE) unless the tombstone, of an older store, kept none;
-# rows: [tombstone, recipient id, [pairs]]
-LATE_RECIPIENTS = """
-UNWIND $rows AS r
-MATCH (t:Tombstone {ns: $ns, event_id: r[0]})
-SET t.recipients = CASE WHEN r[1] IN t.recipients THEN t.recipients ELSE t.recipients + r[1] END,
-    t.received = CASE WHEN t.received IS NULL THEN null ELSE t.received + [p IN r[2] WHERE NOT p IN t.received] END
-"""
-# What each recipient received is kept as a list of strings "<recipient id> <category key>" (neither has a space;
-# Neo4j has no list of pairs): the notices sent after the evidence is gone name the categories. $received is null
-# when the erasure's pairs are not known (a tombstone re-keyed from an older store): the tombstone keeps none then.
-_ERASE_TOMBSTONE = """
-OPTIONAL MATCH (ev:Event {ns: $ns, subject: $key})
-WHERE ev.occurred_at <= $at AND ev.recipient IS NOT NULL AND size(ev.categories) > 0
-WITH ev, CASE WHEN ev IS NULL THEN [null] ELSE [c IN ev.categories | ev.recipient + ' ' + c] END AS pairs
-UNWIND pairs AS pair
-WITH collect(DISTINCT ev.recipient) AS found, collect(DISTINCT pair) AS pairs
-CREATE (t:Tombstone {ns: $ns, event_id: $event_id, subject: $key, erased_at: $at, applied_at: $now,
-                     recipients: found + [r IN $known WHERE NOT r IN found]})
-SET t.reason = $reason,
-    t.received = CASE WHEN $received IS NULL THEN null ELSE pairs + [p IN $received WHERE NOT p IN pairs] END
-"""
-# the catalogue's tie-break between events of the same instant must not keep an erased event's id (as in SQLite)
-_ERASE_SEEN_EVENT = """
-MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
-WITH collect(ev.event_id) AS ids
-MATCH (x:Recipient {ns: $ns}) WHERE x.seen_event IN ids
-SET x.seen_event = ''
-"""
-# the alerts the erased events triggered keep their latest events without them (taken before the events go)
-_ERASE_ALERT_SAMPLES = f"""
-MATCH (ev:Event {{ns: $ns, subject: $key}})-[:TRIGGERED]->(a:Alert)
-WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
-WITH DISTINCT a
-SET a.recent = COLLECT {{
-  MATCH (e:Event)-[t:TRIGGERED]->(a) WHERE NOT (e.subject = $key AND e.occurred_at <= $at AND e.kind <> 'erased')
-  WITH e, t ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT {ALERT_SAMPLE}
-  RETURN {_SAMPLE_OF.format(e="e", t="t")}
-}}
-"""
-_ERASE_EVENTS = """
-MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.occurred_at <= $at AND ev.kind <> 'erased'
-DETACH DELETE ev
-"""
-_ERASE_CONSENTS = """
-MATCH (:Subject {ns: $ns, key: $key})-[:RECORDED]->(c:Consent) WHERE c.occurred_at <= $at
-DETACH DELETE c
-"""
-# an edge stays while an event after the erasure is its evidence (usually none: the edge goes)
-_ERASE_HOLDS = """
-MATCH (:Subject {ns: $ns, key: $key})-[e:HOLDS]->(d:Data)
-WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.role = e.role AND d.category IN ev.categories }
-DELETE e
-"""
-_ERASE_EDGES = """
-MATCH (d:Data {ns: $ns, subject: $key})-[e:COLLECTED_FROM|USED_FOR|SHARED_WITH]->(t)
-WITH d, e, type(e) AS rel, coalesce(t.id, t.key) AS target
-WHERE NOT EXISTS {
-  MATCH (ev:Event {ns: $ns, subject: $key})
-  WHERE d.category IN ev.categories AND CASE rel
-    WHEN 'COLLECTED_FROM' THEN ev.source = target
-    WHEN 'USED_FOR' THEN ev.purpose = target
-    ELSE ev.recipient = target AND ev.purpose = e.purpose END
-}
-DELETE e
-"""
-_ERASE_DATA = """
-MATCH (d:Data {ns: $ns, subject: $key})
-WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE d.category IN ev.categories }
-DETACH DELETE d
-"""
-_ERASE_SUBJECT = """
-MATCH (s:Subject {ns: $ns, key: $key})
-WHERE NOT EXISTS { MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.kind <> 'erased' }
-DETACH DELETE s
-"""
-ERASURE_STATEMENTS = (
-    _ERASE_TOMBSTONE,
-    _ERASE_SEEN_EVENT,
-    _ERASE_ALERT_SAMPLES,
-    _ERASE_EVENTS,
-    _ERASE_CONSENTS,
-    _ERASE_HOLDS,
-    _ERASE_EDGES,
-    _ERASE_DATA,
-    _ERASE_SUBJECT,
-)
-
-# -- schema version 1 -> 2: evidence written one relationship per lineage edge ({rel, target, purpose}) becomes one
-# per (event, Data node) with the lists; an auto-commit query (its own transactions), run once when a store opens
-MIGRATE_EVIDENCE = """
-MATCH (e:Event) WHERE e.ns = $ns
-CALL (e) {
-  MATCH (e)-[x:EVIDENCE]->(d) WHERE x.rels IS NULL
-  WITH e, d, collect(x) AS xs
-  CREATE (e)-[:EVIDENCE {rels: [x IN xs | x.rel], targets: [x IN xs | x.target], purposes: [x IN xs | x.purpose]}]->(d)
-  FOREACH (x IN xs | DELETE x)
-} IN TRANSACTIONS OF 5000 ROWS
-"""
-
-# -- schema version 2 -> 3: events no longer keep the `batch` mark of the attempt that created them
-MIGRATE_BATCH_MARK = """
-MATCH (e:Event) WHERE e.ns = $ns AND e.batch IS NOT NULL
-CALL (e) { REMOVE e.batch } IN TRANSACTIONS OF 10000 ROWS
-"""
-
-
-# -- schema version 4 -> 5: a data event carries its evidence (categories, source, purpose, recipient) and one ABOUT
-# relationship to its person, instead of an EVIDENCE relationship to each of its Data nodes
-MIGRATE_EVENT_EVIDENCE = """
-MATCH (e:Event) WHERE e.ns = $ns AND e.categories IS NULL AND EXISTS { (e)-[:EVIDENCE]->() }
-CALL (e) {
-  MATCH (e)-[x:EVIDENCE]->(d:Data)
-  WITH e, collect(x) AS xs, collect(d.category) AS categories
-  WITH e, xs, categories,
-       reduce(acc = [], x IN xs | acc + [i IN range(0, size(x.rels) - 1) | [x.rels[i], x.targets[i]]]) AS pairs
-  SET e.categories = categories,
-      e.source = head([p IN pairs WHERE p[0] = 'COLLECTED_FROM' | p[1]]),
-      e.purpose = head([p IN pairs WHERE p[0] = 'USED_FOR' | p[1]]),
-      e.recipient = head([p IN pairs WHERE p[0] = 'SHARED_WITH' | p[1]])
-  FOREACH (x IN xs | DELETE x)
-  WITH e
-  MATCH (s:Subject {ns: e.ns, key: e.subject})
-  MERGE (e)-[:ABOUT]->(s)
-} IN TRANSACTIONS OF 5000 ROWS
-"""
-# ... and its lineage edges lose their counts and spans (read from the events since)
-MIGRATE_EDGE_COUNTS = """
-MATCH (d:Data) WHERE d.ns = $ns
-CALL (d) {
-  MATCH (d)-[e]-() WHERE e.count IS NOT NULL AND type(e) IN ['HOLDS', 'COLLECTED_FROM', 'USED_FOR', 'SHARED_WITH']
-  REMOVE e.count, e.first_seen, e.last_seen
-} IN TRANSACTIONS OF 5000 ROWS
-"""
-
 
 # -- planning ----------------------------------------------------------------------------------------------------
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -476,19 +333,3 @@ def catalogue(batch: Sequence[ChangeSet]) -> list[Statement]:
         elif q == SOURCES:
             out.append((q, rows))
     return out
-
-
-def received_pair(recipient: str, category: str) -> str:
-    """One (recipient, category) pair as a tombstone keeps it (see _ERASE_TOMBSTONE)."""
-    return f"{recipient} {category}"
-
-
-def late_recipients(covered: Iterable[tuple[ChangeSet, str]]) -> list[list[Any]]:
-    """The rows of LATE_RECIPIENTS for the disclosures (change set, covering tombstone's event id) an erasure
-    covers: per tombstone and recipient, the pairs of the categories it received."""
-    pairs: dict[tuple[str, str], set[str]] = {}
-    for cs, tombstone in covered:
-        if cs.recipient is not None:
-            rid = cs.recipient.id
-            pairs.setdefault((tombstone, rid), set()).update(received_pair(rid, c) for c in cs.categories)
-    return [[t, rid, sorted(p)] for (t, rid), p in sorted(pairs.items())]

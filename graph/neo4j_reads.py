@@ -16,7 +16,7 @@ from graph.store import Catalogue
 from policies.consent import ConsentRecord, stored_signal
 from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage, RecipientRef, SourceRef, WhoHas
 
-# -- erasure reads (the write Cypher is in graph/neo4j_plan.py) ------------------------------------
+# -- erasure reads (the write Cypher is in graph/neo4j_erasure.py) ------------------------------------
 TOMBSTONES = """
 UNWIND $keys AS key
 MATCH (t:Tombstone {ns: $ns, subject: key})

@@ -1,6 +1,6 @@
 """The Neo4j store's writes, run in the transaction its write hook holds (graph/neo4j_store.py): one batch's whole
 transaction (:func:`apply_batch`), the people locked, the events merged (with their evidence) and their Data nodes,
-the lineage statements of graph/neo4j_plan.py, erasures."""
+the lineage statements of graph/neo4j_plan.py, erasures (graph/neo4j_erasure.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import neo4j
 
 from graph import neo4j_aggregates as aggregates
+from graph import neo4j_erasure as erasure
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
 from graph.aggregates import Aggregator, Pending
@@ -87,10 +88,10 @@ def erase(tx: neo4j.ManagedTransaction, namespace: str, cs: ChangeSet, token: st
         "now": now,
         "reason": er.reason,
         "known": list(er.recipients),
-        "received": None if er.received is None else [plan.received_pair(r, c) for r, c in er.received],
+        "received": None if er.received is None else [erasure.received_pair(r, c) for r, c in er.received],
     }
     aggregates.erase(tx, namespace, er.subject, er.occurred_at)  # while the events it takes away are there
-    for statement in plan.ERASURE_STATEMENTS:
+    for statement in erasure.ERASURE_STATEMENTS:
         tx.run(statement, params).consume()
     return True
 
@@ -127,7 +128,7 @@ def apply_batch(
     if not done:
         lock_people(tx, ns, people)  # before their tombstones are read
     tombstones: dict[str, list[tuple[datetime, str]]] = {}
-    for r in tx.run(plan.CUTOFFS, keys=batch.keys, ns=ns) if batch.keys else ():
+    for r in tx.run(erasure.CUTOFFS, keys=batch.keys, ns=ns) if batch.keys else ():
         tombstones.setdefault(r["key"], []).append((reads.utc(r["at"]), r["event_id"]))
     if done:  # the earlier attempt committed: report what it did, write nothing
         found = set(done)
@@ -155,7 +156,7 @@ def apply_batch(
         for query, statement_rows in plan.catalogue([cs for cs, _ in covered]):
             if statement_rows:
                 tx.run(query, rows=statement_rows, ns=ns).consume()
-        tx.run(plan.LATE_RECIPIENTS, rows=plan.late_recipients(covered), ns=ns).consume()
+        tx.run(erasure.LATE_RECIPIENTS, rows=erasure.late_recipients(covered), ns=ns).consume()
     suppressed = [cs.event.event_id for cs, _ in covered]
     fresh: list[ChangeSet] = []
     if kept:
