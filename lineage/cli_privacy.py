@@ -76,7 +76,7 @@ def _tombstone_json(t: Tombstone) -> dict[str, Any]:
 # -- erase ----------------------------------------------------------------------------------------
 def cmd_erase(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import build_handler
-    from reports.access import art19_report
+    from reports.art19 import art19_report
     from schemas.parsing import EventError, validate_event
 
     dead_letter_files = _existing_files(args.dead_letters or [])
@@ -193,7 +193,7 @@ def _write_art19(out: TextIO, report: Art19Report) -> None:
 def _erase_dry_run(args: argparse.Namespace, settings: Settings, files: list[Path], out: TextIO) -> int:
     """What `lineage erase` would do, read from the store as it is; nothing is written anywhere."""
     from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
-    from reports.access import art19_report
+    from reports.art19 import art19_report
     from streams.deadletter import dead_letters_naming
 
     key = pseudonymizer(settings, create=False)

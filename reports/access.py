@@ -11,7 +11,6 @@ from typing import Any
 
 from graph.store import GraphStore
 from policies.sale import SHARED, SOLD
-from reports.notices import notice_rows, notices_statement, statuses
 from reports.transfers import Recipient, transfer_items, transfer_rows, transfers_statement
 from reports.vocab import (
     EEA,
@@ -33,7 +32,6 @@ from schemas.policy import Organisation, Policy
 from schemas.recipients import RecipientRegistry
 from schemas.reports import (
     AccessReport,
-    Art19Report,
     CountryRecipients,
     HeldCategory,
     Labelled,
@@ -73,13 +71,6 @@ RIGHTS: tuple[RightInfo, ...] = (
     RightInfo(right="No discrimination", provision="CCPA §1798.125",
               statement="You will not be treated differently for using these rights."),
 )
-
-ART19_OBLIGATION = (
-    "GDPR Art. 19: the controller communicates any rectification (Art. 16), erasure (Art. 17(1)) or restriction "
-    "(Art. 18) of personal data to each recipient to whom the data have been disclosed, unless this proves "
-    "impossible or involves disproportionate effort, and tells the person about those recipients if they ask."
-)
-
 
 def _country_flags(country: str | None, region: frozenset[str] | None) -> tuple[bool | None, bool | None]:
     if country is None:
@@ -138,7 +129,7 @@ def _share_ids_in(
     return {e for e, at in store.occurred(ids).items() if in_period(at, since, until)}
 
 
-def _recipients(
+def recipient_disclosures(
     found: WhoHas | None,
     vocab: Vocabulary,
     period: tuple[set[str] | None, datetime | None, datetime | None],
@@ -221,7 +212,8 @@ def access_report(
     )
     held = [c for c in (found.categories if found else []) if overlaps(c.first_seen, c.last_seen, since, until)]
     kinds: dict[str, dict[str, frozenset[str]]] = {}
-    recipients = _recipients(found, vocab, (_share_ids_in(store, found, since, until), since, until), area, kinds)
+    shares = (_share_ids_in(store, found, since, until), since, until)
+    recipients = recipient_disclosures(found, vocab, shares, area, kinds)
 
     categories = [
         HeldCategory(
@@ -389,56 +381,8 @@ def _transfers(
     )
 
 
-def art19_report(
-    store: GraphStore,
-    pseudonymizer: Pseudonym,
-    subject_id: str,
-    policy: Policy | None = None,
-    *,
-    now: datetime | None = None,
-    controller: Organisation | None = None,
-    registry: RecipientRegistry | None = None,
-) -> Art19Report:
-    """Every recipient to tell of a rectification, erasure or restriction of one person's data (GDPR Art. 19), and
-    for each of the person's erasures, each recipient on its list and where its notice stands (reports/notices.py)."""
-    if policy is None:
-        from policies import default_policy
-
-        policy = default_policy()
-    vocab = Vocabulary(policy)
-    key = pseudonymizer(subject_id)
-    found = store.who_has(key)
-    recipients = _recipients(found, vocab, (None, None, None), None)
-    notices = statuses(store, key, registry)
-    missing = [r.id for r in recipients if not r.contact]
-    statement = (
-        f"{len(recipients)} recipient(s) to notify: {names(r.name for r in recipients)}."
-        + (f" {len(missing)} of them have no recorded contact details." if missing else "")
-        if recipients
-        else "No recipient to notify is recorded now: the person's erasure deleted the evidence of disclosures; the "
-        "recipients on its Art. 19 list are under the notices."
-        if notices
-        else "No recipient to notify, as no disclosure of this person's data is recorded."
-    )
-    return Art19Report(
-        header=make_header(
-            policy, "Recipients to notify of a rectification, erasure or restriction", "GDPR Art. 19",
-            make_period(None, None), now, controller,
-        ),
-        subject_id=subject_id,
-        data_found=bool(found and found.categories),
-        obligation=ART19_OBLIGATION,
-        recipients=recipients,
-        recipients_statement=statement,
-        recipients_without_contact=missing,
-        evidence_event_ids=sorted({e for r in recipients for e in r.event_ids}),
-        notices=notices,
-        notices_statement=notices_statement(notices, erased=bool(store.erasures([key]).get(key))),
-    )
-
-
 # -- tables (the CSV form) ----------------------------------------------------------------------------
-def _recipient_rows(items: list[RecipientDisclosure]) -> Table:
+def recipient_rows(items: list[RecipientDisclosure]) -> Table:
     head = ["recipient_id", "name", "type", "country", "in_eea", "contact", "categories", "purposes",
             "ccpa_disclosure", "first_shared_at", "last_shared_at", "event_ids"]
     rows = [[r.id, r.name, r.type, r.country, r.in_eea, r.contact, r.categories, r.purposes, r.ccpa_disclosure,
@@ -449,7 +393,7 @@ def _recipient_rows(items: list[RecipientDisclosure]) -> Table:
 def access_tables(report: AccessReport) -> dict[str, Table]:
     """The access report's tables: recipients, categories, sources."""
     return {
-        "recipients": _recipient_rows(report.recipients),
+        "recipients": recipient_rows(report.recipients),
         "categories": (
             ["category", "label", "ccpa_category", "roles", "sources", "purposes", "first_seen", "last_seen",
              "event_count"],
@@ -462,8 +406,3 @@ def access_tables(report: AccessReport) -> dict[str, Table]:
         ),
         "transfers": transfer_rows(report.transfers.transfers),
     }
-
-
-def art19_tables(report: Art19Report) -> dict[str, Table]:
-    """The Art. 19 report's tables: the recipients to notify, and the notices of the person's erasures."""
-    return {"recipients": _recipient_rows(report.recipients), "notices": notice_rows(report.notices)}

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from graph.store import GraphStore
-from reports import access, ccpa, gaps, ropa
+from reports import access, art19, ccpa, gaps, ropa
 from reports.vocab import Table
 from schemas.policy import Organisation, Policy
 from schemas.recipients import RecipientRegistry
@@ -83,7 +83,7 @@ def _access(r: ReportRequest) -> AccessReport:
 
 def _art19(r: ReportRequest) -> Art19Report:
     subject, key = r.person()
-    return access.art19_report(r.store, key, subject, r.policy, controller=r.controller, registry=r.registry)
+    return art19.art19_report(r.store, key, subject, r.policy, controller=r.controller, registry=r.registry)
 
 
 _KINDS: tuple[ReportKind[Any], ...] = (
@@ -106,7 +106,7 @@ _KINDS: tuple[ReportKind[Any], ...] = (
         "GDPR Art. 19: recipients to notify of a rectification, erasure or restriction",
         Art19Report,
         _art19,
-        access.art19_tables,
+        art19.art19_tables,
         ("recipients", "notices"),
         per_person=True,
         period=False,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graph.store import GraphStore
-from reports.access import art19_report
+from reports.art19 import art19_report
 from reports.notices import notice_id, statuses
 from schemas.notices import NoticeRecord, RequestKind
 from schemas.recipients import PersonReference, RecipientRegistry, RegisteredRecipient

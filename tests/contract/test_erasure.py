@@ -11,7 +11,7 @@ from graph.aggregate_reads import evidence
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies import default_policy
-from reports.access import art19_report
+from reports.art19 import art19_report
 from schemas.parsing import validate_event
 from streams.handler import Handler, HandleResult
 from tests.conftest import TEST_KEY

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
-from reports.access import access_report, art19_report
+from reports.access import access_report
+from reports.art19 import art19_report
 from reports.ccpa import ccpa_report
 from reports.gaps import gaps_report
 from reports.ropa import ropa_report

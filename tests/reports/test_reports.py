@@ -15,7 +15,8 @@ from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from graph.store import GraphStore
 from policies import default_policy
-from reports.access import access_report, art19_report
+from reports.access import access_report
+from reports.art19 import art19_report
 from reports.ccpa import ccpa_report, preceding_12_months
 from reports.formats import ReportFormatError, render_csv, render_html, render_json, render_pdf, tables
 from reports.gaps import gaps_report
