@@ -18,7 +18,7 @@ from typing import Any
 
 from graph.aggregates import Delta, Unit, day_date, day_of, facts_delta, month_of, month_start
 from graph.changes import EventFacts
-from graph.neo4j_plan import from_epoch
+from graph.neo4j_plan import epoch_seconds, from_epoch
 from graph.store import AggregateRow
 
 _DATA_KINDS = ["collected", "used", "shared"]
@@ -63,12 +63,12 @@ MATCH (u:AggUnit {ns: $ns, id: id})-[:COUNTS_IN]->(x:AggKey)
 RETURN id, collect([x.ref, x.rollup, x.key]) AS keys
 """
 # a person's data events (of [since, until), when given), with what aggregates need to count them
-FACTS = """
+FACTS = f"""
 UNWIND $keys AS key
-MATCH (e:Event {ns: $ns, subject: key})
+MATCH (e:Event {{ns: $ns, subject: key}})
 WHERE e.kind IN $kinds AND ($since IS NULL OR e.occurred_at >= $since) AND ($until IS NULL OR e.occurred_at < $until)
-RETURN e.event_id AS id, e.kind AS kind, e.occurred_at.epochSeconds AS s, e.occurred_at.nanosecond AS n, key AS subject,
-       coalesce(e.subject_type, '') AS type,
+RETURN e.event_id AS id, e.kind AS kind, {epoch_seconds("e.occurred_at")} AS s, e.occurred_at.nanosecond AS n,
+       key AS subject, coalesce(e.subject_type, '') AS type,
        e.role AS role, coalesce(e.categories, []) AS categories, e.source AS source, e.purpose AS purpose,
        e.recipient AS recipient, [(e)-[:TRIGGERED]->(a:Alert) | a.alert_id] AS alerts
 ORDER BY key, s, n, id

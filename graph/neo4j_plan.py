@@ -25,6 +25,13 @@ def _dt(seconds: str, nanos: str) -> str:
     return f"datetime({{epochSeconds: {seconds}, nanosecond: {nanos}}})"
 
 
+def epoch_seconds(instant: str) -> str:
+    """Cypher for the whole seconds since 1970 of a stored (UTC) instant, rounded down as :func:`epoch` does: Neo4j's
+    ``epochSeconds`` rounds towards zero, one second late for an instant before 1970 with a fraction (its
+    ``nanosecond`` is the fraction of the second, counted forwards)."""
+    return f"{instant}.epochSeconds - CASE WHEN {instant}.nanosecond > 0 AND {instant}.year < 1970 THEN 1 ELSE 0 END"
+
+
 # -- Data nodes, events and evidence -----------------------------------------------------------------------
 # The batch's Data nodes first, once each (rows [data id, subject, category], sorted by id), returning their element
 # ids (one record of [id, element id] pairs: a record per row costs the driver more than the rest): the lineage edges
@@ -105,7 +112,7 @@ _TARGETED = frozenset(EDGES[rel] for rel in (Rel.COLLECTED_FROM, Rel.USED_FOR, R
 # sorting all its TRIGGERED relationships (which grew with the events: 1.5 s for 93 alerts of 84,077 triggering
 # events, measured). An alert written before ``recent`` existed has it computed from its relationships once.
 SAMPLE_OF = (
-    "right('0000000000000' + toString({e}.occurred_at.epochSeconds + 100000000000), 13) + '.' +"
+    "right('0000000000000' + toString(" + epoch_seconds("{e}.occurred_at") + " + 100000000000), 13) + '.' +"
     " right('000000000' + toString({e}.occurred_at.nanosecond), 9) + ' ' + {e}.event_id + ' ' + {t}.subject"
 )
 _SCANNED_SAMPLE = (

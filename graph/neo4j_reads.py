@@ -11,7 +11,7 @@ from typing import Any
 import neo4j
 
 from graph.changes import Tombstone, received_pairs
-from graph.neo4j_plan import from_epoch
+from graph.neo4j_plan import epoch_seconds, from_epoch
 from graph.store import Catalogue
 from policies.consent import ConsentRecord, stored_signal
 from schemas.answers import Alert, CategoryLineage, PersonFlow, RecipientLineage, RecipientRef, SourceRef, WhoHas
@@ -39,9 +39,9 @@ RETURN d.category AS category,
     AS shares
 """
 # the person's data events, each the evidence of the lineage edges its fields give (graph.changes.edge_keys)
-EVIDENCE = """
-MATCH (ev:Event {ns: $ns, subject: $key}) WHERE ev.categories IS NOT NULL
-RETURN ev.event_id AS id, ev.occurred_at.epochSeconds AS s, ev.occurred_at.nanosecond AS n, ev.role AS role,
+EVIDENCE = f"""
+MATCH (ev:Event {{ns: $ns, subject: $key}}) WHERE ev.categories IS NOT NULL
+RETURN ev.event_id AS id, {epoch_seconds("ev.occurred_at")} AS s, ev.occurred_at.nanosecond AS n, ev.role AS role,
        ev.categories AS categories, ev.purpose AS purpose,
        ev.recipient AS recipient
 """
@@ -97,7 +97,7 @@ def occurred(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> dict[str,
     """When each of these recorded events occurred (UTC)."""
     query = (
         "UNWIND $ids AS id MATCH (e:Event {ns: $ns, event_id: id})"
-        " RETURN id, e.occurred_at.epochSeconds AS s, e.occurred_at.nanosecond AS n"
+        f" RETURN id, {epoch_seconds('e.occurred_at')} AS s, e.occurred_at.nanosecond AS n"
     )
     return {r["id"]: from_epoch(r["s"], r["n"]) for r in tx.run(query, ids=ids, ns=ns)}
 
