@@ -115,7 +115,8 @@ PERIODS = (
     (datetime(2026, 2, 28, 12, tzinfo=UTC), datetime(2026, 3, 2, 6, tzinfo=UTC)),  # across a month, inside days
     (datetime(2026, 3, 15, tzinfo=UTC), None),
     (None, datetime(2026, 3, 31, 23, tzinfo=UTC)),
-    (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)),
+    (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)),  # the whole history: the totals
+    (datetime(2026, 2, 27, 12, tzinfo=UTC), datetime(2026, 4, 30, 13, tzinfo=UTC)),  # the same, partial days
 )
 
 
