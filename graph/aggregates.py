@@ -233,9 +233,16 @@ class _Person:
     tombstones: int
     units: dict[str, set[int]] = field(default_factory=dict)
     complete: bool = False
+    size: int = 0  # entries held: a unit and each of its months count one (kept as they are added)
 
-    def size(self) -> int:
-        return len(self.units) + sum(len(m) for m in self.units.values())
+    def add(self, unit: str, months: Iterable[int] = ()) -> None:
+        held = self.units.get(unit)
+        if held is None:
+            held = self.units[unit] = set()
+            self.size += 1
+        before = len(held)
+        held.update(months)
+        self.size += len(held) - before
 
 
 @dataclass(slots=True)
@@ -357,7 +364,12 @@ class Aggregator:
             else:  # trusted, and all the person's units known: those this object remembers
                 before = self._people[person].units
             new = {ref for u in units for ref in units_of[u].keys}
-            new.difference_update(ref for u in before if u in units_of for ref in units_of[u].keys)
+            for u in before:  # the keys a recorded unit already reaches gain nobody
+                known = units_of.get(u)
+                if known is not None and not new.isdisjoint(known.keys):
+                    new.difference_update(known.keys)
+                    if not new:
+                        break
             for ref in new:
                 out[ref] = out.get(ref, 0) + 1
         return out
@@ -376,16 +388,16 @@ class Aggregator:
             entry = self._people.get(person)
             if entry is None or entry.tombstones != n:
                 if entry is not None:
-                    self._size -= entry.size()
+                    self._size -= entry.size
                 entry = self._people[person] = _Person(n)
-            before = entry.size()
+            before = entry.size
             if person in pending.read:
                 entry.complete = True
                 for unit in pending.read[person]:
-                    entry.units.setdefault(unit, set())
+                    entry.add(unit)
             for unit, months in pending.written[person].items():
-                entry.units.setdefault(unit, set()).update(months)
-            self._size += entry.size() - before
+                entry.add(unit, months)
+            self._size += entry.size - before
         if self._size > self._limit:
             self.forget()
 
