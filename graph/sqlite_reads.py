@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,18 +55,35 @@ def tombstone(row: Sequence[Any]) -> Tombstone:
     )
 
 
+# A person's data events grouped by everything their edges follow from (graph.changes.edge_keys: a HOLDS per listed
+# category with the role, COLLECTED_FROM the source, USED_FOR the purpose, SHARED_WITH the recipient when there is a
+# purpose): one row per group with its span and count, the categories expanded per group in Python, so that who-has
+# costs the person's distinct flows rather than their events times their categories. An event is in one group, so
+# the groups' counts add up per category and per flow. Measured (CPU per person, 200 people, SQLite file): 2.63 ->
+# 1.91 ms at ~216 events a person, 9.03 -> 4.09 ms at ~684, against expanding every event into its edges here.
+_GROUPS = """
+SELECT e.categories, e.role, e.source, e.purpose, iif(e.purpose IS NULL, NULL, e.recipient),
+       min(e.occurred_at), max(e.occurred_at), count(*)
+FROM events e
+WHERE e.subject = ? AND e.categories IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5
+"""
+# the disclosures' event ids, the only ids who-has lists (a recipient's evidence)
+_SHARE_IDS = """
+SELECT DISTINCT e.recipient, e.event_id FROM events e
+WHERE e.subject = ? AND e.categories IS NOT NULL AND e.recipient IS NOT NULL AND e.purpose IS NOT NULL
+  AND json_array_length(e.categories) > 0
+"""
+
+
 def who_has(db: sqlite3.Connection, subject: str) -> WhoHas | None:
     """Everything known of one person's data (by pseudonym), or None when the person is unknown."""
     row = db.execute("SELECT type FROM subjects WHERE key = ?", (subject,)).fetchone()
     if row is None:
         return None
-    mine = EDGES.format(events="events", where="e.subject = ?")
-    evidence = db.execute(
-        f"SELECT rel, category, target, purpose, event_id, occurred_at FROM ({mine})",  # noqa: S608 - fixed
-        (subject,),
-    ).fetchall()
-    source_ids = sorted({r[2] for r in evidence if r[0] == _COLLECTED_FROM})
-    recipient_ids = sorted({r[2] for r in evidence if r[0] == _SHARED_WITH})
+    groups = db.execute(_GROUPS, (subject,)).fetchall()
+    source_ids = sorted({g[2] for g in groups if g[2] is not None})
+    recipient_ids = sorted({g[4] for g in groups if g[4] is not None})
     sources = {
         r[0]: SourceRef(type=r[1], name=r[2])
         for r in db.execute(
@@ -82,63 +99,84 @@ def who_has(db: sqlite3.Connection, subject: str) -> WhoHas | None:
             recipient_ids,
         )
     }
-    return _assemble(subject, row[0], evidence, sources, recipients)
+    share_ids: dict[str, list[str]] = {}
+    if recipient_ids:
+        for rid, event_id in db.execute(_SHARE_IDS, (subject,)):
+            share_ids.setdefault(rid, []).append(event_id)
+    return _assemble(subject, row[0], groups, sources, recipients, share_ids)
+
+
+def _span(spans: dict[Any, tuple[str, str]], key: Any, lo: str, hi: str) -> None:
+    old = spans.get(key)
+    spans[key] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+
+
+Group = tuple[str, str, str | None, str | None, str | None, str, str, int]
+
+
+def _per_category(groups: list[Group]) -> Iterator[Group]:
+    """Each group once per category its events list (as a JSON array; once each, if one is listed twice)."""
+    lists: dict[str, list[str]] = {}
+    for categories, *rest in groups:
+        listed = lists.get(categories)
+        if listed is None:
+            listed = lists[categories] = list(dict.fromkeys(json.loads(categories)))
+        for category in listed:
+            yield (category, *rest)  # type: ignore[misc]
 
 
 def _assemble(
     subject: str,
     subject_type: str,
-    evidence: list[tuple[str, str, str, str, str, str]],
+    groups: list[Group],
     sources: dict[str, SourceRef],
     recipients: dict[str, tuple[str, str, str, str | None, str | None]],
+    share_ids: dict[str, list[str]],
 ) -> WhoHas:
-    """The answer from one person's evidence rows (rel, category, target, purpose, event id, occurred_at)."""
-    cats: dict[str, dict[str, set[str]]] = {}
+    """The answer from one person's groups of events (see :data:`_GROUPS`)."""
+    cats: dict[str, tuple[set[str], set[str], set[str]]] = {}  # roles, sources, purposes
+    count: dict[str, int] = {}
     span: dict[str, tuple[str, str]] = {}
-    recs: dict[str, dict[str, set[str]]] = {}
+    recs: dict[str, tuple[set[str], set[str]]] = {}  # categories, purposes
     rspan: dict[str, tuple[str, str]] = {}
-    flows: dict[tuple[str, str, str], tuple[str, str, set[str]]] = {}  # (category, purpose, recipient or '')
-
-    def flow(key: tuple[str, str, str], event_id: str, at: str) -> None:
-        lo, hi, ids = flows.get(key, (at, at, set()))
-        ids.add(event_id)
-        flows[key] = (min(lo, at), max(hi, at), ids)
-
-    for rel, category, target, purpose, event_id, at in evidence:
-        c = cats.setdefault(category, {"roles": set(), "sources": set(), "purposes": set(), "events": set()})
-        if rel == _HOLDS:
-            c["roles"].add(target)
-            c["events"].add(event_id)
-            lo, hi = span.get(category, (at, at))
-            span[category] = (min(lo, at), max(hi, at))
-        elif rel == _COLLECTED_FROM:
-            c["sources"].add(target)
-        elif rel == _USED_FOR:
-            c["purposes"].add(target)
-            flow((category, target, ""), event_id, at)
-        elif rel == _SHARED_WITH:
-            c["purposes"].add(purpose)
-            flow((category, purpose, target), event_id, at)
-            r = recs.setdefault(target, {"categories": set(), "purposes": set(), "events": set()})
-            r["categories"].add(category)
-            r["purposes"].add(purpose)
-            r["events"].add(event_id)
-            lo, hi = rspan.get(target, (at, at))
-            rspan[target] = (min(lo, at), max(hi, at))
+    flows: dict[tuple[str, str, str], int] = {}  # (category, purpose, recipient or '') -> events
+    fspan: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for category, role, source, purpose, recipient, lo, hi, n in _per_category(groups):
+        roles, srcs, purposes = cats.setdefault(category, (set(), set(), set()))
+        roles.add(role)
+        count[category] = count.get(category, 0) + n
+        _span(span, category, lo, hi)
+        if source is not None:
+            srcs.add(source)
+        if purpose is None:
+            continue
+        purposes.add(purpose)
+        use = (category, purpose, "")
+        flows[use] = flows.get(use, 0) + n
+        _span(fspan, use, lo, hi)
+        if recipient is None:
+            continue
+        share = (category, purpose, recipient)
+        flows[share] = flows.get(share, 0) + n
+        _span(fspan, share, lo, hi)
+        r_cats, r_purposes = recs.setdefault(recipient, (set(), set()))
+        r_cats.add(category)
+        r_purposes.add(purpose)
+        _span(rspan, recipient, lo, hi)
     categories = [
         CategoryLineage(
             category=key,
-            roles=sorted(c["roles"]),
-            sources=sorted((sources[s] for s in c["sources"] if s in sources), key=lambda s: (s.type, s.name or "")),
-            purposes=sorted(c["purposes"]),
+            roles=sorted(roles),
+            sources=sorted((sources[s] for s in srcs if s in sources), key=lambda s: (s.type, s.name or "")),
+            purposes=sorted(purposes),
             first_seen=parse_ts(span[key][0]),
             last_seen=parse_ts(span[key][1]),
-            event_count=len(c["events"]),
+            event_count=count[key],
         )
-        for key, c in sorted(cats.items())
+        for key, (roles, srcs, purposes) in sorted(cats.items())
     ]
     out_recipients = []
-    for rid, r in sorted(recs.items()):
+    for rid, (r_cats, r_purposes) in sorted(recs.items()):
         _, name, rtype, country, contact = recipients[rid]
         out_recipients.append(
             RecipientLineage(
@@ -147,19 +185,20 @@ def _assemble(
                 type=rtype,
                 country=country,
                 contact=contact,
-                categories=sorted(r["categories"]),
-                purposes=sorted(r["purposes"]),
+                categories=sorted(r_cats),
+                purposes=sorted(r_purposes),
                 first_shared_at=parse_ts(rspan[rid][0]),
                 last_shared_at=parse_ts(rspan[rid][1]),
-                event_ids=sorted(r["events"]),
+                event_ids=sorted(share_ids.get(rid, ())),
             )
         )
     person_flows = [
         PersonFlow(
-            category=c, purpose=p, recipient=r or None, first_seen=parse_ts(lo), last_seen=parse_ts(hi), events=len(ids)
+            category=c, purpose=p, recipient=r or None, first_seen=parse_ts(fspan[c, p, r][0]),
+            last_seen=parse_ts(fspan[c, p, r][1]), events=n,
         )
-        for (c, p, r), (lo, hi, ids) in sorted(flows.items())
-    ]
+        for (c, p, r), n in sorted(flows.items())
+    ]  # fmt: skip
     return WhoHas(
         subject=subject,
         subject_type=subject_type,
