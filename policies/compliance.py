@@ -102,6 +102,7 @@ class PolicyEvaluator(DisclosureRules):
         # Bounded by the taxonomy: keys are taxonomy keys, roles and recipient types.
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._compliant: set[tuple[Any, ...]] = set()  # shapes of events that raise no finding (see evaluate)
+        self._found: dict[tuple[Any, ...], tuple[Finding, ...]] = {}  # the findings of the other shapes (_evaluate)
         self.sales = SaleClassifier(policy)  # which disclosures are a sale or sharing under the CCPA
 
     # -- declarations ---------------------------------------------------------------------------
@@ -158,20 +159,26 @@ class PolicyEvaluator(DisclosureRules):
             (event.recipient.type, event.recipient.country) if isinstance(event, DataShared) else None,
             aggregated,
         )
-        if shape in self._compliant and not consent_matters:
+        # A person who withdrew or opted out has their events judged for consent too; the declarations' part is
+        # still known from the shape (skipped when it raises nothing).
+        known = shape in self._compliant
+        if known and not consent_matters:
             return ()
-        findings = self._evaluate(event, subject, consent if consent_matters else None, aggregated)
-        if not consent_matters and not findings:
-            if len(self._compliant) >= _SHAPES:
-                self._compliant.clear()
-            self._compliant.add(shape)
-        return findings
+        return self._evaluate(
+            event, subject, consent if consent_matters else None, aggregated, None if known else shape
+        )
 
     def _evaluate(
-        self, event: DataEvent, subject: str, consent: ConsentState | None, aggregated: bool
+        self,
+        event: DataEvent,
+        subject: str,
+        consent: ConsentState | None,
+        aggregated: bool,
+        shape: tuple[Any, ...] | None,
     ) -> tuple[Finding, ...]:
+        """The findings of the declarations (``shape`` None: the event's shape is known to raise none, so they are
+        not looked at; else the shape is remembered, with its findings if it raises some), then of ``consent``."""
         findings: list[Finding] = []
-        role = event.role
         recipient_id = recipient_type = ""
         if isinstance(event, DataShared):
             recipient_id, recipient_type = event.recipient.id, event.recipient.type.value
@@ -203,6 +210,30 @@ class PolicyEvaluator(DisclosureRules):
                 )
             )
 
+        if shape is not None:
+            # what the declarations say depends on the shape and the recipient alone (its id is in some reasons): an
+            # event of a shape that broke them before gets the same findings, with its own id, time and person
+            key = (shape, recipient_id)
+            template = self._found.get(key)
+            if template is not None:
+                at = event.occurred_at.astimezone(UTC)
+                findings.extend(f.for_event(event.event_id, at, subject) for f in template)
+            else:
+                self._declared_findings(add, event, aggregated)
+                if len(self._compliant) + len(self._found) >= _SHAPES:
+                    self._compliant.clear()
+                    self._found.clear()
+                if findings:
+                    self._found[key] = tuple(findings)
+                else:
+                    self._compliant.add(shape)
+        if consent is not None and event.purpose is not None:
+            self._consent_findings(add, event, event.purpose, consent.records)
+        return tuple(findings)
+
+    def _declared_findings(self, add: Callable[..., None], event: DataEvent, aggregated: bool) -> None:
+        """What the declarations say of the event, category by category."""
+        role = event.role
         for category in event.data_categories:
             declared = self._declared_collections(category, role)
             if not declared:
@@ -218,9 +249,6 @@ class PolicyEvaluator(DisclosureRules):
                     self._purpose_finding(add, role, category, event.purpose)
             elif isinstance(event, DataShared):
                 self._share_findings(add, role, category, event.purpose, event.recipient, aggregated)
-        if consent is not None and event.purpose is not None:
-            self._consent_findings(add, event, event.purpose, consent.records)
-        return tuple(findings)
 
     def _category_finding(self, add: Callable[..., None], category: str, role: Role) -> None:
         special = any(covers(s, category) for s in SPECIAL_CATEGORIES)
@@ -287,6 +315,8 @@ class PolicyEvaluator(DisclosureRules):
         """
         at = event.occurred_at.astimezone(UTC)
         earlier = [r for r in records if r.occurred_at < at]
+        if not earlier:
+            return
         opted_out = [r for r in earlier if r.kind == "opted_out" and r.purposes != (SALE_AND_SHARING,)]
         no_sale = [r for r in earlier if r.kind == "opted_out" and r.purposes == (SALE_AND_SHARING,)]
         for category in event.data_categories:
@@ -298,6 +328,9 @@ class PolicyEvaluator(DisclosureRules):
                 and (any(covers(p, purpose) for p in r.purposes) if r.purposes else not _exempt(purpose))
                 and (not r.categories or any(covers(c, category) for c in r.categories))
             ]
+            sale = self.sales.after_opt_out(event, category, purpose, no_sale[-1]) if no_sale else None
+            if not (opted or sale or withdrawn):
+                continue
             what = "disclosed to " + event.recipient.id if isinstance(event, DataShared) else event.kind
             clause = self._permission_clause(event, category, purpose)
             if opted:
@@ -310,7 +343,6 @@ class PolicyEvaluator(DisclosureRules):
                     f"{category!r} {what} for {purpose!r} after its subject opted out of {r.purposes[0]!r}",
                     clause,
                 )
-            sale = self.sales.after_opt_out(event, category, purpose, no_sale[-1]) if no_sale else None
             if sale is not None:  # the clause marking it a sale or sharing, else the one that would allow it
                 add(SALE_AFTER_OPT_OUT, category, sale[0], sale[1] if sale[1] != NO_CLAUSE else clause)
             if withdrawn:

@@ -24,6 +24,25 @@ class Finding:
     clause_text: str
     policy_version: str
 
+    def for_event(self, event_id: str, occurred_at: datetime, subject: str) -> Finding:
+        """The same finding raised by another event, at its time and about its person (``dataclasses.replace``
+        costs twice this, and a judge calls it per event of a shape it has judged before)."""
+        return Finding(
+            rule=self.rule,
+            severity=self.severity,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            subject=subject,
+            category=self.category,
+            purpose=self.purpose,
+            recipient_id=self.recipient_id,
+            recipient_type=self.recipient_type,
+            reason=self.reason,
+            clause_section=self.clause_section,
+            clause_text=self.clause_text,
+            policy_version=self.policy_version,
+        )
+
     @property
     def dedupe_key(self) -> tuple[str, str, str, str]:
         return (self.rule, self.recipient_id, self.category, self.purpose)

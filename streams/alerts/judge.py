@@ -119,22 +119,30 @@ class AlertJudge:
                 subject = pseudonym(event.subject.id)
                 self._remember(self._erased, subject, (*self._erased.get(subject, ()), event.occurred_at))
         out: list[Finding] = []
+        # per event, only dictionary lookups unless the person withdrew, opted out or was erased
+        judge, new = self.handler.judge, self.handler.new_recipients
+        stored_erased, erased, stored_consent, consent = (
+            self._stored_erased,
+            self._erased,
+            self._stored_consent,
+            self._consent,
+        )
         for event in events:
             if not isinstance(event, DATA_EVENTS):
                 continue
             subject = pseudonym(event.subject.id)
-            cutoffs = (*self._stored_erased.get(subject, ()), *self._erased.get(subject, ()))
-            if any(covers(at, event.occurred_at) for at in cutoffs):
-                continue  # as the stores drop it (graph.erasure)
-            state = self._stored_consent.get(subject)
-            seen = self._consent.get(subject)
+            if subject in stored_erased or subject in erased:
+                cutoffs = (*stored_erased.get(subject, ()), *erased.get(subject, ()))
+                if any(covers(at, event.occurred_at) for at in cutoffs):
+                    continue  # as the stores drop it (graph.erasure)
+            state = stored_consent.get(subject)
+            seen = consent.get(subject)
             if seen is not None:
                 state = seen if state is None else state.merged(seen.records)
             try:
-                out.extend(self.handler.judge(event, subject, state))
+                out.extend(judge(event, subject, state))
             except Exception as exc:  # one event's fault: the workers dead-letter it; the alerter goes on
                 _log.error("event %s could not be judged: internal error %s", event.event_id, describe_error(exc))
-            new = self.handler.new_recipients
             if (
                 new is not None
                 and type(event) is DataShared

@@ -504,6 +504,7 @@ def test_an_evaluator_judges_each_event_as_a_fresh_one_would_whatever_it_judged_
         event("collected", event_id="c-cat", data_categories=["user.contact.email", "user.health_and_medical"]),
         {**share, "event_id": "s-ok"},
         {**share, "event_id": "s-us", "recipient": {**AFFILIATE, "country": "US"}},
+        {**share, "event_id": "s-us-other", "recipient": {**AFFILIATE, "id": "sos-other", "country": "US"}},
         {**share, "event_id": "s-type", "recipient": BROKER},
         {**share, "event_id": "s-agg", "recipient": BROKER, "identifiability": "aggregated"},
         {**share, "event_id": "s-purpose", "purpose": "train_ai_system"},
@@ -511,14 +512,20 @@ def test_an_evaluator_judges_each_event_as_a_fresh_one_would_whatever_it_judged_
         {**NEWSLETTER, "event_id": "n-proc", "role": "processor", "customer": "acme"},
     ]
     opted = ConsentState(SUBJECT, (opt_out(T0 - timedelta(days=1)),))
+    # a withdrawal and an opt-out of sale: a shape first met with consent that matters is remembered too
+    others = ConsentState(SUBJECT, (withdrawal(T0 - timedelta(days=2)), opt_out(T0, "sale_and_sharing", "o-2")))
+    later = ConsentState(SUBJECT, (opt_out(T0 + timedelta(days=1)),))  # after the events: nothing counts
     shared = PolicyEvaluator(ASIA_POLICY)
-    for _ in range(2):
+    for n, order in enumerate(((opted, others, later, None), (None, later, others, opted))):
         for ev in stream:
-            for consent in (None, opted):
-                parsed = validate_event(ev, POLICY.taxonomy())
-                got = shared.evaluate(parsed, SUBJECT, consent)
-                assert got == PolicyEvaluator(ASIA_POLICY).evaluate(parsed, SUBJECT, consent), ev["event_id"]
-                assert all(f.event_id == ev["event_id"] for f in got)
+            for consent in order:
+                # each time another event (id, time) of the same shape; the findings remembered must not leak them
+                each = {**ev, "event_id": f"{ev['event_id']}-{n}", "occurred_at": f"2026-03-01T10:0{n}:00Z"}
+                parsed = validate_event(each, POLICY.taxonomy())
+                subject = f"{SUBJECT}-{n}"
+                got = shared.evaluate(parsed, subject, consent)
+                assert got == PolicyEvaluator(ASIA_POLICY).evaluate(parsed, subject, consent), each["event_id"]
+                assert all(f.event_id == each["event_id"] and f.subject == subject for f in got)
     judged = {ev["event_id"]: {f.rule for f in shared.evaluate(validate_event(ev), SUBJECT, opted)} for ev in stream}
     assert judged["c-ok"] == judged["s-ok"] == judged["s-agg"] == set()
     assert judged["c-src"] == {"undeclared-source"} and judged["s-us"] == {"transfer-outside-declared-countries"}
