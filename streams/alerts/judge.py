@@ -59,6 +59,8 @@ class AlertJudge:
         self._erased: OrderedDict[str, tuple[datetime, ...]] = OrderedDict()
         self._stored_consent: dict[str, ConsentState] = {}  # the store's, for every withdrawn or opted-out person
         self._stored_erased: dict[str, tuple[datetime, ...]] = {}  # the store's, for every erased person
+        # the two merged, for people known to both (_merged), with the two it was merged from
+        self._both: OrderedDict[str, tuple[ConsentState, ConsentState, ConsentState]] = OrderedDict()
         self._recipients: set[str] = set()  # recipients disclosed to: the store's, then those of the stream
         self._since: datetime | None = None  # ask the store for what was applied from then on (None: everything)
         self._loaded_at: float | None = None  # time.monotonic() of the last load's start
@@ -138,7 +140,7 @@ class AlertJudge:
             state = stored_consent.get(subject)
             seen = consent.get(subject)
             if seen is not None:
-                state = seen if state is None else state.merged(seen.records)
+                state = seen if state is None else self._merged(subject, state, seen)
             try:
                 out.extend(judge(event, subject, state))
             except Exception as exc:  # one event's fault: the workers dead-letter it; the alerter goes on
@@ -152,6 +154,16 @@ class AlertJudge:
                 self._recipients.add(event.recipient.id)
                 out.append(new.finding(event, subject))
         return out
+
+    def _merged(self, subject: str, stored: ConsentState, seen: ConsentState) -> ConsentState:
+        """What the store and the stream know of a person's consent together: merged (and sorted) once, and again
+        only when either side is replaced (a refresh, a record read on the stream), not for each of their events."""
+        held = self._both.get(subject)
+        if held is not None and held[0] is stored and held[1] is seen:
+            return held[2]
+        merged = stored.merged(seen.records)
+        self._remember(self._both, subject, (stored, seen, merged))
+        return merged
 
     def _remember(self, table: OrderedDict[str, V], subject: str, value: V) -> None:
         table[subject] = value

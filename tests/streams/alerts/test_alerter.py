@@ -202,6 +202,37 @@ def test_the_store_is_read_in_bulk_once_then_incrementally_at_each_refresh() -> 
     assert judge.held == (1, 0)
 
 
+def test_what_the_store_and_the_stream_know_of_a_person_is_merged_again_when_either_changes() -> None:
+    """The alerter merges a person's consent records from the store with those it read on the stream once, not for
+    each event: a record that reaches either side later (a refresh, the stream) still counts from then on."""
+    store = SQLiteGraphStore(":memory:")
+    writer = _handler(store)
+    marketing_only = {**_withdrawal("ev-w1", "2026-03-01T10:00:00Z"), "purposes": ["marketing"]}
+    writer.handle([validate_event(marketing_only)])
+    judge = AlertJudge(_handler(store), refresh=3600.0)
+    judge.load()
+    share = event("shared", occurred_at="2026-03-06T10:00:00Z", **ANALYTICS_SHARE)
+    also_marketing = {**_withdrawal("ev-w2", "2026-03-02T10:00:00Z"), "purposes": ["marketing"]}
+    # read on the stream too: the person is known to both sides; neither withdrawal covers analytics
+    assert judge.findings([validate_event(also_marketing), validate_event(share)]) == []
+    assert judge.findings([validate_event(share)]) == []
+    writer.handle([validate_event(_withdrawal("ev-w3", "2026-03-03T10:00:00Z"))])  # every purpose, in the store
+    judge.load()  # the refresh
+    assert [f.rule for f in judge.findings([validate_event(share)])] == ["disclosure-after-withdrawal"]
+    # and on the stream side: a person whose store records cover nothing here withdraws on the stream
+    writer.handle(
+        [validate_event({**marketing_only, "event_id": "ev-b1", "subject": {**share["subject"], "id": "b@x.org"}})]
+    )
+    judge.load()
+    bob_share = {**share, "subject": {**share["subject"], "id": "b@x.org"}}
+    bob_marketing = {**also_marketing, "event_id": "ev-b2", "subject": bob_share["subject"]}
+    assert judge.findings([validate_event(bob_marketing), validate_event(bob_share)]) == []
+    bob_all = {**_withdrawal("ev-b3", "2026-03-03T10:00:00Z"), "subject": bob_share["subject"]}
+    assert [f.rule for f in judge.findings([validate_event(bob_all), validate_event(bob_share)])] == [
+        "disclosure-after-withdrawal"
+    ]
+
+
 def test_an_erasure_read_at_a_refresh_drops_the_consent_records_it_deleted() -> None:
     store = SQLiteGraphStore(":memory:")
     writer = _handler(store)
