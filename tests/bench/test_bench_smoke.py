@@ -47,6 +47,19 @@ def test_the_http_measurement_runs(tmp_path: Path) -> None:
     assert "/api/health" in out and "who-has entries in the audit trail" in out
 
 
+def test_the_in_process_judge_measurement_runs_and_its_passes_agree() -> None:
+    done = subprocess.run(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "bench.judge", "--people", "20", "--days", "2", "--repeats", "2", "--registry"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]  # 1: two passes gave other findings
+    assert "judge us/event:" in done.stdout and "parse us/event:" in done.stdout
+    assert "registry: simulated" in done.stdout and "digest: " in done.stdout
+
+
 @pytest.mark.integration
 def test_server_measurements_run(tmp_path: Path) -> None:
     from bench.services import Services
