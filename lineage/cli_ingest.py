@@ -24,7 +24,7 @@ from lineage.cli_common import (
     positive_int,
     with_store,
 )
-from lineage.wiring import build_handler
+from lineage.wiring import build_handler, load_configured_policy
 from schemas.answers import WhoHas
 from streams.alerts.dispatcher import AlertDispatcher
 from streams.deadletter import DeadLetter, DeadLetterSink, FileDeadLetters
@@ -146,7 +146,8 @@ def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None])
 def cmd_simulate(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.simulator import registry_yaml, simulate, write_jsonl
 
-    events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate)
+    periods = load_configured_policy(settings).retention.periods  # what the truth file's retention marks rest on
+    events = simulate(args.people, args.days, args.seed, undeclared_rate=args.undeclared_rate, retention=periods)
     target = out if args.output in (None, "-") else Path(args.output).open("w", encoding="utf-8")  # noqa: SIM115
     if args.truth:
         truth_path: Path | None = Path(args.truth)
@@ -185,14 +186,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     if not settings.pseudonym_key and not args.store:
         # a fresh demo store gets its own key beside it, so the demo never touches the user's key file
         settings = replace(settings, pseudonym_key_file=workdir / "pseudonym.key")
+    handler = build_handler(settings)
     with events_file.open("w", encoding="utf-8") as fh, truth_file.open("w", encoding="utf-8") as th:
-        sims = list(simulate(args.people, args.days, args.seed))
+        sims = list(simulate(args.people, args.days, args.seed, retention=handler.policy.retention.periods))
         write_jsonl(sims, fh, th)
     out.write(
         f"1. Simulated S Plus Helpdesk traffic: {len(sims)} events for {args.people} people over {args.days} days"
         f" -> {events_file}\n"
     )
-    handler = build_handler(settings)
     dead = FileDeadLetters(workdir / "events.deadletter.jsonl")
     # simulated alerts go to the configured sinks (Teams, Slack, ...) only when asked: never by surprise
     dispatcher = AlertDispatcher.from_settings(handler.store, settings) if args.send_alerts else None
@@ -275,6 +276,13 @@ def register_simulation(sub: Any) -> None:
         "--truth",
         metavar="FILE",
         help="truth file listing undeclared event ids (default: OUTPUT.truth.jsonl; none on stdout)",
+    )
+    sp.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy whose retention periods the world keeps to, but for planted uses past them (default: "
+        "$LINEAGE_POLICY or the bundled S Plus policy, which declares none); the other truth marks are the S Plus "
+        "policy's",
     )
     sp.set_defaults(func=cmd_simulate)
 

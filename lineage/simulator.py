@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import yaml
 
 from lineage import traffic
+from lineage.sim_retention import RETENTION, Periods
 from lineage.traffic import PLANTED, Flow
+from schemas.policy import RetentionPeriod
 from schemas.recipients import RecipientRegistry
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -73,12 +75,19 @@ class _Person:
 class _World:
     """The people, the random stream and the time formatting; :meth:`day` returns one day's events in time order."""
 
-    def __init__(self, people: int, days: int, seed: int, rate: float, start: datetime) -> None:
+    def __init__(
+        self, people: int, days: int, seed: int, rate: float, start: datetime, periods: Sequence[RetentionPeriod]
+    ) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible test traffic, not security
         # opt-outs of sale and sharing draw from a stream of their own, so the rest of the traffic stays as it was
         self.gpc_rng = random.Random(seed ^ 0x675043)  # noqa: S311
+        # so do a job's choices to ignore a retention period (drawn only when the policy declares one in days)
+        self.retention_rng = random.Random(seed ^ 0x726574)  # noqa: S311
+        self.periods = Periods(periods)
+        self._past_period: dict[int, Flow] = {}  # by id() of a flow: the same flow, noted as used past its period
         self.rate = rate
         self.ignore_opt_out = min(1.0, 10 * rate)  # how often a job ignores an opt-out (planted: none at rate 0)
+        self.ignore_period = min(1.0, 10 * rate)  # how often a job ignores a retention period (planted likewise)
         self.opted_out: dict[str, tuple[int, int]] = {}  # person -> (day, second) of their opt-out of sale and sharing
         self.days = days
         start = start.astimezone(UTC)
@@ -134,13 +143,26 @@ class _World:
         h = f"{x:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def emit(self, day: int, t: int, person: _Person, flow: Flow, by: str | None = None) -> Flow:
+    def emit(self, day: int, t: int, person: _Person, flow: Flow, by: str | None = None) -> Flow | None:
         """Add ``flow`` at second ``t`` of ``day``, or, with probability ``rate``, a planted flow in its place;
-        return the flow added. A sale or sharing after the person's opt-out of it is marked as such."""
+        return the flow added (None: none, a use past its retention period not made). A sale or sharing after the
+        person's opt-out of it is marked as such, and so is a use or disclosure past its retention period."""
+        planted = False
         if self.rate and self.rng.random() < self.rate:
             flow = self._planted[int(self.rng.random() * len(self._planted))]
-            by = None
+            by, planted = None, True
         t = min(t, _LAST_SECOND)
+        past = False
+        if self.periods.active:
+            at, person_id = day * _DAY + t, person.subject["id"]
+            past = self.periods.past(person_id, flow.kind, flow.categories, flow.purpose, at)
+            if past and not planted:  # a job honours the period, or (planted) ignores it
+                if self.retention_rng.random() >= self.ignore_period:
+                    return None
+                flow = self._past_period.get(id(flow)) or self._past_period.setdefault(
+                    id(flow), replace(flow, note=f"{flow.note}, past its retention period")
+                )
+            self.periods.record(person_id, flow.categories, at)
         s = self._second_of_day + t
         date = self._dates[day + s // _DAY]
         s %= _DAY
@@ -166,6 +188,8 @@ class _World:
         rules = flow.rules
         if self._opted_out_before(person, day, t) and traffic.sold_or_shared(flow):
             rules = (*rules, traffic.SALE)
+        if past:
+            rules = (*rules, RETENTION)
         self.buffer.append((t, SimulatedEvent(event, rules, flow.note)))
         return flow
 
@@ -293,8 +317,10 @@ def simulate(
     *,
     undeclared_rate: float = 0.02,
     start: datetime | None = None,
+    retention: Sequence[RetentionPeriod] = (),
 ) -> Iterator[SimulatedEvent]:
-    """Deterministic for a given (people, days, seed, undeclared_rate, start); events in occurred_at order.
+    """Deterministic for a given (people, days, seed, undeclared_rate, start, retention); events in occurred_at
+    order.
 
     Each person works at a customer organisation, joins during the first week or so, and on active days generates
     S Plus Helpdesk traffic: access logs, cookies and device data, Teams tickets (Customer Data), services
@@ -305,6 +331,12 @@ def simulate(
     :func:`registry_yaml`); the first disclosure to a recipient the registry lacks (the data broker) also names
     ``new-recipient``. Events fall in ``[start, start + days)``; ``start``
     defaults to :data:`DEFAULT_START` and is rounded up to a whole second.
+
+    ``retention`` is the policy's retention periods (the S Plus policy declares none: then nothing changes). With
+    periods in days, the service stops using or disclosing a person's data past its period (counted from when the
+    data of that category was first recorded), except where a job ignores the period, with probability ten times
+    ``undeclared_rate``; such a use, and a planted flow that falls past a period, also names
+    ``retention-exceeded`` (see :mod:`lineage.sim_retention`).
     """
     if people < 0 or days < 0:
         raise ValueError("people and days must not be negative")
@@ -313,7 +345,7 @@ def simulate(
     start = DEFAULT_START if start is None else start
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware")
-    world = _World(people, days, seed, undeclared_rate, start)
+    world = _World(people, days, seed, undeclared_rate, start, retention)
     registered = {r["id"] for r in traffic.REGISTRY}
     seen: set[str] = set()
     for day in range(days):
