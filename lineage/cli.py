@@ -45,8 +45,6 @@ from lineage.cli_common import (
 )
 from lineage.wiring import load_configured_policy, open_configured_store, pseudonymizer
 from policies import PolicyFileError
-from policies.retention import RetentionJudge
-from schemas.answers import WhoHas
 from schemas.events import json_schema
 from streams.handler import describe_error
 
@@ -56,37 +54,34 @@ if TYPE_CHECKING:
 
 # -- queries --------------------------------------------------------------------------------------
 def cmd_who_has(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    from graph.concerning import person_alerts
+    from graph.concerning import person_alerts, person_lookup
 
     key = pseudonymizer(settings, create=False)
     pseudonym = key(args.subject)
+    policy = load_configured_policy(settings)
     with open_configured_store(settings, existing=True) as store:
         if store.has_events():
             store.bind_key(key.fingerprint)  # checks the key (a store written by the handler holds its fingerprint)
-        found = store.who_has(pseudonym)
+        answer = person_lookup(store, pseudonym, args.subject, policy)  # the console's answer, opt-outs included
         alerts = person_alerts(store, pseudonym)
         erasures = store.erasures([pseudonym]).get(pseudonym, [])
-    answer = (
-        RetentionJudge(load_configured_policy(settings)).with_kept_until(
-            found.model_copy(update={"subject": args.subject})
-        )
-        if found
-        else WhoHas(subject=args.subject, categories=[], recipients=[])
-    )
     record_lookup(
         args,
         settings,
         action="who-has",
         pseudonym=pseudonym,
-        returned={"categories": len(answer.categories), "recipients": len(answer.recipients)},
+        returned={
+            "categories": len(answer.categories),
+            "recipients": len(answer.recipients),
+            "opt_outs": len(answer.opt_outs),
+        },
     )
     if args.format == "json":
         out.write(answer.model_dump_json(indent=2) + "\n")
     else:
         from reports.vocab import Vocabulary
 
-        vocab = Vocabulary(load_configured_policy(settings))
-        out.write(render.who_has_text(answer, alerts, erasures, vocab))
+        out.write(render.who_has_text(answer, alerts, erasures, Vocabulary(policy)))
     return EXIT_OK
 
 

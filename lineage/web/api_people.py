@@ -6,15 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from graph.concerning import person_alerts
+from graph.concerning import person_alerts, person_lookup
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import audited
 from lineage.web.console import Console
 from lineage.web.models import Problem
 from lineage.web.tokens import Principal, Role
-from policies.consent import opt_out_items
-from policies.retention import RetentionJudge
-from schemas.answers import PersonAlert, PersonLookup, WhoHas
+from schemas.answers import PersonAlert, PersonLookup
 
 _NO_ROUTE: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such route (an id with a line break cannot be routed)."}
@@ -61,14 +59,7 @@ def people_router(console: Console) -> APIRouter:
         counts of what was returned.
         """
         pseudonym = console.pseudonymizer(subject_id)
-        found = console.store.who_has(pseudonym)
-        held = (
-            RetentionJudge(console.policy).with_kept_until(found.model_copy(update={"subject": subject_id}))
-            if found
-            else WhoHas(subject=subject_id, categories=[], recipients=[])
-        )
-        opt_outs = opt_out_items(console.store.consent_state([pseudonym]).get(pseudonym), console.handler.taxonomy)
-        answer = PersonLookup.model_validate({**dict(held), "opt_outs": opt_outs})
+        answer = person_lookup(console.store, pseudonym, subject_id, console.policy, console.handler.taxonomy)
         audited(
             console.audit,
             request,

@@ -46,7 +46,7 @@ def test_cli_lookups_are_recorded_by_pseudonym(store: str, tmp_path: Path) -> No
         ("report:art19", getpass.getuser(), "dpo", "cli"),
     ]
     assert [e.endpoint for e in entries] == ["lineage who-has", "lineage report access", "lineage report art19"]
-    assert entries[0].returned == {"categories": 1, "recipients": 1}
+    assert entries[0].returned == {"categories": 1, "recipients": 1, "opt_outs": 0}  # as the console counts
     assert entries[2].returned == {"recipients": 0, "notices": 0}
     text = (tmp_path / "trail" / "audit.jsonl").read_text()
     assert "alice@example.com" not in text and "nobody@example.com" not in text

@@ -113,7 +113,8 @@ def test_unknown_subject_is_an_empty_answer(store: str, tmp_path: Path) -> None:
     code, out, _ = run("who-has", "nobody@example.com", "--store", store, "--format", "json")
     assert code == 0
     assert json.loads(out) == {
-        "subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": [], "flows": []
+        "subject": "nobody@example.com", "subject_type": None, "categories": [], "recipients": [], "flows": [],
+        "opt_outs": [],
     }
 
 
