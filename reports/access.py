@@ -47,6 +47,20 @@ from schemas.reports import (
 Pseudonym = Callable[[str], str]
 #: A disclosure that is neither a sale nor sharing, as :func:`sale_kinds` marks it.
 BUSINESS_PURPOSE = "business_purpose"
+#: the right to know's sections, in order (policies/sale.py's kinds, then the rest): kind -> (field, verb, none)
+_CCPA_SECTIONS: dict[str, tuple[str, str, str]] = {
+    SOLD: ("sold", "Sold", "None: no personal information about you was sold."),
+    SHARED: (
+        "shared",
+        "Shared for cross-context behavioural advertising",
+        "None: no personal information about you was shared for cross-context behavioural advertising.",
+    ),
+    BUSINESS_PURPOSE: (
+        "disclosed_for_business_purpose",
+        "Disclosed for a business purpose",
+        "None: no personal information about you was disclosed for a business purpose.",
+    ),
+}
 
 RIGHTS: tuple[RightInfo, ...] = (
     RightInfo(right="Rectification", provision="GDPR Art. 16; CCPA §1798.106",
@@ -108,13 +122,16 @@ def _disclosure(
     kinds: dict[str, frozenset[str]],
 ) -> RecipientDisclosure:
     in_eea, outside = _country_flags(r.country, region)
-    sold = any(k & {SOLD, SHARED} for k in kinds.values())
+    how = frozenset().union(*kinds.values()) or frozenset({BUSINESS_PURPOSE})
+    ccpa = [k for k in _CCPA_SECTIONS if k in how]  # sold, shared, business purpose: each that applies, in order
+    verbs = [_CCPA_SECTIONS[k][1] for k in ccpa]
     return RecipientDisclosure(
         id=r.id, name=r.name, type=r.type, type_label=vocab.recipient_type(r.type).label,
         country=r.country, in_eea=in_eea, outside_region=outside,
         contact=r.contact, contact_statement=_contact_statement(r.contact),
         categories=vocab.categories(r.categories), purposes=vocab.purposes(r.purposes),
-        ccpa_disclosure="sold_or_shared" if sold else "business_purpose",
+        ccpa_disclosure=ccpa,
+        ccpa_statement="; ".join([verbs[0], *(v[0].lower() + v[1:] for v in verbs[1:])]) + ".",
         first_shared_at=r.first_shared_at, last_shared_at=r.last_shared_at, event_ids=event_ids,
     )
 
@@ -156,21 +173,8 @@ def _right_to_know_sections(
     """The right to know's three sections (CCPA §1798.110(c)(4)-(5), §1798.115(a)): the categories sold, those shared
     for cross-context behavioural advertising and those disclosed for a business purpose, each with its statement by
     category of third party, or "None: ..." where there are none. A disclosure both sold and shared is in both."""
-    words = {
-        SOLD: ("sold", "Sold", "None: no personal information about you was sold."),
-        SHARED: (
-            "shared",
-            "Shared for cross-context behavioural advertising",
-            "None: no personal information about you was shared for cross-context behavioural advertising.",
-        ),
-        BUSINESS_PURPOSE: (
-            "disclosed_for_business_purpose",
-            "Disclosed for a business purpose",
-            "None: no personal information about you was disclosed for a business purpose.",
-        ),
-    }
     out: dict[str, Any] = {}
-    for kind, (field, verb, none) in words.items():
+    for kind, (field, verb, none) in _CCPA_SECTIONS.items():
         pairs = sorted(
             {(ccpa_category(cat), r.type_label) for r in recipients for cat, k in kinds[r.id].items() if kind in k}
         )

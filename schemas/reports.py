@@ -11,7 +11,7 @@ from pydantic import Field
 from schemas.base import Frozen
 from schemas.notices import NoticeStatus
 
-DisclosureKind = Literal["sold_or_shared", "business_purpose"]
+DisclosureKind = Literal["sold", "shared", "business_purpose"]
 
 
 # -- shared pieces ----------------------------------------------------------------------------------
@@ -137,8 +137,14 @@ class RecipientDisclosure(Frozen):
     contact_statement: str = Field(description="The contact details, or a plain statement that none are recorded.")
     categories: list[Labelled] = Field(description="Categories of the person's data it received (sorted by key).")
     purposes: list[Labelled] = Field(description="Purposes it received them for (sorted by key).")
-    ccpa_disclosure: DisclosureKind = Field(
-        description="CCPA class of these disclosures: 'sold_or_shared' or 'business_purpose' (see docs/reports.md)."
+    ccpa_disclosure: list[DisclosureKind] = Field(
+        description="How these disclosures count under the CCPA, by policies/sale.py's table: each of 'sold', "
+        "'shared' (for cross-context behavioural advertising) and 'business_purpose' that some category it received "
+        "falls under, in that order (see docs/reports.md)."
+    )
+    ccpa_statement: str = Field(
+        description="The same in words: 'Sold; shared for cross-context behavioural advertising.', 'Disclosed for a "
+        "business purpose.'"
     )
     first_shared_at: datetime = Field(description="First recorded disclosure to this recipient.")
     last_shared_at: datetime = Field(description="Latest recorded disclosure to this recipient.")

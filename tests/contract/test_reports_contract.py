@@ -68,7 +68,7 @@ def test_the_access_report_tells_sold_shared_and_business_purpose_apart(make_sto
         "A. Identifiers to Data brokers."
     )
     assert {r.id: r.ccpa_disclosure for r in whole.recipients} == {
-        "adnet": "sold_or_shared", "brokr": "sold_or_shared", "hk-affiliate": "business_purpose",
+        "adnet": ["shared"], "brokr": ["sold", "shared"], "hk-affiliate": ["business_purpose"],
     }  # fmt: skip
     # in February only the advertiser and the affiliate received it: nothing was sold then
     assert (feb.ccpa.categories_sold, feb.ccpa.sold_statement) == (

@@ -140,10 +140,12 @@ def test_access_report_for_alice_line_by_line(store: GraphStore) -> None:
         "SOS Hong Kong Ltd", "Affiliates (companies of the same group)", "HK", False, "privacy@sos-hk.example")
     assert keys(hk.categories) == ["user.contact.email", "user.name"]
     assert keys(hk.purposes) == ["essential.service.operations.support"]
-    assert (hk.ccpa_disclosure, hk.event_ids) == ("business_purpose", ["s1"])
+    assert (hk.ccpa_disclosure, hk.ccpa_statement, hk.event_ids) == (
+        ["business_purpose"], "Disclosed for a business purpose.", ["s1"])
     adnet = recs["adnet"]
-    assert (adnet.country, adnet.in_eea, adnet.ccpa_disclosure) == ("DE", True, "sold_or_shared")
-    assert recs["brokr"].event_ids == ["s3"] and recs["brokr"].ccpa_disclosure == "sold_or_shared"
+    assert (adnet.country, adnet.in_eea, adnet.ccpa_disclosure) == ("DE", True, ["shared"])
+    assert recs["brokr"].event_ids == ["s3"] and recs["brokr"].ccpa_disclosure == ["sold", "shared"]
+    assert recs["brokr"].ccpa_statement == "Sold; shared for cross-context behavioural advertising."
     assert recs["brokr"].contact is None and "No contact details" in recs["brokr"].contact_statement
     assert r.recipients_statement == (
         "Your data was disclosed to 3 recipient(s): AdNet GmbH, DataBrokr Inc, SOS Hong Kong Ltd.")
@@ -515,7 +517,9 @@ EXPECTED_TEXT = {
     "access": ["Access to your personal data", "SOS Hong Kong Ltd", "privacy@sos-hk.example", "DataBrokr Inc",
                "User Contact Email", "Sign-in with your Microsoft 365 (Office 365) work account",
                "The policy states no retention period and no criteria for determining it.",
-               "Complaint to a supervisory authority", "Contact details not stated in the policy."],
+               "Complaint to a supervisory authority", "Contact details not stated in the policy.",
+               "Under the CCPA: Sold; shared for cross-context behavioural advertising.",
+               "Under the CCPA: Disclosed for a business purpose."],
     "art19": ["Recipients to notify", "Hong Kong", "No contact details are recorded for: AdNet GmbH, DataBrokr Inc."],
     "ccpa": ["Personal information sold", "Personal information shared", "Sold in the preceding 12 months: "
              "A. Identifiers to Data brokers.", "Shared for cross-context behavioural advertising in the preceding 12 "
@@ -572,7 +576,7 @@ def _weasyprint() -> None:
 PDF_TEXT = {
     "access": ["Access to your personal data", "SOS Hong Kong Ltd", "DataBrokr Inc", "How long we keep it",
                "The policy states no retention period and no criteria for determining it.",
-               "Complaint to a supervisory authority", "Page 1 of"],
+               "Complaint to a supervisory authority", "Page 1 of", "Under the CCPA: Sold; shared for"],
     "ccpa": ["Personal information sold", "Personal information shared", "A. Identifiers to Data brokers",
              "Hong Kong Police Force"],
     "ropa": ["Record of processing activities", "Processing as processor: Customer Data (Art. 30(2))",
@@ -607,6 +611,7 @@ def test_csv_tables(store: GraphStore) -> None:
     assert lines[3] == ("hk-affiliate,SOS Hong Kong Ltd,affiliate,HK,no,privacy@sos-hk.example,"
                         "user.contact.email; user.name,essential.service.operations.support,business_purpose,"
                         "2026-02-01T09:00:00Z,2026-02-01T09:00:00Z,s1")
+    assert ",sold; shared," in lines[2]  # the data broker's row: both kinds, in order
     ccpa = render_csv(reports["ccpa"], "business_purpose").splitlines()
     refs = reports["ccpa"].business_purpose[1].flows  # type: ignore[attr-defined]
     assert len(refs) == 2 and ccpa[2].endswith(",2," + "; ".join(refs))
