@@ -10,6 +10,7 @@ from typing import TextIO
 from config import Settings
 from graph.aggregate_reads import evidence
 from graph.store import GraphStore
+from lineage.audit_actions import report_action
 from lineage.cli_audit import add_actor, record_lookup
 from lineage.cli_common import EXIT_OK, UsageError, iso, region, with_store
 from lineage.progress import Progress
@@ -62,7 +63,7 @@ def _build(
         report = kind.build(request)
         if key is not None and subject is not None:  # a per-person report is a lookup: on the audit trail first
             returned = kind.returned(report) if kind.returned else {}
-            record_lookup(args, settings, action=f"report:{kind.name}", pseudonym=key(subject), returned=returned)
+            record_lookup(args, settings, action=report_action(kind.name), pseudonym=key(subject), returned=returned)
         if kind.refs is None or not (args.evidence or args.evidence_annex):
             return report, None
         refs = kind.refs(report)

@@ -120,10 +120,11 @@ def data_router(console: Console) -> APIRouter:
     ) -> list[RecipientSummary]:
         """Every recipient that received personal data, with what it received in total, by name."""
         summary = console.store.flow_summary(since=aware(since), until=aware(until))
-        open_alerts: dict[str, int] = {}
+        open_alerts: dict[str, dict[str, int]] = {}  # recipient -> rule -> open alerts
         for a in console.store.alerts(status="open"):
             if a.recipient:
-                open_alerts[a.recipient] = open_alerts.get(a.recipient, 0) + 1
+                by_rule = open_alerts.setdefault(a.recipient, {})
+                by_rule[a.rule] = by_rule.get(a.rule, 0) + 1
         entries = console.registry.by_id() if console.registry is not None else {}
         out = []
         for flows, total in _by_recipient(summary).values():
@@ -142,7 +143,8 @@ def data_router(console: Console) -> APIRouter:
                     first_seen=total.first_seen,
                     last_seen=total.last_seen,
                     declared=declared(console.policy, ref.type),
-                    open_alerts=open_alerts.get(ref.id, 0),
+                    open_alerts=sum(open_alerts.get(ref.id, {}).values()),
+                    open_by_rule=open_alerts.get(ref.id, {}),
                     undeclared=ref.id in open_alerts,
                     transfer=basis.status,
                     transfer_statement=basis.words,

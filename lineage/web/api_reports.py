@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
+from lineage.audit_actions import report_action
 from lineage.cli_common import region as parse_region
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.common import Instant, audited, aware
@@ -108,7 +109,7 @@ def reports_router(console: Console) -> APIRouter:
             console.audit,
             request,
             who,
-            action=f"report:{kind.name}",
+            action=report_action(kind.name),
             subject=console.pseudonymizer(subject),
             returned=kind.returned(report) if kind.returned else {},
         )

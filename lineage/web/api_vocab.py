@@ -7,6 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends
 
+from lineage.audit_actions import ACTIONS
 from lineage.web.auth import REFUSALS, requires
 from lineage.web.console import Console
 from lineage.web.models import RecipientTypeInfo, RuleInfo, Vocabulary
@@ -59,6 +60,7 @@ def vocabulary(policy: Policy) -> Vocabulary:
         source_types=dict(SOURCE_TYPE_LABELS),
         systems=dict(policy.systems),
         rules=[RuleInfo(id=r.id, title=r.title, severity=r.severity.value) for r in RULES],
+        audit_actions=dict(ACTIONS),
     )
 
 

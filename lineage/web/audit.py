@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from lineage.audit_actions import ACTIONS
 from lineage.web import audit_chain as chain
 from lineage.web.audit_chain import AuditBroken, AuditTorn, AuditTrailError, Head
 from lineage.web.tokens import Principal
@@ -33,7 +34,8 @@ class AuditEntry(Frozen):
     actor: str = Field(description="Name of the API token used.")
     role: str = Field(description="Role of that token (dpo, auditor, service).")
     action: str = Field(
-        description="What was done: who-has, subject-alerts, report:access, report:art19, alert-ack, audit-query."
+        description="What was done: one of lineage.audit_actions.ACTIONS (who-has, subject-alerts, report:access, "
+        "notify-art19, notice-ack, ...; GET /api/vocabulary lists them)."
     )
     endpoint: str = Field(description="Method and route template of the request (no identifiers in it).")
     client: str = Field(description="'page' when the web page asked, 'api' otherwise.")
@@ -141,6 +143,8 @@ class AuditLog:
         one before it, with one write, one fsync and one new head for the group; a caller returns only once the
         group holding its entry is on disk, and a failure is every caller's of that group.
         """
+        if action not in ACTIONS:  # a new action belongs in the one table of them, which the console's filter offers
+            raise ValueError(f"unknown audit action {action!r}: add it to lineage.audit_actions.ACTIONS")
         mine = _Pending(who, action, endpoint, returned, subject, target, client)
         with self._queue:
             mine.at = datetime.now(UTC)  # taken in queue order: the trail's order is the order of its times

@@ -76,8 +76,13 @@ class RecipientSummary(Frozen):
         description="What the policy declares of disclosures to its type: of identified data, of aggregated or "
         "de-identified data only, or none."
     )
-    open_alerts: int = Field(description="Open alerts about disclosures to it (undeclared flows not yet reviewed).")
-    undeclared: bool = Field(description="Whether an open alert marks a disclosure to it as undeclared.")
+    open_alerts: int = Field(description="Open alerts about disclosures to it (flows a rule flags, not yet reviewed).")
+    open_by_rule: dict[str, int] = Field(
+        description="The same by rule id (GET /api/vocabulary gives each rule's title and severity): an undeclared "
+        "flow, a sale after an opt-out, a transfer without safeguard, a use past its retention period, a new "
+        "recipient, ..."
+    )
+    undeclared: bool = Field(description="Whether any open alert is about a disclosure to it (open_alerts > 0).")
     transfer: Literal["home", "adequacy", "safeguard", "none", "unknown"] = Field(
         description="What a disclosure to it rests on (GDPR Chapter V): home (in the home area, no transfer), "
         "adequacy (a decision covers it), safeguard (the recipient registry names one), none, or unknown (no country)."
@@ -184,3 +189,6 @@ class Vocabulary(Frozen):
     source_types: dict[str, str] = Field(description="Source type -> name.")
     systems: dict[str, str] = Field(description="System or party named as a source -> what it is (policy, names file).")
     rules: list[RuleInfo] = Field(description="Every compliance rule, in the order the policy judgement applies them.")
+    audit_actions: dict[str, str] = Field(
+        description="Every action the audit trail can hold -> what it records (the audit view's filter offers them)."
+    )

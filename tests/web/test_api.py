@@ -353,6 +353,9 @@ def test_the_vocabulary_names_every_key_and_rule(client: TestClient, site: Site,
         for p in c["purposes"]:
             assert vocab["purposes"][p] != p
     assert [r["id"] for r in vocab["rules"]] == [r.id for r in RULES]
+    from lineage.audit_actions import ACTIONS
+
+    assert vocab["audit_actions"] == ACTIONS and "notice-ack" in vocab["audit_actions"]
     from lineage.web.api_vocab import declared_purposes
 
     broker = vocab["recipient_types"]["data_broker"]

@@ -260,3 +260,16 @@ def test_a_lost_head_is_reported_and_a_new_one_signed_only_on_request(tmp_path: 
     assert trail.repair().verification.ok is False
     repaired = trail.repair(new_head=True)
     assert repaired.new_head and repaired.verification.ok and repaired.verification.head_entries == 2
+
+
+def test_the_trail_holds_only_the_actions_of_its_one_table(tmp_path: Path) -> None:
+    from lineage.audit_actions import ACTIONS
+
+    trail = _trail(tmp_path, entries=0)
+    # the actions the last sessions added (Art. 19 notices) and every per-person report are in the table
+    assert {"notice-ack", "notify-art19", "subject-notices", "notify-list", "report:access", "report:art19"} <= set(
+        ACTIONS
+    )
+    with pytest.raises(ValueError, match="unknown audit action 'who-had'"):
+        trail.record(DPO, action="who-had", endpoint="GET /x", returned={})
+    assert not trail.path.exists() or not _lines(trail)  # nothing written

@@ -9,6 +9,7 @@ overlapping another. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -222,11 +223,19 @@ def test_recipients_flags_and_a_recipient_page(browser: Any, live: Live, size: s
     table = _css(d, "#recipient-list")[0]
     assert table.size["width"] <= _css(d, "#recipients-result")[0].size["width"] + 1, "the list fits its panel"
     open_alerts = live.console.store.alerts(status="open")
-    flagged = {a.recipient for a in open_alerts if a.recipient}
+    titles = {r.id: r.title for r in RULES}
+    by_rule: dict[str, Counter[str]] = {}
+    for a in open_alerts:
+        if a.recipient:
+            by_rule.setdefault(a.recipient, Counter())[a.rule] += 1
+    assert any(
+        set(rules) - {"undeclared-recipient-type", "undeclared-disclosure-purpose"} for rules in by_rule.values()
+    )
     for row in _css(d, "#recipient-list tr[data-recipient]"):
         rid = row.get_attribute("data-recipient")
-        text = row.text
-        assert ("undeclared" in text) == (rid in flagged), rid
+        # each rule of the recipient's open alerts in its words, with its count (was "N undeclared" for any rule)
+        chips = {c.get_attribute("data-rule"): c.text for c in row.find_elements("css selector", "td.flags .rule")}
+        assert chips == {rule: f"⚠ {n} {titles[rule]}" for rule, n in by_rule.get(rid, {}).items()}, rid
         kind = next(a for a in live.console.store.flows() if a.recipient and a.recipient.id == rid).recipient
         assert kind is not None and ("data broker" in row.find_element("css selector", "td.flags").text) == (
             kind.type == "data_broker"

@@ -1,8 +1,9 @@
-"""What the console's lists stand on, through the API: each recipient's policy status and undeclared flag, and the
+"""What the console's lists stand on, through the API: each recipient's policy status and open alerts by rule, and the
 alerts filtered by severity, a known rule (an unknown one refused), status and period."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from fastapi.testclient import TestClient
@@ -20,6 +21,7 @@ def test_recipients_carry_their_policy_status_and_undeclared_flag(client: TestCl
         rid = s["recipient"]["id"]
         mine = [a for a in open_alerts if a.recipient == rid]
         assert s["open_alerts"] == len(mine) and s["undeclared"] == bool(mine), rid
+        assert s["open_by_rule"] == dict(Counter(a.rule for a in mine)), rid
         assert s["declared"] == declared(site.console.policy, s["recipient"]["type"])
     flagged = next(s for s in listing if s["undeclared"])
     assert any(not s["undeclared"] for s in listing), "some recipient has declared disclosures only"
@@ -31,6 +33,7 @@ def test_recipients_carry_their_policy_status_and_undeclared_flag(client: TestCl
     again = {s["recipient"]["id"]: s for s in client.get("/api/recipients", headers=auditor).json()}
     assert again[flagged["recipient"]["id"]]["open_alerts"] == 0
     assert again[flagged["recipient"]["id"]]["undeclared"] is False
+    assert again[flagged["recipient"]["id"]]["open_by_rule"] == {}
 
 
 def test_alerts_by_severity_rule_status_and_period(client: TestClient, site: Site) -> None:

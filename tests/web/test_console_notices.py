@@ -16,6 +16,7 @@ from lineage.cli_privacy import erasure_event
 from lineage.web.app import create_app
 from lineage.web.console import Console
 from schemas.parsing import validate_event
+from schemas.taxonomy import Dimension
 from streams.notice_sinks import FileNoticeSink
 from tests.web import test_page as page
 from tests.web.conftest import Site, World, world_console
@@ -105,6 +106,13 @@ def test_the_person_page_sends_the_notices_and_shows_each_status(browser: Any, n
     (tombstone,) = next(iter(expected.values()))
     assert [r.get_attribute("data-recipient") for r in rows] == sorted(tombstone.recipients)
     assert {r.find_element("css selector", "td.notice-status").text for r in rows} == {"not sent"}
+    # each recipient's categories, as the erasure recorded them, in words (the notices API's `categories`)
+    taxonomy = notice_live.console.policy.taxonomy()
+    for r in rows:
+        received = tombstone.categories_received(r.get_attribute("data-recipient"))
+        assert received, "the erasure recorded what each recipient received"
+        words = ", ".join(taxonomy.label(Dimension.DATA_CATEGORY, k) for k in received)
+        assert r.find_element("css selector", ".notice-categories").text == f"Received: {words}"
     _shot(d, "person-notices-before")
     button = _css(d, "#send-notices")[0]
     assert button.text == f"Send Art. 19 notices ({len(rows)} not sent)"

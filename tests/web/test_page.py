@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lineage.audit_actions import ACTIONS
 from lineage.web.app import create_app
 from lineage.web.console import Console
 from lineage.web.tokens import Principal, Role
@@ -243,6 +244,9 @@ def test_the_audit_view_says_when_the_trail_does_not_verify(browser: Any, live: 
         _sign_in(d, live, "dpo")
         _css(d, 'nav a[data-view="audit"]')[0].click()
         _wait(d, lambda d: _css(d, "p.warn"))
+        # the action filter offers every action the trail can hold, from the server's one table of them
+        offered = d.execute_script("return [...document.querySelectorAll('#audit-action option')].map((o) => o.value)")
+        assert offered == ["", *ACTIONS], offered
         warning = _css(d, "p.warn")[0].text
         assert (
             warning.startswith("Trail does NOT verify, from entry ")

@@ -246,8 +246,17 @@ function auditQuery() {
   return q;
 }
 
+// the action filter offers every action the trail can hold (the server's one table of them), each with its words
+function auditActions() {
+  const select = $("audit-action");
+  if (select.options.length > 1) return;
+  for (const [action, what] of Object.entries(state.vocab.audit_actions || {}))
+    select.append(el("option", { value: action, title: what, text: action }));
+}
+
 async function showAudit(event) {
   if (event && event.preventDefault) event.preventDefault();
+  auditActions();
   const out = $("audit-result");
   out.replaceChildren(el("p", { class: "hint", text: "Loading the audit trail…" }));
   try {

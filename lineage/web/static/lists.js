@@ -1,5 +1,5 @@
-// privacy-lineage console, the lists: recipients (with what the policy declares of them and the undeclared flows
-// found), one recipient, and the alerts (sortable; filtered by severity, rule, status and period).
+// privacy-lineage console, the lists: recipients (with what the policy declares of them and the open alerts on
+// disclosures to them, by rule), one recipient, and the alerts (sortable; filtered by severity, rule, status and period).
 "use strict";
 
 const SEVERITIES = ["critical", "high", "medium", "low"];
@@ -27,9 +27,13 @@ function declaredStatus(type, declared) {
   return el("span", { class: "warn", text: "not declared" });
 }
 
-function flags(type, open) {
+// open alerts about disclosures to a recipient, one chip per rule in its words (the most severe first), e.g.
+// "⚠ 2 Sale or sharing of personal information after the person opted out of it (CCPA §1798.120)"
+function flags(type, byRule) {
+  const rank = (id) => SEVERITIES.indexOf(ruleSeverity(id));
+  const rules = Object.keys(byRule || {}).sort((a, b) => rank(a) - rank(b) || ruleTitle(a).localeCompare(ruleTitle(b)));
   return [
-    open ? el("span", { class: "flag-chip bad", title: "Open alerts about disclosures to this recipient", text: `⚠ ${open} undeclared` }) : null,
+    rules.map((id) => el("span", { class: "flag-chip bad rule", "data-rule": id, title: `${byRule[id]} open alert(s) of rule ${id} (${ruleSeverity(id)}) about disclosures to this recipient`, text: `⚠ ${byRule[id]} ${ruleTitle(id)}` })),
     type === "data_broker" ? el("span", { class: "flag-chip broker", title: "A data broker: disclosures to it count as sold (CCPA)", text: "data broker" }) : null,
   ];
 }
@@ -52,9 +56,9 @@ function period(first, last) {
 
 async function renderRecipientList(out) {
   const list = await getJson("/api/recipients");
-  const flagged = list.filter((s) => s.undeclared || s.recipient.type === "data_broker").length;
+  const flagged = list.filter((s) => s.open_alerts || s.recipient.type === "data_broker").length;
   out.replaceChildren(el("h2", { text: "Recipients of personal data" }),
-    el("p", { class: "hint", text: `${list.length} recipient(s); ${flagged} flagged (open undeclared-flow alerts or a data broker). “In the policy”: whether the published policy declares disclosures to this type of recipient.` }),
+    el("p", { class: "hint", text: `${list.length} recipient(s); ${flagged} flagged (open alerts, by rule, or a data broker). “In the policy”: whether the published policy declares disclosures to this type of recipient.` }),
     el("div", { class: "table-wrap" }, el("table", { id: "recipient-list" }, th("", "Recipient", "Type", "Country, transfer", "In the policy", "Flags", "Categories", "Purposes", "Share events", "People", "Period"),
       list.map((s) => {
         const r = s.recipient;
@@ -62,7 +66,7 @@ async function renderRecipientList(out) {
           el("td", {}, swatch(r.type)),
           el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(r.id), text: r.name })),
           el("td", { class: "type", text: label("recipient_types", r.type), title: r.type }), whereCell(s),
-          el("td", { class: "declared" }, declaredStatus(r.type, s.declared)), el("td", { class: "flags" }, flags(r.type, s.open_alerts)),
+          el("td", { class: "declared" }, declaredStatus(r.type, s.declared)), el("td", { class: "flags" }, flags(r.type, s.open_by_rule)),
           el("td", { class: "num", text: s.categories.length }), el("td", { class: "num", text: s.purposes.length }),
           el("td", { class: "num", text: s.events }), el("td", { class: "num", text: s.people }),
           period(s.first_seen, s.last_seen));
@@ -73,11 +77,13 @@ async function renderRecipient(out, id) {
   const [view, alerts] = await Promise.all([getJson("/api/recipients/" + encodeURIComponent(id)), getJson("/api/alerts")]);
   const r = view.recipient;
   const mine = alerts.filter((a) => a.recipient === r.id);
-  const open = mine.filter((a) => a.status === "open").length;
+  const byRule = {};
+  for (const a of mine) if (a.status === "open") byRule[a.rule] = (byRule[a.rule] || 0) + 1;
+  const open = Object.values(byRule).reduce((n, k) => n + k, 0);
   out.replaceChildren(
     el("p", {}, el("a", { href: "#/recipients", text: "← all recipients" })),
     el("div", { class: "panel", id: "recipient-view" },
-      el("h2", {}, swatch(r.type), " ", r.name, " ", flags(r.type, open)),
+      el("h2", {}, swatch(r.type), " ", r.name, " ", flags(r.type, byRule)),
       el("p", {}, `${label("recipient_types", r.type)}${r.country ? " · " + r.country : ""}${r.contact ? " · " + r.contact : ""} · In the policy: `, declaredStatus(r.type),
         el("span", { class: "key", text: "  " + r.id })),
       el("div", { class: "summary" }, stat(view.events, "share events"), stat(view.people, "people"),
@@ -88,14 +94,15 @@ async function renderRecipient(out, id) {
     el("h3", { text: "What it received, and for what" }),
     el("table", { id: "recipient-flows" }, th("Data", "Purpose", "SOS's role", "Whose data", "People", "Events", "First", "Last", "Evidence"),
       view.flows.map((f) => {
-        const bad = mine.some((a) => a.category === f.category && (!a.purpose || a.purpose === f.purpose));
+        const on = [...new Set(mine.filter((a) => a.category === f.category && (!a.purpose || a.purpose === f.purpose)).map((a) => a.rule))];
+        const bad = on.length > 0;
         return el("tr", { class: bad ? "undeclared" : "" },
-          el("td", {}, keyed("categories", f.category)), el("td", {}, keyed("purposes", f.purpose), bad ? el("span", { class: "warn", text: " ⚠ undeclared" }) : null),
+          el("td", {}, keyed("categories", f.category)), el("td", {}, keyed("purposes", f.purpose), on.map((id) => el("div", { class: "warn", "data-rule": id, text: "⚠ " + ruleTitle(id) }))),
           el("td", { text: f.role }), el("td", { text: label("subjects", f.subject_type) }),
           el("td", { class: "num", text: f.subjects }), el("td", { class: "num", text: f.events }),
           el("td", { class: "nowrap", text: day(f.first_seen) }), el("td", { class: "nowrap", text: day(f.last_seen) }), el("td", {}, evidenceLink(f.ref)));
       })),
-    mine.length ? el("h3", { text: "Undeclared flows to this recipient" }) : null,
+    mine.length ? el("h3", { text: "Alerts on disclosures to this recipient" }) : null,
     mine.length ? alertTable(mine, { canAck: false, recipient: false }) : null,
     el("p", { class: "hint" }, "Every share event to it: ", evidenceLink(view.ref), " (the events are listed apart from the counts: a long history has many)."));
 }
@@ -123,6 +130,11 @@ async function showEvidence(args) {
 function ruleTitle(id) {
   const rule = (state.vocab.rules || []).find((r) => r.id === id);
   return rule ? rule.title : id;
+}
+
+function ruleSeverity(id) {
+  const rule = (state.vocab.rules || []).find((r) => r.id === id);
+  return rule ? rule.severity : "";
 }
 
 function sortAlerts(alerts, key, dir) {

@@ -1,5 +1,5 @@
 // privacy-lineage console, the person page's Art. 19 notices: each recipient on the list of each of the person's
-// erasures and where its notice stands (not sent, sent, acknowledged), the button that sends them, and a button per
+// erasures, what it had received, and where its notice stands (not sent, sent, acknowledged), the button that sends them, and a button per
 // sent notice that records the recipient's acknowledgement (after a confirmation; by the signed-in token's name).
 "use strict";
 
@@ -16,7 +16,7 @@ function noticesPanel(subject, notices) {
     el("p", { class: "hint", text: "Each recipient the erased data had been disclosed to must be told (GDPR Art. 19, CCPA §1798.105(c)). A notice names the person only by the recipient's own reference or the pseudonym." }),
     el("table", { id: "notices-table" }, th("Recipient", "Erasure", "Status", "Sent", "Through", "Notice", "Acknowledgement"),
       notices.map((n) => el("tr", { "data-recipient": n.recipient_id, "data-notice": n.notice_id || "", class: n.status === "not-sent" ? "undeclared" : "" },
-        el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(n.recipient_id), text: n.recipient_name })),
+        el("td", {}, el("a", { href: "#/recipients/" + encodeURIComponent(n.recipient_id), text: n.recipient_name }), noticeCategories(n)),
         whenCell(n.requested_at),
         el("td", { class: "notice-status status-" + n.status, text: noticeStatusText(n) }),
         n.sent_at ? whenCell(n.sent_at) : el("td", { text: "—" }),
@@ -27,6 +27,15 @@ function noticesPanel(subject, notices) {
       el("button", { type: "button", id: "send-notices", class: "small", disabled: unsent ? null : "", onclick: send(false) },
         unsent ? `Send Art. 19 notices (${unsent} not sent)` : "Every recipient has been notified"),
       unsent < notices.length ? el("button", { type: "button", id: "resend-notices", class: "secondary small", onclick: send(true) }, "Send again to all") : null));
+}
+
+// what the recipient had received of the person's data, as the erasure recorded it ("User Contact Email, Name"); an
+// erasure recorded before the categories were kept says so
+function noticeCategories(n) {
+  const text = n.categories === null || n.categories === undefined
+    ? "what it received was not recorded (an older erasure): every category disclosed to it"
+    : n.categories.map((k) => label("categories", k)).join(", ") || "no category recorded";
+  return el("div", { class: "hint notice-categories", title: (n.categories || []).join(", "), text: "Received: " + text });
 }
 
 // "acknowledged 2026-05-01 10:00:00 UTC by dpo-desk": where a notice stands, in words
