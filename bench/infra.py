@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from bench.common import KEY
 from bench.services import PASSWORD, REPO, Services
 from config import Settings
+from lineage.simulator import registry_yaml
 from streams.event_sinks import partition_key
 from streams.topics import TopicNames
 
@@ -240,7 +241,15 @@ class Deployment:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
+        # the simulated world's recipient registry, as its deployment would have one: without it every disclosure
+        # outside the EEA is a transfer without a safeguard, a finding per event for the alerter to publish (its
+        # CPU per event 82-84 us against 57 and 45 us with it, measured in one window)
+        registry = self.folder / "recipients.yaml"
+        if not registry.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            registry.write_text(registry_yaml(), encoding="utf-8")
         env.update(
+            LINEAGE_RECIPIENTS=str(registry),
             LINEAGE_STORE=store_url(self.services, self.namespace),
             LINEAGE_NEO4J_PASSWORD=PASSWORD,
             LINEAGE_PSEUDONYM_KEY=KEY,
