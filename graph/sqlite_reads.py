@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from graph.changes import Rel, Tombstone, received_pairs
+from graph.changes import Tombstone, received_pairs
 from graph.sqlite_layout import BY_PERSON, EDGES, parse_ts, ts
 from graph.store import ALERT_SAMPLE
 from policies.consent import ConsentRecord, stored_signal
@@ -21,14 +21,6 @@ from schemas.answers import (
     SourceRef,
     StoreStats,
     WhoHas,
-)
-
-# the relationship names as plain strings: an enum member's .value is a descriptor call, ~4 per evidence row
-_HOLDS, _COLLECTED_FROM, _USED_FOR, _SHARED_WITH = (
-    Rel.HOLDS.value,
-    Rel.COLLECTED_FROM.value,
-    Rel.USED_FOR.value,
-    Rel.SHARED_WITH.value,
 )
 
 
