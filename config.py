@@ -104,6 +104,9 @@ class Settings:
     notice_webhook_token: str | None = field(default=None, repr=False)
     notice_teams_url: str | None = field(default=None, repr=False)
     notice_contact: str | None = None
+    # LINEAGE_NOTIFY_ERASURES: send the Art. 19 notices of each erasure that arrives as an `erased` event (ingest, the
+    # worker, POST /api/events) once it is applied: None off, "" through the first configured sink, else a sink name
+    notify_erasures: str | None = None
     alert_attempts: int = 5
     alert_backoff: float = 0.5
     alert_update_interval: float = 900.0
@@ -135,6 +138,7 @@ class Settings:
             "notice_webhook_token": e.get("LINEAGE_NOTICE_WEBHOOK_TOKEN") or None,
             "notice_teams_url": e.get("LINEAGE_NOTICE_TEAMS_URL") or None,
             "notice_contact": e.get("LINEAGE_NOTICE_CONTACT") or None,
+            "notify_erasures": _sink_choice(e, "LINEAGE_NOTIFY_ERASURES"),
             "alert_attempts": int(_number(e, "LINEAGE_ALERT_ATTEMPTS", 5, minimum=1)),
             "alert_backoff": _number(e, "LINEAGE_ALERT_BACKOFF", 0.5),
             "alert_update_interval": _number(e, "LINEAGE_ALERT_UPDATE_INTERVAL", 900.0),
@@ -181,6 +185,17 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}={env[name]!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _sink_choice(env: Mapping[str, str], name: str) -> str | None:
+    """A switch that may name a sink: off (unset, 0/false/no/off: None), on (1/true/yes/on: "", the first configured
+    sink) or a sink's name (checked against the sinks where the sink is chosen)."""
+    value = (env.get(name) or "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return ""
+    return value
 
 
 def _instant(env: Mapping[str, str], name: str) -> datetime:

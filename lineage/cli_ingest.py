@@ -84,7 +84,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     dlq_path = dead.path
     shown = _Shown(dead)
     progress = _Progress(total, args.progress or (err.isatty() and (total or 0) > 5_000_000), err)
-    handler = build_handler(settings)
+    handler = build_handler(settings, notify=True)
     dispatcher = AlertDispatcher.from_settings(handler.store, settings)
     try:
         report = ingest_lines(
@@ -112,8 +112,15 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
         f"{report.applied} event(s) applied, {report.duplicates} already present, {report.rejected} line(s) rejected"
         + (kept if report.rejected else "")
         + (f", {report.suppressed} about erased people dropped" if report.suppressed else "")
-        + f", {len(report.findings)} undeclared-flow finding(s)\n"
+        + f", {len(report.findings)} undeclared-flow finding(s)"
+        + (f", {report.notices_sent} Art. 19 notice(s) sent" if report.notices_sent else "")
+        + "\n"
     )
+    if report.notices_unsent:
+        err.write(
+            f"lineage ingest: {report.notices_unsent} Art. 19 notice(s) of the erasures applied could not be sent (the "
+            "log says which recipients and erasure events); lineage notify art19 PERSON sends them\n"
+        )
     if report.failed:
         err.write(
             f"lineage ingest: {report.failed} line(s) met an internal error and were not applied; they are in "
@@ -126,7 +133,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
         )
     if report.failed or report.unwritten:
         return EXIT_INTERNAL
-    return EXIT_FAILED if report.rejected else EXIT_OK
+    return EXIT_FAILED if report.rejected or report.notices_unsent else EXIT_OK
 
 
 def _alerting(dispatcher: AlertDispatcher, then: Callable[[IngestReport], None]) -> Callable[[IngestReport], None]:

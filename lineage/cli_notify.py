@@ -17,7 +17,6 @@ from reports.escaping import printable
 
 if TYPE_CHECKING:
     from schemas.notices import NoticeRecord
-    from schemas.policy import Organisation, Policy
     from streams.handler import Handler
     from streams.notice_sinks import NoticeSink
     from streams.notify import NoticeOutcome
@@ -57,13 +56,6 @@ def chosen_sink(settings: Settings, name: str | None) -> NoticeSink:
         raise UsageError(str(exc)) from None
 
 
-def notice_controller(policy: Policy, contact: str | None) -> Organisation | None:
-    """The controller as notices name it, with the operator's contact where the policy states none."""
-    from schemas.policy import Organisation
-
-    return Organisation(name=policy.controller.name, contact=contact) if contact else None
-
-
 def write_outcomes(out: TextIO, outcomes: list[NoticeOutcome]) -> None:
     """One line per recipient: what became of its notice (recipients and notice ids, never the person)."""
     for o in outcomes:
@@ -78,7 +70,7 @@ def notify_erased(handler: Handler, subject: str, sink: NoticeSink, settings: Se
     the erasure, as the erasure recorded it with its tombstone (the Art. 19 report read before the erasure would
     also count what was disclosed after an erasure back-dated with --at, which that erasure leaves)."""
     from lineage.wiring import load_configured_registry
-    from streams.notify import send_art19_notices
+    from streams.notify import notice_controller, send_art19_notices
 
     return send_art19_notices(
         handler.store, handler.pseudonymizer(subject), subject, handler.policy, sink,
@@ -89,7 +81,7 @@ def notify_erased(handler: Handler, subject: str, sink: NoticeSink, settings: Se
 
 def cmd_art19(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     from lineage.wiring import load_configured_policy, load_configured_registry, open_configured_store, pseudonymizer
-    from streams.notify import NothingToNotify, send_art19_notices
+    from streams.notify import NothingToNotify, notice_controller, send_art19_notices
 
     key = pseudonymizer(settings, create=False)
     policy = load_configured_policy(settings)

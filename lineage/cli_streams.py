@@ -38,14 +38,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     if args.no_alerts_topic:
         settings = replace(settings, worker_alerts=False)
     settings = service_settings(settings)
-    worker = create_worker(settings, build_handler(settings))
+    handler = build_handler(settings, notify=True)
+    worker = create_worker(settings, handler)
     alerts = "alerts left to `lineage alerter`"
     if settings.worker_alerts:
         alerts = f"alerts to {settings.kafka_alerts_topic}"
     err.write(
         f"lineage worker: {settings.kafka_events_topic} on {settings.kafka_bootstrap} (group {settings.kafka_group}) "
         f"-> {settings.store}; batches of {settings.kafka_batch_size} or {settings.kafka_batch_wait:g} s; "
-        f"dead letters to {settings.kafka_deadletter_topic}, {alerts}\n"
+        f"dead letters to {settings.kafka_deadletter_topic}, {alerts}"
+        + (f"; Art. 19 notices of erasures via the {handler.notices.sink.name} sink" if handler.notices else "")
+        + "\n"
     )
     err.flush()
     return run_worker(worker, loglevel=settings.log_level)

@@ -13,6 +13,8 @@ from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
 from schemas.recipients import RecipientRegistry
 from streams.handler import Handler
+from streams.notice_sinks import NoSink, notice_sink
+from streams.notify import ErasureNotices, notice_controller
 
 
 def load_configured_policy(settings: Settings) -> Policy:
@@ -52,8 +54,23 @@ def event_window(settings: Settings) -> TimeWindow:
         raise SettingsError(f"LINEAGE_EVENT_TIME_MIN/MAX: {exc}") from None
 
 
-def build_handler(settings: Settings, store: GraphStore | None = None) -> Handler:
+def erasure_notices(settings: Settings, policy: Policy, registry: RecipientRegistry | None) -> ErasureNotices | None:
+    """What sends the Art. 19 notices of the erasures events bring (LINEAGE_NOTIFY_ERASURES), or None when it is off;
+    a sink that is unknown or not configured is a settings error, said before anything is applied."""
+    if settings.notify_erasures is None:
+        return None
+    try:
+        sink = notice_sink(settings, settings.notify_erasures or None)
+    except NoSink as exc:
+        raise SettingsError(f"LINEAGE_NOTIFY_ERASURES: {exc}") from None
+    return ErasureNotices(sink, registry, notice_controller(policy, settings.notice_contact))
+
+
+def build_handler(settings: Settings, store: GraphStore | None = None, *, notify: bool = False) -> Handler:
+    """The handler of the configured policy, key, window and registry; with ``notify`` (the runners that apply
+    producers' events: ingest, the worker) it sends erasures' Art. 19 notices as LINEAGE_NOTIFY_ERASURES says."""
     window = event_window(settings)  # a bad window is refused before the store is opened
     policy, registry = load_configured_policy(settings), load_configured_registry(settings)
     rules = RecipientRules(registry)
-    return Handler(store or open_configured_store(settings), policy, pseudonymizer(settings), window, rules)
+    notices = erasure_notices(settings, policy, registry) if notify else None
+    return Handler(store or open_configured_store(settings), policy, pseudonymizer(settings), window, rules, notices)

@@ -76,6 +76,8 @@ class IngestReport:
     failed: int = 0
     unwritten: int = 0
     unwritten_error: str = ""
+    notices_sent: int = 0  # Art. 19 notices of the erasures applied (LINEAGE_NOTIFY_ERASURES)
+    notices_unsent: int = 0
 
 
 @contextmanager
@@ -141,6 +143,8 @@ def ingest_lines(
         report.rejected += out.rejected
         report.suppressed += out.suppressed
         report.failed += out.failed
+        report.notices_sent += out.notices_sent
+        report.notices_unsent += out.notices_unsent
         report.findings.extend(out.findings)
         if on_progress is not None and out.events:
             on_progress(report)

@@ -23,6 +23,7 @@ from policies.transfers import RecipientRules, TransferJudge
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataShared, DataUsed
 from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow
 from schemas.policy import Policy
+from streams.notify import Erased, ErasureNotices
 
 _log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ class HandleResult:
     erasures_pending: tuple[str, ...] = ()
     failed: tuple[Failure, ...] = ()
     rejected: int = 0
+    #: Art. 19 notices of the batch's erasures sent, and not sent (left for `lineage notify art19`), when the
+    #: handler sends them (:class:`~streams.notify.ErasureNotices`)
+    notices_sent: int = 0
+    notices_unsent: int = 0
 
 
 class Handler:
@@ -76,6 +81,8 @@ class Handler:
     Erasure: an ``erased`` event makes the store forget the person up to its time and keep a tombstone; the
     store then drops (``suppressed``) events about the person that occurred at or before it, whenever they
     arrive, and no finding is reported for them. Events that occurred after it are new data and are applied.
+    With ``notices``, the recipients on each applied erasure's Art. 19 list are sent their notices once its batch
+    is committed (an erasure replayed is a duplicate: nothing is sent again).
     """
 
     def __init__(
@@ -85,8 +92,11 @@ class Handler:
         pseudonymizer: Pseudonymizer,
         window: TimeWindow = DEFAULT_TIME_WINDOW,
         recipients: RecipientRules | None = None,
+        notices: ErasureNotices | None = None,
     ) -> None:
         self.store = store
+        #: sends the Art. 19 notices of the erasures this handler applies (None: they wait for `notify art19`)
+        self.notices = notices
         self.policy = policy
         #: the rules judged against the recipient registry (None: off, the policy alone judges)
         self.recipients = recipients
@@ -290,7 +300,23 @@ class Handler:
         dropped = sum(len(r.suppressed) for _, r in results)
         stored = sum(size for size, _ in results)
         pending = tuple(e for _, r in results for e in r.erasures_pending)
-        return HandleResult(count, stored - count - dropped, tuple(findings), dropped, pending, tuple(failed))
+        sent, unsent = self._notify(prepared.events, batch, applied) if self.notices is not None else (0, 0)
+        return HandleResult(
+            count, stored - count - dropped, tuple(findings), dropped, pending, tuple(failed),
+            notices_sent=sent, notices_unsent=unsent,
+        )  # fmt: skip
+
+    def _notify(
+        self, events: Sequence[AnyEvent], batch: list[tuple[int, ChangeSet]], applied: frozenset[str]
+    ) -> tuple[int, int]:
+        """Send the Art. 19 notices of the erasures the batch applied (a duplicate erasure sends nothing)."""
+        assert self.notices is not None
+        erased = [
+            Erased(cs.event.event_id, cs.event.subject, events[index].subject.id)
+            for index, cs in batch
+            if cs.erasure is not None and cs.event.event_id in applied
+        ]
+        return self.notices.send(self.store, self.policy, erased) if erased else (0, 0)
 
     def _still_new(self, batch: list[tuple[int, ChangeSet]]) -> list[tuple[int, ChangeSet]]:
         """The batch without the new-recipient findings of recipients the store has met since it was prepared (another

@@ -66,6 +66,8 @@ class ChunkOutcome:
     rejected: int = 0
     suppressed: int = 0
     failed: int = 0
+    notices_sent: int = 0
+    notices_unsent: int = 0
     findings: list[Finding] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
     touched: frozenset[str] = frozenset()
@@ -151,6 +153,8 @@ def commit_chunk(read: ReadChunk, handler: Handler, origin: str, recheck: Collec
     out.applied += result.applied
     out.duplicates += result.duplicates
     out.suppressed += result.suppressed
+    out.notices_sent += result.notices_sent
+    out.notices_unsent += result.notices_unsent
     out.findings.extend(result.findings)
     for failure in result.failed:
         number, raw = held[failure.index]

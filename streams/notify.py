@@ -4,8 +4,9 @@ unless a resend is asked for; a notice whose sink fails is not recorded (it stay
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -15,6 +16,13 @@ from schemas.notices import Art19Notice, NoticeRecord
 from schemas.policy import Organisation, Policy
 from schemas.recipients import RecipientRegistry
 from streams.notice_sinks import NoticeDeliveryError, NoticeSink
+
+_log = logging.getLogger(__name__)
+
+
+def notice_controller(policy: Policy, contact: str | None) -> Organisation | None:
+    """The controller as notices name it, with the operator's contact where the policy states none."""
+    return Organisation(name=policy.controller.name, contact=contact) if contact else None
 
 
 class NothingToNotify(LookupError):
@@ -97,3 +105,46 @@ def send_art19_notices(
         store.record_notice(record)
         out.append(NoticeOutcome("sent", item.recipient, request, notice, record))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """An erasure a batch applied: the erasure event's id, the person's pseudonym and the raw id the event carried
+    (read only to make a recipient's own reference, as :func:`send_art19_notices` says; never logged)."""
+
+    event_id: str
+    pseudonym: str
+    subject_id: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ErasureNotices:
+    """Sends the Art. 19 notices of each erasure the pipeline applies (``LINEAGE_NOTIFY_ERASURES``), right after its
+    batch is committed: `lineage ingest`, the worker and the console's event intake, as `lineage erase --notify` does
+    for the erasures it applies itself. A notice whose sink fails is not recorded and stays not sent, for
+    `lineage notify art19` (or the console's button) to retry; a failure of any other kind is logged by its type and
+    the erasure's event id, and counted. The erasure itself stands either way."""
+
+    sink: NoticeSink
+    registry: RecipientRegistry | None = None
+    controller: Organisation | None = None
+
+    def send(self, store: GraphStore, policy: Policy, erased: Sequence[Erased]) -> tuple[int, int]:
+        """Notify the recipients of each erasure; (notices sent, notices not sent)."""
+        sent = unsent = 0
+        for e in erased:
+            try:
+                outcomes = send_art19_notices(
+                    store, e.pseudonym, e.subject_id, policy, self.sink, registry=self.registry,
+                    controller=self.controller,
+                )  # fmt: skip
+            except Exception as exc:  # the erasure is committed: its notices are left for `lineage notify art19`
+                _log.error("Art. 19 notices of erasure event %s not sent: %s", e.event_id, type(exc).__name__)
+                unsent += 1
+                continue
+            sent += sum(o.outcome == "sent" for o in outcomes)
+            failed = [o for o in outcomes if o.outcome == "failed"]
+            for o in failed:
+                _log.warning("Art. 19 notice to %s of erasure event %s not sent: %s", o.recipient, e.event_id, o.error)
+            unsent += len(failed)
+        return sent, unsent

@@ -91,4 +91,6 @@ def _apply(console: Console, items: list[bytes]) -> IngestResult:
         rejected=rejected,
         findings=len(result.findings),
         erasures_pending=list(result.erasures_pending),
+        notices_sent=result.notices_sent,
+        notices_unsent=result.notices_unsent,
     )

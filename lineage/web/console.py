@@ -13,6 +13,7 @@ from graph.store import GraphStore
 from lineage.web.audit import AuditLog
 from lineage.web.tokens import TokenFile
 from lineage.wiring import (
+    erasure_notices,
     event_window,
     load_configured_policy,
     load_configured_registry,
@@ -25,6 +26,7 @@ from schemas.policy import Policy
 from schemas.recipients import RecipientRegistry
 from streams.handler import Handler
 from streams.notice_sinks import NoticeSink, configured_sink
+from streams.notify import ErasureNotices
 
 DEFAULT_MAX_BODY = 1 << 20
 """Bytes of request body the API accepts by default (1 MiB: 1,000 events of the contract take about half of it)."""
@@ -97,11 +99,13 @@ class Console:
     registry: RecipientRegistry | None = None  # LINEAGE_RECIPIENTS: transfer safeguards, known recipients
     notice_sink: NoticeSink | None = None  # LINEAGE_NOTICE_*: where the person page's button sends Art. 19 notices
     notice_contact: str | None = None  # LINEAGE_NOTICE_CONTACT: the contact a notice gives, when the policy has none
+    # LINEAGE_NOTIFY_ERASURES: what sends the Art. 19 notices of the erasures POST /api/events brings
+    erasure_notices: ErasureNotices | None = None
 
     def __post_init__(self) -> None:
         # binds the store to the key, so a lookup with another key is refused before any answer
         rules = RecipientRules(self.registry)
-        self.handler = Handler(self.store, self.policy, self.pseudonymizer, self.window, rules)
+        self.handler = Handler(self.store, self.policy, self.pseudonymizer, self.window, rules, self.erasure_notices)
 
     def close(self) -> None:
         if self.notice_sink is not None:
@@ -127,6 +131,7 @@ def open_console(settings: Settings, web: WebSettings) -> Console:
             registry=registry,
             notice_sink=configured_sink(settings),
             notice_contact=settings.notice_contact,
+            erasure_notices=erasure_notices(settings, policy, registry),
         )
     except BaseException:
         store.close()

@@ -148,6 +148,15 @@ class IngestResult(Frozen):
         "reader held them, or the store keeps them until its operator removes them: docs/privacy.md); "
         "`lineage purge` completes them. Empty when every erasure is physical.",
     )
+    notices_sent: int = Field(
+        default=0,
+        description="Art. 19 notices sent for the erasures applied, when LINEAGE_NOTIFY_ERASURES is on (else 0).",
+    )
+    notices_unsent: int = Field(
+        default=0,
+        description="Art. 19 notices of the erasures applied that could not be sent: `lineage notify art19` or the "
+        "person page's button sends them.",
+    )
 
 
 class Acknowledged(Frozen):

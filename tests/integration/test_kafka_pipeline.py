@@ -72,6 +72,7 @@ class Deployment:
     settings: Settings
     folder: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)  # more LINEAGE_* settings for the workers
 
     @property
     def topics(self) -> TopicNames:
@@ -96,6 +97,7 @@ class Deployment:
             LINEAGE_RECIPIENTS=str(self.registry()),
             PYTHONPATH=str(REPO),
         )
+        env.update(self.extra)
         return env
 
     def registry(self) -> Path:
@@ -402,7 +404,6 @@ def test_stopping_the_worker_mid_stream_neither_loses_nor_doubles(deployment: De
 def test_a_worker_joining_mid_stream_takes_partitions_over_without_losing_or_doubling(deployment: Deployment) -> None:
     """A rebalance under load: the first worker's flow is suspended mid-fetch (streams/faust_consumer.py) while a
     second joins; every event lands once, and the group's committed offsets reach the end of every partition."""
-    from kafka import KafkaConsumer, TopicPartition
 
     sims = [s.event for s in simulate(40, 4, seed=13)]
     store = deployment.store()
@@ -420,6 +421,13 @@ def test_a_worker_joining_mid_stream_takes_partitions_over_without_losing_or_dou
     reference, _ = _embedded(sims)
     _same_graph(store, reference, {e["subject"]["id"] for e in sims})
 
+    _wait_until_consumed(deployment)
+
+
+def _wait_until_consumed(deployment: Deployment) -> None:
+    """Until the group's committed offsets reach the end of every partition of the events topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
     topic = deployment.settings.kafka_events_topic
     probe = KafkaConsumer(
         bootstrap_servers=deployment.settings.kafka_bootstrap, group_id=deployment.settings.kafka_group
@@ -434,3 +442,33 @@ def test_a_worker_joining_mid_stream_takes_partitions_over_without_losing_or_dou
         deployment.wait_for("the group's offsets at the end of every partition", all_committed, timeout=15)
     finally:
         probe.close()
+
+
+def test_the_worker_sends_the_notices_of_an_erasure_event_once(deployment: Deployment) -> None:
+    """LINEAGE_NOTIFY_ERASURES: an `erased` event on the topic, applied by `lineage worker`, sends each recipient of
+    the person's data its Art. 19 notice through the configured sink, recorded in the store; the same erasure
+    produced again is a duplicate and sends nothing more."""
+    from kafka import KafkaProducer
+
+    from tests.contract.test_erasure import ALICE, ERASURE, alice_before
+
+    outbox = deployment.folder / "outbox"
+    deployment.extra = {"LINEAGE_NOTIFY_ERASURES": "file", "LINEAGE_NOTICE_DIR": str(outbox)}
+    producer = KafkaProducer(bootstrap_servers=deployment.settings.kafka_bootstrap)
+    for e in [*alice_before(), ERASURE]:  # one key: in order on one partition
+        producer.send(deployment.settings.kafka_events_topic, key=b"alice", value=json.dumps(e).encode())
+    producer.flush()
+    deployment.start_worker()
+    store = deployment.store()
+    pseudonym = Pseudonymizer(key_from_text(KEY))(ALICE)
+    deployment.wait_for("the notices", lambda: len(store.notices(pseudonym)) == 2)
+    producer.send(deployment.settings.kafka_events_topic, key=b"alice", value=json.dumps(ERASURE).encode())
+    producer.flush()  # the erasure again, in a batch of its own: a duplicate
+    producer.close()
+    _wait_until_consumed(deployment)
+    assert sorted(r.recipient for r in store.notices(pseudonym)) == ["brokr", "hk-affiliate"]
+    assert {r.channel for r in store.notices(pseudonym)} == {"file"}
+    assert store.who_has(pseudonym) is None
+    files = sorted(outbox.glob("n_*.json"))
+    assert len(files) == 2 and all(ALICE not in f.read_text() for f in files)
+    assert "Art. 19 notices of erasures via the file sink" in deployment.logs()

@@ -254,3 +254,75 @@ def test_erase_notify_back_dated_names_only_what_the_erasure_covers(
         ("brokr", ["user.contact.email"])
     ]
     assert json.loads(run("who-has", ALICE, "--store", url, "--format", "json")[1])["categories"]  # the later data
+
+
+def _events_with_an_erasure(tmp_path: Path) -> Path:
+    lines = [
+        event("shared", event_id="s1", occurred_at="2026-03-02T09:00:00Z", recipient=AFFILIATE),
+        event("shared", event_id="s2", occurred_at="2026-03-03T09:00:00Z", recipient=BROKER,
+              purpose="marketing.advertising"),
+        {"schema_version": 1, "event_id": "erase-9", "kind": "erased", "occurred_at": "2026-03-10T00:00:00Z",
+         "emitted_by": "privacy-desk", "subject": {"id": ALICE, "type": "customer"}},
+    ]  # fmt: skip
+    path = tmp_path / "erasing.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    return path
+
+
+def test_ingest_sends_the_notices_of_an_erasure_event_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    url, path = f"sqlite:///{tmp_path / 'lineage.db'}", _events_with_an_erasure(tmp_path)
+
+    monkeypatch.setenv("LINEAGE_NOTIFY_ERASURES", "1")
+    code, out, err = run("ingest", str(path), "--store", url)
+    assert (code, err) == (0, "")
+    assert out.rstrip().endswith(", 2 Art. 19 notice(s) sent")
+    files = sorted((tmp_path / "outbox").glob("n_*.json"))
+    assert len(files) == 2 and all(ALICE not in f.read_text() for f in files)
+    code, out, _ = run("notify", "list", ALICE, "--store", url, "--format", "json")
+    assert code == 0
+    assert [(i["recipient_id"], i["status"], i["request"]) for i in json.loads(out)] == [
+        ("brokr", "sent", "erase-9"), ("hk-affiliate", "sent", "erase-9"),
+    ]  # fmt: skip
+
+    code, out, err = run("ingest", str(path), "--store", url)  # the same file again: nothing is sent twice
+    assert (code, err) == (0, "") and "Art. 19" not in out and len(list((tmp_path / "outbox").glob("n_*"))) == 2
+
+
+def test_ingest_without_the_switch_leaves_the_notices_to_notify_art19(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    monkeypatch.delenv("LINEAGE_NOTIFY_ERASURES", raising=False)
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    code, out, _ = run("ingest", str(_events_with_an_erasure(tmp_path)), "--store", url)
+    assert code == 0 and "Art. 19" not in out and not (tmp_path / "outbox").exists()
+    code, out, _ = run("notify", "art19", ALICE, "--store", url)
+    assert code == 0 and out.count("sent via file") == 2
+
+
+@pytest.mark.parametrize(
+    ("switch", "said"),
+    [
+        ("on", "no notice sink is configured: set one of LINEAGE_NOTICE_DIR"),
+        ("teams", "the teams notice sink is not configured: set LINEAGE_NOTICE_TEAMS_URL"),
+        ("fax", "unknown notice sink 'fax'"),
+    ],
+)  # fmt: skip
+def test_the_switch_without_a_usable_sink_is_refused_before_anything_is_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switch: str, said: str
+) -> None:
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
+    for name in ("LINEAGE_NOTICE_DIR", "LINEAGE_NOTICE_WEBHOOK_URL", "LINEAGE_NOTICE_TEAMS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINEAGE_NOTIFY_ERASURES", switch)
+    db = tmp_path / "lineage.db"
+    code, out, err = run("ingest", str(_events_with_an_erasure(tmp_path)), "--store", f"sqlite:///{db}")
+    assert code == 2 and out == "" and "LINEAGE_NOTIFY_ERASURES" in err and said in err
+    assert not db.exists()

@@ -194,3 +194,75 @@ def _any_notice() -> Art19Notice:
         categories_statement="-", action="-", legal_basis=LEGAL_BASIS, controller="C", controller_contact=None,
         acknowledge="-", sent_at=T0,
     )  # fmt: skip
+
+
+# -- erasures that arrive as events: the handler sends their notices (LINEAGE_NOTIFY_ERASURES) -------------------
+def _erasing_handler(store: SQLiteGraphStore, sink: MemoryNoticeSink) -> Any:
+    from streams.handler import Handler
+    from streams.notify import ErasureNotices
+    from tests.contract.test_erasure import KEY, POLICY
+
+    return Handler(store, POLICY, KEY, notices=ErasureNotices(sink))
+
+
+def _validated(handler: Any, *events: dict[str, Any]) -> list[Any]:
+    from schemas.parsing import validate_event
+
+    return [validate_event(e, handler.taxonomy) for e in events]
+
+
+def test_an_erasure_event_sends_its_notices_once_when_applied() -> None:
+    from tests.contract.test_erasure import ALICE, ERASURE, KEY, alice_before
+
+    store, sink = SQLiteGraphStore(":memory:"), MemoryNoticeSink()
+    handler = _erasing_handler(store, sink)
+    assert handler.handle(_validated(handler, *alice_before())).notices_sent == 0  # no erasure: nothing sent
+    result = handler.handle(_validated(handler, ERASURE))
+    assert result.applied == 1
+    # the two recipients of Alice's data (the affiliate and the broker), each once, recorded under her pseudonym
+    assert sorted(n.recipient_id for n in sink.notices) == ["brokr", "hk-affiliate"]
+    assert (result.notices_sent, result.notices_unsent) == (2, 0)
+    kept = store.notices(KEY(ALICE))
+    assert sorted(r.recipient for r in kept) == ["brokr", "hk-affiliate"] and {r.request for r in kept} == {"erase-1"}
+    assert {r.channel for r in kept} == {"memory"}
+    for n in sink.notices:  # what the recipient had received, as the tombstone recorded it
+        assert n.categories and n.request == "erase-1"
+        _raw_ids_absent(n.model_dump_json())
+
+    replay = handler.handle(_validated(handler, *alice_before(), ERASURE))  # a replayed topic sends nothing again
+    assert (replay.applied, replay.notices_sent, len(sink.notices)) == (0, 0, 2)
+    store.close()
+
+
+def test_a_notice_the_sink_refuses_is_left_for_notify_art19_and_the_erasure_stands() -> None:
+    from tests.contract.test_erasure import ALICE, ERASURE, KEY, POLICY, alice_before
+
+    store, sink = SQLiteGraphStore(":memory:"), MemoryNoticeSink(fail_for={"brokr"})
+    handler = _erasing_handler(store, sink)
+    handler.handle(_validated(handler, *alice_before()))
+    result = handler.handle(_validated(handler, ERASURE))
+    assert (result.applied, result.notices_sent, result.notices_unsent) == (1, 1, 1)
+    assert store.who_has(KEY(ALICE)) is None and store.erasures([KEY(ALICE)])[KEY(ALICE)]  # erased all the same
+    assert [r.recipient for r in store.notices(KEY(ALICE))] == ["hk-affiliate"]  # the refused one is not recorded
+
+    retry = send_art19_notices(store, KEY(ALICE), ALICE, POLICY, MemoryNoticeSink())  # `lineage notify art19`
+    assert sorted((o.recipient, o.outcome) for o in retry) == [("brokr", "sent"), ("hk-affiliate", "already-sent")]
+    store.close()
+
+
+def test_an_erasure_of_someone_whose_data_went_nowhere_sends_nothing() -> None:
+    from tests.contract.test_erasure import BOB, erased
+
+    store, sink = SQLiteGraphStore(":memory:"), MemoryNoticeSink()
+    handler = _erasing_handler(store, sink)
+    handler.handle(_validated(handler, *_alice_and_bob_collected()))
+    result = handler.handle(_validated(handler, erased("erase-bob", "2026-03-10T00:00:00Z", subject=BOB)))
+    assert (result.applied, result.notices_sent, result.notices_unsent, sink.notices) == (1, 0, 0, [])
+    store.close()
+
+
+def _alice_and_bob_collected() -> list[dict[str, Any]]:
+    from tests.contract.test_erasure import BOB
+    from tests.factories import event
+
+    return [event("collected", event_id="bob-c1", subject_id=BOB, occurred_at="2026-03-01T09:00:00Z")]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -221,6 +222,37 @@ def test_ingest_over_http(client: TestClient, site: Site) -> None:
     assert [r["id"] for r in who["recipients"]] == ["brokr"]
     too_many = client.post("/api/events", headers=site.auth("service"), json=[{}] * 1001)
     assert too_many.status_code == 422
+
+
+def test_an_erasure_posted_as_an_event_sends_its_notices_when_the_switch_is_on(world: World, tmp_path: Path) -> None:
+    """LINEAGE_NOTIFY_ERASURES in the console: an `erased` event through POST /api/events sends one notice to each
+    recipient of the person's data and says so; the same event again is a duplicate and sends nothing."""
+    from lineage.web.app import create_app
+    from streams.notice_sinks import FileNoticeSink
+    from streams.notify import ErasureNotices
+    from tests.web.conftest import world_console
+
+    outbox = tmp_path / "outbox"
+    console, tokens = world_console(world, tmp_path, erasure_notices=ErasureNotices(FileNoticeSink(outbox)))
+    service = {"Authorization": f"Bearer {tokens['service']}"}
+    dpo = {"Authorization": f"Bearer {tokens['dpo']}"}
+    erasure = {"schema_version": 1, "event_id": "web-erase-1", "kind": "erased", "occurred_at": "2026-12-01T00:00:00Z",
+               "emitted_by": "privacy-desk", "subject": {"id": world.person, "type": "customer"}}  # fmt: skip
+    try:
+        with TestClient(create_app(console)) as client:
+            person = quote(world.person, safe="")
+            recipients = {r["id"] for r in client.get(f"/api/subjects/{person}", headers=dpo).json()["recipients"]}
+            assert recipients
+            body = client.post("/api/events", headers=service, json=[erasure]).json()
+            assert (body["applied"], body["notices_sent"], body["notices_unsent"]) == (1, len(recipients), 0)
+            sent = [json.loads(f.read_text()) for f in sorted(outbox.glob("n_*.json"))]
+            assert {d["notice"]["recipient_id"] for d in sent} == recipients
+            assert all(world.person not in json.dumps(d) for d in sent)
+            again = client.post("/api/events", headers=service, json=[erasure]).json()
+            assert (again["duplicates"], again["notices_sent"]) == (1, 0)
+            assert len(list(outbox.glob("n_*.json"))) == len(recipients)
+    finally:
+        console.close()
 
 
 def test_audit_query_export_and_verify(client: TestClient, site: Site, world: World) -> None:
