@@ -216,8 +216,23 @@ show_logs() {
     tail -n 30 "$LOG_DIR/server.log" >&2 2>/dev/null || true
 }
 
+# A start that fails leaves nothing running: the broker it launched is stopped
+# (SIGTERM, up to STOP_TIMEOUT, then SIGKILL) and its pid file removed.
+stop_launched() {
+    local pid=$1 waited=0
+    kill -0 "$pid" 2>/dev/null || return 0
+    say "stopping the broker this start launched (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT * 2)); do
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PID_FILE"
+}
+
 cmd_start() {
-    local pid
+    local pid launched=""
     if pid=$(running_pid); then
         if answering; then
             say "already running (pid $pid) on $BOOTSTRAP"
@@ -241,7 +256,9 @@ cmd_start() {
         nohup setsid "${JAVA_CMD[@]}" kafka.Kafka "$SERVER_PROPS" \
             </dev/null >>"$LOG_DIR/kafka.out" 2>&1 9>&- &
         pid=$!
+        launched=$pid
         echo "$pid" >"$PID_FILE"
+        trap 'stop_launched "$launched"' EXIT  # any failure below stops what this start launched
     fi
     local started=$SECONDS
     while ((SECONDS - started < START_TIMEOUT)); do
@@ -252,11 +269,13 @@ cmd_start() {
         fi
         if answering; then
             say "ready on $BOOTSTRAP after $((SECONDS - started)) s (pid $pid)"
+            trap - EXIT
             return 0
         fi
         sleep 0.5
     done
     show_logs
+    [[ -n $launched ]] && die "broker did not answer on $BOOTSTRAP within ${START_TIMEOUT} s (KAFKA_START_TIMEOUT)"
     die "broker did not answer on $BOOTSTRAP within ${START_TIMEOUT} s (pid $pid still running; '$0 stop' to stop it)"
 }
 

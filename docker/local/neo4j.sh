@@ -179,6 +179,21 @@ launcher_args() {
   printf '%s\n' -cp "$JARS/*" "$LAUNCHER"
 }
 
+# A start that fails leaves nothing running: the server it launched is stopped
+# (SIGTERM, up to 30 s, then SIGKILL) and its pid file removed.
+stop_launched() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping the server this start launched (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 60; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$PID_FILE"
+}
+
 # --- subcommands ---------------------------------------------------------------
 
 lock_state() {
@@ -199,6 +214,8 @@ cmd_start() {
   else
     (( ${#NEO4J_PASSWORD} >= 8 )) ||
       die "NEO4J_PASSWORD must have at least 8 characters"
+    # the readiness probe needs it: said before anything is launched
+    [[ -x $PYTHON ]] || die "no Python at $PYTHON (set LINEAGE_PYTHON to one with the neo4j driver)"
     if port_in_use; then
       die "port $NEO4J_BOLT_PORT on $NEO4J_BOLT_HOST is already in use by another process (set NEO4J_BOLT_PORT)"
     fi
@@ -237,6 +254,7 @@ cmd_start() {
         </dev/null >"$OUT_LOG" 2>&1 8>&- 9>&- &
     launched=$!
     echo "$launched" >"$PID_FILE"  # the launcher rewrites it with its own pid
+    trap 'stop_launched "$launched"' EXIT  # any failure below (die, exit) stops what this start launched
   fi
 
   local deadline=$((SECONDS + NEO4J_START_TIMEOUT)) t0=$SECONDS rc
@@ -255,6 +273,7 @@ cmd_start() {
       rc=0; probe || rc=$?
       if (( rc == 0 )); then
         log "ready at $URI (user neo4j, pid $pid) after $((SECONDS - t0)) s"
+        trap - EXIT
         return 0
       elif (( rc == 3 )); then
         log "Bolt answers but rejects the password in NEO4J_PASSWORD"
@@ -263,7 +282,11 @@ cmd_start() {
       fi
     fi
     if (( SECONDS >= deadline )); then
-      log "not answering at $URI after ${NEO4J_START_TIMEOUT} s; leaving pid $pid running (docker/local/neo4j.sh stop)"
+      if [[ -n $launched ]]; then
+        log "not answering at $URI after ${NEO4J_START_TIMEOUT} s (NEO4J_START_TIMEOUT)"
+      else
+        log "not answering at $URI after ${NEO4J_START_TIMEOUT} s; leaving pid $pid running (docker/local/neo4j.sh stop)"
+      fi
       show_logs
       exit 1
     fi
