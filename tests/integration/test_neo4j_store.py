@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 neo4j = pytest.importorskip("neo4j")
-from graph.neo4j_schema import CONSTRAINTS, INDEXES  # noqa: E402 - needs the driver
+from graph.neo4j_schema import CONSTRAINTS, INDEXES, RETIRED_INDEXES  # noqa: E402 - needs the driver
 from graph.neo4j_store import Neo4jGraphStore  # noqa: E402
 
 KEY = Pseudonymizer(TEST_KEY)
@@ -177,6 +177,16 @@ def test_concurrent_writers_apply_each_event_once(make_two: tuple[Neo4jGraphStor
     assert graph_counts(shared.namespace) == graph_counts(alone.namespace)
 
 
+def test_an_index_no_query_uses_is_dropped_at_open(store: Neo4jGraphStore) -> None:
+    """An index an earlier version made (lineage_event_time) costs every write an entry and serves no read: a store
+    opened on a database that has it drops it."""
+    (name,) = RETIRED_INDEXES
+    cypher(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:Event) ON (n.ns, n.occurred_at)")
+    assert name in {r["name"] for r in cypher("SHOW INDEXES YIELD name RETURN name")}
+    Neo4jGraphStore.from_url(server_settings()["uri"], options(store.namespace)).close()
+    assert name not in {r["name"] for r in cypher("SHOW INDEXES YIELD name RETURN name")}
+
+
 def test_constraints_and_indexes_exist(store: Neo4jGraphStore) -> None:
     constraints = {
         (r["labelsOrTypes"][0], tuple(r["properties"]))
@@ -188,6 +198,7 @@ def test_constraints_and_indexes_exist(store: Neo4jGraphStore) -> None:
     assert {(label, ("ns", key)) for _, label, key in CONSTRAINTS} <= constraints
     indexes = {r["name"]: r["properties"] for r in cypher("SHOW INDEXES YIELD name, properties RETURN *")}
     assert all(indexes.get(name) == ["ns", prop] for name, _, prop in INDEXES)
+    assert not set(RETIRED_INDEXES) & set(indexes)
     started = time.monotonic()
     Neo4jGraphStore.from_url(server_settings()["uri"], options(store.namespace)).close()  # finds them: no DDL
     assert time.monotonic() - started < 2
