@@ -182,16 +182,26 @@ launcher_args() {
 # A start that fails leaves nothing running: the server it launched is stopped
 # (SIGTERM, up to 30 s, then SIGKILL) and its pid file removed.
 stop_launched() {
+  kill -0 "$1" 2>/dev/null || return 0
+  log "stopping the server this start launched (pid $1)"
+  terminate "$1" 30
+  rm -f "$PID_FILE"
+}
+
+# SIGTERM, wait up to $2 seconds, then SIGKILL and wait up to 10 s more.
+terminate() {
   local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  log "stopping the server this start launched (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 60; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+  for ((i = 0; i < $2 * 2; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.5
   done
+  log "still running after $2 s; sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PID_FILE"
+  for ((i = 0; i < 20; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.5
+  done
 }
 
 # --- subcommands ---------------------------------------------------------------
@@ -303,20 +313,7 @@ cmd_stop() {
     return 0
   fi
   log "stopping pid $pid ..."
-  kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 120; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still running after 60 s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 20; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-  fi
+  terminate "$pid" 60
   rm -f "$PID_FILE"
   if grep -q 'shut down cleanly' "$OUT_LOG" 2>/dev/null; then
     log "stopped (clean shutdown)"

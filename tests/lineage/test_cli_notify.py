@@ -269,19 +269,25 @@ def _events_with_an_erasure(tmp_path: Path) -> Path:
     return path
 
 
-def test_ingest_sends_the_notices_of_an_erasure_event_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A key, an audit trail and the file sink's folder, for a store in ``tmp_path``."""
     monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
     monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
+    return tmp_path / "outbox"
+
+
+def test_ingest_sends_the_notices_of_an_erasure_event_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outbox: Path
+) -> None:
     url, path = f"sqlite:///{tmp_path / 'lineage.db'}", _events_with_an_erasure(tmp_path)
 
     monkeypatch.setenv("LINEAGE_NOTIFY_ERASURES", "1")
     code, out, err = run("ingest", str(path), "--store", url)
     assert (code, err) == (0, "")
     assert out.rstrip().endswith(", 2 Art. 19 notice(s) sent")
-    files = sorted((tmp_path / "outbox").glob("n_*.json"))
+    files = sorted(outbox.glob("n_*.json"))
     assert len(files) == 2 and all(ALICE not in f.read_text() for f in files)
     code, out, _ = run("notify", "list", ALICE, "--store", url, "--format", "json")
     assert code == 0
@@ -290,19 +296,16 @@ def test_ingest_sends_the_notices_of_an_erasure_event_when_asked(
     ]  # fmt: skip
 
     code, out, err = run("ingest", str(path), "--store", url)  # the same file again: nothing is sent twice
-    assert (code, err) == (0, "") and "Art. 19" not in out and len(list((tmp_path / "outbox").glob("n_*"))) == 2
+    assert (code, err) == (0, "") and "Art. 19" not in out and len(list(outbox.glob("n_*"))) == 2
 
 
 def test_ingest_without_the_switch_leaves_the_notices_to_notify_art19(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outbox: Path
 ) -> None:
-    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "ab" * 32)
-    monkeypatch.setenv("LINEAGE_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
-    monkeypatch.setenv("LINEAGE_NOTICE_DIR", str(tmp_path / "outbox"))
     monkeypatch.delenv("LINEAGE_NOTIFY_ERASURES", raising=False)
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
     code, out, _ = run("ingest", str(_events_with_an_erasure(tmp_path)), "--store", url)
-    assert code == 0 and "Art. 19" not in out and not (tmp_path / "outbox").exists()
+    assert code == 0 and "Art. 19" not in out and not outbox.exists()
     code, out, _ = run("notify", "art19", ALICE, "--store", url)
     assert code == 0 and out.count("sent via file") == 2
 
