@@ -75,8 +75,9 @@ def test_concurrent_lookups_are_appended_in_groups_and_chain(tmp_path: Path, mon
     # the trail's order is the order of its times
     times = [AuditEntry.model_validate(d).at for d in lines]
     assert times == sorted(times)
-    # one append (line fsync + head fsync) per group, not per entry: with 16 callers at once, far fewer than 32
-    assert len(syncs) <= THREADS
+    # one append (one fsync of the trail; the head's two copies are made durable with fdatasync) per group, not per
+    # entry: 16 callers at once make a few groups
+    assert len(syncs) <= THREADS // 2
 
 
 def test_a_failed_append_is_every_caller_s_of_its_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
