@@ -225,24 +225,25 @@ def facts_delta(facts: Iterable[EventFacts]) -> Delta:
     return out
 
 
+# The aggregator's memory codes a (unit, month) as one int: the unit's index in the aggregator shifted past the month
+# (a month, ``year * 12 + month - 1``, is below 2**17 for every year a datetime holds). A person's memory is then
+# one set of ints (which the garbage collector does not traverse element by element as objects) and a batch's new
+# memberships are one set difference per person.
+_MONTH_BITS = 17
+_MONTH_MASK = (1 << _MONTH_BITS) - 1
+_DAY_BITS = 22  # a day, as a proleptic ordinal (datetime.toordinal), is below 2**22
+
+
 @dataclass(slots=True)
 class _Person:
-    """What a store object knows is recorded for one person: their tombstones when it learnt it, the months per unit,
-    and whether those units are all of the person's (read from the store, or written only by this object since)."""
+    """What a store object knows is recorded for one person: their tombstones when it learnt it, their units (ids),
+    the (unit, month) codes recorded, and whether those units are all of the person's (read from the store, or
+    written only by this object since). It holds ``len(units) + len(months)`` entries."""
 
     tombstones: int
-    units: dict[str, set[int]] = field(default_factory=dict)
+    units: set[str] = field(default_factory=set)
+    months: set[int] = field(default_factory=set)
     complete: bool = False
-    size: int = 0  # entries held: a unit and each of its months count one (kept as they are added)
-
-    def add(self, unit: str, months: Iterable[int] = ()) -> None:
-        held = self.units.get(unit)
-        if held is None:
-            held = self.units[unit] = set()
-            self.size += 1
-        before = len(held)
-        held.update(months)
-        self.size += len(held) - before
 
 
 @dataclass(slots=True)
@@ -252,7 +253,7 @@ class Pending:
     complete), and what to remember once the transaction has committed (:meth:`Aggregator.committed`)."""
 
     tombstones: dict[str, int] = field(default_factory=dict)
-    written: dict[str, dict[str, set[int]]] = field(default_factory=dict)
+    written: dict[str, tuple[set[str], set[int]]] = field(default_factory=dict)  # per person: units, (unit, month)
     unseen: set[str] = field(default_factory=set)
     new_units: dict[str, set[str]] = field(default_factory=dict)  # per person, units this object has not seen theirs
     read: dict[str, set[str]] = field(default_factory=dict)
@@ -272,12 +273,22 @@ class Aggregator:
     """
 
     def __init__(self, limit: int = 1_000_000) -> None:
-        self._shapes: dict[tuple[object, ...], Unit] = {}  # by the shape as events carry it (categories unsorted)
-        self._alerts: dict[str, Unit] = {}
+        self._shapes: dict[tuple[object, ...], int] = {}  # unit index, by the shape as events carry it
+        self._alerts: dict[tuple[str, ...], str] = {}  # alert id by a finding's dedupe key
+        self._alert_units: dict[str, int] = {}  # unit index, by alert id
+        self._indexed: list[Unit] = []  # the units met in events, by index
+        self._indices: dict[str, int] = {}  # and their index by id (shapes unequal as carried can be one unit)
         self.units: dict[str, Unit] = {}  # every unit met or read, by id
         self._people: dict[str, _Person] = {}
         self._size = 0
         self._limit = limit
+
+    def _index(self, unit: Unit) -> int:
+        index = self._indices.get(unit.id)
+        if index is None:
+            index = self._indices[unit.id] = len(self._indexed)
+            self._indexed.append(self.units.setdefault(unit.id, unit))
+        return index
 
     def delta(
         self, fresh: Sequence[ChangeSet], tombstones: Mapping[str, int], *, trusted: bool = False
@@ -285,10 +296,10 @@ class Aggregator:
         """The aggregates of newly applied events (no repeats, none an erasure covers); ``tombstones``: how many
         tombstones each of their people has, read in the writing transaction; ``trusted``: nobody else has written
         since this object's last commit."""
-        shapes, alerts, epoch = self._shapes, self._alerts, _EPOCH
-        counts: dict[tuple[Unit, int], int] = defaultdict(int)
-        months: dict[str, set[tuple[Unit, int]]] = defaultdict(set)  # per person: (unit, month)
-        dates: dict[date, tuple[int, int]] = {}
+        shapes, alerts, alert_units, epoch = self._shapes, self._alerts, self._alert_units, _EPOCH
+        counts: dict[int, int] = defaultdict(int)  # per (unit index, day ordinal) as one int
+        months: dict[str, set[int]] = defaultdict(set)  # per person: (unit, month) codes
+        dates: dict[int, int] = {}  # month by day ordinal
         for cs in fresh:
             ev, subject, categories, purpose, recipient, source, findings, _, _ = cs
             if not categories:  # consent and erasure events count in no flow
@@ -304,50 +315,60 @@ class Aggregator:
                 subject.type,
                 bool(findings),
             )
-            unit = shapes.get(shape)
-            if unit is None:
-                unit = shapes[shape] = self._unit(shape_of(shape))
-            d = at.date()  # occurred_at is UTC
-            dm = dates.get(d)
-            if dm is None:
-                dm = dates[d] = (d.toordinal() - epoch, d.year * 12 + d.month - 1)
-            day, month = dm
-            counts[unit, day] += 1
+            index = shapes.get(shape)
+            if index is None:
+                index = shapes[shape] = self._index(shape_of(shape))
+            day = at.toordinal()  # occurred_at is UTC
+            month = dates.get(day)
+            if month is None:
+                d = at.date()
+                month = dates[day] = d.year * 12 + d.month - 1
+            counts[index << _DAY_BITS | day] += 1
             mine = months[person]
-            mine.add((unit, month))
+            mine.add(index << _MONTH_BITS | month)
             if findings:
-                for aid in dict.fromkeys(alert_id(*f.dedupe_key) for f in findings):
-                    a = alerts.get(aid)
+                seen_here: set[int] = set()
+                for f in findings:
+                    aid = alerts.get(f.dedupe_key)
+                    if aid is None:
+                        aid = alerts[f.dedupe_key] = alert_id(*f.dedupe_key)
+                    a = alert_units.get(aid)
                     if a is None:
-                        a = alerts[aid] = self._unit(alert_unit(aid))
-                    counts[a, day] += 1
-                    mine.add((a, month))
+                        a = alert_units[aid] = self._index(alert_unit(aid))
+                    if a not in seen_here:  # an alert counts an event once, however many of its findings it covers
+                        seen_here.add(a)
+                        counts[a << _DAY_BITS | day] += 1
+                        mine.add(a << _MONTH_BITS | month)
+        indexed = self._indexed
         out = Delta()
         pending = Pending()
-        for (unit, day), n in counts.items():
+        day_mask = (1 << _DAY_BITS) - 1
+        for k, n in counts.items():
+            unit = indexed[k >> _DAY_BITS]
             out.units[unit.id] = unit
-            out.days[(unit.id, day)] = n
+            out.days[(unit.id, (k & day_mask) - epoch)] = n
         people, members = self._people, out.members
-        for person, pairs in months.items():
+        for person, codes in months.items():
             n = tombstones.get(person, 0)
             entry = people.get(person)
             if entry is not None and entry.tombstones != n:
                 entry = None
-            known = entry.units if entry is not None else {}
-            written: dict[str, set[int]] | None = None
-            for unit, month in pairs:
-                seen = known.get(unit.id)
-                if seen is not None and month in seen:
-                    continue
-                if seen is None:
-                    pending.new_units.setdefault(person, set()).add(unit.id)
-                    if not (trusted and entry is not None and entry.complete):
-                        pending.unseen.add(person)
-                if written is None:
-                    pending.tombstones[person] = n
-                    written = pending.written[person] = {}
-                written.setdefault(unit.id, set()).add(month)
-                members.setdefault((unit.id, person), set()).add(month)
+            new = codes - entry.months if entry is not None else codes
+            if not new:
+                continue
+            known = entry.units if entry is not None else set()
+            pending.tombstones[person] = n
+            units: set[str] = set()
+            pending.written[person] = (units, new)
+            for code in new:
+                unit_id = indexed[code >> _MONTH_BITS].id
+                if unit_id not in units:
+                    units.add(unit_id)
+                    if unit_id not in known:
+                        pending.new_units.setdefault(person, set()).add(unit_id)
+                        if not (trusted and entry is not None and entry.complete):
+                            pending.unseen.add(person)
+                members.setdefault((unit_id, person), set()).add(code & _MONTH_MASK)
         return out, pending
 
     def people_added(self, delta: Delta, pending: Pending, read: Mapping[str, set[str]]) -> dict[str, int]:
@@ -374,9 +395,6 @@ class Aggregator:
                 out[ref] = out.get(ref, 0) + 1
         return out
 
-    def _unit(self, unit: Unit) -> Unit:
-        return self.units.setdefault(unit.id, unit)
-
     def add_units(self, units: Iterable[Unit]) -> None:
         """Units read from the store (written by another process)."""
         for u in units:
@@ -388,16 +406,16 @@ class Aggregator:
             entry = self._people.get(person)
             if entry is None or entry.tombstones != n:
                 if entry is not None:
-                    self._size -= entry.size
+                    self._size -= len(entry.units) + len(entry.months)
                 entry = self._people[person] = _Person(n)
-            before = entry.size
+            before = len(entry.units) + len(entry.months)
             if person in pending.read:
                 entry.complete = True
-                for unit in pending.read[person]:
-                    entry.add(unit)
-            for unit, months in pending.written[person].items():
-                entry.add(unit, months)
-            self._size += entry.size - before
+                entry.units.update(pending.read[person])
+            units, months = pending.written[person]
+            entry.units.update(units)
+            entry.months.update(months)
+            self._size += len(entry.units) + len(entry.months) - before
         if self._size > self._limit:
             self.forget()
 
