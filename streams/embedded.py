@@ -159,5 +159,6 @@ def ingest_lines(
             for chunk in pieces:
                 read = prepare_chunk(chunk, handler, origin)
                 deliver(commit_chunk(read, handler, origin))
-                collect()  # the batch's events and changes are gone: little is left to traverse
+                del read, chunk  # let go of the batch's events and changes before collecting: held, they would
+                collect()  # be traversed (~12 % of an ingest's CPU); gone, little is left to traverse
     return report
