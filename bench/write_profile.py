@@ -45,7 +45,7 @@ def statement_names() -> dict[str, str]:
     names |= {neo4j_plan.EDGES[rel]: f"EDGES[{rel.value}]" for rel in Rel}
     names |= {
         getattr(neo4j_aggregates, name): f"aggregates.{name}"
-        for name in ("REGISTER", "UNITS", "PEOPLE", "MEMBERS", "STORED_UNITS", "UNIT_KEYS")
+        for name in ("REGISTER", "UNITS", "PEOPLE", "MEMBERS", "RECORDED", "STEPS", "UNIT_KEYS")
     }
     return names
 

@@ -2,10 +2,11 @@
 the parts of a period's first and last month that a bucket does not cover from the events there; and evidence.
 
 A period [since, until) is cut into whole UTC days (events and spans: summed from the day buckets), whole UTC months
-(people: counted from the months kept per person) and, at each end, the part of a month the period covers without
-covering the whole month. That part's events are read (``GraphStore.event_facts``): their sub-day parts add to the
-events and spans, and their people are added to those of the whole months when not already among them. A period
-that starts and ends on month boundaries (the CCPA default, a calendar year, all time) reads no event at all.
+(people: counted from the steps kept per key, graph/aggregate_steps.py) and, at each end, the part of a month the
+period covers without covering the whole month. That part's events are read (``GraphStore.event_facts``): their
+sub-day parts add to the events and spans, and their people are added to those of the whole months when not
+already among them. A period that starts and ends on month boundaries (the CCPA default, a calendar year, all
+time) reads no event and no membership at all.
 """
 
 from __future__ import annotations

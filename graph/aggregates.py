@@ -22,7 +22,8 @@ shapes for 301 keys, 23 thousand shape-person pairs for 150 thousand key-person 
 writing per unit is what keeps the write path cheap. Per unit a store keeps its events per UTC day and all-time
 span, and per (unit, person) the months the person occurred in; per key only its all-time number of people, moved
 when a person's first unit of the key appears (:func:`new_people`) or their last one goes. A key's counts in a
-period are sums over its units' days; its people, the distinct people over its units' months.
+period are sums over its units' days; its people in whole months, the sum of its steps there
+(graph/aggregate_steps.py, kept from the months per (unit, person)).
 
 Only events a store actually applies reach :class:`Aggregator` (repeats, replays and events an erasure covers are
 dropped before), so the aggregates equal a recount of the stored events whatever the order or the batching; an

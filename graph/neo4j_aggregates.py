@@ -5,6 +5,8 @@ older store, and the reads that ``graph.aggregate_reads`` composes. ::
     (:AggUnit {id, kind, fields, events, first_day, last_day})-[:COUNTS_IN]->(:AggKey {ref, rollup, key, people})
     (:AggMonth {id, unit, month, days})          the unit's events on each day of a UTC month (31 counts)
     (:Subject)-[:IN_UNIT {months}]->(:AggUnit)   the months a person occurred in a unit
+    (:AggStep {id, ref, month, prev, people})    per key, the people of a month by their previous month there
+                                                 (-1: none; graph/aggregate_steps.py)
 
 Days are days since 1970-01-01 and months ``year * 12 + month - 1`` (UTC), as plain integers.
 """
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from graph import aggregate_steps as steps
 from graph.aggregates import Delta, Unit, day_date, day_of, facts_delta, month_of, month_start
 from graph.changes import EventFacts
 from graph.neo4j_plan import epoch_seconds, from_epoch
@@ -52,10 +55,20 @@ MATCH (s:Subject {ns: $ns, key: r[0]}) MATCH (u:AggUnit {ns: $ns, id: r[1]})
 MERGE (s)-[m:IN_UNIT]->(u) ON CREATE SET m.months = r[2]
 ON MATCH SET m.months = m.months + [x IN r[2] WHERE NOT x IN m.months]
 """
-STORED_UNITS = """
+# the months recorded per unit for these people: [key, [[unit, [months]], ...]]
+RECORDED = """
 UNWIND $keys AS key
-MATCH (:Subject {ns: $ns, key: key})-[:IN_UNIT]->(u:AggUnit)
-RETURN key, collect(u.id) AS units
+MATCH (:Subject {ns: $ns, key: key})-[m:IN_UNIT]->(u:AggUnit)
+RETURN key, collect([u.id, m.months]) AS units
+"""
+# [ref, month, previous, people to add], in key order; a step no person takes any more goes
+STEPS = """
+UNWIND $rows AS r
+MERGE (x:AggStep {ns: $ns, id: r[0] + '|' + toString(r[1]) + '|' + toString(r[2])})
+ON CREATE SET x.ref = r[0], x.month = r[1], x.prev = r[2], x.people = 0
+SET x.people = x.people + r[3]
+WITH x WHERE x.people = 0
+DELETE x
 """
 UNIT_KEYS = """
 UNWIND $ids AS id
@@ -102,12 +115,15 @@ def register(tx: Any, ns: str, units: Iterable[Unit]) -> None:
         tx.run(REGISTER, rows=rows, ns=ns).consume()
 
 
-def stored_units(
+def recorded(
     tx: Any, ns: str, people: Iterable[str], known: Mapping[str, Unit]
-) -> tuple[dict[str, set[str]], list[Unit]]:
-    """The units recorded for each of these people, and those of them not in ``known`` (read with their keys)."""
+) -> tuple[dict[str, dict[str, set[int]]], list[Unit]]:
+    """The months recorded per unit for each of these people, and their units not in ``known`` (read with their
+    keys)."""
     keys = sorted(people)
-    found = {r["key"]: set(r["units"]) for r in tx.run(STORED_UNITS, keys=keys, ns=ns)} if keys else {}
+    found: dict[str, dict[str, set[int]]] = {}
+    for r in tx.run(RECORDED, keys=keys, ns=ns) if keys else ():
+        found[r["key"]] = {unit: set(months) for unit, months in r["units"]}
     missing = sorted({u for us in found.values() for u in us} - set(known))
     units = []
     for r in tx.run(UNIT_KEYS, ids=missing, ns=ns) if missing else ():
@@ -115,9 +131,23 @@ def stored_units(
     return found, units
 
 
-def write(tx: Any, ns: str, delta: Delta, added: Mapping[str, int], sign: int = 1) -> None:
+def write_steps(tx: Any, ns: str, changes: Mapping[steps.Step, int]) -> None:
+    rows = [list(r) for r in steps.rows(changes)]
+    if rows:
+        tx.run(STEPS, rows=rows, ns=ns).consume()
+
+
+def write(
+    tx: Any,
+    ns: str,
+    delta: Delta,
+    added: Mapping[str, int],
+    sign: int = 1,
+    changes: Mapping[steps.Step, int] | None = None,
+) -> None:
     """Add ``delta`` (``sign`` -1: take its events away; members are then left to the caller): units' events, spans
-    and months, the people ``added`` per key, and the new (person, unit) months; shared nodes in key order."""
+    and months, the people ``added`` per key, the new (person, unit) months and the ``changes`` of the steps;
+    shared nodes in key order."""
     totals = delta.totals()
     months = _months(delta)
     rows = [
@@ -138,6 +168,8 @@ def write(tx: Any, ns: str, delta: Delta, added: Mapping[str, int], sign: int = 
         rows = sorted([person, unit, sorted(m)] for (unit, person), m in delta.members.items())
         rows.sort(key=lambda r: (r[1], r[0]))
         tx.run(MEMBERS, rows=rows, ns=ns).consume()
+    if changes:
+        write_steps(tx, ns, changes)
 
 
 def _facts(records: Iterable[Any]) -> list[EventFacts]:
@@ -216,8 +248,16 @@ def erase(tx: Any, ns: str, subject: str, at: datetime) -> None:
     if lost:
         tx.run(PEOPLE, rows=[[ref, -1] for ref in sorted(lost)], ns=ns).consume()
     tx.run(_DROP_MEMBERSHIP, key=subject, ns=ns).consume()
+    changes: dict[steps.Step, int] = {}
+    steps.change(before.units, _by_unit(before), _by_unit(kept), changes)
+    write_steps(tx, ns, changes)
     if kept.members:
         write(tx, ns, Delta(kept.units, {}, kept.members), {})
+
+
+def _by_unit(delta: Delta) -> dict[str, set[int]]:
+    """One person's months per unit in a delta of their events."""
+    return {unit: months for (unit, _), months in delta.members.items()}
 
 
 # -- reads -------------------------------------------------------------------------------------------------------
@@ -283,27 +323,25 @@ def days(tx: Any, ns: str, first_day: int, end_day: int) -> list[AggregateRow]:
     return [AggregateRow(ref, a[0], a[1], a[2], 0, a[3], a[4]) for ref, a in acc.items()]
 
 
-# each unit's people in the period read once, with the keys the unit counts in: a key's people are the union of its
-# units' (in memory). Counting DISTINCT people per key on the server expanded each unit's members once per key it
-# counts in: 1,557,143 db hits and 13.7 s for two months of 1,500 people, against 352,722 and 4.1 s (measured).
 _PEOPLE = """
-MATCH (u:AggUnit {ns: $ns})
-WITH u, [(u)-[:COUNTS_IN]->(x:AggKey) WHERE $rollups IS NULL OR x.rollup IN $rollups | x.ref] AS refs
-WHERE size(refs) > 0
-RETURN refs, COLLECT {
-  MATCH (s:Subject)-[m:IN_UNIT]->(u) WHERE any(v IN m.months WHERE $lo <= v < $hi) RETURN s.key
-} AS people
+MATCH (x:AggStep {ns: $ns}) WHERE x.month >= $lo AND x.month < $hi AND x.prev < $before
+WITH x.ref AS ref, sum(x.people) AS people WHERE people > 0
+MATCH (k:AggKey {ns: $ns, ref: ref}) WHERE $rollups IS NULL OR k.rollup IN $rollups
+RETURN ref, people
 """
 
 
 def people(tx: Any, ns: str, first_month: int, end_month: int, rollups: Sequence[str] | None) -> dict[str, int]:
-    params = {"ns": ns, "lo": first_month, "hi": end_month, "rollups": list(rollups) if rollups is not None else None}
-    found: dict[str, set[str]] = {}
-    for r in tx.run(_PEOPLE, params):
-        if r["people"]:
-            for ref in r["refs"]:
-                found.setdefault(ref, set()).update(r["people"])
-    return {ref: len(keys) for ref, keys in found.items()}
+    """Distinct people per key with a month in [first_month, end_month), from the steps (graph/aggregate_steps.py):
+    what it reads grows with the keys and months of the period, not with its people."""
+    params = {
+        "ns": ns,
+        "lo": first_month,
+        "hi": end_month,
+        "before": steps.before_bound(first_month),
+        "rollups": list(rollups) if rollups is not None else None,
+    }
+    return {r["ref"]: r["people"] for r in tx.run(_PEOPLE, params)}
 
 
 _MEMBERS = """
@@ -337,7 +375,7 @@ def persons(tx: Any, ns: str, first_month: int, end_month: int, refs: Sequence[s
 
 # -- rebuild (a store migrated from an older version) --------------------------------------------------------------
 DROP_AGGREGATES = """
-MATCH (n) WHERE n.ns = $ns AND (n:AggUnit OR n:AggKey OR n:AggMonth)
+MATCH (n) WHERE n.ns = $ns AND (n:AggUnit OR n:AggKey OR n:AggMonth OR n:AggStep)
 CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS
 """
 SET_SUBJECT_TYPES = """
@@ -357,8 +395,32 @@ def rebuild_page(tx: Any, ns: str, people: Sequence[str]) -> None:
     added: dict[str, int] = {}
     for ref, _ in delta.by_key().members:
         added[ref] = added.get(ref, 0) + 1
-    write(tx, ns, delta, added)
+    write(tx, ns, delta, added, changes=steps.batch_changes(delta.units, {}, delta.members))
 
 
 def all_people(tx: Any, ns: str) -> list[str]:
     return [r["key"] for r in tx.run(_ALL_PEOPLE, ns=ns)]
+
+
+_ALL_UNITS = "MATCH (u:AggUnit {ns: $ns}) RETURN u.id AS id ORDER BY id"
+DROP_STEPS = """
+MATCH (x:AggStep) WHERE x.ns = $ns
+CALL (x) { DELETE x } IN TRANSACTIONS OF 5000 ROWS
+"""
+
+
+def all_units(tx: Any, ns: str) -> dict[str, Unit]:
+    """Every recorded unit, with its keys."""
+    ids = [r["id"] for r in tx.run(_ALL_UNITS, ns=ns)]
+    rows = tx.run(UNIT_KEYS, ids=ids, ns=ns) if ids else ()
+    return {r["id"]: Unit(r["id"], "stored", (), {k[0]: (k[1], tuple(k[2])) for k in r["keys"]}) for r in rows}
+
+
+def rebuild_steps_page(tx: Any, ns: str, people: Sequence[str], units: Mapping[str, Unit]) -> None:
+    """Add the steps of these people, from the months recorded per (person, unit) (a pass of a rebuild over
+    disjoint people)."""
+    found, _ = recorded(tx, ns, people, units)
+    changes: dict[steps.Step, int] = {}
+    for months in found.values():
+        steps.change(units, {}, months, changes)
+    write_steps(tx, ns, changes)

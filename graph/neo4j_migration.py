@@ -89,6 +89,21 @@ def rebuild_aggregates(namespace: str, write: WriteRunner, auto: AutoRunner, peo
         write("rebuild the flow aggregates of", page(people[i : i + people_per_pass]))
 
 
+def rebuild_steps(namespace: str, write: WriteRunner, auto: AutoRunner, people_per_pass: int = 1000) -> None:
+    """Version 6 to 7: the steps a period's people are counted from (graph/aggregate_steps.py), computed from the
+    months recorded per (person, unit) after any partial earlier attempt is dropped, a thousand people per
+    transaction."""
+    auto(aggregates.DROP_STEPS)
+    people = write("list the people of", lambda tx: aggregates.all_people(tx, namespace))
+    units = write("read the aggregate units of", lambda tx: aggregates.all_units(tx, namespace))
+
+    def page(part: list[str]) -> Callable[[Any], None]:
+        return lambda tx: aggregates.rebuild_steps_page(tx, namespace, part, units)
+
+    for i in range(0, len(people), people_per_pass):
+        write("rebuild the steps of", page(people[i : i + people_per_pass]))
+
+
 Migration = str | Callable[[str, WriteRunner, AutoRunner], None]
 
 # 2: one EVIDENCE per (event, Data node); 3: no `batch` on events; 4: events' subject_type, flow aggregates;
@@ -97,7 +112,8 @@ Migration = str | Callable[[str, WriteRunner, AutoRunner], None]
 # received (``received``). A tombstone of an older store has none, and keeps none: its notices say "every category
 # disclosed to you" (reports/notices.py), as they did. Nothing is converted, so the step to 6 is only the version
 # recorded, which makes an older privacy-lineage refuse the store rather than write tombstones without them.
-SCHEMA_VERSION = "6"
+# 7: per key, the steps (:AggStep) from which a period's people are counted without reading its people.
+SCHEMA_VERSION = "7"
 _TO_5: tuple[Migration, ...] = (MIGRATE_EVENT_EVIDENCE, MIGRATE_EDGE_COUNTS)
 #: what brings a store of each older version to SCHEMA_VERSION, in order (auto-commit queries, in batches, or
 #: functions running their own transactions); the aggregates are rebuilt from the events' evidence, so after it moved
@@ -105,8 +121,9 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "1": (MIGRATE_EVIDENCE, MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
     "2": (MIGRATE_BATCH_MARK, *_TO_5, rebuild_aggregates),
     "3": (*_TO_5, rebuild_aggregates),
-    "4": _TO_5,
-    "5": (),
+    "4": (*_TO_5, rebuild_steps),
+    "5": (rebuild_steps,),
+    "6": (rebuild_steps,),
 }
 LEASE_SECONDS = 60
 POLL_SECONDS = 0.5

@@ -23,6 +23,7 @@ CONSTRAINTS = (
     ("lineage_agg_unit", "AggUnit", "id"),
     ("lineage_agg_key", "AggKey", "ref"),
     ("lineage_agg_month", "AggMonth", "id"),
+    ("lineage_agg_step", "AggStep", "id"),
     ("lineage_art19_notice", "Art19Notice", "notice_id"),
 )
 INDEXES = (
@@ -30,6 +31,7 @@ INDEXES = (
     ("lineage_event_subject", "Event", "subject"),  # erasure: all events of one person
     ("lineage_tombstone_subject", "Tombstone", "subject"),  # erasure cut-offs of the people in a batch
     ("lineage_agg_month_month", "AggMonth", "month"),  # flow aggregates of a period
+    ("lineage_agg_step_month", "AggStep", "month"),  # people of a period
     ("lineage_art19_notice_subject", "Art19Notice", "subject"),  # a person's Art. 19 notices
 )
 # Indexes earlier versions created that no query uses any more: dropped at open, when present (each cost an index

@@ -13,6 +13,7 @@ from typing import Any
 
 import neo4j
 
+from graph import aggregate_steps as steps
 from graph import neo4j_aggregates as aggregates
 from graph import neo4j_erasure as erasure
 from graph import neo4j_plan as plan
@@ -167,9 +168,12 @@ def apply_batch(
         # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
         delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
         aggregates.register(tx, ns, [u for u in delta.units.values() if u.id not in registered])
-        read, units = aggregates.stored_units(tx, ns, pending.unseen, agg.units)
+        # the months recorded for the people of the batch's new memberships: whom a key gains, and the steps
+        mine, units = aggregates.recorded(tx, ns, {p for _, p in delta.members}, agg.units)
         agg.add_units(units)
-        aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read))
+        read = {p: set(mine.get(p, ())) for p in pending.unseen}
+        changes = steps.batch_changes(agg.units, mine, delta.members)
+        aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read), changes=changes)
         attempt.append((pending, set(delta.units)))
     written = {cs.subject.key for cs in fresh}
     bare = [key for key in people if key not in written]  # locked, but nothing new about them

@@ -1,7 +1,7 @@
 """The SQLite store's flow aggregates (tables ``agg_units``, ``agg_unit_keys``, ``agg_keys``, ``agg_days``,
-``agg_people``; graph/aggregates.py says what they count): a batch's :class:`Delta` written inside the batch's
-transaction, what an erasure takes away, the rebuild of an older store, and the reads ``graph.aggregate_reads``
-composes."""
+``agg_people``, ``agg_steps``; graph/aggregates.py and graph/aggregate_steps.py say what they count): a batch's
+:class:`Delta` written inside the batch's transaction, what an erasure takes away, the rebuild of an older store,
+and the reads ``graph.aggregate_reads`` composes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from graph import aggregate_steps as steps
 from graph.aggregates import Delta, Unit, facts_delta
 from graph.changes import EventFacts
 from graph.sqlite_layout import parse_ts, rows_in, ts
@@ -38,27 +39,36 @@ def register(cur: sqlite3.Cursor, units: Iterable[Unit]) -> None:
     )
 
 
-def stored_units(
+def recorded(
     cur: sqlite3.Cursor, people: Iterable[str], known: Mapping[str, Unit]
-) -> tuple[dict[str, set[str]], list[Unit]]:
-    """The units recorded for each of these people, and those of them not in ``known`` (read with their keys)."""
-    found: dict[str, set[str]] = {}
-    for person, unit in rows_in(cur, "SELECT person, unit FROM agg_people WHERE person IN ({marks})", sorted(people)):
-        found.setdefault(person, set()).add(unit)
+) -> tuple[dict[str, dict[str, set[int]]], list[Unit]]:
+    """The months recorded per unit for each of these people, and their units not in ``known`` (read with their
+    keys)."""
+    found: dict[str, dict[str, set[int]]] = {}
+    sql = "SELECT person, unit, year, months FROM agg_people WHERE person IN ({marks})"
+    for person, unit, year, mask in rows_in(cur, sql, sorted(people)):
+        found.setdefault(person, {}).setdefault(unit, set()).update(steps.months_of(year, mask))
     missing = sorted({u for us in found.values() for u in us} - set(known))
+    return found, unit_keys(cur, missing)
+
+
+def unit_keys(cur: sqlite3.Cursor, ids: Sequence[str]) -> list[Unit]:
+    """These units as recorded, with their keys."""
     keys: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {}
     sql = (
         "SELECT uk.unit, k.ref, k.rollup, k.key FROM agg_unit_keys uk JOIN agg_keys k ON k.ref = uk.ref"
         " WHERE uk.unit IN ({marks})"
     )
-    for unit, ref, rollup, key in rows_in(cur, sql, missing):
+    for unit, ref, rollup, key in rows_in(cur, sql, ids):
         keys.setdefault(unit, {})[ref] = (rollup, tuple(json.loads(key)))
-    return found, [Unit(unit, "stored", (), refs) for unit, refs in keys.items()]
+    return [Unit(unit, "stored", (), refs) for unit, refs in keys.items()]
 
 
-def write(cur: sqlite3.Cursor, delta: Delta, added: Mapping[str, int]) -> None:
-    """Add ``delta``: its units' events, days and spans, its new (unit, person) months, and ``added`` people per
-    key (:meth:`Aggregator.people_added`), each table in key order."""
+def write(
+    cur: sqlite3.Cursor, delta: Delta, added: Mapping[str, int], changes: Mapping[steps.Step, int] | None = None
+) -> None:
+    """Add ``delta``: its units' events, days and spans, its new (unit, person) months, ``added`` people per key
+    (:meth:`Aggregator.people_added`) and the ``changes`` of the steps, each table in key order."""
     totals = delta.totals()
     cur.executemany(
         "UPDATE agg_units SET events = events + ?, first_day = min(coalesce(first_day, ?), ?),"
@@ -78,6 +88,21 @@ def write(cur: sqlite3.Cursor, delta: Delta, added: Mapping[str, int]) -> None:
         " ON CONFLICT(unit, person, year) DO UPDATE SET months = months | excluded.months"
         " WHERE months | excluded.months != months",
         delta.member_rows(),
+    )
+    if changes:
+        write_steps(cur, changes)
+
+
+def write_steps(cur: sqlite3.Cursor, changes: Mapping[steps.Step, int]) -> None:
+    rows = steps.rows(changes)
+    cur.executemany(
+        "INSERT INTO agg_steps(ref, month, prev, people) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(month, ref, prev) DO UPDATE SET people = people + excluded.people",
+        rows,
+    )
+    cur.executemany(
+        "DELETE FROM agg_steps WHERE month = ? AND ref = ? AND prev = ? AND people = 0",
+        [(m, ref, p) for ref, m, p, n in rows if n < 0],
     )
 
 
@@ -136,13 +161,20 @@ def erase(cur: sqlite3.Cursor, subject: str, at: datetime) -> None:
     lost = before.refs(u for u, _ in before.members) - kept.refs(u for u, _ in kept.members)
     cur.executemany("UPDATE agg_keys SET people = people - 1 WHERE ref = ?", [(ref,) for ref in sorted(lost)])
     cur.execute("DELETE FROM agg_people WHERE person = ?", (subject,))
-    write(cur, Delta(kept.units, {}, kept.members), {})
+    changes: dict[steps.Step, int] = {}
+    steps.change(before.units, _by_unit(before), _by_unit(kept), changes)
+    write(cur, Delta(kept.units, {}, kept.members), {}, changes)
+
+
+def _by_unit(delta: Delta) -> dict[str, set[int]]:
+    """One person's months per unit in a delta of their events."""
+    return {unit: months for (unit, _), months in delta.members.items()}
 
 
 def rebuild(cur: sqlite3.Cursor, people_per_pass: int = 2_000) -> None:
     """Compute every aggregate from the stored events (a store converted from an older version): people a few
     thousand at a time, so that each pass holds its people's whole membership (additive over disjoint people)."""
-    for table in ("agg_people", "agg_days", "agg_keys", "agg_unit_keys", "agg_units"):
+    for table in ("agg_steps", "agg_people", "agg_days", "agg_keys", "agg_unit_keys", "agg_units"):
         cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
     people = [r[0] for r in cur.execute("SELECT DISTINCT subject FROM events WHERE categories IS NOT NULL ORDER BY 1")]
     for i in range(0, len(people), people_per_pass):
@@ -157,7 +189,24 @@ def rebuild(cur: sqlite3.Cursor, people_per_pass: int = 2_000) -> None:
         added: dict[str, int] = {}
         for ref, _ in delta.by_key().members:  # each pass's people are new to every key they reach
             added[ref] = added.get(ref, 0) + 1
-        write(cur, delta, added)
+        write(cur, delta, added, steps.batch_changes(delta.units, {}, delta.members))
+
+
+def rebuild_steps(cur: sqlite3.Cursor) -> None:
+    """Compute the steps from the months kept per (unit, person) (a store converted from version 3 to 5)."""
+    cur.execute("DELETE FROM agg_steps")
+    units = {u.id: u for u in unit_keys(cur, [r[0] for r in cur.execute("SELECT unit FROM agg_units")])}
+    changes: dict[steps.Step, int] = {}
+    person, mine = None, {}  # type: ignore[var-annotated]
+    for who, unit, year, mask in cur.execute("SELECT person, unit, year, months FROM agg_people ORDER BY person"):
+        if who != person:
+            if mine:
+                steps.change(units, {}, mine, changes)
+            person, mine = who, {}
+        mine.setdefault(unit, set()).update(steps.months_of(year, mask))
+    if mine:
+        steps.change(units, {}, mine, changes)
+    write_steps(cur, changes)
 
 
 # -- reads -------------------------------------------------------------------------------------------------------
@@ -198,23 +247,16 @@ def _month_condition(first_month: int, end_month: int) -> tuple[str, list[int]]:
 
 
 def people(db: sqlite3.Connection, first_month: int, end_month: int, rollups: Sequence[str] | None) -> dict[str, int]:
-    """Distinct people per key with a month in [first_month, end_month): each unit's people read once, their sets
-    joined per key here (a count(DISTINCT) over the join of units and keys sorted each person once per key: six
-    times slower on a million simulated events)."""
-    where, params = _month_condition(first_month, end_month)
-    of_unit: dict[str, set[str]] = {}
-    for unit, person in db.execute(f"SELECT p.unit, p.person FROM agg_people p WHERE {where}", params):  # noqa: S608
-        of_unit.setdefault(unit, set()).add(person)
-    sql, args = "SELECT uk.ref, uk.unit FROM agg_unit_keys uk", []
+    """Distinct people per key with a month in [first_month, end_month), from the steps (graph/aggregate_steps.py):
+    what it reads grows with the keys and months of the period, not with its people."""
+    sql = "SELECT s.ref, sum(s.people) FROM agg_steps s"
+    args: list[object] = []
     if rollups is not None:
-        sql += f" JOIN agg_keys k ON k.ref = uk.ref WHERE k.rollup IN ({','.join('?' * len(rollups))})"
-        args = list(rollups)
-    units_of: dict[str, list[set[str]]] = {}
-    for ref, unit in db.execute(sql, args):
-        found = of_unit.get(unit)
-        if found:
-            units_of.setdefault(str(ref), []).append(found)
-    return {ref: len(sets[0]) if len(sets) == 1 else len(set().union(*sets)) for ref, sets in units_of.items()}
+        sql += f" JOIN agg_keys k ON k.ref = s.ref AND k.rollup IN ({','.join('?' * len(rollups))})"
+        args += list(rollups)
+    sql += " WHERE s.month >= ? AND s.month < ? AND s.prev < ? GROUP BY s.ref HAVING sum(s.people) > 0"
+    args += [first_month, end_month, steps.before_bound(first_month)]
+    return {str(ref): int(n) for ref, n in db.execute(sql, args)}  # noqa: S608 - placeholders only
 
 
 def members(

@@ -1,4 +1,4 @@
-"""The SQLite store's file layout: its tables (version 5), the expansion of a data event's row into its lineage
+"""The SQLite store's file layout: its tables (version 6), the expansion of a data event's row into its lineage
 edges that reads share, the conversion of version 1 files, timestamps as stored, and sqlite3 errors translated."""
 
 from __future__ import annotations
@@ -10,7 +10,16 @@ from typing import Any
 
 from graph.store import StoreConfigError, StoreError, StoreUnavailable
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
+
+# per key, how many people occurred in it in a month with a given previous month of theirs (-1: none): a period's
+# people per key without reading its people (graph/aggregate_steps.py)
+STEPS_DDL = """
+CREATE TABLE IF NOT EXISTS agg_steps (
+  month INTEGER NOT NULL, ref TEXT NOT NULL, prev INTEGER NOT NULL, people INTEGER NOT NULL,
+  PRIMARY KEY (month, ref, prev)
+) WITHOUT ROWID;
+"""
 
 DDL = (
     """
@@ -75,6 +84,7 @@ CREATE TABLE IF NOT EXISTS agg_people (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS agg_people_person ON agg_people(person);
 """
+    + STEPS_DDL
 )
 
 
@@ -186,6 +196,9 @@ V3_TO_V4 = ("ALTER TABLE consents ADD COLUMN signal TEXT",)
 # read as "every category disclosed to you" (reports/notices.py); an erasure applied from then on records them.
 V4_TO_V5 = ("ALTER TABLE tombstones ADD COLUMN received TEXT",)
 
+# Version 6 keeps per key the steps from which a period's people are counted (STEPS_DDL), computed from the months
+# kept per (unit, person) by the store once the table exists.
+
 #: The columns a Tombstone is read from (graph/sqlite_reads.tombstone), in its order.
 TOMBSTONE_COLUMNS = "event_id, subject, erased_at, applied_at, reason, recipients, received"
 
@@ -201,13 +214,19 @@ def statements(script: str) -> Iterator[str]:
             pending = ""
 
 
-def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor], None]) -> bool:
+def migrate(
+    db: sqlite3.Connection,
+    path: str,
+    rebuild: Callable[[sqlite3.Cursor], None],
+    steps: Callable[[sqlite3.Cursor], None],
+) -> bool:
     """Bring an existing store to SCHEMA_VERSION, in one transaction (another process opening the same file at
     the same time waits for it, then finds the work done); refuse a store written by a newer version.
 
     Return whether the schema is to be created (a new file, or one just converted); a store of the current version
     is only read here, so that opening it does not wait for another connection's write (a running ingest). A
-    converted store gets its flow aggregates computed by ``rebuild`` in the same transaction, after the DDL.
+    converted store gets its flow aggregates computed by ``rebuild`` in the same transaction, after the DDL (a store
+    that has them, from version 3 on, only the steps of version 6: ``steps``).
     """
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() if "meta" in tables else None
@@ -219,7 +238,7 @@ def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor
     try:
         row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
         version = row[0] if row is not None else SCHEMA_VERSION
-        if version not in ("1", "2", "3", "4", SCHEMA_VERSION):
+        if version not in ("1", "2", "3", "4", "5", SCHEMA_VERSION):
             raise StoreConfigError(
                 f"the store {path!r} has schema version {version}, which this version of privacy-lineage cannot"
                 f" read (it reads versions 1 to {SCHEMA_VERSION}); upgrade privacy-lineage"
@@ -241,6 +260,10 @@ def migrate(db: sqlite3.Connection, path: str, rebuild: Callable[[sqlite3.Cursor
             for statement in statements(DDL):  # not executescript: it would commit the transaction
                 db.execute(statement)
             rebuild(db.cursor())
+        elif version != SCHEMA_VERSION:
+            for statement in statements(STEPS_DDL):
+                db.execute(statement)
+            steps(db.cursor())
         db.execute("UPDATE meta SET v = ? WHERE k = 'schema_version'", (SCHEMA_VERSION,))
         db.execute("COMMIT")
     except BaseException:

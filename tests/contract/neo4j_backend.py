@@ -18,7 +18,7 @@ from graph.store import GraphStore, StoreUnavailable
 DEFAULT_URI = "bolt://127.0.0.1:7687"
 LABELS = (
     "Event", "Subject", "Data", "Source", "Purpose", "Recipient", "Alert", "Consent", "Tombstone", "Meta",
-    "AggUnit", "AggKey", "AggMonth", "Art19Notice",
+    "AggUnit", "AggKey", "AggMonth", "AggStep", "Art19Notice",
 )  # fmt: skip
 
 

@@ -117,6 +117,12 @@ PERIODS = (
     (None, datetime(2026, 3, 31, 23, tzinfo=UTC)),
     (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)),  # the whole history: the totals
     (datetime(2026, 2, 27, 12, tzinfo=UTC), datetime(2026, 4, 30, 13, tzinfo=UTC)),  # the same, partial days
+    # whole months that leave history out on either side: people from the steps, none read
+    (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)),
+    (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
+    (datetime(2026, 4, 1, tzinfo=UTC), None),
+    (None, datetime(2026, 3, 1, tzinfo=UTC)),
+    (datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 4, 15, tzinfo=UTC)),  # inside one month
 )
 
 
@@ -327,7 +333,7 @@ def _flow_key(f: Any) -> tuple[str, ...]:
 
 # -- generated histories: any mix of events, erasures and consent, in any batching ----------------------------
 _BASE = datetime(2026, 2, 26, tzinfo=UTC)
-_moments = st.integers(min_value=0, max_value=24 * 45).map(lambda h: _BASE + timedelta(hours=h, minutes=h % 7 * 9))
+_moments = st.integers(min_value=0, max_value=24 * 100).map(lambda h: _BASE + timedelta(hours=h, minutes=h % 7 * 9))
 _data = st.fixed_dictionaries(
     {
         "kind": st.sampled_from(["collected", "used", "shared"]),

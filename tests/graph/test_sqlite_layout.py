@@ -237,7 +237,7 @@ def test_a_version_2_store_gets_its_flow_aggregates_once_on_open(tmp_path: Path)
     fresh.close()
     shutil.copy(tmp_path / "new.db", tmp_path / "old.db")
     v2 = sqlite3.connect(tmp_path / "old.db", isolation_level=None)  # as version 2 left it: no aggregates
-    for table in ("agg_people", "agg_days", "agg_keys", "agg_unit_keys", "agg_units"):
+    for table in ("agg_steps", "agg_people", "agg_days", "agg_keys", "agg_unit_keys", "agg_units"):
         v2.execute(f"DROP TABLE {table}")  # noqa: S608 - the tests' own table names
     v2.execute("DROP INDEX events_person")
     v2.execute("DROP INDEX alert_events_latest")
@@ -289,8 +289,32 @@ def test_a_version_4_stores_tombstones_keep_no_categories_and_later_ones_do(tmp_
     v4.execute("UPDATE meta SET v = '4' WHERE k = 'schema_version'")
     v4.close()
     old = SQLiteGraphStore(tmp_path / "old.db")
-    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,) == ("5",)
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,) == ("6",)
     check_older_store(old)
+    old.close()
+
+
+def test_a_version_5_store_gets_the_steps_of_its_people_once_on_open(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tests.contract.test_aggregates import handle as handle_all
+    from tests.contract.test_aggregates import history
+
+    store = SQLiteGraphStore(tmp_path / "old.db")
+    handle_all(store, history())
+    steps = store._db.execute("SELECT * FROM agg_steps ORDER BY 1, 2, 3").fetchall()
+    march_on = {"since": datetime(2026, 3, 1, tzinfo=UTC), "until": datetime(2026, 5, 1, tzinfo=UTC)}
+    answer = store.flow_summary(**march_on)
+    assert steps and any(f.subjects for f in answer.flows)
+    store.close()
+    v5 = sqlite3.connect(tmp_path / "old.db", isolation_level=None)  # as version 5 left it: no steps
+    v5.execute("DROP TABLE agg_steps")
+    v5.execute("UPDATE meta SET v = '5' WHERE k = 'schema_version'")
+    v5.close()
+    old = SQLiteGraphStore(tmp_path / "old.db")
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
+    assert old._db.execute("SELECT * FROM agg_steps ORDER BY 1, 2, 3").fetchall() == steps
+    assert old.flow_summary(**march_on) == answer
     old.close()
 
 

@@ -142,7 +142,7 @@ def test_version_3_gets_its_flow_aggregates_once(tmp_path: Path) -> None:
             return records[0].data() if records else {}
 
         # what version 3 left: no aggregates, no subject_type on the events
-        run("MATCH (n) WHERE n.ns = $ns AND (n:AggUnit OR n:AggKey OR n:AggMonth) DETACH DELETE n")
+        run("MATCH (n) WHERE n.ns = $ns AND (n:AggUnit OR n:AggKey OR n:AggMonth OR n:AggStep) DETACH DELETE n")
         run("MATCH (e:Event {ns: $ns}) REMOVE e.subject_type WITH count(*) AS _"
             " MATCH (m:Meta {ns: $ns}) SET m.schema_version = '3'")  # fmt: skip
         assert run("MATCH (n:AggUnit {ns: $ns}) RETURN count(n) AS n") == {"n": 0}
@@ -212,7 +212,45 @@ def test_version_5_tombstones_keep_no_categories_and_later_ones_do(tmp_path: Pat
         records, _, _ = driver.execute_query(
             "MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v", ns=store.namespace, database_=s["database"]
         )
-        assert records[0]["v"] == SCHEMA_VERSION == "6"
+        assert records[0]["v"] == SCHEMA_VERSION == "7"
+    store.close()
+
+
+STEPS = "MATCH (x:AggStep {ns: $ns}) RETURN x.ref AS ref, x.month AS month, x.prev AS prev, x.people AS people"
+
+
+def test_version_6_gets_the_steps_of_its_people_once(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tests.contract.test_aggregates import handle as handle_all
+    from tests.contract.test_aggregates import history
+
+    store = neo4j_store(tmp_path)
+    handle_all(store, history())
+    march_on = {"since": datetime(2026, 3, 1, tzinfo=UTC), "until": datetime(2026, 5, 1, tzinfo=UTC)}
+    answer = store.flow_summary(**march_on)
+    assert any(f.subjects for f in answer.flows)
+    s = server_settings()
+    with neo4j.GraphDatabase.driver(s["uri"], auth=(s["user"], s["password"])) as driver:
+
+        def steps() -> list[dict[str, Any]]:
+            records, _, _ = driver.execute_query(STEPS, ns=store.namespace, database_=s["database"])
+            return sorted((r.data() for r in records), key=lambda r: (r["ref"], r["month"], r["prev"]))
+
+        before = steps()
+        assert before and all(r["people"] > 0 for r in before)
+        driver.execute_query(  # as version 6 left it: no steps
+            "MATCH (x:AggStep {ns: $ns}) DELETE x WITH count(*) AS _"
+            " MATCH (m:Meta {ns: $ns, name: 'lineage'}) SET m.schema_version = '6'",
+            ns=store.namespace, database_=s["database"],
+        )  # fmt: skip
+        with open_store(s["uri"], options(store.namespace)) as reopened:
+            assert steps() == before
+            assert reopened.flow_summary(**march_on) == answer
+        records, _, _ = driver.execute_query(
+            "MATCH (m:Meta {ns: $ns}) RETURN m.schema_version AS v", ns=store.namespace, database_=s["database"]
+        )
+        assert records[0]["v"] == SCHEMA_VERSION
     store.close()
 
 
