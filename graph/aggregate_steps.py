@@ -71,17 +71,57 @@ def batch_changes(
     members: Mapping[tuple[str, str], set[int]],
 ) -> dict[Step, int]:
     """How a batch's new (unit, person) months change the steps: each person's recorded months per unit
-    (``stored``, read in the writing transaction) against those joined with the batch's."""
+    (``stored``, read in the writing transaction) against those joined with the batch's. Only additions: a key's
+    steps change only where a month is new to the key (not only to the unit), and only those keys are summed."""
     new: dict[str, dict[str, set[int]]] = {}
     for (unit, person), months in members.items():
         new.setdefault(person, {})[unit] = months
     out: dict[Step, int] = {}
     for person, added in new.items():
         before = stored.get(person, {})
-        after = {u: set(ms) for u, ms in before.items()}
+        gained: dict[str, set[int]] = {}  # per key, months the batch adds to one of its units
         for unit, months in added.items():
-            after.setdefault(unit, set()).update(months)
-        change(units, before, after, out)
+            had = before.get(unit)
+            extra = months - had if had else months
+            if extra:
+                for ref in units[unit].keys:
+                    g = gained.get(ref)
+                    if g is None:
+                        gained[ref] = set(extra)
+                    else:
+                        g |= extra
+        if not gained:
+            continue
+        old: dict[str, set[int]] = {}
+        for unit, months in before.items():
+            for ref in units[unit].keys & gained.keys():
+                o = old.get(ref)
+                if o is None:
+                    old[ref] = set(months)
+                else:
+                    o |= months
+        for ref, months in gained.items():
+            had = old.get(ref)
+            if had is None:  # the person's first months in the key: their steps, nothing replaced
+                prev = NO_MONTH
+                for m in sorted(months) if len(months) > 1 else months:
+                    out[(ref, m, prev)] = out.get((ref, m, prev), 0) + 1
+                    prev = m
+                continue
+            fresh = months - had
+            if not fresh:
+                continue
+            if len(fresh) == 1:
+                (m,) = fresh
+                last = max(had)
+                if m > last:  # a month after all theirs (traffic in order): one step added
+                    out[(ref, m, last)] = out.get((ref, m, last), 0) + 1
+                    continue
+            was, now = steps_of(had), steps_of(had | fresh)
+            for m, p in now - was:
+                out[(ref, m, p)] = out.get((ref, m, p), 0) + 1
+            for m, p in was - now:
+                out[(ref, m, p)] = out.get((ref, m, p), 0) - 1
     return out
 
 
@@ -96,6 +136,10 @@ def before_bound(first_month: int) -> int:
     return max(first_month, 0)
 
 
+_BITS = [tuple(i for i in range(12) if mask >> i & 1) for mask in range(1 << 12)]
+
+
 def months_of(year: int, mask: int) -> list[int]:
     """The months a (year, bit per month) membership row holds."""
-    return [year * 12 + i for i in range(12) if mask >> i & 1]
+    base = year * 12
+    return [base + i for i in _BITS[mask]]

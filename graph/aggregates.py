@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -238,13 +238,15 @@ _DAY_BITS = 22  # a day, as a proleptic ordinal (datetime.toordinal), is below 2
 @dataclass(slots=True)
 class _Person:
     """What a store object knows is recorded for one person: their tombstones when it learnt it, their units (ids),
-    the (unit, month) codes recorded, and whether those units are all of the person's (read from the store, or
-    written only by this object since). It holds ``len(units) + len(months)`` entries."""
+    the (unit, month) codes recorded, whether those units are all of the person's (read from the store, or
+    written only by this object since), and whether those codes are all of theirs (their months read from the
+    store, and only this object's writes since). It holds ``len(units) + len(months)`` entries."""
 
     tombstones: int
     units: set[str] = field(default_factory=set)
     months: set[int] = field(default_factory=set)
     complete: bool = False
+    all_months: bool = False
 
 
 @dataclass(slots=True)
@@ -258,6 +260,8 @@ class Pending:
     unseen: set[str] = field(default_factory=set)
     new_units: dict[str, set[str]] = field(default_factory=dict)  # per person, units this object has not seen theirs
     read: dict[str, set[str]] = field(default_factory=dict)
+    months_read: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # per person: months per unit
+    trusted: bool = False
 
 
 class Aggregator:
@@ -342,7 +346,7 @@ class Aggregator:
                         mine.add(a << _MONTH_BITS | month)
         indexed = self._indexed
         out = Delta()
-        pending = Pending()
+        pending = Pending(trusted=trusted)
         day_mask = (1 << _DAY_BITS) - 1
         for k, n in counts.items():
             unit = indexed[k >> _DAY_BITS]
@@ -396,6 +400,33 @@ class Aggregator:
                 out[ref] = out.get(ref, 0) + 1
         return out
 
+    def recorded_months(
+        self, pending: Pending, people: Iterable[str], read: Callable[[set[str]], dict[str, dict[str, set[int]]]]
+    ) -> dict[str, dict[str, set[int]]]:
+        """The months recorded per unit for each of these people (those of a batch's new memberships), before the
+        batch: from this object's memory for a person whose months it knows whole (only in a store that trusts it:
+        :meth:`delta` said ``trusted``), from ``read`` (the store, in the writing transaction) for the others,
+        which are then known whole once the batch commits."""
+        out: dict[str, dict[str, set[int]]] = {}
+        unknown: set[str] = set()
+        indexed = self._indexed
+        for person in people:
+            entry = self._people.get(person)
+            known = entry is not None and entry.all_months and entry.tombstones == pending.tombstones[person]
+            if pending.trusted and known:
+                assert entry is not None
+                mine: dict[str, set[int]] = {}
+                for code in entry.months:
+                    mine.setdefault(indexed[code >> _MONTH_BITS].id, set()).add(code & _MONTH_MASK)
+                out[person] = mine
+            else:
+                unknown.add(person)
+        if unknown:
+            found = read(unknown)
+            for person in unknown:
+                out[person] = pending.months_read[person] = found.get(person, {})
+        return out
+
     def add_units(self, units: Iterable[Unit]) -> None:
         """Units read from the store (written by another process)."""
         for u in units:
@@ -416,6 +447,13 @@ class Aggregator:
             units, months = pending.written[person]
             entry.units.update(units)
             entry.months.update(months)
+            read = pending.months_read.get(person)
+            if read is not None:
+                entry.all_months = entry.complete = True
+                for unit, ms in read.items():
+                    entry.units.add(unit)
+                    index = self._index(self.units[unit]) << _MONTH_BITS
+                    entry.months.update(index | m for m in ms)
             self._size += len(entry.units) + len(entry.months) - before
         if self._size > self._limit:
             self.forget()

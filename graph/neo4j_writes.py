@@ -168,10 +168,15 @@ def apply_batch(
         # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
         delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
         aggregates.register(tx, ns, [u for u in delta.units.values() if u.id not in registered])
+
         # the months recorded for the people of the batch's new memberships: whom a key gains, and the steps
-        mine, units = aggregates.recorded(tx, ns, {p for _, p in delta.members}, agg.units)
-        agg.add_units(units)
-        read = {p: set(mine.get(p, ())) for p in pending.unseen}
+        def recorded(people: set[str]) -> dict[str, dict[str, set[int]]]:
+            found, units = aggregates.recorded(tx, ns, people, agg.units)
+            agg.add_units(units)
+            return found
+
+        mine = agg.recorded_months(pending, {p for _, p in delta.members}, recorded)  # read: Neo4j trusts none
+        read = {p: set(mine[p]) for p in pending.unseen}
         changes = steps.batch_changes(agg.units, mine, delta.members)
         aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read), changes=changes)
         attempt.append((pending, set(delta.units)))

@@ -165,10 +165,15 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                     [cs for cs, _ in fresh], {s: len(c) for s, c in cutoffs.items()}, trusted=True
                 )
                 aggregates.register(cur, (u for u in delta.units.values() if u.id not in self._registered))
+
                 # the months recorded for the people of the batch's new memberships: whom a key gains, and the steps
-                mine, units = aggregates.recorded(cur, {p for _, p in delta.members}, agg.units)
-                agg.add_units(units)
-                read = {p: set(mine.get(p, ())) for p in remember.unseen}
+                def recorded(people: set[str]) -> dict[str, dict[str, set[int]]]:
+                    found, units = aggregates.recorded(cur, people, agg.units)
+                    agg.add_units(units)
+                    return found
+
+                mine = agg.recorded_months(remember, {p for _, p in delta.members}, recorded)
+                read = {p: set(mine[p]) for p in remember.unseen}
                 changes = steps.batch_changes(agg.units, mine, delta.members)
                 aggregates.write(cur, delta, agg.people_added(delta, remember, read), changes)
                 applied += len(fresh)
