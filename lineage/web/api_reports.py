@@ -125,8 +125,11 @@ def reports_router(console: Console) -> APIRouter:
             since: Since = None,
             until: Until = None,
             region: Region = None,
-        ) -> Report:
-            return build(kind, request, who, subject, since, until, region)
+        ) -> Response:
+            # the report as FastAPI would serialise it for response_model (which stays, for the OpenAPI schema):
+            # returned as a model, it would be dumped, checked against that model again and dumped once more
+            report = build(kind, request, who, subject, since, until, region)
+            return Response(report.model_dump_json(), media_type="application/json")
 
         keep = {"request", "who"} | ({"subject"} if kind.per_person else set())
         keep |= {"since", "until"} if kind.period else set()
