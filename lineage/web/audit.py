@@ -286,12 +286,21 @@ class AuditLog:
         return out[:limit] if limit is not None else out
 
     def verify(self) -> AuditVerification:
-        """Walk the trail from the first line, then compare it with its head."""
-        found = chain.walk(self._raw_lines(), self._key)
+        """Walk the trail from the first line, then compare it with its head: both read under a shared lock on the
+        trail, which a writer holds exclusively from its lines to its head (a write landing between the two reads
+        would otherwise look like entries removed)."""
+        fd = os.open(self.path, os.O_RDONLY) if self.path.exists() else None
         try:
-            head = chain.read_head(self.head_path, self._key)
-        except AuditBroken as exc:
-            return self._verification(found, None, found.problem or str(exc), found.first_broken)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            found = chain.walk(self._raw_lines(), self._key)
+            try:
+                head = chain.read_head(self.head_path, self._key)
+            except AuditBroken as exc:
+                return self._verification(found, None, found.problem or str(exc), found.first_broken)
+        finally:
+            if fd is not None:
+                os.close(fd)  # also releases the lock
         problem = found.problem or chain.against_head(found, head, self.head_path)
         first_broken = found.first_broken
         if problem is not None and first_broken is None:

@@ -70,6 +70,37 @@ def test_an_untouched_trail_verifies_and_its_head_counts_every_entry(tmp_path: P
     assert oct(trail.path.stat().st_mode & 0o777) == oct(trail.head_path.stat().st_mode & 0o777) == "0o600"
 
 
+def test_an_entry_written_while_the_trail_is_verified_is_no_alarm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lineage.web import audit_chain
+
+    trail = _trail(tmp_path)
+    read_head = audit_chain.read_head
+    writer: list[threading.Thread] = []
+
+    def head_after_a_write(path: Path, key: bytes) -> object:
+        if writer:  # the writer's own reads
+            return read_head(path, key)
+        # another request records an entry between verify's read of the lines and its read of the head
+        what = {"action": "who-has", "endpoint": "GET /x", "returned": {}}
+        t = threading.Thread(target=trail.record, args=(DPO,), kwargs=what)
+        t.start()
+        writer.append(t)
+        t.join(timeout=0.5)  # long enough to land, were the trail not locked
+        return read_head(path, key)
+
+    monkeypatch.setattr(audit_chain, "read_head", head_after_a_write)
+    result = trail.verify()
+    monkeypatch.setattr(audit_chain, "read_head", read_head)
+    writer[0].join()
+    assert result.ok, result.problem
+    assert result.entries == 6
+    assert trail.verify().entries == 7  # the write went through once verify let go
+
+
 def test_truncation_is_detected(tmp_path: Path) -> None:
     trail = _trail(tmp_path)
     _write(trail, _lines(trail)[:4])  # the last two entries cut off: the rest still chains perfectly
