@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import TypeAdapter
 
 from graph.concerning import person_alerts, person_lookup
 from lineage.web.auth import REFUSALS, requires
@@ -14,6 +15,7 @@ from lineage.web.models import Problem
 from lineage.web.tokens import Principal, Role
 from schemas.answers import PersonAlert, PersonLookup
 
+_PERSON_ALERTS = TypeAdapter(list[PersonAlert])
 _NO_ROUTE: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such route (an id with a line break cannot be routed)."}
 }
@@ -34,7 +36,7 @@ def people_router(console: Console) -> APIRouter:
         subject_id: str,
         request: Request,
         who: Principal = Depends(dpo),  # noqa: B008
-    ) -> list[PersonAlert]:
+    ) -> Response:
         """Alerts an event of the person triggered (their own events: a disclosure of their data is one), each with
         how many of its events are this person's (`person_events`; the alert's own counts are over everyone).
         URL-encode the id."""
@@ -43,7 +45,8 @@ def people_router(console: Console) -> APIRouter:
         audited(
             console.audit, request, who, action="subject-alerts", subject=pseudonym, returned={"alerts": len(alerts)}
         )
-        return alerts
+        # serialised once, as FastAPI would for response_model (which stays, for the OpenAPI schema)
+        return Response(_PERSON_ALERTS.dump_json(alerts), media_type="application/json")
 
     @r.get(
         "/api/subjects/{subject_id:path}",
