@@ -68,6 +68,14 @@ def _edges(since: datetime | None, until: datetime | None) -> list[tuple[datetim
     return out
 
 
+def cut_parts(since: datetime | None, until: datetime | None) -> list[tuple[datetime | None, datetime | None]]:
+    """The parts of [since, until) that cut a UTC month, whose events a period's counts read (none for a period on
+    month boundaries, or all time): what a caller can tell a user who waits for them."""
+    if since is None and until is None:
+        return []
+    return _edges(since, until)
+
+
 def _months(since: datetime | None, until: datetime | None) -> tuple[int, int]:
     """The months [first, end) that [since, until) touches."""
     first = month_of(since) if since is not None else _NEVER

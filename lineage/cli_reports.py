@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from config import Settings
-from graph.aggregate_reads import evidence
+from graph.aggregate_reads import cut_parts, evidence
 from graph.store import GraphStore
 from lineage.audit_actions import report_action
 from lineage.cli_audit import add_actor, record_lookup
@@ -59,7 +59,10 @@ def _build(
             args.annex,
             registry=load_configured_registry(settings),
         )
-        progress.phase(f"building the {kind.name} report")
+        cut = cut_parts(args.since, args.until) if kind.period and not kind.per_person else []
+        reading = ", ".join(f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}" for a, b in cut if a and b)
+        # a period that cuts a month reads the events of the days it cuts: the one part that takes long on a big store
+        progress.phase(f"building the {kind.name} report" + (f" (reading the events of {reading})" if reading else ""))
         report = kind.build(request)
         if key is not None and subject is not None:  # a per-person report is a lookup: on the audit trail first
             returned = kind.returned(report) if kind.returned else {}
