@@ -39,7 +39,7 @@ from graph import neo4j_schema as schema
 from graph import neo4j_transfer as transfer
 from graph import neo4j_writes as writes
 from graph.aggregate_reads import AggregateQueries
-from graph.aggregates import Aggregator, Pending
+from graph.aggregator import Aggregator, Pending
 from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import tombstones_by_person
 from graph.neo4j_connection import DEFAULT_NAMESPACE

@@ -18,7 +18,7 @@ from graph import neo4j_aggregates as aggregates
 from graph import neo4j_erasure as erasure
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
-from graph.aggregates import Aggregator, Pending
+from graph.aggregator import Aggregator, Pending
 from graph.changes import ChangeSet
 from graph.erasure import covering
 

@@ -18,7 +18,7 @@ from graph import sqlite_notices as notice_rows
 from graph import sqlite_reads as reads
 from graph import sqlite_writes as writes
 from graph.aggregate_reads import AggregateQueries
-from graph.aggregates import Aggregator
+from graph.aggregator import Aggregator
 from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import covering, tombstones_by_person
 from graph.sqlite_layout import (

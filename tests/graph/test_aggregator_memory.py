@@ -1,9 +1,9 @@
-"""The aggregator's memory of recorded membership (graph.aggregates.Aggregator) is bounded: it counts what it holds
+"""The aggregator's memory of recorded membership (graph.aggregator.Aggregator) is bounded: it counts what it holds
 as entries are added, forgets everyone past its limit, and the store's answers stay exact either way."""
 
 from __future__ import annotations
 
-from graph.aggregates import Aggregator
+from graph.aggregator import Aggregator
 from graph.pseudonym import Pseudonymizer
 from graph.sqlite_store import SQLiteGraphStore
 from policies import default_policy
