@@ -219,6 +219,18 @@ def test_auditor_sees_no_person_lookup(browser: Any, live: Live) -> None:
     _css(d, 'nav a[data-view="reports"]')[0].click()
     _wait(d, lambda d: _css(d, 'button[data-report="gaps"]'))
     assert not _css(d, 'button[data-report="access"]')
+    # a period that cuts a month is said to read its events; whole months are not
+    pick = "const i = document.getElementById(arguments[0]); i.value = arguments[1];"
+    pick += " i.dispatchEvent(new Event('change'));"
+    hint = "return document.getElementById('report-period-hint').textContent"
+    d.execute_script(pick, "report-since", "2026-03-01")
+    d.execute_script(pick, "report-until", "2026-05-01")
+    assert d.execute_script(hint) == ""
+    d.execute_script(pick, "report-until", "2026-05-15")
+    assert "inside a month" in d.execute_script(hint)
+    _shot(d, "web-reports-period-hint.png")
+    d.execute_script(pick, "report-until", "2026-06-01")
+    assert d.execute_script(hint) == ""
 
 
 def test_a_wrong_token_is_refused(browser: Any, live: Live) -> None:

@@ -224,7 +224,18 @@ async function showReports() {
   const since = el("input", { type: "date", id: "report-since" }), until = el("input", { type: "date", id: "report-until" });
   const card = (r, getArgs) => el("div", { class: "panel", "data-kind": r.kind }, el("h3", { text: r.heading }), el("p", { class: "hint", text: r.summary }),
     el("div", { class: "row" }, buttons(r.kind, getArgs)));
-  const parts = [el("h2", { text: "Reports" }), el("div", { class: "row" }, el("label", {}, "Period from", since), el("label", {}, "until (exclusive)", until)),
+  // a period of whole months is read from the aggregates at once; one that starts or ends inside a month reads that
+  // part's events one by one (docs/reports.md, "Periods"): say so before the DPO waits for it
+  const periodHint = el("p", { class: "hint", id: "report-period-hint", role: "note" });
+  const cuts = (day) => Boolean(day) && !day.endsWith("-01");
+  const explain = () => {
+    periodHint.textContent = cuts(since.value) || cuts(until.value)
+      ? "This period starts or ends inside a month: its reports read that part's events one by one, which on a store of years of events can take a minute. From the 1st of a month to the 1st of another they answer at once."
+      : "";
+  };
+  since.addEventListener("change", explain);
+  until.addEventListener("change", explain);
+  const parts = [el("h2", { text: "Reports" }), el("div", { class: "row" }, el("label", {}, "Period from", since), el("label", {}, "until (exclusive)", until)), periodHint,
     el("div", { class: "reports-grid" }, offered.filter((r) => !r.per_person).map((r) => card(r, () => [null, since.value, until.value])))];
   const personal = offered.filter((r) => r.per_person);  // offered to the dpo role only
   if (personal.length) {
