@@ -54,7 +54,7 @@ PROPERTY_KEYS = (
     "erased_at", "recipients", "schema_version", "key_fingerprint", "migration_lock", "migrating_by",
     "migrating_until", "subject_type", "fields", "events", "first_day", "last_day", "ref", "rollup", "people",
     "unit", "month", "days", "months", "source", "notice_id", "request", "channel", "sent_at", "acknowledged_at",
-    "acknowledged_by", "created", "received", "recent",
+    "acknowledged_by", "created", "received", "recent", "prev",
 )  # fmt: skip
 CREATE_TOKENS = """
 UNWIND $types AS t CALL db.createRelationshipType(t)
