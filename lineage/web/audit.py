@@ -229,7 +229,7 @@ class AuditLog:
                 pass
         # anything else (the first keyed entry after unkeyed ones, a crash between a line and its head, tampering)
         # takes the whole walk, which says what is wrong
-        found = self.verify()
+        found = self._verify()  # this writer holds the trail's lock already
         if not found.ok:
             raise AuditBroken(f"the audit trail {self.path} does not verify: {found.problem}")
         walked = chain.walk(self._raw_lines(), self._key)
@@ -293,14 +293,19 @@ class AuditLog:
         try:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_SH)
-            found = chain.walk(self._raw_lines(), self._key)
-            try:
-                head = chain.read_head(self.head_path, self._key)
-            except AuditBroken as exc:
-                return self._verification(found, None, found.problem or str(exc), found.first_broken)
+            return self._verify()
         finally:
             if fd is not None:
                 os.close(fd)  # also releases the lock
+
+    def _verify(self) -> AuditVerification:
+        """:meth:`verify` for a caller that holds the trail's lock (a writer checking the trail it appends to: a
+        shared lock asked for beside its own exclusive one would wait for ever)."""
+        found = chain.walk(self._raw_lines(), self._key)
+        try:
+            head = chain.read_head(self.head_path, self._key)
+        except AuditBroken as exc:
+            return self._verification(found, None, found.problem or str(exc), found.first_broken)
         problem = found.problem or chain.against_head(found, head, self.head_path)
         first_broken = found.first_broken
         if problem is not None and first_broken is None:
