@@ -10,7 +10,8 @@ All four take the same simulated events and write to the same Neo4j server, each
   as many threads as workers: the reference of the target.
 * *naive*: :mod:`bench.naive`, one write transaction per event, from the same topic.
 * *ceiling*: the graph changes and their statement rows built in memory first (untimed, with the store's own
-  planning), then written with the store's own statements in batches of ``ceiling_batch`` events, one write
+  planning, which remembers across a writer's batches the lineage edges it wrote), then written with the store's
+  own statements in batches of ``ceiling_batch`` events, one write
   transaction per batch: no Kafka, no validation, no policy, no Python planning in the timed part except what the
   store's statements need at write time (the Data and Subject element ids their first statements return, put into
   the later statements' rows, as the store does: :func:`graph.neo4j_writes.lock_people`,
@@ -59,7 +60,7 @@ WORKER_MARKERS = (
 
 
 # per writer: its batches of (people, event rows, Data rows, statements)
-Planned = list[list[tuple[list[str], list[Any], list[Any], list[Any]]]]
+Planned = list[list[tuple[list[str], list[Any], list[Any]]]]
 
 
 def _shares(data: Dataset, services: Services, namespace: str, writers: int) -> list[list[Any]]:
@@ -87,13 +88,18 @@ def _planned(shares: list[list[Any]], batch: int) -> Planned:
     """The store's own statement rows for every batch of each writer's share, built in memory."""
     from graph import neo4j_plan
 
-    return [
-        [
-            (sorted({cs.event.subject for cs in c}), *neo4j_plan.event_rows(c), neo4j_plan.plan(c))
-            for c in _batches(share, batch)
-        ]
-        for share in shares
-    ]
+    out = []
+    for share in shares:
+        written = neo4j_plan.Written()  # a writer's memory of its edges, as the store keeps it across batches
+        planned = []
+        for c in _batches(share, batch):
+            known = {p: written.known(p) for p in {cs.subject.key for cs in c}}
+            new: dict[str, Any] = {}
+            people = sorted({cs.event.subject for cs in c})
+            planned.append((people, neo4j_plan.event_rows(c), neo4j_plan.plan(c, known, new)))
+            written.add(new)
+        out.append(planned)
+    return out
 
 
 def _raw_rows(shares: list[list[Any]], batch: int) -> list[list[list[list[Any]]]]:
@@ -108,13 +114,13 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
 
     now = datetime.now(UTC)
 
-    def batch(session: Any, planned_batch: tuple[list[str], list[Any], list[Any], list[Any]]) -> int:
-        people, event_rows, data_rows, statements = planned_batch
+    def batch(session: Any, planned_batch: tuple[list[str], list[Any], list[Any]]) -> int:
+        people, event_rows, statements = planned_batch
 
         def work(tx: Any) -> None:
             neo4j_writes.lock_people(tx, namespace, people)
-            _, data = neo4j_writes.events(tx, namespace, event_rows, data_rows, uuid.uuid4().hex, now)
-            neo4j_writes.write(tx, namespace, statements, data)
+            neo4j_writes.events(tx, namespace, event_rows, uuid.uuid4().hex, now)
+            neo4j_writes.write(tx, namespace, statements)
 
         session.execute_write(work)
         return len(event_rows)

@@ -25,7 +25,7 @@ from neo4j._sync.work.transaction import TransactionBase
 from bench.common import KEY, dataset
 from bench.profiling import cpu_seconds, pid_file
 from bench.services import PASSWORD, REPO
-from graph import neo4j_aggregates, neo4j_plan
+from graph import neo4j_aggregates, neo4j_erasure, neo4j_plan
 from graph.changes import Rel
 from graph.pseudonym import Pseudonymizer, key_from_text
 from policies import default_policy
@@ -34,19 +34,14 @@ from streams.handler import Handler
 
 
 def statement_names() -> dict[str, str]:
-    """The store's write statements by their text."""
-    names = {
-        getattr(neo4j_plan, name): name
-        for name in (
-            "DATA", "EVENTS", "LANDED", "SUBJECTS", "RECIPIENTS", "SOURCES", "ALERTS", "TRIGGERS", "CONSENTS",
-            "LOCK_PEOPLE", "FORGET_BARE", "CUTOFFS", "LATE_RECIPIENTS",
-        )
-    }  # fmt: skip
+    """The store's write statements by their text: every upper-case string constant of the modules that hold the
+    write path's Cypher, named ``module.NAME`` (the batch's own statements without a prefix), and the lineage edges."""
+    names: dict[str, str] = {}
+    for module, prefix in ((neo4j_plan, ""), (neo4j_erasure, "erasure."), (neo4j_aggregates, "aggregates.")):
+        for name, value in vars(module).items():
+            if isinstance(value, str) and name.lstrip("_").isupper() and "$" in value:
+                names.setdefault(value, prefix + name.lstrip("_"))
     names |= {neo4j_plan.EDGES[rel]: f"EDGES[{rel.value}]" for rel in Rel}
-    names |= {
-        getattr(neo4j_aggregates, name): f"aggregates.{name}"
-        for name in ("REGISTER", "UNITS", "PEOPLE", "MEMBERS", "RECORDED", "STEPS", "UNIT_KEYS")
-    }
     return names
 
 

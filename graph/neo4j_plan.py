@@ -12,10 +12,11 @@ planning (bench/RESULTS.md); the batch's applied_at travels once, as ``$now``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.changes import ChangeSet, Rel
+from graph.changes import ChangeSet, EdgeKey, Rel
 from graph.store import ALERT_SAMPLE, alert_id
 
 Statement = tuple[str, list[Any]]
@@ -33,9 +34,9 @@ def epoch_seconds(instant: str) -> str:
 
 
 # -- Data nodes, events and evidence -----------------------------------------------------------------------
-# The batch's Data nodes first, once each (rows [data id, subject, category], sorted by id), returning their element
-# ids (one record of [id, element id] pairs: a record per row costs the driver more than the rest): the lineage edges
-# then reach them directly instead of by an index seek each.
+# The Data nodes of the lineage edges a batch writes, once each (rows [data id, subject, category], sorted by id),
+# returning their element ids (one record of [id, element id] pairs: a record per row costs the driver more than the
+# rest): the edges then reach them directly instead of by an index seek each.
 DATA = """
 UNWIND $rows AS r
 MERGE (d:Data {ns: $ns, id: r[0]}) ON CREATE SET d.subject = r[1], d.category = r[2]
@@ -188,19 +189,16 @@ def sample_entry(at: datetime, event_id: str, subject: str) -> str:
     return f"{seconds + 100_000_000_000:013d}.{nanos:09d} {event_id} {subject}"
 
 
-def event_rows(batch: Iterable[ChangeSet]) -> tuple[list[list[Any]], list[list[Any]]]:
-    """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch) and
-    the :data:`DATA` rows of their Data nodes."""
+def event_rows(batch: Iterable[ChangeSet]) -> list[list[Any]]:
+    """The :data:`EVENTS` rows of these events (applied_at is the statement's ``$now``, the same for the batch)."""
     out = []
-    data: dict[str, list[Any]] = {}
     for cs in batch:
         ev = cs.event
         props: dict[str, Any] = {"kind": ev.kind, "emitted_by": ev.emitted_by, "subject": ev.subject, "role": ev.role}
         if ev.customer is not None:
             props["customer"] = ev.customer
         if cs.categories:  # a data event: its evidence, and the data-subject type it gave its person
-            categories = list(dict.fromkeys(cs.categories))
-            props["categories"] = categories
+            props["categories"] = list(dict.fromkeys(cs.categories))
             props["subject_type"] = cs.subject.type
             if cs.source is not None:
                 props["source"] = cs.source.id
@@ -208,12 +206,46 @@ def event_rows(batch: Iterable[ChangeSet]) -> tuple[list[list[Any]], list[list[A
                 props["purpose"] = cs.purpose
                 if cs.recipient is not None:
                     props["recipient"] = cs.recipient.id
-            for category in categories:
-                data_id = f"{ev.subject}|{category}"
-                if data_id not in data:
-                    data[data_id] = [data_id, ev.subject, category]
         out.append([ev.event_id, *epoch(ev.occurred_at), props, bool(cs.categories)])
-    return out, [data[k] for k in sorted(data)]
+    return out
+
+
+class Written:
+    """The lineage edges a store object has seen committed, per person (a bounded memory), so that a batch MERGEs
+    only the edges it may be the first to write, and the Data nodes of those.
+
+    Only an erasure deletes lineage edges, and an erasure leaves a tombstone that every batch reads for its people
+    before it plans (graph/neo4j_writes.py): a person with a tombstone is planned in full, whatever this memory says,
+    so an erasure by another process never leaves an edge missing here. Past ``limit`` edges, the people written
+    least recently are forgotten: their next batch MERGEs their edges again, which is what every batch did before.
+    """
+
+    def __init__(self, limit: int = 400_000) -> None:
+        self.limit = limit
+        self._people: dict[str, set[EdgeKey]] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def known(self, person: str) -> AbstractSet[EdgeKey]:
+        return self._people.get(person, frozenset())
+
+    def add(self, new: Mapping[str, set[EdgeKey]]) -> None:
+        """Remember edges a committed batch wrote (``new``, per person, from :func:`plan`)."""
+        for person, keys in new.items():
+            mine = self._people.pop(person, None)  # re-inserted last: the most recently written
+            if mine is None:
+                mine = set()
+            self._size += len(keys - mine)
+            mine |= keys
+            self._people[person] = mine
+        while self._size > self.limit and self._people:
+            self._size -= len(self._people.pop(next(iter(self._people))))
+
+    def forget(self, people: Iterable[str]) -> None:
+        for person in people:
+            self._size -= len(self._people.pop(person, ()))
 
 
 def resolve(statements: Sequence[Statement], data: Mapping[str, str], subjects: Mapping[str, str]) -> list[Statement]:
@@ -229,14 +261,24 @@ def resolve(statements: Sequence[Statement], data: Mapping[str, str], subjects: 
     return out
 
 
-def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
+def plan(
+    batch: Sequence[ChangeSet],
+    known: Mapping[str, AbstractSet[EdgeKey]] | None = None,
+    new: dict[str, set[EdgeKey]] | None = None,
+) -> list[Statement]:
     """The statements (in order) and their rows for the events :data:`EVENTS` created, aggregated per key: one MERGE
-    per distinct node or lineage edge of the batch (alerts' counts added up).
+    per distinct node or lineage edge of the batch (alerts' counts added up), and none for an edge in ``known`` (per
+    person: written before, see :class:`Written`); the edges planned are added to ``new`` per person, and their
+    Data nodes are :data:`DATA`'s rows.
 
     Statements that lock shared nodes (sources, purposes, recipients, alerts) come last, each sorted by the node's
     key, so that concurrent writers take those locks in one order and hold them for the shortest time.
-    :data:`SUBJECTS` comes first: the element ids it returns go into the lineage-edge rows (see :func:`resolve`).
+    :data:`SUBJECTS` and :data:`DATA` come first: the element ids they return go into the lineage-edge rows (see
+    :func:`resolve`).
     """
+    known = known or {}
+    new = {} if new is None else new
+    data: dict[str, list[Any]] = {}
     subjects: dict[str, list[Any]] = {}
     recipients: dict[str, list[Any]] = {}
     sources: dict[str, list[Any]] = {}
@@ -257,11 +299,18 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
                 recipients[rc.id] = [rc.id, props, at, eid]
         if cs.source is not None and cs.source.id not in sources:
             sources[cs.source.id] = [cs.source.id, cs.source.type, cs.source.name]
+        seen = known.get(cs.subject.key, ())
         for e in cs.edges:
+            if e in seen:
+                continue
             # shared targets first in the key: the order in which writers lock them
             key = (e.target, e.purpose, e.subject, e.category)
             if key not in edges[e.rel]:
-                edges[e.rel][key] = [f"{e.subject}|{e.category}", e.subject, e.target, e.purpose]
+                data_id = f"{e.subject}|{e.category}"
+                edges[e.rel][key] = [data_id, e.subject, e.target, e.purpose]
+                new.setdefault(e.subject, set()).add(e)
+                if data_id not in data:
+                    data[data_id] = [data_id, e.subject, e.category]
         for f in cs.findings:
             aid = alert_id(*f.dedupe_key)
             a = alerts.get(aid)
@@ -318,6 +367,7 @@ def plan(batch: Sequence[ChangeSet]) -> list[Statement]:
 
     return [
         (SUBJECTS, timed(by_key(subjects), 2)),
+        (DATA, by_key(data)),
         (EDGES[Rel.HOLDS], holds()),
         (CONSENTS, timed(by_key(consents), 2)),
         (SOURCES, by_key(sources)),

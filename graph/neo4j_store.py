@@ -34,13 +34,14 @@ from graph import neo4j_aggregates as aggregates
 from graph import neo4j_connection as connection
 from graph import neo4j_migration as migration
 from graph import neo4j_notices as notice_nodes
+from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
 from graph import neo4j_schema as schema
 from graph import neo4j_transfer as transfer
 from graph import neo4j_writes as writes
 from graph.aggregate_reads import AggregateQueries
 from graph.aggregator import Aggregator, Pending
-from graph.changes import ChangeSet, EventFacts, Tombstone
+from graph.changes import ChangeSet, EdgeKey, EventFacts, Tombstone
 from graph.erasure import tombstones_by_person
 from graph.neo4j_connection import DEFAULT_NAMESPACE
 from graph.store import (
@@ -110,6 +111,7 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         self._unsettled: dict[str, datetime] = {}  # batch -> applied_at of an attempt whose commit may have landed
         self._aggregator = Aggregator()
         self._registered: set[str] = set()  # aggregate units known to be recorded (a unit, once recorded, stays)
+        self._written = plan.Written()  # lineage edges known to be written, per person (graph/neo4j_plan.py)
         try:
             with self._translated("connect to"):
                 self._driver.verify_connectivity()
@@ -203,14 +205,18 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         people = sorted({cs.event.subject for cs in (*erasures, *others)})
 
         attempt: list[tuple[Pending, set[str]]] = []  # the last attempt's, remembered once it commits
+        new: dict[str, set[EdgeKey]] = {}  # the lineage edges the last attempt wrote, per person
 
         def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[str]]:
             nonlocal attempts
             attempts += 1
             attempt.clear()
+            new.clear()
             check = unsettled is not None or attempts > 1
             batch = writes.Batch(erasures, others, ids, keys, people, now, check)
-            return writes.apply_batch(tx, self.namespace, batch, self._aggregator, self._registered, attempt)
+            return writes.apply_batch(
+                tx, self.namespace, batch, self._aggregator, self._registered, attempt, self._written, new
+            )
 
         try:
             applied, suppressed = self._run("write to", work, write=True)
@@ -222,6 +228,8 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         for pending, units in attempt:
             self._aggregator.committed(pending)
             self._registered.update(units)
+        self._written.add(new)
+        self._written.forget(cs.erasure.subject for cs in erasures if cs.erasure is not None)
         erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(
             len(applied), len(ids) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased

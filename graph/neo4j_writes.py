@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from graph import neo4j_erasure as erasure
 from graph import neo4j_plan as plan
 from graph import neo4j_reads as reads
 from graph.aggregator import Aggregator, Pending
-from graph.changes import ChangeSet
+from graph.changes import ChangeSet, EdgeKey
 from graph.erasure import covering
 
 
@@ -33,28 +32,21 @@ def lock_people(tx: neo4j.ManagedTransaction, namespace: str, keys: list[str]) -
     tx.run(plan.LOCK_PEOPLE, keys=keys, ns=namespace).consume()
 
 
-def events(
-    tx: neo4j.ManagedTransaction,
-    namespace: str,
-    rows: list[list[Any]],
-    data_rows: list[list[Any]],
-    token: str,
-    now: datetime,
-) -> tuple[set[str], dict[str, str]]:
-    """Run :data:`plan.DATA` and :data:`plan.EVENTS` on rows of :func:`plan.event_rows`: the ids of the events this
-    attempt (``token``) created, and the Data nodes' element ids by Data id."""
-    nodes = dict(tx.run(plan.DATA, rows=data_rows, ns=namespace).single(strict=True)[0]) if data_rows else {}
-    created = set(tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace).single(strict=True)[0])
-    return created, nodes
+def events(tx: neo4j.ManagedTransaction, namespace: str, rows: list[list[Any]], token: str, now: datetime) -> set[str]:
+    """Run :data:`plan.EVENTS` on rows of :func:`plan.event_rows`: the ids of the events this attempt (``token``)
+    created."""
+    return set(tx.run(plan.EVENTS, rows=rows, batch=token, now=now, ns=namespace).single(strict=True)[0])
 
 
-def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.Statement], data: dict[str, str]) -> None:
-    """Run the statements of :func:`plan.plan` for the events just created, ``data`` the Data nodes' element ids."""
-    (subjects_query, subject_rows), rest = statements[0], statements[1:]
-    assert subjects_query == plan.SUBJECTS
+def write(tx: neo4j.ManagedTransaction, namespace: str, statements: list[plan.Statement]) -> None:
+    """Run the statements of :func:`plan.plan` for the events just created: :data:`plan.SUBJECTS` and
+    :data:`plan.DATA` first, whose element ids the lineage edges' rows then take."""
+    (subjects_query, subject_rows), (data_query, data_rows), rest = statements[0], statements[1], statements[2:]
+    assert subjects_query == plan.SUBJECTS and data_query == plan.DATA
     if not subject_rows:  # no new event (each has its subject's row)
         return
     subjects = dict(tx.run(plan.SUBJECTS, rows=subject_rows, ns=namespace).single(strict=True)[0])
+    data = dict(tx.run(plan.DATA, rows=data_rows, ns=namespace).single(strict=True)[0]) if data_rows else {}
     for query, rows in plan.resolve(rest, data, subjects):
         if rows:
             tx.run(query, rows=rows, ns=namespace).consume()
@@ -66,20 +58,11 @@ def landed(tx: neo4j.ManagedTransaction, namespace: str, ids: list[str], now: da
     return list(record[0])
 
 
-def merge_events(
-    tx: neo4j.ManagedTransaction, namespace: str, batch: Sequence[ChangeSet], token: str, now: datetime
-) -> tuple[set[str], dict[str, str]]:
-    """MERGE the events (each data event its own evidence) and their Data nodes: the ids of the events this attempt
-    created, and the element ids of the Data nodes (by Data id)."""
-    rows, data_rows = plan.event_rows(batch)
-    return events(tx, namespace, rows, data_rows, token, now)
-
-
 def erase(tx: neo4j.ManagedTransaction, namespace: str, cs: ChangeSet, token: str, now: datetime) -> bool:
     """Apply one erasure in ``tx``; False when its event was already processed."""
     er = cs.erasure
     assert er is not None
-    if not merge_events(tx, namespace, [cs], token, now)[0]:
+    if not events(tx, namespace, plan.event_rows([cs]), token, now):
         return False
     params = {
         "ns": namespace,
@@ -119,10 +102,13 @@ def apply_batch(
     agg: Aggregator,
     registered: set[str],
     attempt: list[tuple[Pending, set[str]]],
+    written: plan.Written,
+    new: dict[str, set[EdgeKey]],
 ) -> tuple[list[str], list[str]]:
     """One attempt at a batch's transaction: the ids of the events applied and of those an erasure suppressed. What
     the flow aggregates need once the transaction commits is appended to ``attempt`` (``registered``: aggregate
-    units known to be recorded)."""
+    units known to be recorded), the lineage edges it wrote to ``new`` (to remember in ``written`` once it
+    commits)."""
     now, people, others = batch.now, batch.people, batch.others
     token = uuid.uuid4().hex  # per attempt: a retry after a commit that did land finds its events present
     done = landed(tx, ns, batch.ids, now) if batch.check else []
@@ -161,10 +147,15 @@ def apply_batch(
     suppressed = [cs.event.event_id for cs, _ in covered]
     fresh: list[ChangeSet] = []
     if kept:
-        # the events with their evidence, and their Data nodes; only those this attempt created are new
-        created, data = merge_events(tx, ns, kept, token, now)
+        # the events with their evidence; only those this attempt created are new
+        created = events(tx, ns, plan.event_rows(kept), token, now)
         fresh = [cs for cs in kept if cs.event.event_id in created]
-        write(tx, ns, plan.plan(fresh), data)
+        # their lineage edges, but those remembered as written for a person without a tombstone (only an erasure,
+        # which leaves one, deletes edges: read above for every person of the batch, after their locks)
+        known = {p: written.known(p) for p in {cs.subject.key for cs in fresh} if p not in tombstones}
+        write(tx, ns, plan.plan(fresh, known, new))
+        for person in tombstones:  # planned in full every time: nothing to remember
+            new.pop(person, None)
         # the flow aggregates of the new events, last: they lock shared nodes (units, keys), in key order
         delta, pending = agg.delta(fresh, {k: len(t) for k, t in tombstones.items()})
         aggregates.register(tx, ns, [u for u in delta.units.values() if u.id not in registered])

@@ -75,6 +75,27 @@ def test_server_measurements_run(tmp_path: Path) -> None:
     assert "kafka: already running (shared mode), left running" in out
 
 
+@pytest.mark.integration
+def test_the_write_profile_runs_and_names_every_statement() -> None:
+    from bench.services import Services
+
+    if not Services(mode="shared").up("neo4j"):
+        require("Neo4j", "no neo4j answers on the default port")
+    done = subprocess.run(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "bench.write_profile", "--people", "6", "--days", "3", "--batch", "40"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    names = rows[2:-1]  # the header, its rule, then one row per statement, then the commit's
+    assert "EVENTS" in names and "EDGES[HOLDS]" in names and "aggregates.STEPS" in names, names
+    unnamed = [name for name in names if " " in name]  # a statement the profile does not know by its text
+    assert not unnamed, unnamed
+
+
 def test_niced_lowers_every_thread_of_a_process_and_restores_it() -> None:
     from bench.alerts import niced
 

@@ -94,3 +94,34 @@ def test_a_batch_whose_events_an_erasure_covers_leaves_no_bare_subject(tmp_path:
         assert records[0]["n"] == 0
     finally:
         store.close()
+
+
+def test_a_writer_that_remembers_a_persons_edges_writes_them_again_after_another_writer_erased_them(
+    tmp_path: Path,
+) -> None:
+    """A store object remembers the lineage edges it wrote and does not MERGE them again (graph/neo4j_plan.py,
+    Written); an erasure through another store object deletes them. The person's next events, after the erasure,
+    must bring every edge back: the writer sees the person's tombstone and plans them in full."""
+    store = neo4j_store(tmp_path)
+    other = open_store(server_settings()["uri"], options(store.namespace))
+    writer, eraser = Handler(store, POLICY, KEY), Handler(other, POLICY, KEY)
+    try:
+        writer.handle([validate_event(e, writer.taxonomy) for e in alice_before()])
+        with_alice = store.stats().edges
+        eraser.handle([validate_event(erased("a-erase", "2026-03-10T00:00:00Z"), eraser.taxonomy)])
+        without_alice = store.stats().edges
+        assert without_alice < with_alice
+        # the same flows of Alice's again, each ten days later (after the erasure), under new event ids
+        again = [
+            e | {"event_id": e["event_id"] + "-again", "occurred_at": e["occurred_at"].replace("2026-03-0", "2026-03-1")}
+            for e in alice_before()
+            if e["subject"]["id"] == ALICE and e["kind"] != "opted_out"
+        ]
+        assert writer.handle([validate_event(e, writer.taxonomy) for e in again]).applied == len(again)
+        assert store.stats().edges == with_alice, "edges the writer remembered were not written again"
+        answer = store.who_has(KEY(ALICE))
+        assert answer is not None
+        assert {r.id for r in answer.recipients} >= {"hk-affiliate", "brokr"}
+    finally:
+        other.close()
+        store.close()
