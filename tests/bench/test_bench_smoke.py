@@ -90,7 +90,7 @@ def test_the_write_profile_runs_and_names_every_statement() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = [line.split(" | ")[0].lstrip("| ") for line in done.stdout.splitlines() if line.startswith("| ")]
-    names = rows[2:-1]  # the header, its rule, then one row per statement, then the commit's
+    names = rows[2:-2]  # the header, its rule, then one row per statement, then the Python and the commit
     assert "EVENTS" in names and "EDGES[HOLDS]" in names and "aggregates.STEPS" in names, names
     unnamed = [name for name in names if " " in name]  # a statement the profile does not know by its text
     assert not unnamed, unnamed
