@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                         workers=1 if quick else args.workers,
                         partitions=args.partitions,
                         batch_size=args.batch_size,
+                        rounds=1 if quick else 3,
                         naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
                         profile_dir=folder if args.profile else None,
                     ),

@@ -171,8 +171,8 @@ def apply_batch(
         changes = steps.batch_changes(agg.units, mine, delta.members)
         aggregates.write(tx, ns, delta, agg.people_added(delta, pending, read), changes=changes)
         attempt.append((pending, set(delta.units)))
-    written = {cs.subject.key for cs in fresh}
-    bare = [key for key in people if key not in written]  # locked, but nothing new about them
+    about = {cs.subject.key for cs in fresh}
+    bare = [key for key in people if key not in about]  # locked, but nothing new about them
     if bare:
         tx.run(plan.FORGET_BARE, keys=bare, ns=ns).consume()
     return applied + [cs.event.event_id for cs in fresh], suppressed
