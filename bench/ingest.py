@@ -61,7 +61,7 @@ WORKER_MARKERS = (
 )
 
 
-# per writer: its batches of (people, event rows, Data rows, statements)
+# per writer: its batches of (people, event rows, statements; the Data nodes' rows are among the statements)
 Planned = list[list[tuple[list[str], list[Any], list[Any]]]]
 
 
@@ -184,6 +184,7 @@ def run(
     raw.drop(services, ns_warm)
 
     shares = _shares(data, services, ns_ceiling, workers)
+    delete_namespace(services, ns_ceiling)  # what opening the store there wrote; each round writes its own namespace
     planned = _planned(shares, ceiling_batch)
     raw_rows = _raw_rows(shares, ceiling_batch)
     del shares

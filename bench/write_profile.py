@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{data.describe()}: {timed:,} events applied in {len(batches) - 1} batches of {args.batch} from one thread"
         f" in {wall:.1f} s ({timed / wall:,.0f} events/s); Neo4j CPU {cpu:.1f} s ({1e6 * cpu / timed:.0f} us/event);"
-        f" statements {in_statements:.1f} s, the store's Python in the transaction"
-        f" {recorder.in_transaction - in_statements:.1f} s, commit and the rest {wall - recorder.in_transaction:.1f} s."
+        f" statements {in_statements:.1f} s, the store's Python in the transaction {python:.1f} s, commit and the rest"
+        f" {commit:.1f} s."
     )
     print(f"graph: {stats}")
     print(f"db hits of batch {profiled} ({len(batches[profiled])} events): {sum(recorder.hits.values()):,}")
