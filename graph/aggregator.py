@@ -50,6 +50,20 @@ class Pending:
     trusted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """What a committed batch taught one aggregator, in a form another one can take (:meth:`Aggregator.absorb`):
+    a :class:`Pending`'s memory with its (unit, month) codes naming each unit by its position in ``order``
+    instead of the giver's own index, and every unit it names."""
+
+    units: dict[str, Unit]  # by id: every unit named below
+    order: tuple[str, ...]  # the unit ids the codes' positions stand for
+    tombstones: dict[str, int]
+    written: dict[str, tuple[set[str], set[int]]]
+    read: dict[str, set[str]]
+    months_read: dict[str, dict[str, set[int]]]
+
+
 class Aggregator:
     """Builds a batch's :class:`Delta`; one per store object, remembering between batches which (unit, person,
     month) it has seen recorded, so that a person's thousandth event of a month writes no membership, and which
@@ -243,6 +257,59 @@ class Aggregator:
             self._size += len(entry.units) + len(entry.months) - before
         if self._size > self._limit:
             self.forget()
+
+    def export(self, pending: Pending) -> Handed:
+        """A committed batch's :class:`Pending` for another aggregator on the same store (:meth:`absorb`)."""
+        positions: dict[int, int] = {}
+        order: list[str] = []
+        indexed = self._indexed
+
+        def position(index: int) -> int:
+            found = positions.get(index)
+            if found is None:
+                found = positions[index] = len(order)
+                order.append(indexed[index].id)
+            return found
+
+        written = {
+            person: (units, {position(c >> _MONTH_BITS) << _MONTH_BITS | (c & _MONTH_MASK) for c in codes})
+            for person, (units, codes) in pending.written.items()
+        }
+        named = set(order)
+        for units, _ in written.values():
+            named.update(units)
+        for units in pending.read.values():
+            named.update(units)
+        for months in pending.months_read.values():
+            named.update(months)
+        return Handed(
+            {u: self.units[u] for u in named},
+            tuple(order),
+            dict(pending.tombstones),
+            written,
+            pending.read,
+            pending.months_read,
+        )
+
+    def absorb(self, handed: Handed) -> None:
+        """Remember what another aggregator's committed batch recorded (:meth:`export`), as if this one had
+        committed it: only for a batch committed right after this object's last one, with nothing written between
+        (the store checks that: :meth:`graph.sqlite_store.SQLiteGraphStore.receive_handoff`)."""
+        self.add_units(handed.units.values())
+        index = [self._index(self.units[u]) for u in handed.order]
+        written = {
+            person: (units, {index[c >> _MONTH_BITS] << _MONTH_BITS | (c & _MONTH_MASK) for c in codes})
+            for person, (units, codes) in handed.written.items()
+        }
+        self.committed(
+            Pending(
+                tombstones=dict(handed.tombstones),
+                written=written,
+                read=handed.read,
+                months_read=handed.months_read,
+                trusted=True,
+            )
+        )
 
     def forget(self) -> None:
         """Forget every person: their next events read and write their membership again."""

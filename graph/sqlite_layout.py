@@ -1,4 +1,4 @@
-"""The SQLite store's file layout: its tables (version 6), the expansion of a data event's row into its lineage
+"""The SQLite store's file layout: its tables (version 7), the expansion of a data event's row into its lineage
 edges that reads share, the conversion of version 1 files, timestamps as stored, and sqlite3 errors translated."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from typing import Any
 
 from graph.store import StoreConfigError, StoreError, StoreUnavailable
 
-SCHEMA_VERSION = "6"
+# version 7 counts its write transactions (meta ``writes``, graph/sqlite_writes.count_write): two writers taking turns
+# hand each other their memory only when that count shows that nobody else wrote between them, so a version that
+# writes without counting must not open the file
+SCHEMA_VERSION = "7"
 
 # per key, how many people occurred in it in a month with a given previous month of theirs (-1: none): a period's
 # people per key without reading its people (graph/aggregate_steps.py)
@@ -226,7 +229,8 @@ def migrate(
     Return whether the schema is to be created (a new file, or one just converted); a store of the current version
     is only read here, so that opening it does not wait for another connection's write (a running ingest). A
     converted store gets its flow aggregates computed by ``rebuild`` in the same transaction, after the DDL (a store
-    that has them, from version 3 on, only the steps of version 6: ``steps``).
+    that has them, from version 3 on, only the steps of version 6: ``steps``; version 7 only counts its writes from
+    then on).
     """
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() if "meta" in tables else None
@@ -238,7 +242,7 @@ def migrate(
     try:
         row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
         version = row[0] if row is not None else SCHEMA_VERSION
-        if version not in ("1", "2", "3", "4", "5", SCHEMA_VERSION):
+        if version not in ("1", "2", "3", "4", "5", "6", SCHEMA_VERSION):
             raise StoreConfigError(
                 f"the store {path!r} has schema version {version}, which this version of privacy-lineage cannot"
                 f" read (it reads versions 1 to {SCHEMA_VERSION}); upgrade privacy-lineage"
@@ -260,7 +264,7 @@ def migrate(
             for statement in statements(DDL):  # not executescript: it would commit the transaction
                 db.execute(statement)
             rebuild(db.cursor())
-        elif version != SCHEMA_VERSION:
+        elif version in ("3", "4", "5"):
             for statement in statements(STEPS_DDL):
                 db.execute(statement)
             steps(db.cursor())

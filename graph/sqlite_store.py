@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from graph import sqlite_notices as notice_rows
 from graph import sqlite_reads as reads
 from graph import sqlite_writes as writes
 from graph.aggregate_reads import AggregateQueries
-from graph.aggregator import Aggregator
+from graph.aggregator import Aggregator, Handed, Pending
 from graph.changes import ChangeSet, EventFacts, Tombstone
 from graph.erasure import covering, tombstones_by_person
 from graph.sqlite_layout import (
@@ -49,6 +50,17 @@ from schemas.answers import (
     WhoHas,
 )
 from schemas.notices import NoticeRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHandoff:
+    """One committed batch of a SQLite store object, for the next writer (:meth:`SQLiteGraphStore.handoff`): the
+    store's count of writes before and after it, what it recorded, and the units it registered."""
+
+    after: int
+    writes: int
+    memory: Handed
+    registered: tuple[str, ...]
 
 
 class SQLiteGraphStore(AggregateQueries, GraphStore):
@@ -90,6 +102,9 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         self._categories = writes.CategoriesText()
         self._aggregator = Aggregator()
         self._version = -1  # PRAGMA data_version at this connection's last commit
+        self._writes: int | None = None  # the store's count of write transactions after this object's last one
+        self._given: StoreHandoff | None = None  # see receive_handoff()
+        self._last: tuple[int, int, Pending, tuple[str, ...]] | None = None  # see handoff()
         self._registered: set[str] = set()  # units known to be recorded (a unit, once recorded, stays)
         self._stats: tuple[tuple[int, int], StoreStats] | None = None  # see stats()
 
@@ -156,11 +171,18 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 fresh = [(cs, at) for cs, at in candidates if cs.event.event_id not in stored]
                 duplicates += len(candidates) - len(fresh)
                 writes.write(cur, fresh, now, self._categories)
-                # nobody else wrote since this connection's last commit: what the aggregator remembers holds
+                # what the aggregator remembers holds if nobody else wrote since this connection's last commit,
+                # or if the one batch written since is the one handed over (receive_handoff)
                 version = cur.execute("PRAGMA data_version").fetchone()[0]
-                if version != self._version:
-                    self._aggregator.forget()
+                counted = writes.count_write(cur)
+                given, self._given, self._last = self._given, None, None
                 agg = self._aggregator
+                if version != self._version:
+                    if given is not None and given.after == self._writes and given.writes == counted:
+                        agg.absorb(given.memory)
+                        self._registered.update(given.registered)
+                    else:
+                        agg.forget()
                 delta, remember = agg.delta(
                     [cs for cs, _ in fresh], {s: len(c) for s, c in cutoffs.items()}, trusted=True
                 )
@@ -180,8 +202,9 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 applied_ids.update(cs.event.event_id for cs, _ in fresh)
                 cur.execute("COMMIT")
                 self._aggregator.committed(remember)
-                self._version = version
+                self._version, self._writes = version, counted + 1
                 self._registered.update(delta.units)
+                self._last = (counted, counted + 1, remember, tuple(delta.units))
             except sqlite3.Error as exc:
                 self._rollback()
                 raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
@@ -191,6 +214,26 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
             erased = [cs.event.event_id for cs in erasures if cs.event.event_id in applied_ids]
             pending = tuple(erased) if erased and not self._purge().complete else ()
         return ApplyResult(applied, duplicates, tuple(suppressed), frozenset(applied_ids), pending)
+
+    def handoff(self) -> StoreHandoff | None:
+        """What this object's last committed batch taught its aggregator (the months and units it recorded per
+        person), for another store object on the same file that writes next (:meth:`receive_handoff`), or None
+        (no batch committed since the last handoff was given)."""
+        with self._lock:
+            if self._last is None:
+                return None
+            (after, count, pending, registered), self._last = self._last, None
+            return StoreHandoff(after, count, self._aggregator.export(pending), registered)
+
+    def receive_handoff(self, handoff: object) -> None:
+        """Take another store object's :meth:`handoff` before this one's next batch. That batch's transaction
+        uses it only if the store's count of writes shows that the handed batch is the only one committed since
+        this object's last (``meta`` ``writes``, counted by every batch in its transaction): then the aggregator
+        goes on from what it knew plus what the other recorded, instead of forgetting everything it knew
+        because another connection wrote. Otherwise it forgets, as it would without a handoff."""
+        if isinstance(handoff, StoreHandoff):
+            with self._lock:
+                self._given = handoff
 
     def reopener(self) -> Callable[[], SQLiteGraphStore] | None:
         if self.path == ":memory:":

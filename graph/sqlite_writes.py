@@ -261,3 +261,16 @@ def write(
             "INSERT OR IGNORE INTO alert_events(alert_id, event_id, subject, occurred_at) VALUES (?, ?, ?, ?)",
             alert_evidence,
         )
+
+
+def count_write(cur: sqlite3.Cursor) -> int:
+    """Count one more write transaction in the store (meta ``writes``, in the transaction); return the count before
+    it (0 for a store that counted none yet). Every batch the store writes counts, so that a writer can tell that
+    exactly one other batch was committed since its own last one, and which (see
+    :meth:`graph.sqlite_store.SQLiteGraphStore.receive_handoff`)."""
+    row = cur.execute("SELECT v FROM meta WHERE k = 'writes'").fetchone()
+    before = int(row[0]) if row is not None else 0
+    cur.execute(
+        "INSERT INTO meta(k, v) VALUES ('writes', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (str(before + 1),)
+    )
+    return before

@@ -315,6 +315,17 @@ class GraphStore(ABC):
         object's own connections."""
         return None
 
+    def handoff(self) -> object | None:
+        """What a writer taking turns with this object on the same store (the embedded ingest's two processes) can
+        take to go on from what this object learnt in its last batch (:meth:`receive_handoff`): picklable, or None
+        (the default: a store that keeps nothing worth handing over)."""
+        return None
+
+    def receive_handoff(self, handoff: object) -> None:
+        """Take another object's :meth:`handoff` before this object's next batch; the store decides whether it
+        still holds then. The default ignores it."""
+        del handoff  # nothing to take
+
     def __enter__(self) -> GraphStore:
         return self
 

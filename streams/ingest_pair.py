@@ -5,6 +5,11 @@ The second process is forked when the input has a second batch; it opens the sto
 (:meth:`graph.store.GraphStore.reopen`) and never touches the first process's connection. Only lines go to it and
 only each batch's outcome comes back (counts, findings, dead letters): graph changes never cross between the two.
 
+Memory. A store object remembers between its batches what it knows is recorded (the SQLite store: each person's
+months and units in the flow aggregates), and forgets it when another connection wrote. The two processes hand each
+other, with the turn, what their last batch taught their store (:meth:`graph.store.GraphStore.handoff`), so that
+each goes on as one process would; the store takes it only if that batch is the only one written in between.
+
 Order. Batch k+1 is stored once batch k is: the process holding k+1 waits for word that k is committed, and that
 word names the people whose consent records batch k changed (its consent and erasure events). Batch k+1 was judged
 against the store as it was while k was being written, so those people's events in it are judged again, against the
@@ -61,8 +66,9 @@ def _helper(
             if chunk is None:
                 return
             read = prepare_chunk(chunk, own, origin)
-            recheck = _receive(inbox, parent)  # the turn: the chunk before this one is stored
-            outbox.put(("done", commit_chunk(read, own, origin, recheck)))
+            recheck, handoff = _receive(inbox, parent)  # the turn: the chunk before this one is stored
+            store.receive_handoff(handoff)
+            outbox.put(("done", (commit_chunk(read, own, origin, recheck), store.handoff())))
             del read
             gc.collect(1)
     except BaseException as exc:  # noqa: BLE001 - passed on to the first process, which raises it
@@ -111,7 +117,8 @@ def ingest_in_pair(
                     ) from None
         if kind == "error":
             raise pickle.loads(value)  # noqa: S301 - from our own forked process
-        result: ChunkOutcome = value
+        result: ChunkOutcome = value[0]
+        handler.store.receive_handoff(value[1])
         return result
 
     try:
@@ -126,7 +133,7 @@ def ingest_in_pair(
                 recheck = before.touched
             deliver(commit_chunk(read, handler, origin, recheck))
             if theirs is not None:
-                inbox.put(read.outcome.touched)  # the helper's turn
+                inbox.put((read.outcome.touched, handler.store.handoff()))  # the helper's turn
             waiting = theirs is not None
             del read
             collect()

@@ -289,7 +289,7 @@ def test_a_version_4_stores_tombstones_keep_no_categories_and_later_ones_do(tmp_
     v4.execute("UPDATE meta SET v = '4' WHERE k = 'schema_version'")
     v4.close()
     old = SQLiteGraphStore(tmp_path / "old.db")
-    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,) == ("6",)
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,) == ("7",)
     check_older_store(old)
     old.close()
 
@@ -315,6 +315,26 @@ def test_a_version_5_store_gets_the_steps_of_its_people_once_on_open(tmp_path: P
     assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
     assert old._db.execute("SELECT * FROM agg_steps ORDER BY 1, 2, 3").fetchall() == steps
     assert old.flow_summary(**march_on) == answer
+    old.close()
+
+
+def test_a_version_6_store_counts_its_writes_from_then_on_and_answers_as_before(tmp_path: Path) -> None:
+    from tests.contract.test_aggregates import check, history
+    from tests.contract.test_aggregates import handle as handle_all
+
+    events = history()
+    store = SQLiteGraphStore(tmp_path / "old.db")
+    handle_all(store, events[:10])
+    store.close()
+    v6 = sqlite3.connect(tmp_path / "old.db", isolation_level=None)  # as version 6 left it: no count of writes
+    v6.execute("DELETE FROM meta WHERE k = 'writes'")
+    v6.execute("UPDATE meta SET v = '6' WHERE k = 'schema_version'")
+    v6.close()
+    old = SQLiteGraphStore(tmp_path / "old.db")
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() == (SCHEMA_VERSION,) == ("7",)
+    handle_all(old, events[10:])
+    assert old._db.execute("SELECT v FROM meta WHERE k = 'writes'").fetchone() == ("1",)
+    check(old, events)
     old.close()
 
 

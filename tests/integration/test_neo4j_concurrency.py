@@ -113,7 +113,8 @@ def test_a_writer_that_remembers_a_persons_edges_writes_them_again_after_another
         assert without_alice < with_alice
         # the same flows of Alice's again, each ten days later (after the erasure), under new event ids
         again = [
-            e | {"event_id": e["event_id"] + "-again", "occurred_at": e["occurred_at"].replace("2026-03-0", "2026-03-1")}
+            e
+            | {"event_id": e["event_id"] + "-again", "occurred_at": e["occurred_at"].replace("2026-03-0", "2026-03-1")}
             for e in alice_before()
             if e["subject"]["id"] == ALICE and e["kind"] != "opted_out"
         ]

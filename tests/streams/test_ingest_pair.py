@@ -23,6 +23,7 @@ from streams.embedded import IngestReport, ingest_lines
 from streams.handler import Handler
 from streams.ingest_pair import SecondProcessFailed
 from tests.conftest import TEST_KEY
+from tests.contract.test_aggregates import PERIODS, answered
 from tests.factories import ADVERTISER, event
 
 BATCH = 50  # lines per batch: the batches alternate between the two processes
@@ -88,6 +89,8 @@ def _graph(path: Path, people: Sequence[str]) -> dict[str, Any]:
             "erasures": [  # all but applied_at, the time of writing
                 (t.event_id, t.subject, t.erased_at, t.recipients) for ts in store.erasures(None).values() for t in ts
             ],
+            # the flow aggregates, which each process writes from what it remembers of each person
+            "aggregates": [answered(store, since, until) for since, until in PERIODS],
         }
     finally:
         store.close()
