@@ -68,7 +68,10 @@ def _helper(
             read = prepare_chunk(chunk, own, origin)
             recheck, handoff = _receive(inbox, parent)  # the turn: the chunk before this one is stored
             store.receive_handoff(handoff)
-            outbox.put(("done", (commit_chunk(read, own, origin, recheck), store.handoff())))
+            out = commit_chunk(read, own, origin, recheck)
+            # the turn back first (small: what the first process needs before it stores), then the outcome
+            outbox.put(("turn", (out.touched, store.handoff())))
+            outbox.put(("done", out))
             del read
             gc.collect(1)
     except BaseException as exc:  # noqa: BLE001 - passed on to the first process, which raises it
@@ -105,7 +108,7 @@ def ingest_in_pair(
     helper.start()
     waiting = False  # the helper holds the chunk just before ``own``
 
-    def outcome() -> ChunkOutcome:
+    def receive(expected: str) -> Any:
         while True:
             try:
                 kind, value = outbox.get(timeout=1.0)
@@ -117,30 +120,36 @@ def ingest_in_pair(
                     ) from None
         if kind == "error":
             raise pickle.loads(value)  # noqa: S301 - from our own forked process
-        result: ChunkOutcome = value[0]
-        handler.store.receive_handoff(value[1])
-        return result
+        if kind != expected:
+            raise SecondProcessFailed(f"the ingest's second process sent {kind!r} where {expected!r} was expected")
+        return value
+
+    def turn() -> frozenset[str]:
+        """Wait for the helper to have stored its chunk; take its handoff; the people to judge again."""
+        touched, handoff = receive("turn")
+        handler.store.receive_handoff(handoff)
+        return frozenset(touched)
 
     try:
         while own is not None:
             if theirs is not None:
                 inbox.put(theirs)
             read = prepare_chunk(own, handler, origin)
-            recheck = frozenset[str]()
-            if waiting:
-                before = outcome()
-                deliver(before)
-                recheck = before.touched
-            deliver(commit_chunk(read, handler, origin, recheck))
+            recheck = turn() if waiting else frozenset[str]()
+            mine = commit_chunk(read, handler, origin, recheck)
             if theirs is not None:
-                inbox.put((read.outcome.touched, handler.store.handoff()))  # the helper's turn
+                inbox.put((mine.touched, handler.store.handoff()))  # the helper's turn, before anything else
+            if waiting:  # the outcomes in input order: the helper's chunk came before this one
+                deliver(receive("done"))
+            deliver(mine)
             waiting = theirs is not None
             del read
             collect()
             own = next(pieces, None)
             theirs = next(pieces, None) if own is not None else None
         if waiting:
-            deliver(outcome())
+            turn()
+            deliver(receive("done"))
         inbox.put(None)
         helper.join(_JOIN_SECONDS)
     finally:
