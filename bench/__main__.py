@@ -82,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=20, help="http: requests in flight (default 20)")
     p.add_argument("--http-seconds", type=float, help="http: seconds per round and endpoint (default 10; quick 2)")
     p.add_argument("--http-people", type=int, help="http: simulated people in the store (default 300; quick 20)")
+    p.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="ingest: Neo4j pinned to CPU 0, Kafka, the bench and the workers to the others (Linux), so that the "
+        "pipeline and the store's statements get the same CPU for the database",
+    )
     p.add_argument("--profile", action="store_true", help="profile (pyinstrument in-process, py-spy on a worker)")
     return p
 
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                         rounds=1 if quick else 3,
                         naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
                         profile_dir=folder if args.profile else None,
+                        split_cores=args.split_cores,
                     ),
                 )
                 pipeline_rate = measured if isinstance(measured, float) else None

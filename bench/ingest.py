@@ -22,7 +22,10 @@ Each figure is the sustained rate between 10 % and 90 % of the events done (see 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -40,7 +43,7 @@ from bench.infra import (
     run_id,
     threaded_writes,
 )
-from bench.profiling import cpu_seconds, spy_shares
+from bench.profiling import cpu_seconds, pin, spy_shares
 from bench.services import Services
 from graph.pseudonym import Pseudonymizer, key_from_text
 from policies import default_policy
@@ -153,6 +156,29 @@ def pipeline(
     return marks, dep, loaded
 
 
+def _split(measure: Callable[[], float], services: Services, report: Report) -> float:
+    """Run ``measure`` with Neo4j pinned to CPU 0 and Kafka and this process to the other CPUs; unpin after."""
+    everything = os.sched_getaffinity(0)
+    if len(everything) < 2 or 0 not in everything:
+        raise RuntimeError(f"--split-cores needs CPU 0 and another one; this process may use {sorted(everything)}")
+    rest = everything - {0}
+    pids = services.server_pids()
+    if "neo4j" not in pids or "kafka" not in pids:
+        raise RuntimeError(f"--split-cores needs the servers' pids (found {sorted(pids)})")
+    threads = pin(pids["neo4j"], {0}), pin(pids["kafka"], rest), pin(os.getpid(), rest)
+    report.note(
+        f"Cores split: Neo4j ({threads[0]} threads) on CPU 0; Kafka ({threads[1]} threads), the bench process (its "
+        f"writer threads included) and the workers it starts on CPU {','.join(map(str, sorted(rest)))}, for the whole "
+        "measurement (warm-up included)."
+    )
+    try:
+        return measure()
+    finally:
+        for pid in (pids["neo4j"], pids["kafka"], os.getpid()):
+            with contextlib.suppress(OSError):
+                pin(pid, everything)
+
+
 def run(
     data: Dataset,
     services: Services,
@@ -167,8 +193,23 @@ def run(
     naive_seconds: float = 60.0,
     timeout: float = 1800.0,
     profile_dir: Path | None = None,
+    split_cores: bool = False,
 ) -> float:
-    """Run the three on ``data``; add rows and notes to ``report``; return the pipeline's sustained events/s."""
+    """Run the three on ``data``; add rows and notes to ``report``; return the pipeline's sustained events/s.
+
+    ``split_cores``: Neo4j on the first CPU, everything else (Kafka, this process and its threads, the workers it
+    starts) on the others, from the warm-up to the end, so that the pipeline and the store's statements are compared
+    with the same CPU for the database and the pipeline's clients do not take it."""
+    if split_cores:
+        return _split(
+            lambda: run(
+                data, services, report, folder, workers=workers, partitions=partitions, batch_size=batch_size,
+                ceiling_batch=ceiling_batch, rounds=rounds, naive_seconds=naive_seconds, timeout=timeout,
+                profile_dir=profile_dir,
+            ),
+            services,
+            report,
+        )  # fmt: skip
     total = len(data.lines)
     rid = run_id()
     ns_ceiling, ns_warm, ns_naive = f"bench-ceiling-{rid}", f"bench-warm-{rid}", f"bench-naive-{rid}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,3 +87,14 @@ def spy_shares(raw: Path, markers: Sequence[str]) -> tuple[int, dict[str, float]
             if m in stack:
                 counts[m] += int(n)
     return total, {m: (c / total if total else float("nan")) for m, c in counts.items()}
+
+
+def pin(pid: int, cpus: set[int]) -> int:
+    """Restrict every thread of a live process to ``cpus`` (threads it starts later inherit the mask of the thread
+    that starts them); return how many threads were pinned. Linux only."""
+    pinned = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+            pinned += 1
+    return pinned
