@@ -43,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="`lineage worker` processes (default 2)")
     p.add_argument("--partitions", type=int, default=4, help="partitions of the events topic (default 4)")
     p.add_argument("--batch-size", type=int, default=1000, help="worker batch size (default 1000)")
+    p.add_argument(
+        "--batch-wait", type=float, default=0.5, help="ingest: seconds a worker waits to fill a batch (default 0.5)"
+    )
     p.add_argument("--naive-seconds", type=float, help="time cap of the naive consumer (default 90; quick 5)")
     p.add_argument("--max-people", type=int, help="largest graph for who-has/reports (default 1,000,000)")
     p.add_argument("--build-budget", type=float, default=1500.0, help="seconds one graph-growing step may take")
@@ -150,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                         workers=1 if quick else args.workers,
                         partitions=args.partitions,
                         batch_size=args.batch_size,
+                        batch_wait=args.batch_wait,
                         rounds=1 if quick else 3,
                         naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
                         profile_dir=folder if args.profile else None,

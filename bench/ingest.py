@@ -141,11 +141,12 @@ def pipeline(
     workers: int,
     partitions: int,
     batch_size: int,
+    batch_wait: float,
     timeout: float,
     profile: Path | None = None,
 ) -> tuple[list[tuple[float, int]], Deployment, float]:
     """Preload a topic, run the workers until every event is committed; return marks, the deployment, preload s."""
-    dep = Deployment.new(services, "ingest", folder, batch_size=batch_size, batch_wait=0.5)
+    dep = Deployment.new(services, "ingest", folder, batch_size=batch_size, batch_wait=batch_wait)
     create_bench_topics(services, dep.names, partitions)
     loaded = preload(services, dep.names.events, data.lines, data.subjects)
     dep.start_workers(workers, profile=profile)
@@ -188,6 +189,7 @@ def run(
     workers: int = 2,
     partitions: int = 4,
     batch_size: int = 1000,
+    batch_wait: float = 0.5,
     ceiling_batch: int = 5000,
     rounds: int = 3,
     naive_seconds: float = 60.0,
@@ -204,6 +206,7 @@ def run(
         return _split(
             lambda: run(
                 data, services, report, folder, workers=workers, partitions=partitions, batch_size=batch_size,
+                batch_wait=batch_wait,
                 ceiling_batch=ceiling_batch, rounds=rounds, naive_seconds=naive_seconds, timeout=timeout,
                 profile_dir=profile_dir,
             ),
@@ -263,6 +266,7 @@ def run(
         workers=workers,
         partitions=partitions,
         batch_size=batch_size,
+        batch_wait=batch_wait,
         timeout=timeout,
         profile=profile_dir / "worker.spy" if profile_dir else None,
     )
@@ -323,7 +327,8 @@ def run(
     pipe_span = pipe_marks[-1][0] - pipe_marks[0][0]
     report.note(
         f"Ingest: {data.describe()} on a topic of {partitions} partitions (preloaded in {preload_s:.1f} s, untimed); "
-        f"{workers} `lineage worker` process(es), batches of up to {batch_size} (0.5 s wait), policy evaluation on; "
+        f"{workers} `lineage worker` process(es), batches of up to {batch_size} ({batch_wait:g} s wait), policy "
+        "evaluation on; "
         f"all {total:,} events in Neo4j after {pipe_span:.1f} s from the workers' start (group join included). "
         f"Ceiling: {workers} writer thread(s) (people split between them as partitions split them between "
         f"workers), batches of {ceiling_batch} events, {' / '.join(f'{r[1]:.1f}' for r in ceil_runs)} s for all "
