@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
 import tempfile
@@ -143,23 +144,23 @@ def main(argv: list[str] | None = None) -> int:
             if "ingest" in which and data is not None:
                 from bench import ingest
 
-                measured = guarded(
-                    "1. ingest",
-                    lambda: ingest.run(
-                        data,
-                        services,
-                        report,
-                        folder,
-                        workers=1 if quick else args.workers,
-                        partitions=args.partitions,
-                        batch_size=args.batch_size,
-                        batch_wait=args.batch_wait,
-                        rounds=1 if quick else 3,
-                        naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
-                        profile_dir=folder if args.profile else None,
-                        split_cores=args.split_cores,
-                    ),
-                )
+                def measure_ingest() -> float:
+                    with ingest.split_cores(services, report) if args.split_cores else contextlib.nullcontext():
+                        return ingest.run(
+                            data,
+                            services,
+                            report,
+                            folder,
+                            workers=1 if quick else args.workers,
+                            partitions=args.partitions,
+                            batch_size=args.batch_size,
+                            batch_wait=args.batch_wait,
+                            rounds=1 if quick else 3,
+                            naive_seconds=args.naive_seconds or (5.0 if quick else 90.0),
+                            profile_dir=folder if args.profile else None,
+                        )
+
+                measured = guarded("1. ingest", measure_ingest)
                 pipeline_rate = measured if isinstance(measured, float) else None
             if "alerts" in which:
                 from bench import alerts

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -157,8 +157,11 @@ def pipeline(
     return marks, dep, loaded
 
 
-def _split(measure: Callable[[], float], services: Services, report: Report) -> float:
-    """Run ``measure`` with Neo4j pinned to CPU 0 and Kafka and this process to the other CPUs; unpin after."""
+@contextlib.contextmanager
+def split_cores(services: Services, report: Report) -> Iterator[None]:
+    """Meanwhile, Neo4j on CPU 0 and everything else (Kafka, this process and its threads, the workers it starts) on
+    the other CPUs, so that the pipeline and the store's statements are compared with the same CPU for the database
+    and the pipeline's clients do not take it; unpinned after."""
     everything = os.sched_getaffinity(0)
     if len(everything) < 2 or 0 not in everything:
         raise RuntimeError(f"--split-cores needs CPU 0 and another one; this process may use {sorted(everything)}")
@@ -173,7 +176,7 @@ def _split(measure: Callable[[], float], services: Services, report: Report) -> 
         "measurement (warm-up included)."
     )
     try:
-        return measure()
+        yield
     finally:
         for pid in (pids["neo4j"], pids["kafka"], os.getpid()):
             with contextlib.suppress(OSError):
@@ -195,24 +198,8 @@ def run(
     naive_seconds: float = 60.0,
     timeout: float = 1800.0,
     profile_dir: Path | None = None,
-    split_cores: bool = False,
 ) -> float:
-    """Run the three on ``data``; add rows and notes to ``report``; return the pipeline's sustained events/s.
-
-    ``split_cores``: Neo4j on the first CPU, everything else (Kafka, this process and its threads, the workers it
-    starts) on the others, from the warm-up to the end, so that the pipeline and the store's statements are compared
-    with the same CPU for the database and the pipeline's clients do not take it."""
-    if split_cores:
-        return _split(
-            lambda: run(
-                data, services, report, folder, workers=workers, partitions=partitions, batch_size=batch_size,
-                batch_wait=batch_wait,
-                ceiling_batch=ceiling_batch, rounds=rounds, naive_seconds=naive_seconds, timeout=timeout,
-                profile_dir=profile_dir,
-            ),
-            services,
-            report,
-        )  # fmt: skip
+    """Run the three on ``data``; add rows and notes to ``report``; return the pipeline's sustained events/s."""
     total = len(data.lines)
     rid = run_id()
     ns_ceiling, ns_warm, ns_naive = f"bench-ceiling-{rid}", f"bench-warm-{rid}", f"bench-naive-{rid}"
