@@ -275,9 +275,7 @@ class Aggregator:
             person: (units, {position(c >> _MONTH_BITS) << _MONTH_BITS | (c & _MONTH_MASK) for c in codes})
             for person, (units, codes) in pending.written.items()
         }
-        named = set(order)
-        for units, _ in written.values():
-            named.update(units)
+        named = set(order)  # the units of what was written among them
         for units in pending.read.values():
             named.update(units)
         for months in pending.months_read.values():

@@ -55,10 +55,9 @@ from schemas.notices import NoticeRecord
 @dataclass(frozen=True, slots=True)
 class StoreHandoff:
     """One committed batch of a SQLite store object, for the next writer (:meth:`SQLiteGraphStore.handoff`): the
-    store's count of writes before and after it, what it recorded, and the units it registered."""
+    store's count of writes before it (its own is the next), what it recorded, and the units it registered."""
 
     after: int
-    writes: int
     memory: Handed
     registered: tuple[str, ...]
 
@@ -104,7 +103,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         self._version = -1  # PRAGMA data_version at this connection's last commit
         self._writes: int | None = None  # the store's count of write transactions after this object's last one
         self._given: StoreHandoff | None = None  # see receive_handoff()
-        self._last: tuple[int, int, Pending, tuple[str, ...]] | None = None  # see handoff()
+        self._last: tuple[int, Pending, tuple[str, ...]] | None = None  # see handoff()
         self._registered: set[str] = set()  # units known to be recorded (a unit, once recorded, stays)
         self._stats: tuple[tuple[int, int], StoreStats] | None = None  # see stats()
 
@@ -178,7 +177,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 given, self._given, self._last = self._given, None, None
                 agg = self._aggregator
                 if version != self._version:
-                    if given is not None and given.after == self._writes and given.writes == counted:
+                    if given is not None and given.after == self._writes == counted - 1:
                         agg.absorb(given.memory)
                         self._registered.update(given.registered)
                     else:
@@ -204,7 +203,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                 self._aggregator.committed(remember)
                 self._version, self._writes = version, counted + 1
                 self._registered.update(delta.units)
-                self._last = (counted, counted + 1, remember, tuple(delta.units))
+                self._last = (counted, remember, tuple(delta.units))
             except sqlite3.Error as exc:
                 self._rollback()
                 raise store_error(exc, f"SQLite write to {self.path!r} failed") from exc
@@ -222,8 +221,8 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         with self._lock:
             if self._last is None:
                 return None
-            (after, count, pending, registered), self._last = self._last, None
-            return StoreHandoff(after, count, self._aggregator.export(pending), registered)
+            (after, pending, registered), self._last = self._last, None
+            return StoreHandoff(after, self._aggregator.export(pending), registered)
 
     def receive_handoff(self, handoff: object) -> None:
         """Take another store object's :meth:`handoff` before this one's next batch. That batch's transaction

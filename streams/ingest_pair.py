@@ -3,8 +3,8 @@ stores its own, and the batches are stored in input order, so the outcome is the
 
 The second process is forked when the input has a second batch; it opens the store again
 (:meth:`graph.store.GraphStore.reopen`) and never touches the first process's connection. Only lines go to it and
-only each batch's outcome comes back (counts, findings, dead letters): graph changes never cross between the two,
-only, with each turn, what the store's last batch recorded in its flow aggregates (pseudonyms and unit ids: Memory).
+only each batch's outcome comes back (counts, findings, dead letters): graph changes never cross between the two.
+With each turn goes what the store's last batch recorded in its flow aggregates (pseudonyms and unit ids: Memory).
 
 Memory. A store object remembers between its batches what it knows is recorded (the SQLite store: each person's
 months and units in the flow aggregates), and forgets it when another connection wrote. The two processes hand each
