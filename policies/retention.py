@@ -39,6 +39,17 @@ class RetentionJudge:
         self.version = policy.version
         #: whether any period is in days: without one, nothing can be past its period and no store read is needed
         self.active = any(p.days is not None for p in self.periods)
+        self._timed: dict[str, bool] = {}
+
+    def timed(self, category: str) -> bool:
+        """Whether a period in days covers ``category`` for some purpose: when such data of a person was first
+        recorded can decide a later finding."""
+        known = self._timed.get(category)
+        if known is None:
+            known = self._timed[category] = any(
+                p.days is not None and any(covers(c, category) for c in p.data_categories) for p in self.periods
+            )
+        return known
 
     def period(self, category: str, purpose: str | None) -> RetentionPeriod | None:
         """The first declared period covering this category and purpose (``purpose`` None: the holding, which only

@@ -45,7 +45,10 @@ class Prepared:
     events: Sequence[AnyEvent]
     batch: list[tuple[int, ChangeSet]]  # (position in ``events``, its changes), for each event that projected
     failed: list[Failure]  # the events that could not be projected
-    touched: frozenset[str]  # people (pseudonyms) whose consent records the batch changes: consent and erasure events
+    #: people (pseudonyms) whose records the judgement of a later batch reads and this batch changes: their consent
+    #: records (consent and erasure events) and, when the policy has periods in days, when data of theirs under such
+    #: a period was first recorded (the retention judgement counts from it)
+    touched: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -250,16 +253,27 @@ class Handler:
                 batch.append((index, project(event, pseudonym, found, nodes, subject)))
             except Exception as exc:  # one event's fault must not cost the batch
                 failed.append(_failure(index, event, "could not be projected into the graph", exc))
-        touched = frozenset(cs.subject.key for _, cs in batch if cs.consent is not None or cs.erasure is not None)
-        return Prepared(events, batch, failed, touched)
+        return Prepared(events, batch, failed, self._touched(batch))
+
+    def _touched(self, batch: list[tuple[int, ChangeSet]]) -> frozenset[str]:
+        """:attr:`Prepared.touched` of a projected batch."""
+        timed = self.retention.timed if self.retention.active else None
+        return frozenset(
+            cs.subject.key
+            for _, cs in batch
+            if cs.consent is not None
+            or cs.erasure is not None
+            or (timed is not None and any(timed(c) for c in cs.categories))
+        )
 
     def commit(self, prepared: Prepared, recheck: Collection[str] = ()) -> HandleResult:
         """The second half of :meth:`handle`: store the prepared batch and say what it did.
 
-        ``recheck`` names people whose consent records may have changed in the store since the batch was prepared
-        (another process's batch, committed meanwhile, held consent or erasure events about them): their events are
-        judged again first, against the store as it is now, so that the findings are those :meth:`handle` would
-        have reported had the batch been prepared here.
+        ``recheck`` names people whose records the judgement reads may have changed in the store since the batch was
+        prepared (another process's batch, committed meanwhile, held consent or erasure events about them, or their
+        first data under a retention period: its :attr:`Prepared.touched`): their events are judged again first,
+        against the store as it is now, so that the findings are those :meth:`handle` would have reported had the
+        batch been prepared here.
         """
         if not prepared.events:
             return HandleResult(0, 0, ())
@@ -269,14 +283,17 @@ class Handler:
             batch = list(batch)
             events = prepared.events
             people = {batch[k][1].event.subject for k in again}
-            consent = self.consent_for([events[i] for i, cs in batch if cs.event.subject in people])
+            theirs = [events[i] for i, cs in batch if cs.event.subject in people]
+            consent, held = self.consent_for(theirs), self.held_since(theirs)
             nodes, pseudonym, evaluate = bounded_nodes(self._nodes), self.pseudonymizer, self._judge()
             for k in again:
                 index, cs = batch[k]
                 event, subject = events[index], cs.event.subject
-                # judged again for consent; a first disclosure to a new recipient stays one
+                # judged again for consent and retention; a first disclosure to a new recipient stays one
                 kept = tuple(f for f in cs.findings if f.rule == NEW_RECIPIENT.id)
                 found = evaluate(event, subject, consent.get(subject)) + kept
+                if held and subject in held:
+                    found += self.retention.judge(event, subject, held[subject])
                 batch[k] = (index, project(event, pseudonym, found, nodes, subject))
         if self.new_recipients is not None:
             batch = self._still_new(batch)

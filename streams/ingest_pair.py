@@ -12,11 +12,12 @@ other, with the turn, what their last batch taught their store (:meth:`graph.sto
 each goes on as one process would; the store takes it only if that batch is the only one written in between.
 
 Order. Batch k+1 is stored once batch k is: the process holding k+1 waits for word that k is committed, and that
-word names the people whose consent records batch k changed (its consent and erasure events). Batch k+1 was judged
-against the store as it was while k was being written, so those people's events in it are judged again, against the
-store as it is now, before it is stored (:meth:`streams.handler.Handler.commit`): the findings are those of one
-process taking the batches in turn. Everything else a batch's writing decides (duplicates, erasures, cut-offs) is
-read inside its own write transaction, after the one before it.
+word names the people whose records batch k changed that a judgement reads (its consent and erasure events, and under
+a policy with retention periods in days, their data such a period covers: :attr:`streams.handler.Prepared.touched`).
+Batch k+1 was judged against the store as it was while k was being written, so those people's events in it are
+judged again, against the store as it is now, before it is stored (:meth:`streams.handler.Handler.commit`): the
+findings are those of one process taking the batches in turn. Everything else a batch's writing decides
+(duplicates, erasures, cut-offs) is read inside its own write transaction, after the one before it.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from graph.sqlite_store import SQLiteGraphStore
 from graph.store import ApplyResult, StoreUnavailable
 from lineage.simulator import simulate
 from policies import default_policy
+from policies.loader import load_policy
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import IngestReport, ingest_lines
 from streams.handler import Handler
@@ -215,3 +216,30 @@ def test_lineage_ingest_says_the_same_with_one_process_or_two(tmp_path: Path, mo
         said[processes] = (code, summary, err.getvalue(), stats.getvalue())
     assert said["2"] == said["1"]
     assert said["1"][0] == 1 and "4 line(s) rejected" in said["1"][1]
+
+
+def test_a_retention_period_counts_from_data_the_batch_before_recorded(tmp_path: Path, slow_writes: None) -> None:
+    """Erin's email is first recorded in batch 0 and used for marketing 20 days later in batch 1 (the other process),
+    past the example policy's 14 days: the second process judged batch 1 while batch 0 was being written, so the
+    store it read did not hold her email yet. Two processes must find what one does."""
+    policy = load_policy(Path(__file__).parents[2] / "policies" / "s-plus-retention-example.yaml")
+    lines = [json.dumps(event(subject_id=f"p{k}@example.com")) for k in range(2 * BATCH)]
+    lines[5] = json.dumps(event(event_id="c-erin", subject_id="erin@example.com"))
+    lines[BATCH + 5] = json.dumps(
+        event("used", event_id="u-erin", subject_id="erin@example.com", purpose="marketing.advertising.first_party",
+              occurred_at="2026-03-21T10:00:00Z")
+    )  # fmt: skip
+
+    def findings(processes: int) -> list[tuple[str, str]]:
+        store = SQLiteGraphStore(tmp_path / f"{processes}.db")
+        try:
+            handler = Handler(store, policy, Pseudonymizer(TEST_KEY))
+            dead = MemoryDeadLetters()
+            report = ingest_lines(lines, handler, dead, origin="f", batch_size=BATCH, processes=processes)
+            return sorted((f.event_id, f.rule) for f in report.findings)
+        finally:
+            store.close()
+
+    one = findings(1)
+    assert ("u-erin", "retention-exceeded") in one
+    assert findings(2) == one
