@@ -18,7 +18,7 @@ from policies.consent import ConsentState, consent_record
 from policies.findings import Finding
 from policies.new_recipients import NewRecipients
 from policies.retention import RetentionJudge
-from policies.rules import NEW_RECIPIENT
+from policies.rules import NEW_RECIPIENT, RETENTION_EXCEEDED
 from policies.transfers import RecipientRules, TransferJudge
 from schemas.events import CONSENT_EVENTS, DATA_EVENTS, AnyEvent, DataShared, DataUsed
 from schemas.parsing import DEFAULT_TIME_WINDOW, TimeWindow
@@ -296,6 +296,8 @@ class Handler:
                     found += self.retention.judge(event, subject, held[subject])
                 batch[k] = (index, project(event, pseudonym, found, nodes, subject))
         if self.new_recipients is not None:
+            if any(type(prepared.events[batch[k][0]]) is DataShared for k in again):
+                batch = self._firsts_again(prepared.events, batch)
             batch = self._still_new(batch)
         results = self._apply(batch, failed)
         # the store skips events already recorded and repeats within the batch, and says which it applied (in the
@@ -334,6 +336,27 @@ class Handler:
             if cs.erasure is not None and cs.event.event_id in applied
         ]
         return self.notices.send(self.store, self.policy, erased) if erased else (0, 0)
+
+    def _firsts_again(
+        self, events: Sequence[AnyEvent], batch: list[tuple[int, ChangeSet]]
+    ) -> list[tuple[int, ChangeSet]]:
+        """The batch with its new-recipient findings found again against the store as it is now: an erasure committed
+        since the batch was prepared may drop a disclosure that was the first to a recipient, and make the next one
+        to it the first."""
+        assert self.new_recipients is not None  # called only when the rule is on
+        firsts = self.first_disclosures(events)
+        out = list(batch)
+        for k, (index, cs) in enumerate(batch):
+            had = any(f.rule == NEW_RECIPIENT.id for f in cs.findings)
+            first = firsts.get(index)
+            if had == (first is not None):
+                continue
+            others = [f for f in cs.findings if f.rule != NEW_RECIPIENT.id]
+            if first is not None:  # where prepare puts it: after the policy's findings, before the retention ones
+                at = next((j for j, f in enumerate(others) if f.rule == RETENTION_EXCEEDED.id), len(others))
+                others.insert(at, self.new_recipients.finding(first, cs.event.subject))
+            out[k] = (index, cs._replace(findings=tuple(others)))
+        return out
 
     def _still_new(self, batch: list[tuple[int, ChangeSet]]) -> list[tuple[int, ChangeSet]]:
         """The batch without the new-recipient findings of recipients the store has met since it was prepared (another

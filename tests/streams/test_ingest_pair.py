@@ -19,6 +19,7 @@ from graph.store import ApplyResult, StoreUnavailable
 from lineage.simulator import simulate
 from policies import default_policy
 from policies.loader import load_policy
+from policies.transfers import RecipientRules
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import IngestReport, ingest_lines
 from streams.handler import Handler
@@ -242,4 +243,37 @@ def test_a_retention_period_counts_from_data_the_batch_before_recorded(tmp_path:
 
     one = findings(1)
     assert ("u-erin", "retention-exceeded") in one
+    assert findings(2) == one
+
+
+def test_the_first_disclosure_to_a_new_recipient_passes_over_one_the_batch_before_erased(
+    tmp_path: Path, slow_writes: None
+) -> None:
+    """Gina is erased in batch 0; in batch 1 (the other process) an earlier disclosure of hers to a recipient never
+    seen comes first, then Hank's to it. Hers is dropped (she was erased after it), so Hank's is the first disclosure
+    to that recipient: the second process judged batch 1 before the erasure was stored."""
+    newco = {"id": "newco", "name": "NewCo Ltd", "type": "business_partner", "country": "DE"}
+    lines = [json.dumps(event(subject_id=f"p{k}@example.com")) for k in range(2 * BATCH)]
+    lines[5] = json.dumps(_consent("erased", "x-gina", "2026-03-01T09:30:00Z", "gina@example.com"))
+    shares = (
+        ("s-gina", "gina@example.com", "2026-03-01T08:00:00Z"),
+        ("s-hank", "hank@example.com", "2026-03-01T10:00:00Z"),
+    )
+    for k, (event_id, subject, at) in enumerate(shares):
+        lines[BATCH + 5 + k] = json.dumps(
+            event("shared", event_id=event_id, subject_id=subject, occurred_at=at, recipient=newco)
+        )
+
+    def findings(processes: int) -> list[tuple[str, str]]:
+        store = SQLiteGraphStore(tmp_path / f"{processes}.db")
+        try:
+            handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY), recipients=RecipientRules(None))
+            dead = MemoryDeadLetters()
+            report = ingest_lines(lines, handler, dead, origin="f", batch_size=BATCH, processes=processes)
+            return sorted((f.event_id, f.rule) for f in report.findings if f.rule == "new-recipient")
+        finally:
+            store.close()
+
+    one = findings(1)
+    assert one == [("s-hank", "new-recipient")]
     assert findings(2) == one
