@@ -6,12 +6,17 @@ server (``LINEAGE_TEST_NEO4J_URI`` or bolt://127.0.0.1:7687), deleted afterwards
 timed (sent, and its records read) and named; the rest of a batch's time is the commit and the store's Python.
 One batch in the middle is then profiled (``PROFILE``): the database hits of each statement. Prints a table;
 records nothing.
+
+With ``--handler`` each batch goes through ``Handler.handle`` instead, as a worker's does: the handler's reads before
+the write (consent records, recipients, tombstones, retention) are timed as statements of their own (named
+``reads.NAME``), and the time to judge and project the batch is shown apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,10 +30,11 @@ from neo4j._sync.work.transaction import TransactionBase
 from bench.common import KEY, dataset
 from bench.profiling import cpu_seconds, pid_file
 from bench.services import PASSWORD, REPO
-from graph import neo4j_aggregates, neo4j_erasure, neo4j_plan
+from graph import neo4j_aggregates, neo4j_erasure, neo4j_plan, neo4j_reads
 from graph.changes import Rel
 from graph.pseudonym import Pseudonymizer, key_from_text
 from policies import default_policy
+from policies.transfers import RecipientRules
 from schemas.parsing import parse_event
 from streams.handler import Handler
 
@@ -37,7 +43,13 @@ def statement_names() -> dict[str, str]:
     """The store's write statements by their text: every upper-case string constant of the modules that hold the
     write path's Cypher, named ``module.NAME`` (the batch's own statements without a prefix), and the lineage edges."""
     names: dict[str, str] = {}
-    for module, prefix in ((neo4j_plan, ""), (neo4j_erasure, "erasure."), (neo4j_aggregates, "aggregates.")):
+    modules = (
+        (neo4j_plan, ""),
+        (neo4j_erasure, "erasure."),
+        (neo4j_aggregates, "aggregates."),
+        (neo4j_reads, "reads."),
+    )
+    for module, prefix in modules:
         for name, value in vars(module).items():
             if isinstance(value, str) and name.lstrip("_").isupper() and "$" in value:
                 names.setdefault(value, prefix + name.lstrip("_"))
@@ -56,6 +68,8 @@ class Recorder:
         self.hits: dict[str, int] = {}
         self.profiling = False
         self.in_transaction = 0.0  # seconds inside the transaction's work (statements and the store's Python)
+        self.attempts = 0  # transaction functions run: more than the batches when the driver retried some
+        self.lock = threading.Lock()  # the writers' threads add to the same figures
 
     def name(self, query: str) -> str:
         return self.names.get(query, " ".join(query.split())[:50])
@@ -76,11 +90,13 @@ class Recorder:
             start = time.perf_counter()
             result = original(tx, query, parameters, **kw)
             result._buffer_all()
-            recorder.seconds[name] = recorder.seconds.get(name, 0.0) + time.perf_counter() - start
-            recorder.calls[name] = recorder.calls.get(name, 0) + 1
+            took = time.perf_counter() - start
             rows = (parameters or {}).get("rows", kw.get("rows", kw.get("keys")))
-            if isinstance(rows, list):
-                recorder.rows[name] = recorder.rows.get(name, 0) + len(rows)
+            with recorder.lock:
+                recorder.seconds[name] = recorder.seconds.get(name, 0.0) + took
+                recorder.calls[name] = recorder.calls.get(name, 0) + 1
+                if isinstance(rows, list):
+                    recorder.rows[name] = recorder.rows.get(name, 0) + len(rows)
             return result
 
         from graph import neo4j_writes
@@ -93,7 +109,9 @@ class Recorder:
                 return original_batch(*args, **kw)
             finally:
                 if not recorder.profiling:
-                    recorder.in_transaction += time.perf_counter() - start
+                    with recorder.lock:
+                        recorder.in_transaction += time.perf_counter() - start
+                        recorder.attempts += 1
 
         TransactionBase.run = run  # type: ignore[method-assign]
         neo4j_writes.apply_batch = apply_batch
@@ -110,12 +128,20 @@ def _db_hits(plan: dict[str, Any] | None) -> int:
     return int(plan.get("dbHits", 0)) + sum(_db_hits(child) for child in plan.get("children", ()))
 
 
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.write_profile", description=__doc__)
     p.add_argument("--people", type=int, default=600)
     p.add_argument("--days", type=int, default=14)
     p.add_argument("--batch", type=int, default=1000, help="events per apply() (the workers' batch size)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--handler", action="store_true", help="each batch through Handler.handle (its reads included)")
+    p.add_argument(
+        "--writers", type=int, default=1, help="threads writing at once, people split between them as partitions are"
+    )
     args = p.parse_args(argv)
 
     from config import Settings
@@ -128,31 +154,56 @@ def main(argv: list[str] | None = None) -> int:
     policy = default_policy()
     taxonomy = policy.taxonomy()
     events = [parse_event(line, taxonomy) for line in data.lines]
-    store = Neo4jGraphStore.from_url(f"{uri}?namespace={namespace}", settings)
+    stores = [Neo4jGraphStore.from_url(f"{uri}?namespace={namespace}", settings) for _ in range(args.writers)]
+    store = stores[0]
     state = os.environ.get("LINEAGE_STATE_DIR") or str(REPO / ".local-services")
     pid = pid_file(Path(state) / "neo4j" / "neo4j.pid")
     recorder = Recorder()
     try:
-        handler = Handler(store, policy, Pseudonymizer(key_from_text(KEY)))
-        changes = handler.changes(events)
-        batches = [changes[i : i + args.batch] for i in range(0, len(changes), args.batch)]
+        pseudonym = Pseudonymizer(key_from_text(KEY))
+        handlers = [Handler(s, policy, pseudonym, recipients=RecipientRules(None)) for s in stores]
+        shares: list[list[Any]] = [[] for _ in stores]
+        for e in events:  # by person, as Kafka partitions split them between workers
+            shares[int(pseudonym(e.subject.id)[2:10], 16) % len(stores)].append(e)
+        if args.handler:  # events in, as the workers' handler takes them (their reads happen in the loop)
+            work: list[tuple[Any, list[Any]]] = [
+                (h.handle, _batches(share, args.batch)) for h, share in zip(handlers, shares, strict=True)
+            ]
+        else:  # changes built up front: the store's apply() alone
+            both = zip(stores, handlers, shares, strict=True)
+            work = [(s.apply, _batches(h.changes(share), args.batch)) for s, h, share in both]
+        apply0, batches = work[0]
         profiled = len(batches) // 2
-        wall = 0.0
-        cpu0 = cpu_seconds(pid) if pid else float("nan")
-        with recorder.installed():
-            for i, batch in enumerate(batches):
-                if i == profiled:
+        busy = [0.0] * len(work)  # seconds each writer spent in its calls
+
+        def write(k: int) -> None:
+            apply, mine = work[k]
+            for i, batch in enumerate(mine):
+                if k == 0 and i == profiled:
                     continue
                 start = time.perf_counter()
-                store.apply(batch)
-                wall += time.perf_counter() - start
+                apply(batch)
+                busy[k] += time.perf_counter() - start
+
+        cpu0 = cpu_seconds(pid) if pid else float("nan")
+        with recorder.installed():
+            start = time.perf_counter()
+            writers = [threading.Thread(target=write, args=(k,)) for k in range(len(work))]
+            for t in writers:
+                t.start()
+            for t in writers:
+                t.join()
+            elapsed = time.perf_counter() - start
             cpu = (cpu_seconds(pid) if pid else float("nan")) - cpu0
             recorder.profiling = True
-            store.apply(batches[profiled])
-        timed = len(changes) - len(batches[profiled])
+            apply0(batches[profiled])
+        timed = len(events) - len(batches[profiled])
+        wall = sum(busy)
+        applied = sum(len(mine) for _, mine in work) - 1
         stats = store.stats()
     finally:
-        store.close()
+        for s in stores:
+            s.close()
         with (
             neo4j.GraphDatabase.driver(uri, auth=("neo4j", PASSWORD)) as driver,
             driver.session(database="neo4j") as session,
@@ -160,12 +211,19 @@ def main(argv: list[str] | None = None) -> int:
             session.run(
                 "MATCH (n) WHERE n.ns = $ns CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", ns=namespace
             ).consume()
-    in_statements = sum(recorder.seconds.values())
-    python, commit = recorder.in_transaction - in_statements, wall - recorder.in_transaction
+    reading = sum(v for k, v in recorder.seconds.items() if k.startswith("reads."))
+    in_statements = sum(recorder.seconds.values()) - reading
+    python = recorder.in_transaction - in_statements
+    commit = wall - recorder.in_transaction - reading
+    how = "Handler.handle" if args.handler else "apply()"
+    threads = "one thread" if args.writers == 1 else f"{args.writers} threads (seconds below: summed over them)"
     print(
-        f"{data.describe()}: {timed:,} events applied in {len(batches) - 1} batches of {args.batch} from one thread"
-        f" in {wall:.1f} s ({timed / wall:,.0f} events/s); Neo4j CPU {cpu:.1f} s ({1e6 * cpu / timed:.0f} us/event);"
-        f" statements {in_statements:.1f} s, the store's Python in the transaction {python:.1f} s, commit and the rest"
+        f"{data.describe()}: {timed:,} events through {how} in {applied} batches of up to {args.batch}"
+        f" ({recorder.attempts - applied} retried) from {threads}"
+        f" in {elapsed:.1f} s ({timed / elapsed:,.0f} events/s);"
+        f" Neo4j CPU {cpu:.1f} s ({1e6 * cpu / timed:.0f} us/event);"
+        f" the handler's reads {reading:.1f} s, statements {in_statements:.1f} s,"
+        f" the store's Python in the transaction {python:.1f} s, commit and the rest"
         f" {commit:.1f} s."
     )
     print(f"graph: {stats}")
@@ -183,10 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| the store's Python in the transaction | | | {python:.2f} | {1e6 * python / timed:.0f} |"
         f" {100 * python / wall:.0f}% | |"
     )
-    print(
-        f"| commit and the rest of apply() | | | {commit:.2f} | {1e6 * commit / timed:.0f} |"
-        f" {100 * commit / wall:.0f}% | |"
-    )
+    rest = "the handler's judging and projecting, the commit and the rest" if args.handler else "commit and the rest"
+    print(f"| {rest} of {how} | | | {commit:.2f} | {1e6 * commit / timed:.0f} | {100 * commit / wall:.0f}% | |")
     return 0
 
 
