@@ -285,7 +285,8 @@ class Deployment:
         """``count`` `lineage worker` processes (the product's own entry point); the first one under py-spy if asked."""
         for i in range(count):
             log = (self.folder / f"{self.group}-worker-{i}.log").open("wb")
-            cmd = [sys.executable, "-m", "lineage.cli", "worker"]
+            health = self.folder / f"{self.group}-worker-{i}.health.json"
+            cmd = [sys.executable, "-m", "lineage.cli", "worker", "--health-file", str(health)]
             if self.worker_nice:
                 cmd = ["nice", "-n", str(self.worker_nice), *cmd]
             if profile is not None and i == 0:
@@ -296,6 +297,17 @@ class Deployment:
                     cmd, env=self.env(), cwd=self.folder, stdout=log, stderr=log, start_new_session=self.own_sessions
                 )
             )
+
+    def worker_batches(self) -> tuple[int, int]:
+        """The batches the workers stored and the events in them (their health files), summed over the workers."""
+        from streams.health import read_health
+
+        batches = events = 0
+        for path in self.folder.glob(f"{self.group}-worker-*.health.json"):
+            state = read_health(path)
+            batches += int(state.get("batches", 0))
+            events += sum(int(state.get(k, 0)) for k in ("applied", "duplicates", "suppressed", "rejected"))
+        return batches, events
 
     def check_workers(self) -> None:
         for proc in self.workers:
