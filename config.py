@@ -63,7 +63,9 @@ class Settings:
     kafka_alerts_topic: str = ALERTS_TOPIC
     kafka_group: str = "privacy-lineage"
     kafka_client_id: str = "privacy-lineage"
-    kafka_batch_size: int = 500
+    # at a backlog a batch closes on its size: 5,000 costs Neo4j ~0.8x the CPU per event of 500 (bench/RESULTS.md,
+    # 2026-12-04 17:15 UTC); when the topic is quiet a batch closes on its wait, whatever the size
+    kafka_batch_size: int = 5000
     kafka_batch_wait: float = 1.0
     kafka_session_timeout: float = 30.0
     kafka_key_secret: str | None = field(default=None, repr=False)

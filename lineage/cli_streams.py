@@ -225,7 +225,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
     )
     sp.add_argument(
-        "--batch-size", type=positive_int, help="events per batch (default: $LINEAGE_KAFKA_BATCH_SIZE or 500)"
+        "--batch-size", type=positive_int, help="events per batch (default: $LINEAGE_KAFKA_BATCH_SIZE or 5000)"
     )
     sp.add_argument(
         "--batch-wait", type=positive_float, metavar="SECONDS", help="seconds to wait for a full batch (default: 1)"
