@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from lineage.simulator import simulate
 
@@ -47,6 +48,16 @@ def dataset(people: int, days: int, seed: int, undeclared_rate: float = 0.02) ->
         ids.append(s.event["event_id"])
         flags.append(bool(s.undeclared))
     return Dataset(lines, subjects, ids, flags, people, days, seed)
+
+
+def batches(items: list[Any], size: int) -> list[list[Any]]:
+    """``items`` in consecutive batches of ``size`` (the last one shorter)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def writer_of(pseudonym: str, writers: int) -> int:
+    """Which of ``writers`` takes a person's events (by pseudonym), as Kafka partitions split people between workers."""
+    return int(pseudonym[2:10], 16) % writers
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -32,7 +32,7 @@ from statistics import median
 from typing import Any
 
 from bench import naive, raw
-from bench.common import KEY, Dataset, Report, Row, sustained_rate
+from bench.common import KEY, Dataset, Report, Row, batches, sustained_rate, writer_of
 from bench.embedded import spread
 from bench.infra import (
     Deployment,
@@ -81,12 +81,8 @@ def _shares(data: Dataset, services: Services, namespace: str, writers: int) -> 
         store.close()
     shares: list[list[Any]] = [[] for _ in range(writers)]
     for cs in changes:
-        shares[int(cs.subject.key[2:10], 16) % writers].append(cs)
+        shares[writer_of(cs.subject.key, writers)].append(cs)
     return shares
-
-
-def _batches(share: list[Any], batch: int) -> list[list[Any]]:
-    return [share[i : i + batch] for i in range(0, len(share), batch)]
 
 
 def _planned(shares: list[list[Any]], batch: int) -> Planned:
@@ -97,7 +93,7 @@ def _planned(shares: list[list[Any]], batch: int) -> Planned:
     for share in shares:
         written = neo4j_plan.Written()  # a writer's memory of its edges, as the store keeps it across batches
         planned = []
-        for c in _batches(share, batch):
+        for c in batches(share, batch):
             known = {p: written.known(p) for p in {cs.subject.key for cs in c}}
             new: dict[str, Any] = {}
             people = sorted({cs.event.subject for cs in c})
@@ -109,7 +105,7 @@ def _planned(shares: list[list[Any]], batch: int) -> Planned:
 
 def _raw_rows(shares: list[list[Any]], batch: int) -> list[list[list[list[Any]]]]:
     """The raw per-person write's rows for every batch of each writer's share."""
-    return [[raw.rows(c) for c in _batches(share, batch)] for share in shares]
+    return [[raw.rows(c) for c in batches(share, batch)] for share in shares]
 
 
 def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[float, int]]:
@@ -265,7 +261,7 @@ def run(
     stored = count_events(services, dep.namespace)
     if stored != total:
         raise RuntimeError(f"the pipeline stored {stored} of {total} events")
-    batches, in_batches = dep.worker_batches()
+    stored_batches, in_batches = dep.worker_batches()
 
     report.load("ingest: naive")
     naive_marks = naive.consume(services, dep.names.events, ns_naive, total, naive_seconds)
@@ -316,8 +312,8 @@ def run(
     report.note(
         f"Ingest: {data.describe()} on a topic of {partitions} partitions (preloaded in {preload_s:.1f} s, untimed); "
         f"{workers} `lineage worker` process(es), batches of up to {batch_size} ({batch_wait:g} s wait), policy "
-        f"evaluation on; the workers stored {batches:,} batch(es) of {in_batches / max(batches, 1):,.0f} events on "
-        "average (their health files); "
+        f"evaluation on; the workers stored {stored_batches:,} batch(es) of "
+        f"{in_batches / max(stored_batches, 1):,.0f} events on average (their health files); "
         f"all {total:,} events in Neo4j after {pipe_span:.1f} s from the workers' start (group join included). "
         f"Ceiling: {workers} writer thread(s) (people split between them as partitions split them between "
         f"workers), batches of {ceiling_batch} events, {' / '.join(f'{r[1]:.1f}' for r in ceil_runs)} s for all "

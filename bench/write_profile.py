@@ -27,7 +27,7 @@ from typing import Any
 import neo4j
 from neo4j._sync.work.transaction import TransactionBase
 
-from bench.common import KEY, dataset
+from bench.common import KEY, batches, dataset, writer_of
 from bench.profiling import cpu_seconds, pid_file
 from bench.services import PASSWORD, REPO
 from graph import neo4j_aggregates, neo4j_erasure, neo4j_plan, neo4j_reads
@@ -128,10 +128,6 @@ def _db_hits(plan: dict[str, Any] | None) -> int:
     return int(plan.get("dbHits", 0)) + sum(_db_hits(child) for child in plan.get("children", ()))
 
 
-def _batches(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.write_profile", description=__doc__)
     p.add_argument("--people", type=int, default=600)
@@ -164,16 +160,16 @@ def main(argv: list[str] | None = None) -> int:
         handlers = [Handler(s, policy, pseudonym, recipients=RecipientRules(None)) for s in stores]
         shares: list[list[Any]] = [[] for _ in stores]
         for e in events:  # by person, as Kafka partitions split them between workers
-            shares[int(pseudonym(e.subject.id)[2:10], 16) % len(stores)].append(e)
+            shares[writer_of(pseudonym(e.subject.id), len(stores))].append(e)
         if args.handler:  # events in, as the workers' handler takes them (their reads happen in the loop)
             work: list[tuple[Any, list[Any]]] = [
-                (h.handle, _batches(share, args.batch)) for h, share in zip(handlers, shares, strict=True)
+                (h.handle, batches(share, args.batch)) for h, share in zip(handlers, shares, strict=True)
             ]
         else:  # changes built up front: the store's apply() alone
             both = zip(stores, handlers, shares, strict=True)
-            work = [(s.apply, _batches(h.changes(share), args.batch)) for s, h, share in both]
-        apply0, batches = work[0]
-        profiled = len(batches) // 2
+            work = [(s.apply, batches(h.changes(share), args.batch)) for s, h, share in both]
+        apply0, batches0 = work[0]
+        profiled = len(batches0) // 2
         busy = [0.0] * len(work)  # seconds each writer spent in its calls
 
         def write(k: int) -> None:
@@ -196,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.perf_counter() - start
             cpu = (cpu_seconds(pid) if pid else float("nan")) - cpu0
             recorder.profiling = True
-            apply0(batches[profiled])
-        timed = len(events) - len(batches[profiled])
+            apply0(batches0[profiled])
+        timed = len(events) - len(batches0[profiled])
         wall = sum(busy)
         applied = sum(len(mine) for _, mine in work) - 1
         stats = store.stats()
@@ -227,10 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         f" {commit:.1f} s."
     )
     print(f"graph: {stats}")
-    print(f"db hits of batch {profiled} ({len(batches[profiled])} events): {sum(recorder.hits.values()):,}")
+    print(f"db hits of batch {profiled} ({len(batches0[profiled])} events): {sum(recorder.hits.values()):,}")
     print("| statement | calls | rows/event | seconds | us/event | share | db hits/event (profiled batch) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    n_prof = len(batches[profiled])
+    n_prof = len(batches0[profiled])
     for name, secs in sorted(recorder.seconds.items(), key=lambda kv: -kv[1]):
         rows = recorder.rows.get(name)
         print(
