@@ -297,8 +297,9 @@ class Handler:
                 batch[k] = (index, project(event, pseudonym, found, nodes, subject))
         if self.new_recipients is not None:
             if any(type(prepared.events[batch[k][0]]) is DataShared for k in again):
-                batch = self._firsts_again(prepared.events, batch)
-            batch = self._still_new(batch)
+                batch = self._firsts_again(prepared.events, batch)  # reads the store's recipients as they are now
+            else:
+                batch = self._still_new(batch)
         results = self._apply(batch, failed)
         # the store skips events already recorded and repeats within the batch, and says which it applied (in the
         # same transaction): only their findings are reported, once each, even when another worker applied some
