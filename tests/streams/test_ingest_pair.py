@@ -20,6 +20,7 @@ from lineage.simulator import simulate
 from policies import default_policy
 from policies.loader import load_policy
 from policies.transfers import RecipientRules
+from schemas.policy import Policy
 from streams.deadletter import MemoryDeadLetters
 from streams.embedded import IngestReport, ingest_lines
 from streams.handler import Handler
@@ -70,10 +71,16 @@ def _corpus() -> list[str]:
     return lines
 
 
-def _ingest(path: Path, lines: Sequence[str], processes: int) -> tuple[IngestReport, MemoryDeadLetters]:
+def _ingest(
+    path: Path,
+    lines: Sequence[str],
+    processes: int,
+    policy: Policy | None = None,
+    recipients: RecipientRules | None = None,
+) -> tuple[IngestReport, MemoryDeadLetters]:
     store = SQLiteGraphStore(path)
     try:
-        handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY))
+        handler = Handler(store, policy or default_policy(), Pseudonymizer(TEST_KEY), recipients=recipients)
         dead = MemoryDeadLetters()
         return ingest_lines(lines, handler, dead, origin="f", batch_size=BATCH, processes=processes), dead
     finally:
@@ -232,14 +239,8 @@ def test_a_retention_period_counts_from_data_the_batch_before_recorded(tmp_path:
     )  # fmt: skip
 
     def findings(processes: int) -> list[tuple[str, str]]:
-        store = SQLiteGraphStore(tmp_path / f"{processes}.db")
-        try:
-            handler = Handler(store, policy, Pseudonymizer(TEST_KEY))
-            dead = MemoryDeadLetters()
-            report = ingest_lines(lines, handler, dead, origin="f", batch_size=BATCH, processes=processes)
-            return sorted((f.event_id, f.rule) for f in report.findings)
-        finally:
-            store.close()
+        report, _ = _ingest(tmp_path / f"{processes}.db", lines, processes, policy)
+        return sorted((f.event_id, f.rule) for f in report.findings)
 
     one = findings(1)
     assert ("u-erin", "retention-exceeded") in one
@@ -265,14 +266,8 @@ def test_the_first_disclosure_to_a_new_recipient_passes_over_one_the_batch_befor
         )
 
     def findings(processes: int) -> list[tuple[str, str]]:
-        store = SQLiteGraphStore(tmp_path / f"{processes}.db")
-        try:
-            handler = Handler(store, default_policy(), Pseudonymizer(TEST_KEY), recipients=RecipientRules(None))
-            dead = MemoryDeadLetters()
-            report = ingest_lines(lines, handler, dead, origin="f", batch_size=BATCH, processes=processes)
-            return sorted((f.event_id, f.rule) for f in report.findings if f.rule == "new-recipient")
-        finally:
-            store.close()
+        report, _ = _ingest(tmp_path / f"{processes}.db", lines, processes, recipients=RecipientRules(None))
+        return sorted((f.event_id, f.rule) for f in report.findings if f.rule == "new-recipient")
 
     one = findings(1)
     assert one == [("s-hank", "new-recipient")]
