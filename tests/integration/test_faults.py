@@ -173,7 +173,9 @@ def test_neo4j_stopped_for_30_s_mid_stream(
     store = open_neo4j(neo4j_namespace)
     try:
         deployment.wait_for(f"all {len(sims)} events in Neo4j", lambda: store.stats().events == len(sims), 60)
-        wait("the health file to say ok again", lambda: read_health(health)["status"] == "ok", 15)
+        # The store has the last batch a moment before the worker counts it in its health file.
+        wait("the health file to say ok again, with every event counted",
+             lambda: read_health(health)["status"] == "ok" and read_health(health)["applied"] == len(sims), 15)
         after = read_health(health)
         assert after["outages"] == 1 and after["error"] is None and after["applied"] == len(sims)
         assert worker.poll() is None
