@@ -18,10 +18,19 @@ Batch k+1 was judged against the store as it was while k was being written, so t
 judged again, against the store as it is now, before it is stored (:meth:`streams.handler.Handler.commit`): the
 findings are those of one process taking the batches in turn. Everything else a batch's writing decides
 (duplicates, erasures, cut-offs) is read inside its own write transaction, after the one before it.
+
+Channels. Chunks go to the second process on a queue and outcomes come back on another (each written by a thread of
+its own, so that neither process waits while a chunk of lines or an outcome is sent). The turns go on a pipe, written
+at once by the process that gives the turn: every turn is on the ingest's critical path (the other process waits for
+it to store), and a queue's thread must first get the interpreter from the process's main thread, which is busy
+letting go of the batch it has just stored; that delayed each turn by 10-30 ms (bench/RESULTS.md, 2026-12-04 19:02).
+A turn larger than the pipe holds (a handoff of hundreds of kilobytes) waits for its reader, who reads it as soon as
+its own chunk is prepared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -30,6 +39,7 @@ import os
 import pickle
 import queue
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 from graph.store import GraphStore
@@ -45,7 +55,7 @@ class SecondProcessFailed(RuntimeError):
 
 
 def _receive(inbox: Any, parent: int) -> Any:
-    """The next message from the first process; when that process has gone (killed, say), this one ends at once:
+    """The next chunk from the first process; when that process has gone (killed, say), this one ends at once:
     nobody is left to tell, and what it had not committed is rolled back by SQLite."""
     while True:
         try:
@@ -55,8 +65,22 @@ def _receive(inbox: Any, parent: int) -> Any:
                 os._exit(1)
 
 
+def _receive_turn(turns: Connection, parent: int) -> Any:
+    """The next turn from the first process (see :func:`_receive`)."""
+    while not turns.poll(1.0):
+        if os.getppid() != parent:
+            os._exit(1)
+    return turns.recv()
+
+
 def _helper(
-    handler: Handler, reopen: Callable[[], GraphStore], origin: str, inbox: Any, outbox: Any, parent: int
+    handler: Handler,
+    reopen: Callable[[], GraphStore],
+    origin: str,
+    inbox: Any,
+    outbox: Any,
+    turns: Connection,
+    parent: int,
 ) -> None:
     """The second process: for each chunk sent, prepare it, wait for its turn, store it, send back its outcome."""
     store: GraphStore | None = None
@@ -68,11 +92,11 @@ def _helper(
             if chunk is None:
                 return
             read = prepare_chunk(chunk, own, origin)
-            recheck, handoff = _receive(inbox, parent)  # the turn: the chunk before this one is stored
+            recheck, handoff = _receive_turn(turns, parent)  # the chunk before this one is stored
             store.receive_handoff(handoff)
             out = commit_chunk(read, own, origin, recheck)
-            # the turn back first (small: what the first process needs before it stores), then the outcome
-            outbox.put(("turn", (out.touched, store.handoff())))
+            # the turn back first, written at once (what the first process needs before it stores), then the outcome
+            turns.send(("turn", (out.touched, store.handoff())))
             outbox.put(("done", out))
             del read
             gc.collect(1)
@@ -81,7 +105,10 @@ def _helper(
             blob = pickle.dumps(exc)
         except Exception:  # noqa: BLE001 - an exception that cannot be pickled is described instead
             blob = pickle.dumps(SecondProcessFailed(f"{type(exc).__name__} in the ingest's second process"))
+        # on both channels: the first process waits on one of them (small; the turn's channel is written at once)
         outbox.put(("error", blob))
+        with contextlib.suppress(OSError):
+            turns.send(("error", blob))
     finally:
         if store is not None:
             store.close()
@@ -106,20 +133,35 @@ def ingest_in_pair(
         return
     context = multiprocessing.get_context("fork")
     inbox, outbox = context.Queue(), context.Queue()
-    helper = context.Process(target=_helper, args=(handler, reopen, origin, inbox, outbox, os.getpid()), daemon=True)
+    turns, helper_turns = context.Pipe()
+    helper = context.Process(
+        target=_helper, args=(handler, reopen, origin, inbox, outbox, helper_turns, os.getpid()), daemon=True
+    )
     helper.start()
+    helper_turns.close()
     waiting = False  # the helper holds the chunk just before ``own``
+
+    def ended() -> SecondProcessFailed:
+        return SecondProcessFailed(
+            f"the ingest's second process ended (status {helper.exitcode}) before its batch was stored"
+        )
 
     def receive(expected: str) -> Any:
         while True:
             try:
-                kind, value = outbox.get(timeout=1.0)
+                if expected == "turn":
+                    if not turns.poll(1.0):
+                        raise queue.Empty
+                    kind, value = turns.recv()
+                else:
+                    kind, value = outbox.get(timeout=1.0)
                 break
             except queue.Empty:
                 if not helper.is_alive():
-                    raise SecondProcessFailed(
-                        f"the ingest's second process ended (status {helper.exitcode}) before its batch was stored"
-                    ) from None
+                    raise ended() from None
+            except EOFError:  # the helper's end of the pipe closed: it has ended
+                helper.join(_JOIN_SECONDS)
+                raise ended() from None
         if kind == "error":
             raise pickle.loads(value)  # noqa: S301 - from our own forked process
         if kind != expected:
@@ -139,8 +181,8 @@ def ingest_in_pair(
             read = prepare_chunk(own, handler, origin)
             recheck = turn() if waiting else frozenset[str]()
             mine = commit_chunk(read, handler, origin, recheck)
-            if theirs is not None:
-                inbox.put((mine.touched, handler.store.handoff()))  # the helper's turn, before anything else
+            if theirs is not None:  # the helper's turn, before anything else, written at once
+                turns.send((mine.touched, handler.store.handoff()))
             if waiting:  # the outcomes in input order: the helper's chunk came before this one
                 deliver(receive("done"))
             deliver(mine)
@@ -160,3 +202,4 @@ def ingest_in_pair(
             helper.join()
         inbox.close()
         outbox.close()
+        turns.close()
