@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, Report, Row, command_line, dataset
 from bench.services import Services
+from config import Settings
 
 SERVER_MEASUREMENTS = {"ingest", "alerts"}
 
@@ -43,9 +44,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, help="simulated days (default 14; quick 3)")
     p.add_argument("--workers", type=int, default=2, help="`lineage worker` processes (default 2)")
     p.add_argument("--partitions", type=int, default=4, help="partitions of the events topic (default 4)")
-    p.add_argument("--batch-size", type=int, default=1000, help="worker batch size (default 1000)")
     p.add_argument(
-        "--batch-wait", type=float, default=0.5, help="ingest: seconds a worker waits to fill a batch (default 0.5)"
+        "--batch-size",
+        type=int,
+        default=Settings.kafka_batch_size,
+        help=f"ingest, alerts: worker batch size (default {Settings.kafka_batch_size:,}, the worker's own)",
+    )
+    p.add_argument(
+        "--batch-wait",
+        type=float,
+        default=Settings.kafka_batch_wait,
+        help=f"ingest, alerts: seconds a worker waits to fill a batch (default {Settings.kafka_batch_wait:g}, the "
+        "worker's own)",
     )
     p.add_argument("--naive-seconds", type=float, help="time cap of the naive consumer (default 90; quick 5)")
     p.add_argument("--max-people", type=int, help="largest graph for who-has/reports (default 1,000,000)")
@@ -193,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                             workers=1 if quick else args.workers,
                             partitions=args.partitions,
                             batch_size=args.batch_size,
+                            batch_wait=args.batch_wait,
                             alerter=not args.no_alerter,
                             own_sessions=not args.one_session,
                             **nice,

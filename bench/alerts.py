@@ -22,6 +22,7 @@ from bench.common import Dataset, Report, Row, percentile, sustained_rate
 from bench.infra import Deployment, create_bench_topics
 from bench.profiling import cpu_seconds, tree_cpu_seconds
 from bench.services import Services
+from config import Settings
 from policies import default_policy
 from streams.emitter import Emitter
 from streams.event_sinks import KafkaSink
@@ -113,8 +114,8 @@ def run(
     seconds: float = 20.0,
     workers: int = 2,
     partitions: int = 4,
-    batch_size: int = 1000,
-    batch_wait: float = 0.2,
+    batch_size: int = Settings.kafka_batch_size,
+    batch_wait: float = Settings.kafka_batch_wait,
     drain_timeout: float = 600.0,
     warmup_seconds: float = 15.0,
     alerter: bool = True,

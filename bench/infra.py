@@ -206,8 +206,8 @@ class Deployment:
     names: TopicNames
     group: str
     folder: Path
-    batch_size: int = 500
-    batch_wait: float = 1.0
+    batch_size: int = Settings.kafka_batch_size  # the worker's own defaults
+    batch_wait: float = Settings.kafka_batch_wait
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_cpu: float = 0.0  # CPU seconds the stopped workers had used
     alerter: bool = False  # a `lineage alerter` publishes the findings; the workers run with LINEAGE_WORKER_ALERTS=0

@@ -45,6 +45,7 @@ from bench.infra import (
 )
 from bench.profiling import cpu_seconds, pin, spy_shares
 from bench.services import Services
+from config import Settings
 from graph.pseudonym import Pseudonymizer, key_from_text
 from policies import default_policy
 from schemas.parsing import parse_event
@@ -187,8 +188,8 @@ def run(
     *,
     workers: int = 2,
     partitions: int = 4,
-    batch_size: int = 1000,
-    batch_wait: float = 0.5,
+    batch_size: int = Settings.kafka_batch_size,
+    batch_wait: float = Settings.kafka_batch_wait,
     ceiling_batch: int = 5000,
     rounds: int = 3,
     naive_seconds: float = 60.0,
