@@ -45,6 +45,14 @@ RETURN ev.event_id AS id, {epoch_seconds("ev.occurred_at")} AS s, ev.occurred_at
        ev.categories AS categories, ev.purpose AS purpose,
        ev.recipient AS recipient
 """
+# per person and category, the earliest of their data events holding it (Store.first_recorded)
+FIRST_RECORDED = f"""
+UNWIND $keys AS key
+MATCH (ev:Event {{ns: $ns, subject: key}}) WHERE ev.categories IS NOT NULL
+UNWIND ev.categories AS category
+WITH key, category, min(ev.occurred_at) AS first
+RETURN key, category, {epoch_seconds("first")} AS s, first.nanosecond AS n
+"""
 # each alert with its count of people (its flow aggregate) and its latest $sample triggering events, as the alert
 # keeps them (graph.neo4j_plan.ALERTS), never all of them
 ALERT_LIST = """
@@ -100,6 +108,14 @@ def occurred(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> dict[str,
         f" RETURN id, {epoch_seconds('e.occurred_at')} AS s, e.occurred_at.nanosecond AS n"
     )
     return {r["id"]: from_epoch(r["s"], r["n"]) for r in tx.run(query, ids=ids, ns=ns)}
+
+
+def first_recorded(tx: neo4j.ManagedTransaction, ns: str, keys: list[str]) -> dict[str, dict[str, datetime]]:
+    """Per person (of these pseudonyms), when their data of each category was first recorded (UTC)."""
+    out: dict[str, dict[str, datetime]] = {}
+    for r in tx.run(FIRST_RECORDED, keys=keys, ns=ns):
+        out.setdefault(r["key"], {})[r["category"]] = from_epoch(r["s"], r["n"])
+    return out
 
 
 def processed(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> set[str]:

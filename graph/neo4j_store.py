@@ -297,6 +297,14 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             else set()
         )
 
+    def first_recorded(self, subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        keys = sorted(set(subjects))
+        if not keys:
+            return {}
+        return self._run(
+            "read when data was first recorded from", lambda tx: reads.first_recorded(tx, self.namespace, keys)
+        )
+
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
         keys = sorted(set(subjects))
         if not keys:

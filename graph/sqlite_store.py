@@ -296,6 +296,17 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         with self._reading("processed events"):
             return writes.known(self._db.cursor(), list(event_ids))
 
+    def first_recorded(self, subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        sql = (
+            "SELECT e.subject, c.value, min(e.occurred_at) FROM events e CROSS JOIN json_each(e.categories) c"
+            " WHERE e.subject IN ({marks}) AND e.categories IS NOT NULL GROUP BY e.subject, c.value"
+        )
+        out: dict[str, dict[str, datetime]] = {}
+        with self._reading("when data was first recorded"):
+            for subject, category, first in rows_in(self._db, sql, sorted(set(subjects))):
+                out.setdefault(subject, {})[category] = parse_ts(first)
+        return out
+
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
         keys = sorted(set(subjects))
         sql = (

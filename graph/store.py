@@ -236,6 +236,21 @@ class GraphStore(ABC):
     def acknowledge_alert(self, alert_id: str) -> bool:
         """Mark an alert acknowledged; False when no such alert exists."""
 
+    def first_recorded(self, subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        """For each of these people (by pseudonym), when their data of each category was first recorded: the earliest
+        ``occurred_at`` of their stored events holding the category, as :meth:`who_has` gives it (``first_seen`` of
+        each category). People with no data recorded are absent.
+
+        The handler asks once per batch when the policy declares retention periods in days, for the people whose
+        uses or disclosures fall under one. This default asks :meth:`who_has` person by person; a store answers
+        for all of them in one read."""
+        out: dict[str, dict[str, datetime]] = {}
+        for subject in sorted(set(subjects)):
+            found = self.who_has(subject)
+            if found is not None and found.categories:
+                out[subject] = {c.category: c.first_seen for c in found.categories}
+        return out
+
     @abstractmethod
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
         """The consent withdrawals and opt-outs recorded for these people (by pseudonym), each oldest first.

@@ -163,7 +163,7 @@ class Handler:
     def held_since(self, events: Sequence[AnyEvent]) -> dict[str, dict[str, datetime]]:
         """When each person of the batch whose use or disclosure falls under a declared period in days had each
         category of their data first recorded (by pseudonym, then category): the store's answer, or earlier in the
-        batch. Reads the store only when the policy declares such a period, once per such person."""
+        batch. Reads the store only when the policy declares such a period: once for all such people of the batch."""
         judge = self.retention
         if not judge.active:
             return {}
@@ -173,10 +173,8 @@ class Handler:
             if (type(e) is DataUsed or type(e) is DataShared)
             and any(judge.period(c, e.purpose) is not None for c in e.data_categories)
         }
-        out: dict[str, dict[str, datetime]] = {}
-        for subject in sorted(people):
-            found = self.store.who_has(subject)
-            out[subject] = {c.category: c.first_seen for c in found.categories} if found is not None else {}
+        recorded = self.store.first_recorded(sorted(people)) if people else {}
+        out: dict[str, dict[str, datetime]] = {subject: recorded.get(subject, {}) for subject in people}
         for e in events:
             if isinstance(e, DATA_EVENTS) and (subject := self.pseudonymizer(e.subject.id)) in out:
                 seen, at = out[subject], e.occurred_at.astimezone(UTC)

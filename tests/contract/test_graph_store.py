@@ -304,3 +304,24 @@ def test_flows_respect_the_period(store: GraphStore) -> None:
     assert before == {"c1", "c2", "u1", "s1", "b1"}
     assert sum(f.events for f in later if f.rel == "HOLDS") == 3  # s2 holds two categories, s3 one
     assert store.flows(since=datetime(2030, 1, 1, tzinfo=UTC)) == []
+
+
+def test_first_recorded_gives_who_has_first_seen_for_many_people_in_one_answer(store: GraphStore) -> None:
+    """The retention rule's read (once per batch): when each person's data of each category was first recorded, as
+    who-has gives it, to the microsecond; people unknown, or erased, are absent."""
+    from lineage.simulator import simulate
+    from tests.contract.test_erasure import erased
+
+    sims = [s.event for s in simulate(12, 4, seed=5)]
+    ids = sorted({e["subject"]["id"] for e in sims})
+    early = event("collected", event_id="early-1", subject_id=ids[1], occurred_at="2025-12-31T23:59:59.250001Z",
+                  data_categories=["user.contact.email"], source={"type": "automatic"})  # fmt: skip
+    apply(store, *sims, early)
+    apply(store, erased("erase-first", "2027-01-01T00:00:00Z", subject=ids[0]))
+    people = [KEY(i) for i in ids]
+    answers = {p: store.who_has(p) for p in people}
+    expected = {p: {c.category: c.first_seen for c in w.categories} for p, w in answers.items() if w and w.categories}
+    found = store.first_recorded([*people, KEY("nobody@example.com")])
+    assert found == expected and len(found) == len(ids) - 1 and people[0] not in found
+    assert found[people[1]]["user.contact.email"] == datetime(2025, 12, 31, 23, 59, 59, 250001, tzinfo=UTC)
+    assert store.first_recorded([]) == {}

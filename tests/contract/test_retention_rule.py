@@ -4,6 +4,11 @@ the same batch or long before; nearby events stay silent, and a replay adds noth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
+import pytest
+
 from graph.pseudonym import Pseudonymizer
 from graph.store import GraphStore
 from policies import default_policy
@@ -47,3 +52,25 @@ def test_a_policy_without_periods_raises_nothing_and_reads_nothing(store: GraphS
     events = [validate_event(e, handler.taxonomy) for c in RETENTION_CASES for e in c.events]
     assert handler.held_since(events) == {}
     assert not [f for f in handler.handle(events).findings if f.rule == RETENTION]
+
+
+def test_the_first_recordings_are_read_once_per_batch_not_per_person(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's people under a period in days are read in one store call (``first_recorded``), never by who-has."""
+    handler = Handler(store, POLICY, Pseudonymizer(TEST_KEY))
+    events = [validate_event(e, handler.taxonomy) for c in RETENTION_CASES for e in c.events]
+    handler.handle(events)  # recorded: the second batch reads what the first wrote
+    calls: list[list[str]] = []
+    first_recorded = store.first_recorded
+
+    def counted(subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        calls.append(list(subjects))
+        return first_recorded(subjects)
+
+    monkeypatch.setattr(store, "first_recorded", counted)
+    monkeypatch.setattr(store, "who_has", lambda subject: pytest.fail("who_has read for the retention rule"))
+    held = handler.held_since(events)
+    assert len(calls) == 1 and sorted(calls[0]) == sorted(held) and len(held) >= 2
+    # the batch was recorded before: what the store says is already the earliest
+    assert held == {p: first_recorded([p]).get(p, {}) for p in held}
