@@ -23,9 +23,9 @@ Channels. Chunks go to the second process on a queue and outcomes come back on a
 its own, so that neither process waits while a chunk of lines or an outcome is sent). The turns go on a pipe, written
 at once by the process that gives the turn: every turn is on the ingest's critical path (the other process waits for
 it to store), and a queue's thread must first get the interpreter from the process's main thread, which is busy
-letting go of the batch it has just stored; that delayed each turn by 10-30 ms (bench/RESULTS.md, 2026-12-04 19:02).
-A turn larger than the pipe holds (a handoff of hundreds of kilobytes) waits for its reader, who reads it as soon as
-its own chunk is prepared.
+letting go of the batch it has just stored; that delayed each turn by 10-30 ms (bench/RESULTS.md, 2026-12-04
+18:48-19:20 UTC). A turn larger than the pipe holds (a handoff of hundreds of kilobytes) waits for its reader, who
+reads it as soon as its own chunk is prepared.
 """
 
 from __future__ import annotations
@@ -182,7 +182,11 @@ def ingest_in_pair(
             recheck = turn() if waiting else frozenset[str]()
             mine = commit_chunk(read, handler, origin, recheck)
             if theirs is not None:  # the helper's turn, before anything else, written at once
-                turns.send((mine.touched, handler.store.handoff()))
+                try:
+                    turns.send((mine.touched, handler.store.handoff()))
+                except OSError:  # the helper has ended: raise the error it sent on the pipe, or that it ended
+                    receive("turn")
+                    raise ended() from None
             if waiting:  # the outcomes in input order: the helper's chunk came before this one
                 deliver(receive("done"))
             deliver(mine)

@@ -272,3 +272,27 @@ def test_the_first_disclosure_to_a_new_recipient_passes_over_one_the_batch_befor
     one = findings(1)
     assert one == [("s-hank", "new-recipient")]
     assert findings(2) == one
+
+
+def test_an_error_in_the_second_process_before_its_turn_reaches_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second process fails while it prepares and ends before the first one gives it the turn: the caller gets
+    that error, not a broken pipe."""
+    parent = os.getpid()
+    consent_state, apply = SQLiteGraphStore.consent_state, SQLiteGraphStore.apply
+
+    def failing(self: SQLiteGraphStore, subjects: Sequence[str]) -> Any:
+        if os.getpid() != parent:
+            raise StoreUnavailable("database is locked")
+        return consent_state(self, subjects)
+
+    def slow(self: SQLiteGraphStore, batch: Sequence[ChangeSet]) -> ApplyResult:
+        time.sleep(1.0)  # the first batch: long enough for the second process to fail and end meanwhile
+        return apply(self, batch)
+
+    monkeypatch.setattr(SQLiteGraphStore, "consent_state", failing)
+    monkeypatch.setattr(SQLiteGraphStore, "apply", slow)
+    lines = [json.dumps(event(event_id=f"p{i}")) for i in range(4 * BATCH)]
+    with pytest.raises(StoreUnavailable, match="database is locked"):
+        _ingest(tmp_path / "s.db", lines, processes=2)
