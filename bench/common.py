@@ -71,13 +71,10 @@ def percentile(values: list[float], q: float) -> float:
     return data[lo] + (data[hi] - data[lo]) * (k - lo)
 
 
-def sustained_rate(marks: list[tuple[float, int]], total: int, lo: float = 0.1, hi: float = 0.9) -> float:
-    """Events/s between the moments ``lo`` and ``hi`` of ``total`` were done, from (time, done so far) marks.
-
-    Leaves out the start (connections, first query plans, consumer-group join) and the tail (a last partial batch).
-    """
-    if not marks or total <= 0:
-        return float("nan")
+def sustained_window(
+    marks: list[tuple[float, int]], total: int, lo: float = 0.1, hi: float = 0.9
+) -> tuple[float, float]:
+    """The moments ``lo`` and ``hi`` of ``total`` were done, from (time, done so far) marks, interpolated."""
     a, b = lo * total, hi * total
 
     def when(target: float) -> float:
@@ -90,8 +87,18 @@ def sustained_rate(marks: list[tuple[float, int]], total: int, lo: float = 0.1, 
             prev_t, prev_n = t, n
         return marks[-1][0]
 
-    t_a, t_b = when(a), when(b)
-    return (b - a) / (t_b - t_a) if t_b > t_a else float("nan")
+    return when(a), when(b)
+
+
+def sustained_rate(marks: list[tuple[float, int]], total: int, lo: float = 0.1, hi: float = 0.9) -> float:
+    """Events/s between the moments ``lo`` and ``hi`` of ``total`` were done, from (time, done so far) marks.
+
+    Leaves out the start (connections, first query plans, consumer-group join) and the tail (a last partial batch).
+    """
+    if not marks or total <= 0:
+        return float("nan")
+    t_a, t_b = sustained_window(marks, total, lo, hi)
+    return (hi - lo) * total / (t_b - t_a) if t_b > t_a else float("nan")
 
 
 @contextmanager

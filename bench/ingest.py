@@ -32,7 +32,7 @@ from statistics import median
 from typing import Any
 
 from bench import naive, raw
-from bench.common import KEY, Dataset, Report, Row, batches, sustained_rate, writer_of
+from bench.common import KEY, Dataset, Report, Row, batches, sustained_rate, sustained_window, writer_of
 from bench.embedded import spread
 from bench.infra import (
     Deployment,
@@ -43,7 +43,7 @@ from bench.infra import (
     run_id,
     threaded_writes,
 )
-from bench.profiling import cpu_seconds, pin, spy_shares
+from bench.profiling import CpuTrace, cpu_seconds, pin, spy_shares
 from bench.services import Services
 from config import Settings
 from graph.pseudonym import Pseudonymizer, key_from_text
@@ -180,6 +180,22 @@ def split_cores(services: Services, report: Report) -> Iterator[None]:
                 pin(pid, everything)
 
 
+def _measured(marks: list[tuple[float, int]], total: int, cpu: float) -> tuple[float, float, float]:
+    """(sustained events/s, seconds for all, CPU-s) of one round."""
+    return sustained_rate(marks, total), marks[-1][0] - marks[0][0], cpu
+
+
+def _in_window(trace: CpuTrace, marks: list[tuple[float, int]], total: int) -> tuple[float, float]:
+    """(Neo4j CPU us per event, its busy share) between the moments 10 % and 90 % of ``total`` were done."""
+    t_a, t_b = sustained_window(marks, total)
+    cpu = trace.between(t_a, t_b)
+    return 1e6 * cpu / (0.8 * total), (cpu / (t_b - t_a) if t_b > t_a else float("nan"))
+
+
+def _us_busy(window: tuple[float, float]) -> str:
+    return f"{window[0]:.0f} us at {100 * window[1]:.0f} %"
+
+
 def run(
     data: Dataset,
     services: Services,
@@ -221,40 +237,48 @@ def run(
     def neo4j_cpu() -> float:
         return cpu_seconds(server_pids["neo4j"]) if "neo4j" in server_pids else float("nan")
 
+    def neo4j_trace() -> CpuTrace:
+        return CpuTrace(server_pids.get("neo4j"))
+
     # the store's statements and the raw write in turns, each round into new namespaces: the server's JIT warms up
     # over the first rounds (a single ceiling run right after the short warm-up ran at about half its warm rate)
-    ceil_runs: list[tuple[float, float, float]] = []  # (sustained events/s, seconds for all, Neo4j CPU-s)
-    raw_runs: list[tuple[float, float, float]] = []
+    ceil_runs: list[tuple[float, float, float, tuple[float, float]]] = []  # events/s, s for all, CPU-s, in window
+    raw_runs: list[tuple[float, float, float, tuple[float, float]]] = []
     for turn in range(rounds):
         report.load(f"ingest: ceiling, round {turn + 1}")
         before = neo4j_cpu()
-        marks = ceiling(services, f"{ns_ceiling}-{turn}", planned)
-        ceil_runs.append((sustained_rate(marks, total), marks[-1][0] - marks[0][0], neo4j_cpu() - before))
+        with neo4j_trace() as trace:
+            marks = ceiling(services, f"{ns_ceiling}-{turn}", planned)
+        ceil_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
         delete_namespace(services, f"{ns_ceiling}-{turn}")
         report.load(f"ingest: raw per-person write, round {turn + 1}")
         before = neo4j_cpu()
-        marks = raw.write(services, f"{ns_raw}-{turn}", raw_rows)
-        raw_runs.append((sustained_rate(marks, total), marks[-1][0] - marks[0][0], neo4j_cpu() - before))
+        with neo4j_trace() as trace:
+            marks = raw.write(services, f"{ns_raw}-{turn}", raw_rows)
+        raw_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
         raw.drop(services, f"{ns_raw}-{turn}")
     del planned, raw_rows
     ceil_rate, raw_rate = median(r[0] for r in ceil_runs), median(r[0] for r in raw_runs)
     ceil_cpu, raw_cpu = median(r[2] for r in ceil_runs), median(r[2] for r in raw_runs)
+    ceil_window = median(r[3][0] for r in ceil_runs), median(r[3][1] for r in ceil_runs)
     pair_ratio = median(c[0] / r[0] for c, r in zip(ceil_runs, raw_runs, strict=True))
 
     report.load("ingest: pipeline")
     cpu_before = {name: cpu_seconds(pid) for name, pid in server_pids.items()}
-    pipe_marks, dep, preload_s = pipeline(
-        data,
-        services,
-        folder,
-        workers=workers,
-        partitions=partitions,
-        batch_size=batch_size,
-        batch_wait=batch_wait,
-        timeout=timeout,
-        profile=profile_dir / "worker.spy" if profile_dir else None,
-    )
+    with neo4j_trace() as pipe_trace:
+        pipe_marks, dep, preload_s = pipeline(
+            data,
+            services,
+            folder,
+            workers=workers,
+            partitions=partitions,
+            batch_size=batch_size,
+            batch_wait=batch_wait,
+            timeout=timeout,
+            profile=profile_dir / "worker.spy" if profile_dir else None,
+        )
     pipe_rate = sustained_rate(pipe_marks, total)
+    pipe_window = _in_window(pipe_trace, pipe_marks, total)
     cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in server_pids.items()}
     cpu["workers"] = dep.worker_cpu
     from bench.infra import count_events
@@ -335,7 +359,11 @@ def run(
         f"pre-built rows {1e6 * ceil_cpu / total:.0f} us, the raw per-person write {1e6 * raw_cpu / total:.0f} us"
         f" (medians of the rounds; by round {' / '.join(f'{1e6 * r[2] / total:.0f}' for r in ceil_runs)} and "
         f"{' / '.join(f'{1e6 * r[2] / total:.0f}' for r in raw_runs)} us); the workers "
-        f"{1e6 * cpu['workers'] / total:.0f} us."
+        f"{1e6 * cpu['workers'] / total:.0f} us. Inside each one's sustained window (10-90 % of the events: the "
+        f"start, the group join and the tail left out), Neo4j's CPU per event and its core's busy share: the pipeline "
+        f"{_us_busy(pipe_window)}, the store's statements {_us_busy(ceil_window)} (by round "
+        f"{' / '.join(_us_busy(r[3]) for r in ceil_runs)}), the raw write by round "
+        f"{' / '.join(_us_busy(r[3]) for r in raw_runs)}."
     )
     if profile_dir is not None:
         samples, spy = spy_shares(profile_dir / "worker.spy", WORKER_MARKERS)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,3 +101,51 @@ def pin(pid: int, cpus: set[int]) -> int:
             os.sched_setaffinity(int(tid), cpus)
             pinned += 1
     return pinned
+
+
+class CpuTrace:
+    """A process's CPU seconds sampled every ``every`` seconds on a thread of its own (``perf_counter`` times), so
+    that its CPU over any span of a measurement (e.g. a sustained window) can be read afterwards:
+    ``with CpuTrace(pid) as trace: ...`` then ``trace.between(t0, t1)``."""
+
+    def __init__(self, pid: int | None, every: float = 0.05) -> None:
+        self.pid, self.every = pid, every
+        self.times: list[float] = []
+        self.cpu: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="cpu-trace", daemon=True)
+
+    def _take(self) -> None:
+        now, cpu = time.perf_counter(), cpu_seconds(self.pid) if self.pid else float("nan")
+        if cpu == cpu:  # not NaN: a process that has ended keeps its last reading
+            self.times.append(now)
+            self.cpu.append(cpu)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            self._take()
+
+    def __enter__(self) -> CpuTrace:
+        self._take()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+
+    def at(self, t: float) -> float:
+        """CPU seconds at ``t``, interpolated between the samples around it (the first or last outside them)."""
+        if not self.times:
+            return float("nan")
+        i = bisect.bisect_left(self.times, t)
+        if i == 0:
+            return self.cpu[0]
+        if i >= len(self.times):
+            return self.cpu[-1]
+        t0, t1, c0, c1 = self.times[i - 1], self.times[i], self.cpu[i - 1], self.cpu[i]
+        return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1
+
+    def between(self, t0: float, t1: float) -> float:
+        return self.at(t1) - self.at(t0)
