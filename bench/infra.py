@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -44,28 +45,39 @@ def threaded_writes(
 ) -> list[tuple[float, int]]:
     """Each share's batches written from a thread of its own, one session per thread (``write_batch(session, batch)``
     writes one batch and says how many events it held); (time, done so far) marks. The first failure is re-raised."""
+    with neo4j_driver(services) as driver:
+        sessions = [driver.session(database="neo4j") for _ in shares]
+        try:
+            work = [(functools.partial(write_batch, s), share) for s, share in zip(sessions, shares, strict=True)]
+            return threaded_calls(work)
+        finally:
+            for session in sessions:
+                session.close()
+
+
+def threaded_calls(work: Sequence[tuple[Callable[[T], int], Sequence[T]]]) -> list[tuple[float, int]]:
+    """Each ``(call, batches)`` from a thread of its own, ``call(batch)`` for each batch in turn (it says how many
+    events the batch held), all threads at once; (time, done so far) marks. The first failure is re-raised."""
     marks = [(time.perf_counter(), 0)]
     done = [0]
     lock = threading.Lock()
     failures: list[BaseException] = []
 
-    def writer(batches: Sequence[T], driver: Any) -> None:
+    def writer(call: Callable[[T], int], batches: Sequence[T]) -> None:
         try:
-            with driver.session(database="neo4j") as session:
-                for batch in batches:
-                    events = write_batch(session, batch)
-                    with lock:
-                        done[0] += events
-                        marks.append((time.perf_counter(), done[0]))
+            for batch in batches:
+                events = call(batch)
+                with lock:
+                    done[0] += events
+                    marks.append((time.perf_counter(), done[0]))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             failures.append(exc)
 
-    with neo4j_driver(services) as driver:
-        threads = [threading.Thread(target=writer, args=(batches, driver)) for batches in shares]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    threads = [threading.Thread(target=writer, args=pair) for pair in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     if failures:
         raise failures[0]
     return marks

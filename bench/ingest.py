@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -41,6 +41,7 @@ from bench.infra import (
     open_neo4j_store,
     preload,
     run_id,
+    threaded_calls,
     threaded_writes,
 )
 from bench.profiling import CpuTrace, cpu_seconds, pin, spy_shares
@@ -130,6 +131,26 @@ def ceiling(services: Services, namespace: str, planned: Planned) -> list[tuple[
     return threaded_writes(services, planned, batch)
 
 
+def store_apply(services: Services, namespace: str, shares: list[list[Any]], batch: int) -> list[tuple[float, int]]:
+    """The store's whole write on pre-built ChangeSets: ``Neo4jGraphStore.apply`` per batch of ``batch`` events, one
+    store per writer thread (its statements, the tombstones' read, the flow aggregates and the store's Python in the
+    transaction: what a worker's write is, without Kafka, parsing, judging or projecting); (time, done) marks."""
+    stores = [open_neo4j_store(services, namespace) for _ in shares]
+
+    def applying(store: Any) -> Callable[[list[Any]], int]:
+        def call(changes: list[Any]) -> int:
+            store.apply(changes)
+            return len(changes)
+
+        return call
+
+    try:
+        return threaded_calls([(applying(s), batches(sh, batch)) for s, sh in zip(stores, shares, strict=True)])
+    finally:
+        for s in stores:
+            s.close()
+
+
 def pipeline(
     data: Dataset,
     services: Services,
@@ -216,7 +237,7 @@ def run(
     total = len(data.lines)
     rid = run_id()
     ns_ceiling, ns_warm, ns_naive = f"bench-ceiling-{rid}", f"bench-warm-{rid}", f"bench-naive-{rid}"
-    ns_raw = f"bench-raw-{rid}"
+    ns_raw, ns_apply = f"bench-raw-{rid}", f"bench-apply-{rid}"
     report.load("ingest: start")
 
     # warm-up: the server's JIT and query caches, on the first events, in namespaces thrown away
@@ -225,13 +246,14 @@ def run(
     ceiling(services, ns_warm, _planned(warm_shares, ceiling_batch))
     raw.write(services, ns_warm, _raw_rows(warm_shares, ceiling_batch))
     delete_namespace(services, ns_warm)
+    store_apply(services, ns_warm, warm_shares, ceiling_batch)
+    delete_namespace(services, ns_warm)
     raw.drop(services, ns_warm)
 
     shares = _shares(data, services, ns_ceiling, workers)
     delete_namespace(services, ns_ceiling)  # what opening the store there wrote; each round writes its own namespace
     planned = _planned(shares, ceiling_batch)
     raw_rows = _raw_rows(shares, ceiling_batch)
-    del shares
     server_pids = services.server_pids()
 
     def neo4j_cpu() -> float:
@@ -244,6 +266,7 @@ def run(
     # over the first rounds (a single ceiling run right after the short warm-up ran at about half its warm rate)
     ceil_runs: list[tuple[float, float, float, tuple[float, float]]] = []  # events/s, s for all, CPU-s, in window
     raw_runs: list[tuple[float, float, float, tuple[float, float]]] = []
+    apply_runs: list[tuple[float, float, float, tuple[float, float]]] = []
     for turn in range(rounds):
         report.load(f"ingest: ceiling, round {turn + 1}")
         before = neo4j_cpu()
@@ -257,10 +280,18 @@ def run(
             marks = raw.write(services, f"{ns_raw}-{turn}", raw_rows)
         raw_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
         raw.drop(services, f"{ns_raw}-{turn}")
-    del planned, raw_rows
+        report.load(f"ingest: the store's apply(), round {turn + 1}")
+        before = neo4j_cpu()
+        with neo4j_trace() as trace:
+            marks = store_apply(services, f"{ns_apply}-{turn}", shares, ceiling_batch)
+        apply_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
+        delete_namespace(services, f"{ns_apply}-{turn}")
+    del planned, raw_rows, shares
     ceil_rate, raw_rate = median(r[0] for r in ceil_runs), median(r[0] for r in raw_runs)
     ceil_cpu, raw_cpu = median(r[2] for r in ceil_runs), median(r[2] for r in raw_runs)
     ceil_window = median(r[3][0] for r in ceil_runs), median(r[3][1] for r in ceil_runs)
+    apply_rate, apply_cpu = median(r[0] for r in apply_runs), median(r[2] for r in apply_runs)
+    apply_window = median(r[3][0] for r in apply_runs), median(r[3][1] for r in apply_runs)
     pair_ratio = median(c[0] / r[0] for c, r in zip(ceil_runs, raw_runs, strict=True))
 
     report.load("ingest: pipeline")
@@ -333,6 +364,14 @@ def run(
             f"{pipe_rate / ceil_rate:.2f}x",
         )
     )
+    report.rows.append(
+        Row(
+            "1. ingest Kafka -> worker -> Neo4j vs the store's apply()",
+            f"{pipe_rate:,.0f} events/s",
+            f"apply() on pre-built ChangeSets {spread([r[0] for r in apply_runs], '{:,.0f}')} events/s",
+            f"{pipe_rate / apply_rate:.2f}x",
+        )
+    )
     pipe_span = pipe_marks[-1][0] - pipe_marks[0][0]
     report.note(
         f"Ingest: {data.describe()} on a topic of {partitions} partitions (preloaded in {preload_s:.1f} s, untimed); "
@@ -344,7 +383,10 @@ def run(
         f"workers), batches of {ceiling_batch} events, {' / '.join(f'{r[1]:.1f}' for r in ceil_runs)} s for all "
         f"in {rounds} round(s). Raw per-person write: the same threads and batches, "
         f"{' / '.join(f'{r[1]:.1f}' for r in raw_runs)} s for all, each round right after the ceiling's (the rates "
-        "above: medians of the rounds, (min-max); the ratio: the median of the rounds' ratios). "
+        "above: medians of the rounds, (min-max); the ratio: the median of the rounds' ratios). The store's apply(): "
+        "`Neo4jGraphStore.apply` on the same ChangeSets, the same threads and batches (its statements with the "
+        "erasures' tombstones read and the flow aggregates, which the pre-built rows leave out, and the store's Python "
+        f"in the transaction), {' / '.join(f'{r[1]:.1f}' for r in apply_runs)} s for all, after the raw write. "
         f"Naive: {naive_done:,} events in {naive_marks[-1][0] - naive_marks[0][0]:.1f} s (capped at "
         f"{naive_seconds:g} s), one write transaction per event. Rates are sustained rates between 10% and 90% of "
         "the events each one processed; a warm-up of 5,000 events through the ceiling and the raw write ran first."
@@ -359,10 +401,12 @@ def run(
         f"pre-built rows {1e6 * ceil_cpu / total:.0f} us, the raw per-person write {1e6 * raw_cpu / total:.0f} us"
         f" (medians of the rounds; by round {' / '.join(f'{1e6 * r[2] / total:.0f}' for r in ceil_runs)} and "
         f"{' / '.join(f'{1e6 * r[2] / total:.0f}' for r in raw_runs)} us); the workers "
-        f"{1e6 * cpu['workers'] / total:.0f} us. Inside each one's sustained window (10-90 % of the events: the "
-        f"start, the group join and the tail left out), Neo4j's CPU per event and its core's busy share: the pipeline "
+        f"{1e6 * cpu['workers'] / total:.0f} us; the store's apply() {1e6 * apply_cpu / total:.0f} us. Inside each "
+        "one's sustained window (10-90 % of the events: the start, the group join and the tail left out), Neo4j's "
+        "CPU per event and its core's busy share: the pipeline "
         f"{_us_busy(pipe_window)}, the store's statements {_us_busy(ceil_window)} (by round "
-        f"{' / '.join(_us_busy(r[3]) for r in ceil_runs)}), the raw write by round "
+        f"{' / '.join(_us_busy(r[3]) for r in ceil_runs)}), the store's apply() {_us_busy(apply_window)} (by round "
+        f"{' / '.join(_us_busy(r[3]) for r in apply_runs)}), the raw write by round "
         f"{' / '.join(_us_busy(r[3]) for r in raw_runs)}."
     )
     if profile_dir is not None:
