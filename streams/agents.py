@@ -27,6 +27,7 @@ Delivery is at least once, and the graph makes it exactly once in effect:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Executor
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from graph.store import StoreUnavailable
 from schemas.events import AnyEvent
+from streams.collector import collector_paused
 from streams.handler import Handler, HandleResult
 from streams.messages import (
     OffsetCommitter,
@@ -95,6 +97,10 @@ class BatchProcessor:
         self.retry_max = retry_max
 
     async def __call__(self, messages: Sequence[RawMessage]) -> HandleResult:
+        with collector_paused():  # collected once the batch is done, not again and again while it is held
+            return await self._process(messages)
+
+    async def _process(self, messages: Sequence[RawMessage]) -> HandleResult:
         valid, sources, letters = parse_batch(messages, self.handler.taxonomy, self.handler.window)
         result = await self._apply(valid) if valid else HandleResult(0, 0, ())
         for failure in result.failed:  # an event that could not be projected or stored: set aside, not lost
@@ -160,6 +166,7 @@ async def retrying(
                 )
             if health is not None:
                 health.store_unavailable(str(exc), events, delay)
+            gc.collect(1)  # the failed try's garbage, which a batch's paused collector would keep until it ends
             await asyncio.sleep(delay)
             delay = min(delay * 2, maximum)
             continue

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from policies.findings import Finding
+from streams.collector import collector_between_batches
 from streams.deadletter import DeadLetterSink
 from streams.handler import Handler
 from streams.ingest_chunks import (
@@ -78,29 +77,6 @@ class IngestReport:
     unwritten_error: str = ""
     notices_sent: int = 0  # Art. 19 notices of the erasures applied (LINEAGE_NOTIFY_ERASURES)
     notices_unsent: int = 0
-
-
-@contextmanager
-def collector_between_batches() -> Iterator[Callable[[], object]]:
-    """Pause automatic cyclic garbage collection; yield what to call between batches to collect then instead.
-
-    A batch keeps thousands of parsed events and their graph changes alive until it is applied, and the collector,
-    triggered by allocations, traverses them again and again while the batch is built: about a fifth of the CPU of
-    an ingest on the bench. :func:`ingest_lines` collects the young generations right after each batch is applied,
-    when its events and changes are gone (collecting while a batch is held traverses all of it: on the bench that
-    was ~0.4 s of a ~7 s ingest), and after every batch's worth of rejected lines (each leaves garbage in a
-    cycle), so that input that is mostly rejected is collected as it comes. Trade-off: the pause is process-wide,
-    so other threads of the process (there are none in ``lineage ingest``) see no automatic collection while an
-    ingest runs. When the caller had already disabled the collector, it stays disabled and nothing is collected.
-    """
-    if not gc.isenabled():
-        yield lambda: None
-        return
-    gc.disable()
-    try:
-        yield lambda: gc.collect(1)
-    finally:
-        gc.enable()
 
 
 def ingest_lines(

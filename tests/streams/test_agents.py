@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import threading
 import time
@@ -222,6 +223,78 @@ def test_a_failing_write_crashes_the_agent_and_commits_nothing() -> None:
     assert store.attempts == 1
     assert committer.offsets == {} and committer.commits == 0
     assert store.stats().events == 0 and publisher.messages == []
+
+
+class CyclingStore(SQLiteGraphStore):
+    """A SQLite store that logs each write and leaves garbage in cycles behind it (enough to set off the collector
+    many times over, were it running), and whose first ``failures`` writes raise StoreUnavailable."""
+
+    def __init__(self, log: list[str], failures: int = 0) -> None:
+        super().__init__(":memory:")
+        self.log, self.failures = log, failures
+
+    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
+        self.log.append("write")
+        for _ in range(5000):
+            cycle: list[Any] = []
+            cycle.append(cycle)
+        self.log.append("written")
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailable("database is locked")
+        return super().apply(batch)
+
+
+def _collections(log: list[str]) -> Callable[[str, dict[str, int]], None]:
+    def on_collect(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            log.append(f"gc{info['generation']}")
+
+    return on_collect
+
+
+def test_the_collector_is_paused_while_a_batch_is_written_and_runs_once_it_is_done() -> None:
+    log: list[str] = []
+    on_collect = _collections(log)
+    gc.callbacks.append(on_collect)
+    try:
+        store, _, committer = _run([_json(event(event_id=f"c{i}")) for i in range(9)], store=CyclingStore(log))
+    finally:
+        gc.callbacks.remove(on_collect)
+    assert gc.isenabled()
+    assert store.stats().events == 9 and committer.commits == 3
+    writes = [i for i, step in enumerate(log) if step == "write"]
+    assert len(writes) == 3
+    for i in writes:  # 5,000 cycles made, and no collection until the write is over
+        assert log[i + 1] == "written"
+    # each batch's garbage is collected after it, before the next batch is written
+    for a, b in zip(writes, [*writes[1:], len(log)], strict=True):
+        assert "gc1" in log[a:b] or "gc2" in log[a:b]
+
+
+def test_a_batch_held_through_an_outage_has_each_failed_try_collected() -> None:
+    log: list[str] = []
+    on_collect = _collections(log)
+    gc.callbacks.append(on_collect)
+    try:
+        store, _, _ = _run([_json(event())], store=CyclingStore(log, failures=2))
+    finally:
+        gc.callbacks.remove(on_collect)
+    assert store.stats().events == 1
+    writes = [i for i, step in enumerate(log) if step == "write"]
+    assert len(writes) == 3  # two failed tries, then the write
+    for a, b in zip(writes, writes[1:], strict=False):  # the collector is paused, yet each try's garbage is collected
+        assert any(step.startswith("gc") for step in log[a:b])
+
+
+def test_a_collector_the_caller_disabled_stays_disabled() -> None:
+    gc.disable()
+    try:
+        store, _, _ = _run([_json(event(event_id=f"d{i}")) for i in range(4)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert store.stats().events == 4
 
 
 class PoisonStore(SQLiteGraphStore):
