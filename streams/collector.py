@@ -45,7 +45,7 @@ def collector_paused() -> Iterator[None]:
 
     In a worker with batches of 5,000 events the collector took 36 % of the worker's CPU (some 250 collections of
     the older generations per worker in a bench run, 21 of them full, each traversing the held batch and what Faust
-    and the driver keep); paused per batch, 11 %, and the workers' CPU per event 0.73-0.78x (bench/RESULTS.md,
+    and the driver keep); paused per batch, 11 %, and the workers' CPU per event 0.73-0.79x (bench/RESULTS.md,
     "2026-12-04 21:34-23:10 UTC"). The pause is process-wide (the event loop, which
     fetches and decodes the next batch meanwhile, and the thread that writes the batch), and automatic collection
     comes back between batches. When the caller had already disabled the collector, it stays disabled and nothing is
