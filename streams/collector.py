@@ -52,12 +52,8 @@ def collector_paused() -> Iterator[None]:
     collected. A batch held through a store outage is retried inside the pause: :func:`streams.agents.retrying`
     collects the young generations at each failed try, so that a long outage does not pile up garbage.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.collect(1)
-        gc.enable()
+    with collector_between_batches() as collect:
+        try:
+            yield
+        finally:
+            collect()
