@@ -204,11 +204,6 @@ def split_cores(services: Services, report: Report) -> Iterator[None]:
                 pin(pid, everything)
 
 
-def _measured(marks: list[tuple[float, int]], total: int, cpu: float) -> tuple[float, float, float]:
-    """(sustained events/s, seconds for all, CPU-s) of one round."""
-    return sustained_rate(marks, total), marks[-1][0] - marks[0][0], cpu
-
-
 def _in_window(trace: CpuTrace, marks: list[tuple[float, int]], total: int) -> tuple[float, float]:
     """(Neo4j CPU us per event, its busy share) between the moments 10 % and 90 % of ``total`` were done."""
     t_a, t_b = sustained_window(marks, total)
@@ -262,36 +257,33 @@ def run(
     gc.freeze()
     server_pids = services.server_pids()
 
-    def neo4j_cpu() -> float:
-        return cpu_seconds(server_pids["neo4j"]) if "neo4j" in server_pids else float("nan")
+    Round = tuple[float, float, float, tuple[float, float]]  # events/s, s for all, Neo4j CPU-s, in its window
 
-    def neo4j_trace() -> CpuTrace:
-        return CpuTrace(server_pids.get("neo4j"))
+    def measured(label: str, write: Callable[..., list[tuple[float, int]]], *args: Any) -> Round:
+        """One round of a reference, ``write(*args)``: its sustained rate, its time for all, Neo4j's CPU over it and
+        inside its sustained window."""
+        report.load(label)
+        with CpuTrace(server_pids.get("neo4j")) as trace:
+            marks = write(*args)
+        return sustained_rate(marks, total), marks[-1][0] - marks[0][0], trace.spent(), _in_window(trace, marks, total)
 
-    # the store's statements and the raw write in turns, each round into new namespaces: the server's JIT warms up
-    # over the first rounds (a single ceiling run right after the short warm-up ran at about half its warm rate)
-    ceil_runs: list[tuple[float, float, float, tuple[float, float]]] = []  # events/s, s for all, CPU-s, in window
-    raw_runs: list[tuple[float, float, float, tuple[float, float]]] = []
-    apply_runs: list[tuple[float, float, float, tuple[float, float]]] = []
+    # the store's statements, the raw write and the store's apply() in turns, each round into new namespaces: the
+    # server's JIT warms up over the first rounds (a single ceiling run right after the short warm-up ran at about
+    # half its warm rate)
+    ceil_runs: list[Round] = []
+    raw_runs: list[Round] = []
+    apply_runs: list[Round] = []
     for turn in range(rounds):
-        report.load(f"ingest: ceiling, round {turn + 1}")
-        before = neo4j_cpu()
-        with neo4j_trace() as trace:
-            marks = ceiling(services, f"{ns_ceiling}-{turn}", planned)
-        ceil_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
-        delete_namespace(services, f"{ns_ceiling}-{turn}")
-        report.load(f"ingest: raw per-person write, round {turn + 1}")
-        before = neo4j_cpu()
-        with neo4j_trace() as trace:
-            marks = raw.write(services, f"{ns_raw}-{turn}", raw_rows)
-        raw_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
-        raw.drop(services, f"{ns_raw}-{turn}")
-        report.load(f"ingest: the store's apply(), round {turn + 1}")
-        before = neo4j_cpu()
-        with neo4j_trace() as trace:
-            marks = store_apply(services, f"{ns_apply}-{turn}", shares, ceiling_batch)
-        apply_runs.append((*_measured(marks, total, neo4j_cpu() - before), _in_window(trace, marks, total)))
-        delete_namespace(services, f"{ns_apply}-{turn}")
+        ns = f"{ns_ceiling}-{turn}"
+        ceil_runs.append(measured(f"ingest: ceiling, round {turn + 1}", ceiling, services, ns, planned))
+        delete_namespace(services, ns)
+        ns = f"{ns_raw}-{turn}"
+        raw_runs.append(measured(f"ingest: raw per-person write, round {turn + 1}", raw.write, services, ns, raw_rows))
+        raw.drop(services, ns)
+        ns = f"{ns_apply}-{turn}"
+        label = f"ingest: the store's apply(), round {turn + 1}"
+        apply_runs.append(measured(label, store_apply, services, ns, shares, ceiling_batch))
+        delete_namespace(services, ns)
     del planned, raw_rows, shares
     gc.unfreeze()
     ceil_rate, raw_rate = median(r[0] for r in ceil_runs), median(r[0] for r in raw_runs)
@@ -303,7 +295,7 @@ def run(
 
     report.load("ingest: pipeline")
     cpu_before = {name: cpu_seconds(pid) for name, pid in server_pids.items()}
-    with neo4j_trace() as pipe_trace:
+    with CpuTrace(server_pids.get("neo4j")) as pipe_trace:
         pipe_marks, dep, preload_s = pipeline(
             data,
             services,

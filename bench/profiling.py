@@ -149,3 +149,7 @@ class CpuTrace:
 
     def between(self, t0: float, t1: float) -> float:
         return self.at(t1) - self.at(t0)
+
+    def spent(self) -> float:
+        """CPU seconds from the first sample to the last (the trace's whole span); NaN without samples."""
+        return self.cpu[-1] - self.cpu[0] if self.cpu else float("nan")
