@@ -6,9 +6,10 @@ import contextlib
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -28,6 +29,43 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
+    """The records on ``topic`` from its beginning: until ``expected`` are read or ``timeout`` seconds pass, and at
+    the deadline every record the topic held then (a short timeout with a huge ``expected`` reads what is there).
+
+    Each partition is assigned by hand and read from its first offset. A consumer that subscribes without a group
+    assigns itself only when a metadata update reaches its coordinator; once, in CI, a reader read nothing in 30 s
+    from a topic that held 256 records (stop 32)."""
+    from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        numbers = consumer.partitions_for_topic(topic)
+        while not numbers and time.monotonic() < deadline:  # a topic just created: its metadata may lag
+            time.sleep(0.2)
+            consumer.topics()  # asks the broker again
+            numbers = consumer.partitions_for_topic(topic)
+        if not numbers:
+            raise AssertionError(f"topic {topic!r} has no partitions on {bootstrap} after {timeout:g} s")
+        partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        if len(records) < expected:  # what was on the topic at the deadline is read whole, however slow the reader
+            ends = consumer.end_offsets(partitions)
+            late = time.monotonic() + 30
+            while any(consumer.position(p) < ends[p] for p in partitions) and time.monotonic() < late:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    records.extend(batch)
+    finally:
+        consumer.close()
+    return records
 
 
 class PrivateServer:

@@ -29,6 +29,7 @@ from streams.botframework import LineageMiddleware  # noqa: E402
 from streams.event_sinks import partition_key  # noqa: E402
 from streams.topics import TopicNames, create_topics  # noqa: E402
 from tests.integration.test_kafka_pipeline import broker  # noqa: E402
+from tests.services import read_topic  # noqa: E402
 from tests.streams.test_botframework import AAD, BOT, TENANT, teams  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -95,21 +96,6 @@ def topics(broker: str) -> Iterator[TopicNames]:
     admin.close()
 
 
-def read(broker: str, topic: str, expected: int, timeout: float = 30.0) -> list[object]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest", group_id=None)
-    records: list[object] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return records
-
-
 def test_the_bot_answers_while_kafka_is_down_and_its_events_arrive_once_kafka_is_back(
     broker: str, topics: TopicNames
 ) -> None:
@@ -147,7 +133,7 @@ def test_the_bot_answers_while_kafka_is_down_and_its_events_arrive_once_kafka_is
         middleware.close()
         proxy.stop()
 
-    records = read(broker, topics.events, 15)
+    records = read_topic(broker, topics.events, 15)
     events = [json.loads(r.value) for r in records]  # type: ignore[attr-defined]
     assert len(events) == 15 and len({e["event_id"] for e in events}) == 15
     assert {e["subject"]["id"] for e in events} == {AAD}

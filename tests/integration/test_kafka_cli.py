@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lineage.cli import main
 from tests.factories import event
 from tests.integration.test_kafka_pipeline import broker  # noqa: F401 - the fixture
+from tests.services import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -43,21 +42,6 @@ def _run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
-
-
-def _read(bootstrap: str, topic: str, expected: int) -> list[Any]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    records: list[Any] = []
-    deadline = time.monotonic() + 15
-    try:
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return records
 
 
 def test_topics_create_is_idempotent(topics: dict[str, str], broker: str) -> None:  # noqa: F811
@@ -142,6 +126,6 @@ def test_emit_publishes_valid_lines_and_reports_the_rest(
     assert "3 event(s) published" in out and "2 line(s) rejected" in out  # the summary is the result: stdout
     letters = [json.loads(x) for x in (tmp_path / "events.jsonl.deadletter.jsonl").read_text().splitlines()]
     assert [x["line"] for x in letters] == [2, 5]
-    records = _read(broker, topics["events"], 3)
+    records = read_topic(broker, topics["events"], 3, 15)
     assert sorted(json.loads(r.value)["event_id"] for r in records) == sorted(e["event_id"] for e in good)
     assert all(b"example.com" not in r.key for r in records)

@@ -41,7 +41,7 @@ from tests.rule_cases import (
     retention_policy,
     stored_rules,
 )
-from tests.services import require
+from tests.services import read_topic, require
 
 pytestmark = pytest.mark.integration
 
@@ -139,20 +139,7 @@ class Deployment:
             time.sleep(0.1)
 
     def read_topic(self, topic: str, expected: int, timeout: float = 15.0) -> list[Any]:
-        from kafka import KafkaConsumer
-
-        consumer = KafkaConsumer(
-            topic, bootstrap_servers=self.settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while len(records) < expected and time.monotonic() < deadline:
-                for batch in consumer.poll(timeout_ms=200).values():
-                    records.extend(batch)
-        finally:
-            consumer.close()
-        return records
+        return read_topic(self.settings.kafka_bootstrap, topic, expected, timeout)
 
     def stop_workers(self) -> None:
         for proc in self.workers:
