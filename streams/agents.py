@@ -38,6 +38,7 @@ from graph.store import StoreUnavailable
 from schemas.events import AnyEvent
 from streams.collector import collector_paused
 from streams.handler import Handler, HandleResult
+from streams.key_check import KeyCheck, Misplaced
 from streams.messages import (
     OffsetCommitter,
     Publisher,
@@ -82,8 +83,11 @@ class BatchProcessor:
         dispatcher: AlertDispatcher | None = None,
         health: HealthFile | None = None,
         publish_findings: bool = True,
+        keys: KeyCheck | None = None,
     ) -> None:
         self.handler = handler
+        #: checks that each record is keyed by its person and on its key's partition (counted, never refused)
+        self.keys = keys
         #: False when `lineage alerter` publishes the findings to the alerts topic (see streams/alerts/alerter.py)
         self.publish_findings = publish_findings
         #: where the worker reports its health (``lineage worker --health-file``), if anywhere
@@ -102,6 +106,7 @@ class BatchProcessor:
 
     async def _process(self, messages: Sequence[RawMessage]) -> HandleResult:
         valid, sources, letters = parse_batch(messages, self.handler.taxonomy, self.handler.window)
+        misplaced = self.keys.check(valid, sources) if self.keys is not None else Misplaced()
         result = await self._apply(valid) if valid else HandleResult(0, 0, ())
         for failure in result.failed:  # an event that could not be projected or stored: set aside, not lost
             message = sources[failure.index]
@@ -115,8 +120,16 @@ class BatchProcessor:
             # same thread as the store writes: the dispatcher reads the stored alerts it notifies about (and the
             # store can become unavailable between the write and this read: retried like the write)
             await self._retrying(self.dispatcher.publish, list(outcome.findings), len(outcome.findings))
+        if self.keys is not None:
+            self.keys.report(misplaced)
         if self.health is not None:
-            self.health.batch_done(outcome.applied, outcome.duplicates, outcome.rejected, outcome.suppressed)
+            self.health.batch_done(
+                outcome.applied,
+                outcome.duplicates,
+                outcome.rejected,
+                outcome.suppressed,
+                misplaced.total,
+            )
         return outcome
 
     async def _apply(self, events: list[AnyEvent]) -> HandleResult:

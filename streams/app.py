@@ -19,6 +19,7 @@ from streams.alerts.dispatcher import AlertDispatcher
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.kafka_clients import broker_credentials, broker_urls
+from streams.key_check import KeyCheck
 from streams.messages import FaustCommitter, FaustPublisher, OffsetCommitter, Publisher
 from streams.outages import Outages
 from streams.topics import TopicNames
@@ -124,6 +125,11 @@ def create_worker(
         dispatcher=dispatcher,
         health=health,
         publish_findings=settings.worker_alerts,
+        keys=KeyCheck(
+            settings.kafka_key_secret.encode("utf-8") if settings.kafka_key_secret else None,
+            # from the group's metadata, None until the worker has joined (app.consumer is made on first use)
+            lambda topic: app.consumer.topic_partitions(topic),
+        ),
     )
     # one log line per outage of the broker or the store, and the broker's state in the health file
     outages = Outages(health)

@@ -234,6 +234,51 @@ def test_the_alerter_alerts_before_the_graph_has_the_events_and_the_worker_does_
     assert len(deployment.read_topic(deployment.topics.alerts, findings + 1, timeout=3)) == findings
 
 
+def test_records_not_keyed_by_their_person_are_applied_counted_and_said_once(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """docs/wire.md: a record without its person's key, or on a partition other than its key's (another client's
+    partitioner), is applied all the same; the worker counts it in its health file and says so in one log line that
+    names places, never ids or keys."""
+    from kafka import KafkaProducer
+
+    from streams.health import read_health
+    from streams.key_check import key_partition
+
+    health = tmp_path / "health.json"
+    base_env = deployment.env
+    deployment.env = lambda: {**base_env(), "LINEAGE_WORKER_HEALTH_FILE": str(health)}  # type: ignore[method-assign]
+    topic = deployment.settings.kafka_events_topic
+    keyed = [event(subject_id=f"keyed-{i}@example.com") for i in range(12)]
+    with deployment.emitter() as emitter:
+        for ev in keyed:
+            emitter.emit(ev)
+    who = "misplaced@example.com"
+    key = partition_key(who)
+    misplaced = [
+        (None, 0),  # no key
+        (None, 2),
+        (who.encode(), key_partition(who.encode(), 3)),  # the raw id as the key
+        (key, (key_partition(key, 3) + 1) % 3),  # the right key, another partitioner's partition
+    ]
+    raw = [event(subject_id=who) for _ in misplaced]
+    producer = KafkaProducer(bootstrap_servers=deployment.settings.kafka_bootstrap)
+    for ev, (k, partition) in zip(raw, misplaced, strict=True):
+        producer.send(topic, key=k, value=json.dumps(ev).encode(), partition=partition)
+    producer.flush()
+    producer.close()
+
+    deployment.start_worker()
+    store = deployment.store()
+    everything = [e["event_id"] for e in keyed + raw]
+    deployment.wait_for("every event applied", lambda: store.processed(everything) == set(everything))
+    deployment.wait_for("the health file's count", lambda: read_health(health)["misplaced"] == len(misplaced), 10)
+    said = [line for line in deployment.logs().splitlines() if "not keyed as docs/wire.md defines" in line]
+    assert len(said) == 1, deployment.logs()
+    assert f"{topic}/" in said[0] and "without a key" in said[0]
+    assert who not in said[0] and key.decode() not in said[0] and "keyed-" not in deployment.logs()
+
+
 def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_stream_goes_on(deployment: Deployment) -> None:
     from kafka import KafkaProducer
 
