@@ -250,12 +250,16 @@ def init_meta(tx: Any, namespace: str) -> str:
     return str(record["v"])
 
 
-def bind_key(tx: Any, namespace: str, fingerprint: str) -> str | None:
-    """Record the pseudonym key's fingerprint on a store that has none: the fingerprint it had before (None: none)."""
+def bind_key(tx: Any, namespace: str, fingerprint: str) -> str:
+    """Record the pseudonym key's fingerprint on a store that has none: the fingerprint the store holds after.
+
+    The property is read inside the ``SET`` that writes it, so Cypher takes the node's write lock before reading
+    (Neo4j's read-committed isolation: a read in a ``WITH`` before the ``SET`` let two first binds with different
+    keys both read none, and both pass)."""
     record = tx.run(
-        "MERGE (m:Meta {ns: $ns, name: 'lineage'}) WITH m, m.key_fingerprint AS old"
-        " SET m.key_fingerprint = coalesce(old, $fp) RETURN old",
+        "MERGE (m:Meta {ns: $ns, name: 'lineage'})"
+        " SET m.key_fingerprint = coalesce(m.key_fingerprint, $fp) RETURN m.key_fingerprint AS bound",
         ns=namespace,
         fp=fingerprint,
     ).single(strict=True)
-    return record["old"]  # type: ignore[no-any-return]
+    return str(record["bound"])

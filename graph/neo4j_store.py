@@ -182,13 +182,13 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
 
     # -- writes -----------------------------------------------------------------------------------
     def bind_key(self, fingerprint: str) -> None:
-        old = self._run(
+        bound = self._run(
             "bind the pseudonym key in", lambda tx: migration.bind_key(tx, self.namespace, fingerprint), write=True
         )
-        if old is not None and old != fingerprint:
+        if bound != fingerprint:
             raise StoreConfigError(
                 f"the store {self.uri} (database {self.database!r}, namespace {self.namespace!r}) was written with"
-                f" another pseudonym key (fingerprint {old}, this key's is {fingerprint}); use the same"
+                f" another pseudonym key (fingerprint {bound}, this key's is {fingerprint}); use the same"
                 " LINEAGE_PSEUDONYM_KEY or re-key the store"
             )
 

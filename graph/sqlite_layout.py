@@ -4,6 +4,7 @@ edges that reads share, the conversion of version 1 files, timestamps as stored,
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -147,10 +148,32 @@ def parse_ts(text: str) -> datetime:
 _TRANSIENT = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite answered busy or locked: another connection holds what this one needs (transient)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _TRANSIENT  # extended codes keep the primary code in the low byte
+
+
+def use_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the file in WAL mode, waiting up to ``timeout`` seconds for other connections opening it at the moment.
+
+    Switching a new file to WAL needs it alone, and SQLite answers "database is locked" at once, without calling the
+    busy handler, when another connection is opening it too: four threads opening new files at once failed 8 of
+    160 opens (two workers and an alerter started together on a new store). A file already in WAL is left as is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def store_error(exc: sqlite3.Error, doing: str) -> StoreError:
     """The project's error for a sqlite3 one: StoreUnavailable (retry later) only when the database is busy."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF in _TRANSIENT:  # extended codes keep the primary code in the low byte
+    if is_busy(exc):
         return StoreUnavailable(f"{doing}: the database is busy ({exc}); retry later")
     name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
     return StoreError(f"{doing}: {exc} ({name}; not transient, retrying will not help)")

@@ -31,6 +31,7 @@ from graph.sqlite_layout import (
     rows_in,
     store_error,
     ts,
+    use_wal,
 )
 from graph.store import (
     AggregateRow,
@@ -80,7 +81,7 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
                     f"cannot open SQLite store {self.path!r}: this SQLite build cannot overwrite deleted data "
                     "(PRAGMA secure_delete), so erasures would leave data in the file"
                 )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._db, busy_timeout)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             # 64 MiB of page cache (the default is 2 MiB): a batch's rows go into each B-tree in key order, and
@@ -127,11 +128,15 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         with self._lock:
             try:
                 row = self._db.execute("SELECT v FROM meta WHERE k = 'key_fingerprint'").fetchone()
-                if row is None:
-                    self._db.execute("INSERT INTO meta(k, v) VALUES ('key_fingerprint', ?)", (fingerprint,))
+                if row is None:  # a store with no key yet (a bound one is only read: readers never wait for a writer)
+                    # recorded unless another process opening the new store at the same moment recorded its key
+                    # first (a plain insert failed there: the alerter started beside two workers died); then the
+                    # key the store holds
+                    self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('key_fingerprint', ?)", (fingerprint,))
+                    row = self._db.execute("SELECT v FROM meta WHERE k = 'key_fingerprint'").fetchone()
             except sqlite3.Error as exc:
                 raise store_error(exc, f"cannot record the pseudonym key in {self.path!r}") from exc
-            if row is not None and row[0] != fingerprint:
+            if row[0] != fingerprint:
                 raise StoreConfigError(
                     f"the store {self.path!r} was written with another pseudonym key "
                     f"(fingerprint {row[0]}, this key's is {fingerprint}); use the same LINEAGE_PSEUDONYM_KEY "
