@@ -232,7 +232,12 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
         self._written.forget(cs.erasure.subject for cs in erasures if cs.erasure is not None)
         erased = tuple(cs.event.event_id for cs in erasures if cs.event.event_id in applied)
         return ApplyResult(
-            len(applied), len(ids) - len(applied) - len(suppressed), tuple(suppressed), frozenset(applied), erased
+            len(applied),
+            len(ids) - len(applied) - len(suppressed),
+            tuple(suppressed),
+            frozenset(applied),
+            erased,
+            retries=attempts - 1,  # the driver runs `work` again after a transient error (a deadlock, say)
         )
 
     def purge(self) -> PurgeResult:

@@ -50,6 +50,9 @@ class ApplyResult:
     applied_ids: frozenset[str] = frozenset()
     #: erasures this batch applied whose deleted data may still be in the store's files (see GraphStore.purge)
     erasures_pending: tuple[str, ...] = ()
+    #: times the store ran the batch's write transaction again after a transient error (a deadlock between two
+    #: writers locking the same nodes, a cluster's leader switch): each re-ran the whole write
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,7 @@ class BatchProcessor:
                 outcome.rejected,
                 outcome.suppressed,
                 misplaced.total,
+                outcome.retries,
             )
         return outcome
 

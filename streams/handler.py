@@ -69,6 +69,8 @@ class HandleResult:
     #: handler sends them (:class:`~streams.notify.ErasureNotices`)
     notices_sent: int = 0
     notices_unsent: int = 0
+    #: write transactions the store ran again after a transient error (ApplyResult.retries)
+    retries: int = 0
 
 
 class Handler:
@@ -321,7 +323,7 @@ class Handler:
         sent, unsent = self._notify(prepared.events, batch, applied) if self.notices is not None else (0, 0)
         return HandleResult(
             count, stored - count - dropped, tuple(findings), dropped, pending, tuple(failed),
-            notices_sent=sent, notices_unsent=unsent,
+            notices_sent=sent, notices_unsent=unsent, retries=sum(r.retries for _, r in results),
         )  # fmt: skip
 
     def _notify(

@@ -5,7 +5,7 @@
     {"status": "ok", "since": "...", "updated_at": "...", "pid": 4242, "error": null,
      "batches": 12, "applied": 5400, "duplicates": 0, "rejected": 3, "suppressed": 0, "last_batch_at": "...",
      "retrying_events": 0, "retry_in_seconds": null, "outages": 1, "kafka_error": null, "kafka_outages": 0,
-     "misplaced": 0}
+     "misplaced": 0, "write_retries": 0}
 
 ``status`` is ``starting`` (the worker is joining its group), ``ok``, ``store_unavailable`` (the graph store
 cannot be written: the worker holds the batch, commits nothing, and retries with backoff; ``error`` says why,
@@ -13,7 +13,9 @@ cannot be written: the worker holds the batch, commits nothing, and retries with
 the Kafka broker: nothing arrives and nothing is committed; ``kafka_error`` says why, ``kafka_outages`` counts
 them; see streams/outages.py) or ``stopped``. When both are down the status is ``store_unavailable``.
 ``misplaced`` counts the valid records not keyed by their person or not on their key's partition (docs/wire.md;
-streams/key_check.py): applied all the same, but a producer to fix.
+streams/key_check.py): applied all the same, but a producer to fix. ``write_retries`` counts the batches' write
+transactions the store ran again after a transient error (on Neo4j, mostly deadlocks between workers writing the
+same nodes): each re-runs a batch's whole write, so a count that climbs with the batches means lost throughput.
 ``updated_at`` is refreshed at least every heartbeat interval while the worker runs, so a file older than a few
 intervals means a hung or dead worker. The file holds no personal data (counts, times, and the errors, which name
 servers only).
@@ -59,6 +61,7 @@ class HealthFile:
             "kafka_error": None,
             "kafka_outages": 0,
             "misplaced": 0,
+            "write_retries": 0,
         }
         self._store_down = self._kafka_down = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +129,15 @@ class HealthFile:
             self._running_status()
             self._write()
 
-    def batch_done(self, applied: int, duplicates: int, rejected: int, suppressed: int, misplaced: int = 0) -> None:
+    def batch_done(
+        self,
+        applied: int,
+        duplicates: int,
+        rejected: int,
+        suppressed: int,
+        misplaced: int = 0,
+        write_retries: int = 0,
+    ) -> None:
         """A batch is in the store (and its offsets are about to be committed)."""
         with self._lock:
             self._store_down = False
@@ -139,6 +150,7 @@ class HealthFile:
             s["rejected"] += rejected
             s["suppressed"] += suppressed
             s["misplaced"] += misplaced
+            s["write_retries"] += write_retries
             self._write()
 
     def heartbeat(self) -> None:

@@ -144,3 +144,46 @@ def test_first_binds_of_a_new_namespace_at_once_all_pass_with_one_key_and_one_wi
     finally:
         for ns in namespaces:
             delete_namespace(ns)
+
+
+def test_a_batch_write_the_server_aborts_as_a_deadlock_is_run_again_counted_and_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers locking the same nodes in turn: Neo4j aborts one transaction (a transient error) and the driver
+    runs it again. The first attempt here writes the whole batch and is then aborted; the store must count the retry
+    (ApplyResult.retries, the worker's health file `write_retries`) and leave the graph, its report aggregates
+    included, as one clean write does."""
+    from neo4j.exceptions import TransientError
+
+    from graph import neo4j_writes as module
+    from tests.contract.test_batches import state, stream
+
+    clean, retried = neo4j_store(tmp_path), neo4j_store(tmp_path)
+    events = stream()
+    try:
+        first = Handler(clean, POLICY, KEY)
+        reference = first.handle([validate_event(e, first.taxonomy) for e in events])
+        assert reference.retries == 0
+        original, calls = module.apply_batch, []
+
+        def aborted_once(tx: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(tx, *args, **kwargs)
+            calls.append(1)
+            if len(calls) == 1:  # everything written, then the server picks this transaction as a deadlock's victim
+                raise TransientError("ForsetiClient can't acquire ExclusiveLock (a simulated deadlock)")
+            return out
+
+        monkeypatch.setattr(module, "apply_batch", aborted_once)
+        handler = Handler(retried, POLICY, KEY)
+        result = handler.handle([validate_event(e, handler.taxonomy) for e in events])
+        assert len(calls) == 2 and result.retries == 1
+        assert (result.applied, result.duplicates, len(result.findings)) == (
+            reference.applied,
+            reference.duplicates,
+            len(reference.findings),
+        )
+        assert state(retried) == state(clean)
+        assert sorted(retried.aggregate_totals(), key=str) == sorted(clean.aggregate_totals(), key=str)  # any order
+    finally:
+        clean.close()
+        retried.close()

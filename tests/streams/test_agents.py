@@ -337,6 +337,24 @@ def test_app_factory_has_no_global_state_and_honours_settings() -> None:
     worker_b.release()
 
 
+class RetriedStore(SQLiteGraphStore):
+    """A SQLite store each of whose writes reports that it ran once more (as Neo4j's driver does after a deadlock)."""
+
+    def apply(self, batch: Sequence[ChangeSet]) -> ApplyResult:
+        return replace(super().apply(batch), retries=1)
+
+
+def test_the_stores_write_retries_are_counted_in_the_health_file(tmp_path: Path) -> None:
+    from streams.health import read_health
+
+    health = tmp_path / "health.json"
+    sent = [event(subject_id=f"p{i}@example.com") for i in range(7)]
+    settings = replace(_settings(), worker_health_file=health)
+    store, _, committer = _run([_json(e) for e in sent], store=RetriedStore(":memory:"), settings=settings)
+    assert store.stats().events == 7
+    assert read_health(health)["write_retries"] == committer.commits == 3  # batches of 3, 3, 1
+
+
 def test_the_worker_service_reports_running_and_releases_what_it_holds_when_stopped(tmp_path: Path) -> None:
     """The app starts and stops the service with itself; here it is started and stopped alone (no broker)."""
     store = SQLiteGraphStore(tmp_path / "lineage.db")
