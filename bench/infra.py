@@ -310,16 +310,18 @@ class Deployment:
                 )
             )
 
-    def worker_batches(self) -> tuple[int, int]:
-        """The batches the workers stored and the events in them (their health files), summed over the workers."""
+    def worker_batches(self) -> tuple[int, int, int]:
+        """The batches the workers stored, the events in them, and the write transactions their store ran again after
+        a transient error (a deadlock between the workers), from their health files, summed over the workers."""
         from streams.health import read_health
 
-        batches = events = 0
+        batches = events = retries = 0
         for path in self.folder.glob(f"{self.group}-worker-*.health.json"):
             state = read_health(path)
             batches += int(state.get("batches", 0))
             events += sum(int(state.get(k, 0)) for k in ("applied", "duplicates", "suppressed", "rejected"))
-        return batches, events
+            retries += int(state.get("write_retries", 0))
+        return batches, events, retries
 
     def check_workers(self) -> None:
         for proc in self.workers:

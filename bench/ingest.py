@@ -316,7 +316,7 @@ def run(
     stored = count_events(services, dep.namespace)
     if stored != total:
         raise RuntimeError(f"the pipeline stored {stored} of {total} events")
-    stored_batches, in_batches = dep.worker_batches()
+    stored_batches, in_batches, retried = dep.worker_batches()
 
     report.load("ingest: naive")
     naive_marks = naive.consume(services, dep.names.events, ns_naive, total, naive_seconds)
@@ -376,7 +376,8 @@ def run(
         f"Ingest: {data.describe()} on a topic of {partitions} partitions (preloaded in {preload_s:.1f} s, untimed); "
         f"{workers} `lineage worker` process(es), batches of up to {batch_size} ({batch_wait:g} s wait), policy "
         f"evaluation on; the workers stored {stored_batches:,} batch(es) of "
-        f"{in_batches / max(stored_batches, 1):,.0f} events on average (their health files); "
+        f"{in_batches / max(stored_batches, 1):,.0f} events on average and ran {retried:,} write transaction(s) "
+        "again after a transient error such as a deadlock between them (their health files); "
         f"all {total:,} events in Neo4j after {pipe_span:.1f} s from the workers' start (group join included). "
         f"Ceiling: {workers} writer thread(s) (people split between them as partitions split them between "
         f"workers), batches of {ceiling_batch} events, {' / '.join(f'{r[1]:.1f}' for r in ceil_runs)} s for all "
