@@ -45,12 +45,13 @@ RETURN ev.event_id AS id, {epoch_seconds("ev.occurred_at")} AS s, ev.occurred_at
        ev.categories AS categories, ev.purpose AS purpose,
        ev.recipient AS recipient
 """
-# per person and category, the earliest of their data events holding it (Store.first_recorded)
+# per person and category, the earliest of their data events holding it (Store.first_recorded): rows of [key, the
+# categories asked, or null for all]; each person's events read once (no index orders them by time here)
 FIRST_RECORDED = f"""
-UNWIND $keys AS key
-MATCH (ev:Event {{ns: $ns, subject: key}}) WHERE ev.categories IS NOT NULL
-UNWIND ev.categories AS category
-WITH key, category, min(ev.occurred_at) AS first
+UNWIND $asked AS a
+MATCH (ev:Event {{ns: $ns, subject: a[0]}}) WHERE ev.categories IS NOT NULL
+UNWIND CASE WHEN a[1] IS NULL THEN ev.categories ELSE [c IN ev.categories WHERE c IN a[1]] END AS category
+WITH a[0] AS key, category, min(ev.occurred_at) AS first
 RETURN key, category, {epoch_seconds("first")} AS s, first.nanosecond AS n
 """
 # each alert with its count of people (its flow aggregate) and its latest $sample triggering events, as the alert
@@ -110,10 +111,11 @@ def occurred(tx: neo4j.ManagedTransaction, ns: str, ids: list[str]) -> dict[str,
     return {r["id"]: from_epoch(r["s"], r["n"]) for r in tx.run(query, ids=ids, ns=ns)}
 
 
-def first_recorded(tx: neo4j.ManagedTransaction, ns: str, keys: list[str]) -> dict[str, dict[str, datetime]]:
-    """Per person (of these pseudonyms), when their data of each category was first recorded (UTC)."""
+def first_recorded(tx: neo4j.ManagedTransaction, ns: str, asked: list[list[Any]]) -> dict[str, dict[str, datetime]]:
+    """Per person (rows of [pseudonym, the categories asked or None for all]), when their data of each category was
+    first recorded (UTC)."""
     out: dict[str, dict[str, datetime]] = {}
-    for r in tx.run(FIRST_RECORDED, keys=keys, ns=ns):
+    for r in tx.run(FIRST_RECORDED, asked=asked, ns=ns):
         out.setdefault(r["key"], {})[r["category"]] = from_epoch(r["s"], r["n"])
     return out
 

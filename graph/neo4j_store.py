@@ -21,7 +21,7 @@ often and when a flow occurred is read from its evidence, the person's data even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
@@ -302,12 +302,15 @@ class Neo4jGraphStore(AggregateQueries, GraphStore):
             else set()
         )
 
-    def first_recorded(self, subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
-        keys = sorted(set(subjects))
-        if not keys:
+    def first_recorded(
+        self, subjects: Sequence[str], categories: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, dict[str, datetime]]:
+        asked = categories or {}
+        rows = [[s, sorted(set(asked[s])) if s in asked else None] for s in sorted(set(subjects))]
+        if not rows:
             return {}
         return self._run(
-            "read when data was first recorded from", lambda tx: reads.first_recorded(tx, self.namespace, keys)
+            "read when data was first recorded from", lambda tx: reads.first_recorded(tx, self.namespace, rows)
         )
 
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:

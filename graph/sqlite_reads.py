@@ -60,6 +60,24 @@ FROM events e
 WHERE e.subject = ? AND e.categories IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5
 """
+# Per person (an IN list) and category, the earliest of their data events holding it (GraphStore.first_recorded):
+# each person's whole history, read once.
+FIRST_RECORDED = (
+    "SELECT e.subject, c.value, min(e.occurred_at) FROM events e CROSS JOIN json_each(e.categories) c"
+    " WHERE e.subject IN ({marks}) AND e.categories IS NOT NULL GROUP BY e.subject, c.value"
+)
+# The same for asked (person, category) pairs (a JSON list of [subject, category]): each walks the person's events in
+# time order (events_person) and stops at the first holding the category, NULL when none does. Measured on 63,080
+# events of 300 people (~210 each): 900 pairs of categories the people had, 3.6 ms; the whole-history read of the
+# same people, 112 ms. A category the person never had reads their whole history, as before.
+FIRST_RECORDED_ASKED = """
+SELECT json_extract(w.value, '$[0]'), json_extract(w.value, '$[1]'),
+       (SELECT e.occurred_at FROM events e
+        WHERE e.subject = json_extract(w.value, '$[0]') AND e.categories IS NOT NULL
+          AND EXISTS (SELECT 1 FROM json_each(e.categories) c WHERE c.value = json_extract(w.value, '$[1]'))
+        ORDER BY e.occurred_at LIMIT 1)
+FROM json_each(?) w
+"""
 # the disclosures' event ids, the only ids who-has lists (a recipient's evidence)
 _SHARE_IDS = """
 SELECT DISTINCT e.recipient, e.event_id FROM events e

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -301,15 +302,20 @@ class SQLiteGraphStore(AggregateQueries, GraphStore):
         with self._reading("processed events"):
             return writes.known(self._db.cursor(), list(event_ids))
 
-    def first_recorded(self, subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
-        sql = (
-            "SELECT e.subject, c.value, min(e.occurred_at) FROM events e CROSS JOIN json_each(e.categories) c"
-            " WHERE e.subject IN ({marks}) AND e.categories IS NOT NULL GROUP BY e.subject, c.value"
-        )
+    def first_recorded(
+        self, subjects: Sequence[str], categories: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, dict[str, datetime]]:
+        asked = categories or {}
+        everything = sorted({s for s in subjects if s not in asked})
+        pairs = [[s, c] for s in sorted(set(subjects)) if s in asked for c in sorted(set(asked[s]))]
         out: dict[str, dict[str, datetime]] = {}
         with self._reading("when data was first recorded"):
-            for subject, category, first in rows_in(self._db, sql, sorted(set(subjects))):
+            for subject, category, first in rows_in(self._db, reads.FIRST_RECORDED, everything):
                 out.setdefault(subject, {})[category] = parse_ts(first)
+            if pairs:
+                for subject, category, first in self._db.execute(reads.FIRST_RECORDED_ASKED, (json.dumps(pairs),)):
+                    if first is not None:
+                        out.setdefault(subject, {})[category] = parse_ts(first)
         return out
 
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:

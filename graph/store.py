@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
@@ -239,20 +239,26 @@ class GraphStore(ABC):
     def acknowledge_alert(self, alert_id: str) -> bool:
         """Mark an alert acknowledged; False when no such alert exists."""
 
-    def first_recorded(self, subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
+    def first_recorded(
+        self, subjects: Sequence[str], categories: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, dict[str, datetime]]:
         """For each of these people (by pseudonym), when their data of each category was first recorded: the earliest
         ``occurred_at`` of their stored events holding the category, as :meth:`who_has` gives it (``first_seen`` of
         each category). People with no data recorded are absent.
 
+        ``categories`` names, per person, the only categories asked (the answer leaves the others out, and a person
+        with none of them recorded is absent): a store can then stop at the first event holding each instead of
+        reading the person's whole history. A person it does not name is asked for every category.
+
         The handler asks once per batch when the policy declares retention periods in days, for the people whose
-        uses or disclosures fall under one. This default asks :meth:`who_has` person by person; a store answers
-        for all of them in one read."""
+        uses or disclosures fall under one and the categories those cover. This default asks :meth:`who_has` person
+        by person; a store answers for all of them in one read."""
         out: dict[str, dict[str, datetime]] = {}
         for subject in sorted(set(subjects)):
             found = self.who_has(subject)
             if found is not None and found.categories:
                 out[subject] = {c.category: c.first_seen for c in found.categories}
-        return out
+        return only_asked(out, categories)
 
     @abstractmethod
     def consent_state(self, subjects: Sequence[str]) -> dict[str, ConsentState]:
@@ -351,3 +357,19 @@ class GraphStore(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def only_asked(
+    answer: dict[str, dict[str, datetime]], categories: Mapping[str, Collection[str]] | None
+) -> dict[str, dict[str, datetime]]:
+    """A :meth:`GraphStore.first_recorded` answer with, for each person ``categories`` names, only those categories
+    (and without a person left with none)."""
+    if categories is None:
+        return answer
+    out: dict[str, dict[str, datetime]] = {}
+    for subject, firsts in answer.items():
+        asked = categories.get(subject)
+        kept = firsts if asked is None else {c: t for c, t in firsts.items() if c in asked}
+        if kept:
+            out[subject] = kept
+    return out

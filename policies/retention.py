@@ -61,6 +61,12 @@ class RetentionJudge:
                 return p
         return None
 
+    def limits(self, category: str, purpose: str | None) -> bool:
+        """Whether a use or disclosure of ``category`` for ``purpose`` falls under a period in days: only then does
+        when the data was first recorded decide a finding (:meth:`judge`)."""
+        p = self.period(category, purpose)
+        return p is not None and p.days is not None
+
     def limit(self, category: str, held_since: datetime | None, purpose: str | None = None) -> Limit:
         p = self.period(category, purpose)
         if p is None or p.days is None or held_since is None:

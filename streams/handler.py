@@ -164,19 +164,21 @@ class Handler:
 
     def held_since(self, events: Sequence[AnyEvent]) -> dict[str, dict[str, datetime]]:
         """When each person of the batch whose use or disclosure falls under a declared period in days had each
-        category of their data first recorded (by pseudonym, then category): the store's answer, or earlier in the
-        batch. Reads the store only when the policy declares such a period: once for all such people of the batch."""
+        category of their data first recorded (by pseudonym, then category): the store's answer for the categories
+        such periods cover in their uses and disclosures, or earlier in the batch. Reads the store only when the
+        policy declares such a period: once for all such people of the batch, and only for those categories (the
+        store stops at each one's first event instead of reading the person's whole history)."""
         judge = self.retention
         if not judge.active:
             return {}
-        people = {
-            self.pseudonymizer(e.subject.id)
-            for e in events
-            if (type(e) is DataUsed or type(e) is DataShared)
-            and any(judge.period(c, e.purpose) is not None for c in e.data_categories)
-        }
-        recorded = self.store.first_recorded(sorted(people)) if people else {}
-        out: dict[str, dict[str, datetime]] = {subject: recorded.get(subject, {}) for subject in people}
+        asked: dict[str, set[str]] = {}
+        for e in events:
+            if type(e) is DataUsed or type(e) is DataShared:
+                timed = [c for c in e.data_categories if judge.limits(c, e.purpose)]
+                if timed:
+                    asked.setdefault(self.pseudonymizer(e.subject.id), set()).update(timed)
+        recorded = self.store.first_recorded(sorted(asked), asked) if asked else {}
+        out: dict[str, dict[str, datetime]] = {subject: recorded.get(subject, {}) for subject in asked}
         for e in events:
             if isinstance(e, DATA_EVENTS) and (subject := self.pseudonymizer(e.subject.id)) in out:
                 seen, at = out[subject], e.occurred_at.astimezone(UTC)

@@ -325,3 +325,21 @@ def test_first_recorded_gives_who_has_first_seen_for_many_people_in_one_answer(s
     assert found == expected and len(found) == len(ids) - 1 and people[0] not in found
     assert found[people[1]]["user.contact.email"] == datetime(2025, 12, 31, 23, 59, 59, 250001, tzinfo=UTC)
     assert store.first_recorded([]) == {}
+
+    # asked for some categories per person: those of them recorded, to the microsecond; the others left out; a
+    # person with none of them recorded absent; a person not named in the question, every category
+    two, three, four = people[1], people[2], people[3]
+    some = sorted(expected[three])[::2]
+    question = {
+        two: {"user.contact.email", "user.never.recorded"},
+        three: set(some),
+        four: {"user.never.recorded"},
+        people[0]: {"user.contact.email"},  # erased
+    }
+    narrowed = store.first_recorded([two, three, four, people[0], people[5]], question)
+    assert narrowed == {
+        two: {"user.contact.email": datetime(2025, 12, 31, 23, 59, 59, 250001, tzinfo=UTC)},
+        three: {c: expected[three][c] for c in some},
+        people[5]: expected[people[5]],
+    }
+    assert len(expected[three]) > len(some) >= 1

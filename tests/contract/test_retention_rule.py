@@ -4,7 +4,7 @@ the same batch or long before; nearby events stay silent, and a replay adds noth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 import pytest
@@ -62,15 +62,27 @@ def test_the_first_recordings_are_read_once_per_batch_not_per_person(
     events = [validate_event(e, handler.taxonomy) for c in RETENTION_CASES for e in c.events]
     handler.handle(events)  # recorded: the second batch reads what the first wrote
     calls: list[list[str]] = []
+    asked: list[Mapping[str, Collection[str]] | None] = []
     first_recorded = store.first_recorded
 
-    def counted(subjects: Sequence[str]) -> dict[str, dict[str, datetime]]:
+    def counted(
+        subjects: Sequence[str], categories: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, dict[str, datetime]]:
         calls.append(list(subjects))
-        return first_recorded(subjects)
+        asked.append(categories)
+        return first_recorded(subjects, categories)
 
     monkeypatch.setattr(store, "first_recorded", counted)
     monkeypatch.setattr(store, "who_has", lambda subject: pytest.fail("who_has read for the retention rule"))
     held = handler.held_since(events)
     assert len(calls) == 1 and sorted(calls[0]) == sorted(held) and len(held) >= 2
+    # only the categories a period in days covers in the people's uses and disclosures are asked of the store
+    timed: dict[str, set[str]] = {}
+    for e in events:
+        if e.kind in ("used", "shared"):
+            covered = {c for c in e.data_categories if handler.retention.limits(c, e.purpose)}
+            if covered:
+                timed.setdefault(handler.pseudonymizer(e.subject.id), set()).update(covered)
+    assert asked == [timed]
     # the batch was recorded before: what the store says is already the earliest
     assert held == {p: first_recorded([p]).get(p, {}) for p in held}
