@@ -16,6 +16,7 @@ import faust
 
 from streams.agents import BatchProcessor, register_agents
 from streams.alerts.dispatcher import AlertDispatcher
+from streams.event_sinks import key_secret
 from streams.handler import Handler
 from streams.health import HEARTBEAT_SECONDS, HealthFile
 from streams.kafka_clients import broker_credentials, broker_urls
@@ -126,7 +127,7 @@ def create_worker(
         health=health,
         publish_findings=settings.worker_alerts,
         keys=KeyCheck(
-            settings.kafka_key_secret.encode("utf-8") if settings.kafka_key_secret else None,
+            key_secret(settings),
             # from the group's metadata, None until the worker has joined (app.consumer is made on first use)
             lambda topic: app.consumer.topic_partitions(topic),
         ),

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -29,6 +30,18 @@ def partition_key(subject_id: str, secret: bytes | None = None) -> bytes:
     """
     digest = hmac.new(secret or _KEY_LABEL, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
     return ("s_" + digest[:32]).encode("ascii")
+
+
+def key_secret(settings: Settings) -> bytes | None:
+    """The secret a deployment's producers key with (``LINEAGE_KAFKA_KEY_SECRET``, UTF-8); None when unset or empty."""
+    return settings.kafka_key_secret.encode("utf-8") if settings.kafka_key_secret else None
+
+
+def subject_keys(secret: bytes | None, cache_size: int = 65_536) -> Callable[[str], bytes]:
+    """:func:`partition_key` with ``secret``, each person's key remembered (the most recent ``cache_size`` people):
+    a component sends, or a worker checks, many events per person (the HMAC was ~4 us of the ~100 us an event costs
+    the emitter). The cache lives in the process's memory only, as the ids it handles do."""
+    return functools.lru_cache(maxsize=cache_size)(functools.partial(partition_key, secret=secret))
 
 
 class EventSink(Protocol):
@@ -146,10 +159,7 @@ class KafkaSink:
         quiet_kafka_client_logs()  # kafka-python logs every message it sends at DEBUG, raw subject ids included
         self._kafka_error: type[Exception] = KafkaError
         self.topic = topic or settings.kafka_events_topic
-        self._secret = settings.kafka_key_secret.encode("utf-8") if settings.kafka_key_secret else None
-        # each person's key once (the HMAC was ~4 us of the ~100 us an event costs the emitter); the cache lives in
-        # the emitting process's memory only, as the ids it emits do, and keeps the most recent 65,536 people
-        self._key = functools.lru_cache(maxsize=65_536)(functools.partial(partition_key, secret=self._secret))
+        self._key = subject_keys(key_secret(settings))  # each person's key once
         self._failures: list[str] = []
         self._lock = threading.Lock()
         options: dict[str, Any] = {

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from schemas.events import AnyEvent
-from streams.event_sinks import partition_key
+from streams.event_sinks import subject_keys
 from streams.messages import RawMessage
 
 _log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class KeyCheck:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.secret_set = secret is not None
-        self._key = functools.lru_cache(maxsize=cache_size)(functools.partial(partition_key, secret=secret))
+        self._key = subject_keys(secret, cache_size)
         self._partition = functools.lru_cache(maxsize=cache_size)(key_partition)
         self._partitions = partitions
         self._warn_every, self._clock = warn_every, clock
